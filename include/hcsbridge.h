@@ -1,0 +1,17 @@
+/* hcsbridge — host side of the HCS<->GCS bridge, on libuv.
+ *
+ * Include this one header.  The pieces:
+ *   hcsbridge/common.h    version, status codes, guest errors, identifiers
+ *   hcsbridge/messages.h  addresses and message structs (no libuv)
+ *   hcsbridge/bridge.h    the bridge: one GCS connection, calls, transports
+ *   hcsbridge/conn.h      guest connection, containers, processes, stdio
+ */
+#ifndef HCSBRIDGE_H
+#define HCSBRIDGE_H
+
+#include <hcsbridge/common.h>
+#include <hcsbridge/messages.h>
+#include <hcsbridge/bridge.h>
+#include <hcsbridge/conn.h>
+
+#endif

@@ -1,0 +1,80 @@
+/* Transports: how the bridge and the per-process stdio relays get their byte
+ * streams.  Internal (hcsb__ prefix).
+ *
+ * Every stream handed out here is a heap-allocated, connected uv_pipe_t
+ * (vsock and hybrid-vsock sockets are adopted with uv_pipe_open).  Whoever
+ * receives one owns it and releases it with hcsb__stream_close().
+ *
+ * Safety: AF_VSOCK sockets are created, bound and listened on; connect() is
+ * only ever called for the vsock+connect:// transport a user asked for.
+ */
+#ifndef HCSB_TRANSPORT_H
+#define HCSB_TRANSPORT_H
+
+#include <uv.h>
+
+#include <hcsbridge/bridge.h>
+
+/* uv_close() + free() in the close callback.  NULL is ignored. */
+void hcsb__stream_close(uv_stream_t *s);
+
+/* ------------------------------------------------------------------------ */
+/* Listeners (the host listens, the guest dials) */
+
+typedef struct hcsb__listener_s hcsb__listener_t;
+
+/* status 0: `stream` is a new connection, owned by the callee.
+ * status < 0: -ETIMEDOUT (no dial within the timeout; the listener keeps
+ * listening unless closed), or another accept error.  The callback may call
+ * hcsb__listener_close(). */
+typedef void (*hcsb__accept_cb)(void *data, hcsb__listener_t *l, int status,
+                                uv_stream_t *stream);
+
+/* Listens for the guest's dial on `port` over the transport of `addr`:
+ *   vsock          AF_VSOCK bound to addr->cid (ANY) and `port`; connections
+ *                  from a CID other than addr->peer_cid are refused when
+ *                  addr->has_peer_cid
+ *   hybrid vsock   Unix socket "<addr->path>_<port>"
+ *   unix/fd/spawn  Unix socket "<addr->stdio_dir>/<port>.sock"
+ * A stale socket file at that path is removed first; the file is unlinked
+ * again when the listener closes.  `timeout_ms` 0 = none.
+ * Returns 0, -EINVAL (no place to listen: e.g. fd transport without a stdio
+ * dir), -ENAMETOOLONG, -EAFNOSUPPORT (no AF_VSOCK here), or a libuv error. */
+int hcsb__listen(uv_loop_t *loop, const hcsb_addr_t *addr, uint32_t port,
+                 uint32_t timeout_ms, hcsb__accept_cb cb, void *data,
+                 hcsb__listener_t **out);
+
+/* Stops listening.  No callback runs after this returns; memory is released
+ * once libuv has closed the handles.  Safe from inside the accept callback. */
+void hcsb__listener_close(hcsb__listener_t *l);
+
+/* The filesystem path a Unix-socket listener uses ("" for vsock). */
+const char *hcsb__listener_path(const hcsb__listener_t *l);
+
+/* ------------------------------------------------------------------------ */
+/* Opening a bridge stream from an address (listen-once, dial, fd, spawn) */
+
+typedef struct hcsb__opener_s hcsb__opener_t;
+
+/* status 0: `stream` is connected and owned by the callee; for spawn:,
+ * `child` is the guest process (owned by the opener until
+ * hcsb__opener_close). */
+typedef void (*hcsb__open_cb)(void *data, int status, uv_stream_t *stream);
+
+/* Starts opening `addr` (a copy is kept).  For spawn:, the child is started
+ * with its stdin and stdout on one end of a socketpair and HCSB_STDIO_DIR in
+ * its environment.  The callback runs exactly once unless the opener is
+ * closed first.  Returns 0 or a negative errno. */
+int hcsb__open(uv_loop_t *loop, const hcsb_addr_t *addr, hcsb__open_cb cb,
+               void *data, hcsb__opener_t **out);
+
+/* The address with defaults resolved (stdio_dir filled in: for unix the
+ * socket's directory, for spawn a private directory created on demand). */
+const hcsb_addr_t *hcsb__opener_addr(const hcsb__opener_t *o);
+
+/* Releases the opener: stops a pending accept/dial, kills (SIGKILL) and reaps
+ * a spawned guest that is still running, removes a private stdio directory.
+ * No callback runs after this returns. */
+void hcsb__opener_close(hcsb__opener_t *o);
+
+#endif /* HCSB_TRANSPORT_H */

@@ -1,0 +1,1 @@
+/* protocol core: header */

@@ -1,0 +1,177 @@
+/* Protocol core with no I/O: framing, the incremental frame decoder, request
+ * encoding and response/notification decoding.  Never includes <uv.h>.
+ *
+ * Shared by the library (src/bridge, src/api), the guest emulator
+ * (src/guest) and the fuzz targets.  Internal: names use the hcsb__ prefix.
+ */
+#ifndef HCSB_PROTO_H
+#define HCSB_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include <hcsbridge/common.h>
+
+#include <hcsbridge/messages.h>
+
+/* ------------------------------------------------------------------------ */
+/* Growable byte buffer */
+
+typedef struct hcsb__buf_s {
+  char *data;
+  size_t len;
+  size_t cap;
+} hcsb__buf_t;
+
+#define HCSB__BUF_INIT {NULL, 0, 0}
+
+/* Makes room for `extra` more bytes.  0 or -ENOMEM (buffer unchanged). */
+int hcsb__buf_reserve(hcsb__buf_t *b, size_t extra);
+int hcsb__buf_append(hcsb__buf_t *b, const void *p, size_t n);
+void hcsb__buf_free(hcsb__buf_t *b);
+
+/* ------------------------------------------------------------------------ */
+/* Header: 16 bytes little-endian: Type u32, Size u32 (incl. header), ID u64 */
+
+#define HCSB__HDR_SIZE 16u
+
+typedef struct hcsb__hdr_s {
+  uint32_t type;
+  uint32_t size;
+  uint64_t id;
+} hcsb__hdr_t;
+
+void hcsb__hdr_encode(uint8_t out[16], const hcsb__hdr_t *h);
+void hcsb__hdr_decode(const uint8_t in[16], hcsb__hdr_t *h);
+
+/* ------------------------------------------------------------------------ */
+/* Incremental frame decoder
+ *
+ * Feed any chunks (one byte at a time works).  Each call consumes input until
+ * it has one event to report or the input is used up.  Frames no larger than
+ * max_frame are returned whole; the body pointer may point into `data`
+ * (zero-copy when the frame lies inside the chunk) or into the decoder's own
+ * buffer, and is valid until the next call.  A frame larger than max_frame is
+ * reported as HCSB__DEC_OVERSIZE with its header as soon as the header is
+ * known; its body is then skipped as it streams past, never buffered.  The
+ * buffer grows with the bytes actually received, never with the declared
+ * size.  Size < 16 is a stream error (sticky: the stream can no longer be
+ * trusted).
+ */
+
+typedef enum hcsb__dec_event_e {
+  HCSB__DEC_ERROR = -1,    /* Size < 16; sticky */
+  HCSB__DEC_NEED_MORE = 0, /* all input consumed, no event */
+  HCSB__DEC_FRAME = 1,
+  HCSB__DEC_OVERSIZE = 2
+} hcsb__dec_event_t;
+
+typedef struct hcsb__frame_s {
+  hcsb__hdr_t hdr;
+  const uint8_t *body; /* NULL for OVERSIZE */
+  size_t body_len;     /* hdr.size - 16 for FRAME */
+} hcsb__frame_t;
+
+typedef struct hcsb__decoder_s {
+  uint32_t max_frame;
+  int state;
+  uint8_t hdr_buf[HCSB__HDR_SIZE];
+  size_t hdr_have;
+  hcsb__hdr_t hdr;
+  uint8_t *buf;
+  size_t buf_cap;
+  size_t body_have;
+  uint64_t skip_left;
+} hcsb__decoder_t;
+
+void hcsb__decoder_init(hcsb__decoder_t *d, uint32_t max_frame);
+void hcsb__decoder_set_max(hcsb__decoder_t *d, uint32_t max_frame);
+void hcsb__decoder_free(hcsb__decoder_t *d);
+/* Returns the event; *consumed is how many bytes of data were used. */
+hcsb__dec_event_t hcsb__decoder_feed(hcsb__decoder_t *d, const uint8_t *data,
+                                     size_t len, size_t *consumed,
+                                     hcsb__frame_t *frame);
+/* 1 when the decoder sits between frames (no partial frame buffered). */
+int hcsb__decoder_idle(const hcsb__decoder_t *d);
+
+/* ------------------------------------------------------------------------ */
+/* JSON helpers (json-c) */
+
+#define HCSB__JSON_MAX_DEPTH 64
+
+/* Parses exactly `len` bytes (trailing whitespace allowed) as one JSON value
+ * with bounded depth.  Returns 0 or -EPROTO; *out must be json_object_put. */
+int hcsb__json_parse(const char *s, size_t len, json_object **out);
+/* The same with a caller-owned tokener (reset before use; for hot paths). */
+int hcsb__json_parse_tok(json_tokener *tok, const char *s, size_t len,
+                         json_object **out);
+/* Case-insensitive member lookup (Go's decoder matches keys that way);
+ * exact match preferred.  NULL when absent or JSON null. */
+json_object *hcsb__json_get(json_object *obj, const char *key);
+/* Compact serialisation without slash escaping (caller must not free). */
+const char *hcsb__json_compact(json_object *obj, size_t *len);
+
+/* Appends `s` (n bytes) as a quoted JSON string, escaping as needed. */
+int hcsb__json_put_string(hcsb__buf_t *out, const char *s, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Requests (host -> guest) */
+
+/* Appends one complete frame for `req` with SequenceID `id` to `out`: the
+ * header and a compact JSON body (JSON-in-string fields double-encoded,
+ * Request/Options/Settings nested).  Returns 0; -EINVAL when the request is
+ * not encodable (unknown type without raw body, a required field missing, a
+ * nested JSON text that is not a JSON object, frame > UINT32_MAX); -ENOMEM.
+ * On failure `out` is unchanged. */
+int hcsb__request_encode(hcsb__buf_t *out, uint64_t id, const hcsb_request_t *req);
+/* Rewrites the SequenceID of an encoded frame in place. */
+void hcsb__frame_set_id(void *frame, uint64_t id);
+
+/* ------------------------------------------------------------------------ */
+/* Responses and notifications (guest -> host) */
+
+/* Decoding context: owns the json-c tokener and the storage the decoded
+ * structs point into.  One per bridge. */
+typedef struct hcsb__decode_ctx_s {
+  json_tokener *tok;
+  json_object *root;  /* current decoded body */
+  json_object *inner; /* decoded JSON-in-string field, if any */
+  hcsb_caps_t caps;
+  hcsb_error_record_t rec_inline[4];
+  hcsb_error_record_t *recs; /* rec_inline or heap */
+  size_t nrecs_cap;
+  char *props_copy; /* unused unless needed */
+} hcsb__decode_ctx_t;
+
+int hcsb__decode_ctx_init(hcsb__decode_ctx_t *ctx);
+void hcsb__decode_ctx_free(hcsb__decode_ctx_t *ctx);
+/* Releases what the last decode produced (call after the user callback). */
+void hcsb__decode_release(hcsb__decode_ctx_t *ctx);
+
+/* Decodes a response body of header type `type`.  Fills *resp; when Result is
+ * non-zero also fills *gerr and sets *has_gerr = 1.  Strings point into ctx
+ * storage until hcsb__decode_release().  Returns 0, or -EPROTO when the body is
+ * not a JSON object, is nested too deep, lacks Result, or has a known field
+ * of the wrong type / out of range; -ENOMEM. */
+int hcsb__response_decode(hcsb__decode_ctx_t *ctx, uint32_t type, uint64_t id,
+                          const char *body, size_t len, hcsb_response_t *resp,
+                          hcsb_guest_error_t *gerr, int *has_gerr);
+
+/* Decodes a container notification body.  Returns 0, -EPROTO, -ENOMEM. */
+int hcsb__notification_decode(hcsb__decode_ctx_t *ctx, const char *body,
+                              size_t len, hcsb_notification_t *out);
+
+/* Maps a notification Type string to its enum (case-insensitive). */
+hcsb_notification_type_t hcsb__notification_type_parse(const char *s);
+
+/* ------------------------------------------------------------------------ */
+/* Misc */
+
+/* 1 when `s` is a canonical 8-4-4-4-12 hex GUID. */
+int hcsb__guid_valid(const char *s);
+/* Writes a fresh random (v4) GUID in lower case: 36 chars + NUL. */
+void hcsb__guid_generate(char out[37]);
+
+#endif /* HCSB_PROTO_H */

@@ -1,0 +1,171 @@
+#include "runner.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_TIMEOUT_S 30
+
+static char tmpdir_path[PATH_MAX];
+static char path_buf[4][PATH_MAX];
+static int path_next;
+
+void hcsb_test_fail(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "  FAIL %s:%d: ", file, line);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  fflush(stderr);
+  abort();
+}
+
+static const char *srcdir(void) {
+  const char *s = getenv("srcdir"); /* set by automake's test driver */
+  return s && *s ? s : ".";
+}
+
+const char *hcsb_test_data_path(const char *rel) {
+  char *p = path_buf[path_next++ & 3];
+  snprintf(p, PATH_MAX, "%s/test/data/%s", srcdir(), rel);
+  return p;
+}
+
+const char *hcsb_test_build_path(const char *rel) {
+  char *p = path_buf[path_next++ & 3];
+  const char *b = getenv("HCSB_BUILDDIR");
+  snprintf(p, PATH_MAX, "%s/%s", b && *b ? b : ".", rel);
+  return p;
+}
+
+const char *hcsb_test_tmpdir(void) {
+  if (tmpdir_path[0] == '\0') {
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir_path, sizeof tmpdir_path, "%s/hcsbt.XXXXXX",
+             base && *base ? base : "/tmp");
+    if (mkdtemp(tmpdir_path) == NULL) {
+      perror("mkdtemp");
+      abort();
+    }
+  }
+  return tmpdir_path;
+}
+
+static void rm_rf(const char *path) {
+  DIR *d = opendir(path);
+  if (d != NULL) {
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+      char sub[PATH_MAX];
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+      snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+      struct stat st;
+      if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+        rm_rf(sub);
+      else
+        unlink(sub);
+    }
+    closedir(d);
+  }
+  rmdir(path);
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int selected(int argc, char **argv, const char *name) {
+  if (argc <= 1) return 1;
+  for (int i = 1; i < argc; i++)
+    if (strstr(name, argv[i]) != NULL) return 1;
+  return 0;
+}
+
+/* Runs one test in a child; returns 1 on pass. */
+static int run_forked(const hcsb_test_t *t, char *why, size_t whylen) {
+  unsigned limit = t->timeout_s ? t->timeout_s : DEFAULT_TIMEOUT_S;
+  const char *scale = getenv("HCSB_TEST_TIMEOUT_SCALE"); /* valgrind is slow */
+  if (scale && atoi(scale) > 1) limit *= (unsigned)atoi(scale);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    snprintf(why, whylen, "fork: %s", strerror(errno));
+    return 0;
+  }
+  if (pid == 0) {
+    setpgid(0, 0); /* so a hung test's helpers can be killed together */
+    tmpdir_path[0] = '\0';
+    t->fn();
+    if (tmpdir_path[0]) rm_rf(tmpdir_path);
+    fflush(NULL);
+    _exit(0);
+  }
+  double deadline = now_ms() + limit * 1000.0;
+  int status = 0;
+  for (;;) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) {
+      snprintf(why, whylen, "waitpid: %s", strerror(errno));
+      return 0;
+    }
+    if (now_ms() > deadline) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      snprintf(why, whylen, "timed out after %u s", limit);
+      return 0;
+    }
+    usleep(2000);
+  }
+  kill(-pid, SIGKILL); /* leftovers of this test's process group, if any */
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 1;
+  if (WIFSIGNALED(status))
+    snprintf(why, whylen, "killed by signal %d", WTERMSIG(status));
+  else
+    snprintf(why, whylen, "exit status %d", WEXITSTATUS(status));
+  return 0;
+}
+
+int hcsb_test_main(int argc, char **argv, const hcsb_test_t *tests, size_t n) {
+  const char *prog = strrchr(argv[0], '/');
+  prog = prog ? prog + 1 : argv[0];
+  int nofork = getenv("HCSB_TEST_NOFORK") && atoi(getenv("HCSB_TEST_NOFORK"));
+  signal(SIGPIPE, SIG_IGN);
+  unsigned passed = 0, failed = 0, idx = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!selected(argc, argv, tests[i].name)) continue;
+    idx++;
+    char why[256] = "";
+    double t0 = now_ms();
+    int ok;
+    if (nofork) {
+      tests[i].fn();
+      ok = 1;
+    } else {
+      ok = run_forked(&tests[i], why, sizeof why);
+    }
+    double dt = now_ms() - t0;
+    if (ok) {
+      passed++;
+      printf("ok %u - %s (%.0f ms)\n", idx, tests[i].name, dt);
+    } else {
+      failed++;
+      printf("not ok %u - %s: %s\n", idx, tests[i].name, why);
+    }
+    fflush(stdout);
+  }
+  printf("%s: %u passed, %u failed\n", prog, passed, failed);
+  return failed ? 1 : 0;
+}
