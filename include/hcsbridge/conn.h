@@ -1,5 +1,606 @@
-/* hcsbridge — guest connection, containers and processes (in progress). */
+/* hcsbridge — guest connection, containers and processes.
+ *
+ * The vocabulary mirrors hcsshim (GuestConnection, Container, Process,
+ * ProcessConfig, ContainerConfig); the shape is libuv's: opaque handles,
+ * (callback, data) on every asynchronous operation, close functions with
+ * close callbacks.
+ *
+ * Rules for every asynchronous function in this file:
+ *   - It returns 0 and its callback runs exactly once, later, from the loop;
+ *     or it returns a negative errno (-EINVAL, -ENOMEM, -ENOBUFS, -ENOTSUP
+ *     where the function says so) and the callback never runs.
+ *   - Callback status: 0; HCSB_EGUEST with `gerr` describing the guest's
+ *     error; -ETIMEDOUT (the call's timeout); -ECANCELED (the handle or the
+ *     connection was closed by its owner); -ECONNRESET/-EPIPE (connection
+ *     lost); -ENOTCONN (connection already gone); -EPROTO/-EMSGSIZE (the
+ *     guest's answer was unusable).  Functions list the extra ones they have.
+ *   - `gerr`, and every pointer handed to a callback, is valid only during
+ *     the callback.
+ *   - Handles stay valid until their close callback has run, even when the
+ *     connection is lost; closing is always allowed, also from inside any
+ *     callback, and completes pending operations of that handle with
+ *     -ECANCELED (except a process's exit wait, which is reported as it is).
+ *
+ * Every operation takes `const hcsb_call_opts_t *opts` (NULL = defaults).
+ */
 #ifndef HCSBRIDGE_CONN_H
 #define HCSBRIDGE_CONN_H
+
+#include <sys/types.h>
+
 #include <hcsbridge/bridge.h>
+
+#ifdef __cplusplus
+extern "C" {
 #endif
+
+typedef struct hcsb_conn_s hcsb_conn_t;
+typedef struct hcsb_container_s hcsb_container_t;
+typedef struct hcsb_process_s hcsb_process_t;
+
+/* Per-call options. */
+typedef struct hcsb_call_opts_s {
+  const char *activity_id; /* NULL: a fresh random GUID (libuuid) per call */
+  uint32_t timeout_ms;     /* 0: the connection's default for this kind of call */
+} hcsb_call_opts_t;
+
+/* Completion without a payload. */
+typedef void (*hcsb_done_cb)(void *data, int status,
+                             const hcsb_guest_error_t *gerr);
+
+/* Frees memory the library handed to the caller (builders below). */
+HCSB_EXTERN void hcsb_free(void *p);
+
+/* ------------------------------------------------------------------------ */
+/* Guest connection (one per utility VM) */
+
+/* One record of the GCS log stream (vsock port 109): newline-delimited JSON
+ * logrus records.  Fields are NULL when absent; a line that is not JSON (a Go
+ * panic trailer, say) arrives with only `line` set. */
+typedef struct hcsb_guest_log_record_s {
+  const char *line; /* the whole line, without the newline */
+  size_t line_len;
+  const char *time;
+  const char *level;
+  const char *msg;
+} hcsb_guest_log_record_t;
+
+typedef void (*hcsb_guest_log_cb)(void *data,
+                                  const hcsb_guest_log_record_t *record);
+
+typedef struct hcsb_conn_options_s {
+  /* Transport address (see bridge.h).  Ignored by hcsb_conn_open_bridge. */
+  const char *address;
+  /* Timeouts in ms.  0 means none. */
+  uint32_t connect_timeout_ms;   /* accept/dial + negotiation; default 120000 */
+  uint32_t call_timeout_ms;      /* default for RPCs; default 300000 */
+  uint32_t shutdown_timeout_ms;  /* Shutdown/Terminate; default 30000 */
+  uint32_t stdio_accept_timeout_ms; /* guest's dial of a relay; default 30000 */
+  /* Bring-up helpers (PROTOCOL.md §1.3-§1.5), each optional, on the same
+   * listening transport as the bridge: */
+  int entropy; /* listen on port 1; write 512 random bytes to the dialer */
+  hcsb_guest_log_cb guest_log_cb; /* listen on port 109; records to this */
+  void *guest_log_data;
+  /* Library logging. */
+  hcsb_log_cb log_cb;
+  void *log_data;
+  hcsb_log_level_t log_level;
+  /* Limits handed to the bridge (0 = bridge defaults). */
+  uint32_t max_frame;
+  size_t max_pending;
+  size_t max_write_queue;
+} hcsb_conn_options_t;
+
+/* Fills `o` with the defaults above. */
+HCSB_EXTERN void hcsb_conn_options_init(hcsb_conn_options_t *o);
+
+typedef void (*hcsb_conn_open_cb)(void *data, hcsb_conn_t *conn, int status,
+                                  const hcsb_guest_error_t *gerr);
+
+/* Opens a connection to the guest at opts->address: opens the bring-up
+ * listeners and the bridge transport, accepts (or dials), negotiates.  When
+ * this returns 0 every listener is already bound, so a VM manager may start
+ * the VM right away.  `cb` runs once: status 0 when negotiated; on failure
+ * the connection is still valid and must be closed.  *out is set on 0. */
+HCSB_EXTERN int hcsb_conn_open(uv_loop_t *loop, const hcsb_conn_options_t *opts,
+                               hcsb_conn_open_cb cb, void *data,
+                               hcsb_conn_t **out);
+
+/* Wraps a bridge that was created and connected (or is connecting) by the
+ * caller; the connection takes ownership and closes it.  `cb` runs once the
+ * bridge is negotiated (on the next turn if it already is). */
+HCSB_EXTERN int hcsb_conn_open_bridge(hcsb_bridge_t *bridge,
+                                      const hcsb_conn_options_t *opts,
+                                      hcsb_conn_open_cb cb, void *data,
+                                      hcsb_conn_t **out);
+
+/* Closes containers' and processes' guest-side resources *locally* (nothing
+ * is sent to the guest), the listeners and the bridge.  Every pending
+ * operation completes with -ECANCELED; handles still open stay valid until
+ * their own close.  `cb` runs when everything is released. */
+HCSB_EXTERN void hcsb_conn_close(hcsb_conn_t *conn, hcsb_close_cb cb, void *data);
+
+HCSB_EXTERN hcsb_bridge_t *hcsb_conn_bridge(const hcsb_conn_t *conn);
+HCSB_EXTERN uv_loop_t *hcsb_conn_loop(const hcsb_conn_t *conn);
+HCSB_EXTERN const hcsb_caps_t *hcsb_conn_caps(const hcsb_conn_t *conn);
+HCSB_EXTERN uint32_t hcsb_conn_protocol(const hcsb_conn_t *conn); /* 4 */
+/* "linux" or "windows" (RuntimeOsType lower-cased; empty means windows). */
+HCSB_EXTERN const char *hcsb_conn_os(const hcsb_conn_t *conn);
+HCSB_EXTERN void hcsb_conn_set_data(hcsb_conn_t *conn, void *data);
+HCSB_EXTERN void *hcsb_conn_get_data(const hcsb_conn_t *conn);
+
+/* Runs once when the connection ends for any reason other than
+ * hcsb_conn_close() (status -ECONNRESET or -EPIPE), like hcsshim's
+ * GuestConnection wait.  Pass NULL to unregister. */
+typedef void (*hcsb_conn_lost_cb)(void *data, hcsb_conn_t *conn, int status);
+HCSB_EXTERN void hcsb_conn_set_lost_cb(hcsb_conn_t *conn, hcsb_conn_lost_cb cb,
+                                       void *data);
+
+/* ModifySettings on the null container with a ModificationRequest JSON
+ * object text (see the builders below).  A successful MappedVirtualDisk
+ * Add/Remove is recorded for hcsb_conn_mapped_virtual_disks(). */
+HCSB_EXTERN int hcsb_conn_modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
+                                 const char *request_json, hcsb_done_cb cb,
+                                 void *data);
+
+/* DumpStacks: `stacks` is the guest's text (NUL-terminated).  Returns
+ * -ENOTSUP when the guest does not advertise DumpStacksSupported. */
+typedef void (*hcsb_stacks_cb)(void *data, int status,
+                               const hcsb_guest_error_t *gerr,
+                               const char *stacks, size_t len);
+HCSB_EXTERN int hcsb_conn_dump_stacks(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
+                                      hcsb_stacks_cb cb, void *data);
+
+/* DeleteContainerState for `container_id`.  -ENOTSUP when the guest does not
+ * advertise DeleteContainerStateSupported. */
+HCSB_EXTERN int hcsb_conn_delete_container_state(hcsb_conn_t *conn,
+                                                 const hcsb_call_opts_t *opts,
+                                                 const char *container_id,
+                                                 hcsb_done_cb cb, void *data);
+
+/* ------------------------------------------------------------------------ */
+/* Modify builders: each returns 0 and a ModificationRequest JSON text in
+ * *json_out (free with hcsb_free), or -EINVAL / -ENOMEM. */
+
+typedef enum hcsb_request_type_e {
+  HCSB_REQUEST_ADD = 0,
+  HCSB_REQUEST_REMOVE,
+  HCSB_REQUEST_UPDATE,
+  HCSB_REQUEST_PRE_ADD /* Windows networking only */
+} hcsb_request_type_t;
+
+typedef struct hcsb_mapped_virtual_disk_s {
+  const char *mount_path; /* NULL/"" = attach only */
+  uint8_t controller;     /* 0-3 */
+  uint8_t lun;
+  uint64_t partition;
+  int read_only;
+  int encrypted;
+  int block_dev;
+  int ensure_filesystem;
+  const char *filesystem;
+  const char *const *options; /* mount options */
+  size_t noptions;
+} hcsb_mapped_virtual_disk_t;
+
+typedef struct hcsb_mapped_directory_s {
+  const char *mount_path;
+  uint32_t port; /* 564 */
+  const char *share_name;
+  int read_only;
+} hcsb_mapped_directory_t;
+
+typedef struct hcsb_vpmem_device_s {
+  uint32_t device_number;
+  const char *mount_path;
+  int has_mapping; /* MappingInfo for packed devices */
+  uint64_t device_offset_bytes;
+  uint64_t device_size_bytes;
+} hcsb_vpmem_device_t;
+
+typedef struct hcsb_combined_layers_s {
+  const char *container_id;
+  const char *container_root_path; /* e.g. /run/gcs/c/<id>/rootfs */
+  const char *const *layer_paths;  /* base first */
+  size_t nlayers;
+  const char *scratch_path; /* NULL/"" = read-only overlay */
+} hcsb_combined_layers_t;
+
+typedef struct hcsb_ip_config_s {
+  const char *ip_address;
+  uint8_t prefix_length;
+} hcsb_ip_config_t;
+
+typedef struct hcsb_route_s {
+  const char *next_hop;
+  const char *destination_prefix;
+  uint16_t metric;
+} hcsb_route_t;
+
+typedef struct hcsb_network_adapter_s {
+  int legacy_shape; /* 1: the flat 0.11 shape; 0: main's shape */
+  const char *namespace_id;
+  const char *id;
+  const char *mac_address;
+  const char *dns_suffix;      /* comma-separated */
+  const char *dns_server_list; /* comma-separated */
+  uint16_t encap_overhead;
+  int vpci_assigned;
+  int enable_low_metric;
+  int policy_based_routing;
+  const hcsb_ip_config_t *ip_configs; /* main shape */
+  size_t nip_configs;
+  const hcsb_route_t *routes;         /* main shape */
+  size_t nroutes;
+  /* 0.11 shape */
+  const char *ip_address;
+  uint8_t prefix_length;
+  const char *gateway_address;
+  const char *ipv6_address;
+  uint8_t ipv6_prefix_length;
+  const char *ipv6_gateway_address;
+} hcsb_network_adapter_t;
+
+typedef struct hcsb_security_policy_s {
+  const char *enforcer_type;
+  const char *encoded_security_policy; /* base64 */
+  const char *encoded_uvm_reference;   /* base64 */
+  const char *encoded_uvm_hash_envelope_reference;
+} hcsb_security_policy_t;
+
+HCSB_EXTERN int hcsb_modify_mapped_virtual_disk(hcsb_request_type_t rt,
+                                                const hcsb_mapped_virtual_disk_t *d,
+                                                char **json_out);
+HCSB_EXTERN int hcsb_modify_scsi_device(hcsb_request_type_t rt, uint8_t controller,
+                                        uint8_t lun, char **json_out);
+HCSB_EXTERN int hcsb_modify_mapped_directory(hcsb_request_type_t rt,
+                                             const hcsb_mapped_directory_t *d,
+                                             char **json_out);
+HCSB_EXTERN int hcsb_modify_vpmem_device(hcsb_request_type_t rt,
+                                         const hcsb_vpmem_device_t *d,
+                                         char **json_out);
+HCSB_EXTERN int hcsb_modify_combined_layers(hcsb_request_type_t rt,
+                                            const hcsb_combined_layers_t *l,
+                                            char **json_out);
+HCSB_EXTERN int hcsb_modify_network_adapter(hcsb_request_type_t rt,
+                                            const hcsb_network_adapter_t *a,
+                                            char **json_out);
+HCSB_EXTERN int hcsb_modify_vpci_device(hcsb_request_type_t rt,
+                                        const char *vmbus_guid, char **json_out);
+/* `linux_resources_json`: an OCI LinuxResources object text (or NULL);
+ * `windows_json`: a Windows constraints object text (or NULL). */
+HCSB_EXTERN int hcsb_modify_container_constraints(hcsb_request_type_t rt,
+                                                  const char *linux_resources_json,
+                                                  const char *windows_json,
+                                                  char **json_out);
+HCSB_EXTERN int hcsb_modify_security_policy(hcsb_request_type_t rt,
+                                            const hcsb_security_policy_t *p,
+                                            char **json_out);
+HCSB_EXTERN int hcsb_modify_security_policy_fragment(hcsb_request_type_t rt,
+                                                     const char *fragment_base64,
+                                                     const char *media_type,
+                                                     char **json_out);
+HCSB_EXTERN int hcsb_modify_pod_cgroup_memory_limit(hcsb_request_type_t rt,
+                                                    char **json_out);
+
+/* The disks mapped through hcsb_conn_modify / container creation and not
+ * removed since (the bridge has no RPC for this).  Returns the count; *out
+ * points to library memory valid until the next modify completes. */
+HCSB_EXTERN size_t hcsb_conn_mapped_virtual_disks(
+    const hcsb_conn_t *conn, const hcsb_mapped_virtual_disk_t **out);
+
+/* ------------------------------------------------------------------------ */
+/* ProcessConfig (hcsshim's ProcessConfig) */
+
+typedef struct hcsb_process_config_s {
+  const char *application_name; /* Windows only: -ENOTSUP when set */
+  const char *command_line;     /* split by the guest (UVM processes) */
+  const char *const *command_args; /* argv; preferred over command_line */
+  size_t ncommand_args;
+  const char *user;              /* container processes: OCI user.username;
+                                    UVM processes: -ENOTSUP when set */
+  const char *working_directory;
+  const char *const *environment; /* "KEY=VALUE" strings */
+  size_t nenvironment;
+  int emulate_console;           /* a pty; with it create_stderr_pipe is -EINVAL */
+  int create_stdin_pipe;
+  int create_stdout_pipe;
+  int create_stderr_pipe;
+  uint16_t console_height;       /* ConsoleSize: applied with ResizeConsole */
+  uint16_t console_width;        /* once the process exists (0 = leave) */
+  int create_in_utility_vm;      /* run in the UVM even on a container */
+  const char *oci_process_json;  /* container exec: the OCI process object;
+                                    NULL: built from the fields above */
+  const char *oci_specification_json; /* legacy v1 field: -ENOTSUP when set */
+} hcsb_process_config_t;
+
+/* ------------------------------------------------------------------------ */
+/* ContainerConfig (what applies to a Linux guest) */
+
+typedef struct hcsb_container_config_s {
+  const char *id;            /* NULL: a generated 64-hex-character ID */
+  /* Raw ContainerConfig JSON text: sent as is; the typed V2 fields below and
+   * the resources are then ignored. */
+  const char *config_json;
+  /* V2 settings (schema 2.1) */
+  const char *oci_spec_json; /* OCI runtime spec object text; required */
+  const char *bundle_path;   /* default /run/gcs/c/<id> */
+  const char *scratch_dir;   /* ScratchDirPath; default none */
+  const char *host_name;     /* overrides the spec's "hostname" */
+  /* Resources set up with ModifySettings before Create, in hcsshim's order:
+   * disks, mapped directories, combined layers, network adapters. */
+  const hcsb_mapped_virtual_disk_t *mapped_virtual_disks;
+  size_t nmapped_virtual_disks;
+  const hcsb_mapped_directory_t *mapped_directories;
+  size_t nmapped_directories;
+  const char *const *layers; /* guest paths, base first: CombinedLayers Add */
+  size_t nlayers;            /* root: <bundle>/rootfs, spec root.path set to it */
+  const char *layer_scratch_path; /* CombinedLayers ScratchPath */
+  const hcsb_network_adapter_t *endpoints; /* Network Add (NamespaceID taken
+                                              from the spec when NULL) */
+  size_t nendpoints;
+  /* Windows-only ContainerConfig fields (LayerFolderPath, VolumePath,
+   * IgnoreFlushesDuringBoot, Servicing, AllowUnqualifiedDNSQuery, Credentials,
+   * ProcessorWeight/Count, StorageIOPS/Bandwidth, HvPartition, HvRuntime,
+   * MemoryMaximumInMB, DNSSearchList, ...) have no meaning for a Linux guest
+   * and are not represented. */
+} hcsb_container_config_t;
+
+/* ------------------------------------------------------------------------ */
+/* Containers */
+
+typedef void (*hcsb_container_cb)(void *data, hcsb_container_t *c, int status,
+                                  const hcsb_guest_error_t *gerr);
+
+/* Runs the ModifySettings calls for the config's resources, then Create.
+ * *out is set when 0 is returned; on failure the handle must still be closed.
+ * The notification waiter is registered before Create is sent. */
+HCSB_EXTERN int hcsb_conn_create_container(hcsb_conn_t *conn,
+                                           const hcsb_call_opts_t *opts,
+                                           const hcsb_container_config_t *config,
+                                           hcsb_container_cb cb, void *data,
+                                           hcsb_container_t **out);
+
+/* Attaches to a container that already exists in the guest (no RPC).
+ * Returns -EEXIST when this connection already has a handle for `id`. */
+HCSB_EXTERN int hcsb_conn_open_container(hcsb_conn_t *conn, const char *id,
+                                         hcsb_container_t **out);
+
+HCSB_EXTERN const char *hcsb_container_id(const hcsb_container_t *c);
+HCSB_EXTERN hcsb_conn_t *hcsb_container_conn(const hcsb_container_t *c);
+HCSB_EXTERN void hcsb_container_set_data(hcsb_container_t *c, void *data);
+HCSB_EXTERN void *hcsb_container_get_data(const hcsb_container_t *c);
+
+/* Start (a no-op on Linux guests, sent for parity). */
+HCSB_EXTERN int hcsb_container_start(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+                                     hcsb_done_cb cb, void *data);
+/* ShutdownGraceful / ShutdownForced; neither waits for the exit.  The guest's
+ * "not found" (0xC037010E) is reported as success, as hcsshim does. */
+HCSB_EXTERN int hcsb_container_shutdown(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+                                        hcsb_done_cb cb, void *data);
+HCSB_EXTERN int hcsb_container_terminate(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+                                         hcsb_done_cb cb, void *data);
+
+typedef enum hcsb_container_end_e {
+  HCSB_CONTAINER_EXITED = 1,          /* the guest's exit notification */
+  HCSB_CONTAINER_CONNECTION_LOST = 2, /* the bridge died first */
+  HCSB_CONTAINER_CLOSED = 3           /* hcsb_container_close() */
+} hcsb_container_end_t;
+
+typedef struct hcsb_container_exit_s {
+  hcsb_container_end_t end;
+  hcsb_notification_type_t type; /* EXITED: GracefulExit/ForcedExit/... */
+  const char *type_name;         /* EXITED: the Type string */
+  uint32_t result;               /* EXITED: the notification's Result */
+} hcsb_container_exit_t;
+
+/* Waits for the container to stop.  status 0 with exit->end EXITED when the
+ * notification arrived; -ECONNRESET/-EPIPE with end CONNECTION_LOST (never a
+ * fake success); -ECANCELED with end CLOSED; -ETIMEDOUT when `timeout_ms`
+ * (0 = none) passed first (exit is NULL then; the container is still
+ * waitable).  Any number of waits may be outstanding; once the container has
+ * ended, later waits complete on the next turn with the same outcome. */
+typedef void (*hcsb_container_wait_cb)(void *data, hcsb_container_t *c, int status,
+                                       const hcsb_container_exit_t *exit);
+HCSB_EXTERN int hcsb_container_wait(hcsb_container_t *c, uint32_t timeout_ms,
+                                    hcsb_container_wait_cb cb, void *data);
+
+/* Properties */
+#define HCSB_PROPERTY_PROCESS_LIST 0x1u
+#define HCSB_PROPERTY_STATISTICS 0x2u
+
+typedef struct hcsb_process_list_item_s {
+  uint32_t process_id;
+  const char *image_name; /* NULL when the guest does not say */
+  uint64_t kernel_time_100ns;
+  uint64_t user_time_100ns;
+  uint64_t memory_commit_bytes;
+} hcsb_process_list_item_t;
+
+/* hcsshim's Statistics, filled from the guest's LCOWMetrics (cgroup
+ * metrics).  `has_*` tell which groups the guest sent. */
+typedef struct hcsb_statistics_s {
+  int has_cpu;
+  uint64_t cpu_total_ns;  /* cpu.usage.total */
+  uint64_t cpu_user_ns;   /* cpu.usage.user */
+  uint64_t cpu_kernel_ns; /* cpu.usage.kernel */
+  uint64_t cpu_throttled_periods;
+  uint64_t cpu_throttled_time_ns;
+  int has_memory;
+  uint64_t memory_usage_bytes;     /* memory.usage.usage */
+  uint64_t memory_max_usage_bytes; /* memory.usage.max */
+  uint64_t memory_limit_bytes;     /* memory.usage.limit */
+  uint64_t memory_cache_bytes;     /* memory.cache */
+  uint64_t memory_rss_bytes;       /* memory.rss */
+  int has_pids;
+  uint64_t pids_current;
+  uint64_t pids_limit;
+  int has_blkio;
+  uint64_t blkio_read_bytes;  /* sums of io_service_bytes_recursive */
+  uint64_t blkio_write_bytes;
+  uint64_t blkio_read_ops;    /* sums of io_serviced_recursive */
+  uint64_t blkio_write_ops;
+} hcsb_statistics_t;
+
+typedef struct hcsb_properties_s {
+  int has_process_list;
+  size_t nprocesses;
+  const hcsb_process_list_item_t *processes;
+  int has_statistics;
+  hcsb_statistics_t statistics;
+  const char *json; /* the Properties JSON text as the guest sent it */
+  size_t json_len;
+} hcsb_properties_t;
+
+typedef void (*hcsb_properties_cb)(void *data, int status,
+                                   const hcsb_guest_error_t *gerr,
+                                   const hcsb_properties_t *props);
+
+/* GetProperties for `types` (HCSB_PROPERTY_* bits). */
+HCSB_EXTERN int hcsb_container_properties(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+                                          unsigned types, hcsb_properties_cb cb,
+                                          void *data);
+/* Shorthands: the same callback with only that property requested. */
+HCSB_EXTERN int hcsb_container_statistics(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+                                          hcsb_properties_cb cb, void *data);
+HCSB_EXTERN int hcsb_container_process_list(hcsb_container_t *c,
+                                            const hcsb_call_opts_t *opts,
+                                            hcsb_properties_cb cb, void *data);
+
+/* ModifySettings against this container (Linux: ContainerConstraints). */
+HCSB_EXTERN int hcsb_container_modify(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+                                      const char *request_json, hcsb_done_cb cb,
+                                      void *data);
+
+/* Present for parity with hcsshim's Container; no bridge RPC exists.  Each
+ * returns 0 and completes with -ENOTSUP on the next loop turn. */
+HCSB_EXTERN int hcsb_container_pause(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+                                     hcsb_done_cb cb, void *data);
+HCSB_EXTERN int hcsb_container_resume(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+                                      hcsb_done_cb cb, void *data);
+HCSB_EXTERN int hcsb_container_has_pending_updates(hcsb_container_t *c,
+                                                   const hcsb_call_opts_t *opts,
+                                                   hcsb_done_cb cb, void *data);
+/* The disks recorded for this container's creation (see the connection's). */
+HCSB_EXTERN size_t hcsb_container_mapped_virtual_disks(
+    const hcsb_container_t *c, const hcsb_mapped_virtual_disk_t **out);
+
+/* Local release: nothing is sent, the container keeps running.  Pending
+ * operations of this handle complete with -ECANCELED, waits with end CLOSED.
+ * Processes created from it stay valid until their own close. */
+HCSB_EXTERN void hcsb_container_close(hcsb_container_t *c, hcsb_close_cb cb,
+                                      void *data);
+
+/* ------------------------------------------------------------------------ */
+/* Processes */
+
+typedef void (*hcsb_process_cb)(void *data, hcsb_process_t *p, int status,
+                                const hcsb_guest_error_t *gerr);
+
+/* Creates a process in the UVM (ExecuteProcess on the null container).
+ * For each requested stdio pipe a port is allocated and a listener opened on
+ * the connection's transport *before* the request is sent; the guest's dial
+ * is accepted with stdio_accept_timeout_ms.  `cb` runs when the process runs
+ * and every requested stream is connected (status 0), or failed (the
+ * listeners are closed then).  A WaitForProcess is registered immediately.
+ * *out is set when 0 is returned; the handle must be closed in every case.
+ * Returns -ENOTSUP / -EINVAL for config fields the Linux guest cannot honour. */
+HCSB_EXTERN int hcsb_conn_create_process(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
+                                         const hcsb_process_config_t *config,
+                                         hcsb_process_cb cb, void *data,
+                                         hcsb_process_t **out);
+
+/* Creates a process in the container.  With no oci_process_json, no
+ * command_args and no command_line, this starts the container's init process
+ * from the spec (do it once); otherwise it is an exec whose OCI process is
+ * oci_process_json or is built from the config (args, env, cwd, terminal,
+ * user, console size). */
+HCSB_EXTERN int hcsb_container_create_process(hcsb_container_t *c,
+                                              const hcsb_call_opts_t *opts,
+                                              const hcsb_process_config_t *config,
+                                              hcsb_process_cb cb, void *data,
+                                              hcsb_process_t **out);
+
+/* Attaches to an existing process by PID (no stdio): registers a
+ * WaitForProcess for it.  Returns -EEXIST when a handle for that PID is
+ * already open on this container. */
+HCSB_EXTERN int hcsb_container_open_process(hcsb_container_t *c, uint32_t pid,
+                                            hcsb_process_t **out);
+
+HCSB_EXTERN uint32_t hcsb_process_pid(const hcsb_process_t *p);
+HCSB_EXTERN hcsb_container_t *hcsb_process_container(const hcsb_process_t *p);
+HCSB_EXTERN void hcsb_process_set_data(hcsb_process_t *p, void *data);
+HCSB_EXTERN void *hcsb_process_get_data(const hcsb_process_t *p);
+
+/* SignalProcess with {"Signal": signum} (signum > 0), or without options
+ * (signum <= 0: SIGKILL).  `delivered` is 0 when the guest said the process
+ * was already gone (0x80070490; status 0 then), as hcsshim's Signal.
+ * UVM processes: the Linux GCS cannot signal them (HCSB_EGUEST 0xC037010E). */
+typedef void (*hcsb_signal_cb)(void *data, int status,
+                               const hcsb_guest_error_t *gerr, int delivered);
+HCSB_EXTERN int hcsb_process_signal(hcsb_process_t *p, const hcsb_call_opts_t *opts,
+                                    int signum, hcsb_signal_cb cb, void *data);
+HCSB_EXTERN int hcsb_process_kill(hcsb_process_t *p, const hcsb_call_opts_t *opts,
+                                  hcsb_signal_cb cb, void *data);
+
+/* Waits for the exit reported by the library's own outstanding
+ * WaitForProcess.  status 0 with the exit code; -ETIMEDOUT when `timeout_ms`
+ * (0 = none) passed first (the process is still waitable); HCSB_EGUEST when
+ * the guest's wait failed (e.g. 0x80070490: exit code unknown); connection
+ * loss statuses.  Any number of waits may be outstanding. */
+typedef void (*hcsb_process_wait_cb)(void *data, hcsb_process_t *p, int status,
+                                     uint32_t exit_code);
+HCSB_EXTERN int hcsb_process_wait(hcsb_process_t *p, uint32_t timeout_ms,
+                                  hcsb_process_wait_cb cb, void *data);
+
+/* The exit code: 0 and *code once exited; -EBUSY while running; -ENODATA
+ * when it can never be known (the guest said "not found", or the connection
+ * was lost) — never a made-up 0. */
+HCSB_EXTERN int hcsb_process_exit_code(const hcsb_process_t *p, uint32_t *code);
+
+/* ResizeConsole (note the order: width, height).  Before the process exists
+ * the size is kept and applied once it does. */
+HCSB_EXTERN int hcsb_process_resize_console(hcsb_process_t *p, const hcsb_call_opts_t *opts,
+                                            uint16_t width, uint16_t height,
+                                            hcsb_done_cb cb, void *data);
+
+/* Stdio streams (connected uv_pipe_t owned by the library; NULL when not
+ * requested, not yet connected, or already closed).  Read and write them
+ * with libuv directly, or use the convenience calls below — not both. */
+HCSB_EXTERN uv_stream_t *hcsb_process_stdin(const hcsb_process_t *p);
+HCSB_EXTERN uv_stream_t *hcsb_process_stdout(const hcsb_process_t *p);
+HCSB_EXTERN uv_stream_t *hcsb_process_stderr(const hcsb_process_t *p);
+
+/* Half-closes stdin (the process reads EOF).  Idempotent: 0 every time,
+ * also when stdin was never requested or the process has exited.  Pending
+ * writes are flushed first. */
+HCSB_EXTERN int hcsb_process_close_stdin(hcsb_process_t *p);
+/* Closes stdout / stderr (the caller is done reading).  Idempotent. */
+HCSB_EXTERN int hcsb_process_close_stdout(hcsb_process_t *p);
+HCSB_EXTERN int hcsb_process_close_stderr(hcsb_process_t *p);
+
+/* Convenience reading: `cb` gets stdout (fd 1) and stderr (fd 2) bytes as
+ * they arrive; nread < 0 ends that stream (UV_EOF at its end), after which
+ * the library closes it so the guest can report the exit (PROTOCOL.md §8.6).
+ * Stops reading from the guest while stopped (back-pressure). */
+typedef void (*hcsb_process_read_cb)(void *data, hcsb_process_t *p, int fd,
+                                     const char *buf, ssize_t nread);
+HCSB_EXTERN int hcsb_process_read_start(hcsb_process_t *p, hcsb_process_read_cb cb,
+                                        void *data);
+HCSB_EXTERN int hcsb_process_read_stop(hcsb_process_t *p);
+
+/* Convenience writing to stdin: the bytes are copied; `cb` (may be NULL)
+ * runs once they were written or failed.  -EPIPE when stdin is closed or was
+ * never requested. */
+HCSB_EXTERN int hcsb_process_write(hcsb_process_t *p, const void *buf, size_t len,
+                                   hcsb_done_cb cb, void *data);
+
+/* Releases the handle: closes its stdio streams and listeners; does not kill
+ * the process nor cancel the guest-side wait (its answer is still consumed).
+ * Pending operations of this handle complete with -ECANCELED first. */
+HCSB_EXTERN void hcsb_process_close(hcsb_process_t *p, hcsb_close_cb cb, void *data);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HCSBRIDGE_CONN_H */
