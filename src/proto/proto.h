@@ -62,6 +62,8 @@ void hcsb__hdr_decode(const uint8_t in[16], hcsb__hdr_t *h);
  */
 
 typedef enum hcsb__dec_event_e {
+  HCSB__DEC_NOMEM = -2,    /* buffering a body failed; not sticky: the input
+                              from *consumed on was not used */
   HCSB__DEC_ERROR = -1,    /* Size < 16; sticky */
   HCSB__DEC_NEED_MORE = 0, /* all input consumed, no event */
   HCSB__DEC_FRAME = 1,
@@ -99,11 +101,24 @@ int hcsb__decoder_idle(const hcsb__decoder_t *d);
 /* ------------------------------------------------------------------------ */
 /* JSON helpers (json-c) */
 
+/* Maximum nesting of arrays/objects accepted from the guest. */
 #define HCSB__JSON_MAX_DEPTH 64
 
+/* Checks that `len` bytes are exactly one JSON value (RFC 8259, as strict as
+ * Go's encoding/json: no single quotes, NaN, comments or trailing commas),
+ * surrounding whitespace allowed, strings valid UTF-8, at most `max_depth`
+ * nested arrays/objects (capped at 1024).  Never allocates or recurses.
+ * Returns the value's json_type (json_type_double for any number), or
+ * -EPROTO. */
+int hcsb__json_validate(const char *s, size_t len, unsigned max_depth);
+
 /* Parses exactly `len` bytes (trailing whitespace allowed) as one JSON value
- * with bounded depth.  Returns 0 or -EPROTO; *out must be json_object_put. */
+ * with bounded depth.  The text is checked with hcsb__json_validate() first,
+ * so invalid UTF-8 is rejected (Go's guest never produces it).  Returns 0,
+ * -EPROTO, or -ENOMEM; *out must be json_object_put. */
 int hcsb__json_parse(const char *s, size_t len, json_object **out);
+/* A tokener set up for hcsb__json_parse_tok (depth limit, strict mode). */
+json_tokener *hcsb__json_tokener_new(void);
 /* The same with a caller-owned tokener (reset before use; for hot paths). */
 int hcsb__json_parse_tok(json_tokener *tok, const char *s, size_t len,
                          json_object **out);
@@ -113,7 +128,10 @@ json_object *hcsb__json_get(json_object *obj, const char *key);
 /* Compact serialisation without slash escaping (caller must not free). */
 const char *hcsb__json_compact(json_object *obj, size_t *len);
 
-/* Appends `s` (n bytes) as a quoted JSON string, escaping as needed. */
+/* Appends `s` (n bytes) as a quoted JSON string: `"`, `\\` and control
+ * characters escaped, well-formed UTF-8 passed through, U+2028/U+2029
+ * escaped and invalid UTF-8 bytes replaced by \ufffd (as Go does).
+ * 0 or -ENOMEM (buffer unchanged). */
 int hcsb__json_put_string(hcsb__buf_t *out, const char *s, size_t n);
 
 /* ------------------------------------------------------------------------ */

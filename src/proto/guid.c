@@ -1,0 +1,65 @@
+/* GUID strings and the vsock <-> hvsocket service ID mapping. */
+#include <stdio.h>
+#include <string.h>
+
+#include <uuid/uuid.h>
+
+#include "proto/proto.h"
+
+int hcsb__guid_valid(const char *s) {
+  size_t i;
+
+  if (s == NULL) return 0;
+  for (i = 0; i < 36; i++) {
+    char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return 0;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                 (c >= 'A' && c <= 'F'))) {
+      return 0;
+    }
+  }
+  return s[36] == '\0';
+}
+
+void hcsb__guid_generate(char out[37]) {
+  uuid_t u;
+
+  uuid_generate_random(u);
+  uuid_unparse_lower(u, out);
+}
+
+/* Bytes 4..15 of the vsock service template in string (big-endian) order:
+ * "xxxxxxxx-facb-11e6-bd58-64006a7986d3". */
+static const uint8_t template_tail[12] = {0xfa, 0xcb, 0x11, 0xe6, 0xbd, 0x58,
+                                          0x64, 0x00, 0x6a, 0x79, 0x86, 0xd3};
+
+void hcsb_hvsock_service_id(uint32_t port, char out[37]) {
+  snprintf(out, 37, "%08x-facb-11e6-bd58-64006a7986d3", (unsigned)port);
+}
+
+void hcsb_hvsock_service_id_bytes(uint32_t port, uint8_t out[16]) {
+  /* Windows GUID layout: Data1 (u32), Data2 and Data3 (u16) little-endian,
+   * Data4 as-is. */
+  out[0] = (uint8_t)port;
+  out[1] = (uint8_t)(port >> 8);
+  out[2] = (uint8_t)(port >> 16);
+  out[3] = (uint8_t)(port >> 24);
+  out[4] = template_tail[1];
+  out[5] = template_tail[0];
+  out[6] = template_tail[3];
+  out[7] = template_tail[2];
+  memcpy(out + 8, template_tail + 4, 8);
+}
+
+int hcsb_hvsock_port_from_service_id(const char *guid, uint32_t *port) {
+  uuid_t u;
+
+  /* libuuid parses either case but tolerates nothing else; check the shape
+   * ourselves so the contract does not depend on its version. */
+  if (!hcsb__guid_valid(guid) || uuid_parse(guid, u) != 0) return -EINVAL;
+  if (memcmp(u + 4, template_tail, sizeof(template_tail)) != 0) return -EINVAL;
+  *port = (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 |
+          (uint32_t)u[3];
+  return 0;
+}
