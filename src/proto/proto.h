@@ -142,7 +142,15 @@ int hcsb__json_put_string(hcsb__buf_t *out, const char *s, size_t n);
  * Request/Options/Settings nested).  Returns 0; -EINVAL when the request is
  * not encodable (unknown type without raw body, a required field missing, a
  * nested JSON text that is not a JSON object, frame > UINT32_MAX); -ENOMEM.
- * On failure `out` is unchanged. */
+ * On failure `out` is unchanged.
+ *
+ * Details: a non-NULL activity_id must be a GUID (-EINVAL otherwise; the
+ * peer's decoder rejects anything else).  Caller JSON texts (ContainerConfig,
+ * ProcessParameters, Query, the ModifySettings Request, service Settings)
+ * must each be one JSON object (hcsb__json_validate) and are sent verbatim
+ * with outer whitespace trimmed: escaped into a string, or nested.  A NULL or
+ * "" Query is sent as "".  UpdateContainer and LifecycleNotification are
+ * encoded as the base only; raw_body frames may carry any type. */
 int hcsb__request_encode(hcsb__buf_t *out, uint64_t id, const hcsb_request_t *req);
 /* Rewrites the SequenceID of an encoded frame in place. */
 void hcsb__frame_set_id(void *frame, uint64_t id);
@@ -152,6 +160,9 @@ void hcsb__frame_set_id(void *frame, uint64_t id);
 
 /* Decoding context: owns the json-c tokener and the storage the decoded
  * structs point into.  One per bridge. */
+/* Error records kept per response; the rest are checked and counted. */
+#define HCSB__MAX_ERROR_RECORDS 64
+
 typedef struct hcsb__decode_ctx_s {
   json_tokener *tok;
   json_object *root;  /* current decoded body */
@@ -161,6 +172,7 @@ typedef struct hcsb__decode_ctx_s {
   hcsb_error_record_t *recs; /* rec_inline or heap */
   size_t nrecs_cap;
   char *props_copy; /* unused unless needed */
+  size_t nrecs_omitted; /* ErrorRecords beyond HCSB__MAX_ERROR_RECORDS */
 } hcsb__decode_ctx_t;
 
 int hcsb__decode_ctx_init(hcsb__decode_ctx_t *ctx);
@@ -172,12 +184,25 @@ void hcsb__decode_release(hcsb__decode_ctx_t *ctx);
  * non-zero also fills *gerr and sets *has_gerr = 1.  Strings point into ctx
  * storage until hcsb__decode_release().  Returns 0, or -EPROTO when the body is
  * not a JSON object, is nested too deep, lacks Result, or has a known field
- * of the wrong type / out of range; -ENOMEM. */
+ * of the wrong type / out of range; -ENOMEM.
+ *
+ * Details: Result is a JSON integer in int32 range (kept as its uint32 bits);
+ * uint32 fields reject negatives, fractions and values above 2^32-1; invalid
+ * UTF-8 anywhere is -EPROTO (a Go guest never produces it).  The typed
+ * fields read depend on `type` (any other type: base fields only).
+ * Capabilities absent => resp->caps NULL; GuestDefinedCapabilities absent =>
+ * all false.  Properties must be a string holding valid JSON ("" = absent);
+ * a guest sending an object/array instead gets its compact text exposed.
+ * A null ErrorRecords element is a zero record.  On failure nothing is held
+ * and *resp keeps only type/id/body. */
 int hcsb__response_decode(hcsb__decode_ctx_t *ctx, uint32_t type, uint64_t id,
                           const char *body, size_t len, hcsb_response_t *resp,
                           hcsb_guest_error_t *gerr, int *has_gerr);
 
-/* Decodes a container notification body.  Returns 0, -EPROTO, -ENOMEM. */
+/* Decodes a container notification body: ContainerId (required string),
+ * ActivityId, Type (-> kind), Operation, Result (int32, 0 when absent),
+ * ResultInfo (JSON-in-string like Properties).  Returns 0, -EPROTO,
+ * -ENOMEM. */
 int hcsb__notification_decode(hcsb__decode_ctx_t *ctx, const char *body,
                               size_t len, hcsb_notification_t *out);
 
