@@ -230,15 +230,18 @@ int hcsb__json_parse_tok(json_tokener *tok, const char *s, size_t len,
   if (hcsb__json_validate(s, len, HCSB__JSON_MAX_DEPTH) < 0) return -EPROTO;
   json_tokener_reset(tok);
   o = json_tokener_parse_ex(tok, s, (int)len);
-  /* A bare top-level number or literal needs a terminator to complete. */
-  if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
+  end = json_tokener_get_parse_end(tok);
+  /* A bare top-level number or literal needs a terminator to complete;
+   * it then ends exactly at `len`. */
+  if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue) {
     o = json_tokener_parse_ex(tok, "", 1);
+    end = len;
+  }
   if (o == NULL) {
     /* The text is valid JSON within our depth limit, so json-c can only
      * have failed for lack of memory. */
     return -ENOMEM;
   }
-  end = json_tokener_get_parse_end(tok);
   if (end < len) {
     const unsigned char *p = (const unsigned char *)s + end;
     if (skip_ws(p, (const unsigned char *)s + len) != (const unsigned char *)s + len) {
