@@ -292,7 +292,9 @@ int hcsb_addr_format(const hcsb_addr_t *a, char *buf, size_t len) {
   }
   if (a->stdio_dir[0] != '\0' && (a->transport == HCSB_TRANSPORT_UNIX ||
                                   a->transport == HCSB_TRANSPORT_FD)) {
-    if (strpbrk(a->stdio_dir, "&?") != NULL) return -EINVAL;
+    /* Only '&' would cut the value short: after the first '?' starts the
+     * options, the parser takes a later '?' as part of a value. */
+    if (strchr(a->stdio_dir, '&') != NULL) return -EINVAL;
     emit(buf, len, &total, "%cstdio=%s", sep, a->stdio_dir);
   }
   return total > INT_MAX ? -EINVAL : (int)total;
