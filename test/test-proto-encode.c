@@ -456,6 +456,11 @@ static void test_json_parse_and_get(void) {
   CHECK(json_object_is_type(o, json_type_int));
   CHECK_EQ(json_object_get_int(o), 42);
   json_object_put(o);
+  CHECK_EQ(hcsb__json_parse("null", 4, &o), 0);
+  CHECK(o == NULL);
+  CHECK_EQ(hcsb__json_parse(" true ", 6, &o), 0);
+  CHECK(json_object_get_boolean(o));
+  json_object_put(o);
   CHECK_EQ(hcsb__json_parse("{\"a\":1} \r\n\t", 11, &o), 0);
   json_object_put(o);
   CHECK_EQ(hcsb__json_parse("{\"a\":1} x", 9, &o), -EPROTO);

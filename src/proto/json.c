@@ -237,9 +237,10 @@ int hcsb__json_parse_tok(json_tokener *tok, const char *s, size_t len,
     o = json_tokener_parse_ex(tok, "", 1);
     end = len;
   }
-  if (o == NULL) {
+  if (o == NULL && json_tokener_get_error(tok) != json_tokener_success) {
     /* The text is valid JSON within our depth limit, so json-c can only
-     * have failed for lack of memory. */
+     * have failed for lack of memory.  (A JSON null is a success with a
+     * NULL object: *out = NULL, like json-c's own representation.) */
     return -ENOMEM;
   }
   if (end < len) {

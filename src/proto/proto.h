@@ -115,7 +115,8 @@ int hcsb__json_validate(const char *s, size_t len, unsigned max_depth);
 /* Parses exactly `len` bytes (trailing whitespace allowed) as one JSON value
  * with bounded depth.  The text is checked with hcsb__json_validate() first,
  * so invalid UTF-8 is rejected (Go's guest never produces it).  Returns 0,
- * -EPROTO, or -ENOMEM; *out must be json_object_put. */
+ * -EPROTO, or -ENOMEM; *out must be json_object_put (NULL for a JSON null,
+ * which is how json-c represents it). */
 int hcsb__json_parse(const char *s, size_t len, json_object **out);
 /* A tokener set up for hcsb__json_parse_tok (depth limit, strict mode). */
 json_tokener *hcsb__json_tokener_new(void);
