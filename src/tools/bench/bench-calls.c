@@ -1,0 +1,174 @@
+/* GetProperties(ProcessList) throughput and latency through the public API.
+ *
+ * `inflight` slots each carry one call at a time: a completion records its
+ * latency and immediately starts the slot's next call, so the number of
+ * outstanding calls stays constant.  Slots are allocated before the
+ * measurement, so every allocation counted in the window is the library's. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/bench/alloc.h"
+#include "tools/bench/bench.h"
+#include "tools/bench/hist.h"
+
+typedef struct calls_s calls_t;
+
+typedef struct slot_s {
+  calls_t *run;
+  uint64_t sent_ns;
+} slot_t;
+
+struct calls_s {
+  const bench_args_t *a;
+  uv_loop_t loop;
+  uv_timer_t watchdog;
+  hcsb_conn_t *conn;
+  hcsb_container_t *container;
+  hcsb_call_opts_t opts;
+  const hcsb_call_opts_t *optsp;
+  slot_t *slots;
+  uint64_t done, measured, outstanding, failures;
+  uint64_t t0, t1, allocs0, allocs1;
+  int measuring, stopping, closing;
+};
+
+static bench_hist_t hist;
+
+static void finish(calls_t *r) {
+  if (r->closing) return;
+  r->closing = 1;
+  uv_close((uv_handle_t *)&r->watchdog, NULL);
+  if (r->container != NULL)
+    hcsb_container_close(r->container, bench_close_noop, NULL);
+  hcsb_conn_close(r->conn, bench_close_noop, NULL);
+}
+
+/* The canned answer of hcsb-fastpeer: processes 1 and 42. */
+static int props_ok(const hcsb_properties_t *p) {
+  return p != NULL && p->has_process_list && p->nprocesses == 2 &&
+         p->processes[0].process_id == 1 && p->processes[1].process_id == 42;
+}
+
+static void on_props(void *data, int status, const hcsb_guest_error_t *gerr,
+                     const hcsb_properties_t *props);
+
+static void issue(slot_t *s) {
+  calls_t *r = s->run;
+  int rc;
+
+  s->sent_ns = bench_now_ns();
+  rc = hcsb_container_process_list(r->container, r->optsp, on_props, s);
+  if (rc != 0) {
+    bench_report_error("hcsb_container_process_list", rc, NULL);
+    r->failures++;
+    r->stopping = 1;
+    if (r->outstanding == 0) finish(r);
+    return;
+  }
+  r->outstanding++;
+}
+
+static void on_props(void *data, int status, const hcsb_guest_error_t *gerr,
+                     const hcsb_properties_t *props) {
+  slot_t *s = data;
+  calls_t *r = s->run;
+  uint64_t now = bench_now_ns();
+
+  r->outstanding--;
+  r->done++;
+  if (status != 0 || !props_ok(props)) {
+    if (r->failures++ == 0)
+      bench_report_error(status ? "GetProperties" : "GetProperties (wrong "
+                                                    "process list)",
+                         status, gerr);
+    r->stopping = 1;
+  }
+  if (!r->stopping) {
+    if (r->measuring) {
+      bench_hist_add(&hist, now - s->sent_ns);
+      r->measured++;
+      if (bench_window_over(r->a, r->t0, now, r->measured)) {
+        r->stopping = 1;
+        r->t1 = now;
+        r->allocs1 = bench_alloc_count();
+      }
+    } else if (r->done >= r->a->warmup) {
+      r->measuring = 1;
+      r->t0 = now;
+      r->allocs0 = bench_alloc_count();
+    }
+  }
+  if (!r->stopping)
+    issue(s);
+  else if (r->outstanding == 0)
+    finish(r);
+}
+
+static void on_open(void *data, hcsb_conn_t *conn, int status,
+                    const hcsb_guest_error_t *gerr) {
+  calls_t *r = data;
+  unsigned i;
+  int rc;
+
+  (void)conn;
+  if (status != 0) {
+    bench_report_error("connect", status, gerr);
+    r->failures++;
+    finish(r);
+    return;
+  }
+  rc = hcsb_conn_open_container(r->conn, r->a->container, &r->container);
+  if (rc != 0) {
+    bench_report_error("hcsb_conn_open_container", rc, NULL);
+    r->failures++;
+    finish(r);
+    return;
+  }
+  if (r->a->warmup == 0) {
+    r->measuring = 1;
+    r->t0 = bench_now_ns();
+    r->allocs0 = bench_alloc_count();
+  }
+  for (i = 0; i < r->a->inflight && !r->stopping; i++) issue(&r->slots[i]);
+}
+
+int bench_calls(const bench_args_t *a, int random_activity) {
+  calls_t r;
+  unsigned i;
+  int rc;
+
+  memset(&r, 0, sizeof(r));
+  r.a = a;
+  /* hcsshim sends the zero GUID as every call's ActivityId. */
+  r.opts.activity_id = HCSB_ZERO_GUID;
+  r.optsp = random_activity ? NULL : &r.opts;
+  r.slots = calloc(a->inflight, sizeof(*r.slots));
+  if (r.slots == NULL) {
+    fprintf(stderr, "hcsb-bench: out of memory\n");
+    return 1;
+  }
+  for (i = 0; i < a->inflight; i++) r.slots[i].run = &r;
+  bench_hist_reset(&hist);
+  uv_loop_init(&r.loop);
+  bench_watchdog(&r.loop, &r.watchdog,
+                 a->count ? 60 + (double)a->count / 1000 : 60 + a->duration_s * 2);
+  rc = bench_conn_open(&r.loop, a->connect, on_open, &r, &r.conn);
+  if (rc != 0) {
+    bench_report_error("hcsb_conn_open", rc, NULL);
+    return 1;
+  }
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  uv_loop_close(&r.loop);
+  free(r.slots);
+
+  if (r.failures == 0 && r.measured > 0)
+    bench_print_result("hcsbridge", a, r.measured, r.t1 - r.t0, &hist,
+                       r.allocs1 - r.allocs0);
+  if (r.failures > 0)
+    fprintf(stderr, "hcsb-bench: %llu of %llu calls failed\n",
+            (unsigned long long)r.failures, (unsigned long long)r.done);
+  return r.failures > 0 || r.measured == 0;
+}

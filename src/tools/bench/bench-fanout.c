@@ -1,0 +1,283 @@
+/* One loop driving many guest connections and processes with stdio.
+ *
+ * CONNS fast peers are spawned (spawn: transport, each with its own relay
+ * directory); once all have negotiated, every connection starts PROCS
+ * processes at once, each with a stdout relay.  A process counts as ok when
+ * its stdout carried exactly the peer's payload for its PID, then EOF, and
+ * its wait reported exit code 0.  Meanwhile the gap between consecutive loop
+ * iterations is tracked (a 1 ms timer keeps the loop turning when idle); its
+ * maximum is the longest stall any callback chain caused. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "tools/bench/bench.h"
+#include "tools/bench/payload.h"
+
+typedef struct fanout_s fanout_t;
+
+typedef struct fan_conn_s {
+  fanout_t *f;
+  hcsb_conn_t *conn;
+} fan_conn_t;
+
+typedef struct fan_proc_s {
+  fanout_t *f;
+  hcsb_process_t *p;
+  char *out;  /* payload + 1 bytes: one extra catches overlong output */
+  size_t got;
+  int eof, waited, failed, closing;
+} fan_proc_t;
+
+struct fanout_s {
+  const bench_fanout_opts_t *o;
+  uv_loop_t loop;
+  uv_timer_t tick, watchdog;
+  uv_check_t check;
+  fan_conn_t *conns;
+  fan_proc_t *procs;
+  char *expect;
+  unsigned opened, open_failed, conns_closed, procs_finished, ok, mismatches;
+  uint64_t t_start, t_procs, t_end, last_iter, max_gap;
+  int stopping;
+};
+
+static void on_check(uv_check_t *h) {
+  fanout_t *f = h->data;
+  uint64_t now = uv_hrtime();
+
+  if (f->last_iter != 0 && now - f->last_iter > f->max_gap)
+    f->max_gap = now - f->last_iter;
+  f->last_iter = now;
+}
+
+static void on_tick(uv_timer_t *t) {
+  (void)t;
+}
+
+static void on_conn_closed(void *data) {
+  fanout_t *f = data;
+
+  if (++f->conns_closed == f->o->conns) {
+    uv_close((uv_handle_t *)&f->tick, NULL);
+    uv_close((uv_handle_t *)&f->check, NULL);
+    uv_close((uv_handle_t *)&f->watchdog, NULL);
+  }
+}
+
+static void stop_all(fanout_t *f) {
+  unsigned i;
+
+  if (f->stopping) return;
+  f->stopping = 1;
+  f->t_end = uv_hrtime();
+  uv_check_stop(&f->check);
+  for (i = 0; i < f->o->conns; i++)
+    hcsb_conn_close(f->conns[i].conn, on_conn_closed, f);
+}
+
+static void on_proc_closed(void *data) {
+  fan_proc_t *fp = data;
+  fanout_t *f = fp->f;
+
+  if (++f->procs_finished == f->o->conns * f->o->procs) stop_all(f);
+}
+
+static void proc_finish(fan_proc_t *fp) {
+  fanout_t *f = fp->f;
+  uint32_t pid;
+
+  if (fp->closing) return;
+  fp->closing = 1;
+  if (!fp->failed) {
+    pid = hcsb_process_pid(fp->p);
+    bench_payload(f->expect, f->o->payload, pid);
+    if (fp->got == f->o->payload && memcmp(fp->out, f->expect, fp->got) == 0)
+      f->ok++;
+    else if (f->mismatches++ < 5)
+      fprintf(stderr, "hcsb-bench: pid %u: stdout %zu bytes, not the payload\n",
+              (unsigned)pid, fp->got);
+  }
+  hcsb_process_close(fp->p, on_proc_closed, fp);
+}
+
+static void on_read(void *data, hcsb_process_t *p, int fd, const char *buf,
+                    ssize_t nread) {
+  fan_proc_t *fp = data;
+  size_t room = fp->f->o->payload + 1 - fp->got, n;
+
+  (void)p;
+  if (fd != 1) return;
+  if (nread < 0) {
+    if (nread != UV_EOF) {
+      bench_report_error("stdout", (int)nread, NULL);
+      fp->failed = 1;
+    }
+    fp->eof = 1;
+    if (fp->waited || fp->failed) proc_finish(fp);
+    return;
+  }
+  n = (size_t)nread < room ? (size_t)nread : room;
+  memcpy(fp->out + fp->got, buf, n);
+  fp->got += n;
+}
+
+static void on_wait(void *data, hcsb_process_t *p, int status,
+                    uint32_t exit_code) {
+  fan_proc_t *fp = data;
+
+  (void)p;
+  fp->waited = 1;
+  if (status != 0 || exit_code != 0) {
+    if (!fp->failed) bench_report_error("process wait", status, NULL);
+    fp->failed = 1;
+  }
+  if (fp->eof || fp->failed) proc_finish(fp);
+}
+
+static void on_created(void *data, hcsb_process_t *p, int status,
+                       const hcsb_guest_error_t *gerr) {
+  fan_proc_t *fp = data;
+  int rc;
+
+  if (status != 0) {
+    bench_report_error("create process", status, gerr);
+    fp->failed = 1;
+    proc_finish(fp);
+    return;
+  }
+  rc = hcsb_process_read_start(p, on_read, fp);
+  if (rc == 0) rc = hcsb_process_wait(p, 0, on_wait, fp);
+  if (rc != 0) {
+    bench_report_error("read/wait", rc, NULL);
+    fp->failed = 1;
+    proc_finish(fp);
+  }
+}
+
+static void start_processes(fanout_t *f) {
+  static const char *const argv[] = {"/bin/true"};
+  hcsb_process_config_t cfg;
+  unsigned i, j;
+  fan_proc_t *fp;
+  int rc;
+
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.command_args = argv;
+  cfg.ncommand_args = 1;
+  cfg.create_stdout_pipe = 1;
+  f->t_procs = uv_hrtime();
+  f->last_iter = 0;
+  uv_check_start(&f->check, on_check);
+  for (i = 0; i < f->o->conns; i++) {
+    for (j = 0; j < f->o->procs; j++) {
+      fp = &f->procs[i * f->o->procs + j];
+      rc = hcsb_conn_create_process(f->conns[i].conn, NULL, &cfg, on_created,
+                                    fp, &fp->p);
+      if (rc != 0) {
+        bench_report_error("hcsb_conn_create_process", rc, NULL);
+        fp->failed = fp->closing = 1;
+        on_proc_closed(fp);
+      }
+    }
+  }
+}
+
+static void on_open(void *data, hcsb_conn_t *conn, int status,
+                    const hcsb_guest_error_t *gerr) {
+  fan_conn_t *c = data;
+  fanout_t *f = c->f;
+
+  (void)conn;
+  if (status != 0) {
+    if (f->open_failed++ == 0) bench_report_error("connect", status, gerr);
+  } else {
+    f->opened++;
+  }
+  if (f->opened + f->open_failed < f->o->conns) return;
+  if (f->open_failed > 0)
+    stop_all(f);
+  else
+    start_processes(f);
+}
+
+/* 2 descriptors per process at the peak (listener and relay) on top of one
+ * per connection. */
+static void raise_fd_limit(const bench_fanout_opts_t *o) {
+  struct rlimit rl;
+  rlim_t need = (rlim_t)o->conns * (2 * o->procs + 4) + 64;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < need) {
+    rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur < need)
+    fprintf(stderr, "hcsb-bench: warning: %llu descriptors allowed, %llu "
+                    "wanted\n",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+}
+
+int bench_fanout(const bench_fanout_opts_t *o) {
+  size_t nprocs = (size_t)o->conns * o->procs, i;
+  char address[HCSB_ADDR_COMMAND_MAX];
+  fanout_t f;
+  int rc, failed;
+
+  memset(&f, 0, sizeof(f));
+  f.o = o;
+  if (snprintf(address, sizeof(address), "spawn:exec '%s' --stdio --payload %zu",
+               o->peer, o->payload) >= (int)sizeof(address))
+    return 2;
+  raise_fd_limit(o);
+  f.conns = calloc(o->conns, sizeof(*f.conns));
+  f.procs = calloc(nprocs, sizeof(*f.procs));
+  f.expect = malloc(o->payload);
+  if (f.conns == NULL || f.procs == NULL || f.expect == NULL) return 1;
+  for (i = 0; i < nprocs; i++) {
+    f.procs[i].f = &f;
+    f.procs[i].out = malloc(o->payload + 1);
+    if (f.procs[i].out == NULL) return 1;
+  }
+
+  uv_loop_init(&f.loop);
+  uv_check_init(&f.loop, &f.check);
+  f.check.data = &f;
+  uv_timer_init(&f.loop, &f.tick);
+  uv_timer_start(&f.tick, on_tick, 1, 1);
+  bench_watchdog(&f.loop, &f.watchdog, o->timeout_s);
+  f.t_start = uv_hrtime();
+  for (i = 0; i < o->conns; i++) {
+    f.conns[i].f = &f;
+    rc = bench_conn_open(&f.loop, address, on_open, &f.conns[i],
+                         &f.conns[i].conn);
+    if (rc != 0) {
+      bench_report_error("hcsb_conn_open", rc, NULL);
+      exit(1);
+    }
+  }
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  uv_loop_close(&f.loop);
+
+  failed = f.ok != nprocs;
+  printf("RESULT impl=hcsbridge label=fanout conns=%u procs=%u ok=%u "
+         "max_stall_ms=%.2f\n",
+         o->conns, o->procs, f.ok, (double)f.max_gap / 1e6);
+  fflush(stdout);
+  fprintf(stderr,
+          "hcsb-bench: fanout: connect %.0f ms, %zu processes in %.0f ms "
+          "(%.0f/s), %zu failed\n",
+          (double)(f.t_procs - f.t_start) / 1e6, nprocs,
+          (double)(f.t_end - f.t_procs) / 1e6,
+          f.t_end > f.t_procs ? (double)nprocs * 1e9 / (double)(f.t_end - f.t_procs)
+                              : 0.0,
+          nprocs - f.ok);
+  for (i = 0; i < nprocs; i++) free(f.procs[i].out);
+  free(f.procs);
+  free(f.conns);
+  free(f.expect);
+  return failed;
+}

@@ -1,0 +1,293 @@
+/* hcsb-bench-raw: the limit a bridge client could reach on this machine.
+ *
+ * The same GetProperties(ProcessList) calls as hcsb-bench, on the same kind
+ * of connection to the same peer, with everything a library does removed:
+ * request frames are prebuilt (only the 8-byte ID is patched), responses
+ * are matched by the 16-byte header alone, the socket is plain blocking I/O
+ * (a send that cannot complete falls back to poll), and every batch of
+ * responses read is replaced by the same number of requests in one send().
+ *
+ *   hcsb-bench-raw --connect [unix+connect://]PATH --mode seq|pipe
+ *                  [--inflight N] (--count M | --duration S) [--warmup M]
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <hcsbridge/common.h>
+
+#include "tools/bench/alloc.h"
+#include "tools/bench/common.h"
+#include "tools/bench/hist.h"
+
+#define RECV_CAP (256u * 1024u)
+#define MAX_RESPONSE (64u * 1024u)
+
+typedef struct slot_s {
+  uint64_t id; /* 0: free */
+  uint64_t sent_ns;
+} slot_t;
+
+typedef struct raw_s {
+  bench_args_t args;
+  int fd;
+  uint8_t frame[512]; /* the request template */
+  size_t frame_len;
+  uint8_t *sendbuf;
+  size_t send_off, send_len;
+  uint8_t *recvbuf;
+  size_t recv_len;
+  slot_t *slots;
+  uint64_t mask;
+  uint64_t next_id;
+  uint64_t outstanding;
+} raw_t;
+
+static bench_hist_t hist;
+
+static void fail(const char *what) {
+  fprintf(stderr, "hcsb-bench-raw: %s\n", what);
+  exit(1);
+}
+
+static void put_le(uint8_t *p, uint64_t v, int n) {
+  int i;
+
+  for (i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n) {
+  uint64_t v = 0;
+  int i;
+
+  for (i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+  return v;
+}
+
+static size_t build_frame(uint8_t *out, size_t cap, uint32_t type,
+                          const char *body) {
+  size_t len = strlen(body) + 16;
+
+  if (len > cap) fail("request too large");
+  put_le(out, type, 4);
+  put_le(out + 4, len, 4);
+  put_le(out + 8, 0, 8);
+  memcpy(out + 16, body, len - 16);
+  return len;
+}
+
+static int dial(const char *address) {
+  struct sockaddr_un sa;
+  const char *path = address;
+  int fd;
+
+  if (strncmp(path, "unix+connect://", 15) == 0) path += 15;
+  else if (strncmp(path, "unix://", 7) == 0) path += 7;
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof(sa.sun_path)) fail("socket path too long");
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    perror("hcsb-bench-raw: connect");
+    exit(1);
+  }
+  return fd;
+}
+
+/* Sends what is queued without blocking; the rest waits for POLLOUT. */
+static void try_send(raw_t *r) {
+  ssize_t n;
+
+  while (r->send_off < r->send_len) {
+    n = send(r->fd, r->sendbuf + r->send_off, r->send_len - r->send_off,
+             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return;
+      fail("send failed");
+    }
+    r->send_off += (size_t)n;
+  }
+  r->send_off = r->send_len = 0;
+}
+
+static void issue(raw_t *r, uint64_t k) {
+  uint64_t now = bench_now_ns();
+  slot_t *s;
+
+  if (r->send_off > 0) {
+    memmove(r->sendbuf, r->sendbuf + r->send_off, r->send_len - r->send_off);
+    r->send_len -= r->send_off;
+    r->send_off = 0;
+  }
+  while (k-- > 0) {
+    s = &r->slots[r->next_id & r->mask];
+    if (s->id != 0) fail("too many calls outstanding");
+    s->id = r->next_id;
+    s->sent_ns = now;
+    memcpy(r->sendbuf + r->send_len, r->frame, r->frame_len);
+    put_le(r->sendbuf + r->send_len + 8, r->next_id, 8);
+    r->send_len += r->frame_len;
+    r->next_id++;
+    r->outstanding++;
+  }
+  try_send(r);
+}
+
+/* Blocks until bytes arrive (servicing a pending send meanwhile). */
+static void receive(raw_t *r) {
+  struct pollfd pfd;
+  ssize_t n;
+
+  while (r->send_len > r->send_off) {
+    pfd.fd = r->fd;
+    pfd.events = POLLIN | POLLOUT;
+    if (poll(&pfd, 1, -1) < 0 && errno != EINTR) fail("poll failed");
+    if (pfd.revents & POLLOUT) try_send(r);
+    if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) break;
+  }
+  do {
+    n = recv(r->fd, r->recvbuf + r->recv_len, RECV_CAP - r->recv_len, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) fail("peer closed the connection");
+  if (n < 0) fail("recv failed");
+  r->recv_len += (size_t)n;
+}
+
+/* Waits for the response to `id` (negotiation), skipping nothing else. */
+static void await_one(raw_t *r, uint32_t type, uint64_t id) {
+  uint64_t size;
+
+  for (;;) {
+    if (r->recv_len >= 16) {
+      size = get_le(r->recvbuf + 4, 4);
+      if (size < 16 || size > MAX_RESPONSE) fail("bad frame size");
+      if (r->recv_len >= size) break;
+    }
+    receive(r);
+  }
+  if (get_le(r->recvbuf, 4) != type || get_le(r->recvbuf + 8, 8) != id)
+    fail("unexpected negotiation response");
+  if (memmem(r->recvbuf + 16, size - 16, "\"Result\":0", 10) == NULL)
+    fail("negotiation refused");
+  memmove(r->recvbuf, r->recvbuf + size, r->recv_len - size);
+  r->recv_len -= size;
+}
+
+static void run(raw_t *r) {
+  bench_args_t *a = &r->args;
+  uint64_t done = 0, measured = 0, t0 = 0, t1 = 0, allocs0 = 0, allocs1 = 0;
+  uint64_t now, size, id, refill;
+  int measuring = a->warmup == 0, stopping = 0;
+  size_t off;
+  slot_t *s;
+
+  if (measuring) {
+    t0 = bench_now_ns();
+    allocs0 = bench_alloc_count();
+  }
+  issue(r, a->inflight);
+  while (!stopping || r->outstanding > 0) {
+    receive(r);
+    now = bench_now_ns();
+    refill = 0;
+    for (off = 0; r->recv_len - off >= 16; off += size) {
+      size = get_le(r->recvbuf + off + 4, 4);
+      if (size < 16 || size > MAX_RESPONSE) fail("bad frame size");
+      if (r->recv_len - off < size) break;
+      if (get_le(r->recvbuf + off, 4) != HCSB_MSG_GET_PROPERTIES_RESPONSE)
+        fail("unexpected response type");
+      id = get_le(r->recvbuf + off + 8, 8);
+      s = &r->slots[id & r->mask];
+      if (s->id != id || id == 0) fail("response to an unknown ID");
+      s->id = 0;
+      r->outstanding--;
+      done++;
+      if (stopping) continue;
+      if (measuring) {
+        bench_hist_add(&hist, now - s->sent_ns);
+        measured++;
+        if (bench_window_over(a, t0, now, measured)) {
+          stopping = 1;
+          t1 = now;
+          allocs1 = bench_alloc_count();
+          continue;
+        }
+      } else if (done >= a->warmup) {
+        measuring = 1;
+        t0 = now;
+        allocs0 = bench_alloc_count();
+      }
+      refill++;
+    }
+    memmove(r->recvbuf, r->recvbuf + off, r->recv_len - off);
+    r->recv_len -= off;
+    if (refill > 0) issue(r, refill);
+  }
+  bench_print_result("raw", a, measured, t1 - t0, &hist, allocs1 - allocs0);
+}
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: hcsb-bench-raw --connect [unix+connect://]PATH --mode "
+          "seq|pipe [--inflight N]\n"
+          "                      (--count M | --duration S) [--warmup M] "
+          "[--container ID]\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  char body[512];
+  raw_t r;
+  uint64_t cap = 2;
+  int i;
+
+  memset(&r, 0, sizeof(r));
+  bench_args_init(&r.args, "raw");
+  for (i = 1; i < argc; i++)
+    if (!bench_args_take(&r.args, argc, argv, &i)) usage();
+  if (bench_args_check(&r.args, "hcsb-bench-raw") != 0) usage();
+
+  /* Byte for byte what hcsb-bench puts on the wire, apart from the ID. */
+  if (snprintf(body, sizeof(body),
+               "{\"ContainerId\":\"%s\",\"ActivityId\":\"%s\",\"Query\":"
+               "\"{\\\"PropertyTypes\\\":[\\\"ProcessList\\\"]}\"}",
+               r.args.container, HCSB_ZERO_GUID) >= (int)sizeof(body))
+    fail("container ID too long");
+  r.frame_len = build_frame(r.frame, sizeof(r.frame), HCSB_MSG_GET_PROPERTIES,
+                            body);
+  while (cap < 2 * (uint64_t)r.args.inflight) cap *= 2;
+  r.mask = cap - 1;
+  r.slots = calloc(cap, sizeof(*r.slots));
+  r.sendbuf = malloc((r.args.inflight + 1) * r.frame_len);
+  r.recvbuf = malloc(RECV_CAP);
+  if (r.slots == NULL || r.sendbuf == NULL || r.recvbuf == NULL)
+    fail("out of memory");
+  bench_hist_reset(&hist);
+  r.fd = dial(r.args.connect);
+
+  /* Negotiate with ID 1, as the library does; calls start at 2. */
+  r.send_len = build_frame(r.sendbuf, r.frame_len * (r.args.inflight + 1),
+                           HCSB_MSG_NEGOTIATE_PROTOCOL,
+                           "{\"ContainerId\":\"" HCSB_NULL_CONTAINER_ID
+                           "\",\"ActivityId\":\"" HCSB_ZERO_GUID
+                           "\",\"MinimumVersion\":4,\"MaximumVersion\":4}");
+  put_le(r.sendbuf + 8, 1, 8);
+  try_send(&r);
+  await_one(&r, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, 1);
+  r.next_id = 2;
+  run(&r);
+  close(r.fd);
+  free(r.slots);
+  free(r.sendbuf);
+  free(r.recvbuf);
+  return 0;
+}

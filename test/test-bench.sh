@@ -1,0 +1,136 @@
+#!/bin/sh
+# Smoke test of the benchmark programs (bounded; no speed is asserted): the
+# fast peer serves, hcsb-bench-raw and hcsb-bench each print one well-formed
+# RESULT line with ops_s > 0, hcsb-bench exits non-zero when a call fails,
+# both clients put the same request bytes on the wire, the pending-call
+# measurement cancels every call, and a small fan-out verifies every
+# process's output.
+
+set -u
+
+builddir=${HCSB_BUILDDIR:-.}
+bench=$builddir/src/hcsb-bench
+raw=$builddir/src/hcsb-bench-raw
+peer=$builddir/src/hcsb-fastpeer
+case $peer in /*) ;; *) peer=$(pwd)/$peer ;; esac
+scale=${HCSB_TEST_TIMEOUT_SCALE:-1}
+limit=$((20 * scale))
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test-bench.XXXXXX") || exit 1
+pids=
+cleanup() {
+  for p in $pids; do kill "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $1"; }
+
+start_peer() {
+  sock=$1
+  shift
+  "$peer" --unix "$sock" "$@" &
+  pids="$pids $!"
+  i=0
+  while [ ! -S "$sock" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+  [ -S "$sock" ]
+}
+
+# A RESULT line of the throughput shape, with every number present and
+# ops_s > 0.  $1: the output, $2: impl, $3: mode, $4: conc.
+result_ok() {
+  printf '%s\n' "$1" | awk -v impl="$2" -v mode="$3" -v conc="$4" '
+    /^RESULT / {
+      n++
+      ok = NF == 9 && $2 == "impl=" impl && $3 ~ /^label=[^ ]+$/ &&
+           $4 == "mode=" mode && $5 == "conc=" conc &&
+           $6 ~ /^ops_s=[0-9]+$/ && $7 ~ /^p50_us=[0-9]+\.[0-9]+$/ &&
+           $8 ~ /^p99_us=[0-9]+\.[0-9]+$/ && $9 ~ /^allocs_op=[0-9]+\.[0-9]+$/
+      split($6, kv, "="); if (kv[2] + 0 <= 0) ok = 0
+    }
+    END { exit !(n == 1 && ok) }'
+}
+
+start_peer "$tmp/fast.sock" --record "$tmp/requests" || not_ok "fast peer starts"
+addr=unix+connect://$tmp/fast.sock
+
+for cfg in "seq 1 2000" "pipe 16 5000"; do
+  set -- $cfg
+  out=$(timeout $limit "$raw" --connect "$addr" --mode "$1" --inflight "$2" \
+        --count "$3" --warmup 100)
+  rc=$?
+  if [ $rc -eq 0 ] && result_ok "$out" raw "$1" "$2"; then
+    ok "raw $1 $2"
+  else
+    not_ok "raw $1 $2 (exit $rc): $out"
+  fi
+done
+
+for cfg in "seq 1 2000" "pipe 16 5000" "pipe 256 20000"; do
+  set -- $cfg
+  out=$(timeout $limit "$bench" --connect "$addr" --mode "$1" --inflight "$2" \
+        --count "$3" --warmup 100)
+  rc=$?
+  if [ $rc -eq 0 ] && result_ok "$out" hcsbridge "$1" "$2"; then
+    ok "hcsbridge $1 $2"
+  else
+    not_ok "hcsbridge $1 $2 (exit $rc): $out"
+  fi
+done
+
+# The first request of each of the five connections above, recorded by the
+# peer: raw and hcsbridge must have sent identical bodies.
+if [ -f "$tmp/requests" ] && [ "$(wc -l <"$tmp/requests")" -eq 5 ] &&
+   [ "$(sort -u "$tmp/requests" | wc -l)" -eq 1 ] &&
+   grep -q '"Query":"{\\"PropertyTypes\\":\[\\"ProcessList\\"\]}"' "$tmp/requests"; then
+  ok "raw and hcsbridge send the same request"
+else
+  not_ok "raw and hcsbridge send the same request: $(cat "$tmp/requests" 2>/dev/null)"
+fi
+
+# Every 50th call fails: hcsb-bench must say so and exit non-zero.
+start_peer "$tmp/failing.sock" --fail-every 50 || not_ok "failing peer starts"
+out=$(timeout $limit "$bench" --connect "unix+connect://$tmp/failing.sock" \
+      --mode pipe --inflight 16 --count 1000 --warmup 0 2>"$tmp/err")
+rc=$?
+if [ $rc -eq 1 ] && [ -z "$out" ] && grep -q '0x80004005' "$tmp/err"; then
+  ok "hcsb-bench fails on a failed call"
+else
+  not_ok "hcsb-bench fails on a failed call (exit $rc): $out $(cat "$tmp/err")"
+fi
+
+out=$(timeout $limit "$bench" --connect "unix+connect://$tmp/nothing.sock" \
+      --mode seq --count 10 2>/dev/null)
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ -z "$out" ]; then
+  ok "hcsb-bench fails when it cannot connect"
+else
+  not_ok "hcsb-bench fails when it cannot connect (exit $rc)"
+fi
+
+start_peer "$tmp/never.sock" --never-answer || not_ok "never-answer peer starts"
+out=$(timeout $limit "$bench" --connect "unix+connect://$tmp/never.sock" \
+      --pending 10000)
+rc=$?
+if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -Eq \
+   '^RESULT impl=hcsbridge label=pending calls=10000 heap_bytes_call=-?[0-9.]+ rss_bytes_call=-?[0-9.]+ allocs_call=[0-9.]+$'; then
+  ok "pending calls measured and all cancelled"
+else
+  not_ok "pending calls (exit $rc): $out"
+fi
+
+out=$(timeout $((limit * 2)) "$bench" --fanout 4 --procs 8 --payload 3000 \
+      --peer "$peer" --timeout $((limit * 2)))
+rc=$?
+if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -Eq \
+   '^RESULT impl=hcsbridge label=fanout conns=4 procs=8 ok=32 max_stall_ms=[0-9.]+$'; then
+  ok "fan-out 4 x 8 with verified stdout"
+else
+  not_ok "fan-out 4 x 8 (exit $rc): $out"
+fi
+
+echo "test-bench: $passed passed, $failed failed"
+[ $failed -eq 0 ]
