@@ -16,7 +16,9 @@ typedef struct hcsb__stdio_s hcsb__stdio_t;
 
 /* Every requested stream has been accepted (status 0), or the accept of one
  * of them failed (-ETIMEDOUT after the accept timeout, or another error);
- * runs once, unless hcsb__stdio_close() came first. */
+ * runs once, unless hcsb__stdio_close() came first.  On failure every
+ * listener is closed; streams that did connect stay until
+ * hcsb__stdio_close(). */
 typedef void (*hcsb__stdio_ready_cb)(void *data, int status);
 
 /* Opens listeners for ports[0..2] (stdin, stdout, stderr; 0 = not requested)
@@ -24,7 +26,9 @@ typedef void (*hcsb__stdio_ready_cb)(void *data, int status);
  * connection and then stops listening.  A second dial on an already
  * connected port is refused (closed at once) while the listener lives.
  * With no port requested, `cb` runs on the next loop turn with 0.
- * Returns 0 or a negative errno (nothing left open then). */
+ * A listener is closed (its socket file removed) right after its accept.
+ * Returns 0 or a negative errno (nothing left open then): -EINVAL (a NULL
+ * argument, or two streams on one port), -ENOMEM, or hcsb__listen()'s. */
 int hcsb__stdio_open(uv_loop_t *loop, const hcsb_addr_t *addr,
                      const uint32_t ports[3], uint32_t accept_timeout_ms,
                      hcsb__stdio_ready_cb cb, void *data, hcsb__stdio_t **out);
@@ -34,19 +38,25 @@ int hcsb__stdio_open(uv_loop_t *loop, const hcsb_addr_t *addr,
 uv_stream_t *hcsb__stdio_stream(const hcsb__stdio_t *s, int fd);
 
 /* fd 0: half-close (shutdown after pending writes), idempotent.
- * fd 1/2: close the stream, idempotent.  Always returns 0 for 0..2. */
+ * fd 1/2: close the stream, idempotent.  Always returns 0 for 0..2 (-EINVAL
+ * otherwise).  Before the stream is accepted the request is remembered and
+ * applied on accept. */
 int hcsb__stdio_close_fd(hcsb__stdio_t *s, int fd);
 
 /* Reading stdout/stderr: nread > 0 data; nread < 0 ends that stream
  * (UV_EOF or an error), after which it is closed (the guest needs that to
- * report the exit).  While stopped, nothing is read (back-pressure). */
+ * report the exit).  While stopped, nothing is read (back-pressure).
+ * read_start may come before the streams are accepted; it returns -EINVAL
+ * without `cb`, -EPIPE after hcsb__stdio_close(). */
 typedef void (*hcsb__stdio_read_cb)(void *data, int fd, const char *buf,
                                     ssize_t nread);
 int hcsb__stdio_read_start(hcsb__stdio_t *s, hcsb__stdio_read_cb cb, void *data);
 int hcsb__stdio_read_stop(hcsb__stdio_t *s);
 
 /* Copies and writes to stdin; `cb` may be NULL.  -EPIPE when stdin is not
- * open. */
+ * open (not requested, not yet accepted, or half-closed); -ENOBUFS when the
+ * bytes not yet written would exceed 8 MiB; -ENOMEM.  `cb` runs once, from
+ * the loop, with 0, a write error, or -ECANCELED after close. */
 int hcsb__stdio_write(hcsb__stdio_t *s, const void *buf, size_t len,
                       hcsb_done_cb cb, void *data);
 
@@ -65,7 +75,12 @@ typedef struct hcsb__bringup_s hcsb__bringup_t;
  * listener (port 109, when `log_cb`: split the stream into lines, parse each
  * as JSON, hand records to log_cb until EOF; lines are bounded — an overlong
  * line is delivered truncated, never buffered without bound).  Listeners stay
- * open until hcsb__bringup_close(). */
+ * open until hcsb__bringup_close().
+ * Details: lines end at "\n" (a trailing "\r" is dropped, blank lines are
+ * skipped); lines longer than 64 KiB are delivered as their first 64 KiB;
+ * the last line is delivered at EOF even without its newline; the library
+ * closes its end at EOF.  At most 16 connections per port are live at once
+ * (more are closed at once).  No callback runs after close returns. */
 int hcsb__bringup_open(uv_loop_t *loop, const hcsb_addr_t *addr, int entropy,
                        hcsb_guest_log_cb log_cb, void *log_data,
                        hcsb__bringup_t **out);
