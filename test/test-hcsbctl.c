@@ -1,0 +1,878 @@
+/* End-to-end tests of hcsbctl against the built-in emulator: exact stdout,
+ * stderr and exit statuses of the built binary. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runner.h"
+
+/* ------------------------------------------------------------------------ */
+/* Running hcsbctl */
+
+typedef struct run_s {
+  pid_t pid;
+  int in, out, err; /* our ends; -1 once closed */
+  const char *input;
+  size_t input_len, input_off;
+  char *obuf, *ebuf;
+  size_t olen, ocap, elen, ecap;
+  int status; /* exit status, or 128+signal */
+  int exited;
+} run_t;
+
+enum {
+  R_NO_GUEST_ENV = 1, /* leave HCSB_GUEST unset: the tool finds the emulator */
+  R_STDIN_NULL = 2,   /* stdin is /dev/null instead of a pipe */
+};
+
+static double timeout_scale(void) {
+  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
+  return s && atoi(s) > 1 ? atoi(s) : 1;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The real executable, not libtool's wrapper script: signals must reach
+ * hcsbctl itself, and valgrind should trace it rather than a shell. */
+static void exec_hcsbctl(char **argv) {
+  const char *lt[] = {"src/.libs/lt-hcsbctl", "src/.libs/hcsbctl"};
+  for (size_t i = 0; i < 2; i++) {
+    const char *p = hcsb_test_build_path(lt[i]);
+    if (access(p, X_OK) == 0) {
+      char libs[PATH_MAX * 2];
+      const char *old = getenv("LD_LIBRARY_PATH");
+      snprintf(libs, sizeof libs, "%s%s%s", hcsb_test_build_path(".libs"),
+               old && *old ? ":" : "", old && *old ? old : "");
+      setenv("LD_LIBRARY_PATH", libs, 1);
+      argv[0] = (char *)p;
+      execv(p, argv);
+    }
+  }
+  argv[0] = (char *)hcsb_test_build_path("src/hcsbctl");
+  execv(argv[0], argv);
+  _exit(127);
+}
+
+static void child_stdio(int fd, int target) {
+  if (fd != target) {
+    dup2(fd, target);
+    close(fd);
+  }
+}
+
+/* Starts hcsbctl with `args` (NULL-terminated, without argv[0]). */
+static void rstart_v(run_t *r, int flags, const char *input, size_t input_len,
+                     const char *const *args) {
+  int pin[2], pout[2], perr[2];
+  memset(r, 0, sizeof(*r));
+  r->input = input;
+  r->input_len = input_len;
+  CHECK(pipe(pin) == 0 && pipe(pout) == 0 && pipe(perr) == 0);
+  size_t n = 0;
+  while (args[n]) n++;
+  char **argv = calloc(n + 2, sizeof(*argv));
+  CHECK(argv != NULL);
+  for (size_t i = 0; i < n; i++) argv[i + 1] = (char *)args[i];
+  r->pid = fork();
+  CHECK(r->pid >= 0);
+  if (r->pid == 0) {
+    close(pin[1]);
+    close(pout[0]);
+    close(perr[0]);
+    if (flags & R_STDIN_NULL) {
+      close(pin[0]);
+      pin[0] = open("/dev/null", O_RDONLY);
+    }
+    child_stdio(pin[0], 0);
+    child_stdio(pout[1], 1);
+    child_stdio(perr[1], 2);
+    if (flags & R_NO_GUEST_ENV)
+      unsetenv("HCSB_GUEST");
+    else
+      setenv("HCSB_GUEST", hcsb_test_build_path("src/hcsb-guest"), 1);
+    exec_hcsbctl(argv);
+  }
+  free(argv);
+  close(pin[0]);
+  close(pout[1]);
+  close(perr[1]);
+  r->in = pin[1];
+  r->out = pout[0];
+  r->err = perr[0];
+  fcntl(r->in, F_SETFL, O_NONBLOCK);
+  signal(SIGPIPE, SIG_IGN);
+  if (input == NULL || input_len == 0) {
+    close(r->in);
+    r->in = -1;
+  }
+}
+
+static void rstart(run_t *r, int flags, const char *input, ...) {
+  const char *args[64];
+  size_t n = 0;
+  va_list ap;
+  va_start(ap, input);
+  while (n < 63 && (args[n] = va_arg(ap, const char *)) != NULL) n++;
+  va_end(ap);
+  args[n] = NULL;
+  rstart_v(r, flags, input, input ? strlen(input) : 0, args);
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *data, size_t n) {
+  if (*len + n + 1 > *cap) {
+    *cap = (*len + n + 1) * 2;
+    *buf = realloc(*buf, *cap);
+    CHECK(*buf != NULL);
+  }
+  memcpy(*buf + *len, data, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+}
+
+/* Moves bytes for at most `ms`; returns 1 when `cond` holds (checked after
+ * every read), 0 when both outputs ended or the time ran out. */
+static int rpump(run_t *r, int (*cond)(run_t *), double ms) {
+  double deadline = now_ms() + ms;
+  while (r->out >= 0 || r->err >= 0) {
+    if (cond && cond(r)) return 1;
+    struct pollfd p[3];
+    int n = 0;
+    if (r->in >= 0) p[n++] = (struct pollfd){.fd = r->in, .events = POLLOUT};
+    if (r->out >= 0) p[n++] = (struct pollfd){.fd = r->out, .events = POLLIN};
+    if (r->err >= 0) p[n++] = (struct pollfd){.fd = r->err, .events = POLLIN};
+    double left = deadline - now_ms();
+    if (left <= 0) return 0;
+    int rc = poll(p, (nfds_t)n, (int)left + 1);
+    if (rc < 0 && errno == EINTR) continue;
+    CHECK(rc >= 0);
+    for (int i = 0; i < n; i++) {
+      if (!p[i].revents) continue;
+      if (p[i].fd == r->in) {
+        ssize_t w = write(r->in, r->input + r->input_off, r->input_len - r->input_off);
+        if (w > 0) r->input_off += (size_t)w;
+        if (w < 0 && errno != EAGAIN) r->input_off = r->input_len;
+        if (r->input_off == r->input_len) {
+          close(r->in);
+          r->in = -1;
+        }
+        continue;
+      }
+      char chunk[65536];
+      ssize_t got = read(p[i].fd, chunk, sizeof chunk);
+      if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (p[i].fd == r->out) {
+        if (got <= 0) close(r->out), r->out = -1;
+        else append(&r->obuf, &r->olen, &r->ocap, chunk, (size_t)got);
+      } else {
+        if (got <= 0) close(r->err), r->err = -1;
+        else append(&r->ebuf, &r->elen, &r->ecap, chunk, (size_t)got);
+      }
+    }
+  }
+  return cond ? cond(r) : 0;
+}
+
+/* Collects everything and the exit status; fails the test on a hang. */
+static void rfinish(run_t *r) {
+  double limit = 20000 * timeout_scale(), deadline = now_ms() + limit;
+  rpump(r, NULL, limit);
+  if (r->in >= 0) close(r->in), r->in = -1;
+  int status;
+  for (;;) {
+    pid_t w = waitpid(r->pid, &status, WNOHANG);
+    if (w == r->pid) break;
+    if (now_ms() > deadline) {
+      kill(r->pid, SIGKILL);
+      waitpid(r->pid, &status, 0);
+      hcsb_test_fail(__FILE__, __LINE__, "hcsbctl hung; stdout: %s stderr: %s",
+                     r->obuf ? r->obuf : "", r->ebuf ? r->ebuf : "");
+    }
+    usleep(2000);
+  }
+  if (r->out >= 0) close(r->out), r->out = -1;
+  if (r->err >= 0) close(r->err), r->err = -1;
+  r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r->exited = 1;
+  if (r->obuf == NULL) append(&r->obuf, &r->olen, &r->ocap, "", 0);
+  if (r->ebuf == NULL) append(&r->ebuf, &r->elen, &r->ecap, "", 0);
+}
+
+static void rfree(run_t *r) {
+  free(r->obuf);
+  free(r->ebuf);
+}
+
+#define CHECK_HAS(hay, needle)                                                    \
+  do {                                                                            \
+    if (strstr((hay), (needle)) == NULL)                                          \
+      hcsb_test_fail(__FILE__, __LINE__, "\"%s\" not found in: %s", (needle), (hay)); \
+  } while (0)
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL);
+  CHECK(fputs(text, f) >= 0);
+  CHECK(fclose(f) == 0);
+}
+
+static const char *tmp_path(const char *name) {
+  static char buf[4][PATH_MAX];
+  static int next;
+  char *p = buf[next++ & 3];
+  snprintf(p, PATH_MAX, "%s/%s", hcsb_test_tmpdir(), name);
+  return p;
+}
+
+/* ------------------------------------------------------------------------ */
+/* run */
+
+static void test_run_stdout_stderr_exit(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 7", NULL);
+  rfinish(&r);
+  CHECK_STR(r.obuf, "out\n");
+  CHECK_STR(r.ebuf, "err\n");
+  CHECK_EQ(r.status, 7);
+  rfree(&r);
+}
+
+static void test_run_without_dashdash(void) {
+  run_t r;
+  /* The first operand starts the command; its own options stay its own. */
+  rstart(&r, 0, NULL, "run", "-e", "GREETING=hi there", "-w", "/tmp", "/bin/sh", "-c",
+         "echo \"$GREETING\"; pwd", NULL);
+  rfinish(&r);
+  CHECK_STR(r.obuf, "hi there\n/tmp\n");
+  CHECK_STR(r.ebuf, "");
+  CHECK_EQ(r.status, 0);
+  rfree(&r);
+}
+
+static void test_run_stdin_cat(void) {
+  run_t r;
+  rstart(&r, 0, "hello\nworld\n", "run", "-i", "--", "cat", NULL);
+  rfinish(&r);
+  CHECK_STR(r.obuf, "hello\nworld\n");
+  CHECK_STR(r.ebuf, "");
+  CHECK_EQ(r.status, 0);
+  rfree(&r);
+}
+
+/* 4 MiB through stdin and back: every byte intact in order, with both
+ * directions' back-pressure in play. */
+static void test_run_stdin_large(void) {
+  size_t n = 4u << 20;
+  char *data = malloc(n);
+  CHECK(data != NULL);
+  for (size_t i = 0; i < n; i++) data[i] = (char)('a' + (i * 7 + i / 4096) % 26);
+  const char *args[] = {"run", "-i", "--", "cat", NULL};
+  run_t r;
+  rstart_v(&r, 0, data, n, args);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK_EQ(r.olen, n);
+  CHECK_MEM(r.obuf, data, n);
+  free(data);
+  rfree(&r);
+}
+
+/* Without -i the process gets no stdin, whatever ours is. */
+static void test_run_no_stdin_without_i(void) {
+  run_t r;
+  rstart(&r, 0, "must not arrive\n", "run", "--", "/bin/sh", "-c", "cat; echo done", NULL);
+  rfinish(&r);
+  CHECK_STR(r.obuf, "done\n");
+  CHECK_EQ(r.status, 0);
+  rfree(&r);
+}
+
+/* stdin a regular file: read with uv_fs_read, not as a stream. */
+static void test_run_stdin_regular_file(void) {
+  const char *path = tmp_path("input.txt");
+  write_file(path, "line one\nline two\n");
+  run_t r;
+  rstart(&r, R_STDIN_NULL, NULL, "run", "-i", "--", "cat", NULL);
+  rfinish(&r); /* /dev/null: a character device, also not a stream */
+  CHECK_STR(r.obuf, "");
+  CHECK_EQ(r.status, 0);
+  rfree(&r);
+
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    int fd = open(path, O_RDONLY);
+    int out = open(tmp_path("output.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 0);
+    dup2(out, 1); /* a regular file as stdout too */
+    setenv("HCSB_GUEST", hcsb_test_build_path("src/hcsb-guest"), 1);
+    char *argv[] = {NULL, "run", "-i", "--", "cat", NULL};
+    exec_hcsbctl(argv);
+  }
+  int status;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  char buf[256] = {0};
+  int fd = open(tmp_path("output.txt"), O_RDONLY);
+  CHECK(fd >= 0);
+  CHECK(read(fd, buf, sizeof buf - 1) >= 0);
+  close(fd);
+  CHECK_STR(buf, "line one\nline two\n");
+}
+
+static void test_run_large_output(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c",
+         "head -c 3000000 /dev/zero | tr '\\0' x; head -c 1000000 /dev/zero | tr '\\0' y >&2",
+         NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK_EQ(r.olen, 3000000);
+  CHECK_EQ(r.elen, 1000000);
+  CHECK(r.obuf[0] == 'x' && r.obuf[r.olen - 1] == 'x');
+  CHECK(r.ebuf[0] == 'y' && r.ebuf[r.elen - 1] == 'y');
+  rfree(&r);
+}
+
+static void test_run_signal_death(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c", "echo before; kill -KILL $$", NULL);
+  rfinish(&r);
+  CHECK_STR(r.obuf, "before\n");
+  CHECK_HAS(r.ebuf, "killed by a signal (exit code 4294967295)");
+  CHECK_EQ(r.status, 255);
+  rfree(&r);
+}
+
+static void test_run_tty_without_terminal(void) {
+  run_t r;
+  /* No terminal here: -t still gives the process a pty, stderr merged. */
+  rstart(&r, 0, NULL, "run", "-t", "--", "/bin/sh", "-c",
+         "test -t 0 && test -t 1 && echo is-a-tty; echo to-stderr >&2; exit 3", NULL);
+  rfinish(&r);
+  CHECK_STR(r.obuf, "is-a-tty\r\nto-stderr\r\n");
+  CHECK_STR(r.ebuf, "");
+  CHECK_EQ(r.status, 3);
+  rfree(&r);
+}
+
+static int saw_ready(run_t *r) {
+  return r->obuf && strstr(r->obuf, "ready\n") != NULL;
+}
+
+/* SIGINT to hcsbctl reaches the process (the emulator allows signalling UVM
+ * processes with --allow-uvm-signal, which the built-in guest gets). */
+static void test_run_forwards_sigint(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c",
+         "trap 'echo got-INT; exit 5' INT; echo ready; while :; do sleep 0.05; done", NULL);
+  CHECK(rpump(&r, saw_ready, 10000 * timeout_scale()));
+  CHECK(kill(r.pid, SIGINT) == 0);
+  rfinish(&r);
+  CHECK_STR(r.obuf, "ready\ngot-INT\n");
+  CHECK_EQ(r.status, 5);
+  rfree(&r);
+}
+
+static void test_run_timeout(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "--timeout", "300", "run", "--", "sleep", "10", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 4);
+  CHECK_HAS(r.ebuf, "hcsbctl: run: timed out waiting for the process to exit");
+  rfree(&r);
+}
+
+/* A pty as hcsbctl's terminal: raw mode while the process runs (our "\r"
+ * reaches the guest's pty unchanged), the window size at start and after
+ * SIGWINCH, and the terminal restored afterwards. */
+static void test_run_tty_terminal(void) {
+  int master, slave;
+  struct winsize ws = {.ws_row = 30, .ws_col = 100};
+  CHECK(openpty(&master, &slave, NULL, NULL, &ws) == 0);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    close(master);
+    setsid();
+    ioctl(slave, TIOCSCTTY, 0);
+    dup2(slave, 0);
+    dup2(slave, 1);
+    dup2(slave, 2);
+    if (slave > 2) close(slave);
+    setenv("HCSB_GUEST", hcsb_test_build_path("src/hcsb-guest"), 1);
+    char *argv[] = {NULL, "run", "-t", "-i", "--", "/bin/sh", "-c",
+                    "stty size; read x; stty size; echo \"got:$x\"", NULL};
+    exec_hcsbctl(argv);
+  }
+  char out[4096];
+  size_t len = 0;
+  double deadline = now_ms() + 15000 * timeout_scale();
+  int resized = 0, typed = 0;
+  while (now_ms() < deadline) {
+    struct pollfd p = {.fd = master, .events = POLLIN};
+    if (poll(&p, 1, 50) > 0) {
+      ssize_t n = read(master, out + len, sizeof out - 1 - len);
+      if (n <= 0) break;
+      len += (size_t)n;
+      out[len] = '\0';
+    }
+    if (!resized && strstr(out, "30 100\r\n")) {
+      /* Local raw mode is on by now: check it, then resize. */
+      struct termios t;
+      CHECK(tcgetattr(slave, &t) == 0);
+      CHECK((t.c_lflag & (ICANON | ECHO)) == 0);
+      ws.ws_row = 40;
+      ws.ws_col = 120;
+      CHECK(ioctl(master, TIOCSWINSZ, &ws) == 0); /* SIGWINCH to hcsbctl */
+      resized = 1;
+      usleep(300000);
+    }
+    if (resized && !typed) {
+      CHECK(write(master, "go\r", 3) == 3);
+      typed = 1;
+    }
+    if (strstr(out, "got:go")) break;
+  }
+  int status;
+  double wait_deadline = now_ms() + 10000 * timeout_scale();
+  while (waitpid(pid, &status, WNOHANG) != pid) {
+    if (now_ms() > wait_deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      hcsb_test_fail(__FILE__, __LINE__, "hcsbctl hung; output: %s", out);
+    }
+    char drain[256];
+    struct pollfd p = {.fd = master, .events = POLLIN};
+    if (poll(&p, 1, 20) > 0 && read(master, drain, sizeof drain) < 0) break;
+  }
+  CHECK_HAS(out, "30 100\r\n");
+  CHECK_HAS(out, "40 120\r\n");
+  CHECK_HAS(out, "got:go");
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  struct termios t;
+  CHECK(tcgetattr(slave, &t) == 0);
+  CHECK((t.c_lflag & (ICANON | ECHO)) == (ICANON | ECHO));
+  close(master);
+  close(slave);
+}
+
+/* ------------------------------------------------------------------------ */
+/* UVM-level commands */
+
+static void test_caps_json(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "caps", "--json", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK_STR(r.obuf,
+            "{\"Version\":4,\"Os\":\"linux\",\"Capabilities\":{\"RuntimeOsType\":\"Linux\","
+            "\"SupportedSchemaVersions\":[{\"Major\":2,\"Minor\":1}],"
+            "\"SendHostCreateMessage\":false,\"SendHostStartMessage\":false,"
+            "\"HvSocketConfigOnStartup\":false,\"SendLifecycleNotifications\":false,"
+            "\"ModifyServiceSettingsSupported\":false,\"GuestDefinedCapabilities\":{"
+            "\"NamespaceAddRequestSupported\":true,\"SignalProcessSupported\":true,"
+            "\"DumpStacksSupported\":true,\"DeleteContainerStateSupported\":true,"
+            "\"UpdateContainerSupported\":false,\"LogForwardingSupported\":false,"
+            "\"HostProcessContainerSupported\":false}}}\n");
+  CHECK_STR(r.ebuf, "");
+  rfree(&r);
+
+  rstart(&r, 0, NULL, "--json", "caps", NULL); /* the global form */
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK(strncmp(r.obuf, "{\"Version\":4,", 13) == 0);
+  rfree(&r);
+}
+
+static void test_caps_plain(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "caps", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK(strncmp(r.obuf, "Protocol version: 4\nOS: linux (RuntimeOsType \"Linux\")\n", 54) == 0);
+  CHECK_HAS(r.obuf, "Supported schema versions: 2.1\n");
+  CHECK_HAS(r.obuf, "  DumpStacksSupported: true\n");
+  CHECK_HAS(r.obuf, "  SendHostCreateMessage: false\n");
+  rfree(&r);
+}
+
+static void test_stacks(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "stacks", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK(r.olen > 1);
+  CHECK(r.obuf[r.olen - 1] == '\n');
+  CHECK_STR(r.ebuf, "");
+  rfree(&r);
+}
+
+static void test_modify(void) {
+  const char *good = tmp_path("modify.json"), *bad = tmp_path("bad.json");
+  write_file(good,
+             "{\"ResourceType\":\"CombinedLayers\",\"RequestType\":\"Add\",\"Settings\":{"
+             "\"ContainerID\":\"m1\",\"ContainerRootPath\":\"/run/gcs/c/m1/rootfs\","
+             "\"Layers\":[{\"Path\":\"/tmp\"}],\"ScratchPath\":\"/run/gcs/c/m1/scratch\"}}\n");
+  write_file(bad, "[1, 2]\n");
+  run_t r;
+  rstart(&r, 0, NULL, "modify", "--json", good, NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK_STR(r.obuf, "");
+  rfree(&r);
+
+  rstart(&r, 0, NULL, "modify", "--json", tmp_path("missing.json"), NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 2);
+  CHECK_HAS(r.ebuf, "hcsbctl: modify: cannot read ");
+  rfree(&r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Containers */
+
+static const char *write_spec(const char *name, const char *script) {
+  const char *path = tmp_path(name);
+  char root[PATH_MAX];
+  snprintf(root, sizeof root, "%s", tmp_path("rootfs"));
+  mkdir(root, 0700);
+  char text[PATH_MAX + 1024];
+  snprintf(text, sizeof text,
+           "{\"ociVersion\":\"1.0.2\",\"process\":{\"terminal\":false,\"user\":{\"uid\":0,"
+           "\"gid\":0},\"args\":[\"/bin/sh\",\"-c\",\"%s\"],\"env\":[\"PATH=/usr/bin:/bin\"],"
+           "\"cwd\":\"/\"},\"root\":{\"path\":\"%s\"},\"hostname\":\"c1\"}\n",
+           script, root);
+  write_file(path, text);
+  return path;
+}
+
+/* The whole workflow over one connection, --keep-going past a failing exec. */
+static void test_script_container_workflow(void) {
+  const char *spec = write_spec("config.json", "echo init-pid=$$; exec sleep 30");
+  const char *script = tmp_path("workflow.txt");
+  char text[PATH_MAX + 1024];
+  snprintf(text, sizeof text,
+           "# a container's life\n"
+           "create c1 --spec '%s'\n"
+           "start c1\n"
+           "\n"
+           "ps --json c1\n"
+           "stats --json c1\n"
+           "exec c1 -- /bin/sh -c \"echo 'in exec'; echo exec-err >&2; exit 3\"\n"
+           "kill c1 -s TERM\n"
+           "wait c1   # prints how it ended\n"
+           "delete c1\n",
+           spec);
+  write_file(script, text);
+  run_t r;
+  rstart(&r, 0, NULL, "script", "--keep-going", script, NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 3);
+  CHECK_HAS(r.ebuf, "hcsbctl: script: line 7 failed with exit status 3: exec c1 -- ");
+  CHECK_HAS(r.ebuf, "exec-err\n");
+  CHECK_HAS(r.obuf, "in exec\n");
+  /* The init's PID, as the container printed it, is in the process list. */
+  const char *p = strstr(r.obuf, "init-pid=");
+  CHECK(p != NULL);
+  unsigned pid = (unsigned)strtoul(p + 9, NULL, 10);
+  CHECK(pid > 0);
+  char needle[64];
+  snprintf(needle, sizeof needle, "{\"ProcessId\":%u", pid);
+  CHECK_HAS(r.obuf, "{\"ProcessList\":[");
+  CHECK_HAS(r.obuf, needle);
+  CHECK_HAS(r.obuf, "{\"Cpu\":{\"TotalNs\":");
+  CHECK_HAS(r.obuf, "\"UserNs\":");
+  CHECK_HAS(r.obuf, "\"KernelNs\":");
+  CHECK_HAS(r.obuf, "c1 exited: GracefulExit (Result 0x00000000, init exit code 143)\n");
+  /* Only the exec line failed. */
+  const char *f = strstr(r.ebuf, "failed with exit status");
+  CHECK(f != NULL && strstr(f + 1, "failed with exit status") == NULL);
+  rfree(&r);
+}
+
+/* From stdin, all lines succeed; --json output for wait. */
+static void test_script_stdin_json_wait(void) {
+  const char *spec = write_spec("config2.json", "echo from-init; echo init-err >&2; exec sleep 30");
+  char text[PATH_MAX + 1024];
+  snprintf(text, sizeof text,
+           "create c2 --spec %s\n"
+           "start c2\n"
+           "exec c2 -e X=1 -- /bin/sh -c 'echo x=$X; pwd'\n"
+           "kill c2 --signal SIGKILL\n"
+           "wait --json c2\n"
+           "delete c2\n",
+           spec);
+  run_t r;
+  rstart(&r, 0, text, "script", "-", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK_HAS(r.obuf, "from-init\n");
+  CHECK_HAS(r.ebuf, "init-err\n");
+  CHECK_HAS(r.obuf, "x=1\n/\n");
+  CHECK_HAS(r.obuf, "{\"Id\":\"c2\",\"End\":\"Exited\",\"Type\":\"ForcedExit\",\"Result\":0,"
+                    "\"InitExitCode\":137}\n");
+  rfree(&r);
+}
+
+/* The first failing line stops the script with its status. */
+static void test_script_stops_at_failure(void) {
+  run_t r;
+  rstart(&r, 0, "caps --json\nps nosuch\ncaps --json\n", "script", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 1);
+  CHECK_HAS(r.ebuf, "hcsbctl: ps: guest error 0xC037010E");
+  CHECK_HAS(r.ebuf, "hcsbctl: script: line 2 failed with exit status 1: ps nosuch\n");
+  /* One caps output only. */
+  const char *first = strstr(r.obuf, "{\"Version\"");
+  CHECK(first != NULL && strstr(first + 1, "{\"Version\"") == NULL);
+  rfree(&r);
+
+  rstart(&r, 0, "caps\nrun -i -- cat\n", "script", "-", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 2);
+  CHECK_HAS(r.ebuf, "-i cannot be used while the script is read from stdin");
+  rfree(&r);
+
+  rstart(&r, 0, "caps 'unterminated\n", "script", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 2);
+  CHECK_HAS(r.ebuf, "hcsbctl: script: line 1: unterminated quote\n");
+  rfree(&r);
+}
+
+static void test_guest_errors_exit_1(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "start", "nosuch", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 1);
+  CHECK_HAS(r.ebuf, "hcsbctl: start: guest error 0xC037010E");
+  rfree(&r);
+
+  rstart(&r, 0, NULL, "wait", "nosuch", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 1);
+  CHECK_HAS(r.ebuf, "hcsbctl: wait: guest error 0xC037010E");
+  rfree(&r);
+
+  rstart(&r, 0, NULL, "kill", "nosuch", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 1);
+  CHECK_HAS(r.ebuf, "give --pid");
+  rfree(&r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Usage, connection failures, guest selection */
+
+static void expect_usage(const char *needle, ...) {
+  const char *args[32];
+  size_t n = 0;
+  va_list ap;
+  va_start(ap, needle);
+  while (n < 31 && (args[n] = va_arg(ap, const char *)) != NULL) n++;
+  va_end(ap);
+  args[n] = NULL;
+  run_t r;
+  rstart_v(&r, 0, NULL, 0, args);
+  rfinish(&r);
+  if (r.status != 2 || strstr(r.ebuf, needle) == NULL)
+    hcsb_test_fail(__FILE__, __LINE__, "%s...: status %d, stderr: %s", args[0] ? args[0] : "",
+                   r.status, r.ebuf);
+  CHECK_STR(r.obuf, "");
+  rfree(&r);
+}
+
+static void test_usage_errors(void) {
+  expect_usage("hcsbctl: no command given\nTry 'hcsbctl --help'.\n", NULL);
+  expect_usage("hcsbctl: unknown command 'frobnicate'", "frobnicate", NULL);
+  expect_usage("hcsbctl: unknown option '--bogus'", "--bogus", "caps", NULL);
+  expect_usage("hcsbctl: run: a command is needed\nTry 'hcsbctl run --help'.\n", "run", NULL);
+  expect_usage("hcsbctl: run: unknown option '-x'", "run", "-x", "--", "true", NULL);
+  expect_usage("hcsbctl: run: option '-e' needs a value", "run", "-e", NULL);
+  expect_usage("hcsbctl: exec: a container ID and a command are needed", "exec", "c1", NULL);
+  expect_usage("hcsbctl: kill: unknown signal 'NOPE'", "kill", "c1", "-s", "NOPE", NULL);
+  expect_usage("hcsbctl: kill: invalid PID 'x'", "kill", "c1", "--pid", "x", NULL);
+  expect_usage("hcsbctl: ps: a container ID is needed", "ps", NULL);
+  expect_usage("hcsbctl: caps: unexpected argument 'extra'", "caps", "extra", NULL);
+  expect_usage("hcsbctl: create: --spec FILE is needed", "create", "c1", NULL);
+  expect_usage("hcsbctl: modify: --json FILE is needed", "modify", NULL);
+  expect_usage("--timeout needs a positive number of ms", "--timeout", "soon", "caps", NULL);
+  expect_usage("--guest and --spawn exclude each other", "--guest", "unix://x", "--spawn",
+               "y", "caps", NULL);
+  expect_usage("invalid guest address 'bogus://x'", "--guest", "bogus://x", "caps", NULL);
+  /* Arguments are checked before any guest is contacted. */
+  expect_usage("hcsbctl: run: a command is needed", "--guest", "unix+connect:///nonexistent",
+               "run", NULL);
+}
+
+static void test_connection_failure_exit_3(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "--guest", "unix+connect:///nonexistent", "caps", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 3);
+  CHECK_HAS(r.ebuf, "hcsbctl: cannot connect to the guest (unix+connect:///nonexistent): ");
+  CHECK_STR(r.obuf, "");
+  rfree(&r);
+
+  /* A guest that exits at once. */
+  rstart(&r, 0, NULL, "--spawn", "exit 0", "caps", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 3);
+  CHECK_HAS(r.ebuf, "hcsbctl: cannot connect to the guest (spawn:exit 0): ");
+  rfree(&r);
+}
+
+static void test_help_and_version(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "--help", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK(strncmp(r.obuf, "Usage: hcsbctl [GLOBAL OPTIONS] COMMAND [ARGS...]\n", 50) == 0);
+  CHECK_HAS(r.obuf, "Exit status:\n");
+  CHECK_HAS(r.obuf, "  3  connection or transport failure");
+  rfree(&r);
+
+  /* Help needs no guest, even a broken one. */
+  rstart(&r, 0, NULL, "--guest", "unix+connect:///nonexistent", "run", "--help", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK(strncmp(r.obuf, "Usage: hcsbctl run ", 19) == 0);
+  CHECK_HAS(r.obuf, "4294967295");
+  rfree(&r);
+
+  rstart(&r, 0, NULL, "--version", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK(strncmp(r.obuf, "hcsbctl ", 8) == 0);
+  CHECK_HAS(r.obuf, "(libhcsbridge ");
+  rfree(&r);
+}
+
+/* Without HCSB_GUEST the emulator beside the executable is found. */
+static void test_builtin_guest_beside_executable(void) {
+  run_t r;
+  rstart(&r, R_NO_GUEST_ENV, NULL, "run", "--", "/bin/echo", "found", NULL);
+  rfinish(&r);
+  CHECK_STR(r.ebuf, "");
+  CHECK_STR(r.obuf, "found\n");
+  CHECK_EQ(r.status, 0);
+  rfree(&r);
+}
+
+/* --spawn with --stdio-dir: the guest is told where the relays are. */
+static void test_spawn_with_stdio_dir(void) {
+  const char *dir = tmp_path("relays"), *seen = tmp_path("seen");
+  CHECK(mkdir(dir, 0700) == 0);
+  char cmd[PATH_MAX * 3];
+  snprintf(cmd, sizeof cmd, "echo \"$HCSB_STDIO_DIR\" > '%s'; exec '%s' --allow-uvm-signal",
+           seen, hcsb_test_build_path("src/hcsb-guest"));
+  run_t r;
+  rstart(&r, 0, NULL, "--spawn", cmd, "--stdio-dir", dir, "run", "--", "/bin/echo", "ok", NULL);
+  rfinish(&r);
+  CHECK_STR(r.ebuf, "");
+  CHECK_STR(r.obuf, "ok\n");
+  CHECK_EQ(r.status, 0);
+  rfree(&r);
+  char buf[PATH_MAX + 2] = {0}, want[PATH_MAX + 2];
+  int fd = open(seen, O_RDONLY);
+  CHECK(fd >= 0);
+  CHECK(read(fd, buf, sizeof buf - 1) > 0);
+  close(fd);
+  snprintf(want, sizeof want, "%s\n", dir);
+  CHECK_STR(buf, want);
+}
+
+/* A guest reached over a Unix socket it listens on. */
+static void test_guest_unix_connect(void) {
+  const char *sock = tmp_path("gcs.sock");
+  pid_t g = fork();
+  CHECK(g >= 0);
+  if (g == 0) {
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    execl(hcsb_test_build_path("src/hcsb-guest"), "hcsb-guest", "--listen", sock,
+          "--stdio-dir", hcsb_test_tmpdir(), (char *)NULL);
+    _exit(127);
+  }
+  double deadline = now_ms() + 5000 * timeout_scale();
+  struct stat st;
+  while (stat(sock, &st) != 0 && now_ms() < deadline) usleep(5000);
+  char addr[PATH_MAX + 32];
+  snprintf(addr, sizeof addr, "unix+connect://%s", sock);
+  run_t r;
+  rstart(&r, 0, NULL, "--guest", addr, "--stdio-dir", hcsb_test_tmpdir(), "run", "--",
+         "/bin/sh", "-c", "echo via-unix; exit 4", NULL);
+  rfinish(&r);
+  CHECK_STR(r.obuf, "via-unix\n");
+  CHECK_EQ(r.status, 4);
+  rfree(&r);
+  int status;
+  deadline = now_ms() + 5000 * timeout_scale();
+  while (waitpid(g, &status, WNOHANG) != g) {
+    if (now_ms() > deadline) {
+      kill(g, SIGKILL);
+      waitpid(g, &status, 0);
+      break;
+    }
+    usleep(5000);
+  }
+}
+
+static void test_verbose_logs_frames(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "-v", "caps", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK_HAS(r.ebuf, "hcsbctl: trace [");
+  CHECK_HAS(r.ebuf, "NegotiateProtocol");
+  rfree(&r);
+}
+
+static const hcsb_test_t tests[] = {
+    TEST_ENTRY(run_stdout_stderr_exit),
+    TEST_ENTRY(run_without_dashdash),
+    TEST_ENTRY(run_stdin_cat),
+    TEST_ENTRY(run_stdin_large),
+    TEST_ENTRY(run_no_stdin_without_i),
+    TEST_ENTRY(run_stdin_regular_file),
+    TEST_ENTRY(run_large_output),
+    TEST_ENTRY(run_signal_death),
+    TEST_ENTRY(run_tty_without_terminal),
+    TEST_ENTRY(run_forwards_sigint),
+    TEST_ENTRY(run_timeout),
+    TEST_ENTRY(run_tty_terminal),
+    TEST_ENTRY(caps_json),
+    TEST_ENTRY(caps_plain),
+    TEST_ENTRY(stacks),
+    TEST_ENTRY(modify),
+    TEST_ENTRY(script_container_workflow),
+    TEST_ENTRY(script_stdin_json_wait),
+    TEST_ENTRY(script_stops_at_failure),
+    TEST_ENTRY(guest_errors_exit_1),
+    TEST_ENTRY(usage_errors),
+    TEST_ENTRY(connection_failure_exit_3),
+    TEST_ENTRY(help_and_version),
+    TEST_ENTRY(builtin_guest_beside_executable),
+    TEST_ENTRY(spawn_with_stdio_dir),
+    TEST_ENTRY(guest_unix_connect),
+    TEST_ENTRY(verbose_logs_frames),
+};
+
+int main(int argc, char **argv) {
+  return hcsb_test_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
+}
