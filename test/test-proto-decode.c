@@ -6,15 +6,74 @@
 #include "proto/proto.h"
 #include "runner.h"
 
-static hcsb__decode_ctx_t ctx;
-static hcsb_response_t resp;
-static hcsb_guest_error_t gerr;
-static int has_gerr;
+static hcsb__decode_ctx_t ctx, slow_ctx;
+static hcsb_response_t resp, slow_resp;
+static hcsb_guest_error_t gerr, slow_gerr;
+static int has_gerr, slow_has_gerr;
+
+static int same_str(const char *a, const char *b) {
+  return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int same_text(const char *a, size_t alen, const char *b, size_t blen) {
+  return alen == blen && (a == b || (a && b && memcmp(a, b, alen) == 0));
+}
+
+/* The flat fast path must give exactly what the json-c path gives. */
+static void check_paths_agree(void) {
+  const hcsb_response_t *a = &resp, *b = &slow_resp;
+  size_t i;
+
+  CHECK_EQ(has_gerr, slow_has_gerr);
+  CHECK_U64(a->type, b->type);
+  CHECK_U64(a->id, b->id);
+  CHECK_U64(a->result, b->result);
+  CHECK(same_str(a->activity_id, b->activity_id));
+  CHECK(a->body == b->body && a->body_len == b->body_len);
+  CHECK_U64(a->version, b->version);
+  CHECK((a->caps == NULL) == (b->caps == NULL));
+  if (a->caps) CHECK_MEM(a->caps, b->caps, sizeof(*a->caps));
+  CHECK_U64(a->process_id, b->process_id);
+  CHECK_EQ(a->has_exit_code, b->has_exit_code);
+  CHECK_U64(a->exit_code, b->exit_code);
+  CHECK(same_text(a->properties, a->properties_len, b->properties,
+                  b->properties_len));
+  CHECK(same_text(a->guest_stacks, a->guest_stacks_len, b->guest_stacks,
+                  b->guest_stacks_len));
+  if (!has_gerr) return;
+  CHECK_U64(gerr.hresult, slow_gerr.hresult);
+  CHECK_STR(gerr.message, slow_gerr.message);
+  CHECK_EQ(gerr.nrecords, slow_gerr.nrecords);
+  for (i = 0; i < gerr.nrecords; i++) {
+    CHECK_U64(gerr.records[i].result, slow_gerr.records[i].result);
+    CHECK_STR(gerr.records[i].message, slow_gerr.records[i].message);
+    CHECK(same_str(gerr.records[i].stack_trace, slow_gerr.records[i].stack_trace));
+    CHECK(same_str(gerr.records[i].module_name, slow_gerr.records[i].module_name));
+    CHECK(same_str(gerr.records[i].file_name, slow_gerr.records[i].file_name));
+    CHECK_U64(gerr.records[i].line, slow_gerr.records[i].line);
+    CHECK(same_str(gerr.records[i].function_name,
+                   slow_gerr.records[i].function_name));
+  }
+}
+
+/* Decodes `body` (len bytes) on both paths, checks they agree, and returns
+ * the status; resp/gerr/has_gerr hold the fast path's result. */
+static int dec_len(uint32_t type, const char *body, size_t len) {
+  int rs, rf;
+
+  rs = hcsb__response_decode(&slow_ctx, type, 42, body, len, &slow_resp,
+                             &slow_gerr, &slow_has_gerr);
+  rf = hcsb__response_decode(&ctx, type, 42, body, len, &resp, &gerr,
+                             &has_gerr);
+  if (rs != rf)
+    hcsb_test_fail(__FILE__, __LINE__, "paths disagree on %.*s: %d vs %d",
+                   (int)len, body, rf, rs);
+  check_paths_agree();
+  return rf;
+}
 
 static int dec(uint32_t type, const char *body) {
-  hcsb__decode_release(&ctx);
-  return hcsb__response_decode(&ctx, type, 42, body, strlen(body), &resp, &gerr,
-                               &has_gerr);
+  return dec_len(type, body, strlen(body));
 }
 
 #define WAIT HCSB_MSG_WAIT_FOR_PROCESS_RESPONSE
@@ -24,10 +83,13 @@ static int dec(uint32_t type, const char *body) {
 
 static void setup(void) {
   CHECK_EQ(hcsb__decode_ctx_init(&ctx), 0);
+  CHECK_EQ(hcsb__decode_ctx_init(&slow_ctx), 0);
+  slow_ctx.flat_disabled = 1;
 }
 
 static void teardown(void) {
   hcsb__decode_ctx_free(&ctx);
+  hcsb__decode_ctx_free(&slow_ctx);
 }
 
 static void test_result_values(void) {
@@ -90,15 +152,9 @@ static void test_not_an_object(void) {
   /* Trailing whitespace, as hcsshim's encoder writes it, is fine. */
   CHECK_EQ(dec(WAIT, "{\"Result\":0}\n \t\r"), 0);
   /* The body is parsed to its length exactly, not to a NUL. */
-  CHECK_EQ(hcsb__response_decode(&ctx, WAIT, 1, "{\"Result\":0}garbage", 12,
-                                 &resp, &gerr, &has_gerr),
-           0);
-  CHECK_EQ(hcsb__response_decode(&ctx, WAIT, 1, "{\"Result\":0}garbage", 13,
-                                 &resp, &gerr, &has_gerr),
-           -EPROTO);
-  CHECK_EQ(hcsb__response_decode(&ctx, WAIT, 1, "{\"Result\":0}\0", 13, &resp,
-                                 &gerr, &has_gerr),
-           -EPROTO);
+  CHECK_EQ(dec_len(WAIT, "{\"Result\":0}garbage", 12), 0);
+  CHECK_EQ(dec_len(WAIT, "{\"Result\":0}garbage", 13), -EPROTO);
+  CHECK_EQ(dec_len(WAIT, "{\"Result\":0}\0", 13), -EPROTO);
   teardown();
 }
 
@@ -537,7 +593,65 @@ static void test_notification_type_parse(void) {
   CHECK_EQ(hcsb__notification_type_parse(NULL), HCSB_NOTIFY_UNKNOWN);
 }
 
+static void test_flat_fast_path(void) {
+  static const char *const flat[] = {
+      "{\"Result\":0,\"ActivityId\":\"70a75da0-0c7b-49e9-9157-80727d7d28da\","
+      "\"ExitCode\":3}",
+      " { \"Result\" : -1070137079 , \"ErrorMessage\" : \"timed out\" , "
+      "\"ErrorRecords\" : null, \"Other\": \"x\", \"N\": -5 } \n",
+      "{\"Result\":0,\"ActivityId\":null,\"ExitCode\":null}",
+      "{\"Result\":0,\"ExitCode\":4294967295}",
+  };
+  /* Each needs the json-c path: escapes, non-ASCII, nesting, a fraction,
+   * a case variant, a repeat, a wrong type, a missing Result. */
+  static const char *const not_flat[] = {
+      "{\"Result\":0,\"ActivityId\":\"a\\u0041\"}",
+      "{\"Result\":0,\"ErrorMessage\":\"caf\xc3\xa9\"}",
+      "{\"Result\":0,\"X\":{}}",
+      "{\"Result\":0,\"X\":[1]}",
+      "{\"Result\":0,\"X\":1.5}",
+      "{\"Result\":0,\"X\":true}",
+      "{\"result\":0}",
+      "{\"Result\":0,\"Result\":1}",
+      "{\"Result\":0,\"ExitCode\":\"3\"}",
+      "{\"Result\":0,\"ExitCode\":-1}",
+      "{\"ExitCode\":3}",
+      "{\"Result\":2147483648}",
+      "{\"Result\":0}x",
+  };
+  size_t i;
+
+  setup();
+  for (i = 0; i < sizeof(flat) / sizeof(flat[0]); i++) {
+    CHECK_EQ(dec(WAIT, flat[i]), 0);
+    CHECK(ctx.root == NULL);      /* no json-c tree was built */
+    CHECK(slow_ctx.root != NULL); /* ...while the other path built one */
+  }
+  CHECK_EQ(dec(WAIT, flat[0]), 0);
+  CHECK_STR(resp.activity_id, "70a75da0-0c7b-49e9-9157-80727d7d28da");
+  CHECK_U64(resp.exit_code, 3);
+  CHECK_EQ(dec(WAIT, flat[1]), 0);
+  CHECK_STR(gerr.message, "timed out");
+  CHECK_U64(gerr.hresult, 0xC0370109u);
+
+  for (i = 0; i < sizeof(not_flat) / sizeof(not_flat[0]); i++) {
+    int rc = dec(WAIT, not_flat[i]);
+    if (rc == 0) CHECK(ctx.root != NULL);
+  }
+
+  /* Strings that do not fit the store go the json-c way. */
+  {
+    char body[400];
+    snprintf(body, sizeof(body), "{\"Result\":1,\"ErrorMessage\":\"%0300d\"}", 7);
+    CHECK_EQ(dec(WAIT, body), 0);
+    CHECK(ctx.root != NULL);
+    CHECK_EQ(strlen(gerr.message), 300);
+  }
+  teardown();
+}
+
 static const hcsb_test_t tests[] = {
+    TEST_ENTRY(flat_fast_path),
     TEST_ENTRY(result_values),
     TEST_ENTRY(not_an_object),
     TEST_ENTRY(error_fields),

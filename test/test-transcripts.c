@@ -207,6 +207,7 @@ typedef struct {
   size_t stack_frames;
 } tally_t;
 
+
 static void check_caps(const hcsb_caps_t *c) {
   CHECK(c != NULL);
   CHECK_EQ(c->nschema_versions, 1);
@@ -221,6 +222,31 @@ static void check_caps(const hcsb_caps_t *c) {
   CHECK_EQ(c->guest.dump_stacks_supported, 1);
   CHECK_EQ(c->guest.delete_container_state_supported, 1);
   CHECK_EQ(c->guest.update_container_supported, 0);
+}
+
+/* Decodes again with the flat fast path off; the results must agree. */
+static void check_json_c_path_agrees(const bin_frame_t *f,
+                                     const hcsb_response_t *fast) {
+  hcsb__decode_ctx_t slow;
+  hcsb_response_t r;
+  hcsb_guest_error_t g;
+  int hg;
+
+  CHECK_EQ(hcsb__decode_ctx_init(&slow), 0);
+  slow.flat_disabled = 1;
+  CHECK_EQ(hcsb__response_decode(&slow, f->hdr.type, f->hdr.id, f->body,
+                                 f->len, &r, &g, &hg),
+           0);
+  CHECK_U64(r.result, fast->result);
+  CHECK((r.activity_id == NULL) == (fast->activity_id == NULL));
+  if (r.activity_id != NULL) CHECK_STR(r.activity_id, fast->activity_id);
+  CHECK_U64(r.version, fast->version);
+  CHECK_U64(r.process_id, fast->process_id);
+  CHECK_EQ(r.has_exit_code, fast->has_exit_code);
+  CHECK_U64(r.exit_code, fast->exit_code);
+  CHECK_EQ(r.properties_len, fast->properties_len);
+  CHECK_EQ(r.guest_stacks_len, fast->guest_stacks_len);
+  hcsb__decode_ctx_free(&slow);
 }
 
 static void check_guest_frame(hcsb__decode_ctx_t *ctx, const bin_frame_t *f,
@@ -263,6 +289,7 @@ static void check_guest_frame(hcsb__decode_ctx_t *ctx, const bin_frame_t *f,
                    (unsigned)f->hdr.type, (unsigned long long)f->hdr.id, r);
   CHECK_U64(resp.result, t->result);
   CHECK_EQ(has_gerr, t->result != 0);
+  check_json_c_path_agrees(f, &resp);
   if (t->activity[0] != '\0')
     CHECK_STR(resp.activity_id, t->activity);
   else

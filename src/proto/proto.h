@@ -174,6 +174,10 @@ typedef struct hcsb__decode_ctx_s {
   size_t nrecs_cap;
   char *props_copy; /* unused unless needed */
   size_t nrecs_omitted; /* ErrorRecords beyond HCSB__MAX_ERROR_RECORDS */
+  /* Flat responses are read without json-c (src/proto/flat.c); their
+   * strings live here.  flat_disabled forces the json-c path (tests). */
+  int flat_disabled;
+  char flat_strs[192];
 } hcsb__decode_ctx_t;
 
 int hcsb__decode_ctx_init(hcsb__decode_ctx_t *ctx);

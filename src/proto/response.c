@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/proto.h"
+#include "proto/flat.h"
 
 #define INLINE_RECS (sizeof(((hcsb__decode_ctx_t *)0)->rec_inline) / \
                      sizeof(hcsb_error_record_t))
@@ -358,27 +358,43 @@ static int decode_response(hcsb__decode_ctx_t *ctx, uint32_t type,
   return 0;
 }
 
-int hcsb__response_decode(hcsb__decode_ctx_t *ctx, uint32_t type, uint64_t id,
-                          const char *body, size_t len, hcsb_response_t *resp,
-                          hcsb_guest_error_t *gerr, int *has_gerr) {
-  int r;
-
+static void reset_response(hcsb_response_t *resp, uint32_t type, uint64_t id,
+                           const char *body, size_t len, int *has_gerr) {
   memset(resp, 0, sizeof(*resp));
   resp->type = type;
   resp->id = id;
   resp->body = body;
   resp->body_len = len;
   if (has_gerr != NULL) *has_gerr = 0;
+}
+
+int hcsb__response_decode(hcsb__decode_ctx_t *ctx, uint32_t type, uint64_t id,
+                          const char *body, size_t len, hcsb_response_t *resp,
+                          hcsb_guest_error_t *gerr, int *has_gerr) {
+  const char *msg;
+  int r;
+
+  hcsb__decode_release(ctx);
+  reset_response(resp, type, id, body, len, has_gerr);
+  if (!ctx->flat_disabled &&
+      hcsb__response_decode_flat(ctx, type, body, len, resp, &msg)) {
+    if (resp->result != 0) {
+      if (gerr != NULL) {
+        gerr->hresult = resp->result;
+        gerr->message = msg != NULL ? msg : "";
+        gerr->nrecords = 0;
+        gerr->records = NULL;
+      }
+      if (has_gerr != NULL) *has_gerr = 1;
+    }
+    return 0;
+  }
+  reset_response(resp, type, id, body, len, has_gerr);
   r = decode_response(ctx, type, body, len, resp, gerr, has_gerr);
   if (r != 0) {
     /* Leave nothing pointing into a tree that is about to go. */
     hcsb__decode_release(ctx);
-    memset(resp, 0, sizeof(*resp));
-    resp->type = type;
-    resp->id = id;
-    resp->body = body;
-    resp->body_len = len;
-    if (has_gerr != NULL) *has_gerr = 0;
+    reset_response(resp, type, id, body, len, has_gerr);
   }
   return r;
 }
