@@ -1,0 +1,242 @@
+/* Request routing as the GCS's bridge mux does it: ActivityId extracted
+ * leniently first, then the negotiation gate and the v4 handler table;
+ * everything else is E_NOTIMPL answered with the derived response type.
+ * Also the handlers too small for a file of their own. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guest/guest.h"
+
+#define T_CREATE 0x10100101u
+#define T_START 0x10100201u
+#define T_SHUTDOWN_GRACEFUL 0x10100301u
+#define T_SHUTDOWN_FORCED 0x10100401u
+#define T_EXECUTE 0x10100501u
+#define T_WAIT 0x10100601u
+#define T_SIGNAL 0x10100701u
+#define T_RESIZE 0x10100801u
+#define T_GET_PROPERTIES 0x10100901u
+#define T_MODIFY 0x10100a01u
+#define T_NEGOTIATE 0x10100b01u
+#define T_DUMP_STACKS 0x10100c01u
+#define T_DELETE 0x10100d01u
+
+/* What the v0.11.8 GCS answers to NegotiateProtocol, byte for byte: the
+ * three boolean top-level capabilities are false and omitempty. */
+static const char capabilities_json[] =
+    "{\"SupportedSchemaVersions\":[{\"Major\":2,\"Minor\":1}],"
+    "\"RuntimeOsType\":\"Linux\","
+    "\"GuestDefinedCapabilities\":{\"NamespaceAddRequestSupported\":true,"
+    "\"SignalProcessSupported\":true,\"DumpStacksSupported\":true,"
+    "\"DeleteContainerStateSupported\":true}}";
+
+const char *hcsb__gmsg_name(uint32_t type, char buf[16]) {
+  static const struct {
+    uint32_t type;
+    const char *name;
+  } names[] = {
+      {0, "None"},
+      {0x10100101u, "ComputeSystemCreateV1"},
+      {0x10100201u, "ComputeSystemStartV1"},
+      {0x10100301u, "ComputeSystemShutdownGracefulV1"},
+      {0x10100401u, "ComputeSystemShutdownForcedV1"},
+      {0x10100501u, "ComputeSystemExecuteProcessV1"},
+      {0x10100601u, "ComputeSystemWaitForProcessV1"},
+      {0x10100701u, "ComputeSystemSignalProcessV1"},
+      {0x10100801u, "ComputeSystemResizeConsoleV1"},
+      {0x10100901u, "ComputeSystemGetPropertiesV1"},
+      {0x10100a01u, "ComputeSystemModifySettingsV1"},
+      {0x10100b01u, "ComputeSystemNegotiateProtocolV1"},
+      {0x10100c01u, "ComputeSystemDumpStacksV1"},
+      {0x10100d01u, "ComputeSystemDeleteContainerStateV1"},
+      {0x20100101u, "ComputeSystemResponseCreateV1"},
+      {0x20100201u, "ComputeSystemResponseStartV1"},
+      {0x20100301u, "ComputeSystemResponseShutdownGracefulV1"},
+      {0x20100401u, "ComputeSystemResponseShutdownForcedV1"},
+      {0x20100501u, "ComputeSystemResponseExecuteProcessV1"},
+      {0x20100601u, "ComputeSystemResponseWaitForProcessV1"},
+      {0x20100701u, "ComputeSystemResponseSignalProcessV1"},
+      {0x20100801u, "ComputeSystemResponseResizeConsoleV1"},
+      {0x20100901u, "ComputeSystemResponseGetPropertiesV1"},
+      {0x20100a01u, "ComputeSystemResponseModifySettingsV1"},
+      {0x20100b01u, "ComputeSystemResponseNegotiateProtocolV1"},
+      {0x20100c01u, "ComputeSystemResponseDumpStacksV1"},
+      {0x30100101u, "ComputeSystemNotificationV1"},
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (names[i].type == type) return names[i].name;
+  snprintf(buf, 16, "%" PRIu32, type);
+  return buf;
+}
+
+static void not_implemented(hcsb__greq_t *r) {
+  char buf[16];
+
+  hcsb__greply_errf(r->g, &r->call, 0x80004001u,
+                    "HRESULT 0x80004001: bridge: function not supported, "
+                    "header type: %s",
+                    hcsb__gmsg_name(r->call.type, buf));
+}
+
+/* Decodes a body that is only the message base (Start, Shutdown). */
+static int decode_base(hcsb__greq_t *r) {
+  hcsb__gdec_t d;
+  return hcsb__gdec_begin(r, &d, "MessageBase");
+}
+
+static void negotiate(hcsb__greq_t *r) {
+  hcsb__gdec_t d;
+  uint32_t min = 0, max = 0;
+  hcsb__gjw_t w;
+
+  if (hcsb__gdec_begin(r, &d, "NegotiateProtocol") < 0) return;
+  if (hcsb__gdec_u32(&d, r->root, "MinimumVersion", &min) < 0 ||
+      hcsb__gdec_u32(&d, r->root, "MaximumVersion", &max) < 0) {
+    hcsb__gdec_fail(r, d.err);
+    return;
+  }
+  if (max < 4 || min > 4) {
+    hcsb__greply_err(r->g, &r->call, 0xC037010Cu, NULL);
+    return;
+  }
+  r->g->negotiated = 1;
+  hcsb__greply_begin(&w, 0, r->call.aid);
+  hcsb__gjw_u64(&w, "Version", 4);
+  hcsb__gjw_raw(&w, "Capabilities", capabilities_json);
+  hcsb__greply_finish(r->g, &r->call, &w);
+}
+
+static void start(hcsb__greq_t *r) {
+  /* Linux starts a container with its first ExecuteProcess; Start only
+   * decodes and succeeds, for any ID. */
+  if (decode_base(r) < 0) return;
+  hcsb__greply_ok(r->g, &r->call);
+}
+
+static void dump_stacks(hcsb__greq_t *r) {
+  size_t len = 0;
+  char *text = hcsb__gdump(r->g, &len);
+  hcsb__gjw_t w;
+
+  /* The GCS never decodes this body: garbage gets an answer too. */
+  if (text == NULL) {
+    hcsb__greply_err(r->g, &r->call, 0x8007000Eu, "out of memory");
+    return;
+  }
+  hcsb__greply_begin(&w, 0, r->call.aid);
+  hcsb__gjw_str(&w, "GuestStacks", text, len);
+  hcsb__greply_finish(r->g, &r->call, &w);
+  free(text);
+}
+
+static void shutdown_req(hcsb__greq_t *r, int sig) {
+  if (decode_base(r) < 0) return;
+  if (strcmp(r->cid, HCSB__G_NULL_ID) == 0) {
+    /* The real guest powers the VM off without answering; the host treats
+     * the EOF that follows as success. */
+    hcsb__glog(r->g, 1, "%s on the UVM: stopping everything",
+               sig == 15 ? "ShutdownGraceful" : "ShutdownForced");
+    hcsb__guest_teardown(r->g, 0, "shutdown requested");
+    return;
+  }
+  hcsb__gh_shutdown(r, sig);
+}
+
+static int allowed(const hcsb__guest_t *g, uint32_t type) {
+  switch (type) {
+    case T_NEGOTIATE:
+      /* Once per connection; a second one is "not supported". */
+      return !g->negotiated;
+    case T_CREATE:
+    case T_START:
+    case T_SHUTDOWN_GRACEFUL:
+    case T_SHUTDOWN_FORCED:
+    case T_EXECUTE:
+    case T_WAIT:
+    case T_SIGNAL:
+    case T_RESIZE:
+    case T_GET_PROPERTIES:
+    case T_MODIFY:
+    case T_DUMP_STACKS:
+    case T_DELETE:
+      return g->negotiated;
+    default:
+      return 0;
+  }
+}
+
+void hcsb__gdispatch(hcsb__guest_t *g, const hcsb__frame_t *f) {
+  hcsb__greq_t r;
+  json_object *v;
+
+  memset(&r, 0, sizeof r);
+  r.g = g;
+  r.call.type = f->hdr.type;
+  r.call.id = f->hdr.id;
+  r.body = (const char *)f->body;
+  r.len = f->body_len;
+  r.cid = "";
+  g->nrequests++;
+
+  /* The GCS first pulls ContainerId/ActivityId out leniently, errors
+   * ignored, so even requests it rejects echo the ActivityId. */
+  if (hcsb__json_validate(r.body, r.len, HCSB__JSON_MAX_DEPTH) ==
+      json_type_null) {
+    r.parsed = 1; /* Go decodes null into the zero struct */
+  } else if (hcsb__json_parse(r.body, r.len, &r.root) == 0) {
+    r.parsed = 1;
+    if (json_object_is_type(r.root, json_type_object)) {
+      v = hcsb__json_get(r.root, "ActivityId");
+      if (json_object_is_type(v, json_type_string))
+        r.call.aid = (char *)json_object_get_string(v);
+      v = hcsb__json_get(r.root, "ContainerId");
+      if (json_object_is_type(v, json_type_string))
+        r.cid = json_object_get_string(v);
+    }
+  }
+
+  hcsb__glog(g, 1, "request %s id %" PRIu64 " (%zu bytes)",
+             hcsb__gmsg_name(r.call.type, (char[16]){0}), r.call.id, r.len);
+
+  if (!allowed(g, r.call.type)) {
+    not_implemented(&r);
+  } else {
+    switch (r.call.type) {
+      case T_NEGOTIATE: negotiate(&r); break;
+      case T_CREATE: hcsb__gh_create(&r); break;
+      case T_START: start(&r); break;
+      case T_SHUTDOWN_GRACEFUL: shutdown_req(&r, 15); break;
+      case T_SHUTDOWN_FORCED: shutdown_req(&r, 9); break;
+      case T_EXECUTE: hcsb__gh_execute(&r); break;
+      case T_WAIT: hcsb__gh_wait(&r); break;
+      case T_SIGNAL: hcsb__gh_signal(&r); break;
+      case T_RESIZE: hcsb__gh_resize(&r); break;
+      case T_GET_PROPERTIES: hcsb__gh_get_properties(&r); break;
+      case T_MODIFY: hcsb__gh_modify(&r); break;
+      case T_DUMP_STACKS: dump_stacks(&r); break;
+      case T_DELETE: hcsb__gh_delete(&r); break;
+      default: not_implemented(&r); break;
+    }
+  }
+  if (r.root != NULL) json_object_put(r.root);
+}
+
+void hcsb__gdispatch_oversize(hcsb__guest_t *g, const hcsb__hdr_t *h) {
+  hcsb__gcall_t call = {h->type, h->id, NULL};
+
+  /* Better than the GCS (which allocates whatever Size says): the one call
+   * fails, the connection lives on, the body is skipped unread. */
+  hcsb__glog(g, 0, "request id %" PRIu64 " of %" PRIu32
+             " bytes exceeds --max-frame %" PRIu32 "; answering E_FAIL",
+             h->id, h->size, g->max_frame);
+  hcsb__greply_errf(g, &call, 0x80004005u,
+                    "message of %" PRIu32 " bytes exceeds the limit of %" PRIu32
+                    " bytes",
+                    h->size, g->max_frame);
+}

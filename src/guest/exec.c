@@ -1,0 +1,637 @@
+/* ExecuteProcess in its three Linux modes (§6.4):
+ *   UVM   null container ID or CreateInUtilityVM: CommandArgs/CommandLine,
+ *         Environment, WorkingDirectory, EmulateConsole;
+ *   INIT  container ID without OciProcess: the Create spec's process, once;
+ *   EXEC  container ID with OciProcess.
+ * Stdio: for each CreateStd*Pipe the guest dials <stdio-dir>/<port>.sock
+ * (stdin, stdout, stderr in that order) before it answers, retrying 10 x
+ * 100 ms while nobody listens; then it spawns and answers with the PID.
+ * Dialing runs on the loop, so a slow exec holds nothing else up. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "guest/guest.h"
+
+enum { MODE_UVM, MODE_INIT, MODE_EXEC };
+
+#define DEFAULT_CONTAINER_PATH \
+  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static const char *const stream_names[3] = {"stdin", "stdout", "stderr"};
+
+struct hcsb__gexec_s {
+  TAILQ_ENTRY(hcsb__gexec_s) link;
+  hcsb__guest_t *g;
+  hcsb__gcall_t call;
+  int mode;
+  char *cid;
+  char **argv;
+  char **envp;
+  char *cwd;
+  char *path_env; /* where argv[0] is looked up */
+  int tty;
+  uint16_t rows, cols;
+  int want[3];
+  uint32_t port[3];
+  int sock[3];
+  int cur;
+  int tries;
+  uv_timer_t timer;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers */
+
+void hcsb__gstrv_free(char **v) {
+  size_t i;
+
+  if (v == NULL) return;
+  for (i = 0; v[i] != NULL; i++) free(v[i]);
+  free(v);
+}
+
+static char **strv_from_json(json_object *arr) {
+  size_t i, n = arr != NULL ? json_object_array_length(arr) : 0;
+  char **v = calloc(n + 1, sizeof *v);
+
+  if (v == NULL) return NULL;
+  for (i = 0; i < n; i++) {
+    const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
+    v[i] = strdup(s != NULL ? s : "");
+    if (v[i] == NULL) {
+      hcsb__gstrv_free(v);
+      return NULL;
+    }
+  }
+  return v;
+}
+
+static char **env_from_map(json_object *map) {
+  size_t n = map != NULL ? (size_t)json_object_object_length(map) : 0, i = 0;
+  char **v = calloc(n + 1, sizeof *v);
+
+  if (v == NULL) return NULL;
+  if (map != NULL) {
+    json_object_object_foreach(map, k, val) {
+      const char *s = val != NULL ? json_object_get_string(val) : "";
+      if (asprintf(&v[i], "%s=%s", k, s) < 0) {
+        v[i] = NULL;
+        hcsb__gstrv_free(v);
+        return NULL;
+      }
+      i++;
+    }
+  }
+  return v;
+}
+
+static const char *env_lookup(char **envp, const char *name) {
+  size_t n = strlen(name), i;
+
+  for (i = 0; envp != NULL && envp[i] != NULL; i++)
+    if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
+      return envp[i] + n + 1;
+  return NULL;
+}
+
+/* Go prints errno texts in lower case ("no such file or directory"). */
+static const char *go_err(int err, char buf[128]) {
+  snprintf(buf, 128, "%s", strerror(err));
+  buf[0] = (char)tolower((unsigned char)buf[0]);
+  return buf;
+}
+
+int hcsb__gsplit_words(const char *s, char ***out, size_t *n) {
+  size_t cap = 8, len = strlen(s), wl;
+  char **v = calloc(cap + 1, sizeof *v), *word = malloc(len + 1);
+  int in_word = 0, r = 0;
+
+  *out = NULL;
+  *n = 0;
+  if (v == NULL || word == NULL) {
+    r = -ENOMEM;
+    goto out;
+  }
+  wl = 0;
+  for (;;) {
+    char ch = *s;
+    if (ch == '\0' || ch == ' ' || ch == '\t' || ch == '\n') {
+      if (in_word) {
+        if (*n == cap) {
+          char **nv = realloc(v, (cap * 2 + 1) * sizeof *v);
+          if (nv == NULL) {
+            r = -ENOMEM;
+            goto out;
+          }
+          v = nv;
+          cap *= 2;
+        }
+        v[*n] = strndup(word, wl);
+        if (v[*n] == NULL) {
+          r = -ENOMEM;
+          goto out;
+        }
+        v[++*n] = NULL;
+        in_word = 0;
+        wl = 0;
+      }
+      if (ch == '\0') break;
+      s++;
+      continue;
+    }
+    in_word = 1;
+    if (ch == '\'') {
+      const char *end = strchr(s + 1, '\'');
+      if (end == NULL) {
+        r = -EINVAL;
+        goto out;
+      }
+      memcpy(word + wl, s + 1, (size_t)(end - s - 1));
+      wl += (size_t)(end - s - 1);
+      s = end + 1;
+    } else if (ch == '"') {
+      s++;
+      while (*s != '"') {
+        if (*s == '\0') {
+          r = -EINVAL;
+          goto out;
+        }
+        if (*s == '\\' && s[1] != '\0' && strchr("\"\\$`", s[1]) != NULL) s++;
+        word[wl++] = *s++;
+      }
+      s++;
+    } else if (ch == '\\') {
+      if (s[1] == '\0') {
+        r = -EINVAL;
+        goto out;
+      }
+      word[wl++] = s[1];
+      s += 2;
+    } else {
+      word[wl++] = ch;
+      s++;
+    }
+  }
+  *out = v;
+  v = NULL;
+out:
+  free(word);
+  hcsb__gstrv_free(v);
+  if (r != 0) *n = 0;
+  return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lifetime */
+
+static void on_exec_closed(uv_handle_t *h) {
+  hcsb__gexec_t *e = h->data;
+  free(e);
+}
+
+static void exec_free(hcsb__gexec_t *e) {
+  int i;
+
+  TAILQ_REMOVE(&e->g->execs, e, link);
+  e->g->npending--;
+  for (i = 0; i < 3; i++)
+    if (e->sock[i] >= 0) close(e->sock[i]);
+  hcsb__gcall_free(&e->call);
+  free(e->cid);
+  hcsb__gstrv_free(e->argv);
+  hcsb__gstrv_free(e->envp);
+  free(e->cwd);
+  free(e->path_env);
+  uv_close((uv_handle_t *)&e->timer, on_exec_closed);
+}
+
+unsigned hcsb__gexec_count(const hcsb__guest_t *g) {
+  const hcsb__gexec_t *e;
+  unsigned n = 0;
+
+  TAILQ_FOREACH(e, &g->execs, link) n++;
+  return n;
+}
+
+void hcsb__gexec_teardown(hcsb__guest_t *g) {
+  hcsb__gexec_t *e;
+
+  while ((e = TAILQ_FIRST(&g->execs)) != NULL) exec_free(e);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Spawning */
+
+/* The container an INIT/EXEC targets, in the state it needs; NULL after
+ * answering. */
+static hcsb__gctr_t *ready_container(hcsb__guest_t *g,
+                                     const hcsb__gcall_t *call, int mode,
+                                     const char *cid) {
+  hcsb__gctr_t *c = hcsb__gctr_find(g, cid);
+
+  if (c == NULL) {
+    hcsb__greply_err(g, call, 0xC037010Eu, NULL);
+    return NULL;
+  }
+  if (mode == MODE_INIT && c->state != HCSB__GCTR_CREATED) {
+    hcsb__greply_errf(g, call, 0x80004005u,
+                      c->state == HCSB__GCTR_RUNNING
+                          ? "cannot start an already running container %s"
+                          : "cannot start a container that has stopped: %s",
+                      cid);
+    return NULL;
+  }
+  if (mode == MODE_EXEC && c->state != HCSB__GCTR_RUNNING) {
+    hcsb__greply_errf(g, call, 0x80004005u,
+                      c->state == HCSB__GCTR_CREATED
+                          ? "cannot exec in container %s: its init process "
+                            "has not been started"
+                          : "cannot exec in a stopped container %s",
+                      cid);
+    return NULL;
+  }
+  return c;
+}
+
+static void spawn_failed(hcsb__gexec_t *e, const char *stage, const char *path,
+                         int err) {
+  char eb[128];
+  const char *what = strcmp(stage, "chdir") == 0 ? e->cwd : path;
+
+  if (e->mode == MODE_UVM)
+    hcsb__greply_errf(e->g, &e->call, 0x80004005u,
+                      "failed to call Start for external process: %s%s %s: %s",
+                      strcmp(stage, "exec") == 0 ? "fork/" : "",
+                      stage, what, go_err(err, eb));
+  else
+    hcsb__greply_errf(e->g, &e->call, 0x80004005u,
+                      "failed to start the container process: %s %s: %s",
+                      stage, what, go_err(err, eb));
+}
+
+static void spawn(hcsb__gexec_t *e) {
+  hcsb__guest_t *g = e->g;
+  hcsb__gctr_t *c = NULL;
+  hcsb__grelay_t *relay = NULL;
+  hcsb__gspawn_t o;
+  hcsb__gproc_t *p;
+  const char *stage;
+  char *path = NULL;
+  int child_fds[3], slave = -1, mode, r;
+  pid_t pid;
+  hcsb__gjw_t w;
+
+  if (e->mode != MODE_UVM) {
+    c = ready_container(g, &e->call, e->mode, e->cid);
+    if (c == NULL) return;
+  }
+  r = hcsb__glookpath(e->argv[0], e->path_env, &path);
+  if (r < 0) {
+    if (r == -ENOENT)
+      hcsb__greply_errf(g, &e->call, 0x80004005u,
+                        "%s: exec: \"%s\": executable file not found in $PATH",
+                        e->mode == MODE_UVM
+                            ? "failed to call Start for external process"
+                            : "failed to start the container process",
+                        e->argv[0]);
+    else
+      spawn_failed(e, "exec", e->argv[0], -r);
+    return;
+  }
+
+  mode = e->tty                 ? HCSB__GRELAY_TTY
+         : e->mode == MODE_UVM ? HCSB__GRELAY_DIRECT
+                               : HCSB__GRELAY_PIPES;
+  r = hcsb__grelay_prepare(g, mode, e->sock, e->mode == MODE_INIT, e->rows,
+                           e->cols, &relay, child_fds, &slave);
+  if (r < 0) {
+    char eb[128];
+    hcsb__greply_errf(g, &e->call, 0x80004005u, "failed to set up stdio: %s",
+                      go_err(-r, eb));
+    free(path);
+    return;
+  }
+
+  memset(&o, 0, sizeof o);
+  o.path = path;
+  o.argv = e->argv;
+  o.envp = e->envp;
+  o.cwd = e->cwd;
+  memcpy(o.fds, child_fds, sizeof o.fds);
+  o.tty_slave = slave;
+  r = hcsb__gspawn(&o, &pid, &stage);
+  hcsb__grelay_discard_child_fds(child_fds, slave);
+  if (r < 0) {
+    hcsb__grelay_abort(relay);
+    spawn_failed(e, stage, path, -r);
+    free(path);
+    return;
+  }
+  free(path);
+
+  p = hcsb__gproc_add(g, c, pid, e->mode == MODE_INIT, e->argv[0], relay,
+                      e->tty);
+  if (p == NULL) {
+    hcsb__greply_err(g, &e->call, 0x8007000Eu, "out of memory");
+    return;
+  }
+  if (e->mode == MODE_INIT) {
+    c->init = p;
+    c->state = HCSB__GCTR_RUNNING;
+  }
+  hcsb__glog(g, 1, "started %s process %d (%s)",
+             e->mode == MODE_UVM ? "UVM" : e->mode == MODE_INIT ? "init"
+                                                                : "exec",
+             (int)pid, e->argv[0]);
+  hcsb__greply_begin(&w, 0, e->call.aid);
+  hcsb__gjw_u64(&w, "ProcessId", (uint64_t)pid);
+  hcsb__greply_finish(g, &e->call, &w);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dialing */
+
+static int dial(const char *path) {
+  struct sockaddr_un sa;
+  int fd, err;
+
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof sa.sun_path) return -ENAMETOOLONG;
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -errno;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) return fd;
+  err = errno;
+  close(fd);
+  /* A full backlog reads as EAGAIN on a non-blocking Unix connect. */
+  return -(err == EINPROGRESS ? EAGAIN : err);
+}
+
+static void dial_step(hcsb__gexec_t *e);
+
+static void on_retry(uv_timer_t *t) {
+  dial_step(t->data);
+}
+
+static void dial_step(hcsb__gexec_t *e) {
+  char path[sizeof e->g->stdio_dir + 16], eb[128];
+  int fd;
+
+  while (e->cur < 3) {
+    if (!e->want[e->cur]) {
+      e->cur++;
+      continue;
+    }
+    snprintf(path, sizeof path, "%s/%" PRIu32 ".sock", e->g->stdio_dir,
+             e->port[e->cur]);
+    fd = dial(path);
+    if (fd >= 0) {
+      e->sock[e->cur++] = fd;
+      e->tries = 0;
+      continue;
+    }
+    if ((fd == -ENOENT || fd == -ECONNREFUSED || fd == -EAGAIN ||
+         fd == -ETIMEDOUT) &&
+        ++e->tries < HCSB__G_DIAL_TRIES) {
+      uv_timer_start(&e->timer, on_retry, HCSB__G_DIAL_INTERVAL_MS, 0);
+      return;
+    }
+    /* The GCS's wording, e.g. "failed creating stdout Connection: unix Dial
+     * port (1073741831) at /run/gcs-stdio/1073741831.sock failed: no such
+     * file or directory". */
+    hcsb__greply_errf(e->g, &e->call, 0x80004005u,
+                      "failed creating %s Connection: unix Dial port (%" PRIu32
+                      ") at %s failed: %s",
+                      stream_names[e->cur], e->port[e->cur], path,
+                      go_err(-fd, eb));
+    exec_free(e);
+    return;
+  }
+  spawn(e);
+  exec_free(e);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Request */
+
+static void bad_params(hcsb__greq_t *r, const char *text, const char *why) {
+  size_t n = strlen(text);
+  if (n > HCSB__G_MAX_ECHO) n = HCSB__G_MAX_ECHO;
+  hcsb__greply_errf(r->g, &r->call, 0xC037010Du,
+                    "failed to unmarshal JSON for ProcessParameters \"%.*s\": "
+                    "HRESULT 0xc037010d: %s",
+                    (int)n, text, why);
+}
+
+/* Fills argv/env/cwd of a container process from an OCI process object. */
+static int from_oci(hcsb__greq_t *r, hcsb__gexec_t *e, hcsb__gctr_t *c,
+                    json_object *proc) {
+  json_object *v, *root, *size;
+  const char *cwd = "", *rootpath = NULL;
+  struct stat st;
+
+  v = hcsb__json_get(proc, "args");
+  if (v == NULL || json_object_array_length(v) == 0) {
+    hcsb__greply_err(r->g, &r->call, 0x80004005u,
+                     "the OCI process has no args");
+    return -1;
+  }
+  e->argv = strv_from_json(v);
+  e->envp = strv_from_json(hcsb__json_get(proc, "env"));
+  v = hcsb__json_get(proc, "cwd");
+  if (v != NULL) cwd = json_object_get_string(v);
+  if (cwd[0] != '/') {
+    hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+                      "cwd property must be an absolute path: \"%s\"", cwd);
+    return -1;
+  }
+  /* root.path is the working root where it exists here; the executable
+   * still comes from this machine (there is no chroot). */
+  root = hcsb__json_get(c->spec, "root");
+  v = root != NULL ? hcsb__json_get(root, "path") : NULL;
+  if (json_object_is_type(v, json_type_string))
+    rootpath = json_object_get_string(v);
+  if (rootpath != NULL && rootpath[0] != '\0' && stat(rootpath, &st) == 0 &&
+      S_ISDIR(st.st_mode)) {
+    if (asprintf(&e->cwd, "%s%s", rootpath, cwd) < 0) e->cwd = NULL;
+  } else {
+    e->cwd = strdup(cwd);
+  }
+  v = hcsb__json_get(proc, "terminal");
+  e->tty = v != NULL && json_object_get_boolean(v);
+  size = hcsb__json_get(proc, "consoleSize");
+  if (size != NULL) {
+    v = hcsb__json_get(size, "height");
+    e->rows = v != NULL ? (uint16_t)json_object_get_int64(v) : 0;
+    v = hcsb__json_get(size, "width");
+    e->cols = v != NULL ? (uint16_t)json_object_get_int64(v) : 0;
+  }
+  if (e->argv == NULL || e->envp == NULL || e->cwd == NULL) {
+    hcsb__greply_err(r->g, &r->call, 0x8007000Eu, "out of memory");
+    return -1;
+  }
+  cwd = env_lookup(e->envp, "PATH");
+  e->path_env = strdup(cwd != NULL ? cwd : DEFAULT_CONTAINER_PATH);
+  if (e->path_env == NULL) {
+    hcsb__greply_err(r->g, &r->call, 0x8007000Eu, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+static int from_params(hcsb__greq_t *r, hcsb__gexec_t *e, json_object *pp) {
+  json_object *args = NULL, *envmap = NULL;
+  const char *line = "", *cwd = "", *path;
+  size_t n = 0;
+  int emulate = 0, er;
+
+  hcsb__gdec_t d = {"ProcessParameters", ""};
+  (void)hcsb__gdec_strv(&d, pp, "CommandArgs", &args);
+  (void)hcsb__gdec_str(&d, pp, "CommandLine", &line);
+  (void)hcsb__gdec_str(&d, pp, "WorkingDirectory", &cwd);
+  (void)hcsb__gdec_strmap(&d, pp, "Environment", &envmap);
+  (void)hcsb__gdec_bool(&d, pp, "EmulateConsole", &emulate);
+
+  if (args != NULL && json_object_array_length(args) > 0) {
+    e->argv = strv_from_json(args);
+  } else {
+    er = hcsb__gsplit_words(line, &e->argv, &n);
+    if (er == -EINVAL) {
+      hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+                        "failed to parse CommandLine: unterminated quote or "
+                        "escape in %s",
+                        line);
+      return -1;
+    }
+    if (er == 0 && n == 0) {
+      hcsb__greply_err(r->g, &r->call, 0x80004005u,
+                       "failed to call Start for external process: exec: no "
+                       "command");
+      return -1;
+    }
+  }
+  e->envp = env_from_map(envmap);
+  if (cwd[0] != '\0') e->cwd = strdup(cwd);
+  e->tty = emulate;
+  /* Go's exec.Command resolves argv[0] with the GCS's own PATH. */
+  path = getenv("PATH");
+  e->path_env = strdup(path != NULL ? path : DEFAULT_CONTAINER_PATH);
+  if (e->argv == NULL || e->envp == NULL || e->path_env == NULL ||
+      (cwd[0] != '\0' && e->cwd == NULL)) {
+    hcsb__greply_err(r->g, &r->call, 0x8007000Eu, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+void hcsb__gh_execute(hcsb__greq_t *r) {
+  hcsb__guest_t *g = r->g;
+  json_object *settings = NULL, *relay = NULL, *pp = NULL, *oci = NULL, *v;
+  const char *text = "";
+  int want[3] = {0, 0, 0}, external = 0, i;
+  uint32_t port[3] = {0, 0, 0};
+  hcsb__gctr_t *c = NULL;
+  hcsb__gexec_t *e;
+  hcsb__gdec_t d;
+
+  if (hcsb__gdec_begin(r, &d, "ContainerExecuteProcess") < 0) return;
+  if (hcsb__gdec_obj(&d, r->root, "Settings", &settings) < 0) goto bad_body;
+  d.strct = "ExecuteProcessSettings";
+  if (settings != NULL &&
+      (hcsb__gdec_str(&d, settings, "ProcessParameters", &text) < 0 ||
+       hcsb__gdec_obj(&d, settings, "VsockStdioRelaySettings", &relay) < 0))
+    goto bad_body;
+  d.strct = "ExecuteProcessVsockStdioRelaySettings";
+  if (relay != NULL &&
+      (hcsb__gdec_u32(&d, relay, "StdIn", &port[0]) < 0 ||
+       hcsb__gdec_u32(&d, relay, "StdOut", &port[1]) < 0 ||
+       hcsb__gdec_u32(&d, relay, "StdErr", &port[2]) < 0))
+    goto bad_body;
+
+  if (hcsb__gdec_inner(&d, text, &pp) < 0) {
+    bad_params(r, text, d.err);
+    return;
+  }
+  d.strct = "ProcessParameters";
+  {
+    const char *s = NULL;
+    int b = 0;
+    if (hcsb__gdec_root(&d, pp, "prot.ProcessParameters") < 0 ||
+        hcsb__gdec_str(&d, pp, "CommandLine", &s) < 0 ||
+        hcsb__gdec_strv(&d, pp, "CommandArgs", &v) < 0 ||
+        hcsb__gdec_str(&d, pp, "WorkingDirectory", &s) < 0 ||
+        hcsb__gdec_strmap(&d, pp, "Environment", &v) < 0 ||
+        hcsb__gdec_bool(&d, pp, "EmulateConsole", &b) < 0 ||
+        hcsb__gdec_bool(&d, pp, "CreateStdInPipe", &want[0]) < 0 ||
+        hcsb__gdec_bool(&d, pp, "CreateStdOutPipe", &want[1]) < 0 ||
+        hcsb__gdec_bool(&d, pp, "CreateStdErrPipe", &want[2]) < 0 ||
+        hcsb__gdec_bool(&d, pp, "CreateInUtilityVM", &external) < 0 ||
+        hcsb__gdec_obj(&d, pp, "OciSpecification", &v) < 0 ||
+        hcsb__gdec_obj(&d, pp, "OciProcess", &oci) < 0 ||
+        (oci != NULL && hcsb__gctr_check_process(&d, oci) < 0)) {
+      bad_params(r, text, d.err);
+      goto out;
+    }
+  }
+
+  e = calloc(1, sizeof *e);
+  if (e == NULL || hcsb__gcall_copy(&e->call, &r->call) != 0) {
+    free(e);
+    hcsb__greply_err(g, &r->call, 0x8007000Eu, "out of memory");
+    goto out;
+  }
+  e->g = g;
+  for (i = 0; i < 3; i++) {
+    e->sock[i] = -1;
+    e->want[i] = want[i];
+    e->port[i] = port[i];
+  }
+  uv_timer_init(g->loop, &e->timer);
+  e->timer.data = e;
+  TAILQ_INSERT_TAIL(&g->execs, e, link);
+  g->npending++;
+
+  if (strcmp(r->cid, HCSB__G_NULL_ID) == 0 || external) {
+    e->mode = MODE_UVM;
+    if (from_params(r, e, pp) < 0) goto fail;
+  } else {
+    e->mode = oci != NULL ? MODE_EXEC : MODE_INIT;
+    c = ready_container(g, &r->call, e->mode, r->cid);
+    if (c == NULL) goto fail;
+    e->cid = strdup(r->cid);
+    if (e->cid == NULL) {
+      hcsb__greply_err(g, &r->call, 0x8007000Eu, "out of memory");
+      goto fail;
+    }
+    if (oci == NULL) oci = hcsb__json_get(c->spec, "process");
+    if (from_oci(r, e, c, oci) < 0) goto fail;
+  }
+  if (hcsb__gproc_live(g) >= HCSB__G_MAX_PROCS ||
+      g->nprocs >= 16 * HCSB__G_MAX_PROCS ||
+      g->npending > HCSB__G_MAX_PENDING) {
+    hcsb__greply_err(g, &r->call, 0x80004005u,
+                     "too many processes or outstanding requests");
+    goto fail;
+  }
+  dial_step(e);
+  goto out;
+
+bad_body:
+  hcsb__gdec_fail(r, d.err);
+  return;
+fail:
+  exec_free(e);
+out:
+  json_object_put(pp);
+}
