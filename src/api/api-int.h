@@ -1,0 +1,432 @@
+/* The Container/Process API layer: the objects and the seams between its
+ * files.  Internal.
+ *
+ *   op.c         objects (refcounts, close), the deferred queue, operations
+ *                (one bridge call or a chain of them, one completion path)
+ *   conn.c       the guest connection: open, negotiate, lose, close;
+ *                notifications -> container waiters
+ *   conn-rpc.c   connection-level RPCs (modify, dump stacks, delete state)
+ *                and the record of mapped virtual disks
+ *   builders.c   ModificationRequest builders (PROTOCOL.md §7)
+ *   jw.c         a small JSON writer (no json-c objects on the hot paths)
+ *   config.c     ProcessConfig -> ProcessParameters; generated IDs
+ *   container.c  containers: create sequence, wait, lifecycle RPCs, close
+ *   props.c      GetProperties and its allocation-free decoder
+ *   process.c    processes: create, exit wait, signal, resize, close
+ *   process-io.c a process's stdio streams (on top of stdio.h)
+ *
+ * Lifetime: every object (connection, container, process) is refcounted.
+ * The owner's handle is one reference, dropped after its close callback;
+ * every operation, wait and child object holds another, so memory survives
+ * any callback that closes the handle it was called for.  Everything the
+ * user is told later than "now" goes through the connection's deferred
+ * queue, which keeps completions FIFO and never inside the call that
+ * started them.
+ */
+#ifndef HCSB_API_INT_H
+#define HCSB_API_INT_H
+
+#include <uv.h>
+
+#include <hcsbridge/conn.h>
+
+#include "api/stdio.h"
+#include "proto/proto.h"
+
+/* ------------------------------------------------------------------------ */
+/* Intrusive lists */
+
+typedef struct hcsb__link_s {
+  struct hcsb__link_s *next, *prev;
+} hcsb__link_t;
+
+static inline void hcsb__list_init(hcsb__link_t *h) {
+  h->next = h->prev = h;
+}
+static inline int hcsb__list_empty(const hcsb__link_t *h) {
+  return h->next == h;
+}
+static inline void hcsb__list_push(hcsb__link_t *h, hcsb__link_t *n) {
+  n->prev = h->prev;
+  n->next = h;
+  h->prev->next = n;
+  h->prev = n;
+}
+static inline void hcsb__list_remove(hcsb__link_t *n) {
+  n->prev->next = n->next;
+  n->next->prev = n->prev;
+  n->next = n->prev = n;
+}
+
+#define HCSB__CONTAINER_OF(p, type, member) \
+  ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+/* ------------------------------------------------------------------------ */
+/* The deferred queue (one per connection) */
+
+typedef struct hcsb__defer_s hcsb__defer_t;
+typedef void (*hcsb__defer_fn)(hcsb__defer_t *d);
+struct hcsb__defer_s {
+  hcsb__defer_t *next;
+  hcsb__defer_fn fn;
+  int queued;
+};
+
+void hcsb__defer(hcsb_conn_t *conn, hcsb__defer_t *d, hcsb__defer_fn fn);
+
+/* ------------------------------------------------------------------------ */
+/* Objects */
+
+typedef enum hcsb__kind_e {
+  HCSB__KIND_CONN = 1,
+  HCSB__KIND_CONTAINER,
+  HCSB__KIND_PROCESS
+} hcsb__kind_t;
+
+typedef struct hcsb__obj_s {
+  hcsb__kind_t kind;
+  int refs;
+  int closing;      /* the owner asked to close; no new operations */
+  int close_queued; /* the close callback is on its way */
+  hcsb__link_t ops; /* pending operations */
+  hcsb__defer_t close_defer;
+  hcsb_close_cb close_cb;
+  void *close_data;
+  void *data; /* the user's */
+  hcsb_conn_t *conn;
+} hcsb__obj_t;
+
+void hcsb__obj_init(hcsb__obj_t *o, hcsb__kind_t kind, hcsb_conn_t *conn);
+void hcsb__obj_ref(hcsb__obj_t *o);
+void hcsb__obj_unref(hcsb__obj_t *o);
+/* Marks `o` closing, cancels its operations and queues the close callback
+ * once nothing is pending any more (see hcsb__obj_check_closed). */
+void hcsb__obj_close(hcsb__obj_t *o, hcsb_close_cb cb, void *data);
+/* Queues the close callback when `o` is closing and idle; call whenever
+ * something that kept it busy ended. */
+void hcsb__obj_check_closed(hcsb__obj_t *o);
+
+/* Kind-specific hooks (conn.c, container.c, process.c). */
+int hcsb__conn_idle(const hcsb_conn_t *c);
+int hcsb__container_idle(const hcsb_container_t *c);
+int hcsb__process_idle(const hcsb_process_t *p);
+void hcsb__conn_free(hcsb_conn_t *c);
+void hcsb__container_free(hcsb_container_t *c);
+void hcsb__process_free(hcsb_process_t *p);
+
+/* ------------------------------------------------------------------------ */
+/* Operations: what an asynchronous API call turns into */
+
+typedef struct hcsb__op_s hcsb__op_t;
+
+/* A bridge reply (or a local failure) for the op's current step.  Either
+ * sends the next step or ends the op with hcsb__op_done(). */
+typedef void (*hcsb__op_step_fn)(hcsb__op_t *op, int status,
+                                 const hcsb_guest_error_t *gerr,
+                                 const hcsb_response_t *resp);
+/* Hands the final outcome to the user's callback (status already final). */
+typedef void (*hcsb__op_deliver_fn)(hcsb__op_t *op, int status,
+                                    const hcsb_guest_error_t *gerr,
+                                    const hcsb_response_t *resp);
+
+typedef union hcsb__user_cb_u {
+  hcsb_done_cb done;
+  hcsb_stacks_cb stacks;
+  hcsb_properties_cb props;
+  hcsb_signal_cb signal;
+  hcsb_container_cb container;
+  hcsb_process_cb process;
+  hcsb_conn_open_cb open;
+} hcsb__user_cb_t;
+
+struct hcsb__op_s {
+  hcsb__link_t link; /* owner's pending list */
+  hcsb__defer_t defer;
+  hcsb__obj_t *owner;
+  hcsb_call_t *call; /* the bridge call in flight, if any */
+  hcsb__op_step_fn step;       /* NULL: the reply ends the op */
+  hcsb__op_deliver_fn deliver;
+  hcsb__user_cb_t cb;
+  void *data;
+  int cancelled; /* the owner closed: the user gets -ECANCELED */
+  int parked;    /* waits for its process to exist (resize) */
+  int deferred_status;
+  uint32_t timeout_ms;
+  uint32_t msg; /* the request type, for ops sent later (parked) */
+  unsigned arg; /* small per-kind argument (property bits, signal, ...) */
+  void *ctx;    /* per-kind state, freed with ctx_free */
+  void (*ctx_free)(void *ctx);
+  char activity_id[37];
+};
+
+/* Takes an op from the connection's pool with the call options applied.
+ * `default_timeout` is used when opts->timeout_ms is 0.  Returns NULL with
+ * *err set (-ENOMEM, -EINVAL for a malformed ActivityId). */
+hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
+                         uint32_t default_timeout, int *err);
+/* Gives back an op that was never started (no callback will run). */
+void hcsb__op_discard(hcsb__op_t *op);
+/* Sends `req` as the op's next step (ActivityId filled in).  When the
+ * connection is unusable or the op was cancelled, completes on the next
+ * turn instead.  Returns 0, or the bridge's synchronous error (the op is
+ * then still pending and the caller decides: discard or hcsb__op_done). */
+int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req);
+/* Ends the op on the next turn with `status` (straight to done). */
+void hcsb__op_done_later(hcsb__op_t *op, int status);
+/* The one completion path: detaches, delivers, recycles. */
+void hcsb__op_done(hcsb__op_t *op, int status, const hcsb_guest_error_t *gerr,
+                   const hcsb_response_t *resp);
+/* Marks every op of `o` cancelled and cancels its bridge call. */
+void hcsb__obj_cancel_ops(hcsb__obj_t *o);
+/* Deliver functions shared by several ops. */
+void hcsb__deliver_done(hcsb__op_t *op, int status,
+                        const hcsb_guest_error_t *gerr,
+                        const hcsb_response_t *resp);
+
+/* ------------------------------------------------------------------------ */
+/* Waits (container and process), completed through the deferred queue */
+
+typedef struct hcsb__wait_s {
+  hcsb__link_t link;
+  hcsb__defer_t defer;
+  hcsb__obj_t *owner;
+  uv_timer_t timer;
+  int has_timer;
+  int status;                 /* the outcome, fixed when queued */
+  hcsb_container_exit_t exit; /* containers */
+  char type_name[32];
+  uint32_t exit_code; /* processes */
+  union {
+    hcsb_container_wait_cb container;
+    hcsb_process_wait_cb process;
+  } cb;
+  void *data;
+} hcsb__wait_t;
+
+/* Registers a wait on `owner` (list `list`); `timeout_ms` 0 = none. */
+int hcsb__wait_new(hcsb__obj_t *owner, hcsb__link_t *list, uint32_t timeout_ms,
+                   hcsb__wait_t **out);
+/* Fixes the outcome and queues the callback (no-op when already queued). */
+void hcsb__wait_queue(hcsb__wait_t *w, int status);
+
+/* ------------------------------------------------------------------------ */
+/* The connection */
+
+typedef enum hcsb__conn_state_e {
+  HCSB__CONN_OPENING = 1,
+  HCSB__CONN_READY,
+  HCSB__CONN_FAILED, /* the open did not succeed */
+  HCSB__CONN_LOST,
+  HCSB__CONN_CLOSED
+} hcsb__conn_state_t;
+
+/* The notification waiter of one container ID (PROTOCOL.md §6.15): lives
+ * in the connection's map, outlives handle closes (a late notification is
+ * still recognised), and is reused when the same ID is opened again. */
+typedef enum hcsb__cend_e {
+  HCSB__CEND_NONE = 0,
+  HCSB__CEND_EXITED,
+  HCSB__CEND_LOST,
+  HCSB__CEND_CONN_CLOSED
+} hcsb__cend_t;
+
+typedef struct hcsb__cwaiter_s {
+  hcsb__link_t link;
+  hcsb_container_t *handle; /* the open handle, or NULL */
+  hcsb__cend_t end;
+  int status; /* LOST: the connection's loss status */
+  hcsb_notification_type_t type;
+  char type_name[32];
+  uint32_t result;
+  char id[]; /* NUL-terminated */
+} hcsb__cwaiter_t;
+
+struct hcsb_conn_s {
+  hcsb__obj_t obj;
+  uv_loop_t *loop;
+  hcsb__conn_state_t state;
+  int lost_status;
+
+  hcsb_bridge_t *bridge;
+  int bridge_closing;
+  int bridge_closed;
+  hcsb__bringup_t *bringup;
+
+  /* Options (defaults resolved) */
+  uint32_t connect_timeout_ms;
+  uint32_t call_timeout_ms;
+  uint32_t shutdown_timeout_ms;
+  uint32_t stdio_accept_timeout_ms;
+  hcsb_log_cb log_cb;
+  void *log_data;
+  hcsb_log_level_t log_level;
+
+  /* Opening */
+  hcsb__op_t *open_op;
+  uv_timer_t timer;  /* connect deadline */
+  uv_check_t check;  /* hcsb_conn_open_bridge: watches the bridge's phase */
+  int check_active;
+  int handles_open;
+
+  /* Deferred queue */
+  uv_idle_t idle;
+  hcsb__defer_t *dq_head, *dq_tail;
+
+  hcsb_conn_lost_cb lost_cb;
+  void *lost_data;
+
+  int negotiated;
+  hcsb_caps_t caps;
+  uint32_t protocol;
+  char os[16];
+  uint32_t next_port;
+  hcsb__link_t waiters;   /* hcsb__cwaiter_t by container ID */
+  hcsb__link_t processes; /* live processes (their stdio closes with us) */
+
+  /* Mapped virtual disks (conn-rpc.c) */
+  hcsb_mapped_virtual_disk_t *disks;
+  size_t ndisks;
+
+  /* Pool of op structs: the hot paths allocate nothing once warm. */
+  hcsb__op_t *free_ops;
+  size_t nfree_ops;
+};
+
+int hcsb__conn_usable(const hcsb_conn_t *c);
+const hcsb_addr_t *hcsb__conn_addr(const hcsb_conn_t *c);
+void hcsb__api_log(const hcsb_conn_t *c, hcsb_log_level_t level,
+               const char *activity_id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+hcsb__cwaiter_t *hcsb__waiter_find(hcsb_conn_t *c, const char *id);
+/* Finds or adds the waiter of `id` (fresh when `reset`). NULL: -ENOMEM. */
+hcsb__cwaiter_t *hcsb__waiter_get(hcsb_conn_t *c, const char *id, int reset);
+void hcsb__waiter_drop(hcsb__cwaiter_t *w);
+/* The next `n` stdio ports of this connection. */
+uint32_t hcsb__conn_take_ports(hcsb_conn_t *c, unsigned n);
+
+/* conn-rpc.c: the record of mapped virtual disks. */
+typedef struct hcsb__disk_change_s hcsb__disk_change_t;
+/* Parses a ModificationRequest text; NULL with *err 0 when it is not a
+ * MappedVirtualDisk Add/Remove, NULL with *err < 0 on failure. */
+hcsb__disk_change_t *hcsb__disk_change_parse(const char *request_json,
+                                             int *err);
+hcsb__disk_change_t *hcsb__disk_change_from(const hcsb_mapped_virtual_disk_t *d,
+                                            int add);
+void hcsb__disk_change_free(void *change);
+/* Applies a successful change to `disks`; returns 0 or -ENOMEM. */
+int hcsb__disks_apply(hcsb_mapped_virtual_disk_t **disks, size_t *n,
+                      const hcsb__disk_change_t *change);
+void hcsb__disks_free(hcsb_mapped_virtual_disk_t *disks, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Containers and processes */
+
+struct hcsb_container_s {
+  hcsb__obj_t obj;
+  hcsb__cwaiter_t *waiter;
+  hcsb__link_t waits;
+  hcsb__link_t processes; /* open process handles, for open_process */
+  int spec_terminal;      /* the create spec's process.terminal */
+  hcsb_mapped_virtual_disk_t *disks; /* mapped for this container */
+  size_t ndisks;
+  /* Reused by every properties answer (props.c). */
+  hcsb_process_list_item_t *items;
+  size_t items_cap;
+  hcsb__buf_t strings;
+  char id[]; /* NUL-terminated */
+};
+
+typedef enum hcsb__pstate_e {
+  HCSB__PROC_CREATING = 1,
+  HCSB__PROC_RUNNING,
+  HCSB__PROC_EXITED,  /* exit code known */
+  HCSB__PROC_UNKNOWN, /* exit code can never be known */
+  HCSB__PROC_FAILED   /* the create failed */
+} hcsb__pstate_t;
+
+struct hcsb_process_s {
+  hcsb__obj_t obj;
+  hcsb_container_t *container; /* NULL: a UVM process; a reference */
+  hcsb__link_t clink;          /* container's processes, or conn's */
+  hcsb__link_t conn_link;      /* conn->processes */
+  const char *cid;             /* container ID for requests, NULL = null */
+  uint32_t pid;
+  hcsb__pstate_t state;
+  int end_status; /* EXITED: 0; otherwise why the exit is unknown */
+  uint32_t exit_code;
+  int uvm; /* runs in the UVM: the Linux GCS cannot signal or resize it */
+  int tty;
+  uint16_t console_width, console_height; /* applied once it exists */
+  hcsb_call_t *wait_call;
+  hcsb__op_t *create_op;
+  hcsb__link_t waits;
+  /* stdio */
+  hcsb__stdio_t *stdio;
+  int stdio_status; /* 1 while the accepts are pending */
+  int exec_done;
+  int exec_status;
+  uint32_t ports[3];
+  hcsb_process_read_cb read_cb;
+  void *read_data;
+  size_t nwrites; /* hcsb_process_write() calls not yet reported */
+};
+
+/* process.c: creates a process struct for `container` (NULL: UVM). */
+int hcsb__process_create(hcsb_conn_t *conn, hcsb_container_t *container,
+                         const hcsb_call_opts_t *opts,
+                         const hcsb_process_config_t *config,
+                         hcsb_process_cb cb, void *data, hcsb_process_t **out);
+void hcsb__process_conn_closed(hcsb_process_t *p);
+void hcsb__container_conn_ended(hcsb_container_t *c);
+
+/* config.c */
+/* Builds ProcessParameters for a process in the UVM (`container_id` NULL)
+ * or a container; *tty tells whether it has a terminal (-1 unknown). */
+int hcsb__process_params(const hcsb_process_config_t *config, int in_container,
+                         char **json_out, int *tty);
+/* 64 lower-case hex characters from libuuid randomness. */
+void hcsb__container_id_generate(char out[65]);
+/* Splits a command line as the guest does for UVM processes: words on
+ * blanks, single and double quotes and backslashes honoured, no expansion. */
+int hcsb__split_command_line(const char *line, char ***argv_out, size_t *argc);
+void hcsb__free_argv(char **argv, size_t argc);
+
+/* props.c: decodes a Properties text into `props` using `c`'s buffers.
+ * Returns 0 or -EPROTO / -ENOMEM. */
+int hcsb__props_decode(hcsb_container_t *c, const char *text, size_t len,
+                       hcsb_properties_t *props);
+
+/* ------------------------------------------------------------------------ */
+/* JSON writing (jw.c) */
+
+typedef struct hcsb__jw_s {
+  hcsb__buf_t buf;
+  int err;
+  unsigned depth;
+  uint32_t nonempty; /* bit per depth: something was written there */
+  int after_key;
+} hcsb__jw_t;
+
+void hcsb__jw_init(hcsb__jw_t *w);
+void hcsb__jw_obj(hcsb__jw_t *w);
+void hcsb__jw_obj_end(hcsb__jw_t *w);
+void hcsb__jw_arr(hcsb__jw_t *w);
+void hcsb__jw_arr_end(hcsb__jw_t *w);
+void hcsb__jw_key(hcsb__jw_t *w, const char *key);
+void hcsb__jw_keyn(hcsb__jw_t *w, const char *key, size_t n);
+void hcsb__jw_str(hcsb__jw_t *w, const char *s);
+void hcsb__jw_strn(hcsb__jw_t *w, const char *s, size_t n);
+void hcsb__jw_u64(hcsb__jw_t *w, uint64_t v);
+void hcsb__jw_bool(hcsb__jw_t *w, int v);
+/* A JSON text the caller vouches for (validated before). */
+void hcsb__jw_raw(hcsb__jw_t *w, const char *text, size_t len);
+/* Key + value, skipped for NULL/"" strings, 0 numbers, false booleans
+ * (Go's omitempty). */
+void hcsb__jw_kstr(hcsb__jw_t *w, const char *key, const char *s);
+void hcsb__jw_ku64(hcsb__jw_t *w, const char *key, uint64_t v);
+void hcsb__jw_kbool(hcsb__jw_t *w, const char *key, int v);
+/* Returns 0 and the NUL-terminated text (free()) or the sticky error. */
+int hcsb__jw_finish(hcsb__jw_t *w, char **out);
+void hcsb__jw_free(hcsb__jw_t *w);
+
+#endif /* HCSB_API_INT_H */

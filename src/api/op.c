@@ -1,0 +1,312 @@
+/* Objects, the deferred queue, operations and waits: the machinery every
+ * API call shares, so each callback runs exactly once, later, and close is
+ * safe from anywhere. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api-int.h"
+
+#define OP_POOL_MAX 64u
+
+/* ------------------------------------------------------------------------ */
+/* The deferred queue */
+
+static void dq_run(uv_idle_t *h) {
+  hcsb_conn_t *conn = HCSB__CONTAINER_OF(h, hcsb_conn_t, idle);
+  hcsb__defer_t *d = conn->dq_head;
+
+  /* Items queued while these run wait for the next turn: a callback that
+   * queues work can never starve the loop. */
+  conn->dq_head = conn->dq_tail = NULL;
+  hcsb__obj_ref(&conn->obj);
+  while (d != NULL) {
+    hcsb__defer_t *next = d->next;
+    d->queued = 0;
+    d->next = NULL;
+    d->fn(d);
+    d = next;
+  }
+  if (conn->dq_head == NULL) uv_idle_stop(&conn->idle);
+  hcsb__obj_unref(&conn->obj);
+}
+
+void hcsb__defer(hcsb_conn_t *conn, hcsb__defer_t *d, hcsb__defer_fn fn) {
+  if (d->queued) return;
+  d->fn = fn;
+  d->next = NULL;
+  d->queued = 1;
+  if (conn->dq_tail != NULL)
+    conn->dq_tail->next = d;
+  else
+    conn->dq_head = d;
+  conn->dq_tail = d;
+  uv_idle_start(&conn->idle, dq_run);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Objects */
+
+void hcsb__obj_init(hcsb__obj_t *o, hcsb__kind_t kind, hcsb_conn_t *conn) {
+  o->kind = kind;
+  o->refs = 1;
+  hcsb__list_init(&o->ops);
+  o->conn = conn;
+  if (kind != HCSB__KIND_CONN) hcsb__obj_ref(&conn->obj);
+}
+
+void hcsb__obj_ref(hcsb__obj_t *o) {
+  o->refs++;
+}
+
+void hcsb__obj_unref(hcsb__obj_t *o) {
+  if (--o->refs > 0) return;
+  switch (o->kind) {
+    case HCSB__KIND_CONN:
+      hcsb__conn_free((hcsb_conn_t *)o);
+      break;
+    case HCSB__KIND_CONTAINER:
+      hcsb__container_free((hcsb_container_t *)o);
+      break;
+    case HCSB__KIND_PROCESS:
+      hcsb__process_free((hcsb_process_t *)o);
+      break;
+  }
+}
+
+static int obj_idle(const hcsb__obj_t *o) {
+  if (!hcsb__list_empty(&o->ops)) return 0;
+  switch (o->kind) {
+    case HCSB__KIND_CONN:
+      return hcsb__conn_idle((const hcsb_conn_t *)o);
+    case HCSB__KIND_CONTAINER:
+      return hcsb__container_idle((const hcsb_container_t *)o);
+    case HCSB__KIND_PROCESS:
+      return hcsb__process_idle((const hcsb_process_t *)o);
+  }
+  return 1;
+}
+
+static void close_fire(hcsb__defer_t *d) {
+  hcsb__obj_t *o = HCSB__CONTAINER_OF(d, hcsb__obj_t, close_defer);
+  hcsb_close_cb cb = o->close_cb;
+
+  o->close_cb = NULL;
+  if (cb != NULL) cb(o->close_data);
+  hcsb__obj_unref(o); /* the handle's own reference */
+}
+
+void hcsb__obj_check_closed(hcsb__obj_t *o) {
+  if (!o->closing || o->close_queued || !obj_idle(o)) return;
+  o->close_queued = 1;
+  hcsb__defer(o->conn, &o->close_defer, close_fire);
+}
+
+void hcsb__obj_close(hcsb__obj_t *o, hcsb_close_cb cb, void *data) {
+  o->closing = 1;
+  o->close_cb = cb;
+  o->close_data = data;
+  hcsb__obj_cancel_ops(o);
+  hcsb__obj_check_closed(o);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Operations */
+
+hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
+                         uint32_t default_timeout, int *err) {
+  hcsb_conn_t *conn = owner->conn;
+  hcsb__op_t *op;
+
+  if (opts != NULL && opts->activity_id != NULL &&
+      !hcsb__guid_valid(opts->activity_id)) {
+    *err = -EINVAL;
+    return NULL;
+  }
+  op = conn->free_ops;
+  if (op != NULL) {
+    conn->free_ops = (hcsb__op_t *)op->ctx;
+    conn->nfree_ops--;
+  } else {
+    op = malloc(sizeof(*op));
+    if (op == NULL) {
+      *err = -ENOMEM;
+      return NULL;
+    }
+  }
+  memset(op, 0, sizeof(*op));
+  op->owner = owner;
+  hcsb__obj_ref(owner);
+  hcsb__list_push(&owner->ops, &op->link);
+  /* An op started on a closing handle still completes, with -ECANCELED. */
+  op->cancelled = owner->closing;
+  op->timeout_ms = opts != NULL && opts->timeout_ms != 0 ? opts->timeout_ms
+                                                         : default_timeout;
+  if (opts != NULL && opts->activity_id != NULL)
+    memcpy(op->activity_id, opts->activity_id, sizeof(op->activity_id));
+  else
+    hcsb__guid_generate(op->activity_id);
+  return op;
+}
+
+static void op_recycle(hcsb__op_t *op) {
+  hcsb_conn_t *conn = op->owner->conn;
+
+  if (op->ctx_free != NULL) op->ctx_free(op->ctx);
+  if (conn->nfree_ops < OP_POOL_MAX) {
+    op->ctx = conn->free_ops; /* the free list threads through ctx */
+    conn->free_ops = op;
+    conn->nfree_ops++;
+  } else {
+    free(op);
+  }
+}
+
+void hcsb__op_discard(hcsb__op_t *op) {
+  hcsb__obj_t *owner = op->owner;
+
+  hcsb__list_remove(&op->link);
+  op_recycle(op);
+  hcsb__obj_unref(owner);
+}
+
+static void op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
+                        const hcsb_response_t *resp) {
+  hcsb__op_t *op = data;
+
+  op->call = NULL;
+  if (op->step != NULL)
+    op->step(op, status, gerr, resp);
+  else
+    hcsb__op_done(op, status, gerr, resp);
+}
+
+int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
+  hcsb_conn_t *conn = op->owner->conn;
+
+  req->activity_id = op->activity_id;
+  if (op->cancelled) {
+    hcsb__op_done_later(op, -ECANCELED);
+    return 0;
+  }
+  if (!hcsb__conn_usable(conn)) {
+    hcsb__op_done_later(op, -ENOTCONN);
+    return 0;
+  }
+  return hcsb_bridge_call(conn->bridge, req, op->timeout_ms, op_on_reply, op,
+                          &op->call);
+}
+
+static void op_deferred(hcsb__defer_t *d) {
+  hcsb__op_t *op = HCSB__CONTAINER_OF(d, hcsb__op_t, defer);
+
+  hcsb__op_done(op, op->deferred_status, NULL, NULL);
+}
+
+void hcsb__op_done_later(hcsb__op_t *op, int status) {
+  op->deferred_status = status;
+  hcsb__defer(op->owner->conn, &op->defer, op_deferred);
+}
+
+void hcsb__op_done(hcsb__op_t *op, int status, const hcsb_guest_error_t *gerr,
+                   const hcsb_response_t *resp) {
+  hcsb__obj_t *owner = op->owner;
+
+  hcsb__list_remove(&op->link);
+  if (op->cancelled) {
+    status = -ECANCELED;
+    gerr = NULL;
+    resp = NULL;
+  }
+  if (op->deliver != NULL) op->deliver(op, status, gerr, resp);
+  op_recycle(op);
+  hcsb__obj_check_closed(owner);
+  hcsb__obj_unref(owner);
+}
+
+void hcsb__obj_cancel_ops(hcsb__obj_t *o) {
+  hcsb__link_t *l;
+
+  for (l = o->ops.next; l != &o->ops; l = l->next) {
+    hcsb__op_t *op = HCSB__CONTAINER_OF(l, hcsb__op_t, link);
+
+    op->cancelled = 1;
+    /* A call the bridge already finished (-EALREADY) still reports, and is
+     * turned into -ECANCELED on the way out. */
+    if (op->call != NULL)
+      (void)hcsb_call_cancel(op->call);
+    else if (!op->defer.queued)
+      hcsb__op_done_later(op, -ECANCELED);
+  }
+}
+
+void hcsb__deliver_done(hcsb__op_t *op, int status,
+                        const hcsb_guest_error_t *gerr,
+                        const hcsb_response_t *resp) {
+  if (op->cb.done != NULL) op->cb.done(op->data, status, gerr);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Waits */
+
+static void wait_timer_closed(uv_handle_t *h) {
+  hcsb__wait_t *w = HCSB__CONTAINER_OF(h, hcsb__wait_t, timer);
+  hcsb__obj_t *owner = w->owner;
+
+  free(w);
+  hcsb__obj_unref(owner);
+}
+
+static void wait_deliver(hcsb__wait_t *w) {
+  hcsb__obj_t *owner = w->owner;
+
+  hcsb__list_remove(&w->link);
+  if (owner->kind == HCSB__KIND_CONTAINER) {
+    w->cb.container(w->data, (hcsb_container_t *)owner, w->status,
+                    w->status == -ETIMEDOUT ? NULL : &w->exit);
+  } else {
+    w->cb.process(w->data, (hcsb_process_t *)owner, w->status, w->exit_code);
+  }
+  hcsb__obj_check_closed(owner);
+  if (w->has_timer) {
+    uv_close((uv_handle_t *)&w->timer, wait_timer_closed);
+  } else {
+    free(w);
+    hcsb__obj_unref(owner);
+  }
+}
+
+static void wait_deferred(hcsb__defer_t *d) {
+  wait_deliver(HCSB__CONTAINER_OF(d, hcsb__wait_t, defer));
+}
+
+static void wait_timeout(uv_timer_t *t) {
+  hcsb__wait_t *w = HCSB__CONTAINER_OF(t, hcsb__wait_t, timer);
+
+  if (w->defer.queued) return;
+  w->status = -ETIMEDOUT;
+  wait_deliver(w);
+}
+
+int hcsb__wait_new(hcsb__obj_t *owner, hcsb__link_t *list, uint32_t timeout_ms,
+                   hcsb__wait_t **out) {
+  hcsb__wait_t *w = calloc(1, sizeof(*w));
+
+  if (w == NULL) return -ENOMEM;
+  w->owner = owner;
+  if (timeout_ms != 0) {
+    uv_timer_init(owner->conn->loop, &w->timer);
+    uv_timer_start(&w->timer, wait_timeout, timeout_ms, 0);
+    w->has_timer = 1;
+  }
+  hcsb__obj_ref(owner);
+  hcsb__list_push(list, &w->link);
+  *out = w;
+  return 0;
+}
+
+void hcsb__wait_queue(hcsb__wait_t *w, int status) {
+  if (w->defer.queued) return;
+  if (w->has_timer) uv_timer_stop(&w->timer);
+  w->status = status;
+  hcsb__defer(w->owner->conn, &w->defer, wait_deferred);
+}
