@@ -105,7 +105,17 @@ typedef struct hcsb_guest_error_s {
 #define HCSB_E_PROCESS_ALREADY_STOPPED 0x8037011Fu
 
 /* Symbolic name of an HRESULT ("E_NOTIMPL", "VmcomputeSystemNotFound", ...)
- * for every value in CONSTANTS.md; NULL for values it does not know. */
+ * for every value in CONSTANTS.md; NULL for values it does not know.
+ * Names are the Windows SDK's for generic codes (S_OK, E_NOTIMPL, E_FAIL,
+ * E_INVALIDARG; ERROR_NOT_FOUND for 0x80070490 and for the bare Win32 codes
+ * ERROR_*) and hcsshim's without the Hr/Err prefix for compute codes
+ * (VmcomputeTimeout, VmcomputeUnknownMessage,
+ * VmcomputeUnsupportedProtocolVersion, VmcomputeInvalidJson,
+ * VmcomputeSystemNotFound, VmcomputeSystemAlreadyExists,
+ * VmcomputeSystemAlreadyStopped, VmcomputeInvalidState,
+ * VmcomputeOperationPending, VmcomputeOperationInvalidState,
+ * VmcomputeUnexpectedExit, VmcomputeSystemAlreadyStoppedHr for 0x80370110,
+ * ProcessAlreadyStopped). */
 HCSB_EXTERN const char *hcsb_hresult_name(uint32_t hresult);
 
 /* Formats a guest error as one line, e.g.

@@ -37,6 +37,18 @@ extern "C" {
  *   stdio=DIR      directory for the stdio relay listeners <DIR>/<port>.sock
  *                  (unix, fd and spawn transports)
  *
+ * Parsing is strict (anything else is -EINVAL): schemes and option names
+ * are lower case; numbers are decimal or 0x-hexadecimal, without sign or
+ * spaces, and must fit 32 bits (fd: decimal, at most INT_MAX); CID ANY is
+ * case-insensitive and equals 4294967295; a dialled CID and peer= must be
+ * real CIDs, not ANY; each option at most once and only where listed
+ * (peer: vsock://; stdio: unix and fd); the first '?' starts the options;
+ * in hvsock PATH[:PORT] the text after the last ':' is the port, so a path
+ * may contain ':' only when a port follows.  hcsb_addr_format() writes the
+ * canonical form (port always present, default options omitted) and
+ * returns -EINVAL for addresses the syntax cannot express (a '?' in a path,
+ * a '&' in the stdio dir).
+ *
  * Stdio relays listen where the bridge's transport says: a vsock port, the
  * Unix socket <stdio-dir>/<port>.sock, or <PATH>_<port> for hybrid vsock.
  * For spawn: the library exports HCSB_STDIO_DIR=<dir> to the child, creating
