@@ -176,7 +176,12 @@ void api_proc_created(void *data, hcsb_process_t *p, int status,
 
   r->created = 1;
   r->create_status = status;
-  if (gerr != NULL) r->create_hresult = gerr->hresult;
+  if (gerr != NULL) {
+    char line[512];
+    hcsb_guest_error_format(gerr, line, sizeof line);
+    if (getenv("HCSB_TEST_VERBOSE") != NULL) fprintf(stderr, "  create: %s\n", line);
+    r->create_hresult = gerr->hresult;
+  }
 }
 
 void api_proc_waited(void *data, hcsb_process_t *p, int status,

@@ -265,7 +265,7 @@ static void on_disconnect(void *data, hcsb_bridge_t *b, int status) {
     conn_failed(c, status);
     conn_opened(c, status, NULL);
   } else if (c->state == HCSB__CONN_READY) {
-    hcsb__api_log(c, HCSB_LOG_ERROR, NULL, "guest connection lost: %s",
+    hcsb__api_log(c, HCSB_LOG_INFO, NULL, "guest connection lost: %s",
               hcsb_strerror(status));
     c->state = HCSB__CONN_LOST;
     c->lost_status = status;

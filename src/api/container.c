@@ -195,12 +195,12 @@ static void plan_free(void *p) {
   free(plan);
 }
 
-static int add_modify(plan_t *plan, int r, char *text) {
-  if (r != 0) return r;
-  plan->steps[plan->n].type = HCSB_MSG_MODIFY_SETTINGS;
-  plan->steps[plan->n].text = text;
-  plan->n++;
-  return 0;
+static step_t *add_step(plan_t *plan, char *text) {
+  step_t *s = &plan->steps[plan->n++];
+
+  s->type = HCSB_MSG_MODIFY_SETTINGS;
+  s->text = text;
+  return s;
 }
 
 /* The spec as sent: root.path at the combined layers, hostname from the
@@ -323,18 +323,18 @@ static int build_plan(const hcsb_container_config_t *cfg, const char *id,
 
   for (i = 0; r == 0 && i < cfg->nmapped_virtual_disks; i++) {
     const hcsb_mapped_virtual_disk_t *d = &cfg->mapped_virtual_disks[i];
-    r = add_modify(plan, hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, d, &text),
-                   text);
+    r = hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, d, &text);
     if (r == 0) {
-      plan->steps[plan->n - 1].disk = hcsb__disk_change_from(d, 1);
-      if (plan->steps[plan->n - 1].disk == NULL) r = -ENOMEM;
+      step_t *s = add_step(plan, text);
+      s->disk = hcsb__disk_change_from(d, 1);
+      if (s->disk == NULL) r = -ENOMEM;
     }
   }
-  for (i = 0; r == 0 && i < cfg->nmapped_directories; i++)
-    r = add_modify(plan,
-                   hcsb_modify_mapped_directory(HCSB_REQUEST_ADD,
-                                                &cfg->mapped_directories[i], &text),
-                   text);
+  for (i = 0; r == 0 && i < cfg->nmapped_directories; i++) {
+    r = hcsb_modify_mapped_directory(HCSB_REQUEST_ADD,
+                                     &cfg->mapped_directories[i], &text);
+    if (r == 0) add_step(plan, text);
+  }
   if (r == 0 && cfg->nlayers != 0) {
     hcsb_combined_layers_t l;
     memset(&l, 0, sizeof(l));
@@ -343,15 +343,14 @@ static int build_plan(const hcsb_container_config_t *cfg, const char *id,
     l.layer_paths = cfg->layers;
     l.nlayers = cfg->nlayers;
     l.scratch_path = cfg->layer_scratch_path;
-    r = add_modify(plan, hcsb_modify_combined_layers(HCSB_REQUEST_ADD, &l, &text),
-                   text);
+    r = hcsb_modify_combined_layers(HCSB_REQUEST_ADD, &l, &text);
+    if (r == 0) add_step(plan, text);
   }
   for (i = 0; r == 0 && i < cfg->nendpoints; i++) {
     hcsb_network_adapter_t a = cfg->endpoints[i];
     if (a.namespace_id == NULL) a.namespace_id = ns[0] != '\0' ? ns : NULL;
-    r = add_modify(plan, hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, &text),
-                   text);
-    if (r == 0) plan->steps[plan->n - 1].needs_ns_cap = 1;
+    r = hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, &text);
+    if (r == 0) add_step(plan, text)->needs_ns_cap = 1;
   }
   if (r == 0) r = create_config(cfg, bundle, spec, &text);
   if (r != 0) goto fail;
