@@ -6,7 +6,9 @@
  * body is then also decoded as a container notification, and as the same
  * response again on the reused context.  Every string handed back is read
  * to its end so ASan checks it lies in live memory, and the results are
- * checked against what proto.h promises. */
+ * checked against what proto.h promises.  The allocation-free fast path
+ * for flat bodies (src/proto/flat.c) must agree exactly with the json-c
+ * path, so each body is also decoded with the fast path disabled. */
 #include <errno.h>
 #include <string.h>
 
@@ -129,6 +131,49 @@ static void check_failed(const hcsb__decode_ctx_t *ctx,
   FUZZ_CHECK(has_gerr == 0);
 }
 
+static int same_str(const char *a, const char *b) {
+  if (a == NULL || b == NULL) return a == b;
+  return strcmp(a, b) == 0;
+}
+
+static int same_mem(const char *a, const char *b, size_t n) {
+  if (a == NULL || b == NULL) return a == b;
+  return memcmp(a, b, n) == 0;
+}
+
+/* The fast path (a) against the json-c path (b): the same in every way. */
+static void check_same(const hcsb_response_t *a, const hcsb_guest_error_t *ga,
+                       int ha, const hcsb_response_t *b,
+                       const hcsb_guest_error_t *gb, int hb) {
+  size_t i;
+
+  FUZZ_CHECK(a->result == b->result && a->version == b->version);
+  FUZZ_CHECK(a->process_id == b->process_id);
+  FUZZ_CHECK(a->has_exit_code == b->has_exit_code);
+  FUZZ_CHECK(a->exit_code == b->exit_code);
+  FUZZ_CHECK(same_str(a->activity_id, b->activity_id));
+  FUZZ_CHECK(a->properties_len == b->properties_len);
+  FUZZ_CHECK(same_mem(a->properties, b->properties, a->properties_len));
+  FUZZ_CHECK(a->guest_stacks_len == b->guest_stacks_len);
+  FUZZ_CHECK(same_mem(a->guest_stacks, b->guest_stacks, a->guest_stacks_len));
+  FUZZ_CHECK((a->caps == NULL) == (b->caps == NULL));
+  if (a->caps != NULL) FUZZ_CHECK(memcmp(a->caps, b->caps, sizeof(*a->caps)) == 0);
+  FUZZ_CHECK(ha == hb);
+  if (!ha) return;
+  FUZZ_CHECK(ga->hresult == gb->hresult);
+  FUZZ_CHECK(same_str(ga->message, gb->message));
+  FUZZ_CHECK(ga->nrecords == gb->nrecords);
+  for (i = 0; i < ga->nrecords; i++) {
+    const hcsb_error_record_t *x = &ga->records[i], *y = &gb->records[i];
+    FUZZ_CHECK(x->result == y->result && x->line == y->line);
+    FUZZ_CHECK(same_str(x->message, y->message));
+    FUZZ_CHECK(same_str(x->stack_trace, y->stack_trace));
+    FUZZ_CHECK(same_str(x->module_name, y->module_name));
+    FUZZ_CHECK(same_str(x->file_name, y->file_name));
+    FUZZ_CHECK(same_str(x->function_name, y->function_name));
+  }
+}
+
 static void check_notification(const hcsb_notification_t *n) {
   FUZZ_CHECK(n->container_id != NULL && n->type != NULL &&
              n->operation != NULL);
@@ -141,15 +186,15 @@ static void check_notification(const hcsb_notification_t *n) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  hcsb__decode_ctx_t ctx;
-  hcsb_response_t resp, again;
-  hcsb_guest_error_t gerr;
+  hcsb__decode_ctx_t ctx, tree;
+  hcsb_response_t resp, again, slow;
+  hcsb_guest_error_t gerr, slow_gerr;
   hcsb_notification_t note;
   uint32_t type;
   uint64_t id;
   const char *body;
   size_t len;
-  int r, r2, has_gerr, is_object;
+  int r, r2, has_gerr, slow_has_gerr, is_object;
   unsigned sel;
 
   if (size < 1) return 0;
@@ -184,6 +229,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } else {
     check_failed(&ctx, &resp, type, id, body, len, has_gerr);
   }
+
+  FUZZ_CHECK(hcsb__decode_ctx_init(&tree) == 0);
+  tree.flat_disabled = 1;
+  memset(&slow_gerr, 0, sizeof(slow_gerr));
+  r2 = hcsb__response_decode(&tree, type, id, body, len, &slow, &slow_gerr,
+                             &slow_has_gerr);
+  FUZZ_CHECK(r2 == r);
+  if (r == 0) check_same(&resp, &gerr, has_gerr, &slow, &slow_gerr, slow_has_gerr);
+  hcsb__decode_ctx_free(&tree);
   hcsb__decode_release(&ctx);
 
   r2 = hcsb__notification_decode(&ctx, body, len, &note);
