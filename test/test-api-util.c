@@ -9,21 +9,30 @@
 
 #include "test-api-util.h"
 
+/* Deadlines stretch with HCSB_TEST_TIMEOUT_SCALE (valgrind is slow). */
+static unsigned scaled(unsigned ms) {
+  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
+  long k = s != NULL ? strtol(s, NULL, 10) : 1;
+
+  return k > 1 ? ms * (unsigned)k : ms;
+}
+
 static void deadline_cb(uv_timer_t *t) {
   *(int *)t->data = 1;
 }
 
-void api_run_until(uv_loop_t *loop, const int *flag, unsigned ms) {
+void api_run_until_at(uv_loop_t *loop, const int *flag, unsigned ms,
+                      const char *file, int line) {
   uv_timer_t t;
   int expired = 0;
 
   uv_timer_init(loop, &t);
   t.data = &expired;
-  uv_timer_start(&t, deadline_cb, ms, 0);
+  uv_timer_start(&t, deadline_cb, scaled(ms), 0);
   while (!*flag && !expired) uv_run(loop, UV_RUN_ONCE);
   uv_close((uv_handle_t *)&t, NULL);
   uv_run(loop, UV_RUN_NOWAIT);
-  if (!*flag) hcsb_test_fail(__FILE__, __LINE__, "timed out after %u ms", ms);
+  if (!*flag) hcsb_test_fail(file, line, "timed out after %u ms", ms);
 }
 
 void api_log(void *data, hcsb_log_level_t level, const char *aid,
@@ -54,8 +63,8 @@ static void open_with(api_guest_t *g, uv_loop_t *loop, const char *address) {
   o.address = address;
   o.log_cb = api_log;
   o.log_level = getenv("HCSB_TEST_VERBOSE") ? HCSB_LOG_DEBUG : HCSB_LOG_WARN;
-  o.connect_timeout_ms = 10000;
-  o.stdio_accept_timeout_ms = 10000;
+  o.connect_timeout_ms = scaled(10000);
+  o.stdio_accept_timeout_ms = scaled(10000);
   CHECK_EQ(hcsb_conn_open(loop, &o, on_open, st, &g->conn), 0);
   hcsb_conn_set_lost_cb(g->conn, on_lost, g);
   if (g->pid == -1) {

@@ -11,7 +11,10 @@
 #include "runner.h"
 
 /* Runs `loop` until *flag is non-zero; fails the test after `ms`. */
-void api_run_until(uv_loop_t *loop, const int *flag, unsigned ms);
+void api_run_until_at(uv_loop_t *loop, const int *flag, unsigned ms,
+                      const char *file, int line);
+#define api_run_until(loop, flag, ms) \
+  api_run_until_at((loop), (flag), (ms), __FILE__, __LINE__)
 #define RUN_UNTIL(loop, flag) api_run_until((loop), &(flag), 10000)
 
 /* Library log lines of level <= WARN fail nothing but are printed. */
