@@ -65,6 +65,15 @@ void gc_start(gc_t *c, const char *const *extra, int capture_stderr) {
   hcsb__decoder_init(&c->dec, 64u << 20);
 }
 
+void gc_adopt(gc_t *c, pid_t pid, int fd, const char *dir) {
+  memset(c, 0, sizeof *c);
+  c->pid = pid;
+  c->fd = fd;
+  c->err_fd = -1;
+  snprintf(c->dir, sizeof c->dir, "%s", dir);
+  hcsb__decoder_init(&c->dec, 64u << 20);
+}
+
 int gc_stop(gc_t *c) {
   long long deadline = now_ms() + scaled(5000);
   int status = -1;

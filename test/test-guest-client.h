@@ -40,6 +40,9 @@ typedef struct gc_s {
 /* Starts `hcsb-guest --stdio-dir <tmpdir> [extra...]`.  capture_stderr keeps
  * its stderr for gc_stderr(). */
 void gc_start(gc_t *c, const char *const *extra, int capture_stderr);
+/* Wraps an emulator started some other way: its pid, our bridge fd and its
+ * stdio directory. */
+void gc_adopt(gc_t *c, pid_t pid, int fd, const char *dir);
 /* Closes our end, waits (bounded) for the emulator; returns its raw wait
  * status. */
 int gc_stop(gc_t *c);

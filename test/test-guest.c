@@ -10,7 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -200,6 +204,34 @@ static const char *oci_params(const char *script, int terminal,
            pipes, pipes[0] ? "," : "", terminal ? "true" : "false",
            gc_quote(script));
   return b;
+}
+
+/* The container's ProcessList, asked until it has `want` entries (a shell
+ * forks its children a little after it starts) or 2 s passed. */
+static size_t process_list(gc_t *c, uint64_t id, const char *cid, size_t want,
+                           pid_t *pids, size_t max) {
+  long long deadline = now_ms() + 2000;
+  size_t n = 0, i;
+
+  for (;; id++) {
+    json_object *props = NULL, *list;
+    gc_frame_t f;
+
+    send_props(c, id, cid, "\"ProcessList\"");
+    gc_expect(c, id, RESP(T_GET_PROPERTIES), 0, &f);
+    CHECK_EQ(hcsb__json_parse(gc_str(&f, "Properties"),
+                              strlen(gc_str(&f, "Properties")), &props), 0);
+    list = hcsb__json_get(props, "ProcessList");
+    n = list != NULL ? json_object_array_length(list) : 0;
+    for (i = 0; i < n && i < max; i++)
+      pids[i] = (pid_t)json_object_get_int64(
+          hcsb__json_get(json_object_array_get_idx(list, i), "ProcessId"));
+    for (i = 1; i < n && i < max; i++) CHECK(pids[i - 1] < pids[i]);
+    json_object_put(props);
+    gc_frame_free(&f);
+    if (n == want || now_ms() > deadline) return n;
+    usleep(20000);
+  }
 }
 
 static void check_contains(const char *hay, const char *needle) {
@@ -884,20 +916,12 @@ static void test_container_stdio_signals_tty(void) {
   gc_read_until(s[2], "err\n", err, sizeof err, 3000);
 
   /* ProcessList: init and its background sleep, ascending. */
-  send_props(&c, 5, "c1", "\"ProcessList\"");
-  gc_expect(&c, 5, RESP(T_GET_PROPERTIES), 0, &f);
   {
-    json_object *props = NULL, *list;
-    CHECK_EQ(hcsb__json_parse(gc_str(&f, "Properties"),
-                              strlen(gc_str(&f, "Properties")), &props), 0);
-    list = hcsb__json_get(props, "ProcessList");
-    CHECK_EQ(json_object_array_length(list), 2);
-    CHECK_EQ(json_object_get_int64(hcsb__json_get(
-                 json_object_array_get_idx(list, 0), "ProcessId")),
-             init);
-    json_object_put(props);
+    pid_t pids[8];
+    CHECK_EQ(process_list(&c, 1000, "c1", 2, pids, 8), 2);
+    CHECK_EQ(pids[0], (pid_t)init);
+    CHECK(pids[1] > 0 && pids[1] != (pid_t)init);
   }
-  gc_frame_free(&f);
   send_props(&c, 6, "c1", "\"Statistics\"");
   gc_expect(&c, 6, RESP(T_GET_PROPERTIES), 0, &f);
   {
@@ -1013,21 +1037,9 @@ static void test_container_forced_kills_members(void) {
   send_wait(&c, 4, "c4", init, INFINITE);
   /* Find the background sleep. */
   {
-    int tries;
-    for (tries = 0; tries < 100 && bg == 0; tries++) {
-      json_object *props = NULL, *list;
-      send_props(&c, 5 + tries, "c4", "\"ProcessList\"");
-      gc_expect(&c, 5 + tries, RESP(T_GET_PROPERTIES), 0, &f);
-      CHECK_EQ(hcsb__json_parse(gc_str(&f, "Properties"),
-                                strlen(gc_str(&f, "Properties")), &props), 0);
-      list = hcsb__json_get(props, "ProcessList");
-      if (list != NULL && json_object_array_length(list) == 2)
-        bg = (pid_t)json_object_get_int64(hcsb__json_get(
-            json_object_array_get_idx(list, 1), "ProcessId"));
-      json_object_put(props);
-      gc_frame_free(&f);
-      if (bg == 0) usleep(20000);
-    }
+    pid_t pids[8];
+    CHECK_EQ(process_list(&c, 1000, "c4", 2, pids, 8), 2);
+    bg = pids[1];
   }
   CHECK(bg > 0);
   send_base(&c, T_SHUTDOWN_FORCED, 200, "c4");
@@ -1162,6 +1174,173 @@ static void test_host_close_kills_and_reaps(void) {
   CHECK(gc_pid_gone((pid_t)init, 1000));
 }
 
+/* ------------------------------------------------------------------------ */
+/* Transports */
+
+static pid_t spawn_guest(const char *const *args, const char *stdio_env) {
+  const char *argv[8];
+  size_t n = 0;
+  pid_t pid;
+
+  argv[n++] = hcsb_test_build_path("src/hcsb-guest");
+  while (*args != NULL && n < 7) argv[n++] = *args++;
+  argv[n] = NULL;
+  fflush(NULL);
+  pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    if (stdio_env != NULL)
+      setenv("HCSB_STDIO_DIR", stdio_env, 1);
+    else
+      unsetenv("HCSB_STDIO_DIR");
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  return pid;
+}
+
+static int unix_connect(const char *path, int timeout_ms) {
+  struct sockaddr_un sa;
+  int fd, waited;
+
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  CHECK(strlen(path) < sizeof sa.sun_path);
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  for (waited = 0; waited < timeout_ms; waited += 10) {
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) return fd;
+    close(fd);
+    usleep(10000);
+  }
+  hcsb_test_fail(__FILE__, __LINE__, "nobody listens on %s", path);
+}
+
+static int unix_listen(const char *path) {
+  struct sockaddr_un sa;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  CHECK(fd >= 0);
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  CHECK(strlen(path) < sizeof sa.sun_path);
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  CHECK(listen(fd, 1) == 0);
+  return fd;
+}
+
+/* Output of a UVM `echo` through port `port`, checked. */
+static void echo_through(gc_t *c, uint64_t id, uint32_t port) {
+  char out[64];
+  int l = gc_listen(c, port), s;
+  uint32_t pid;
+
+  pid = exec_ok(c, id, GC_NULL_ID,
+                "{\"CommandArgs\":[\"echo\",\"via-socket\"],"
+                "\"CreateStdOutPipe\":true}",
+                0, port, 0);
+  s = gc_accept(l, 1000);
+  gc_read_all(s, out, sizeof out, 3000);
+  CHECK_STR(out, "via-socket\n");
+  CHECK_EQ(wait_exit(c, id + 1, GC_NULL_ID, pid), 0);
+  close(s);
+  close(l);
+}
+
+static void test_transport_listen_and_sigterm(void) {
+  char dir[512], path[600];
+  const char *args[] = {"--listen", path, NULL};
+  gc_t c;
+  gc_frame_t f;
+  uint32_t pid;
+  pid_t guest;
+  int st;
+
+  snprintf(dir, sizeof dir, "%s", hcsb_test_tmpdir());
+  snprintf(path, sizeof path, "%s/bridge.sock", dir);
+  guest = spawn_guest(args, NULL);
+  /* Relays default to the directory of the bridge socket. */
+  gc_adopt(&c, guest, unix_connect(path, 3000), dir);
+  gc_negotiate(&c);
+  echo_through(&c, 2, 41);
+  pid = exec_ok(&c, 4, GC_NULL_ID, sh_params("sleep 100", ""), 0, 0, 0);
+  /* SIGTERM: everything stops, the bridge closes, exit 0. */
+  CHECK(kill(guest, SIGTERM) == 0);
+  CHECK_EQ(gc_recv(&c, &f, 3000), -EPIPE);
+  st = gc_stop(&c);
+  CHECK(WIFEXITED(st));
+  CHECK_EQ(WEXITSTATUS(st), 0);
+  CHECK(gc_pid_gone((pid_t)pid, 2000));
+}
+
+static void test_transport_connect_and_env_stdio_dir(void) {
+  char dir[512], path[600], sub[600];
+  const char *args[] = {"--connect", path, NULL};
+  int lfd;
+  gc_t c;
+  pid_t guest;
+
+  snprintf(dir, sizeof dir, "%s", hcsb_test_tmpdir());
+  snprintf(path, sizeof path, "%s/host.sock", dir);
+  snprintf(sub, sizeof sub, "%s/relays", dir);
+  CHECK(mkdir(sub, 0700) == 0);
+  lfd = unix_listen(path);
+  /* HCSB_STDIO_DIR (what the library's spawn transport exports) wins over
+   * the socket's directory. */
+  guest = spawn_guest(args, sub);
+  gc_adopt(&c, guest, gc_accept(lfd, 3000), sub);
+  close(lfd);
+  gc_negotiate(&c);
+  echo_through(&c, 2, 42);
+  stop_ok(&c);
+}
+
+/* Bulk data both ways through a container's pipe relay (back-pressure). */
+static void test_container_pipe_relay_bulk(void) {
+  static char big[300001], out[300100];
+  int l0, l1, s0, s1;
+  uint32_t pid, init;
+  gc_t c;
+  size_t i;
+
+  for (i = 0; i < sizeof big - 1; i++) big[i] = (char)('A' + i % 23);
+  gc_start(&c, NULL, 0);
+  gc_negotiate(&c);
+  send_create(&c, 2, "c8", CAID, "exec sleep 1000");
+  gc_expect(&c, 2, RESP(T_CREATE), 0, NULL);
+  init = exec_ok(&c, 3, "c8", "{}", 0, 0, 0);
+  l0 = gc_listen(&c, 51);
+  l1 = gc_listen(&c, 52);
+  pid = exec_ok(&c, 4, "c8",
+                oci_params("cat", 0,
+                           "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true"),
+                51, 52, 0);
+  s0 = gc_accept(l0, 1000);
+  s1 = gc_accept(l1, 1000);
+  if (fork() == 0) {
+    gc_write(s0, big);
+    shutdown(s0, SHUT_WR);
+    _exit(0);
+  }
+  close(s0);
+  CHECK_EQ(gc_read_all(s1, out, sizeof out, 10000), strlen(big));
+  CHECK(memcmp(out, big, strlen(big)) == 0);
+  close(s1);
+  CHECK_EQ(wait_exit(&c, 5, "c8", pid), 0);
+  wait(NULL);
+  send_signal(&c, 6, "c8", init, -1);
+  gc_expect(&c, 6, RESP(T_SIGNAL), 0, NULL);
+  CHECK_EQ(wait_exit(&c, 7, "c8", init), 137);
+  close(l0);
+  close(l1);
+  stop_ok(&c);
+}
+
 static const hcsb_test_t tests[] = {
     TEST_ENTRY(negotiation_rules),
     TEST_ENTRY(negotiation_bytes_match_recording),
@@ -1185,6 +1364,9 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(dump_stacks_describes_state),
     TEST_ENTRY(shutdown_null_id_closes_without_answer),
     TEST_ENTRY(host_close_kills_and_reaps),
+    TEST_ENTRY(transport_listen_and_sigterm),
+    TEST_ENTRY(transport_connect_and_env_stdio_dir),
+    TEST_ENTRY(container_pipe_relay_bulk),
 };
 
 int main(int argc, char **argv) {

@@ -101,6 +101,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (g->wq_bytes > HCSB__G_WRITE_HIGH) stop_reading(g);
 }
 
+static void write_failed(hcsb__guest_t *g, int err) {
+  /* The host closing while an answer is on its way is a close, not a
+   * failure: it may well have read everything it wanted. */
+  if (err == UV_EPIPE || err == UV_ECONNRESET) {
+    hcsb__guest_teardown(g, 0, "the host closed the bridge");
+    return;
+  }
+  hcsb__glog(g, 0, "bridge write failed: %s", uv_strerror(err));
+  hcsb__guest_teardown(g, 1, "bridge write failed");
+}
+
 static void on_write(uv_write_t *req, int status) {
   wreq_t *w = (wreq_t *)req;
   hcsb__guest_t *g = w->g;
@@ -108,8 +119,7 @@ static void on_write(uv_write_t *req, int status) {
   g->wq_bytes -= w->len;
   free(w);
   if (status < 0 && status != UV_ECANCELED && !g->closing) {
-    hcsb__glog(g, 0, "bridge write failed: %s", uv_strerror(status));
-    hcsb__guest_teardown(g, 1, "bridge write failed");
+    write_failed(g, status);
     return;
   }
   if (g->closing) {
@@ -149,8 +159,7 @@ void hcsb__gconn_send(hcsb__guest_t *g, uint32_t type, uint64_t id,
   if (r < 0) {
     g->wq_bytes -= w->len;
     free(w);
-    hcsb__glog(g, 0, "bridge write failed: %s", uv_strerror(r));
-    hcsb__guest_teardown(g, 1, "bridge write failed");
+    write_failed(g, r);
     return;
   }
   if (g->wq_bytes > HCSB__G_WRITE_HIGH) stop_reading(g);

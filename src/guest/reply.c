@@ -61,8 +61,38 @@ void hcsb__gjw_end(hcsb__gjw_t *w, char close) {
 }
 
 void hcsb__gjw_str(hcsb__gjw_t *w, const char *key, const char *s, size_t n) {
+  size_t start, extra = 0, i, j;
+  char *p;
+
   member(w, key);
-  if (!w->err && hcsb__json_put_string(&w->b, s, n) != 0) w->err = 1;
+  start = w->b.len;
+  if (w->err || hcsb__json_put_string(&w->b, s, n) != 0) {
+    w->err = 1;
+    return;
+  }
+  /* Go's encoder also escapes <, > and & (as \u003c, \u003e, \u0026).
+   * These bytes never occur inside an escape sequence, so expanding them
+   * in the encoded text is safe. */
+  for (i = start; i < w->b.len; i++)
+    if (w->b.data[i] == '<' || w->b.data[i] == '>' || w->b.data[i] == '&')
+      extra += 5;
+  if (extra == 0) return;
+  if (hcsb__buf_reserve(&w->b, extra) != 0) {
+    w->err = 1;
+    return;
+  }
+  p = w->b.data;
+  for (i = w->b.len, j = w->b.len + extra; i > start;) {
+    char ch = p[--i];
+    if (ch == '<' || ch == '>' || ch == '&') {
+      j -= 6;
+      memcpy(p + j, ch == '<' ? "\\u003c" : ch == '>' ? "\\u003e" : "\\u0026",
+             6);
+    } else {
+      p[--j] = ch;
+    }
+  }
+  w->b.len += extra;
 }
 
 void hcsb__gjw_cstr(hcsb__gjw_t *w, const char *key, const char *s) {

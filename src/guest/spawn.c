@@ -68,12 +68,41 @@ static void child(const hcsb__gspawn_t *o, int pipe_fd) {
   child_fail(pipe_fd, STAGE_EXEC, errno);
 }
 
+static int executable(const char *path) {
+  struct stat st;
+
+  if (stat(path, &st) < 0) return -errno;
+  if (S_ISDIR(st.st_mode)) return -EACCES;
+  if (access(path, X_OK) < 0) return -errno;
+  return 0;
+}
+
+/* What would make the child fail, found before forking: cheaper, and a
+ * forked copy of us that exits without exec'ing would (under valgrind) be
+ * reported as leaking our whole heap. */
+static int precheck(const hcsb__gspawn_t *o, const char **stage) {
+  struct stat st;
+  int r;
+
+  if (o->cwd != NULL) {
+    *stage = "chdir";
+    if (stat(o->cwd, &st) < 0) return -errno;
+    if (!S_ISDIR(st.st_mode)) return -ENOTDIR;
+    if (access(o->cwd, X_OK) < 0) return -errno;
+  }
+  *stage = "exec";
+  r = executable(o->path);
+  return r;
+}
+
 int hcsb__gspawn(const hcsb__gspawn_t *o, pid_t *pid, const char **stage) {
   child_err_t e;
-  int p[2], status;
+  int p[2], status, r;
   ssize_t n;
   pid_t c;
 
+  r = precheck(o, stage);
+  if (r < 0) return r;
   *stage = "fork";
   if (pipe2(p, O_CLOEXEC) < 0) return -errno;
   c = fork();
@@ -100,15 +129,6 @@ int hcsb__gspawn(const hcsb__gspawn_t *o, pid_t *pid, const char **stage) {
     return -e.err;
   }
   *pid = c;
-  return 0;
-}
-
-static int executable(const char *path) {
-  struct stat st;
-
-  if (stat(path, &st) < 0) return -errno;
-  if (S_ISDIR(st.st_mode)) return -EACCES;
-  if (access(path, X_OK) < 0) return -errno;
   return 0;
 }
 
