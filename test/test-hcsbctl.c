@@ -389,7 +389,9 @@ static void test_run_forwards_sigint(void) {
 
 static void test_run_timeout(void) {
   run_t r;
-  rstart(&r, 0, NULL, "--timeout", "300", "run", "--", "sleep", "10", NULL);
+  char ms[32];
+  snprintf(ms, sizeof ms, "%d", (int)(500 * timeout_scale())); /* connecting counts too */
+  rstart(&r, 0, NULL, "--timeout", ms, "run", "--", "sleep", "30", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 4);
   CHECK_HAS(r.ebuf, "hcsbctl: run: timed out waiting for the process to exit");
@@ -415,14 +417,18 @@ static void test_run_tty_terminal(void) {
     if (slave > 2) close(slave);
     setenv("HCSB_GUEST", hcsb_test_build_path("src/hcsb-guest"), 1);
     char *argv[] = {NULL, "run", "-t", "-i", "--", "/bin/sh", "-c",
-                    "stty size; read x; stty size; echo \"got:$x\"", NULL};
+                    "read a; stty size; read x; stty size; echo \"got:$x\"", NULL};
     exec_hcsbctl(argv);
   }
+  /* The initial size is applied before input is relayed; a later resize
+   * travels on the bridge while input takes its own relay, hence the pause
+   * before typing after it. */
   char out[4096];
   size_t len = 0;
   double deadline = now_ms() + 15000 * timeout_scale();
-  int resized = 0, typed = 0;
-  while (now_ms() < deadline) {
+  int step = 0;
+  CHECK(write(master, "a\r", 2) == 2);
+  while (now_ms() < deadline && !strstr(out, "got:go")) {
     struct pollfd p = {.fd = master, .events = POLLIN};
     if (poll(&p, 1, 50) > 0) {
       ssize_t n = read(master, out + len, sizeof out - 1 - len);
@@ -430,22 +436,18 @@ static void test_run_tty_terminal(void) {
       len += (size_t)n;
       out[len] = '\0';
     }
-    if (!resized && strstr(out, "30 100\r\n")) {
-      /* Local raw mode is on by now: check it, then resize. */
+    if (step == 0 && strstr(out, "30 100\r")) {
+      /* Local raw mode is on while the process runs. */
       struct termios t;
       CHECK(tcgetattr(slave, &t) == 0);
       CHECK((t.c_lflag & (ICANON | ECHO)) == 0);
       ws.ws_row = 40;
       ws.ws_col = 120;
       CHECK(ioctl(master, TIOCSWINSZ, &ws) == 0); /* SIGWINCH to hcsbctl */
-      resized = 1;
-      usleep(300000);
-    }
-    if (resized && !typed) {
+      usleep((useconds_t)(300000 * timeout_scale()));
       CHECK(write(master, "go\r", 3) == 3);
-      typed = 1;
+      step = 1;
     }
-    if (strstr(out, "got:go")) break;
   }
   int status;
   double wait_deadline = now_ms() + 10000 * timeout_scale();
@@ -459,8 +461,9 @@ static void test_run_tty_terminal(void) {
     struct pollfd p = {.fd = master, .events = POLLIN};
     if (poll(&p, 1, 20) > 0 && read(master, drain, sizeof drain) < 0) break;
   }
-  CHECK_HAS(out, "30 100\r\n");
-  CHECK_HAS(out, "40 120\r\n");
+  /* (libuv's raw mode keeps ONLCR: lines end in "\r\r\n" here) */
+  CHECK_HAS(out, "30 100\r");
+  CHECK_HAS(out, "40 120\r");
   CHECK_HAS(out, "got:go");
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   struct termios t;
@@ -607,7 +610,7 @@ static void test_script_container_workflow(void) {
 /* From stdin, all lines succeed; --json output for wait. */
 static void test_script_stdin_json_wait(void) {
   const char *spec = write_spec("config2.json", "echo from-init; echo init-err >&2; exec sleep 30");
-  char text[PATH_MAX + 1024];
+  char text[PATH_MAX + 1024], expect[PATH_MAX + 16];
   snprintf(text, sizeof text,
            "create c2 --spec %s\n"
            "start c2\n"
@@ -622,9 +625,76 @@ static void test_script_stdin_json_wait(void) {
   CHECK_EQ(r.status, 0);
   CHECK_HAS(r.obuf, "from-init\n");
   CHECK_HAS(r.ebuf, "init-err\n");
-  CHECK_HAS(r.obuf, "x=1\n/\n");
+  /* The emulator runs the container in root.path, as if chrooted. */
+  snprintf(expect, sizeof expect, "x=1\n%s\n", tmp_path("rootfs"));
+  CHECK_HAS(r.obuf, expect);
   CHECK_HAS(r.obuf, "{\"Id\":\"c2\",\"End\":\"Exited\",\"Type\":\"ForcedExit\",\"Result\":0,"
                     "\"InitExitCode\":137}\n");
+  rfree(&r);
+}
+
+/* Graceful and forced shutdown, plain ps/stats, exec with a pty, a PID that
+ * is gone, and an attached start. */
+static void test_script_shutdown_and_more(void) {
+  const char *spec = write_spec("config3.json", "exec sleep 30");
+  const char *once = write_spec("config4.json", "echo attached-init; exit 6");
+  char text[PATH_MAX * 2 + 1024];
+  snprintf(text, sizeof text,
+           "create s1 --spec %s\n"
+           "start s1\n"
+           "ps s1\n"
+           "stats s1\n"
+           "exec -t s1 -- /bin/sh -c 'test -t 1 && echo exec-tty'\n"
+           "kill s1 --pid 999999999\n"
+           "shutdown s1\n"
+           "wait s1\n"
+           "create s2 --spec %s\n"
+           "start s2\n"
+           "shutdown --force s2\n"
+           "wait s2\n"
+           "create s3 --spec %s\n"
+           "start --attach s3\n"
+           "wait s3\n",
+           spec, spec, once);
+  run_t r;
+  rstart(&r, 0, text, "script", "--keep-going", NULL);
+  rfinish(&r);
+  CHECK_HAS(r.obuf, "     PID  KERNEL_MS    USER_MS       MEMORY  IMAGE\n");
+  CHECK_HAS(r.obuf, "Cpu.TotalNs ");
+  CHECK_HAS(r.obuf, "exec-tty\r\n");
+  CHECK_HAS(r.ebuf, "hcsbctl: kill: process 999999999 is not running\n");
+  CHECK_HAS(r.ebuf, "line 6 failed with exit status 1: kill s1 --pid 999999999\n");
+  CHECK_HAS(r.obuf, "s1 exited: GracefulExit (Result 0x00000000, init exit code 143)\n");
+  CHECK_HAS(r.obuf, "s2 exited: ForcedExit (Result 0x00000000, init exit code 137)\n");
+  CHECK_HAS(r.obuf, "attached-init\n");
+  CHECK_HAS(r.ebuf, "line 14 failed with exit status 6: start --attach s3\n");
+  CHECK_HAS(r.obuf, "s3 exited: UnexpectedExit (Result 0x00000000)\n");
+  CHECK_EQ(r.status, 1); /* the first failure's */
+  rfree(&r);
+}
+
+/* The guest dies while a container runs: wait says so, with exit 3. */
+static void test_script_wait_connection_lost(void) {
+  char script[PATH_MAX + 256];
+  snprintf(script, sizeof script,
+           "while [ ! -e %s ]; do sleep 0.02; done; kill -9 $PPID; exec sleep 30",
+           tmp_path("go"));
+  const char *spec = write_spec("config5.json", script);
+  char text[PATH_MAX * 2 + 512];
+  snprintf(text, sizeof text,
+           "create l1 --spec %s\n"
+           "start l1\n"
+           "exec l1 -- /bin/sh -c 'touch %s'\n"
+           "wait --json l1\n"
+           "caps\n",
+           spec, tmp_path("go"));
+  run_t r;
+  rstart(&r, 0, text, "script", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 3);
+  CHECK_HAS(r.obuf, "{\"Id\":\"l1\",\"End\":\"ConnectionLost\"}\n");
+  CHECK_HAS(r.ebuf, "hcsbctl: wait: connection lost before the container exited");
+  CHECK_HAS(r.ebuf, "line 4 failed with exit status 3: wait --json l1\n");
   rfree(&r);
 }
 
@@ -838,8 +908,8 @@ static void test_verbose_logs_frames(void) {
   rstart(&r, 0, NULL, "-v", "caps", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 0);
-  CHECK_HAS(r.ebuf, "hcsbctl: trace [");
-  CHECK_HAS(r.ebuf, "NegotiateProtocol");
+  CHECK_HAS(r.ebuf, "hcsbctl: trace send NegotiateProtocol (0x10100B01) id=1");
+  CHECK_HAS(r.ebuf, "\"ActivityId\":\"");
   rfree(&r);
 }
 
@@ -862,6 +932,8 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(modify),
     TEST_ENTRY(script_container_workflow),
     TEST_ENTRY(script_stdin_json_wait),
+    TEST_ENTRY(script_shutdown_and_more),
+    TEST_ENTRY(script_wait_connection_lost),
     TEST_ENTRY(script_stops_at_failure),
     TEST_ENTRY(guest_errors_exit_1),
     TEST_ENTRY(usage_errors),

@@ -42,8 +42,7 @@ static int parse(ctl_t *ctl, const char *cmd, int argc, char **argv,
   if (p->a.noperands < nops) return ctl_usage_error(ctl, cmd, "a container ID is needed");
   if (p->a.noperands > nops)
     return ctl_usage_error(ctl, cmd, "unexpected argument '%s'", p->a.operands[nops]);
-  int st = ctl_need_conn(ctl);
-  return st ? st : -1;
+  return -1;
 }
 
 static void parsed_free(parsed_t *p) {
@@ -71,6 +70,10 @@ static int do_create(ctl_t *ctl, parsed_t *p) {
   if (rc != 0) {
     ctl_errorf(ctl, "create: cannot read %s: %s", p->val[OPT_SPEC], strerror(-rc));
     return CTL_EXIT_USAGE;
+  }
+  if ((rc = ctl_need_conn(ctl)) != 0) {
+    free(spec);
+    return rc;
   }
   hcsb_container_config_t cfg;
   memset(&cfg, 0, sizeof(cfg));
@@ -139,6 +142,8 @@ static int do_kill(ctl_t *ctl, parsed_t *p) {
     return ctl_usage_error(ctl, "kill", "unknown signal '%s'", p->val[OPT_SIGNAL]);
   if (p->val[OPT_PID] && (ctl_parse_u32(p->val[OPT_PID], &pid) != 0 || pid == 0))
     return ctl_usage_error(ctl, "kill", "invalid PID '%s'", p->val[OPT_PID]);
+  int st = ctl_need_conn(ctl);
+  if (st != 0) return st;
   ctl_container_t *ct = ctl_container_get(ctl, id);
   if (ct == NULL) return CTL_EXIT_FAILED;
 
@@ -159,7 +164,7 @@ static int do_kill(ctl_t *ctl, parsed_t *p) {
   ctl_op_init(&k.op);
   hcsb_call_opts_t opts = ctl_call_opts(ctl);
   int rc = hcsb_process_signal(proc, &opts, signum, killed, &k);
-  int st = rc != 0 ? ctl_report(ctl, "kill", rc, NULL) : ctl_op_finish(ctl, &k.op, "kill");
+  st = rc != 0 ? ctl_report(ctl, "kill", rc, NULL) : ctl_op_finish(ctl, &k.op, "kill");
   if (st == 0 && !k.delivered) {
     ctl_errorf(ctl, "kill: process %u is not running", hcsb_process_pid(proc));
     st = CTL_EXIT_FAILED;
@@ -286,9 +291,10 @@ static int properties(ctl_t *ctl, int argc, char **argv, const char *cmd, int st
   static const ctl_opt_t opts[] = {{"json", 0, 0, OPT_JSON}, {NULL, 0, 0, 0}};
   parsed_t p;
   int st = parse(ctl, cmd, argc, argv, opts, 0, 1, &p);
-  ctl_container_t *ct = st < 0 ? ctl_container_get(ctl, p.a.operands[0]) : NULL;
+  if (st < 0) st = ctl_need_conn(ctl);
+  ctl_container_t *ct = st == 0 ? ctl_container_get(ctl, p.a.operands[0]) : NULL;
   parsed_free(&p);
-  if (st >= 0) return st;
+  if (st != 0) return st;
   if (ct == NULL) return CTL_EXIT_FAILED;
   props_t pr;
   memset(&pr, 0, sizeof(pr));
@@ -401,7 +407,8 @@ int ctl_cmd_wait(ctl_t *ctl, int argc, char **argv) {
   static const ctl_opt_t opts[] = {{"json", 0, 0, OPT_JSON}, {NULL, 0, 0, 0}};
   parsed_t p;
   int st = parse(ctl, "wait", argc, argv, opts, 0, 1, &p);
-  if (st < 0) st = do_wait(ctl, p.a.operands[0]);
+  if (st < 0) st = ctl_need_conn(ctl);
+  if (st == 0) st = do_wait(ctl, p.a.operands[0]);
   parsed_free(&p);
   return st;
 }
@@ -413,10 +420,11 @@ int ctl_cmd_shutdown(ctl_t *ctl, int argc, char **argv) {
   static const ctl_opt_t opts[] = {{"force", 'f', 0, OPT_FORCE}, {NULL, 0, 0, 0}};
   parsed_t p;
   int st = parse(ctl, "shutdown", argc, argv, opts, 0, 1, &p);
-  ctl_container_t *ct = st < 0 ? ctl_container_get(ctl, p.a.operands[0]) : NULL;
+  if (st < 0) st = ctl_need_conn(ctl);
+  ctl_container_t *ct = st == 0 ? ctl_container_get(ctl, p.a.operands[0]) : NULL;
   int force = p.val[OPT_FORCE] != NULL;
   parsed_free(&p);
-  if (st >= 0) return st;
+  if (st != 0) return st;
   if (ct == NULL) return CTL_EXIT_FAILED;
   ctl_op_t op;
   ctl_op_init(&op);
@@ -430,7 +438,8 @@ int ctl_cmd_delete(ctl_t *ctl, int argc, char **argv) {
   static const ctl_opt_t opts[] = {{NULL, 0, 0, 0}};
   parsed_t p;
   int st = parse(ctl, "delete", argc, argv, opts, 0, 1, &p);
-  if (st < 0) {
+  if (st < 0) st = ctl_need_conn(ctl);
+  if (st == 0) {
     const char *id = p.a.operands[0];
     ctl_op_t op;
     ctl_op_init(&op);
@@ -464,8 +473,12 @@ int ctl_cmd_modify(ctl_t *ctl, int argc, char **argv) {
       st = CTL_EXIT_USAGE;
     }
   }
+  if (st < 0 && (st = ctl_need_conn(ctl)) == 0) st = -1;
   parsed_free(&p);
-  if (st >= 0) return st;
+  if (st >= 0) {
+    free(req);
+    return st;
+  }
   ctl_op_t op;
   ctl_op_init(&op);
   hcsb_call_opts_t copts = ctl_call_opts(ctl);
@@ -498,7 +511,8 @@ int ctl_cmd_stacks(ctl_t *ctl, int argc, char **argv) {
   parsed_t p;
   int st = parse(ctl, "stacks", argc, argv, opts, 0, 0, &p);
   parsed_free(&p);
-  if (st >= 0) return st;
+  if (st < 0) st = ctl_need_conn(ctl);
+  if (st != 0) return st;
   stacks_t s;
   memset(&s, 0, sizeof(s));
   ctl_op_init(&s.op);
@@ -519,7 +533,8 @@ int ctl_cmd_caps(ctl_t *ctl, int argc, char **argv) {
   parsed_t p;
   int st = parse(ctl, "caps", argc, argv, opts, 0, 0, &p);
   parsed_free(&p);
-  if (st >= 0) return st;
+  if (st < 0) st = ctl_need_conn(ctl);
+  if (st != 0) return st;
   const hcsb_caps_t *c = hcsb_conn_caps(ctl->conn);
   if (c == NULL) return ctl_report(ctl, "caps", -ENOTCONN, NULL);
   const struct {

@@ -31,7 +31,7 @@ static const char main_help[] =
     "  run [-t] [-i] [-e K=V]... [-w DIR] [--user U] [--] CMD [ARG]...\n"
     "                    run a process in the utility VM, relaying stdio\n"
     "  create ID --spec FILE [--layer DIR]... [--scratch DIR]\n"
-    "  start ID          start the container and its init process\n"
+    "  start [-a] ID     start the container and its init process\n"
     "  exec ID [-t] [-i] [-e K=V]... [-w DIR] [--user U] [--] CMD [ARG]...\n"
     "  kill ID [--pid PID] [-s SIGNAL]\n"
     "  wait ID           wait for the container's exit notification\n"
@@ -101,13 +101,15 @@ static const struct {
      "combined at <bundle>/rootfs, which becomes the spec's root.path;\n"
      "--scratch sets the scratch directory (also the layers' writable part).\n"},
     {"start",
-     "Usage: hcsbctl start ID\n"
+     "Usage: hcsbctl start [-a] ID\n"
      "\n"
      "Sends Start, then starts the init process from the spec with its stdout\n"
      "and stderr relayed to ours.  On its own, hcsbctl stays attached until\n"
      "init exits and exits with its exit code.  In a script, init runs in the\n"
      "background (its output interleaves with what follows) and the line\n"
-     "succeeds at once; 'wait ID' later collects the end.\n"},
+     "succeeds at once; 'wait ID' later collects the end.\n"
+     "\n"
+     "  -a, --attach   stay attached in a script too\n"},
     {"kill",
      "Usage: hcsbctl kill ID [--pid PID] [-s SIGNAL]\n"
      "\n"

@@ -292,6 +292,21 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
     return st;
   }
 
+  /* A container's pty gets its size with the process; a UVM process's only
+   * by ResizeConsole, done before any input is relayed so what it reads
+   * already sees the size (a real GCS refuses: no matter). */
+  uint16_t width, height;
+  if (c == NULL && cfg->emulate_console && ctl_tty_size(&width, &height) == 0) {
+    ctl_op_t op;
+    ctl_op_init(&op);
+    if (hcsb_process_resize_console(fg.proc, &opts, width, height, ctl_op_done_cb, &op) == 0) {
+      ctl_await(ctl, &op.done);
+      if (op.status != 0 && ctl->verbose)
+        ctl_errorf(ctl, "%s: resize: %s", what, op.gerr ? op.gerr : hcsb_strerror(op.status));
+      free(op.gerr);
+    }
+  }
+
   int outputs = cfg->create_stdout_pipe + cfg->create_stderr_pipe;
   fg.relay = ctl_relay_start(ctl, fg.proc, outputs);
   fg_handles_start(&fg, cfg->emulate_console);
@@ -310,7 +325,7 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
   ctl_await(ctl, &fg.stop);
 
   /* Output may trail the exit report (UVM processes): give it a moment. */
-  if (fg.exited && fg.relay && fg.relay->ended < fg.relay->outputs) {
+  if (fg.exited && fg.wait_status == 0 && fg.relay && fg.relay->ended < fg.relay->outputs) {
     uv_timer_start(&fg.drain, fg_drain_timeout, CTL_DRAIN_AFTER_EXIT_MS, 0);
     while (!fg.drained && fg.relay->ended < fg.relay->outputs)
       if (uv_run(&ctl->loop, UV_RUN_ONCE) == 0) break;
@@ -458,13 +473,17 @@ int ctl_cmd_exec(ctl_t *ctl, int argc, char **argv) {
 /* start */
 
 int ctl_cmd_start(ctl_t *ctl, int argc, char **argv) {
-  static const ctl_opt_t opts[] = {{NULL, 0, 0, 0}};
+  static const ctl_opt_t opts[] = {{"attach", 'a', 0, 1}, {NULL, 0, 0, 0}};
   ctl_args_t a;
   const char *arg;
-  int id, rc, st = -1;
+  int id, rc, st = -1, attach = !ctl->script;
   if (ctl_args_init(&a, "start", argc, argv, 0) != 0) return CTL_EXIT_FAILED;
-  while (st < 0 && (id = ctl_getopt(ctl, &a, opts, &arg)) != 0)
-    st = id == -1 ? (ctl_cmd_help(ctl, "start"), CTL_EXIT_OK) : CTL_EXIT_USAGE;
+  while (st < 0 && (id = ctl_getopt(ctl, &a, opts, &arg)) != 0) {
+    if (id == 1)
+      attach = 1;
+    else
+      st = id == -1 ? (ctl_cmd_help(ctl, "start"), CTL_EXIT_OK) : CTL_EXIT_USAGE;
+  }
   if (st < 0 && a.noperands != 1) st = ctl_usage_error(ctl, "start", "one container ID is needed");
   if (st < 0 && (rc = ctl_need_conn(ctl)) != 0) st = rc;
   ctl_container_t *ct = st < 0 ? ctl_container_get(ctl, a.operands[0]) : NULL;
@@ -487,9 +506,9 @@ int ctl_cmd_start(ctl_t *ctl, int argc, char **argv) {
   hcsb_process_config_t cfg;
   memset(&cfg, 0, sizeof(cfg));
   cfg.create_stdout_pipe = cfg.create_stderr_pipe = 1;
-  if (!ctl->script) return ctl_process_foreground(ctl, ct->handle, &cfg, "start");
+  if (attach) return ctl_process_foreground(ctl, ct->handle, &cfg, "start");
 
-  /* Script mode: init runs in the background, its output interleaved with
+  /* Detached (scripts): init runs in the background, its output interleaved with
    * whatever comes next; `wait` collects its end. */
   ctl_op_init(&op);
   rc = hcsb_container_create_process(ct->handle, &copts, &cfg, process_created, &op,
