@@ -38,8 +38,7 @@ static void check_sane(const hcsb_addr_t *a) {
   if (a->transport == HCSB_TRANSPORT_UNIX ||
       a->transport == HCSB_TRANSPORT_HVSOCK_HYBRID)
     FUZZ_CHECK(a->path[0] != '\0');
-  if (a->transport == HCSB_TRANSPORT_SPAWN)
-    FUZZ_CHECK(a->command[0] != '\0');
+  if (a->transport == HCSB_TRANSPORT_SPAWN) FUZZ_CHECK(a->command[0] != '\0');
   if (a->has_peer_cid) FUZZ_CHECK(a->peer_cid != HCSB_VSOCK_CID_ANY);
 }
 

@@ -26,9 +26,11 @@ typedef struct run_s {
   int idle_at_end;
 } run_t;
 
+/* clang-format off */
 static const uint32_t max_table[] = {
     0, 16, 17, 31, 64, 100, 256, 1024, 4096, 65535, 65536, 65537,
     HCSB_DEFAULT_MAX_FRAME, UINT32_MAX};
+/* clang-format on */
 
 static uint32_t effective_max(uint32_t max) {
   return max == 0 ? HCSB_DEFAULT_MAX_FRAME : max;

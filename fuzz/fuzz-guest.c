@@ -207,8 +207,10 @@ static void host_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   while (off < (size_t)nread) {
     ev = hcsb__decoder_feed(&h->dec, p + off, (size_t)nread - off, &used, &f);
     off += used;
-    if (ev == HCSB__DEC_FRAME) check_answer(h, &f);
-    else FUZZ_CHECK(ev == HCSB__DEC_NEED_MORE);
+    if (ev == HCSB__DEC_FRAME)
+      check_answer(h, &f);
+    else
+      FUZZ_CHECK(ev == HCSB__DEC_NEED_MORE);
   }
 }
 
@@ -333,8 +335,8 @@ static void run_session(unsigned flags, const uint8_t *data, size_t size) {
   h->pipe.data = h;
   bufs[0] = uv_buf_init((char *)pre, (unsigned)npre);
   bufs[1] = uv_buf_init((char *)data, (unsigned)size);
-  FUZZ_CHECK(uv_write(&h->wreq, (uv_stream_t *)&h->pipe, bufs, 2,
-                      host_wrote) == 0);
+  FUZZ_CHECK(uv_write(&h->wreq, (uv_stream_t *)&h->pipe, bufs, 2, host_wrote) ==
+             0);
   FUZZ_CHECK(uv_shutdown(&h->sreq, (uv_stream_t *)&h->pipe, host_shut) == 0);
   FUZZ_CHECK(uv_read_start((uv_stream_t *)&h->pipe, host_alloc, host_read) ==
              0);

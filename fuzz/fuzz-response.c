@@ -48,7 +48,9 @@ static void touch_str(const char *s) {
   if (s != NULL) touch(s, strlen(s) + 1);
 }
 
-static int is_bool(int v) { return v == 0 || v == 1; }
+static int is_bool(int v) {
+  return v == 0 || v == 1;
+}
 
 static void check_caps(const hcsb_caps_t *c) {
   size_t max = sizeof(c->schema_versions) / sizeof(c->schema_versions[0]);
@@ -89,8 +91,8 @@ static void check_gerr(const hcsb_guest_error_t *g, uint32_t result) {
 }
 
 /* Checks a successful decode; only the fields `type` owns may be set. */
-static void check_response(const hcsb_response_t *r, uint32_t type,
-                           uint64_t id, const char *body, size_t len) {
+static void check_response(const hcsb_response_t *r, uint32_t type, uint64_t id,
+                           const char *body, size_t len) {
   FUZZ_CHECK(r->type == type && r->id == id);
   FUZZ_CHECK(r->body == body && r->body_len == len);
   touch_str(r->activity_id);
@@ -114,9 +116,12 @@ static void check_response(const hcsb_response_t *r, uint32_t type,
                                    HCSB__JSON_MAX_DEPTH) >= 0);
   }
 
-  if (type != HCSB_MSG_DUMP_STACKS_RESPONSE) FUZZ_CHECK(r->guest_stacks == NULL);
-  if (r->guest_stacks == NULL) FUZZ_CHECK(r->guest_stacks_len == 0);
-  else touch(r->guest_stacks, r->guest_stacks_len);
+  if (type != HCSB_MSG_DUMP_STACKS_RESPONSE)
+    FUZZ_CHECK(r->guest_stacks == NULL);
+  if (r->guest_stacks == NULL)
+    FUZZ_CHECK(r->guest_stacks_len == 0);
+  else
+    touch(r->guest_stacks, r->guest_stacks_len);
 }
 
 /* On failure nothing is held and only type/id/body remain. */
@@ -157,7 +162,8 @@ static void check_same(const hcsb_response_t *a, const hcsb_guest_error_t *ga,
   FUZZ_CHECK(a->guest_stacks_len == b->guest_stacks_len);
   FUZZ_CHECK(same_mem(a->guest_stacks, b->guest_stacks, a->guest_stacks_len));
   FUZZ_CHECK((a->caps == NULL) == (b->caps == NULL));
-  if (a->caps != NULL) FUZZ_CHECK(memcmp(a->caps, b->caps, sizeof(*a->caps)) == 0);
+  if (a->caps != NULL)
+    FUZZ_CHECK(memcmp(a->caps, b->caps, sizeof(*a->caps)) == 0);
   FUZZ_CHECK(ha == hb);
   if (!ha) return;
   FUZZ_CHECK(ga->hresult == gb->hresult);
@@ -213,8 +219,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   id = (uint64_t)size * 0x9E3779B97F4A7C15ull;
 
   /* The strict validator is the gate: what it rejects never decodes. */
-  is_object = hcsb__json_validate(body, len, HCSB__JSON_MAX_DEPTH) ==
-              json_type_object;
+  is_object =
+      hcsb__json_validate(body, len, HCSB__JSON_MAX_DEPTH) == json_type_object;
 
   FUZZ_CHECK(hcsb__decode_ctx_init(&ctx) == 0);
 
@@ -236,7 +242,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   r2 = hcsb__response_decode(&tree, type, id, body, len, &slow, &slow_gerr,
                              &slow_has_gerr);
   FUZZ_CHECK(r2 == r);
-  if (r == 0) check_same(&resp, &gerr, has_gerr, &slow, &slow_gerr, slow_has_gerr);
+  if (r == 0)
+    check_same(&resp, &gerr, has_gerr, &slow, &slow_gerr, slow_has_gerr);
   hcsb__decode_ctx_free(&tree);
   hcsb__decode_release(&ctx);
 
