@@ -19,9 +19,16 @@
  *   - Handles stay valid until their close callback has run, even when the
  *     connection is lost; closing is always allowed, also from inside any
  *     callback, and completes pending operations of that handle with
- *     -ECANCELED (except a process's exit wait, which is reported as it is).
+ *     -ECANCELED before the close callback runs.  (The library's own
+ *     WaitForProcess is not cancelled by closing a process handle: the
+ *     guest's answer is still consumed, so the guest can clean up.)
+ *   - Operations started on a handle that is closing complete with
+ *     -ECANCELED on the next turn; on a connection that is lost, failed to
+ *     open or was closed, with -ENOTCONN on the next turn.
+ *   - A second close of the same handle does nothing.
  *
  * Every operation takes `const hcsb_call_opts_t *opts` (NULL = defaults).
+ * An `activity_id` that is not a canonical GUID is refused with -EINVAL.
  */
 #ifndef HCSBRIDGE_CONN_H
 #define HCSBRIDGE_CONN_H
@@ -100,28 +107,43 @@ typedef void (*hcsb_conn_open_cb)(void *data, hcsb_conn_t *conn, int status,
 /* Opens a connection to the guest at opts->address: opens the bring-up
  * listeners and the bridge transport, accepts (or dials), negotiates.  When
  * this returns 0 every listener is already bound, so a VM manager may start
- * the VM right away.  `cb` runs once: status 0 when negotiated; on failure
- * the connection is still valid and must be closed.  *out is set on 0. */
+ * the VM right away.  `cb` (may be NULL) runs once: status 0 when
+ * negotiated; -ETIMEDOUT after connect_timeout_ms; -ECANCELED when closed
+ * first; HCSB_EGUEST or -EPROTO when negotiation failed; -ECONNRESET or a
+ * transport error when the connection went away.  On failure the
+ * connection is still valid and must be closed.  *out is set on 0.
+ * Returns -EINVAL (no address, or a malformed one), -ENAMETOOLONG, -ENOMEM,
+ * or the error of a listener that could not be opened (nothing is left to
+ * close then). */
 HCSB_EXTERN int hcsb_conn_open(uv_loop_t *loop, const hcsb_conn_options_t *opts,
                                hcsb_conn_open_cb cb, void *data,
                                hcsb_conn_t **out);
 
 /* Wraps a bridge that was created and connected (or is connecting) by the
- * caller; the connection takes ownership and closes it.  `cb` runs once the
- * bridge is negotiated (on the next turn if it already is). */
+ * caller; the connection takes ownership and closes it, and replaces the
+ * bridge's notify and disconnect callbacks (the caller's ready callback
+ * still runs).  `cb` runs once the bridge is negotiated (on the next turn if
+ * it already is; -ENOTCONN if it is already dead).  Stdio relays and the
+ * bring-up listeners use hcsb_bridge_address(): -EINVAL when bring-up is
+ * asked for and the bridge has no listening address (the bridge then stays
+ * the caller's). */
 HCSB_EXTERN int hcsb_conn_open_bridge(hcsb_bridge_t *bridge,
                                       const hcsb_conn_options_t *opts,
                                       hcsb_conn_open_cb cb, void *data,
                                       hcsb_conn_t **out);
 
 /* Closes containers' and processes' guest-side resources *locally* (nothing
- * is sent to the guest), the listeners and the bridge.  Every pending
- * operation completes with -ECANCELED; handles still open stay valid until
- * their own close.  `cb` runs when everything is released. */
+ * is sent to the guest): the processes' stdio streams and listeners, the
+ * bring-up listeners and the bridge.  Every pending operation completes
+ * with -ECANCELED, container waits with end CLOSED, process waits with
+ * -ECANCELED (their exit codes become -ENODATA); handles still open stay
+ * valid until their own close.  `cb` runs when everything is released. */
 HCSB_EXTERN void hcsb_conn_close(hcsb_conn_t *conn, hcsb_close_cb cb, void *data);
 
+/* The bridge (NULL once the connection is closing). */
 HCSB_EXTERN hcsb_bridge_t *hcsb_conn_bridge(const hcsb_conn_t *conn);
 HCSB_EXTERN uv_loop_t *hcsb_conn_loop(const hcsb_conn_t *conn);
+/* NULL until negotiated; kept (readable) after loss and close. */
 HCSB_EXTERN const hcsb_caps_t *hcsb_conn_caps(const hcsb_conn_t *conn);
 HCSB_EXTERN uint32_t hcsb_conn_protocol(const hcsb_conn_t *conn); /* 4 */
 /* "linux" or "windows" (RuntimeOsType lower-cased; empty means windows). */
@@ -137,14 +159,18 @@ HCSB_EXTERN void hcsb_conn_set_lost_cb(hcsb_conn_t *conn, hcsb_conn_lost_cb cb,
                                        void *data);
 
 /* ModifySettings on the null container with a ModificationRequest JSON
- * object text (see the builders below).  A successful MappedVirtualDisk
- * Add/Remove is recorded for hcsb_conn_mapped_virtual_disks(). */
+ * object text (see the builders below; copied, free it when this returns).
+ * A successful MappedVirtualDisk Add/Remove is recorded for
+ * hcsb_conn_mapped_virtual_disks(), also when the caller closed first.
+ * Returns -EINVAL when the text is not a JSON object, or is a
+ * MappedVirtualDisk request whose Settings are not what the guest reads. */
 HCSB_EXTERN int hcsb_conn_modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
                                  const char *request_json, hcsb_done_cb cb,
                                  void *data);
 
-/* DumpStacks: `stacks` is the guest's text (NUL-terminated).  Returns
- * -ENOTSUP when the guest does not advertise DumpStacksSupported. */
+/* DumpStacks: `stacks` is the guest's text (NUL-terminated; NULL unless
+ * status is 0).  Returns -ENOTSUP when the guest does not advertise
+ * DumpStacksSupported. */
 typedef void (*hcsb_stacks_cb)(void *data, int status,
                                const hcsb_guest_error_t *gerr,
                                const char *stacks, size_t len);
@@ -152,7 +178,9 @@ HCSB_EXTERN int hcsb_conn_dump_stacks(hcsb_conn_t *conn, const hcsb_call_opts_t 
                                       hcsb_stacks_cb cb, void *data);
 
 /* DeleteContainerState for `container_id`.  -ENOTSUP when the guest does not
- * advertise DeleteContainerStateSupported. */
+ * advertise DeleteContainerStateSupported.  On success the connection
+ * forgets the container's notification registration (unless a handle is
+ * still open), so the ID may be created again. */
 HCSB_EXTERN int hcsb_conn_delete_container_state(hcsb_conn_t *conn,
                                                  const hcsb_call_opts_t *opts,
                                                  const char *container_id,
@@ -160,7 +188,13 @@ HCSB_EXTERN int hcsb_conn_delete_container_state(hcsb_conn_t *conn,
 
 /* ------------------------------------------------------------------------ */
 /* Modify builders: each returns 0 and a ModificationRequest JSON text in
- * *json_out (free with hcsb_free), or -EINVAL / -ENOMEM. */
+ * *json_out (free with hcsb_free), or -EINVAL / -ENOMEM.  -EINVAL also for
+ * a request type the resource does not take on a Linux guest (PROTOCOL.md
+ * §7: SCSIDevice Remove only, VPCIDevice Add only, PodCgroupMemoryLimit
+ * Update only, ContainerConstraints/SecurityPolicy* Add/Remove/Update, the
+ * others Add/Remove; PreAdd never), a controller above 3, or a required
+ * field missing (mount path of a directory, root path of layers, namespace
+ * and ID of an adapter, a canonical VMBus GUID). */
 
 typedef enum hcsb_request_type_e {
   HCSB_REQUEST_ADD = 0,
@@ -284,8 +318,9 @@ HCSB_EXTERN int hcsb_modify_pod_cgroup_memory_limit(hcsb_request_type_t rt,
                                                     char **json_out);
 
 /* The disks mapped through hcsb_conn_modify / container creation and not
- * removed since (the bridge has no RPC for this).  Returns the count; *out
- * points to library memory valid until the next modify completes. */
+ * removed since (the bridge has no RPC for this), one per (controller, lun,
+ * partition).  Returns the count; *out (may be NULL) points to library
+ * memory valid until the next modify completes. */
 HCSB_EXTERN size_t hcsb_conn_mapped_virtual_disks(
     const hcsb_conn_t *conn, const hcsb_mapped_virtual_disk_t **out);
 
@@ -352,9 +387,16 @@ typedef struct hcsb_container_config_s {
 typedef void (*hcsb_container_cb)(void *data, hcsb_container_t *c, int status,
                                   const hcsb_guest_error_t *gerr);
 
-/* Runs the ModifySettings calls for the config's resources, then Create.
- * *out is set when 0 is returned; on failure the handle must still be closed.
- * The notification waiter is registered before Create is sent. */
+/* Runs the ModifySettings calls for the config's resources, then Create,
+ * one after the other; the first failure ends the sequence (what succeeded
+ * before it stays recorded, e.g. the disks).  *out is set when 0 is
+ * returned; on failure the handle must still be closed.  The notification
+ * waiter is registered before Create is sent.  The callback also reports
+ * -ENOTSUP when endpoints are given and the guest lacks
+ * NamespaceAddRequestSupported (nothing is sent then).  Returns -EINVAL
+ * (no config_json and no oci_spec_json, a text that is not a JSON object,
+ * an empty ID), -EEXIST (a handle for the ID is open on this connection),
+ * -ENAMETOOLONG (bundle path), -ENOMEM. */
 HCSB_EXTERN int hcsb_conn_create_container(hcsb_conn_t *conn,
                                            const hcsb_call_opts_t *opts,
                                            const hcsb_container_config_t *config,
@@ -362,7 +404,9 @@ HCSB_EXTERN int hcsb_conn_create_container(hcsb_conn_t *conn,
                                            hcsb_container_t **out);
 
 /* Attaches to a container that already exists in the guest (no RPC).
- * Returns -EEXIST when this connection already has a handle for `id`. */
+ * Returns -EEXIST when this connection already has a handle for `id`.  A
+ * container whose notification already arrived on this connection (before
+ * an earlier handle was closed) is reported as ended to waits. */
 HCSB_EXTERN int hcsb_conn_open_container(hcsb_conn_t *conn, const char *id,
                                          hcsb_container_t **out);
 
@@ -371,7 +415,8 @@ HCSB_EXTERN hcsb_conn_t *hcsb_container_conn(const hcsb_container_t *c);
 HCSB_EXTERN void hcsb_container_set_data(hcsb_container_t *c, void *data);
 HCSB_EXTERN void *hcsb_container_get_data(const hcsb_container_t *c);
 
-/* Start (a no-op on Linux guests, sent for parity). */
+/* Start (a no-op on Linux guests, sent for parity).  Default timeout:
+ * call_timeout_ms; Shutdown/Terminate: shutdown_timeout_ms. */
 HCSB_EXTERN int hcsb_container_start(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                                      hcsb_done_cb cb, void *data);
 /* ShutdownGraceful / ShutdownForced; neither waits for the exit.  The guest's
@@ -456,7 +501,12 @@ typedef void (*hcsb_properties_cb)(void *data, int status,
                                    const hcsb_guest_error_t *gerr,
                                    const hcsb_properties_t *props);
 
-/* GetProperties for `types` (HCSB_PROPERTY_* bits). */
+/* GetProperties for `types` (HCSB_PROPERTY_* bits; -EINVAL for 0 or
+ * unknown bits).  `props` and everything it points to are valid only during
+ * the callback (the buffers are reused by the next answer).  A field of the
+ * wrong type in the guest's text makes that call -EPROTO; unknown fields
+ * are ignored, null is absent.  A warm call allocates nothing in this
+ * layer. */
 HCSB_EXTERN int hcsb_container_properties(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                                           unsigned types, hcsb_properties_cb cb,
                                           void *data);
@@ -467,7 +517,8 @@ HCSB_EXTERN int hcsb_container_process_list(hcsb_container_t *c,
                                             const hcsb_call_opts_t *opts,
                                             hcsb_properties_cb cb, void *data);
 
-/* ModifySettings against this container (Linux: ContainerConstraints). */
+/* ModifySettings against this container (Linux: ContainerConstraints).
+ * -EINVAL when the text is not a JSON object. */
 HCSB_EXTERN int hcsb_container_modify(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                                       const char *request_json, hcsb_done_cb cb,
                                       void *data);
@@ -502,9 +553,18 @@ typedef void (*hcsb_process_cb)(void *data, hcsb_process_t *p, int status,
  * the connection's transport *before* the request is sent; the guest's dial
  * is accepted with stdio_accept_timeout_ms.  `cb` runs when the process runs
  * and every requested stream is connected (status 0), or failed (the
- * listeners are closed then).  A WaitForProcess is registered immediately.
- * *out is set when 0 is returned; the handle must be closed in every case.
- * Returns -ENOTSUP / -EINVAL for config fields the Linux guest cannot honour. */
+ * listeners are closed then; a failed accept reports -ETIMEDOUT or the
+ * accept error unless the guest's own error came first).  A WaitForProcess
+ * is registered as soon as the guest answered with the PID, also when a
+ * stream then failed.  *out is set when 0 is returned; the handle must be
+ * closed in every case, and may be used before `cb` (reads, writes and
+ * waits start once possible; signals and resizes are held until the
+ * process exists).
+ * Returns -ENOTSUP (application_name, oci_specification_json, user) /
+ * -EINVAL (no command, emulate_console with create_stderr_pipe, an
+ * environment entry without '=', NULL array entries; pipes requested on a
+ * connection with no place to listen for them) for what the Linux guest
+ * cannot honour. */
 HCSB_EXTERN int hcsb_conn_create_process(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
                                          const hcsb_process_config_t *config,
                                          hcsb_process_cb cb, void *data,
@@ -523,7 +583,9 @@ HCSB_EXTERN int hcsb_container_create_process(hcsb_container_t *c,
 
 /* Attaches to an existing process by PID (no stdio): registers a
  * WaitForProcess for it.  Returns -EEXIST when a handle for that PID is
- * already open on this container. */
+ * already open on this container, -EINVAL when the container is closing.
+ * (The guest forgets an exec'd process after its first answered wait: a
+ * later wait is "not found", reported as an unknown exit.) */
 HCSB_EXTERN int hcsb_container_open_process(hcsb_container_t *c, uint32_t pid,
                                             hcsb_process_t **out);
 
@@ -535,7 +597,11 @@ HCSB_EXTERN void *hcsb_process_get_data(const hcsb_process_t *p);
 /* SignalProcess with {"Signal": signum} (signum > 0), or without options
  * (signum <= 0: SIGKILL).  `delivered` is 0 when the guest said the process
  * was already gone (0x80070490; status 0 then), as hcsshim's Signal.
- * UVM processes: the Linux GCS cannot signal them (HCSB_EGUEST 0xC037010E). */
+ * UVM processes: the Linux GCS cannot signal them (HCSB_EGUEST 0xC037010E).
+ * Before the process exists the signal is held and sent once it does
+ * (-ESRCH in the callback when the create failed).  When the guest lacks
+ * SignalProcessSupported, 6, 9 and 15 are sent as a plain kill and other
+ * signals return -ENOTSUP, as hcsshim's shim does. */
 typedef void (*hcsb_signal_cb)(void *data, int status,
                                const hcsb_guest_error_t *gerr, int delivered);
 HCSB_EXTERN int hcsb_process_signal(hcsb_process_t *p, const hcsb_call_opts_t *opts,
@@ -545,9 +611,13 @@ HCSB_EXTERN int hcsb_process_kill(hcsb_process_t *p, const hcsb_call_opts_t *opt
 
 /* Waits for the exit reported by the library's own outstanding
  * WaitForProcess.  status 0 with the exit code; -ETIMEDOUT when `timeout_ms`
- * (0 = none) passed first (the process is still waitable); HCSB_EGUEST when
- * the guest's wait failed (e.g. 0x80070490: exit code unknown); connection
- * loss statuses.  Any number of waits may be outstanding. */
+ * (0 = none) passed first (a local timer: the process is still waitable);
+ * HCSB_EGUEST when the guest's wait failed (e.g. 0x80070490: exit code
+ * unknown), with the guest's HRESULT in `exit_code` (the callback has no
+ * room for `gerr`); the create's failure status when the process never
+ * existed; connection loss statuses; -ECANCELED when the handle or the
+ * connection was closed.  Any number of waits may be outstanding; after the
+ * exit, a wait completes on the next turn with the same outcome. */
 typedef void (*hcsb_process_wait_cb)(void *data, hcsb_process_t *p, int status,
                                      uint32_t exit_code);
 HCSB_EXTERN int hcsb_process_wait(hcsb_process_t *p, uint32_t timeout_ms,
@@ -559,14 +629,20 @@ HCSB_EXTERN int hcsb_process_wait(hcsb_process_t *p, uint32_t timeout_ms,
 HCSB_EXTERN int hcsb_process_exit_code(const hcsb_process_t *p, uint32_t *code);
 
 /* ResizeConsole (note the order: width, height).  Before the process exists
- * the size is kept and applied once it does. */
+ * the size is kept and applied once it does (-ESRCH when the create
+ * failed).  UVM processes: HCSB_EGUEST 0xC037010E from the Linux GCS.  The
+ * config's console_width/height are applied the same way, for container
+ * processes with a terminal only. */
 HCSB_EXTERN int hcsb_process_resize_console(hcsb_process_t *p, const hcsb_call_opts_t *opts,
                                             uint16_t width, uint16_t height,
                                             hcsb_done_cb cb, void *data);
 
 /* Stdio streams (connected uv_pipe_t owned by the library; NULL when not
  * requested, not yet connected, or already closed).  Read and write them
- * with libuv directly, or use the convenience calls below — not both. */
+ * with libuv directly, or use the convenience calls below — not both.  Who
+ * reads stdout/stderr directly must call hcsb_process_close_stdout/stderr
+ * after EOF: a Linux guest reports a container process's exit only once
+ * the host closed its end (PROTOCOL.md §8.6). */
 HCSB_EXTERN uv_stream_t *hcsb_process_stdin(const hcsb_process_t *p);
 HCSB_EXTERN uv_stream_t *hcsb_process_stdout(const hcsb_process_t *p);
 HCSB_EXTERN uv_stream_t *hcsb_process_stderr(const hcsb_process_t *p);
@@ -582,7 +658,9 @@ HCSB_EXTERN int hcsb_process_close_stderr(hcsb_process_t *p);
 /* Convenience reading: `cb` gets stdout (fd 1) and stderr (fd 2) bytes as
  * they arrive; nread < 0 ends that stream (UV_EOF at its end), after which
  * the library closes it so the guest can report the exit (PROTOCOL.md §8.6).
- * Stops reading from the guest while stopped (back-pressure). */
+ * Stops reading from the guest while stopped (back-pressure).  May be
+ * called before the create callback.  Returns -EINVAL when neither stdout
+ * nor stderr was requested, -EPIPE when the streams are closed. */
 typedef void (*hcsb_process_read_cb)(void *data, hcsb_process_t *p, int fd,
                                      const char *buf, ssize_t nread);
 HCSB_EXTERN int hcsb_process_read_start(hcsb_process_t *p, hcsb_process_read_cb cb,
@@ -597,7 +675,8 @@ HCSB_EXTERN int hcsb_process_write(hcsb_process_t *p, const void *buf, size_t le
 
 /* Releases the handle: closes its stdio streams and listeners; does not kill
  * the process nor cancel the guest-side wait (its answer is still consumed).
- * Pending operations of this handle complete with -ECANCELED first. */
+ * Pending operations of this handle (waits, signals, resizes, writes, the
+ * create) complete with -ECANCELED first. */
 HCSB_EXTERN void hcsb_process_close(hcsb_process_t *p, hcsb_close_cb cb, void *data);
 
 #ifdef __cplusplus
