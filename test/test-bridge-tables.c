@@ -1,0 +1,155 @@
+/* The bridge's data structures on their own: the pending-call hash table
+ * and the deadline heap, checked against a trivially correct model. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge/calltab.h"
+#include "bridge/dlheap.h"
+#include "runner.h"
+
+static uint64_t rng_state = 0x853c49e6748fea9bull;
+static uint64_t rnd(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+static void *val_of(uint64_t id) { return (void *)(uintptr_t)(id * 2 + 1); }
+
+static void test_calltab_basic(void) {
+  hcsb__calltab_t t = HCSB__CALLTAB_INIT;
+  CHECK(hcsb__calltab_get(&t, 1) == NULL);
+  CHECK(hcsb__calltab_del(&t, 1) == NULL);
+  for (uint64_t id = 1; id <= 1000; id++) CHECK_EQ(hcsb__calltab_put(&t, id, val_of(id)), 0);
+  CHECK_EQ(t.count, 1000);
+  CHECK(t.cap >= 1000 * 4 / 3);
+  for (uint64_t id = 1; id <= 1000; id++) CHECK(hcsb__calltab_get(&t, id) == val_of(id));
+  CHECK(hcsb__calltab_get(&t, 0) == NULL);
+  CHECK(hcsb__calltab_get(&t, 1001) == NULL);
+  CHECK(hcsb__calltab_get(&t, UINT64_MAX) == NULL);
+  for (uint64_t id = 1; id <= 1000; id += 2) CHECK(hcsb__calltab_del(&t, id) == val_of(id));
+  for (uint64_t id = 1; id <= 1000; id++)
+    CHECK(hcsb__calltab_get(&t, id) == (id % 2 ? NULL : val_of(id)));
+  CHECK_EQ(t.count, 500);
+  hcsb__calltab_clear(&t);
+  CHECK_EQ(t.count, 0);
+  CHECK(hcsb__calltab_get(&t, 2) == NULL);
+  hcsb__calltab_free(&t);
+}
+
+/* Reserve means no allocation later: capacity must not change on put. */
+static void test_calltab_reserve(void) {
+  hcsb__calltab_t t = HCSB__CALLTAB_INIT;
+  CHECK_EQ(hcsb__calltab_reserve(&t, 100), 0);
+  size_t cap = t.cap;
+  for (uint64_t id = 0; id < 100; id++) CHECK_EQ(hcsb__calltab_put(&t, id << 40, val_of(id)), 0);
+  CHECK_EQ(t.cap, cap);
+  for (uint64_t id = 0; id < 100; id++) CHECK(hcsb__calltab_get(&t, id << 40) == val_of(id));
+  hcsb__calltab_free(&t);
+}
+
+/* Random inserts and deletes (sequential-ish and arbitrary keys) against a
+ * flat array model; backward-shift deletion must keep every key findable. */
+static void test_calltab_random(void) {
+  enum { N = 4096 };
+  uint64_t *keys = calloc(N, sizeof *keys);
+  unsigned char *present = calloc(N, 1);
+  CHECK(keys && present);
+  for (int i = 0; i < N; i++) keys[i] = (i % 3 == 0) ? rnd() | 1 : (uint64_t)i + 1;
+  hcsb__calltab_t t = HCSB__CALLTAB_INIT;
+  size_t count = 0;
+  for (int step = 0; step < 200000; step++) {
+    int i = (int)(rnd() % N);
+    if (present[i]) {
+      CHECK(hcsb__calltab_del(&t, keys[i]) == &keys[i]);
+      present[i] = 0;
+      count--;
+    } else {
+      CHECK_EQ(hcsb__calltab_put(&t, keys[i], &keys[i]), 0);
+      present[i] = 1;
+      count++;
+    }
+    if (step % 10007 == 0)
+      for (int k = 0; k < N; k++)
+        CHECK(hcsb__calltab_get(&t, keys[k]) == (present[k] ? &keys[k] : NULL));
+  }
+  CHECK_EQ(t.count, count);
+  for (int k = 0; k < N; k++)
+    CHECK(hcsb__calltab_get(&t, keys[k]) == (present[k] ? &keys[k] : NULL));
+  hcsb__calltab_free(&t);
+  free(keys);
+  free(present);
+}
+
+static void test_dlheap_order_and_ties(void) {
+  hcsb__dlheap_t h = HCSB__DLHEAP_INIT;
+  hcsb__dl_node_t n[6];
+  const uint64_t when[6] = {50, 10, 30, 10, 70, 30};
+  for (int i = 0; i < 6; i++) {
+    n[i].idx = HCSB__DL_NONE;
+    CHECK_EQ(hcsb__dlheap_push(&h, &n[i], when[i]), 0);
+  }
+  /* Equal deadlines come out in insertion order. */
+  const int expect[6] = {1, 3, 2, 5, 0, 4};
+  for (int i = 0; i < 6; i++) {
+    hcsb__dl_node_t *top = hcsb__dlheap_top(&h);
+    CHECK(top == &n[expect[i]]);
+    hcsb__dlheap_remove(&h, top);
+    CHECK(top->idx == HCSB__DL_NONE);
+  }
+  CHECK(hcsb__dlheap_top(&h) == NULL);
+  hcsb__dlheap_remove(&h, &n[0]); /* not in the heap: no-op */
+  hcsb__dlheap_free(&h);
+}
+
+static void test_dlheap_random_remove(void) {
+  enum { N = 2000 };
+  hcsb__dl_node_t *n = calloc(N, sizeof *n);
+  unsigned char *in = calloc(N, 1);
+  CHECK(n && in);
+  hcsb__dlheap_t h = HCSB__DLHEAP_INIT;
+  for (int i = 0; i < N; i++) n[i].idx = HCSB__DL_NONE;
+  for (int step = 0; step < 100000; step++) {
+    int i = (int)(rnd() % N);
+    if (in[i]) {
+      hcsb__dlheap_remove(&h, &n[i]);
+      in[i] = 0;
+    } else {
+      CHECK_EQ(hcsb__dlheap_push(&h, &n[i], rnd() % 1000), 0);
+      in[i] = 1;
+    }
+    if (step % 997 == 0) {
+      hcsb__dl_node_t *top = hcsb__dlheap_top(&h);
+      for (int k = 0; k < N; k++) {
+        if (!in[k]) continue;
+        CHECK(top != NULL);
+        CHECK(top->when < n[k].when || (top->when == n[k].when && top->seq <= n[k].seq));
+      }
+    }
+  }
+  /* Drain: non-decreasing deadlines. */
+  uint64_t last = 0;
+  hcsb__dl_node_t *top;
+  while ((top = hcsb__dlheap_top(&h)) != NULL) {
+    CHECK(top->when >= last);
+    last = top->when;
+    hcsb__dlheap_remove(&h, top);
+    in[top - n] = 0;
+  }
+  for (int k = 0; k < N; k++) CHECK_EQ(in[k], 0);
+  hcsb__dlheap_free(&h);
+  free(n);
+  free(in);
+}
+
+int main(int argc, char **argv) {
+  static const hcsb_test_t tests[] = {
+      TEST_ENTRY(calltab_basic),
+      TEST_ENTRY(calltab_reserve),
+      TEST_ENTRY(calltab_random),
+      TEST_ENTRY(dlheap_order_and_ties),
+      TEST_ENTRY(dlheap_random_remove),
+  };
+  return hcsb_test_main(argc, argv, tests, sizeof tests / sizeof tests[0]);
+}
