@@ -77,4 +77,13 @@ const hcsb_addr_t *hcsb__opener_addr(const hcsb__opener_t *o);
  * No callback runs after this returns. */
 void hcsb__opener_close(hcsb__opener_t *o);
 
+typedef void (*hcsb__closed_cb)(void *data);
+
+/* As hcsb__opener_close(), but gentle with a spawned guest: once the bridge
+ * stream is closed it sees EOF and gets `grace_ms` to exit before SIGKILL.
+ * `cb` runs once every handle is closed and the child reaped (never inside
+ * this call). */
+void hcsb__opener_shutdown(hcsb__opener_t *o, uint32_t grace_ms,
+                           hcsb__closed_cb cb, void *data);
+
 #endif /* HCSB_TRANSPORT_H */

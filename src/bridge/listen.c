@@ -1,0 +1,285 @@
+/* Listeners: the host listens, the guest dials (PROTOCOL.md §1.1).
+ *
+ * One implementation for AF_UNIX and AF_VSOCK: a non-blocking listening
+ * socket watched with uv_poll_t, accept4() by hand (uv_listen refuses
+ * sockets libuv did not create as TCP or pipe), each connection adopted
+ * into a uv_pipe_t. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#ifdef HAVE_LINUX_VM_SOCKETS_H
+#include <linux/vm_sockets.h>
+#endif
+
+#include "bridge/sock.h"
+
+#define BACKLOG 16
+
+struct hcsb__listener_s {
+  uv_poll_t poll;
+  uv_timer_t timer;
+  int fd;
+  int handles;
+  int closing;
+  int has_peer;
+  uint32_t peer_cid;
+  hcsb__accept_cb cb;
+  void *data;
+  hcsb__closed_cb closed_cb;
+  void *closed_data;
+  char path[HCSB_ADDR_PATH_MAX]; /* "" for vsock */
+  dev_t dev;                     /* of our socket file: unlink only ours */
+  ino_t ino;
+};
+
+static int peer_allowed(const hcsb__listener_t *l, const struct sockaddr_storage *ss) {
+#ifdef HAVE_LINUX_VM_SOCKETS_H
+  if (l->has_peer) {
+    const struct sockaddr_vm *svm = (const struct sockaddr_vm *)ss;
+    return ss->ss_family == AF_VSOCK && svm->svm_cid == l->peer_cid;
+  }
+#endif
+  (void)l;
+  (void)ss;
+  return 1;
+}
+
+static int transient(int err) {
+  return err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM ||
+         err == ENETDOWN || err == ENOPROTOOPT || err == EHOSTDOWN ||
+         err == ENONET || err == EHOSTUNREACH || err == ENETUNREACH;
+}
+
+static void on_readable(uv_poll_t *p, int status, int events) {
+  hcsb__listener_t *l = p->data;
+  (void)events;
+  if (status < 0) {
+    uv_poll_stop(p);
+    l->cb(l->data, l, status, NULL);
+    return;
+  }
+  while (!l->closing) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (transient(errno)) continue;
+      /* Out of descriptors or memory: the poll is level-triggered and would
+       * spin, so this listener stops and says why. */
+      int err = -errno;
+      uv_poll_stop(p);
+      l->cb(l->data, l, err, NULL);
+      return;
+    }
+    if (!peer_allowed(l, &ss)) {
+      close(fd);
+      continue;
+    }
+    uv_stream_t *s;
+    int rc = hcsb__stream_adopt(p->loop, fd, &s);
+    if (rc != 0) {
+      close(fd);
+      l->cb(l->data, l, rc, NULL);
+      continue;
+    }
+    uv_timer_stop(&l->timer); /* the timeout is for the first dial */
+    l->cb(l->data, l, 0, s);
+  }
+}
+
+static void on_timeout(uv_timer_t *t) {
+  hcsb__listener_t *l = t->data;
+  l->cb(l->data, l, -ETIMEDOUT, NULL);
+}
+
+static void unlink_ours(hcsb__listener_t *l) {
+  struct stat st;
+  if (l->path[0] != '\0' && lstat(l->path, &st) == 0 && st.st_dev == l->dev &&
+      st.st_ino == l->ino)
+    unlink(l->path);
+}
+
+static void on_closed(uv_handle_t *h) {
+  hcsb__listener_t *l = h->data;
+  if (--l->handles > 0) return;
+  close(l->fd);
+  hcsb__closed_cb cb = l->closed_cb;
+  void *data = l->closed_data;
+  free(l);
+  if (cb != NULL) cb(data);
+}
+
+void hcsb__listener_close_cb(hcsb__listener_t *l, hcsb__closed_cb cb, void *data) {
+  if (l == NULL || l->closing) return;
+  l->closing = 1;
+  l->closed_cb = cb;
+  l->closed_data = data;
+  unlink_ours(l);
+  uv_close((uv_handle_t *)&l->poll, on_closed);
+  uv_close((uv_handle_t *)&l->timer, on_closed);
+}
+
+void hcsb__listener_close(hcsb__listener_t *l) { hcsb__listener_close_cb(l, NULL, NULL); }
+
+const char *hcsb__listener_path(const hcsb__listener_t *l) { return l->path; }
+
+/* Takes ownership of the listening socket `fd` (closed on failure). */
+static int start(uv_loop_t *loop, int fd, uint32_t timeout_ms, hcsb__accept_cb cb,
+                 void *data, hcsb__listener_t **out) {
+  hcsb__listener_t *l = calloc(1, sizeof *l);
+  if (l == NULL) {
+    close(fd);
+    return -ENOMEM;
+  }
+  l->fd = fd;
+  l->cb = cb;
+  l->data = data;
+  int rc = uv_poll_init_socket(loop, &l->poll, fd);
+  if (rc != 0) {
+    close(fd);
+    free(l);
+    return rc;
+  }
+  l->poll.data = l;
+  uv_timer_init(loop, &l->timer);
+  l->timer.data = l;
+  l->handles = 2;
+  rc = uv_poll_start(&l->poll, UV_READABLE, on_readable);
+  if (rc == 0 && timeout_ms != 0)
+    rc = uv_timer_start(&l->timer, on_timeout, timeout_ms, 0);
+  if (rc != 0) {
+    hcsb__listener_close(l);
+    return rc;
+  }
+  *out = l;
+  return 0;
+}
+
+/* A socket file nobody listens on any more can go; a live one stays. */
+static int clear_stale(const char *path, const struct sockaddr_storage *ss,
+                       socklen_t len) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : -errno;
+  if (!S_ISSOCK(st.st_mode)) return -EADDRINUSE;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int live = connect(fd, (const struct sockaddr *)ss, len) == 0 || errno == EAGAIN;
+  close(fd);
+  if (live) return -EADDRINUSE;
+  return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
+int hcsb__listen_unix(uv_loop_t *loop, const char *path, uint32_t timeout_ms,
+                      hcsb__accept_cb cb, void *data, hcsb__listener_t **out) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int rc = hcsb__sockaddr_unix(&ss, &len, path);
+  if (rc == 0) rc = clear_stale(path, &ss, len);
+  if (rc != 0) return rc;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  struct stat st;
+  if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+    rc = -errno;
+    close(fd);
+    return rc;
+  }
+  if (listen(fd, BACKLOG) != 0 || lstat(path, &st) != 0) {
+    rc = -errno;
+    unlink(path);
+    close(fd);
+    return rc;
+  }
+  rc = start(loop, fd, timeout_ms, cb, data, out);
+  if (rc != 0) {
+    unlink(path);
+    return rc;
+  }
+  snprintf((*out)->path, sizeof (*out)->path, "%s", path);
+  (*out)->dev = st.st_dev;
+  (*out)->ino = st.st_ino;
+  return 0;
+}
+
+int hcsb__listen_vsock(uv_loop_t *loop, uint32_t cid, uint32_t port, int has_peer,
+                       uint32_t peer_cid, uint32_t timeout_ms, hcsb__accept_cb cb,
+                       void *data, hcsb__listener_t **out) {
+#ifdef HAVE_LINUX_VM_SOCKETS_H
+  int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno == EINVAL || errno == EPROTONOSUPPORT ? -EAFNOSUPPORT : -errno;
+  struct sockaddr_vm svm;
+  memset(&svm, 0, sizeof svm);
+  svm.svm_family = AF_VSOCK;
+  svm.svm_cid = cid; /* HCSB_VSOCK_CID_ANY == VMADDR_CID_ANY */
+  svm.svm_port = port;
+  if (bind(fd, (struct sockaddr *)&svm, sizeof svm) != 0 || listen(fd, BACKLOG) != 0) {
+    int rc = -errno;
+    close(fd);
+    return rc;
+  }
+  int rc = start(loop, fd, timeout_ms, cb, data, out);
+  if (rc == 0) {
+    (*out)->has_peer = has_peer;
+    (*out)->peer_cid = peer_cid;
+  }
+  return rc;
+#else
+  (void)loop, (void)cid, (void)port, (void)has_peer, (void)peer_cid;
+  (void)timeout_ms, (void)cb, (void)data, (void)out;
+  return -EAFNOSUPPORT;
+#endif
+}
+
+/* The stdio directory of a Unix-socket transport: given, or the bridge
+ * socket's own directory. */
+static int stdio_dir(const hcsb_addr_t *addr, char *out, size_t len) {
+  if (addr->stdio_dir[0] != '\0') {
+    snprintf(out, len, "%s", addr->stdio_dir);
+    return 0;
+  }
+  if (addr->transport != HCSB_TRANSPORT_UNIX) return -EINVAL;
+  const char *slash = strrchr(addr->path, '/');
+  if (slash == NULL)
+    snprintf(out, len, ".");
+  else if (slash == addr->path)
+    snprintf(out, len, "/");
+  else
+    snprintf(out, len, "%.*s", (int)(slash - addr->path), addr->path);
+  return 0;
+}
+
+int hcsb__listen(uv_loop_t *loop, const hcsb_addr_t *addr, uint32_t port,
+                 uint32_t timeout_ms, hcsb__accept_cb cb, void *data,
+                 hcsb__listener_t **out) {
+  if (loop == NULL || addr == NULL || cb == NULL || out == NULL) return -EINVAL;
+  char dir[HCSB_ADDR_PATH_MAX];
+  char path[HCSB_ADDR_PATH_MAX + 16];
+  int n;
+  switch (addr->transport) {
+  case HCSB_TRANSPORT_VSOCK:
+    return hcsb__listen_vsock(loop, addr->cid, port, addr->has_peer_cid,
+                              addr->peer_cid, timeout_ms, cb, data, out);
+  case HCSB_TRANSPORT_HVSOCK_HYBRID:
+    n = snprintf(path, sizeof path, "%s_%u", addr->path, (unsigned)port);
+    break;
+  case HCSB_TRANSPORT_UNIX:
+  case HCSB_TRANSPORT_FD:
+  case HCSB_TRANSPORT_SPAWN:
+    if (stdio_dir(addr, dir, sizeof dir) != 0) return -EINVAL;
+    n = snprintf(path, sizeof path, "%s/%u.sock", dir, (unsigned)port);
+    break;
+  default:
+    return -EINVAL;
+  }
+  if (n < 0 || (size_t)n >= HCSB_ADDR_PATH_MAX) return -ENAMETOOLONG;
+  return hcsb__listen_unix(loop, path, timeout_ms, cb, data, out);
+}
