@@ -1,1 +1,376 @@
-/* bridge */
+/* The bridge's lifecycle: open, negotiate, lose, close, free. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge/internal.h"
+
+/* ------------------------------------------------------------------------ */
+/* Creation and limits */
+
+int hcsb_bridge_new(uv_loop_t *loop, hcsb_bridge_t **out) {
+  if (loop == NULL || out == NULL) return -EINVAL;
+  hcsb_bridge_t *b = calloc(1, sizeof *b);
+  if (b == NULL) return -ENOMEM;
+  b->loop = loop;
+  b->next_id = 1; /* 0 is what notifications carry */
+  b->max_frame = HCSB_DEFAULT_MAX_FRAME;
+  b->max_pending = HCSB__DEFAULT_MAX_PENDING;
+  b->max_write_queue = HCSB__DEFAULT_MAX_WRITE_QUEUE;
+  b->log_level = HCSB_LOG_INFO;
+  hcsb__decoder_init(&b->dec, b->max_frame);
+  int rc = hcsb__decode_ctx_init(&b->dctx);
+  if (rc != 0) {
+    hcsb__decoder_free(&b->dec);
+    free(b);
+    return rc;
+  }
+  /* These inits cannot fail on Unix for a valid loop; the handles are
+   * inactive, so an unused bridge does not keep the loop alive. */
+  hcsb__calls_init(b);
+  uv_prepare_init(loop, &b->prepare);
+  b->prepare.data = b;
+  b->handles_open++;
+  *out = b;
+  return 0;
+}
+
+int hcsb_bridge_set_max_frame(hcsb_bridge_t *b, uint32_t bytes) {
+  if (b == NULL || bytes < 4096) return -EINVAL;
+  b->max_frame = bytes;
+  hcsb__decoder_set_max(&b->dec, bytes);
+  return 0;
+}
+
+int hcsb_bridge_set_max_pending(hcsb_bridge_t *b, size_t calls) {
+  if (b == NULL || calls == 0) return -EINVAL;
+  b->max_pending = calls;
+  return 0;
+}
+
+int hcsb_bridge_set_max_write_queue(hcsb_bridge_t *b, size_t bytes) {
+  if (b == NULL || bytes == 0) return -EINVAL;
+  b->max_write_queue = bytes;
+  return 0;
+}
+
+void hcsb_bridge_set_log(hcsb_bridge_t *b, hcsb_log_cb cb, void *data,
+                         hcsb_log_level_t max_level) {
+  b->log_cb = cb;
+  b->log_data = data;
+  b->log_level = max_level;
+}
+
+void hcsb_bridge_set_notify_cb(hcsb_bridge_t *b, hcsb_notify_cb cb, void *data) {
+  b->notify_cb = cb;
+  b->notify_data = data;
+}
+
+void hcsb_bridge_set_disconnect_cb(hcsb_bridge_t *b, hcsb_disconnect_cb cb,
+                                   void *data) {
+  b->disconnect_cb = cb;
+  b->disconnect_data = data;
+}
+
+void hcsb_bridge_set_data(hcsb_bridge_t *b, void *data) { b->data = data; }
+void *hcsb_bridge_get_data(const hcsb_bridge_t *b) { return b->data; }
+
+/* ------------------------------------------------------------------------ */
+/* Getters */
+
+const hcsb_caps_t *hcsb_bridge_caps(const hcsb_bridge_t *b) {
+  return b->was_ready ? &b->caps : NULL;
+}
+
+uint32_t hcsb_bridge_protocol_version(const hcsb_bridge_t *b) {
+  return b->was_ready ? b->version : 0;
+}
+
+int hcsb_bridge_is_connected(const hcsb_bridge_t *b) {
+  return b->phase == HCSB__READY;
+}
+
+int hcsb_bridge_close_cause(const hcsb_bridge_t *b) { return b->close_cause; }
+
+uv_loop_t *hcsb_bridge_loop(const hcsb_bridge_t *b) { return b->loop; }
+
+const hcsb_addr_t *hcsb_bridge_address(const hcsb_bridge_t *b) {
+  if (b->opener != NULL) return hcsb__opener_addr(b->opener);
+  return b->has_addr ? &b->addr : NULL;
+}
+
+void hcsb_bridge_stats(const hcsb_bridge_t *b, hcsb_bridge_stats_t *out) {
+  *out = b->st;
+  out->pending = b->npending;
+  out->queued_bytes = hcsb__writer_queued(b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Negotiation */
+
+static void negotiated(void *data, int status, const hcsb_guest_error_t *gerr,
+                       const hcsb_response_t *resp) {
+  hcsb_bridge_t *b = data;
+  b->negotiate = NULL;
+  if (b->phase == HCSB__DEAD) {
+    /* Lost or closed first: `status` says how. */
+    b->ready_cb(b->ready_data, b, status, NULL);
+    return;
+  }
+  if (status == 0 && resp->version != HCSB_PROTOCOL_VERSION) {
+    hcsb__log(b, HCSB_LOG_ERROR, resp->activity_id,
+              "guest negotiated protocol version %u, need %u", resp->version,
+              HCSB_PROTOCOL_VERSION);
+    status = -EPROTO;
+  }
+  if (status == 0) {
+    if (resp->caps != NULL) b->caps = *resp->caps;
+    b->version = resp->version;
+    b->phase = HCSB__READY;
+    b->was_ready = 1;
+    /* Calls made while negotiating go out before any made in ready_cb. */
+    status = hcsb__calls_release_waiting(b);
+    if (status == 0) {
+      hcsb__log(b, HCSB_LOG_INFO, NULL, "bridge negotiated (protocol %u, %s)",
+                b->version, b->caps.runtime_os_type);
+      b->ready_cb(b->ready_data, b, 0, NULL);
+      return;
+    }
+    b->was_ready = 0;
+  }
+  hcsb__log(b, HCSB_LOG_ERROR, NULL, "negotiation failed: %s",
+            hcsb_strerror(status));
+  /* Dead before ready_cb runs, so calls it makes fail -ENOTCONN. */
+  hcsb__bridge_lost(b, -ECONNRESET, status);
+  b->ready_cb(b->ready_data, b, status, gerr);
+}
+
+static uint32_t open_timeout(const hcsb_bridge_t *b) {
+  return b->has_addr ? b->addr.timeout_ms : HCSB__DEFAULT_OPEN_TIMEOUT_MS;
+}
+
+/* Queues NegotiateProtocol as the first frame on a fresh stream. */
+static int send_negotiate(hcsb_bridge_t *b) {
+  hcsb_call_t *c = b->negotiate;
+  char activity[37];
+  hcsb__guid_generate(activity);
+  hcsb_request_t req;
+  memset(&req, 0, sizeof req);
+  req.type = HCSB_MSG_NEGOTIATE_PROTOCOL;
+  req.activity_id = activity;
+  req.u.negotiate.min_version = HCSB_PROTOCOL_VERSION;
+  req.u.negotiate.max_version = HCSB_PROTOCOL_VERSION;
+
+  uint32_t timeout = open_timeout(b);
+  hcsb__buf_t *w = hcsb__writer_buf(b);
+  size_t old = w->len;
+  int rc = hcsb__calltab_reserve(&b->tab, b->tab.count + 1);
+  if (rc == 0 && timeout != 0) rc = hcsb__dlheap_reserve(&b->heap, b->heap.n + 1);
+  if (rc == 0) rc = hcsb__request_encode(w, b->next_id, &req);
+  if (rc != 0) return rc;
+  c->id = b->next_id++;
+  memcpy(c->activity_id, activity, sizeof activity);
+  (void)hcsb__calltab_put(&b->tab, c->id, c);
+  c->state = HCSB__CALL_PENDING;
+  if (timeout != 0) hcsb__call_set_deadline(c, timeout);
+  b->st.frames_sent++;
+  b->phase = HCSB__NEGOTIATING;
+  hcsb__writer_kick(b);
+  hcsb__log_frame(b, "send", req.type, c->id, w->data + old + HCSB__HDR_SIZE,
+                  w->len - old - HCSB__HDR_SIZE);
+  return 0;
+}
+
+static int start_stream(hcsb_bridge_t *b, uv_stream_t *stream) {
+  b->stream = stream;
+  stream->data = b;
+  if (b->rbuf == NULL && (b->rbuf = malloc(HCSB__READ_BUF_SIZE)) == NULL)
+    return -ENOMEM;
+  int rc = hcsb__reader_start(b);
+  if (rc == 0) rc = send_negotiate(b);
+  return rc;
+}
+
+static hcsb_call_t *new_negotiate(hcsb_bridge_t *b) {
+  hcsb_call_t *c = hcsb__call_new(b);
+  if (c == NULL) return NULL;
+  c->internal = 1;
+  c->cb = negotiated;
+  c->data = b;
+  c->resp_type = HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE;
+  return c;
+}
+
+static void open_cb(void *data, int status, uv_stream_t *stream) {
+  hcsb_bridge_t *b = data;
+  hcsb__bridge_ref(b);
+  if (status == 0) status = start_stream(b, stream);
+  if (status != 0) {
+    hcsb__log(b, HCSB_LOG_ERROR, NULL, "opening the bridge transport failed: %s",
+              hcsb_strerror(status));
+    hcsb__call_defer(b->negotiate, status);
+    hcsb__bridge_lost(b, b->stream ? -ECONNRESET : -ENOTCONN, status);
+  }
+  hcsb__bridge_unref(b);
+}
+
+int hcsb_bridge_connect_addr(hcsb_bridge_t *b, const hcsb_addr_t *addr,
+                             hcsb_ready_cb cb, void *data) {
+  if (b == NULL || addr == NULL || cb == NULL) return -EINVAL;
+  if (b->phase != HCSB__NEW || b->close_requested) return -EALREADY;
+  b->negotiate = new_negotiate(b);
+  if (b->negotiate == NULL) return -ENOMEM;
+  b->addr = *addr;
+  b->has_addr = 1;
+  b->ready_cb = cb;
+  b->ready_data = data;
+  b->phase = HCSB__OPENING;
+  int rc = hcsb__open(b->loop, addr, open_cb, b, &b->opener);
+  if (rc != 0) {
+    hcsb__call_recycle(b, b->negotiate);
+    b->negotiate = NULL;
+    b->has_addr = 0;
+    b->phase = HCSB__NEW;
+    return rc;
+  }
+  return 0;
+}
+
+int hcsb_bridge_connect(hcsb_bridge_t *b, const char *address, hcsb_ready_cb cb,
+                        void *data) {
+  if (b == NULL || address == NULL) return -EINVAL;
+  hcsb_addr_t *addr = malloc(sizeof *addr); /* 4 KiB: not for the stack */
+  if (addr == NULL) return -ENOMEM;
+  int rc = hcsb_addr_parse(address, addr);
+  if (rc == 0) rc = hcsb_bridge_connect_addr(b, addr, cb, data);
+  free(addr);
+  return rc;
+}
+
+static void free_handle(uv_handle_t *h) { free(h); }
+
+int hcsb_bridge_open_fd(hcsb_bridge_t *b, int fd, hcsb_ready_cb cb, void *data) {
+  if (b == NULL || fd < 0 || cb == NULL) return -EINVAL;
+  if (b->phase != HCSB__NEW || b->close_requested) return -EALREADY;
+  uv_pipe_t *p = malloc(sizeof *p);
+  hcsb_call_t *c = new_negotiate(b);
+  if (p == NULL || c == NULL) {
+    free(p);
+    if (c != NULL) hcsb__call_recycle(b, c);
+    return -ENOMEM;
+  }
+  int rc = uv_pipe_init(b->loop, p, 0);
+  if (rc != 0) {
+    free(p);
+    hcsb__call_recycle(b, c);
+    return rc;
+  }
+  /* On failure libuv has not attached the descriptor: it stays the
+   * caller's. */
+  rc = uv_pipe_open(p, fd);
+  if (rc != 0) {
+    uv_close((uv_handle_t *)p, free_handle);
+    hcsb__call_recycle(b, c);
+    return rc;
+  }
+  b->negotiate = c;
+  b->ready_cb = cb;
+  b->ready_data = data;
+  rc = start_stream(b, (uv_stream_t *)p);
+  if (rc != 0) {
+    /* Accepted: from here the bridge owns the descriptor; report later. */
+    hcsb__call_defer(b->negotiate, rc);
+    hcsb__bridge_lost(b, -ECONNRESET, rc);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Loss and close */
+
+static void stream_closed(uv_handle_t *h) {
+  hcsb_bridge_t *b = h->data;
+  free(h);
+  b->stream = NULL;
+  hcsb__bridge_maybe_finish(b);
+}
+
+void hcsb__bridge_lost(hcsb_bridge_t *b, int call_status, int cause) {
+  if (b->phase == HCSB__DEAD) return;
+  b->phase = HCSB__DEAD;
+  b->close_cause = cause;
+  b->lost_status = call_status;
+  if (cause != -ECANCELED)
+    hcsb__log(b, HCSB_LOG_WARN, NULL, "bridge connection lost: %s",
+              cause < 0 ? hcsb_strerror(cause) : "?");
+  if (b->was_ready && call_status != -ECANCELED) {
+    b->disconnect_due = 1;
+    hcsb__calls_schedule(b);
+  }
+  if (b->negotiate != NULL && b->negotiate->state == 0)
+    hcsb__call_defer(b->negotiate, call_status); /* never sent */
+  hcsb__calls_fail_all(b, call_status);
+  if (b->stream != NULL && !uv_is_closing((uv_handle_t *)b->stream)) {
+    uv_read_stop(b->stream);
+    uv_close((uv_handle_t *)b->stream, stream_closed);
+  }
+  uv_prepare_stop(&b->prepare);
+  uv_timer_stop(&b->timer);
+  b->timer_due = 0;
+}
+
+void hcsb__bridge_ref(hcsb_bridge_t *b) { b->refs++; }
+
+void hcsb__bridge_unref(hcsb_bridge_t *b) {
+  if (--b->refs == 0) hcsb__bridge_maybe_finish(b);
+}
+
+static void bridge_free(hcsb_bridge_t *b) {
+  hcsb__calls_free(b);
+  hcsb__buf_free(&b->wbuf[0]);
+  hcsb__buf_free(&b->wbuf[1]);
+  hcsb__buf_free(&b->hold);
+  hcsb__decoder_free(&b->dec);
+  hcsb__decode_ctx_free(&b->dctx);
+  free(b->rbuf);
+  free(b);
+}
+
+static void handle_closed(uv_handle_t *h) {
+  hcsb_bridge_t *b = h->data;
+  if (--b->handles_open > 0) return;
+  hcsb_close_cb cb = b->close_cb;
+  void *data = b->close_data;
+  if (cb != NULL) cb(data);
+  bridge_free(b);
+}
+
+void hcsb__bridge_maybe_finish(hcsb_bridge_t *b) {
+  if (!b->close_requested || b->finishing || b->refs > 0) return;
+  if (b->done.head != NULL || b->disconnect_due) return; /* idle drains */
+  if (b->stream != NULL || b->opener != NULL) return;    /* still closing */
+  b->finishing = 1;
+  uv_close((uv_handle_t *)&b->timer, handle_closed);
+  uv_close((uv_handle_t *)&b->prepare, handle_closed);
+  uv_close((uv_handle_t *)&b->idle, handle_closed);
+}
+
+static void opener_closed(void *data) {
+  hcsb_bridge_t *b = data;
+  b->opener = NULL;
+  hcsb__bridge_maybe_finish(b);
+}
+
+void hcsb_bridge_close(hcsb_bridge_t *b, hcsb_close_cb cb, void *data) {
+  if (b == NULL || b->close_requested) return;
+  b->close_requested = 1;
+  b->close_cb = cb;
+  b->close_data = data;
+  hcsb__bridge_lost(b, -ECANCELED, -ECANCELED);
+  if (b->opener != NULL && !b->opener_closing) {
+    b->opener_closing = 1;
+    /* The stream is already closing, so a spawned guest sees EOF and gets
+     * a grace period to exit before it is killed. */
+    hcsb__opener_shutdown(b->opener, HCSB__SPAWN_GRACE_MS, opener_closed, b);
+  }
+  hcsb__bridge_maybe_finish(b);
+}

@@ -1,0 +1,394 @@
+/* Calls: starting, cancelling, deadlines, and the one completion path. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge/internal.h"
+
+char hcsb__abandoned_marker;
+
+static uint32_t request_type(const hcsb_call_t *c) {
+  return HCSB_MSG_TYPE_REQUEST | (c->resp_type & ~HCSB_MSG_TYPE_MASK);
+}
+
+static const char *msg_name(uint32_t type) {
+  const char *name = hcsb_msg_name(type);
+  return name ? name : "unknown type";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lists */
+
+static void list_push(hcsb__call_list_t *l, hcsb_call_t *c) {
+  c->next = NULL;
+  c->prev = l->tail;
+  if (l->tail != NULL)
+    l->tail->next = c;
+  else
+    l->head = c;
+  l->tail = c;
+}
+
+static void list_remove(hcsb__call_list_t *l, hcsb_call_t *c) {
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else
+    l->head = c->next;
+  if (c->next != NULL)
+    c->next->prev = c->prev;
+  else
+    l->tail = c->prev;
+  c->prev = c->next = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Call structs are recycled: a pipelined workload allocates none. */
+
+hcsb_call_t *hcsb__call_new(hcsb_bridge_t *b) {
+  hcsb_call_t *c = b->free_calls;
+  if (c != NULL) {
+    b->free_calls = c->next;
+    b->nfree--;
+  } else {
+    c = malloc(sizeof *c);
+    if (c == NULL) return NULL;
+  }
+  memset(c, 0, sizeof *c);
+  c->dl.idx = HCSB__DL_NONE;
+  c->bridge = b;
+  return c;
+}
+
+void hcsb__call_recycle(hcsb_bridge_t *b, hcsb_call_t *c) {
+  c->state = 0;
+  c->cb = NULL;
+  if (b->nfree < HCSB__FREE_CALLS_MAX) {
+    c->next = b->free_calls;
+    b->free_calls = c;
+    b->nfree++;
+  } else {
+    free(c);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Deadlines: one timer, armed for the earliest deadline.  Removing a call
+ * never re-arms it; an early wake-up finds nothing due and re-arms. */
+
+static void timer_cb(uv_timer_t *t);
+
+static void arm_timer(hcsb_bridge_t *b) {
+  hcsb__dl_node_t *top = hcsb__dlheap_top(&b->heap);
+  if (top == NULL || b->finishing) return;
+  if (b->timer_due != 0 && b->timer_due <= top->when) return;
+  uint64_t now = uv_now(b->loop);
+  uv_timer_start(&b->timer, timer_cb, top->when > now ? top->when - now : 0, 0);
+  b->timer_due = top->when;
+}
+
+void hcsb__call_set_deadline(hcsb_call_t *c, uint32_t timeout_ms) {
+  hcsb_bridge_t *b = c->bridge;
+  /* Room was reserved by the caller, so this cannot fail. */
+  (void)hcsb__dlheap_push(&b->heap, &c->dl, uv_now(b->loop) + timeout_ms);
+  arm_timer(b);
+}
+
+void hcsb__call_abandon_id(hcsb_bridge_t *b, uint64_t id) {
+  /* Bounded: past the limit a late answer is merely counted as unknown. */
+  if (b->nabandoned >= b->max_pending ||
+      hcsb__calltab_put(&b->tab, id, HCSB__ABANDONED) != 0) {
+    hcsb__log(b, HCSB_LOG_DEBUG, NULL,
+              "not remembering abandoned ID %llu (limit reached)",
+              (unsigned long long)id);
+    return;
+  }
+  b->nabandoned++;
+}
+
+/* Detaches `c` from whichever structure holds it. */
+static void detach(hcsb_bridge_t *b, hcsb_call_t *c) {
+  switch (c->state) {
+  case HCSB__CALL_WAITING:
+    list_remove(&b->waiting, c);
+    if (!c->internal) b->npending--;
+    break;
+  case HCSB__CALL_PENDING:
+    hcsb__calltab_del(&b->tab, c->id);
+    if (!c->internal) b->npending--;
+    break;
+  case HCSB__CALL_DONE:
+    list_remove(&b->done, c);
+    break;
+  default:
+    break;
+  }
+  c->state = 0;
+  hcsb__dlheap_remove(&b->heap, &c->dl);
+}
+
+/* A sent call is forgotten: its ID is remembered as abandoned. */
+static void forget(hcsb_bridge_t *b, hcsb_call_t *c) {
+  int sent = c->state == HCSB__CALL_PENDING;
+  detach(b, c);
+  if (sent) hcsb__call_abandon_id(b, c->id);
+}
+
+static void timer_cb(uv_timer_t *t) {
+  hcsb_bridge_t *b = t->data;
+  hcsb__bridge_ref(b);
+  b->timer_due = 0;
+  uint64_t now = uv_now(b->loop);
+  hcsb__dl_node_t *top;
+  /* Each callback may complete, cancel or add calls, or close the bridge;
+   * the heap is re-read every time. */
+  while ((top = hcsb__dlheap_top(&b->heap)) != NULL && top->when <= now) {
+    hcsb_call_t *c = (hcsb_call_t *)top;
+    forget(b, c);
+    hcsb__log(b, HCSB_LOG_INFO, c->activity_id[0] ? c->activity_id : NULL,
+              "call %llu (%s) timed out", (unsigned long long)c->id,
+              msg_name(request_type(c)));
+    hcsb__call_finish(c, -ETIMEDOUT, NULL, NULL);
+  }
+  arm_timer(b);
+  hcsb__bridge_unref(b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Completion */
+
+void hcsb__call_finish(hcsb_call_t *c, int status, const hcsb_guest_error_t *gerr,
+                       const hcsb_response_t *resp) {
+  hcsb_bridge_t *b = c->bridge;
+  detach(b, c);
+  if (!c->internal) b->st.calls_completed++;
+  c->cb(c->data, status, gerr, resp);
+  hcsb__call_recycle(b, c);
+}
+
+static void idle_cb(uv_idle_t *h) {
+  hcsb_bridge_t *b = h->data;
+  hcsb__bridge_ref(b);
+  /* Only what was queued before this turn: a callback that starts a call on
+   * a dead bridge gets its -ENOTCONN on the next turn, not in this loop. */
+  hcsb_call_t *last = b->done.tail;
+  while (last != NULL) {
+    hcsb_call_t *c = b->done.head;
+    int was_last = c == last;
+    hcsb__call_finish(c, c->status, NULL, NULL);
+    if (was_last) break;
+  }
+  if (b->disconnect_due) {
+    b->disconnect_due = 0;
+    if (b->disconnect_cb != NULL && !b->close_requested)
+      b->disconnect_cb(b->disconnect_data, b, b->lost_status);
+  }
+  if (b->done.head == NULL && !b->disconnect_due) uv_idle_stop(&b->idle);
+  hcsb__bridge_unref(b);
+}
+
+void hcsb__calls_schedule(hcsb_bridge_t *b) { uv_idle_start(&b->idle, idle_cb); }
+
+void hcsb__call_defer(hcsb_call_t *c, int status) {
+  hcsb_bridge_t *b = c->bridge;
+  detach(b, c);
+  c->state = HCSB__CALL_DONE;
+  c->status = status;
+  list_push(&b->done, c);
+  uv_idle_start(&b->idle, idle_cb);
+}
+
+static int by_id(const void *a, const void *b) {
+  uint64_t x = (*(hcsb_call_t *const *)a)->id, y = (*(hcsb_call_t *const *)b)->id;
+  return x < y ? -1 : x > y;
+}
+
+void hcsb__calls_fail_all(hcsb_bridge_t *b, int status) {
+  /* Swap the table out first: nothing below may find a call in it. */
+  hcsb__calltab_t old = b->tab;
+  hcsb__calltab_t fresh = HCSB__CALLTAB_INIT;
+  b->tab = fresh;
+  b->nabandoned = 0;
+
+  size_t n = 0;
+  hcsb_call_t **v = old.count ? malloc(old.count * sizeof *v) : NULL;
+  for (size_t i = 0; i < old.cap; i++) {
+    void *val = old.slots[i].val;
+    if (val == NULL || val == HCSB__ABANDONED) continue;
+    hcsb_call_t *c = val;
+    c->state = 0; /* already out of the table */
+    if (!c->internal) b->npending--;
+    if (v != NULL)
+      v[n++] = c;
+    else
+      hcsb__call_defer(c, status); /* no memory to sort: table order */
+  }
+  hcsb__calltab_free(&old);
+  /* Fail sent calls in the order they were sent, then the waiting ones. */
+  if (v != NULL) {
+    qsort(v, n, sizeof *v, by_id);
+    for (size_t i = 0; i < n; i++) hcsb__call_defer(v[i], status);
+    free(v);
+  }
+  while (b->waiting.head != NULL) hcsb__call_defer(b->waiting.head, status);
+  b->hold.len = 0;
+}
+
+int hcsb__calls_release_waiting(hcsb_bridge_t *b) {
+  size_t n = 0, live = 0;
+  for (hcsb_call_t *c = b->waiting.head; c != NULL; c = c->next) {
+    n++;
+    live += c->wire_len;
+  }
+  if (n == 0) {
+    b->hold.len = 0;
+    return 0;
+  }
+  hcsb__buf_t *w = hcsb__writer_buf(b);
+  int rc = hcsb__calltab_reserve(&b->tab, b->tab.count + n);
+  if (rc == 0 && w->len != 0) rc = hcsb__buf_reserve(w, live);
+  if (rc != 0) return rc;
+
+  /* Cancelled calls left holes in `hold`: close them up, in order. */
+  size_t out = 0;
+  while (b->waiting.head != NULL) {
+    hcsb_call_t *c = b->waiting.head;
+    list_remove(&b->waiting, c);
+    char *frame = b->hold.data + out;
+    memmove(frame, b->hold.data + c->wire_off, c->wire_len);
+    c->id = b->next_id++;
+    hcsb__frame_set_id(frame, c->id);
+    (void)hcsb__calltab_put(&b->tab, c->id, c);
+    c->state = HCSB__CALL_PENDING;
+    hcsb__log_frame(b, "send", request_type(c), c->id, frame + HCSB__HDR_SIZE,
+                    c->wire_len - HCSB__HDR_SIZE);
+    out += c->wire_len;
+  }
+  b->hold.len = out;
+  b->st.frames_sent += n;
+  if (w->len == 0) {
+    hcsb__buf_t t = *w;
+    *w = b->hold;
+    b->hold = t;
+  } else {
+    (void)hcsb__buf_append(w, b->hold.data, b->hold.len);
+  }
+  b->hold.len = 0;
+  hcsb__writer_kick(b);
+  return 0;
+}
+
+int hcsb__calls_init(hcsb_bridge_t *b) {
+  int rc = uv_timer_init(b->loop, &b->timer);
+  if (rc != 0) return rc;
+  b->timer.data = b;
+  b->handles_open++;
+  rc = uv_idle_init(b->loop, &b->idle);
+  if (rc != 0) return rc;
+  b->idle.data = b;
+  b->handles_open++;
+  return 0;
+}
+
+void hcsb__calls_free(hcsb_bridge_t *b) {
+  while (b->free_calls != NULL) {
+    hcsb_call_t *c = b->free_calls;
+    b->free_calls = c->next;
+    free(c);
+  }
+  b->nfree = 0;
+  hcsb__calltab_free(&b->tab);
+  hcsb__dlheap_free(&b->heap);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public API */
+
+static uint32_t response_type(uint32_t request_type) {
+  return HCSB_MSG_TYPE_RESPONSE | (request_type & ~HCSB_MSG_TYPE_MASK);
+}
+
+int hcsb_bridge_call(hcsb_bridge_t *b, const hcsb_request_t *req,
+                     uint32_t timeout_ms, hcsb_call_cb cb, void *data,
+                     hcsb_call_t **callp) {
+  if (b == NULL || req == NULL || cb == NULL) return -EINVAL;
+  if ((req->type & HCSB_MSG_TYPE_MASK) != HCSB_MSG_TYPE_REQUEST) return -EINVAL;
+
+  if (b->phase == HCSB__DEAD) {
+    hcsb_call_t *c = hcsb__call_new(b);
+    if (c == NULL) return -ENOMEM;
+    c->cb = cb;
+    c->data = data;
+    c->resp_type = response_type(req->type);
+    b->st.calls_started++;
+    hcsb__call_defer(c, -ENOTCONN);
+    if (callp != NULL) *callp = c;
+    return 0;
+  }
+
+  if (b->npending >= b->max_pending) {
+    hcsb__log(b, HCSB_LOG_WARN, req->activity_id,
+              "call refused: %zu calls pending (limit)", b->npending);
+    return -ENOBUFS;
+  }
+  int ready = b->phase == HCSB__READY;
+  /* Reserve first, so nothing can fail once the frame is queued. */
+  if ((timeout_ms != 0 && hcsb__dlheap_reserve(&b->heap, b->heap.n + 1) != 0) ||
+      (ready && hcsb__calltab_reserve(&b->tab, b->tab.count + 1) != 0))
+    return -ENOMEM;
+  hcsb_call_t *c = hcsb__call_new(b);
+  if (c == NULL) return -ENOMEM;
+
+  hcsb__buf_t *buf = ready ? hcsb__writer_buf(b) : &b->hold;
+  size_t old = buf->len;
+  int rc = hcsb__request_encode(buf, ready ? b->next_id : 0, req);
+  if (rc == 0 && hcsb__writer_queued(b) > b->max_write_queue) {
+    buf->len = old;
+    rc = -ENOBUFS;
+  }
+  if (rc != 0) {
+    hcsb__call_recycle(b, c);
+    hcsb__log(b, HCSB_LOG_WARN, req->activity_id, "call refused: %s%s",
+              hcsb_strerror(rc), rc == -ENOBUFS ? " (write queue limit)" : "");
+    return rc;
+  }
+
+  c->cb = cb;
+  c->data = data;
+  c->resp_type = response_type(req->type);
+  if (req->activity_id != NULL) {
+    strncpy(c->activity_id, req->activity_id, sizeof c->activity_id - 1);
+    c->activity_id[sizeof c->activity_id - 1] = '\0';
+  }
+  if (ready) {
+    c->id = b->next_id++;
+    (void)hcsb__calltab_put(&b->tab, c->id, c);
+    c->state = HCSB__CALL_PENDING;
+    b->st.frames_sent++;
+    hcsb__writer_kick(b);
+  } else {
+    c->wire_off = old;
+    c->wire_len = (uint32_t)(buf->len - old);
+    c->state = HCSB__CALL_WAITING;
+    list_push(&b->waiting, c);
+  }
+  if (timeout_ms != 0) hcsb__call_set_deadline(c, timeout_ms);
+  b->npending++;
+  b->st.calls_started++;
+  if (callp != NULL) *callp = c;
+  /* Last: a log callback may close the bridge, and the call is already
+   * where closing will find it. */
+  if (ready && hcsb__log_on(b, HCSB_LOG_TRACE))
+    hcsb__log_frame(b, "send", req->type, c->id, buf->data + old + HCSB__HDR_SIZE,
+                    buf->len - old - HCSB__HDR_SIZE);
+  return 0;
+}
+
+int hcsb_call_cancel(hcsb_call_t *c) {
+  if (c == NULL) return -EINVAL;
+  if (c->state != HCSB__CALL_WAITING && c->state != HCSB__CALL_PENDING)
+    return -EALREADY;
+  forget(c->bridge, c);
+  hcsb__call_defer(c, -ECANCELED);
+  return 0;
+}
+
+uint64_t hcsb_call_id(const hcsb_call_t *c) { return c ? c->id : 0; }

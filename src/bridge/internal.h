@@ -1,0 +1,207 @@
+/* The bridge object and the seams between its files.  Internal.
+ *
+ *   bridge.c  lifecycle: open, negotiate, lose, close, free; getters
+ *   call.c    calls: start, cancel, the completion path, deadlines, the
+ *             deferred-completion queue
+ *   reader.c  the read path: libuv buffer -> decoder -> dispatch
+ *   writer.c  the write queue: one buffer filling while the other is on the
+ *             wire, one flush per loop turn
+ *   log.c     the log callback and frame tracing
+ *
+ * Life of a call: WAITING (encoded with ID 0 in `hold`, before negotiation)
+ * or PENDING (in `tab`, its frame queued or written) -> DONE (detached from
+ * everything, queued for a deferred callback) or straight to its callback
+ * (reply, timeout).  Whatever the path, call_finish() runs the callback and
+ * recycles the struct, exactly once.
+ */
+#ifndef HCSB_BRIDGE_INTERNAL_H
+#define HCSB_BRIDGE_INTERNAL_H
+
+#include <uv.h>
+
+#include <hcsbridge/bridge.h>
+
+#include "bridge/calltab.h"
+#include "bridge/dlheap.h"
+#include "bridge/transport.h"
+#include "proto/proto.h"
+
+#define HCSB__READ_BUF_SIZE (64u * 1024u)
+#define HCSB__DEFAULT_MAX_PENDING 1000000u
+#define HCSB__DEFAULT_MAX_WRITE_QUEUE (64u * 1024u * 1024u)
+#define HCSB__DEFAULT_OPEN_TIMEOUT_MS 120000u
+#define HCSB__SPAWN_GRACE_MS 2000u
+#define HCSB__FREE_CALLS_MAX 1024u
+
+typedef enum hcsb__call_state_e {
+  HCSB__CALL_WAITING = 1,
+  HCSB__CALL_PENDING,
+  HCSB__CALL_DONE
+} hcsb__call_state_t;
+
+struct hcsb_call_s {
+  hcsb__dl_node_t dl; /* must stay first: deadline node <-> call */
+  hcsb_bridge_t *bridge;
+  hcsb_call_cb cb;
+  void *data;
+  uint64_t id;
+  hcsb_call_t *prev, *next; /* waiting list, done queue or free list */
+  size_t wire_off;          /* WAITING: its frame in b->hold */
+  uint32_t wire_len;
+  uint32_t resp_type;
+  int status; /* DONE: what the callback will get */
+  uint8_t state;
+  uint8_t internal; /* the bridge's own NegotiateProtocol */
+  char activity_id[37];
+};
+
+typedef struct hcsb__call_list_s {
+  hcsb_call_t *head, *tail;
+} hcsb__call_list_t;
+
+typedef enum hcsb__phase_e {
+  HCSB__NEW = 0,     /* not opened; calls wait */
+  HCSB__OPENING,     /* transport accepting/dialling; calls wait */
+  HCSB__NEGOTIATING, /* NegotiateProtocol on the wire; calls wait */
+  HCSB__READY,
+  HCSB__DEAD /* lost or closed; calls fail -ENOTCONN */
+} hcsb__phase_t;
+
+struct hcsb_bridge_s {
+  uv_loop_t *loop;
+  void *data;
+  hcsb__phase_t phase;
+
+  /* Teardown.  The memory goes once the owner closed it, no dispatch is on
+   * the stack (refs), the done queue is drained and every handle closed. */
+  int refs;
+  int close_requested;
+  int finishing;
+  int handles_open;
+  int close_cause;
+  int lost_status; /* what calls failed with when the connection went */
+  int disconnect_due;
+  int was_ready;
+  hcsb_close_cb close_cb;
+  void *close_data;
+
+  /* Transport */
+  uv_stream_t *stream;
+  hcsb__opener_t *opener;
+  int opener_closing;
+  hcsb_addr_t addr;
+  int has_addr;
+
+  /* Own handles: the deadline timer, the write flush and the deferred
+   * completion queue. */
+  uv_timer_t timer;
+  uv_prepare_t prepare;
+  uv_idle_t idle;
+  uint64_t timer_due; /* 0: not armed */
+
+  /* Calls */
+  uint64_t next_id;
+  hcsb__calltab_t tab; /* PENDING calls, and abandoned IDs (ABANDONED) */
+  size_t nabandoned;
+  size_t npending; /* user calls WAITING or PENDING */
+  hcsb__dlheap_t heap;
+  hcsb__call_list_t waiting;
+  hcsb__call_list_t done;
+  hcsb_call_t *free_calls;
+  size_t nfree;
+  hcsb_call_t *negotiate;
+
+  /* Writing: wbuf[wcur] fills while wbuf[!wcur] is on the wire. */
+  hcsb__buf_t wbuf[2];
+  int wcur;
+  int winflight;
+  size_t inflight_len;
+  uv_write_t wreq;
+  hcsb__buf_t hold; /* frames of WAITING calls, ID 0 */
+
+  /* Reading */
+  char *rbuf;
+  hcsb__decoder_t dec;
+  hcsb__decode_ctx_t dctx;
+  int dctx_ready;
+
+  /* Negotiated */
+  hcsb_caps_t caps;
+  uint32_t version;
+
+  /* Limits */
+  uint32_t max_frame;
+  size_t max_pending;
+  size_t max_write_queue;
+
+  /* User callbacks */
+  hcsb_ready_cb ready_cb;
+  void *ready_data;
+  hcsb_notify_cb notify_cb;
+  void *notify_data;
+  hcsb_disconnect_cb disconnect_cb;
+  void *disconnect_data;
+  hcsb_log_cb log_cb;
+  void *log_data;
+  hcsb_log_level_t log_level;
+
+  hcsb_bridge_stats_t st;
+};
+
+/* Marks abandoned IDs (timed out or cancelled after being sent) in `tab`, so
+ * a late response is told apart from one nobody asked for. */
+extern char hcsb__abandoned_marker;
+#define HCSB__ABANDONED ((void *)&hcsb__abandoned_marker)
+
+/* bridge.c */
+void hcsb__bridge_ref(hcsb_bridge_t *b);
+void hcsb__bridge_unref(hcsb_bridge_t *b);
+/* The connection is gone: every call fails with `call_status` on the next
+ * turn, `cause` is kept for hcsb_bridge_close_cause(), the stream closes.
+ * Never runs a user callback itself.  No-op once dead. */
+void hcsb__bridge_lost(hcsb_bridge_t *b, int call_status, int cause);
+void hcsb__bridge_maybe_finish(hcsb_bridge_t *b);
+
+/* call.c */
+int hcsb__calls_init(hcsb_bridge_t *b);
+/* The one completion path: detaches `c`, runs its callback, recycles it. */
+void hcsb__call_finish(hcsb_call_t *c, int status, const hcsb_guest_error_t *gerr,
+                       const hcsb_response_t *resp);
+/* Detaches `c` and queues its callback for the next turn with `status`. */
+void hcsb__call_defer(hcsb_call_t *c, int status);
+/* Makes the idle handler run on the next turn (deferred work is queued). */
+void hcsb__calls_schedule(hcsb_bridge_t *b);
+/* Moves every WAITING and PENDING call to the done queue with `status`. */
+void hcsb__calls_fail_all(hcsb_bridge_t *b, int status);
+/* Negotiated: gives WAITING calls their IDs and queues their frames. */
+int hcsb__calls_release_waiting(hcsb_bridge_t *b);
+/* Records that `id` was sent but nobody waits for its answer any more. */
+void hcsb__call_abandon_id(hcsb_bridge_t *b, uint64_t id);
+hcsb_call_t *hcsb__call_new(hcsb_bridge_t *b);
+void hcsb__call_recycle(hcsb_bridge_t *b, hcsb_call_t *c);
+/* Arms the timer for `c`'s deadline `timeout_ms` from now (room reserved). */
+void hcsb__call_set_deadline(hcsb_call_t *c, uint32_t timeout_ms);
+void hcsb__calls_free(hcsb_bridge_t *b);
+
+/* reader.c */
+int hcsb__reader_start(hcsb_bridge_t *b);
+
+/* writer.c */
+/* Queues an encoded frame already appended to the current buffer. */
+void hcsb__writer_kick(hcsb_bridge_t *b);
+size_t hcsb__writer_queued(const hcsb_bridge_t *b);
+hcsb__buf_t *hcsb__writer_buf(hcsb_bridge_t *b);
+
+/* log.c */
+int hcsb__log_on(const hcsb_bridge_t *b, hcsb_log_level_t level);
+void hcsb__log(const hcsb_bridge_t *b, hcsb_log_level_t level,
+               const char *activity_id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Traces one frame (header and body; Create/ExecuteProcess bodies are
+ * withheld since they carry environment variables). */
+void hcsb__log_frame(const hcsb_bridge_t *b, const char *dir, uint32_t type,
+                     uint64_t id, const void *body, size_t body_len);
+void hcsb__log_guest_error(const hcsb_bridge_t *b, const char *activity_id,
+                           const hcsb_guest_error_t *gerr);
+
+#endif /* HCSB_BRIDGE_INTERNAL_H */

@@ -1,0 +1,179 @@
+/* The read path: libuv's read buffer goes straight into the frame decoder,
+ * and each frame is dispatched on its type, then on its ID. */
+#include <string.h>
+
+#include "bridge/internal.h"
+
+static const char *msg_name(uint32_t type) {
+  const char *name = hcsb_msg_name(type);
+  return name ? name : "unknown type";
+}
+
+/* A response whose call is gone: late (we gave up on it) or unknown. */
+static void orphan_response(hcsb_bridge_t *b, const hcsb__hdr_t *h, void *val) {
+  if (val == HCSB__ABANDONED) {
+    hcsb__calltab_del(&b->tab, h->id);
+    b->nabandoned--;
+    b->st.late_responses++;
+    hcsb__log(b, HCSB_LOG_DEBUG, NULL, "dropping late %s for call %llu",
+              msg_name(h->type), (unsigned long long)h->id);
+  } else {
+    b->st.unknown_responses++;
+    hcsb__log(b, HCSB_LOG_WARN, NULL,
+              "dropping %s with unknown ID %llu (never sent or already answered)",
+              msg_name(h->type), (unsigned long long)h->id);
+  }
+}
+
+static void on_response(hcsb_bridge_t *b, const hcsb__frame_t *f) {
+  void *val = hcsb__calltab_get(&b->tab, f->hdr.id);
+  if (val == NULL || val == HCSB__ABANDONED) {
+    orphan_response(b, &f->hdr, val);
+    return;
+  }
+  hcsb_call_t *c = val;
+  const char *act = c->activity_id[0] ? c->activity_id : NULL;
+  if (f->hdr.type != c->resp_type) {
+    b->st.bad_responses++;
+    hcsb__log(b, HCSB_LOG_WARN, act, "call %llu: got %s (0x%08X), expected 0x%08X",
+              (unsigned long long)f->hdr.id, msg_name(f->hdr.type), f->hdr.type,
+              c->resp_type);
+    hcsb__call_finish(c, -EPROTO, NULL, NULL);
+    return;
+  }
+  hcsb_response_t resp;
+  hcsb_guest_error_t gerr;
+  int has_gerr = 0;
+  memset(&resp, 0, sizeof resp);
+  memset(&gerr, 0, sizeof gerr);
+  int rc = hcsb__response_decode(&b->dctx, f->hdr.type, f->hdr.id,
+                                 (const char *)f->body, f->body_len, &resp, &gerr,
+                                 &has_gerr);
+  if (rc != 0) {
+    hcsb__decode_release(&b->dctx);
+    if (rc != -ENOMEM) {
+      rc = -EPROTO;
+      b->st.bad_responses++;
+    }
+    hcsb__log(b, HCSB_LOG_WARN, act, "call %llu: undecodable %s: %s",
+              (unsigned long long)f->hdr.id, msg_name(f->hdr.type),
+              hcsb_strerror(rc));
+    hcsb__call_finish(c, rc, NULL, NULL);
+    return;
+  }
+  if (has_gerr) hcsb__log_guest_error(b, act, &gerr);
+  hcsb__call_finish(c, has_gerr ? HCSB_EGUEST : 0, has_gerr ? &gerr : NULL, &resp);
+  hcsb__decode_release(&b->dctx);
+}
+
+static void on_notification(hcsb_bridge_t *b, const hcsb__frame_t *f) {
+  hcsb_notification_t n;
+  memset(&n, 0, sizeof n);
+  int rc = hcsb__notification_decode(&b->dctx, (const char *)f->body, f->body_len, &n);
+  if (rc != 0) {
+    b->st.dropped_messages++;
+    hcsb__log(b, HCSB_LOG_WARN, NULL, "dropping undecodable notification: %s",
+              hcsb_strerror(rc));
+  } else {
+    b->st.notifications++;
+    if (b->notify_cb != NULL)
+      b->notify_cb(b->notify_data, b, &n);
+    else
+      hcsb__log(b, HCSB_LOG_DEBUG, n.activity_id,
+                "notification %s for %s (no handler)", n.type, n.container_id);
+  }
+  hcsb__decode_release(&b->dctx);
+}
+
+static void on_frame(hcsb_bridge_t *b, const hcsb__frame_t *f) {
+  hcsb__log_frame(b, "recv", f->hdr.type, f->hdr.id, f->body, f->body_len);
+  if ((f->hdr.type & HCSB_MSG_TYPE_MASK) == HCSB_MSG_TYPE_RESPONSE) {
+    on_response(b, f);
+  } else if (f->hdr.type == HCSB_MSG_NOTIFY_CONTAINER) {
+    on_notification(b, f);
+  } else {
+    b->st.dropped_messages++;
+    hcsb__log(b, HCSB_LOG_WARN, NULL,
+              "dropping guest message 0x%08X (%s), ID %llu: not a response or "
+              "notification", f->hdr.type, msg_name(f->hdr.type),
+              (unsigned long long)f->hdr.id);
+  }
+}
+
+/* Announced larger than max_frame: its body streams past unbuffered. */
+static void on_oversize(hcsb_bridge_t *b, const hcsb__hdr_t *h) {
+  b->st.oversize_frames++;
+  hcsb__log(b, HCSB_LOG_WARN, NULL, "skipping %s of %u bytes (limit %u), ID %llu",
+            msg_name(h->type), h->size, b->max_frame, (unsigned long long)h->id);
+  if ((h->type & HCSB_MSG_TYPE_MASK) != HCSB_MSG_TYPE_RESPONSE) {
+    b->st.dropped_messages++;
+    return;
+  }
+  void *val = hcsb__calltab_get(&b->tab, h->id);
+  if (val == NULL || val == HCSB__ABANDONED)
+    orphan_response(b, h, val);
+  else
+    hcsb__call_finish(val, -EMSGSIZE, NULL, NULL);
+}
+
+static void feed(hcsb_bridge_t *b, const uint8_t *data, size_t len) {
+  size_t off = 0;
+  /* Callbacks may close the bridge: stop at once, the rest is moot. */
+  while (off < len && b->phase != HCSB__DEAD) {
+    size_t used = 0;
+    hcsb__frame_t f;
+    hcsb__dec_event_t ev = hcsb__decoder_feed(&b->dec, data + off, len - off, &used, &f);
+    off += used;
+    switch (ev) {
+    case HCSB__DEC_FRAME:
+      b->st.frames_received++;
+      on_frame(b, &f);
+      break;
+    case HCSB__DEC_OVERSIZE:
+      b->st.frames_received++;
+      on_oversize(b, &f.hdr);
+      break;
+    case HCSB__DEC_ERROR:
+      hcsb__log(b, HCSB_LOG_ERROR, NULL,
+                "guest sent a frame header with Size < 16: stream untrustworthy");
+      hcsb__bridge_lost(b, -ECONNRESET, -EPROTO);
+      return;
+    case HCSB__DEC_NOMEM:
+      /* The decoder kept nothing of this chunk past `used`; we cannot ask
+       * libuv to hand it over again, so the stream is lost. */
+      hcsb__log(b, HCSB_LOG_ERROR, NULL, "out of memory buffering a guest frame");
+      hcsb__bridge_lost(b, -ECONNRESET, -ENOMEM);
+      return;
+    case HCSB__DEC_NEED_MORE:
+    default:
+      return;
+    }
+  }
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  hcsb_bridge_t *b = h->data;
+  (void)hint;
+  buf->base = b->rbuf;
+  buf->len = HCSB__READ_BUF_SIZE;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  hcsb_bridge_t *b = s->data;
+  if (nread == 0) return; /* EAGAIN, not EOF */
+  hcsb__bridge_ref(b);
+  if (nread < 0) {
+    if (nread != UV_EOF || !hcsb__decoder_idle(&b->dec))
+      hcsb__log(b, HCSB_LOG_WARN, NULL, "bridge read: %s%s", uv_strerror((int)nread),
+                hcsb__decoder_idle(&b->dec) ? "" : " (inside a frame)");
+    hcsb__bridge_lost(b, -ECONNRESET, (int)nread);
+  } else {
+    b->st.bytes_received += (uint64_t)nread;
+    feed(b, (const uint8_t *)buf->base, (size_t)nread);
+  }
+  hcsb__bridge_unref(b);
+}
+
+int hcsb__reader_start(hcsb_bridge_t *b) {
+  return uv_read_start(b->stream, on_alloc, on_read);
+}

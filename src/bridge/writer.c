@@ -1,0 +1,84 @@
+/* The write queue.  Calls append encoded frames to wbuf[wcur]; once per loop
+ * turn, just before libuv polls, everything accumulated goes out in one
+ * write.  uv_try_write first: when the socket takes it all (the common
+ * case) no write request, no callback and no extra turn are needed.  What
+ * the kernel does not take goes out with uv_write from that same buffer
+ * while new frames fill the other one. */
+#include "bridge/internal.h"
+
+/* A buffer that grew for a burst is given back once drained. */
+#define KEEP_BUF_CAP (1024u * 1024u)
+
+static void write_cb(uv_write_t *req, int status);
+
+hcsb__buf_t *hcsb__writer_buf(hcsb_bridge_t *b) { return &b->wbuf[b->wcur]; }
+
+size_t hcsb__writer_queued(const hcsb_bridge_t *b) {
+  return b->wbuf[b->wcur].len + (b->winflight ? b->inflight_len : 0) + b->hold.len;
+}
+
+static void drained(hcsb__buf_t *buf) {
+  buf->len = 0;
+  if (buf->cap > KEEP_BUF_CAP) hcsb__buf_free(buf);
+}
+
+static void write_failed(hcsb_bridge_t *b, int err) {
+  hcsb__log(b, HCSB_LOG_WARN, NULL, "bridge write: %s", uv_strerror(err));
+  hcsb__bridge_lost(b, -EPIPE, err);
+}
+
+static void flush(uv_prepare_t *h) {
+  hcsb_bridge_t *b = h->data;
+  hcsb__buf_t *buf = &b->wbuf[b->wcur];
+  /* One write in flight at a time; write_cb restarts the flush. */
+  if (b->winflight || buf->len == 0 || b->phase == HCSB__DEAD) {
+    uv_prepare_stop(h);
+    return;
+  }
+  hcsb__bridge_ref(b);
+  uv_buf_t ub = uv_buf_init(buf->data, (unsigned)buf->len);
+  int n = uv_try_write(b->stream, &ub, 1);
+  if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
+  if (n < 0) {
+    write_failed(b, n);
+  } else {
+    b->st.writes++;
+    b->st.bytes_sent += (uint64_t)n;
+    if ((size_t)n == buf->len) {
+      drained(buf);
+      uv_prepare_stop(h);
+    } else {
+      ub = uv_buf_init(buf->data + n, (unsigned)(buf->len - (size_t)n));
+      int rc = uv_write(&b->wreq, b->stream, &ub, 1, write_cb);
+      if (rc != 0) {
+        write_failed(b, rc);
+      } else {
+        b->winflight = 1;
+        b->inflight_len = ub.len;
+        b->wcur ^= 1;
+        uv_prepare_stop(h);
+      }
+    }
+  }
+  hcsb__bridge_unref(b);
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  hcsb_bridge_t *b = req->data;
+  hcsb__bridge_ref(b);
+  b->winflight = 0;
+  drained(&b->wbuf[b->wcur ^ 1]);
+  if (status == 0) {
+    b->st.bytes_sent += b->inflight_len;
+    if (b->wbuf[b->wcur].len != 0) hcsb__writer_kick(b);
+  } else if (status != UV_ECANCELED) { /* ECANCELED: we closed the stream */
+    write_failed(b, status);
+  }
+  b->inflight_len = 0;
+  hcsb__bridge_unref(b);
+}
+
+void hcsb__writer_kick(hcsb_bridge_t *b) {
+  b->wreq.data = b;
+  if (!uv_is_active((uv_handle_t *)&b->prepare)) uv_prepare_start(&b->prepare, flush);
+}
