@@ -553,6 +553,91 @@ static void test_exit_code_not_found_is_unknown(void) {
   api_close(&g);
 }
 
+typedef struct cwait_s {
+  int n, status;
+  hcsb_container_end_t end;
+} cwait_t;
+
+static void on_cwait(void *data, hcsb_container_t *c, int status,
+                     const hcsb_container_exit_t *exit) {
+  cwait_t *w = data;
+  w->n++;
+  w->status = status;
+  w->end = exit != NULL ? exit->end : 0;
+}
+
+/* Closing the connection with handles still open: everything pending ends
+ * with -ECANCELED, the handles stay usable until their own close. */
+static void test_conn_close_with_open_handles(void) {
+  const char *argv[] = {"/bin/cat", NULL};
+  hcsb_container_t *c = NULL;
+  api_done_t d = {0}, sig = {0};
+  cwait_t cw = {0}, cw2 = {0};
+  int closed = 0, cclosed = 0;
+  uv_loop_t loop;
+  api_guest_t g;
+  api_proc_t r, late;
+  uint32_t code;
+
+  uv_loop_init(&loop);
+  api_open_spawn(&g, &loop, NULL);
+  api_uvm_start(&g, &r, argv, "io");
+  CHECK_EQ(hcsb_process_wait(r.p, 0, api_proc_waited, &r), 0);
+  CHECK_EQ(hcsb_conn_open_container(g.conn, "idle", &c), 0);
+  CHECK_EQ(hcsb_container_wait(c, 0, on_cwait, &cw), 0);
+  hcsb_conn_close(g.conn, api_closed_flag, &closed);
+  hcsb_conn_close(g.conn, api_closed_flag, &closed); /* no-op */
+  CHECK(hcsb_process_stdout(r.p) == NULL);
+  CHECK(hcsb_conn_bridge(g.conn) == NULL);
+  CHECK(hcsb_conn_caps(g.conn) != NULL);
+  RUN_UNTIL(&loop, closed);
+  RUN_UNTIL(&loop, r.waited);
+  RUN_UNTIL(&loop, cw.n);
+  CHECK_EQ(closed, 1);
+  CHECK_EQ(r.wait_status, -ECANCELED);
+  CHECK_EQ(hcsb_process_exit_code(r.p, &code), -ENODATA);
+  CHECK_EQ(cw.status, -ECANCELED);
+  CHECK_EQ(cw.end, HCSB_CONTAINER_CLOSED);
+  /* Still usable, and honest about it. */
+  CHECK_EQ(hcsb_container_start(c, NULL, api_done, &d), 0);
+  CHECK_EQ(hcsb_process_signal(r.p, NULL, 9, signal_cb, &sig), 0);
+  CHECK_EQ(hcsb_container_wait(c, 0, on_cwait, &cw2), 0);
+  memset(&late, 0, sizeof(late));
+  CHECK_EQ(hcsb_process_wait(r.p, 0, api_proc_waited, &late), 0);
+  CHECK_EQ(hcsb_process_write(r.p, "x", 1, NULL, NULL), -EPIPE);
+  CHECK_EQ(d.done + sig.done + cw2.n + late.waited, 0);
+  RUN_UNTIL(&loop, d.done);
+  RUN_UNTIL(&loop, sig.done);
+  RUN_UNTIL(&loop, cw2.n);
+  RUN_UNTIL(&loop, late.waited);
+  CHECK_EQ(d.status, -ENOTCONN);
+  CHECK_EQ(sig.status, -ENOTCONN);
+  CHECK_EQ(cw2.status, -ECANCELED);
+  CHECK_EQ(late.wait_status, -ECANCELED);
+  {
+    hcsb_process_t *p2 = NULL;
+    api_proc_t r2;
+    memset(&r2, 0, sizeof(r2));
+    CHECK_EQ(hcsb_conn_create_process(g.conn, NULL,
+                                      &(hcsb_process_config_t){
+                                          .command_args = argv,
+                                          .ncommand_args = 1,
+                                          .create_stdout_pipe = 1},
+                                      api_proc_created, &r2, &p2),
+             0);
+    RUN_UNTIL(&loop, r2.created);
+    CHECK_EQ(r2.create_status, -ENOTCONN);
+    hcsb_process_close(p2, api_proc_closed, &r2);
+    RUN_UNTIL(&loop, r2.closed);
+  }
+  hcsb_process_close(r.p, api_proc_closed, &r);
+  hcsb_container_close(c, api_closed_flag, &cclosed);
+  RUN_UNTIL(&loop, r.closed);
+  RUN_UNTIL(&loop, cclosed);
+  api_proc_free(&r);
+  api_drain(&loop);
+}
+
 static const hcsb_test_t tests[] = {
     TEST_ENTRY(open_spawn),
     TEST_ENTRY(open_unix),
@@ -569,6 +654,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(uvm_signal_allowed),
     TEST_ENTRY(modify_records_disks),
     TEST_ENTRY(exit_code_not_found_is_unknown),
+    TEST_ENTRY(conn_close_with_open_handles),
 };
 
 int main(int argc, char **argv) {
