@@ -1,7 +1,9 @@
 /* The bridge byte stream: frames in through the protocol core's decoder,
  * responses out in completion order, and the end of the session.
  *
- * Reading stops while more than HCSB__G_WRITE_HIGH bytes of responses are
+ * Frames produced while a write is in flight are batched into the next one
+ * (libuv writes one request per loop turn).  Reading stops while more than
+ * HCSB__G_WRITE_HIGH bytes of responses are
  * queued (a host that stops reading cannot make us buffer without bound;
  * the real GCS blocks its handlers instead).  A header with Size < 16 ends
  * the connection with a log line, where the real GCS would swallow the rest
@@ -17,8 +19,7 @@
 typedef struct wreq_s {
   uv_write_t req;
   hcsb__guest_t *g;
-  size_t len;
-  char data[];
+  hcsb__buf_t data;
 } wreq_t;
 
 static char read_buf[64 * 1024];
@@ -112,16 +113,48 @@ static void write_failed(hcsb__guest_t *g, int err) {
   hcsb__guest_teardown(g, 1, "bridge write failed");
 }
 
+static void on_write(uv_write_t *req, int status);
+
+/* Starts a write of everything batched, unless one is in flight. */
+static void flush(hcsb__guest_t *g) {
+  wreq_t *w;
+  uv_buf_t b;
+  int r;
+
+  if (g->writing || g->wnext.len == 0 || !g->conn_open) return;
+  w = malloc(sizeof *w);
+  if (w == NULL) {
+    hcsb__guest_teardown(g, 1, "out of memory writing responses");
+    return;
+  }
+  w->g = g;
+  w->data = g->wnext;
+  g->wnext = (hcsb__buf_t)HCSB__BUF_INIT;
+  b = uv_buf_init(w->data.data, (unsigned)w->data.len);
+  r = uv_write(&w->req, g->out, &b, 1, on_write);
+  if (r < 0) {
+    g->wq_bytes -= w->data.len;
+    hcsb__buf_free(&w->data);
+    free(w);
+    write_failed(g, r);
+    return;
+  }
+  g->writing = 1;
+}
+
 static void on_write(uv_write_t *req, int status) {
   wreq_t *w = (wreq_t *)req;
   hcsb__guest_t *g = w->g;
 
-  g->wq_bytes -= w->len;
+  g->writing = 0;
+  g->wq_bytes -= w->data.len;
+  hcsb__buf_free(&w->data);
   free(w);
   if (status < 0 && status != UV_ECANCELED && !g->closing) {
     write_failed(g, status);
     return;
   }
+  flush(g);
   if (g->closing) {
     close_out_if_drained(g);
     return;
@@ -131,37 +164,26 @@ static void on_write(uv_write_t *req, int status) {
 
 void hcsb__gconn_send(hcsb__guest_t *g, uint32_t type, uint64_t id,
                       const char *body, size_t len) {
+  uint8_t hdr[HCSB__HDR_SIZE];
   hcsb__hdr_t h;
-  wreq_t *w;
-  uv_buf_t b;
-  int r;
 
   if (g->closing || !g->conn_open) return;
   if (len > UINT32_MAX - HCSB__HDR_SIZE) {
     hcsb__glog(g, 0, "response id %" PRIu64 " too large to frame", id);
     return;
   }
-  w = malloc(sizeof *w + HCSB__HDR_SIZE + len);
-  if (w == NULL) {
+  if (hcsb__buf_reserve(&g->wnext, HCSB__HDR_SIZE + len) != 0) {
     hcsb__glog(g, 0, "out of memory: response id %" PRIu64 " dropped", id);
     return;
   }
   h.type = type;
   h.size = (uint32_t)(HCSB__HDR_SIZE + len);
   h.id = id;
-  hcsb__hdr_encode((uint8_t *)w->data, &h);
-  memcpy(w->data + HCSB__HDR_SIZE, body, len);
-  w->g = g;
-  w->len = HCSB__HDR_SIZE + len;
-  b = uv_buf_init(w->data, (unsigned)w->len);
-  g->wq_bytes += w->len;
-  r = uv_write(&w->req, g->out, &b, 1, on_write);
-  if (r < 0) {
-    g->wq_bytes -= w->len;
-    free(w);
-    write_failed(g, r);
-    return;
-  }
+  hcsb__hdr_encode(hdr, &h);
+  hcsb__buf_append(&g->wnext, hdr, sizeof hdr); /* reserved: cannot fail */
+  hcsb__buf_append(&g->wnext, body, len);
+  g->wq_bytes += HCSB__HDR_SIZE + len;
+  flush(g);
   if (g->wq_bytes > HCSB__G_WRITE_HIGH) stop_reading(g);
 }
 
@@ -179,6 +201,8 @@ int hcsb__gconn_start(hcsb__guest_t *g) {
 static void close_conn(hcsb__guest_t *g) {
   if (!g->conn_open) return;
   g->conn_open = 0;
+  g->wq_bytes -= g->wnext.len;
+  hcsb__buf_free(&g->wnext); /* the write in flight is cancelled by close */
   if (g->flush_timer_init) uv_close((uv_handle_t *)&g->flush_timer, on_closed);
   g->flush_timer_init = 0;
   uv_close((uv_handle_t *)g->in, on_closed);

@@ -94,7 +94,9 @@ struct hcsb__guest_s {
   uv_stream_t *in, *out;
   int conn_open;
   int reading;
-  size_t wq_bytes;             /* bytes queued on `out` */
+  size_t wq_bytes;             /* response bytes written or waiting */
+  hcsb__buf_t wnext;           /* frames batched behind the write in flight */
+  int writing;
   hcsb__decoder_t dec;
   int negotiated;
   int closing;                 /* teardown started: nothing more is sent */
