@@ -400,7 +400,7 @@ static int read_blkio_entries(cur_t *c, uint64_t *read, uint64_t *write) {
   while ((r = element(c, &first)) == 1) {
     const char *k, *op = NULL;
     size_t kn, opn = 0;
-    uint64_t value = 0;
+    uint64_t value = 0, *sum;
     int mfirst = 1;
 
     if ((r = open_(c, '{')) != 0) {
@@ -418,9 +418,15 @@ static int read_blkio_entries(cur_t *c, uint64_t *read, uint64_t *write) {
     }
     if (r != 0) return r;
     if (op != NULL && key_is(op, opn, "Read"))
-      *read += value;
+      sum = read;
     else if (op != NULL && key_is(op, opn, "Write"))
-      *write += value;
+      sum = write;
+    else
+      sum = NULL;
+    /* A total that does not fit is as unusable as a value that does not:
+     * never report a wrapped-around count. */
+    if (sum != NULL && value > UINT64_MAX - *sum) return -EPROTO;
+    if (sum != NULL) *sum += value;
   }
   return r;
 }
