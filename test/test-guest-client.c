@@ -21,7 +21,7 @@
 
 #define IO_TIMEOUT_MS 5000
 
-static int scaled(int ms) {
+int gc_scaled(int ms) {
   const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
   int k = s != NULL ? atoi(s) : 1;
   return k > 1 ? ms * k : ms;
@@ -75,7 +75,7 @@ void gc_adopt(gc_t *c, pid_t pid, int fd, const char *dir) {
 }
 
 int gc_stop(gc_t *c) {
-  long long deadline = now_ms() + scaled(5000);
+  long long deadline = now_ms() + gc_scaled(5000);
   int status = -1;
   size_t i;
 
@@ -103,7 +103,7 @@ size_t gc_stderr(gc_t *c, char *buf, size_t len, int timeout_ms) {
   size_t got = 0;
   struct pollfd p = {c->err_fd, POLLIN, 0};
 
-  while (got + 1 < len && poll(&p, 1, scaled(timeout_ms)) > 0) {
+  while (got + 1 < len && poll(&p, 1, gc_scaled(timeout_ms)) > 0) {
     ssize_t n = read(c->err_fd, buf + got, len - 1 - got);
     if (n <= 0) break;
     got += (size_t)n;
@@ -178,7 +178,7 @@ static int decode_one(gc_t *c, gc_frame_t *f) {
 }
 
 int gc_recv(gc_t *c, gc_frame_t *f, int timeout_ms) {
-  long long deadline = now_ms() + scaled(timeout_ms);
+  long long deadline = now_ms() + gc_scaled(timeout_ms);
 
   if (c->nstash > 0) {
     *f = c->stash[0];
@@ -209,7 +209,7 @@ int gc_recv(gc_t *c, gc_frame_t *f, int timeout_ms) {
 
 static int recv_id(gc_t *c, uint64_t id, int notification, gc_frame_t *out,
                    int timeout_ms) {
-  long long deadline = now_ms() + scaled(timeout_ms);
+  long long deadline = now_ms() + gc_scaled(timeout_ms);
   size_t i;
 
   for (i = 0; i < c->nstash; i++) {
@@ -329,7 +329,7 @@ int gc_accept(int lfd, int timeout_ms) {
   struct pollfd p = {lfd, POLLIN, 0};
   int fd;
 
-  if (poll(&p, 1, scaled(timeout_ms)) != 1)
+  if (poll(&p, 1, gc_scaled(timeout_ms)) != 1)
     hcsb_test_fail(__FILE__, __LINE__, "the guest did not dial");
   fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
   CHECK(fd >= 0);
@@ -337,7 +337,7 @@ int gc_accept(int lfd, int timeout_ms) {
 }
 
 size_t gc_read_all(int fd, char *buf, size_t len, int timeout_ms) {
-  long long deadline = now_ms() + scaled(timeout_ms);
+  long long deadline = now_ms() + gc_scaled(timeout_ms);
   size_t got = 0;
 
   for (;;) {
@@ -362,7 +362,7 @@ size_t gc_read_all(int fd, char *buf, size_t len, int timeout_ms) {
 
 size_t gc_read_until(int fd, const char *needle, char *buf, size_t len,
                      int timeout_ms) {
-  long long deadline = now_ms() + scaled(timeout_ms);
+  long long deadline = now_ms() + gc_scaled(timeout_ms);
   size_t got = 0;
 
   buf[0] = '\0';
@@ -412,7 +412,7 @@ const char *gc_quote(const char *s) {
 }
 
 int gc_pid_gone(pid_t pid, int timeout_ms) {
-  long long deadline = now_ms() + scaled(timeout_ms);
+  long long deadline = now_ms() + gc_scaled(timeout_ms);
 
   while (now_ms() < deadline) {
     if (kill(pid, 0) < 0 && errno == ESRCH) return 1;

@@ -88,6 +88,9 @@ void gc_write(int fd, const char *s);
 /* JSON-quotes `s` into a static rotating buffer (for ProcessParameters). */
 const char *gc_quote(const char *s);
 
+/* ms times HCSB_TEST_TIMEOUT_SCALE (valgrind runs set it). */
+int gc_scaled(int ms);
+
 /* 1 when `pid` no longer exists (polls up to timeout_ms). */
 int gc_pid_gone(pid_t pid, int timeout_ms);
 

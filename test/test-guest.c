@@ -210,7 +210,7 @@ static const char *oci_params(const char *script, int terminal,
  * forks its children a little after it starts) or 2 s passed. */
 static size_t process_list(gc_t *c, uint64_t id, const char *cid, size_t want,
                            pid_t *pids, size_t max) {
-  long long deadline = now_ms() + 2000;
+  long long deadline = now_ms() + gc_scaled(2000);
   size_t n = 0, i;
 
   for (;; id++) {

@@ -39,6 +39,7 @@ static void table_remove(hcsb__gctr_t *c) {
   TAILQ_REMOVE(&c->g->ctrs, c, link);
   c->in_table = 0;
   c->g->nctrs--;
+  c->g->retained -= c->cost;
   hcsb__gctr_unref(c);
 }
 
@@ -302,7 +303,10 @@ void hcsb__gh_create(hcsb__greq_t *r) {
                      "OciSpecification has no process to run");
     goto out;
   }
-  if (g->nctrs >= HCSB__G_MAX_CONTAINERS) {
+  /* The spec is kept until DeleteContainerState: bound what a host can
+   * make us hold. */
+  if (g->nctrs >= HCSB__G_MAX_CONTAINERS ||
+      g->retained + r->len > HCSB__G_MAX_RETAINED) {
     hcsb__greply_err(g, &r->call, 0x80004005u, "too many containers");
     goto out;
   }
@@ -320,6 +324,8 @@ void hcsb__gh_create(hcsb__greq_t *r) {
   c->state = HCSB__GCTR_CREATED;
   c->in_table = 1;
   c->refs = 1;
+  c->cost = r->len;
+  g->retained += c->cost;
   TAILQ_INIT(&c->procs);
   TAILQ_INSERT_TAIL(&g->ctrs, c, link);
   g->nctrs++;

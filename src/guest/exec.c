@@ -46,6 +46,7 @@ struct hcsb__gexec_s {
   int sock[3];
   int cur;
   int tries;
+  size_t cost;    /* counted in g->retained until it is answered */
   uv_timer_t timer;
 };
 
@@ -204,6 +205,7 @@ static void exec_free(hcsb__gexec_t *e) {
 
   TAILQ_REMOVE(&e->g->execs, e, link);
   e->g->npending--;
+  e->g->retained -= e->cost;
   for (i = 0; i < 3; i++)
     if (e->sock[i] >= 0) close(e->sock[i]);
   hcsb__gcall_free(&e->call);
@@ -601,6 +603,8 @@ void hcsb__gh_execute(hcsb__greq_t *r) {
   e->timer.data = e;
   TAILQ_INSERT_TAIL(&g->execs, e, link);
   g->npending++;
+  e->cost = r->len;
+  g->retained += e->cost;
 
   if (strcmp(r->cid, HCSB__G_NULL_ID) == 0 || external) {
     e->mode = MODE_UVM;
@@ -619,7 +623,8 @@ void hcsb__gh_execute(hcsb__greq_t *r) {
   }
   if (hcsb__gproc_live(g) >= HCSB__G_MAX_PROCS ||
       g->nprocs >= 16 * HCSB__G_MAX_PROCS ||
-      g->npending > HCSB__G_MAX_PENDING) {
+      g->npending > HCSB__G_MAX_PENDING ||
+      g->retained > HCSB__G_MAX_RETAINED) {
     hcsb__greply_err(g, &r->call, 0x80004005u,
                      "too many processes or outstanding requests");
     goto fail;

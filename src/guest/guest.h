@@ -41,6 +41,7 @@
 #define HCSB__G_MAX_RESOURCES 4096u    /* ModifySettings records kept */
 #define HCSB__G_MAX_AID 1024u          /* longest ActivityId echoed back */
 #define HCSB__G_MAX_ECHO 4096u         /* request bytes quoted in errors */
+#define HCSB__G_MAX_RETAINED (64u << 20) /* request bytes kept: specs, execs */
 #define HCSB__G_WRITE_HIGH (8u << 20)  /* stop reading requests above... */
 #define HCSB__G_WRITE_LOW (1u << 20)   /* ...and resume below */
 #define HCSB__G_DIAL_TRIES 10
@@ -113,6 +114,7 @@ struct hcsb__guest_s {
   unsigned npending;             /* waits + execs outstanding */
   struct hcsb__gres_list resources;
   unsigned nresources;
+  size_t retained;               /* bytes of requests kept alive (specs...) */
 
   uv_signal_t sigchld, sigterm, sigint, sighup;
 
@@ -350,6 +352,7 @@ struct hcsb__gctr_s {
   int notified;
   pid_t *sids;          /* sessions of every process it ever ran */
   size_t nsids, sids_cap;
+  size_t cost;          /* counted in g->retained while in the table */
 };
 
 hcsb__gctr_t *hcsb__gctr_find(hcsb__guest_t *g, const char *id);

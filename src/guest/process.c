@@ -77,6 +77,7 @@ hcsb__gproc_t *hcsb__gproc_add(hcsb__guest_t *g, hcsb__gctr_t *ctr, pid_t pid,
   if (p == NULL || (argv0 != NULL && p->argv0 == NULL)) {
     /* It runs but cannot be tracked: better gone (the reaper collects it
      * as an unknown child). */
+    kill(pid, SIGKILL);
     hcsb__gkill_session(pid, SIGKILL);
     hcsb__grelay_close(relay);
     free(p);
