@@ -110,6 +110,13 @@ static void detach(hcsb_bridge_t *b, hcsb_call_t *c) {
   case HCSB__CALL_WAITING:
     list_remove(&b->waiting, c);
     if (!c->internal) b->npending--;
+    /* Its held frame will never be sent: stop counting it as queued. */
+    if (b->waiting.head == NULL) {
+      b->hold.len = 0;
+      b->hold_dead = 0;
+    } else {
+      b->hold_dead += c->wire_len;
+    }
     break;
   case HCSB__CALL_PENDING:
     hcsb__calltab_del(&b->tab, c->id);
@@ -230,6 +237,7 @@ void hcsb__calls_fail_all(hcsb_bridge_t *b, int status) {
   }
   while (b->waiting.head != NULL) hcsb__call_defer(b->waiting.head, status);
   b->hold.len = 0;
+  b->hold_dead = 0;
 }
 
 int hcsb__calls_release_waiting(hcsb_bridge_t *b) {
@@ -263,6 +271,7 @@ int hcsb__calls_release_waiting(hcsb_bridge_t *b) {
     out += c->wire_len;
   }
   b->hold.len = out;
+  b->hold_dead = 0;
   b->st.frames_sent += n;
   if (w->len == 0) {
     hcsb__buf_t t = *w;

@@ -118,6 +118,7 @@ struct hcsb_bridge_s {
   size_t inflight_len;
   uv_write_t wreq;
   hcsb__buf_t hold; /* frames of WAITING calls, ID 0 */
+  size_t hold_dead; /* bytes in `hold` of calls cancelled or timed out */
 
   /* Reading */
   char *rbuf;

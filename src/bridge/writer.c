@@ -14,7 +14,8 @@ static void write_cb(uv_write_t *req, int status);
 hcsb__buf_t *hcsb__writer_buf(hcsb_bridge_t *b) { return &b->wbuf[b->wcur]; }
 
 size_t hcsb__writer_queued(const hcsb_bridge_t *b) {
-  return b->wbuf[b->wcur].len + (b->winflight ? b->inflight_len : 0) + b->hold.len;
+  return b->wbuf[b->wcur].len + (b->winflight ? b->inflight_len : 0) +
+         (b->hold.len - b->hold_dead);
 }
 
 static void drained(hcsb__buf_t *buf) {
