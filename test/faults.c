@@ -354,15 +354,22 @@ static void fbr_notify(void *data, hcsb_bridge_t *b, const hcsb_notification_t *
 
 static void fbr_closed(void *data) { ((fbr_t *)data)->closed_n++; }
 
-int fbr_init(fbr_t *f, void *arg) {
+int fbr_init(fbr_t *f, void *arg) { return fbr_init_on(f, NULL, arg); }
+
+int fbr_init_on(fbr_t *f, uv_loop_t *shared, void *arg) {
   int sv[2];
   memset(f, 0, sizeof *f);
   f->arg = arg;
-  CHECK_EQ(uv_loop_init(&f->loop), 0);
+  if (shared != NULL) {
+    f->lp = shared;
+  } else {
+    CHECK_EQ(uv_loop_init(&f->loop), 0);
+    f->lp = &f->loop;
+  }
   CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   f->host_fd = sv[0];
   f->guest_fd = sv[1];
-  CHECK_EQ(hcsb_bridge_new(&f->loop, &f->b), 0);
+  CHECK_EQ(hcsb_bridge_new(f->lp, &f->b), 0);
   hcsb_bridge_set_disconnect_cb(f->b, fbr_disc, f);
   hcsb_bridge_set_notify_cb(f->b, fbr_notify, f);
   return f->guest_fd;
@@ -375,7 +382,12 @@ void fbr_start(fbr_t *f) {
 }
 
 void fbr_open(fbr_t *f, fpeer_fn script, void *arg, void (*setup)(fbr_t *f)) {
-  int fd = fbr_init(f, arg);
+  fbr_open_on(f, NULL, script, arg, setup);
+}
+
+void fbr_open_on(fbr_t *f, uv_loop_t *loop, fpeer_fn script, void *arg,
+                 void (*setup)(fbr_t *f)) {
+  int fd = fbr_init_on(f, loop, arg);
   if (setup != NULL) setup(f);
   fbr_start(f);
   f->guest_fd = -1; /* the script's now */
@@ -386,12 +398,12 @@ void fbr_finish(fbr_t *f) {
   faults_in_api = 1;
   hcsb_bridge_close(f->b, fbr_closed, f);
   faults_in_api = 0;
-  RUN_UNTIL(&f->loop, f->closed_n > 0);
+  RUN_UNTIL(f->lp, f->closed_n > 0);
   CHECK_EQ(f->closed_n, 1);
   fpeer_join(&f->peer);
   if (f->guest_fd >= 0) close(f->guest_fd);
   f->guest_fd = -1;
-  faults_loop_finish(&f->loop);
+  if (f->lp == &f->loop) faults_loop_finish(&f->loop);
   CHECK_EQ(f->closed_n, 1);
 }
 

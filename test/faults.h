@@ -160,6 +160,7 @@ int fpeer_dial(fpeer_t *p, uint32_t port);
 typedef struct fbr_s fbr_t;
 struct fbr_s {
   uv_loop_t loop;
+  uv_loop_t *lp; /* &loop, or another fixture's loop (fbr_init_on) */
   hcsb_bridge_t *b;
   fpeer_t peer;
   int host_fd, guest_fd;
@@ -182,6 +183,11 @@ void fbr_open(fbr_t *f, fpeer_fn script, void *arg,
  * fbr_finish unless a script took it), fbr_start opens the bridge. */
 int fbr_init(fbr_t *f, void *arg);
 void fbr_start(fbr_t *f);
+/* The same with the bridge on another fixture's loop (fbr_finish then
+ * leaves that loop open). */
+int fbr_init_on(fbr_t *f, uv_loop_t *loop, void *arg);
+void fbr_open_on(fbr_t *f, uv_loop_t *loop, fpeer_fn script, void *arg,
+                 void (*setup)(fbr_t *f));
 /* Closes the bridge (once), waits for close_cb, the guest, an empty loop. */
 void fbr_finish(fbr_t *f);
 
