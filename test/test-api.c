@@ -638,6 +638,144 @@ static void test_conn_close_with_open_handles(void) {
   api_drain(&loop);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Bring-up listeners (PROTOCOL.md §1.3-§1.5) */
+
+typedef struct dial_s {
+  uv_pipe_t pipe;
+  uv_connect_t req;
+  uv_write_t w;
+  char buf[1024];
+  size_t got;
+  int eof, closed;
+  const char *send;
+} dial_t;
+
+static void dial_alloc(uv_handle_t *h, size_t n, uv_buf_t *buf) {
+  dial_t *d = h->data;
+  *buf = uv_buf_init(d->buf + d->got, (unsigned)(sizeof d->buf - d->got));
+}
+
+static void dial_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  dial_t *d = s->data;
+  if (n > 0) d->got += (size_t)n;
+  if (n < 0) d->eof = 1;
+}
+
+static void dial_closed(uv_handle_t *h) {
+  ((dial_t *)h->data)->closed = 1;
+}
+
+static void dial_written(uv_write_t *w, int status) {
+  dial_t *d = w->data;
+  CHECK_EQ(status, 0);
+  uv_close((uv_handle_t *)&d->pipe, dial_closed);
+}
+
+static void dial_connected(uv_connect_t *req, int status) {
+  dial_t *d = req->data;
+  CHECK_EQ(status, 0);
+  if (d->send != NULL) {
+    uv_buf_t b = uv_buf_init((char *)d->send, (unsigned)strlen(d->send));
+    d->w.data = d;
+    CHECK_EQ(uv_write(&d->w, (uv_stream_t *)&d->pipe, &b, 1, dial_written), 0);
+  } else {
+    CHECK_EQ(uv_read_start((uv_stream_t *)&d->pipe, dial_alloc, dial_read), 0);
+  }
+}
+
+/* Plays the guest's init/vsockexec: dials <dir>/<port>.sock. */
+static void dial(uv_loop_t *loop, dial_t *d, const char *dir, unsigned port,
+                 const char *send) {
+  char path[300];
+  memset(d, 0, sizeof(*d));
+  snprintf(path, sizeof path, "%s/%u.sock", dir, port);
+  CHECK_EQ(uv_pipe_init(loop, &d->pipe, 0), 0);
+  d->pipe.data = d->req.data = d;
+  d->send = send;
+  uv_pipe_connect(&d->req, &d->pipe, path, dial_connected);
+}
+
+typedef struct logs_s {
+  int n;
+  char lines[4][128];
+} logs_t;
+
+static void on_log(void *data, const hcsb_guest_log_record_t *r) {
+  logs_t *l = data;
+  if (l->n < 4)
+    snprintf(l->lines[l->n], 128, "%.*s|%s|%s|%s", (int)r->line_len, r->line,
+             r->time ? r->time : "-", r->level ? r->level : "-",
+             r->msg ? r->msg : "-");
+  l->n++;
+}
+
+static void test_bringup_entropy_and_log(void) {
+  hcsb_conn_options_t o;
+  hcsb_conn_t *conn = NULL;
+  dial_t e, lg;
+  logs_t logs;
+  char addr[300];
+  int st[2] = {0, 0}, closed = 0;
+  uv_loop_t loop;
+  const char *dir = hcsb_test_tmpdir();
+
+  uv_loop_init(&loop);
+  memset(&logs, 0, sizeof(logs));
+  hcsb_conn_options_init(&o);
+  snprintf(addr, sizeof addr, "unix://%s/bridge.sock", dir);
+  o.address = addr;
+  o.entropy = 1;
+  o.guest_log_cb = on_log;
+  o.guest_log_data = &logs;
+  CHECK_EQ(hcsb_conn_open(&loop, &o, open_timed_out, st, &conn), 0);
+  /* Bound on return: the VM may start now. */
+  dial(&loop, &e, dir, HCSB_PORT_ENTROPY, NULL);
+  dial(&loop, &lg, dir, HCSB_PORT_LOG,
+       "{\"time\":\"2026-01-01T00:00:00Z\",\"level\":\"info\",\"msg\":\"gcs up\"}\n"
+       "panic: oops\n");
+  RUN_UNTIL(&loop, e.eof);
+  CHECK_EQ(e.got, HCSB_ENTROPY_BYTES);
+  RUN_UNTIL(&loop, lg.closed);
+  while (logs.n < 2) uv_run(&loop, UV_RUN_ONCE);
+  CHECK_STR(logs.lines[0],
+            "{\"time\":\"2026-01-01T00:00:00Z\",\"level\":\"info\",\"msg\":"
+            "\"gcs up\"}|2026-01-01T00:00:00Z|info|gcs up");
+  CHECK_STR(logs.lines[1], "panic: oops|-|-|-");
+  uv_close((uv_handle_t *)&e.pipe, dial_closed);
+  hcsb_conn_close(conn, api_closed_flag, &closed);
+  RUN_UNTIL(&loop, closed);
+  CHECK_EQ(st[1], -ECANCELED);
+  api_drain(&loop);
+}
+
+/* vsock: listening only (nothing here ever connects one).  Either the
+ * listeners bind, or the machine has no AF_VSOCK. */
+static void test_bringup_vsock_listen_only(void) {
+  hcsb_conn_options_t o;
+  hcsb_conn_t *conn = NULL;
+  int st[2] = {0, 0}, closed = 0, r;
+  uv_loop_t loop;
+
+  uv_loop_init(&loop);
+  hcsb_conn_options_init(&o);
+  o.address = "vsock://ANY:1073741824";
+  o.entropy = 1;
+  o.guest_log_cb = on_log;
+  r = hcsb_conn_open(&loop, &o, open_timed_out, st, &conn);
+  if (r == 0) {
+    hcsb_conn_close(conn, api_closed_flag, &closed);
+    RUN_UNTIL(&loop, closed);
+    CHECK_EQ(st[0], 1);
+    CHECK_EQ(st[1], -ECANCELED);
+  } else {
+    fprintf(stderr, "  vsock listen: %s\n", hcsb_strerror(r));
+    CHECK(r == -EAFNOSUPPORT || r == UV_EAFNOSUPPORT || r == -EADDRINUSE ||
+          r == -ENODEV || r == -EACCES);
+  }
+  api_drain(&loop);
+}
+
 static const hcsb_test_t tests[] = {
     TEST_ENTRY(open_spawn),
     TEST_ENTRY(open_unix),
@@ -655,6 +793,8 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(modify_records_disks),
     TEST_ENTRY(exit_code_not_found_is_unknown),
     TEST_ENTRY(conn_close_with_open_handles),
+    TEST_ENTRY(bringup_entropy_and_log),
+    TEST_ENTRY(bringup_vsock_listen_only),
 };
 
 int main(int argc, char **argv) {
