@@ -28,7 +28,12 @@ uint64_t bench_alloc_count(void) {
 }
 
 #ifdef BENCH_SANITIZER_ALLOC
-#include <sanitizer/allocator_interface.h>
+/* The sanitizer allocator's interface (<sanitizer/allocator_interface.h>,
+ * not installed with every compiler). */
+extern int __sanitizer_install_malloc_and_free_hooks(
+    void (*malloc_hook)(const volatile void *, size_t),
+    void (*free_hook)(const volatile void *));
+extern size_t __sanitizer_get_current_allocated_bytes(void);
 
 static void on_malloc(const volatile void *p, size_t size) {
   (void)p;

@@ -11,14 +11,17 @@
  *       N calls outstanding against a peer that never answers (hcsb-fastpeer
  *       --never-answer): library heap and RSS per pending call.
  *   hcsb-bench --fanout CONNS --procs P --peer FASTPEER [--payload BYTES]
+ *              [--relay-dir DIR] [--timeout S]
  *       one loop, CONNS spawned peers, P processes each with stdout: the
- *       longest loop stall.
+ *       longest loop stall.  Relay sockets go under DIR (default $TMPDIR,
+ *       else /dev/shm when writable).
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tools/bench/bench.h"
 #include "tools/bench/payload.h"
@@ -68,7 +71,7 @@ static void usage(void) {
           "                  [--activity zero|random] [--label L]\n"
           "       hcsb-bench --connect ADDRESS --pending N\n"
           "       hcsb-bench --fanout CONNS --procs P --peer FASTPEER\n"
-          "                  [--payload BYTES] [--timeout S]\n");
+          "                  [--payload BYTES] [--relay-dir DIR] [--timeout S]\n");
   exit(2);
 }
 
@@ -111,6 +114,8 @@ int main(int argc, char **argv) {
       fo.peer = val;
     else if (strcmp(opt, "--payload") == 0)
       fo.payload = number(val, BENCH_PAYLOAD_MAX);
+    else if (strcmp(opt, "--relay-dir") == 0)
+      fo.relay_dir = val;
     else if (strcmp(opt, "--timeout") == 0)
       fo.timeout_s = (double)number(val, 86400);
     else
@@ -119,6 +124,10 @@ int main(int argc, char **argv) {
 
   if (fo.conns > 0) {
     if (fo.peer == NULL || fo.procs == 0 || fo.payload == 0) usage();
+    fo.random_activity = random_activity;
+    if (fo.relay_dir == NULL && getenv("TMPDIR") == NULL &&
+        access("/dev/shm", W_OK | X_OK) == 0)
+      fo.relay_dir = "/dev/shm";
     return bench_fanout(&fo);
   }
   if (pending > 0) {

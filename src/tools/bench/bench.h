@@ -35,6 +35,8 @@ typedef struct bench_fanout_opts_s {
   unsigned procs;   /* per connection */
   size_t payload;   /* stdout bytes per process */
   double timeout_s;
+  int random_activity;
+  const char *relay_dir; /* parent of the per-connection relay directories */
 } bench_fanout_opts_t;
 
 /* One loop, `conns` spawned fast peers, `procs` processes each with a

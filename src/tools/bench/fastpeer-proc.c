@@ -176,7 +176,7 @@ void peer_exec(peer_conn_t *c, uint64_t id, const uint8_t *body, size_t len) {
   int i, err = 0;
 
   aid[0] = '\0';
-  peer_activity_id(body, len, aid);
+  peer_activity_id(body, len, aid, NULL);
   if (hcsb__json_parse((const char *)body, len, &root) != 0) {
     peer_respond(c, HCSB_MSG_EXECUTE_PROCESS, id, aid[0] ? aid : NULL,
                  HCSB_E_VMCOMPUTE_INVALID_JSON,
@@ -228,7 +228,7 @@ void peer_wait(peer_conn_t *c, uint64_t id, const uint8_t *body, size_t len) {
   char aid[40];
 
   aid[0] = '\0';
-  peer_activity_id(body, len, aid);
+  peer_activity_id(body, len, aid, NULL);
   if (hcsb__json_parse((const char *)body, len, &root) == 0) {
     pid = get_u32(root, "ProcessId");
     json_object_put(root);

@@ -92,13 +92,21 @@ void peer_epoll_set(peer_t *p, int fd, peer_src_t *src, uint32_t events,
 }
 
 /* Copies the top-level "ActivityId" string (GUIDs carry no escapes).
- * Returns its length, 0 when absent or not a plain short string. */
-size_t peer_activity_id(const uint8_t *body, size_t len, char out[40]) {
+ * Returns its length, 0 when absent or not a plain short string.  A client
+ * sends the same shape every time, so the key is first looked for where
+ * `hint` (may be NULL) says it was in the previous request. */
+size_t peer_activity_id(const uint8_t *body, size_t len, char out[40],
+                        size_t *hint) {
   static const char key[] = "\"ActivityId\"";
-  const char *p = memmem(body, len, key, sizeof(key) - 1);
-  const char *end = (const char *)body + len, *q;
+  const size_t klen = sizeof(key) - 1;
+  const char *end = (const char *)body + len, *p = NULL, *q;
 
+  if (hint != NULL && *hint + klen <= len &&
+      memcmp(body + *hint, key, klen) == 0)
+    p = (const char *)body + *hint;
+  if (p == NULL) p = memmem(body, len, key, klen);
   if (p == NULL) return 0;
+  if (hint != NULL) *hint = (size_t)(p - (const char *)body);
   p += sizeof(key) - 1;
   while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n'))
     p++;
@@ -154,7 +162,8 @@ void peer_respond(peer_conn_t *c, uint32_t req_type, uint64_t id,
 static void respond_properties(peer_conn_t *c, uint64_t id, const uint8_t *body,
                                size_t len) {
   char aid[40];
-  size_t aid_len = peer_activity_id(body, len, aid), start = c->out.len;
+  size_t aid_len = peer_activity_id(body, len, aid, &c->aid_hint);
+  size_t start = c->out.len;
 
   if (aid_len == 0) {
     peer_respond(c, HCSB_MSG_GET_PROPERTIES, id, NULL, 0, props_noaid);
@@ -188,7 +197,7 @@ static void on_frame(peer_conn_t *c, const hcsb__frame_t *f) {
   if (f->hdr.type == HCSB_MSG_GET_PROPERTIES && !p->never_answer) {
     if (p->record != NULL && !c->recorded) record(c, f);
     if (p->fail_every != 0 && ++p->properties_seen % p->fail_every == 0) {
-      aid_len = peer_activity_id(f->body, f->body_len, aid);
+      aid_len = peer_activity_id(f->body, f->body_len, aid, NULL);
       peer_respond(c, f->hdr.type, f->hdr.id, aid_len ? aid : NULL,
                    HCSB_E_FAIL,
                    ",\"ErrorMessage\":\"hcsb-fastpeer: injected failure\"");
@@ -198,7 +207,7 @@ static void on_frame(peer_conn_t *c, const hcsb__frame_t *f) {
     return;
   }
   if (f->hdr.type == HCSB_MSG_NEGOTIATE_PROTOCOL) {
-    aid_len = peer_activity_id(f->body, f->body_len, aid);
+    aid_len = peer_activity_id(f->body, f->body_len, aid, NULL);
     peer_respond(c, f->hdr.type, f->hdr.id, aid_len ? aid : NULL, 0,
                  negotiate_extra);
     return;
@@ -212,7 +221,7 @@ static void on_frame(peer_conn_t *c, const hcsb__frame_t *f) {
       peer_wait(c, f->hdr.id, f->body, f->body_len);
       break;
     default:
-      aid_len = peer_activity_id(f->body, f->body_len, aid);
+      aid_len = peer_activity_id(f->body, f->body_len, aid, NULL);
       peer_respond(c, f->hdr.type, f->hdr.id, aid_len ? aid : NULL,
                    HCSB_E_NOTIMPL,
                    ",\"ErrorMessage\":\"hcsb-fastpeer: not implemented\"");

@@ -46,6 +46,7 @@ typedef struct peer_conn_s {
   int rfd, wfd;
   int in_armed, out_armed;
   int recorded;
+  size_t aid_hint; /* where the last request's "ActivityId" key was */
   hcsb__decoder_t dec;
   hcsb__buf_t out;
   size_t out_off;
@@ -84,7 +85,8 @@ void peer_flush(peer_conn_t *c);
 void peer_bury(peer_t *p, void *obj);
 void peer_epoll_set(peer_t *p, int fd, peer_src_t *src, uint32_t events,
                     int add);
-size_t peer_activity_id(const uint8_t *body, size_t len, char out[40]);
+size_t peer_activity_id(const uint8_t *body, size_t len, char out[40],
+                        size_t *hint);
 
 /* fastpeer-proc.c */
 void peer_exec(peer_conn_t *c, uint64_t id, const uint8_t *body, size_t len);
