@@ -93,16 +93,18 @@ static void test_process_list_allocations(void) {
   size_t n;
 
   /* 32 processes with every field and a name each. */
-  n = (size_t)snprintf(reply, sizeof reply,
-                       "{\"Result\":0,\"ActivityId\":"
-                       "\"00000000-0000-0000-0000-000000000000\",\"Properties\":"
-                       "\"{\\\"ProcessList\\\":[");
+  n = (size_t)snprintf(
+      reply, sizeof reply,
+      "{\"Result\":0,\"ActivityId\":"
+      "\"00000000-0000-0000-0000-000000000000\",\"Properties\":"
+      "\"{\\\"ProcessList\\\":[");
   for (i = 0; i < 32; i++)
-    n += (size_t)snprintf(reply + n, sizeof reply - n,
-                          "%s{\\\"ProcessId\\\":%d,\\\"ImageName\\\":\\\"proc-%d\\\","
-                          "\\\"KernelTime100ns\\\":%d,\\\"UserTime100ns\\\":7,"
-                          "\\\"MemoryCommitBytes\\\":4096}",
-                          i ? "," : "", 100 + i, i, i * 3);
+    n += (size_t)snprintf(
+        reply + n, sizeof reply - n,
+        "%s{\\\"ProcessId\\\":%d,\\\"ImageName\\\":\\\"proc-%d\\\","
+        "\\\"KernelTime100ns\\\":%d,\\\"UserTime100ns\\\":7,"
+        "\\\"MemoryCommitBytes\\\":4096}",
+        i ? "," : "", 100 + i, i, i * 3);
   snprintf(reply + n, sizeof reply - n, "]}\"}");
 
   /* Does the counter see allocations (json-c's through the PLT as well)?
@@ -160,12 +162,14 @@ static void test_process_list_allocations(void) {
   fprintf(stderr,
           "  process_list: %.2f allocations per call (worst %ld), of which the "
           "response decoder %ld%s\n",
-          (double)total / 200, worst, decode, countable ? "" : " [not counted]");
+          (double)total / 200, worst, decode,
+          countable ? "" : " [not counted]");
   if (COUNTING && getenv("LD_PRELOAD") == NULL) CHECK(countable);
   CHECK(worst - decode <= 0);
   if (worst > 10)
-    fprintf(stderr, "  NOTE: over the budget of 10 only through the protocol "
-                    "core's json-c decode of GetProperties answers\n");
+    fprintf(stderr,
+            "  NOTE: over the budget of 10 only through the protocol "
+            "core's json-c decode of GetProperties answers\n");
   hcsb_container_close(c, api_closed_flag, &closed);
   hcsb_conn_close(conn, api_closed_flag, &closed);
   while (closed < 2) uv_run(&loop, UV_RUN_ONCE);

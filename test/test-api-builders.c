@@ -6,12 +6,12 @@
 #include "api/api-int.h"
 #include "runner.h"
 
-#define EXPECT(call, text)                \
-  do {                                    \
-    char *out_ = NULL;                    \
-    CHECK_EQ((call), 0);                  \
-    CHECK_STR(out_, text);                \
-    hcsb_free(out_);                      \
+#define EXPECT(call, text) \
+  do {                     \
+    char *out_ = NULL;     \
+    CHECK_EQ((call), 0);   \
+    CHECK_STR(out_, text); \
+    hcsb_free(out_);       \
   } while (0)
 #define OUT &out_
 
@@ -32,26 +32,35 @@ static void test_mapped_virtual_disk(void) {
   d.block_dev = 1;
   d.ensure_filesystem = 1;
   d.filesystem = "ext4";
-  EXPECT(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, &d, OUT),
-         "{\"ResourceType\":\"MappedVirtualDisk\",\"RequestType\":\"Add\","
-         "\"Settings\":{\"MountPath\":\"/run/mounts/m0\",\"Lun\":7,\"Controller\":2,"
-         "\"Partition\":3,\"ReadOnly\":true,\"Encrypted\":true,\"Options\":"
-         "[\"noatime\",\"ro\\\"x\"],\"BlockDev\":true,\"EnsureFilesystem\":true,"
-         "\"Filesystem\":\"ext4\"}}");
+  EXPECT(
+      hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, &d, OUT),
+      "{\"ResourceType\":\"MappedVirtualDisk\",\"RequestType\":\"Add\","
+      "\"Settings\":{\"MountPath\":\"/run/mounts/"
+      "m0\",\"Lun\":7,\"Controller\":2,"
+      "\"Partition\":3,\"ReadOnly\":true,\"Encrypted\":true,\"Options\":"
+      "[\"noatime\",\"ro\\\"x\"],\"BlockDev\":true,\"EnsureFilesystem\":true,"
+      "\"Filesystem\":\"ext4\"}}");
   memset(&d, 0, sizeof(d));
   EXPECT(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_REMOVE, &d, OUT),
          "{\"ResourceType\":\"MappedVirtualDisk\",\"RequestType\":\"Remove\","
          "\"Settings\":{\"Lun\":0,\"Controller\":0}}");
-  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_UPDATE, &d, &out), -EINVAL);
-  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_PRE_ADD, &d, &out), -EINVAL);
-  CHECK_EQ(hcsb_modify_mapped_virtual_disk((hcsb_request_type_t)9, &d, &out), -EINVAL);
+  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_UPDATE, &d, &out),
+           -EINVAL);
+  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_PRE_ADD, &d, &out),
+           -EINVAL);
+  CHECK_EQ(hcsb_modify_mapped_virtual_disk((hcsb_request_type_t)9, &d, &out),
+           -EINVAL);
   d.controller = 4;
-  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, &d, &out), -EINVAL);
+  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, &d, &out),
+           -EINVAL);
   d.controller = 0;
   d.noptions = 1;
-  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, &d, &out), -EINVAL);
-  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, NULL, &out), -EINVAL);
-  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, &d, NULL), -EINVAL);
+  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, &d, &out),
+           -EINVAL);
+  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, NULL, &out),
+           -EINVAL);
+  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, &d, NULL),
+           -EINVAL);
   CHECK(out == NULL);
 }
 
@@ -65,49 +74,62 @@ static void test_other_resources(void) {
   char *out = NULL;
 
   EXPECT(hcsb_modify_scsi_device(HCSB_REQUEST_REMOVE, 1, 5, OUT),
-         "{\"ResourceType\":\"SCSIDevice\",\"RequestType\":\"Remove\",\"Settings\":"
+         "{\"ResourceType\":\"SCSIDevice\",\"RequestType\":\"Remove\","
+         "\"Settings\":"
          "{\"Controller\":1,\"Lun\":5}}");
   CHECK_EQ(hcsb_modify_scsi_device(HCSB_REQUEST_ADD, 1, 5, &out), -EINVAL);
   EXPECT(hcsb_modify_mapped_directory(HCSB_REQUEST_ADD, &dir, OUT),
-         "{\"ResourceType\":\"MappedDirectory\",\"RequestType\":\"Add\",\"Settings\":"
+         "{\"ResourceType\":\"MappedDirectory\",\"RequestType\":\"Add\","
+         "\"Settings\":"
          "{\"MountPath\":\"/mnt/share\",\"Port\":564,\"ShareName\":\"share1\","
          "\"ReadOnly\":true}}");
-  EXPECT(hcsb_modify_vpmem_device(HCSB_REQUEST_ADD, &vp, OUT),
-         "{\"ResourceType\":\"VPMemDevice\",\"RequestType\":\"Add\",\"Settings\":"
-         "{\"DeviceNumber\":3,\"MountPath\":\"/run/layers/p3-0-1000\","
-         "\"MappingInfo\":{\"DeviceOffsetInBytes\":0,\"DeviceSizeInBytes\":4096}}}");
-  EXPECT(hcsb_modify_combined_layers(HCSB_REQUEST_ADD, &cl, OUT),
-         "{\"ResourceType\":\"CombinedLayers\",\"RequestType\":\"Add\",\"Settings\":"
-         "{\"ContainerID\":\"c1\",\"ContainerRootPath\":\"/run/gcs/c/c1/rootfs\","
-         "\"Layers\":[{\"Path\":\"/l/0\"},{\"Path\":\"/l/1\"}],\"ScratchPath\":"
-         "\"/run/gcs/c/c1/scratch\"}}");
+  EXPECT(
+      hcsb_modify_vpmem_device(HCSB_REQUEST_ADD, &vp, OUT),
+      "{\"ResourceType\":\"VPMemDevice\",\"RequestType\":\"Add\",\"Settings\":"
+      "{\"DeviceNumber\":3,\"MountPath\":\"/run/layers/p3-0-1000\","
+      "\"MappingInfo\":{\"DeviceOffsetInBytes\":0,\"DeviceSizeInBytes\":4096}}"
+      "}");
+  EXPECT(
+      hcsb_modify_combined_layers(HCSB_REQUEST_ADD, &cl, OUT),
+      "{\"ResourceType\":\"CombinedLayers\",\"RequestType\":\"Add\","
+      "\"Settings\":"
+      "{\"ContainerID\":\"c1\",\"ContainerRootPath\":\"/run/gcs/c/c1/rootfs\","
+      "\"Layers\":[{\"Path\":\"/l/0\"},{\"Path\":\"/l/1\"}],\"ScratchPath\":"
+      "\"/run/gcs/c/c1/scratch\"}}");
   cl.container_root_path = NULL;
-  CHECK_EQ(hcsb_modify_combined_layers(HCSB_REQUEST_REMOVE, &cl, &out), -EINVAL);
-  EXPECT(hcsb_modify_vpci_device(HCSB_REQUEST_ADD,
-                                 "12345678-aaaa-bbbb-cccc-0123456789ab", OUT),
-         "{\"ResourceType\":\"VPCIDevice\",\"RequestType\":\"Add\",\"Settings\":"
-         "{\"VMBusGUID\":\"12345678-aaaa-bbbb-cccc-0123456789ab\"}}");
+  CHECK_EQ(hcsb_modify_combined_layers(HCSB_REQUEST_REMOVE, &cl, &out),
+           -EINVAL);
+  EXPECT(
+      hcsb_modify_vpci_device(HCSB_REQUEST_ADD,
+                              "12345678-aaaa-bbbb-cccc-0123456789ab", OUT),
+      "{\"ResourceType\":\"VPCIDevice\",\"RequestType\":\"Add\",\"Settings\":"
+      "{\"VMBusGUID\":\"12345678-aaaa-bbbb-cccc-0123456789ab\"}}");
   CHECK_EQ(hcsb_modify_vpci_device(HCSB_REQUEST_ADD, "nope", &out), -EINVAL);
-  EXPECT(hcsb_modify_container_constraints(HCSB_REQUEST_UPDATE,
-                                           "{\"memory\":{\"limit\":1048576}}", NULL,
-                                           OUT),
-         "{\"ResourceType\":\"ContainerConstraints\",\"RequestType\":\"Update\","
-         "\"Settings\":{\"Linux\":{\"memory\":{\"limit\":1048576}}}}");
-  CHECK_EQ(hcsb_modify_container_constraints(HCSB_REQUEST_UPDATE, "[1]", NULL, &out),
-           -EINVAL);
-  CHECK_EQ(hcsb_modify_container_constraints(HCSB_REQUEST_UPDATE, NULL, NULL, &out),
-           -EINVAL);
+  EXPECT(
+      hcsb_modify_container_constraints(
+          HCSB_REQUEST_UPDATE, "{\"memory\":{\"limit\":1048576}}", NULL, OUT),
+      "{\"ResourceType\":\"ContainerConstraints\",\"RequestType\":\"Update\","
+      "\"Settings\":{\"Linux\":{\"memory\":{\"limit\":1048576}}}}");
+  CHECK_EQ(
+      hcsb_modify_container_constraints(HCSB_REQUEST_UPDATE, "[1]", NULL, &out),
+      -EINVAL);
+  CHECK_EQ(
+      hcsb_modify_container_constraints(HCSB_REQUEST_UPDATE, NULL, NULL, &out),
+      -EINVAL);
   EXPECT(hcsb_modify_security_policy(HCSB_REQUEST_ADD, &pol, OUT),
-         "{\"ResourceType\":\"SecurityPolicy\",\"RequestType\":\"Add\",\"Settings\":"
+         "{\"ResourceType\":\"SecurityPolicy\",\"RequestType\":\"Add\","
+         "\"Settings\":"
          "{\"EnforcerType\":\"rego\",\"EncodedSecurityPolicy\":\"cG9saWN5\","
          "\"EncodedUVMReference\":\"cmVm\"}}");
-  EXPECT(hcsb_modify_security_policy_fragment(HCSB_REQUEST_ADD, "ZnJhZw==", NULL,
-                                              OUT),
+  EXPECT(hcsb_modify_security_policy_fragment(HCSB_REQUEST_ADD,
+                                              "ZnJhZw==", NULL, OUT),
          "{\"ResourceType\":\"SecurityPolicyFragment\",\"RequestType\":\"Add\","
          "\"Settings\":{\"Fragment\":\"ZnJhZw==\"}}");
-  EXPECT(hcsb_modify_pod_cgroup_memory_limit(HCSB_REQUEST_UPDATE, OUT),
-         "{\"ResourceType\":\"PodCgroupMemoryLimit\",\"RequestType\":\"Update\"}");
-  CHECK_EQ(hcsb_modify_pod_cgroup_memory_limit(HCSB_REQUEST_ADD, &out), -EINVAL);
+  EXPECT(
+      hcsb_modify_pod_cgroup_memory_limit(HCSB_REQUEST_UPDATE, OUT),
+      "{\"ResourceType\":\"PodCgroupMemoryLimit\",\"RequestType\":\"Update\"}");
+  CHECK_EQ(hcsb_modify_pod_cgroup_memory_limit(HCSB_REQUEST_ADD, &out),
+           -EINVAL);
 }
 
 static void test_network_adapter_shapes(void) {
@@ -127,21 +149,25 @@ static void test_network_adapter_shapes(void) {
   a.routes = routes;
   a.nroutes = 1;
   a.enable_low_metric = 1;
-  EXPECT(hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, OUT),
-         "{\"ResourceType\":\"Network\",\"RequestType\":\"Add\",\"Settings\":"
-         "{\"NamespaceID\":\"ns\",\"ID\":\"nic\",\"MacAddress\":\"00-15-5D-01-02-03\","
-         "\"DNSSuffix\":\"a.example,b.example\",\"DNSServerList\":\"10.0.0.2\","
-         "\"EncapOverhead\":50,\"IPConfigs\":[{\"IPAddress\":\"10.0.0.5\","
-         "\"PrefixLength\":24},{\"IPAddress\":\"fd00::5\",\"PrefixLength\":64}],"
-         "\"Routes\":[{\"NextHop\":\"10.0.0.1\",\"DestinationPrefix\":\"0.0.0.0/0\"}],"
-         "\"EnableLowMetric\":true}}");
+  EXPECT(
+      hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, OUT),
+      "{\"ResourceType\":\"Network\",\"RequestType\":\"Add\",\"Settings\":"
+      "{\"NamespaceID\":\"ns\",\"ID\":\"nic\",\"MacAddress\":\"00-15-5D-01-02-"
+      "03\","
+      "\"DNSSuffix\":\"a.example,b.example\",\"DNSServerList\":\"10.0.0.2\","
+      "\"EncapOverhead\":50,\"IPConfigs\":[{\"IPAddress\":\"10.0.0.5\","
+      "\"PrefixLength\":24},{\"IPAddress\":\"fd00::5\",\"PrefixLength\":64}],"
+      "\"Routes\":[{\"NextHop\":\"10.0.0.1\",\"DestinationPrefix\":\"0.0.0.0/"
+      "0\"}],"
+      "\"EnableLowMetric\":true}}");
   a.legacy_shape = 1;
   a.ip_address = "10.0.0.5";
   a.prefix_length = 24;
   a.gateway_address = "10.0.0.1";
   EXPECT(hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, OUT),
          "{\"ResourceType\":\"Network\",\"RequestType\":\"Add\",\"Settings\":"
-         "{\"NamespaceID\":\"ns\",\"ID\":\"nic\",\"MacAddress\":\"00-15-5D-01-02-03\","
+         "{\"NamespaceID\":\"ns\",\"ID\":\"nic\",\"MacAddress\":\"00-15-5D-01-"
+         "02-03\","
          "\"IPAddress\":\"10.0.0.5\",\"PrefixLength\":24,\"GatewayAddress\":"
          "\"10.0.0.1\",\"DNSSuffix\":\"a.example,b.example\",\"DNSServerList\":"
          "\"10.0.0.2\",\"EnableLowMetric\":true,\"EncapOverhead\":50}}");
@@ -231,10 +257,8 @@ static void test_generated_ids(void) {
 }
 
 static const hcsb_test_t tests[] = {
-    TEST_ENTRY(mapped_virtual_disk),
-    TEST_ENTRY(other_resources),
-    TEST_ENTRY(network_adapter_shapes),
-    TEST_ENTRY(process_parameters),
+    TEST_ENTRY(mapped_virtual_disk),    TEST_ENTRY(other_resources),
+    TEST_ENTRY(network_adapter_shapes), TEST_ENTRY(process_parameters),
     TEST_ENTRY(generated_ids),
 };
 

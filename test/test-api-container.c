@@ -11,19 +11,20 @@
 #include "api/api-int.h"
 #include "test-api-util.h"
 
-#define INIT_SCRIPT                                                         \
-  "trap 'echo got-TERM; exit 143' TERM; echo hello from init; read l; "     \
+#define INIT_SCRIPT                                                     \
+  "trap 'echo got-TERM; exit 143' TERM; echo hello from init; read l; " \
   "echo \\\"got:$l\\\"; echo init-err >&2; sleep 1000 & wait"
 
 static const char *spec_with(const char *script) {
   static char buf[2048];
-  snprintf(buf, sizeof buf,
-           "{\"ociVersion\":\"1.0.2-dev\",\"process\":{\"terminal\":false,"
-           "\"user\":{\"uid\":0,\"gid\":0},\"args\":[\"/bin/sh\",\"-c\",\"%s\"],"
-           "\"env\":[\"PATH=/usr/bin:/bin\"],\"cwd\":\"/\"},\"root\":{\"path\":"
-           "\"/\"},\"hostname\":\"from-spec\",\"windows\":{\"network\":"
-           "{\"networkNamespace\":\"ns-1234\"}}}",
-           script);
+  snprintf(
+      buf, sizeof buf,
+      "{\"ociVersion\":\"1.0.2-dev\",\"process\":{\"terminal\":false,"
+      "\"user\":{\"uid\":0,\"gid\":0},\"args\":[\"/bin/sh\",\"-c\",\"%s\"],"
+      "\"env\":[\"PATH=/usr/bin:/bin\"],\"cwd\":\"/\"},\"root\":{\"path\":"
+      "\"/\"},\"hostname\":\"from-spec\",\"windows\":{\"network\":"
+      "{\"networkNamespace\":\"ns-1234\"}}}",
+      script);
   return buf;
 }
 
@@ -62,9 +63,11 @@ static void ctr_closed(void *data) {
   ((ctr_t *)data)->closed++;
 }
 
-static void create_ctr(api_guest_t *g, ctr_t *t, const hcsb_container_config_t *cfg) {
+static void create_ctr(api_guest_t *g, ctr_t *t,
+                       const hcsb_container_config_t *cfg) {
   memset(t, 0, sizeof(*t));
-  CHECK_EQ(hcsb_conn_create_container(g->conn, NULL, cfg, ctr_created, t, &t->c), 0);
+  CHECK_EQ(
+      hcsb_conn_create_container(g->conn, NULL, cfg, ctr_created, t, &t->c), 0);
   RUN_UNTIL(g->loop, t->created);
   CHECK_EQ(t->create_status, 0);
 }
@@ -134,8 +137,10 @@ static void props_cb(void *data, int status, const hcsb_guest_error_t *gerr,
   if (props != NULL) {
     size_t i;
     s->props = *props;
-    for (i = 0; i < props->nprocesses && i < 16; i++) s->items[i] = props->processes[i];
-    snprintf(s->json, sizeof s->json, "%.*s", (int)props->json_len, props->json);
+    for (i = 0; i < props->nprocesses && i < 16; i++)
+      s->items[i] = props->processes[i];
+    snprintf(s->json, sizeof s->json, "%.*s", (int)props->json_len,
+             props->json);
   }
 }
 
@@ -234,7 +239,8 @@ static void test_container_lifecycle(void) {
 
   /* An exec with a generated OCI process. */
   {
-    const char *argv[] = {"/bin/sh", "-c", "echo \"exec:$X:$(pwd)\"; exit 5", NULL};
+    const char *argv[] = {"/bin/sh", "-c", "echo \"exec:$X:$(pwd)\"; exit 5",
+                          NULL};
     const char *env[] = {"X=forty-two", "PATH=/usr/bin:/bin"};
     hcsb_process_config_t pc;
     memset(&pc, 0, sizeof(pc));
@@ -245,8 +251,8 @@ static void test_container_lifecycle(void) {
     pc.working_directory = "/tmp";
     pc.create_stdout_pipe = 1;
     memset(&ex, 0, sizeof(ex));
-    CHECK_EQ(hcsb_container_create_process(t.c, NULL, &pc, api_proc_created, &ex,
-                                           &ex.p),
+    CHECK_EQ(hcsb_container_create_process(t.c, NULL, &pc, api_proc_created,
+                                           &ex, &ex.p),
              0);
     RUN_UNTIL(&loop, ex.created);
     CHECK_EQ(ex.create_status, 0);
@@ -262,7 +268,8 @@ static void test_container_lifecycle(void) {
   }
   /* The guest forgot the exec after its first wait: a second wait on its
    * PID says "not found" (0x80070490), which is "unknown", never 0. */
-  CHECK_EQ(hcsb_container_open_process(t.c, hcsb_process_pid(ex.p), &again.p), -EEXIST);
+  CHECK_EQ(hcsb_container_open_process(t.c, hcsb_process_pid(ex.p), &again.p),
+           -EEXIST);
   {
     uint32_t pid = hcsb_process_pid(ex.p);
     hcsb_process_close(ex.p, api_proc_closed, &ex);
@@ -365,7 +372,8 @@ static void test_container_lifecycle(void) {
     RUN_UNTIL(&loop, rm.done);
     CHECK_EQ(rm.status, 0);
   }
-  CHECK_EQ(hcsb_conn_delete_container_state(g.conn, NULL, "ctr-life", api_done, &del),
+  CHECK_EQ(hcsb_conn_delete_container_state(g.conn, NULL, "ctr-life", api_done,
+                                            &del),
            0);
   RUN_UNTIL(&loop, del.done);
   CHECK_EQ(del.status, 0);
@@ -424,8 +432,9 @@ static void test_create_config_shape(void) {
   /* The same ID again while a handle is open: refused locally. */
   {
     hcsb_container_t *dup = NULL;
-    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, NULL, &dup),
-             -EEXIST);
+    CHECK_EQ(
+        hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, NULL, &dup),
+        -EEXIST);
     CHECK_EQ(hcsb_conn_open_container(g.conn, "raw-ctr", &dup), -EEXIST);
   }
   close_ctr(&g, &t);
@@ -433,8 +442,9 @@ static void test_create_config_shape(void) {
   {
     ctr_t t2;
     memset(&t2, 0, sizeof(t2));
-    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, &t2, &t2.c),
-             0);
+    CHECK_EQ(
+        hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, &t2, &t2.c),
+        0);
     RUN_UNTIL(&loop, t2.created);
     CHECK_EQ(t2.create_status, HCSB_EGUEST);
     CHECK_U64(t2.hresult, HCSB_E_VMCOMPUTE_SYSTEM_ALREADY_EXISTS);
@@ -444,14 +454,18 @@ static void test_create_config_shape(void) {
   {
     hcsb_container_t *x = NULL;
     memset(&cfg, 0, sizeof(cfg));
-    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, NULL, NULL, &x), -EINVAL);
+    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, NULL, NULL, &x),
+             -EINVAL);
     cfg.oci_spec_json = "[1,2]";
-    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, NULL, NULL, &x), -EINVAL);
+    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, NULL, NULL, &x),
+             -EINVAL);
     cfg.oci_spec_json = "{";
-    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, NULL, NULL, &x), -EINVAL);
+    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, NULL, NULL, &x),
+             -EINVAL);
     cfg.oci_spec_json = NULL;
     cfg.config_json = "nope";
-    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, NULL, NULL, &x), -EINVAL);
+    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, NULL, NULL, &x),
+             -EINVAL);
     CHECK(x == NULL);
   }
   api_close(&g);
@@ -487,10 +501,10 @@ static void test_terminate_forced_exit_and_parity_stubs(void) {
   /* ContainerConstraints against the container. */
   {
     char *json;
-    CHECK_EQ(hcsb_modify_container_constraints(HCSB_REQUEST_UPDATE,
-                                               "{\"cpu\":{\"shares\":512}}", NULL,
-                                               &json),
-             0);
+    CHECK_EQ(
+        hcsb_modify_container_constraints(
+            HCSB_REQUEST_UPDATE, "{\"cpu\":{\"shares\":512}}", NULL, &json),
+        0);
     CHECK_EQ(hcsb_container_modify(t.c, NULL, json, api_done, &mod), 0);
     hcsb_free(json);
     RUN_UNTIL(&loop, mod.done);
@@ -517,7 +531,8 @@ static void test_terminate_forced_exit_and_parity_stubs(void) {
     ctr_t gt;
     CHECK_EQ(hcsb_conn_open_container(g.conn, "ghost", &ghost), 0);
     CHECK_EQ(hcsb_container_shutdown(ghost, NULL, api_done, &s), 0);
-    CHECK_EQ(hcsb_container_modify(ghost, NULL, "{\"ResourceType\":"
+    CHECK_EQ(hcsb_container_modify(ghost, NULL,
+                                   "{\"ResourceType\":"
                                    "\"ContainerConstraints\",\"Settings\":{}}",
                                    api_done, &m),
              0);
@@ -535,7 +550,8 @@ static void test_terminate_forced_exit_and_parity_stubs(void) {
 
 /* The exec's console: the size from the config, then a resize. */
 static void test_tty_exec_resize(void) {
-  const char *argv[] = {"/bin/sh", "-c", "stty size; read x; stty size; exit 9", NULL};
+  const char *argv[] = {"/bin/sh", "-c", "stty size; read x; stty size; exit 9",
+                        NULL};
   hcsb_process_config_t pc;
   hcsb_container_config_t cfg;
   api_done_t rs = {0};
@@ -560,8 +576,9 @@ static void test_tty_exec_resize(void) {
   pc.console_height = 40;
   pc.console_width = 132;
   memset(&r, 0, sizeof(r));
-  CHECK_EQ(hcsb_container_create_process(t.c, NULL, &pc, api_proc_created, &r, &r.p),
-           0);
+  CHECK_EQ(
+      hcsb_container_create_process(t.c, NULL, &pc, api_proc_created, &r, &r.p),
+      0);
   /* Before the process exists: kept and applied once it does. */
   CHECK_EQ(hcsb_process_resize_console(r.p, NULL, 100, 50, api_done, &rs), 0);
   RUN_UNTIL(&loop, r.created);
@@ -569,7 +586,8 @@ static void test_tty_exec_resize(void) {
   RUN_UNTIL(&loop, rs.done);
   CHECK_EQ(rs.status, 0);
   CHECK_EQ(hcsb_process_read_start(r.p, api_proc_read, &r), 0);
-  while (r.out == NULL || strchr(r.out, '\n') == NULL) uv_run(&loop, UV_RUN_ONCE);
+  while (r.out == NULL || strchr(r.out, '\n') == NULL)
+    uv_run(&loop, UV_RUN_ONCE);
   rs.done = 0;
   CHECK_EQ(hcsb_process_resize_console(r.p, NULL, 120, 33, api_done, &rs), 0);
   RUN_UNTIL(&loop, rs.done);
@@ -578,7 +596,8 @@ static void test_tty_exec_resize(void) {
   CHECK_EQ(r.exit_code, 9);
   CHECK(strstr(r.out, "33 120\r\n") != NULL);
   /* The first line is one of the two early sizes, whichever came last. */
-  CHECK(strncmp(r.out, "40 132\r\n", 8) == 0 || strncmp(r.out, "50 100\r\n", 8) == 0);
+  CHECK(strncmp(r.out, "40 132\r\n", 8) == 0 ||
+        strncmp(r.out, "50 100\r\n", 8) == 0);
   api_proc_free(&r);
   /* Closing the handle does not kill the process. */
   hcsb_process_close(init.p, api_proc_closed, &init);

@@ -22,13 +22,13 @@ typedef struct script_s {
   json_object *last[16];
   unsigned count[16];
   /* Canned answers */
-  const char *props;         /* Properties text for GetProperties */
-  const char *props_body;    /* or a whole body */
-  uint32_t fail_type;        /* answer this request type with... */
-  const char *fail_body;     /* ...this body */
-  int notify_before_create;  /* send the notification before the answer */
+  const char *props;        /* Properties text for GetProperties */
+  const char *props_body;   /* or a whole body */
+  uint32_t fail_type;       /* answer this request type with... */
+  const char *fail_body;    /* ...this body */
+  int notify_before_create; /* send the notification before the answer */
   uint32_t next_pid;
-  uint64_t held_wait;        /* a WaitForProcess left unanswered */
+  uint64_t held_wait; /* a WaitForProcess left unanswered */
   char logs[4096];
 } script_t;
 
@@ -40,7 +40,8 @@ static json_object *last(script_t *s, uint32_t type) {
   return s->last[slot(type)];
 }
 
-static const char *inner_string(json_object *o, const char *k1, const char *k2) {
+static const char *inner_string(json_object *o, const char *k1,
+                                const char *k2) {
   json_object *v = hcsb__json_get(o, k1);
   if (k2 != NULL && v != NULL) v = hcsb__json_get(v, k2);
   return v != NULL ? json_object_get_string(v) : NULL;
@@ -94,7 +95,8 @@ static void on_request(api_peer_t *p, uint32_t type, uint64_t id,
       }
       break;
     case HCSB_MSG_DUMP_STACKS:
-      api_peer_reply(p, type, id, "{\"Result\":0,\"GuestStacks\":\"goroutine 1\\n\"}");
+      api_peer_reply(p, type, id,
+                     "{\"Result\":0,\"GuestStacks\":\"goroutine 1\\n\"}");
       break;
     default:
       api_peer_ok(p, type, id);
@@ -228,8 +230,9 @@ static void test_notifications(void) {
   CHECK_EQ(hcsb_conn_open_container(s.conn, "c-1", &c), 0);
   CHECK_EQ(hcsb_container_wait(c, 0, cwait, &w), 0);
   /* Unknown container: logged and ignored; the connection lives. */
-  api_peer_notify(&s.peer, "{\"ContainerId\":\"stranger\",\"Type\":\"GracefulExit\","
-                           "\"Operation\":\"None\",\"Result\":0}");
+  api_peer_notify(&s.peer,
+                  "{\"ContainerId\":\"stranger\",\"Type\":\"GracefulExit\","
+                  "\"Operation\":\"None\",\"Result\":0}");
   CHECK_EQ(hcsb_conn_dump_stacks(s.conn, NULL, NULL, NULL), 0);
   CHECK_EQ(hcsb_container_start(c, NULL, api_done, &d), 0);
   RUN_UNTIL(&s.loop, d.done);
@@ -237,10 +240,11 @@ static void test_notifications(void) {
   CHECK(strstr(s.logs, "unknown container stranger ignored") != NULL);
   CHECK_EQ(w.n, 0);
   /* Ours: type and result reported as sent (hcsshim drops them). */
-  api_peer_notify(&s.peer, "{\"ContainerId\":\"c-1\",\"ActivityId\":"
-                           "\"11111111-2222-3333-4444-555555555555\",\"Type\":"
-                           "\"UnexpectedExit\",\"Operation\":\"None\","
-                           "\"Result\":-2147467259}");
+  api_peer_notify(&s.peer,
+                  "{\"ContainerId\":\"c-1\",\"ActivityId\":"
+                  "\"11111111-2222-3333-4444-555555555555\",\"Type\":"
+                  "\"UnexpectedExit\",\"Operation\":\"None\","
+                  "\"Result\":-2147467259}");
   RUN_UNTIL(&s.loop, w.n);
   CHECK_EQ(w.status, 0);
   CHECK_EQ(w.exit.end, HCSB_CONTAINER_EXITED);
@@ -248,12 +252,14 @@ static void test_notifications(void) {
   CHECK_STR(w.type_name, "UnexpectedExit");
   CHECK_U64(w.exit.result, HCSB_E_FAIL);
   /* A second one for the same container: logged and ignored. */
-  api_peer_notify(&s.peer, "{\"ContainerId\":\"c-1\",\"Type\":\"ForcedExit\","
-                           "\"Operation\":\"None\",\"Result\":0}");
+  api_peer_notify(&s.peer,
+                  "{\"ContainerId\":\"c-1\",\"Type\":\"ForcedExit\","
+                  "\"Operation\":\"None\",\"Result\":0}");
   d.done = 0;
   CHECK_EQ(hcsb_container_start(c, NULL, api_done, &d), 0);
   RUN_UNTIL(&s.loop, d.done);
-  CHECK(strstr(s.logs, "second notification ForcedExit for container c-1 ignored") !=
+  CHECK(strstr(s.logs,
+               "second notification ForcedExit for container c-1 ignored") !=
         NULL);
   CHECK_EQ(hcsb_container_wait(c, 0, cwait, &w2), 0);
   RUN_UNTIL(&s.loop, w2.n);
@@ -276,7 +282,8 @@ static void test_notifications(void) {
     cfg.id = "c-early";
     cfg.oci_spec_json = "{\"process\":{\"args\":[\"x\"]}}";
     s.notify_before_create = 1;
-    CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg, NULL, NULL, &c2), 0);
+    CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg, NULL, NULL, &c2),
+             0);
     CHECK_EQ(hcsb_container_wait(c2, 0, cwait, &w3), 0);
     RUN_UNTIL(&s.loop, w3.n);
     CHECK_EQ(w3.status, 0);
@@ -307,9 +314,10 @@ static void test_request_shapes(void) {
   start(&s, NULL);
   memset(&cfg, 0, sizeof(cfg));
   cfg.id = "shape";
-  cfg.oci_spec_json = " {\"ociVersion\":\"1.1.0\",\"process\":{\"args\":[\"sh\"],"
-                      "\"terminal\":true},\"hostname\":\"old\",\"root\":"
-                      "{\"path\":\"/x\",\"readonly\":true}} ";
+  cfg.oci_spec_json =
+      " {\"ociVersion\":\"1.1.0\",\"process\":{\"args\":[\"sh\"],"
+      "\"terminal\":true},\"hostname\":\"old\",\"root\":"
+      "{\"path\":\"/x\",\"readonly\":true}} ";
   cfg.host_name = "new-name";
   cfg.scratch_dir = "/scratch/shape";
   cfg.layers = (const char *const[]){"/l/base", "/l/top"};
@@ -317,9 +325,9 @@ static void test_request_shapes(void) {
   CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg, NULL, NULL, &c), 0);
   while (s.count[slot(HCSB_MSG_CREATE)] == 0) uv_run(&s.loop, UV_RUN_ONCE);
   o = last(&s, HCSB_MSG_MODIFY_SETTINGS);
-  CHECK_STR(json_object_to_json_string_ext(hcsb__json_get(o, "Request"),
-                                           JSON_C_TO_STRING_PLAIN |
-                                               JSON_C_TO_STRING_NOSLASHESCAPE),
+  CHECK_STR(json_object_to_json_string_ext(
+                hcsb__json_get(o, "Request"),
+                JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
             "{\"ResourceType\":\"CombinedLayers\",\"RequestType\":\"Add\","
             "\"Settings\":{\"ContainerID\":\"shape\",\"ContainerRootPath\":"
             "\"/run/gcs/c/shape/rootfs\",\"Layers\":[{\"Path\":\"/l/base\"},"
@@ -327,19 +335,21 @@ static void test_request_shapes(void) {
   o = last(&s, HCSB_MSG_CREATE);
   CHECK_STR(inner_string(o, "ContainerId", NULL), "shape");
   CHECK(hcsb__guid_valid(inner_string(o, "ActivityId", NULL)));
-  CHECK_STR(inner_string(o, "ContainerConfig", NULL),
-            "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"OciBundlePath\":"
-            "\"/run/gcs/c/shape\",\"OciSpecification\":{\"ociVersion\":\"1.1.0\","
-            "\"process\":{\"args\":[\"sh\"],\"terminal\":true},\"hostname\":"
-            "\"new-name\",\"root\":{\"path\":\"/run/gcs/c/shape/rootfs\","
-            "\"readonly\":true}},\"ScratchDirPath\":\"/scratch/shape\"}");
+  CHECK_STR(
+      inner_string(o, "ContainerConfig", NULL),
+      "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"OciBundlePath\":"
+      "\"/run/gcs/c/shape\",\"OciSpecification\":{\"ociVersion\":\"1.1.0\","
+      "\"process\":{\"args\":[\"sh\"],\"terminal\":true},\"hostname\":"
+      "\"new-name\",\"root\":{\"path\":\"/run/gcs/c/shape/rootfs\","
+      "\"readonly\":true}},\"ScratchDirPath\":\"/scratch/shape\"}");
 
   /* Init: no OciProcess; the spec's terminal makes it a tty process. */
   memset(&pc, 0, sizeof(pc));
   pc.console_width = 77;
   pc.console_height = 22;
   memset(&r, 0, sizeof(r));
-  CHECK_EQ(hcsb_container_create_process(c, NULL, &pc, api_proc_created, &r, &p), 0);
+  CHECK_EQ(
+      hcsb_container_create_process(c, NULL, &pc, api_proc_created, &r, &p), 0);
   RUN_UNTIL(&s.loop, r.created);
   CHECK_EQ(r.create_status, 0);
   CHECK_EQ(hcsb_process_pid(p), 100);
@@ -347,10 +357,12 @@ static void test_request_shapes(void) {
   CHECK_STR(inner_string(o, "ContainerId", NULL), "shape");
   CHECK_STR(inner_string(o, "Settings", "ProcessParameters"), "{}");
   /* Its wait went out right away, infinite; the console size followed. */
-  while (s.count[slot(HCSB_MSG_RESIZE_CONSOLE)] == 0) uv_run(&s.loop, UV_RUN_ONCE);
+  while (s.count[slot(HCSB_MSG_RESIZE_CONSOLE)] == 0)
+    uv_run(&s.loop, UV_RUN_ONCE);
   o = last(&s, HCSB_MSG_WAIT_FOR_PROCESS);
   CHECK_EQ(json_object_get_int64(hcsb__json_get(o, "ProcessId")), 100);
-  CHECK_EQ(json_object_get_int64(hcsb__json_get(o, "TimeoutInMs")), 4294967295LL);
+  CHECK_EQ(json_object_get_int64(hcsb__json_get(o, "TimeoutInMs")),
+           4294967295LL);
   o = last(&s, HCSB_MSG_RESIZE_CONSOLE);
   CHECK_EQ(json_object_get_int64(hcsb__json_get(o, "Width")), 77);
   CHECK_EQ(json_object_get_int64(hcsb__json_get(o, "Height")), 22);
@@ -367,30 +379,36 @@ static void test_request_shapes(void) {
   pc.console_width = 132;
   pc.console_height = 40;
   memset(&r2, 0, sizeof(r2));
-  CHECK_EQ(hcsb_container_create_process(c, NULL, &pc, api_proc_created, &r2, &q), 0);
+  CHECK_EQ(
+      hcsb_container_create_process(c, NULL, &pc, api_proc_created, &r2, &q),
+      0);
   /* Signals before the process exists wait for it. */
   CHECK_EQ(hcsb_process_signal(q, NULL, 15, NULL, NULL), 0);
   RUN_UNTIL(&s.loop, r2.created);
   o = last(&s, HCSB_MSG_EXECUTE_PROCESS);
-  CHECK_STR(inner_string(o, "Settings", "ProcessParameters"),
-            "{\"OciProcess\":{\"terminal\":true,\"consoleSize\":{\"height\":40,"
-            "\"width\":132},\"user\":{\"uid\":0,\"gid\":0,\"username\":\"nobody\"},"
-            "\"args\":[\"/bin/echo\",\"a b\",\"c\\\"d\"],\"env\":[\"A=1\","
-            "\"PATH=/bin\"],\"cwd\":\"/work\"}}");
-  CHECK(json_object_is_type(hcsb__json_get(hcsb__json_get(o, "Settings"),
-                                           "VsockStdioRelaySettings"),
-                            json_type_object));
-  while (s.count[slot(HCSB_MSG_SIGNAL_PROCESS)] == 0) uv_run(&s.loop, UV_RUN_ONCE);
+  CHECK_STR(
+      inner_string(o, "Settings", "ProcessParameters"),
+      "{\"OciProcess\":{\"terminal\":true,\"consoleSize\":{\"height\":40,"
+      "\"width\":132},\"user\":{\"uid\":0,\"gid\":0,\"username\":\"nobody\"},"
+      "\"args\":[\"/bin/echo\",\"a b\",\"c\\\"d\"],\"env\":[\"A=1\","
+      "\"PATH=/bin\"],\"cwd\":\"/work\"}}");
+  CHECK(json_object_is_type(
+      hcsb__json_get(hcsb__json_get(o, "Settings"), "VsockStdioRelaySettings"),
+      json_type_object));
+  while (s.count[slot(HCSB_MSG_SIGNAL_PROCESS)] == 0)
+    uv_run(&s.loop, UV_RUN_ONCE);
   o = last(&s, HCSB_MSG_SIGNAL_PROCESS);
   CHECK_EQ(json_object_get_int64(hcsb__json_get(o, "ProcessId")), 101);
-  CHECK_EQ(json_object_get_int64(hcsb__json_get(hcsb__json_get(o, "Options"), "Signal")),
+  CHECK_EQ(json_object_get_int64(
+               hcsb__json_get(hcsb__json_get(o, "Options"), "Signal")),
            15);
 
   /* Kill: SignalProcess without Options. */
   CHECK_EQ(hcsb_process_kill(q, NULL, NULL, NULL), 0);
   {
     unsigned n = s.count[slot(HCSB_MSG_SIGNAL_PROCESS)];
-    while (s.count[slot(HCSB_MSG_SIGNAL_PROCESS)] == n) uv_run(&s.loop, UV_RUN_ONCE);
+    while (s.count[slot(HCSB_MSG_SIGNAL_PROCESS)] == n)
+      uv_run(&s.loop, UV_RUN_ONCE);
   }
   CHECK(hcsb__json_get(last(&s, HCSB_MSG_SIGNAL_PROCESS), "Options") == NULL);
 
@@ -434,15 +452,18 @@ static void test_create_step_failure(void) {
   cfg.layers = (const char *const[]){"/l"};
   cfg.nlayers = 1;
   /* The disk's ModifySettings succeeds, the layers' fails. */
-  CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg, (hcsb_container_cb)NULL,
-                                      NULL, &c),
+  CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg,
+                                      (hcsb_container_cb)NULL, NULL, &c),
            0);
-  while (s.count[slot(HCSB_MSG_MODIFY_SETTINGS)] == 0) uv_run(&s.loop, UV_RUN_ONCE);
+  while (s.count[slot(HCSB_MSG_MODIFY_SETTINGS)] == 0)
+    uv_run(&s.loop, UV_RUN_ONCE);
   s.fail_type = HCSB_MSG_MODIFY_SETTINGS;
-  s.fail_body = "{\"Result\":-2147467259,\"ErrorMessage\":\"overlay failed\","
-                "\"ErrorRecords\":[{\"Result\":-2147467259,\"Message\":\"overlay "
-                "failed\",\"ModuleName\":\"gcs\",\"Line\":4294967295}]}";
-  while (s.count[slot(HCSB_MSG_MODIFY_SETTINGS)] < 2) uv_run(&s.loop, UV_RUN_ONCE);
+  s.fail_body =
+      "{\"Result\":-2147467259,\"ErrorMessage\":\"overlay failed\","
+      "\"ErrorRecords\":[{\"Result\":-2147467259,\"Message\":\"overlay "
+      "failed\",\"ModuleName\":\"gcs\",\"Line\":4294967295}]}";
+  while (s.count[slot(HCSB_MSG_MODIFY_SETTINGS)] < 2)
+    uv_run(&s.loop, UV_RUN_ONCE);
   /* Give the failure time to arrive; Create must never be sent. */
   CHECK_EQ(hcsb_container_start(c, NULL, api_done, &d), 0);
   RUN_UNTIL(&s.loop, d.done);
@@ -468,10 +489,12 @@ static void test_missing_capabilities(void) {
   api_proc_t r;
   int closed = 0;
 
-  start(&s, "{\"Result\":0,\"Version\":4,\"Capabilities\":{\"RuntimeOsType\":"
-            "\"Linux\",\"GuestDefinedCapabilities\":{}}}");
+  start(&s,
+        "{\"Result\":0,\"Version\":4,\"Capabilities\":{\"RuntimeOsType\":"
+        "\"Linux\",\"GuestDefinedCapabilities\":{}}}");
   CHECK_EQ(hcsb_conn_dump_stacks(s.conn, NULL, NULL, NULL), -ENOTSUP);
-  CHECK_EQ(hcsb_conn_delete_container_state(s.conn, NULL, "x", NULL, NULL), -ENOTSUP);
+  CHECK_EQ(hcsb_conn_delete_container_state(s.conn, NULL, "x", NULL, NULL),
+           -ENOTSUP);
   memset(&nic, 0, sizeof(nic));
   nic.id = "nic";
   nic.namespace_id = "ns";
@@ -495,11 +518,13 @@ static void test_missing_capabilities(void) {
   pc.command_args = (const char *const[]){"x"};
   pc.ncommand_args = 1;
   memset(&r, 0, sizeof(r));
-  CHECK_EQ(hcsb_container_create_process(c, NULL, &pc, api_proc_created, &r, &p), 0);
+  CHECK_EQ(
+      hcsb_container_create_process(c, NULL, &pc, api_proc_created, &r, &p), 0);
   RUN_UNTIL(&s.loop, r.created);
   CHECK_EQ(hcsb_process_signal(p, NULL, 2, NULL, NULL), -ENOTSUP);
   CHECK_EQ(hcsb_process_signal(p, NULL, 15, NULL, NULL), 0);
-  while (s.count[slot(HCSB_MSG_SIGNAL_PROCESS)] == 0) uv_run(&s.loop, UV_RUN_ONCE);
+  while (s.count[slot(HCSB_MSG_SIGNAL_PROCESS)] == 0)
+    uv_run(&s.loop, UV_RUN_ONCE);
   CHECK(hcsb__json_get(last(&s, HCSB_MSG_SIGNAL_PROCESS), "Options") == NULL);
   hcsb_process_close(p, api_closed_flag, &closed);
   hcsb_container_close(c, api_closed_flag, &closed);
@@ -549,13 +574,18 @@ static void ask(script_t *s, hcsb_container_t *c, const char *props, pr_t *r) {
 static void test_properties_decoding(void) {
   /* 13_container's LCOWMetrics, as a real GCS sent them. */
   static const char real[] =
-      "{\"LCOWMetrics\":{\"pids\":{\"current\":2},\"cpu\":{\"usage\":{\"total\":"
+      "{\"LCOWMetrics\":{\"pids\":{\"current\":2},\"cpu\":{\"usage\":{"
+      "\"total\":"
       "46513907,\"kernel\":20000000,\"user\":20000000,\"per_cpu\":[35593494,"
-      "10920413]},\"throttling\":{}},\"memory\":{\"cache\":176128,\"rss\":118784,"
+      "10920413]},\"throttling\":{}},\"memory\":{\"cache\":176128,\"rss\":"
+      "118784,"
       "\"mapped_file\":172032,\"hierarchical_memory_limit\":25197383680,"
-      "\"usage\":{\"limit\":9223372036854771712,\"usage\":733184,\"max\":2641920},"
-      "\"swap\":{\"limit\":9223372036854771712,\"usage\":733184,\"max\":2641920},"
-      "\"kernel\":{\"limit\":9223372036854771712,\"usage\":344064,\"max\":593920},"
+      "\"usage\":{\"limit\":9223372036854771712,\"usage\":733184,\"max\":"
+      "2641920},"
+      "\"swap\":{\"limit\":9223372036854771712,\"usage\":733184,\"max\":"
+      "2641920},"
+      "\"kernel\":{\"limit\":9223372036854771712,\"usage\":344064,\"max\":"
+      "593920},"
       "\"kernel_tcp\":{\"limit\":9223372036854771712}},\"blkio\":{},"
       "\"memory_oom_control\":{}}}";
   hcsb_container_t *c = NULL;
@@ -596,15 +626,21 @@ static void test_properties_decoding(void) {
 
   /* Process list with every field, escapes and nulls; blkio sums. */
   ask(&s, c,
-      "{\"ProcessList\":[{\"ProcessId\":1,\"ImageName\":\"caf\\u00e9 \\\"x\\\"\","
+      "{\"ProcessList\":[{\"ProcessId\":1,\"ImageName\":\"caf\\u00e9 "
+      "\\\"x\\\"\","
       "\"KernelTime100ns\":11,\"UserTime100ns\":22,\"MemoryCommitBytes\":"
       "18446744073709551615},{\"processid\":4294967295,\"ImageName\":null},"
-      "{\"ProcessId\":3,\"ImageName\":\"\\ud83d\\ude00\",\"Extra\":[1,{\"a\":[]}]}],"
-      "\"LCOWMetrics\":{\"blkio\":{\"io_service_bytes_recursive\":[{\"major\":8,"
-      "\"op\":\"Read\",\"value\":100},{\"op\":\"Write\",\"value\":7},{\"op\":\"read\","
-      "\"value\":11},{\"op\":\"Total\",\"value\":118}],\"io_serviced_recursive\":"
+      "{\"ProcessId\":3,\"ImageName\":\"\\ud83d\\ude00\",\"Extra\":[1,{\"a\":[]"
+      "}]}],"
+      "\"LCOWMetrics\":{\"blkio\":{\"io_service_bytes_recursive\":[{\"major\":"
+      "8,"
+      "\"op\":\"Read\",\"value\":100},{\"op\":\"Write\",\"value\":7},{\"op\":"
+      "\"read\","
+      "\"value\":11},{\"op\":\"Total\",\"value\":118}],\"io_serviced_"
+      "recursive\":"
       "[{\"op\":\"Read\",\"value\":3},{\"op\":\"Write\",\"value\":4}]},\"cpu\":"
-      "{\"throttling\":{\"periods\":9,\"throttled_periods\":5,\"throttled_time\":"
+      "{\"throttling\":{\"periods\":9,\"throttled_periods\":5,\"throttled_"
+      "time\":"
       "600}},\"pids\":{\"current\":3,\"limit\":100}}}",
       &r);
   CHECK_EQ(r.status, 0);
@@ -649,7 +685,8 @@ static void test_properties_decoding(void) {
         "{\"LCOWMetrics\":[]}",
         "{\"LCOWMetrics\":{\"cpu\":{\"usage\":{\"total\":\"big\"}}}}",
         "{\"LCOWMetrics\":{\"memory\":true}}",
-        "{\"LCOWMetrics\":{\"blkio\":{\"io_service_bytes_recursive\":[{\"op\":1}]}}}",
+        "{\"LCOWMetrics\":{\"blkio\":{\"io_service_bytes_recursive\":[{\"op\":"
+        "1}]}}}",
         "[]",
     };
     size_t i;
@@ -685,12 +722,9 @@ static void test_properties_decoding(void) {
 }
 
 static const hcsb_test_t tests[] = {
-    TEST_ENTRY(open_bridge_states),
-    TEST_ENTRY(notifications),
-    TEST_ENTRY(request_shapes),
-    TEST_ENTRY(create_step_failure),
-    TEST_ENTRY(missing_capabilities),
-    TEST_ENTRY(properties_decoding),
+    TEST_ENTRY(open_bridge_states),   TEST_ENTRY(notifications),
+    TEST_ENTRY(request_shapes),       TEST_ENTRY(create_step_failure),
+    TEST_ENTRY(missing_capabilities), TEST_ENTRY(properties_decoding),
 };
 
 int main(int argc, char **argv) {

@@ -131,8 +131,9 @@ static void pcreated(void *data, hcsb_process_t *p, int status,
   (*(int *)data)++;
 }
 
-static hcsb_process_t *exec_in(reent_t *x, const char *script, const char *pipes,
-                               int tty, hcsb_process_cb cb, void *data) {
+static hcsb_process_t *exec_in(reent_t *x, const char *script,
+                               const char *pipes, int tty, hcsb_process_cb cb,
+                               void *data) {
   const char *argv[] = {"/bin/sh", "-c", script, NULL};
   hcsb_process_config_t pc;
   hcsb_process_t *p = NULL;
@@ -166,14 +167,16 @@ static void setup(reent_t *x, int target, int unix_transport) {
   memset(&cfg, 0, sizeof(cfg));
   cfg.id = "re";
   cfg.oci_spec_json = spec;
-  CHECK_EQ(hcsb_conn_create_container(x->g.conn, NULL, &cfg, created, &done, &x->c),
-           0);
+  CHECK_EQ(
+      hcsb_conn_create_container(x->g.conn, NULL, &cfg, created, &done, &x->c),
+      0);
   RUN_UNTIL(&x->loop, done);
   memset(&pc, 0, sizeof(pc));
   pc.create_stdout_pipe = 1;
   done = 0;
-  CHECK_EQ(hcsb_container_create_process(x->c, NULL, &pc, pcreated, &done, &x->init),
-           0);
+  CHECK_EQ(
+      hcsb_container_create_process(x->c, NULL, &pc, pcreated, &done, &x->init),
+      0);
   RUN_UNTIL(&x->loop, done);
   /* Drained to EOF, so the guest can report the init's exit. */
   CHECK_EQ(hcsb_process_read_start(x->init, discard, NULL), 0);
@@ -248,7 +251,8 @@ static void arm_container_create(reent_t *x) {
   memset(&cfg, 0, sizeof(cfg));
   cfg.id = "re-2";
   cfg.oci_spec_json = spec;
-  CHECK_EQ(hcsb_conn_create_container(x->g.conn, NULL, &cfg, on_ctr, x, &c2), 0);
+  CHECK_EQ(hcsb_conn_create_container(x->g.conn, NULL, &cfg, on_ctr, x, &c2),
+           0);
   x->c = c2;
 }
 static void arm_container_wait(reent_t *x) {
@@ -268,10 +272,11 @@ static void arm_container_unsupported(reent_t *x) {
   CHECK_EQ(hcsb_container_pause(x->c, NULL, on_done, x), 0);
 }
 static void arm_conn_modify(reent_t *x) {
-  CHECK_EQ(hcsb_conn_modify(x->g.conn, NULL,
-                            "{\"ResourceType\":\"VPCIDevice\",\"Settings\":"
-                            "{\"VMBusGUID\":\"11111111-2222-3333-4444-555555555555\"}}",
-                            on_done, x),
+  CHECK_EQ(hcsb_conn_modify(
+               x->g.conn, NULL,
+               "{\"ResourceType\":\"VPCIDevice\",\"Settings\":"
+               "{\"VMBusGUID\":\"11111111-2222-3333-4444-555555555555\"}}",
+               on_done, x),
            0);
 }
 static void arm_conn_stacks(reent_t *x) {

@@ -50,10 +50,12 @@ static void run_many(int unix_transport) {
     /* Distinct bytes per process, so a crossed stream cannot pass. */
     m[i].input = malloc(PAYLOAD + 1);
     CHECK(m[i].input != NULL);
-    for (j = 0; j < PAYLOAD; j++) m[i].input[j] = (char)('A' + (i + j * 7) % 26);
+    for (j = 0; j < PAYLOAD; j++)
+      m[i].input[j] = (char)('A' + (i + j * 7) % 26);
     m[i].input[PAYLOAD - 1] = '\n';
     m[i].input[PAYLOAD] = '\0';
-    snprintf(m[i].cmd, sizeof m[i].cmd, "cat; echo done-%d >&2; exit %d", i, i % 50);
+    snprintf(m[i].cmd, sizeof m[i].cmd, "cat; echo done-%d >&2; exit %d", i,
+             i % 50);
     m[i].argv[0] = "/bin/sh";
     m[i].argv[1] = "-c";
     m[i].argv[2] = m[i].cmd;
@@ -61,8 +63,8 @@ static void run_many(int unix_transport) {
     cfg.command_args = m[i].argv;
     cfg.ncommand_args = 3;
     cfg.create_stdin_pipe = cfg.create_stdout_pipe = cfg.create_stderr_pipe = 1;
-    CHECK_EQ(hcsb_conn_create_process(g.conn, NULL, &cfg, api_proc_created, &m[i].r,
-                                      &m[i].r.p),
+    CHECK_EQ(hcsb_conn_create_process(g.conn, NULL, &cfg, api_proc_created,
+                                      &m[i].r, &m[i].r.p),
              0);
     /* Usable before the create completes: reads and waits start now,
      * writes as soon as stdin is connected. */
@@ -81,8 +83,9 @@ static void run_many(int unix_transport) {
       CHECK_EQ(m[i].r.create_status, 0);
       if (!m[i].written && hcsb_process_stdin(m[i].r.p) != NULL &&
           m[i].input != NULL) {
-        CHECK_EQ(hcsb_process_write(m[i].r.p, m[i].input, PAYLOAD, written, &m[i]),
-                 0);
+        CHECK_EQ(
+            hcsb_process_write(m[i].r.p, m[i].input, PAYLOAD, written, &m[i]),
+            0);
         CHECK_EQ(hcsb_process_close_stdin(m[i].r.p), 0);
         free(m[i].input);
         m[i].input = NULL;
@@ -100,7 +103,8 @@ static void run_many(int unix_transport) {
     CHECK_EQ(m[i].r.nout, PAYLOAD);
     for (j = 0; j + 1 < PAYLOAD; j++)
       if (m[i].r.out[j] != (char)('A' + (i + j * 7) % 26))
-        hcsb_test_fail(__FILE__, __LINE__, "process %d: byte %zu differs", i, j);
+        hcsb_test_fail(__FILE__, __LINE__, "process %d: byte %zu differs", i,
+                       j);
     snprintf(expect, sizeof expect, "done-%d\n", i);
     CHECK_STR(m[i].r.err, expect);
     hcsb_process_close(m[i].r.p, api_proc_closed, &m[i].r);

@@ -188,7 +188,8 @@ void api_proc_created(void *data, hcsb_process_t *p, int status,
   if (gerr != NULL) {
     char line[512];
     hcsb_guest_error_format(gerr, line, sizeof line);
-    if (getenv("HCSB_TEST_VERBOSE") != NULL) fprintf(stderr, "  create: %s\n", line);
+    if (getenv("HCSB_TEST_VERBOSE") != NULL)
+      fprintf(stderr, "  create: %s\n", line);
     r->create_hresult = gerr->hresult;
   }
 }
@@ -219,9 +220,9 @@ void api_uvm_start(api_guest_t *g, api_proc_t *r, const char *const *argv,
   cfg.create_stdin_pipe = strchr(pipes, 'i') != NULL;
   cfg.create_stdout_pipe = strchr(pipes, 'o') != NULL;
   cfg.create_stderr_pipe = strchr(pipes, 'e') != NULL;
-  CHECK_EQ(hcsb_conn_create_process(g->conn, NULL, &cfg, api_proc_created, r,
-                                    &r->p),
-           0);
+  CHECK_EQ(
+      hcsb_conn_create_process(g->conn, NULL, &cfg, api_proc_created, r, &r->p),
+      0);
   RUN_UNTIL(g->loop, r->created);
   CHECK_EQ(r->create_status, 0);
   CHECK(hcsb_process_pid(r->p) > 0);

@@ -95,8 +95,9 @@ static void test_open_timeout(void) {
   CHECK_EQ(st[0], 1);
   CHECK_EQ(st[1], -ETIMEDOUT);
   CHECK(hcsb_conn_caps(conn) == NULL);
-  CHECK_EQ(hcsb_conn_modify(conn, NULL, "{\"ResourceType\":\"X\"}", api_done, &d),
-           0);
+  CHECK_EQ(
+      hcsb_conn_modify(conn, NULL, "{\"ResourceType\":\"X\"}", api_done, &d),
+      0);
   CHECK_EQ(d.done, 0);
   RUN_UNTIL(&loop, d.done);
   CHECK_EQ(d.status, -ENOTCONN);
@@ -137,7 +138,8 @@ static void test_close_while_opening(void) {
   /* From inside the open callback. */
   uv_loop_init(&loop);
   memset(st, 0, sizeof st);
-  snprintf(addr, sizeof addr, "spawn:%s", hcsb_test_build_path("src/hcsb-guest"));
+  snprintf(addr, sizeof addr, "spawn:%s",
+           hcsb_test_build_path("src/hcsb-guest"));
   o.address = addr;
   CHECK_EQ(hcsb_conn_open(&loop, &o, open_cb_close, st, &conn), 0);
   RUN_UNTIL(&loop, st[2]);
@@ -255,19 +257,20 @@ static void test_uvm_process_config(void) {
   cfg.nenvironment = 3;
   cfg.create_stdout_pipe = 1;
   CHECK_EQ(hcsb__process_params(&cfg, 0, &params, &tty), 0);
-  CHECK_STR(params,
-            "{\"CommandLine\":\"/bin/sh -c 'echo \\\"$GREETING|$EMPTY|$EQ|$(pwd)"
-            "\\\"'\",\"WorkingDirectory\":\"/tmp\",\"Environment\":{\"GREETING\":"
-            "\"hi there\",\"EMPTY\":\"\",\"EQ\":\"a=b\"},\"CreateStdOutPipe\":true}");
+  CHECK_STR(
+      params,
+      "{\"CommandLine\":\"/bin/sh -c 'echo \\\"$GREETING|$EMPTY|$EQ|$(pwd)"
+      "\\\"'\",\"WorkingDirectory\":\"/tmp\",\"Environment\":{\"GREETING\":"
+      "\"hi there\",\"EMPTY\":\"\",\"EQ\":\"a=b\"},\"CreateStdOutPipe\":true}");
   CHECK_EQ(tty, 0);
   free(params);
 
   uv_loop_init(&loop);
   api_open_spawn(&g, &loop, NULL);
   memset(&r, 0, sizeof(r));
-  CHECK_EQ(hcsb_conn_create_process(g.conn, NULL, &cfg, api_proc_created, &r,
-                                    &r.p),
-           0);
+  CHECK_EQ(
+      hcsb_conn_create_process(g.conn, NULL, &cfg, api_proc_created, &r, &r.p),
+      0);
   RUN_UNTIL(&loop, r.created);
   CHECK_EQ(r.create_status, 0);
   api_proc_finish(&g, &r, NULL);
@@ -286,14 +289,14 @@ static void test_process_config_rejects(void) {
 
   uv_loop_init(&loop);
   api_open_spawn(&g, &loop, NULL);
-#define TRY(field_setup, expect)                                              \
-  do {                                                                        \
-    memset(&cfg, 0, sizeof(cfg));                                             \
-    cfg.command_args = args;                                                  \
-    cfg.ncommand_args = 1;                                                    \
-    field_setup;                                                              \
-    CHECK_EQ(hcsb_conn_create_process(g.conn, NULL, &cfg, NULL, NULL, &p),    \
-             expect);                                                         \
+#define TRY(field_setup, expect)                                           \
+  do {                                                                     \
+    memset(&cfg, 0, sizeof(cfg));                                          \
+    cfg.command_args = args;                                               \
+    cfg.ncommand_args = 1;                                                 \
+    field_setup;                                                           \
+    CHECK_EQ(hcsb_conn_create_process(g.conn, NULL, &cfg, NULL, NULL, &p), \
+             expect);                                                      \
   } while (0)
   TRY(cfg.application_name = "cmd.exe", -ENOTSUP);
   TRY(cfg.oci_specification_json = "{}", -ENOTSUP);
@@ -387,16 +390,17 @@ static void test_uvm_signal_resize_and_signal_death(void) {
   /* A tty process: output comes through the pty; the console size in the
    * config is not applied (logged), the process still runs. */
   memset(&cfg, 0, sizeof(cfg));
-  cfg.command_args = (const char *const[]){"/bin/sh", "-c", "tty >/dev/null && echo is-a-tty", NULL};
+  cfg.command_args = (const char *const[]){
+      "/bin/sh", "-c", "tty >/dev/null && echo is-a-tty", NULL};
   cfg.ncommand_args = 3;
   cfg.emulate_console = 1;
   cfg.create_stdout_pipe = 1;
   cfg.console_width = 100;
   cfg.console_height = 30;
   memset(&r, 0, sizeof(r));
-  CHECK_EQ(hcsb_conn_create_process(g.conn, NULL, &cfg, api_proc_created, &r,
-                                    &r.p),
-           0);
+  CHECK_EQ(
+      hcsb_conn_create_process(g.conn, NULL, &cfg, api_proc_created, &r, &r.p),
+      0);
   RUN_UNTIL(&loop, r.created);
   CHECK_EQ(r.create_status, 0);
   api_proc_finish(&g, &r, NULL);
@@ -465,12 +469,13 @@ static void test_modify_records_disks(void) {
   CHECK_EQ(hcsb_conn_modify(g.conn, NULL, json, api_done, &a), 0);
   hcsb_free(json);
   /* A second disk through raw JSON. */
-  CHECK_EQ(hcsb_conn_modify(g.conn, NULL,
-                            "{\"ResourceType\":\"MappedVirtualDisk\",\"Settings\":"
-                            "{\"MountPath\":\"/run/mounts/m2\",\"Controller\":1,"
-                            "\"Lun\":0}}",
-                            api_done, &b),
-           0);
+  CHECK_EQ(
+      hcsb_conn_modify(g.conn, NULL,
+                       "{\"ResourceType\":\"MappedVirtualDisk\",\"Settings\":"
+                       "{\"MountPath\":\"/run/mounts/m2\",\"Controller\":1,"
+                       "\"Lun\":0}}",
+                       api_done, &b),
+      0);
   CHECK_EQ(hcsb_conn_mapped_virtual_disks(g.conn, &list), 0);
   RUN_UNTIL(&loop, a.done);
   RUN_UNTIL(&loop, b.done);
@@ -505,8 +510,9 @@ static void test_modify_records_disks(void) {
   CHECK_EQ(hcsb_conn_mapped_virtual_disks(g.conn, NULL), 1);
   /* Not an object, or malformed: refused before sending. */
   CHECK_EQ(hcsb_conn_modify(g.conn, NULL, "[1]", api_done, &bad), -EINVAL);
-  CHECK_EQ(hcsb_conn_modify(g.conn, NULL, "{\"ResourceType\":\"MappedVirtualDisk\","
-                                          "\"Settings\":{\"Lun\":\"x\"}}",
+  CHECK_EQ(hcsb_conn_modify(g.conn, NULL,
+                            "{\"ResourceType\":\"MappedVirtualDisk\","
+                            "\"Settings\":{\"Lun\":\"x\"}}",
                             api_done, &bad),
            -EINVAL);
   api_close(&g);
@@ -618,12 +624,12 @@ static void test_conn_close_with_open_handles(void) {
     hcsb_process_t *p2 = NULL;
     api_proc_t r2;
     memset(&r2, 0, sizeof(r2));
-    CHECK_EQ(hcsb_conn_create_process(g.conn, NULL,
-                                      &(hcsb_process_config_t){
-                                          .command_args = argv,
+    CHECK_EQ(hcsb_conn_create_process(
+                 g.conn, NULL,
+                 &(hcsb_process_config_t){.command_args = argv,
                                           .ncommand_args = 1,
                                           .create_stdout_pipe = 1},
-                                      api_proc_created, &r2, &p2),
+                 api_proc_created, &r2, &p2),
              0);
     RUN_UNTIL(&loop, r2.created);
     CHECK_EQ(r2.create_status, -ENOTCONN);
@@ -732,7 +738,8 @@ static void test_bringup_entropy_and_log(void) {
   /* Bound on return: the VM may start now. */
   dial(&loop, &e, dir, HCSB_PORT_ENTROPY, NULL);
   dial(&loop, &lg, dir, HCSB_PORT_LOG,
-       "{\"time\":\"2026-01-01T00:00:00Z\",\"level\":\"info\",\"msg\":\"gcs up\"}\n"
+       "{\"time\":\"2026-01-01T00:00:00Z\",\"level\":\"info\",\"msg\":\"gcs "
+       "up\"}\n"
        "panic: oops\n");
   RUN_UNTIL(&loop, e.eof);
   CHECK_EQ(e.got, HCSB_ENTROPY_BYTES);

@@ -143,8 +143,8 @@ struct hcsb__op_s {
   hcsb__link_t link; /* owner's pending list */
   hcsb__defer_t defer;
   hcsb__obj_t *owner;
-  hcsb_call_t *call; /* the bridge call in flight, if any */
-  hcsb__op_step_fn step;       /* NULL: the reply ends the op */
+  hcsb_call_t *call;     /* the bridge call in flight, if any */
+  hcsb__op_step_fn step; /* NULL: the reply ends the op */
   hcsb__op_deliver_fn deliver;
   hcsb__user_cb_t cb;
   void *data;
@@ -263,8 +263,8 @@ struct hcsb_conn_s {
 
   /* Opening */
   hcsb__op_t *open_op;
-  uv_timer_t timer;  /* connect deadline */
-  uv_check_t check;  /* hcsb_conn_open_bridge: watches the bridge's phase */
+  uv_timer_t timer; /* connect deadline */
+  uv_check_t check; /* hcsb_conn_open_bridge: watches the bridge's phase */
   int check_active;
   int handles_open;
 
@@ -295,7 +295,7 @@ struct hcsb_conn_s {
 int hcsb__conn_usable(const hcsb_conn_t *c);
 const hcsb_addr_t *hcsb__conn_addr(const hcsb_conn_t *c);
 void hcsb__api_log(const hcsb_conn_t *c, hcsb_log_level_t level,
-               const char *activity_id, const char *fmt, ...)
+                   const char *activity_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 hcsb__cwaiter_t *hcsb__waiter_find(hcsb_conn_t *c, const char *id);
 /* Finds or adds the waiter of `id` (fresh when `reset`). NULL: -ENOMEM. */

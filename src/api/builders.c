@@ -140,8 +140,8 @@ int hcsb_modify_mapped_directory(hcsb_request_type_t rt,
   return end(&w, json_out);
 }
 
-int hcsb_modify_vpmem_device(hcsb_request_type_t rt, const hcsb_vpmem_device_t *d,
-                             char **json_out) {
+int hcsb_modify_vpmem_device(hcsb_request_type_t rt,
+                             const hcsb_vpmem_device_t *d, char **json_out) {
   hcsb__jw_t w;
   int r;
 

@@ -69,8 +69,8 @@ int hcsb__split_command_line(const char *line, char ***argv_out, size_t *argc) {
         p++;
       } else if (q == '"') {
         for (p++; *p != '\0' && *p != '"'; p++) {
-          if (*p == '\\' && (p[1] == '"' || p[1] == '\\' || p[1] == '$' ||
-                             p[1] == '`'))
+          if (*p == '\\' &&
+              (p[1] == '"' || p[1] == '\\' || p[1] == '$' || p[1] == '`'))
             p++;
           word[len++] = *p;
         }
@@ -199,9 +199,10 @@ static int put_oci_process(hcsb__jw_t *w, const hcsb_process_config_t *c) {
     hcsb__jw_arr_end(w);
   }
   hcsb__jw_key(w, "cwd");
-  hcsb__jw_str(w, c->working_directory != NULL && c->working_directory[0] != '\0'
-                      ? c->working_directory
-                      : "/");
+  hcsb__jw_str(w,
+               c->working_directory != NULL && c->working_directory[0] != '\0'
+                   ? c->working_directory
+                   : "/");
   hcsb__jw_obj_end(w);
   hcsb__free_argv(argv, argc);
   return 0;

@@ -216,7 +216,8 @@ hcsb__disk_change_t *hcsb__disk_change_parse(const char *request_json,
   }
   r = get_str(root, "ResourceType", &resource);
   if (r == 0) r = get_str(root, "RequestType", &rt);
-  if (r != 0 || resource == NULL || strcasecmp(resource, "MappedVirtualDisk") != 0)
+  if (r != 0 || resource == NULL ||
+      strcasecmp(resource, "MappedVirtualDisk") != 0)
     goto out; /* not ours to record; the guest judges the rest */
   if (rt != NULL && rt[0] != '\0' && strcasecmp(rt, "Add") != 0 &&
       strcasecmp(rt, "Remove") != 0)
@@ -262,7 +263,7 @@ static void modify_step(hcsb__op_t *op, int status,
   if (status == 0 && op->ctx != NULL &&
       hcsb__disks_apply(&c->disks, &c->ndisks, op->ctx) != 0)
     hcsb__api_log(c, HCSB_LOG_ERROR, op->activity_id,
-              "out of memory recording a mapped virtual disk");
+                  "out of memory recording a mapped virtual disk");
   hcsb__op_done(op, status, gerr, resp);
 }
 

@@ -29,7 +29,7 @@ void hcsb_conn_options_init(hcsb_conn_options_t *o) {
 }
 
 void hcsb__api_log(const hcsb_conn_t *c, hcsb_log_level_t level,
-               const char *activity_id, const char *fmt, ...) {
+                   const char *activity_id, const char *fmt, ...) {
   char line[512];
   va_list ap;
 
@@ -126,19 +126,19 @@ static void on_notify(void *data, hcsb_bridge_t *b,
    * whole utility VM. */
   if (w == NULL) {
     hcsb__api_log(c, HCSB_LOG_WARN, n->activity_id,
-              "notification %s for unknown container %s ignored", n->type,
-              n->container_id);
+                  "notification %s for unknown container %s ignored", n->type,
+                  n->container_id);
     return;
   }
   if (w->end != HCSB__CEND_NONE) {
     hcsb__api_log(c, HCSB_LOG_WARN, n->activity_id,
-              "second notification %s for container %s ignored", n->type,
-              n->container_id);
+                  "second notification %s for container %s ignored", n->type,
+                  n->container_id);
     return;
   }
   hcsb__api_log(c, HCSB_LOG_DEBUG, n->activity_id,
-            "container %s: notification %s result 0x%08X", n->container_id,
-            n->type, (unsigned)n->result);
+                "container %s: notification %s result 0x%08X", n->container_id,
+                n->type, (unsigned)n->result);
   w->end = HCSB__CEND_EXITED;
   w->type = n->kind;
   snprintf(w->type_name, sizeof w->type_name, "%s", n->type);
@@ -266,11 +266,12 @@ static void on_disconnect(void *data, hcsb_bridge_t *b, int status) {
     conn_opened(c, status, NULL);
   } else if (c->state == HCSB__CONN_READY) {
     hcsb__api_log(c, HCSB_LOG_INFO, NULL, "guest connection lost: %s",
-              hcsb_strerror(status));
+                  hcsb_strerror(status));
     c->state = HCSB__CONN_LOST;
     c->lost_status = status;
     waiters_end(c, HCSB__CEND_LOST, status);
-    if (c->lost_cb != NULL && !c->obj.closing) c->lost_cb(c->lost_data, c, status);
+    if (c->lost_cb != NULL && !c->obj.closing)
+      c->lost_cb(c->lost_data, c, status);
   }
   hcsb__obj_unref(&c->obj);
 }
@@ -318,7 +319,8 @@ void hcsb__conn_free(hcsb_conn_t *c) {
   hcsb__op_t *op;
 
   while (!hcsb__list_empty(&c->waiters))
-    hcsb__waiter_drop(HCSB__CONTAINER_OF(c->waiters.next, hcsb__cwaiter_t, link));
+    hcsb__waiter_drop(
+        HCSB__CONTAINER_OF(c->waiters.next, hcsb__cwaiter_t, link));
   hcsb__disks_free(c->disks, c->ndisks);
   while ((op = c->free_ops) != NULL) {
     c->free_ops = (hcsb__op_t *)op->ctx;
@@ -417,8 +419,9 @@ int hcsb_conn_open(uv_loop_t *loop, const hcsb_conn_options_t *opts,
   return 0;
 }
 
-int hcsb_conn_open_bridge(hcsb_bridge_t *bridge, const hcsb_conn_options_t *opts,
-                          hcsb_conn_open_cb cb, void *data, hcsb_conn_t **out) {
+int hcsb_conn_open_bridge(hcsb_bridge_t *bridge,
+                          const hcsb_conn_options_t *opts, hcsb_conn_open_cb cb,
+                          void *data, hcsb_conn_t **out) {
   hcsb_conn_t *c;
   int r;
 

@@ -161,8 +161,8 @@ void *hcsb_container_get_data(const hcsb_container_t *c) {
   return c->obj.data;
 }
 
-size_t hcsb_container_mapped_virtual_disks(const hcsb_container_t *c,
-                                           const hcsb_mapped_virtual_disk_t **out) {
+size_t hcsb_container_mapped_virtual_disks(
+    const hcsb_container_t *c, const hcsb_mapped_virtual_disk_t **out) {
   if (c == NULL) return 0;
   if (out != NULL) *out = c->disks;
   return c->ndisks;
@@ -404,12 +404,12 @@ static void create_step(hcsb__op_t *op, int status,
       (hcsb__disks_apply(&conn->disks, &conn->ndisks, s->disk) != 0 ||
        hcsb__disks_apply(&c->disks, &c->ndisks, s->disk) != 0))
     hcsb__api_log(conn, HCSB_LOG_ERROR, op->activity_id,
-              "out of memory recording a mapped virtual disk");
+                  "out of memory recording a mapped virtual disk");
   if (status != 0 || ++plan->next == plan->n) {
     if (status != 0)
       hcsb__api_log(conn, HCSB_LOG_INFO, op->activity_id,
-                "container %s: create step %zu of %zu failed: %s", c->id,
-                plan->next + 1, plan->n, hcsb_strerror(status));
+                    "container %s: create step %zu of %zu failed: %s", c->id,
+                    plan->next + 1, plan->n, hcsb_strerror(status));
     hcsb__op_done(op, status, gerr, resp);
     return;
   }
@@ -482,7 +482,8 @@ int hcsb_conn_create_container(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
 
 static int simple_rpc(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                       uint32_t type, uint32_t timeout, const char *modify,
-                      hcsb__op_deliver_fn deliver, hcsb_done_cb cb, void *data) {
+                      hcsb__op_deliver_fn deliver, hcsb_done_cb cb,
+                      void *data) {
   hcsb_request_t req;
   hcsb__op_t *op;
   int r;
@@ -524,20 +525,21 @@ int hcsb_container_shutdown(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                             hcsb_done_cb cb, void *data) {
   if (c == NULL) return -EINVAL;
   return simple_rpc(c, opts, HCSB_MSG_SHUTDOWN_GRACEFUL,
-                    c->obj.conn->shutdown_timeout_ms, NULL, deliver_shutdown, cb,
-                    data);
+                    c->obj.conn->shutdown_timeout_ms, NULL, deliver_shutdown,
+                    cb, data);
 }
 
 int hcsb_container_terminate(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                              hcsb_done_cb cb, void *data) {
   if (c == NULL) return -EINVAL;
   return simple_rpc(c, opts, HCSB_MSG_SHUTDOWN_FORCED,
-                    c->obj.conn->shutdown_timeout_ms, NULL, deliver_shutdown, cb,
-                    data);
+                    c->obj.conn->shutdown_timeout_ms, NULL, deliver_shutdown,
+                    cb, data);
 }
 
 int hcsb_container_modify(hcsb_container_t *c, const hcsb_call_opts_t *opts,
-                          const char *request_json, hcsb_done_cb cb, void *data) {
+                          const char *request_json, hcsb_done_cb cb,
+                          void *data) {
   if (c == NULL || request_json == NULL ||
       hcsb__json_validate(request_json, strlen(request_json),
                           HCSB__JSON_MAX_DEPTH) != (int)json_type_object)

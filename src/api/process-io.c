@@ -6,7 +6,8 @@
 #include "api/api-int.h"
 
 static uv_stream_t *stream(const hcsb_process_t *p, int fd) {
-  return p == NULL || p->stdio == NULL ? NULL : hcsb__stdio_stream(p->stdio, fd);
+  return p == NULL || p->stdio == NULL ? NULL
+                                       : hcsb__stdio_stream(p->stdio, fd);
 }
 
 uv_stream_t *hcsb_process_stdin(const hcsb_process_t *p) {

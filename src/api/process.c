@@ -102,15 +102,15 @@ static void on_wait(void *data, int status, const hcsb_guest_error_t *gerr,
   if (status == 0 && (resp == NULL || !resp->has_exit_code)) status = -EPROTO;
   if (status == 0) {
     hcsb__api_log(conn, HCSB_LOG_DEBUG, resp->activity_id,
-              "process %u exited with %u", (unsigned)p->pid,
-              (unsigned)resp->exit_code);
+                  "process %u exited with %u", (unsigned)p->pid,
+                  (unsigned)resp->exit_code);
     p->state = HCSB__PROC_EXITED;
     p->exit_code = resp->exit_code;
     fill_waits(p);
   } else {
     /* 0x80070490 included: "not found" is an unknown exit, never 0. */
     hcsb__api_log(conn, HCSB_LOG_INFO, NULL, "process %u: exit unknown: %s",
-              (unsigned)p->pid, hcsb_strerror(status));
+                  (unsigned)p->pid, hcsb_strerror(status));
     exit_unknown(p, HCSB__PROC_UNKNOWN, status, gerr);
   }
   hcsb__obj_unref(&p->obj);
@@ -230,7 +230,8 @@ static void deliver_signal(hcsb__op_t *op, int status,
                            const hcsb_response_t *resp) {
   int delivered = status == 0;
 
-  if (status == HCSB_EGUEST && gerr != NULL && gerr->hresult == HCSB_E_NOT_FOUND) {
+  if (status == HCSB_EGUEST && gerr != NULL &&
+      gerr->hresult == HCSB_E_NOT_FOUND) {
     status = 0; /* already gone: not delivered, not an error (hcsshim) */
     gerr = NULL;
   }
@@ -268,7 +269,8 @@ int hcsb_process_kill(hcsb_process_t *p, const hcsb_call_opts_t *opts,
 }
 
 static int resize(hcsb_process_t *p, const hcsb_call_opts_t *opts,
-                  uint16_t width, uint16_t height, hcsb_done_cb cb, void *data) {
+                  uint16_t width, uint16_t height, hcsb_done_cb cb,
+                  void *data) {
   hcsb__op_t *op;
   int r;
 
@@ -283,8 +285,8 @@ static int resize(hcsb_process_t *p, const hcsb_call_opts_t *opts,
 }
 
 int hcsb_process_resize_console(hcsb_process_t *p, const hcsb_call_opts_t *opts,
-                                uint16_t width, uint16_t height, hcsb_done_cb cb,
-                                void *data) {
+                                uint16_t width, uint16_t height,
+                                hcsb_done_cb cb, void *data) {
   if (p == NULL) return -EINVAL;
   return resize(p, opts, width, height, cb, data);
 }
@@ -293,16 +295,18 @@ int hcsb_process_resize_console(hcsb_process_t *p, const hcsb_call_opts_t *opts,
 static void initial_resize(hcsb_process_t *p) {
   if (p->console_width == 0 && p->console_height == 0) return;
   if (p->uvm) {
-    hcsb__api_log(p->obj.conn, HCSB_LOG_DEBUG, NULL,
-              "process %u: console size not applied (the guest cannot resize "
-              "UVM processes)",
-              (unsigned)p->pid);
+    hcsb__api_log(
+        p->obj.conn, HCSB_LOG_DEBUG, NULL,
+        "process %u: console size not applied (the guest cannot resize "
+        "UVM processes)",
+        (unsigned)p->pid);
     return;
   }
   if (p->tty != 1) return;
   if (resize(p, NULL, p->console_width, p->console_height, NULL, NULL) != 0)
     hcsb__api_log(p->obj.conn, HCSB_LOG_WARN, NULL,
-              "process %u: could not apply the console size", (unsigned)p->pid);
+                  "process %u: could not apply the console size",
+                  (unsigned)p->pid);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -322,7 +326,8 @@ static void deliver_create(hcsb__op_t *op, int status,
   if (op->cb.process != NULL) op->cb.process(op->data, p, status, gerr);
 }
 
-static void exec_step(hcsb__op_t *op, int status, const hcsb_guest_error_t *gerr,
+static void exec_step(hcsb__op_t *op, int status,
+                      const hcsb_guest_error_t *gerr,
                       const hcsb_response_t *resp) {
   hcsb_process_t *p = (hcsb_process_t *)op->owner;
 
@@ -349,8 +354,9 @@ static void on_stdio_ready(void *data, int status) {
   if (p->stdio_status != 1) return;
   p->stdio_status = status;
   if (status != 0) {
-    hcsb__api_log(p->obj.conn, HCSB_LOG_WARN, op != NULL ? op->activity_id : NULL,
-              "stdio relay not connected: %s", hcsb_strerror(status));
+    hcsb__api_log(p->obj.conn, HCSB_LOG_WARN,
+                  op != NULL ? op->activity_id : NULL,
+                  "stdio relay not connected: %s", hcsb_strerror(status));
     stdio_release(p, status);
   }
   if (op != NULL && p->exec_done && op->call == NULL && !op->defer.queued) {
@@ -382,8 +388,8 @@ static int open_stdio(hcsb_process_t *p, const hcsb_process_config_t *config) {
 
 int hcsb__process_create(hcsb_conn_t *conn, hcsb_container_t *c,
                          const hcsb_call_opts_t *opts,
-                         const hcsb_process_config_t *config, hcsb_process_cb cb,
-                         void *data, hcsb_process_t **out) {
+                         const hcsb_process_config_t *config,
+                         hcsb_process_cb cb, void *data, hcsb_process_t **out) {
   hcsb_request_t req;
   hcsb_process_t *p;
   hcsb__op_t *op;
@@ -438,7 +444,8 @@ int hcsb__process_create(hcsb_conn_t *conn, hcsb_container_t *c,
 
 int hcsb_conn_create_process(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
                              const hcsb_process_config_t *config,
-                             hcsb_process_cb cb, void *data, hcsb_process_t **out) {
+                             hcsb_process_cb cb, void *data,
+                             hcsb_process_t **out) {
   return hcsb__process_create(conn, NULL, opts, config, cb, data, out);
 }
 
@@ -449,7 +456,8 @@ int hcsb_container_open_process(hcsb_container_t *c, uint32_t pid,
 
   if (c == NULL || out == NULL || c->obj.closing) return -EINVAL;
   for (l = c->processes.next; l != &c->processes; l = l->next)
-    if (HCSB__CONTAINER_OF(l, hcsb_process_t, clink)->pid == pid) return -EEXIST;
+    if (HCSB__CONTAINER_OF(l, hcsb_process_t, clink)->pid == pid)
+      return -EEXIST;
   p = process_new(c->obj.conn, c);
   if (p == NULL) return -ENOMEM;
   p->pid = pid;
@@ -495,7 +503,8 @@ uint32_t hcsb_process_pid(const hcsb_process_t *p) {
 }
 
 hcsb_container_t *hcsb_process_container(const hcsb_process_t *p) {
-  if (p == NULL || p->container == NULL || p->container->obj.closing) return NULL;
+  if (p == NULL || p->container == NULL || p->container->obj.closing)
+    return NULL;
   return p->container;
 }
 

@@ -22,8 +22,8 @@ typedef struct cur_s {
 #define MAX_DEPTH HCSB__JSON_MAX_DEPTH
 
 static int peek(cur_t *c) {
-  while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' ||
-                           *c->p == '\r'))
+  while (c->p < c->end &&
+         (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
     c->p++;
   return c->p < c->end ? (unsigned char)*c->p : -1;
 }
@@ -226,14 +226,12 @@ static size_t unescape(const char *s, size_t n, char *o) {
       continue;
     }
     s++;
-    switch (*s) {
-      case 'b': o[len++] = '\b'; s++; continue;
-      case 'f': o[len++] = '\f'; s++; continue;
-      case 'n': o[len++] = '\n'; s++; continue;
-      case 'r': o[len++] = '\r'; s++; continue;
-      case 't': o[len++] = '\t'; s++; continue;
-      case 'u': break;
-      default: o[len++] = *s++; continue;
+    if (*s != 'u') {
+      static const char from[] = "bfnrt", to[] = "\b\f\n\r\t";
+      const char *k = *s != '\0' ? strchr(from, *s) : NULL;
+      o[len++] = k != NULL ? to[k - from] : *s;
+      s++;
+      continue;
     }
     if (hex4(s + 1, end, &cp) != 0) {
       o[len++] = *s++;
@@ -515,12 +513,13 @@ static void deliver_props(hcsb__op_t *op, int status,
   hcsb_properties_t props;
 
   if (status == 0) {
-    status = hcsb__props_decode(ct, resp != NULL ? resp->properties : NULL,
-                                resp != NULL ? resp->properties_len : 0, &props);
+    status =
+        hcsb__props_decode(ct, resp != NULL ? resp->properties : NULL,
+                           resp != NULL ? resp->properties_len : 0, &props);
     if (status != 0)
       hcsb__api_log(op->owner->conn, HCSB_LOG_WARN, op->activity_id,
-                "container %s: unusable Properties: %s", ct->id,
-                hcsb_strerror(status));
+                    "container %s: unusable Properties: %s", ct->id,
+                    hcsb_strerror(status));
   }
   op->cb.props(op->data, status, gerr, status == 0 ? &props : NULL);
 }
@@ -532,7 +531,8 @@ static const char *const queries[4] = {
     "{\"PropertyTypes\":[\"ProcessList\",\"Statistics\"]}"};
 
 int hcsb_container_properties(hcsb_container_t *c, const hcsb_call_opts_t *opts,
-                              unsigned types, hcsb_properties_cb cb, void *data) {
+                              unsigned types, hcsb_properties_cb cb,
+                              void *data) {
   hcsb_request_t req;
   hcsb__op_t *op;
   int r;
@@ -559,7 +559,8 @@ int hcsb_container_statistics(hcsb_container_t *c, const hcsb_call_opts_t *opts,
   return hcsb_container_properties(c, opts, HCSB_PROPERTY_STATISTICS, cb, data);
 }
 
-int hcsb_container_process_list(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+int hcsb_container_process_list(hcsb_container_t *c,
+                                const hcsb_call_opts_t *opts,
                                 hcsb_properties_cb cb, void *data) {
   return hcsb_container_properties(c, opts, HCSB_PROPERTY_PROCESS_LIST, cb,
                                    data);
