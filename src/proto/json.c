@@ -224,10 +224,12 @@ int hcsb__json_parse_tok(json_tokener *tok, const char *s, size_t len,
                          json_object **out) {
   json_object *o;
   size_t end;
+  int type;
 
   *out = NULL;
   if (len > INT_MAX) return -EPROTO;
-  if (hcsb__json_validate(s, len, HCSB__JSON_MAX_DEPTH) < 0) return -EPROTO;
+  type = hcsb__json_validate(s, len, HCSB__JSON_MAX_DEPTH);
+  if (type < 0) return -EPROTO;
   json_tokener_reset(tok);
   o = json_tokener_parse_ex(tok, s, (int)len);
   end = json_tokener_get_parse_end(tok);
@@ -243,6 +245,9 @@ int hcsb__json_parse_tok(json_tokener *tok, const char *s, size_t len,
      * NULL object: *out = NULL, like json-c's own representation.) */
     return -ENOMEM;
   }
+  /* json-c also returns NULL without an error when it cannot allocate its
+   * C locale (newlocale); only the text "null" may come back as NULL. */
+  if (o == NULL && type != (int)json_type_null) return -ENOMEM;
   if (end < len) {
     const unsigned char *p = (const unsigned char *)s + end;
     if (skip_ws(p, (const unsigned char *)s + len) != (const unsigned char *)s + len) {
