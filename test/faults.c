@@ -22,7 +22,7 @@
 #endif
 #endif
 
-__thread int faults_rig_thread;
+__thread volatile int faults_rig_thread;
 unsigned faults_order;
 int faults_in_api;
 

@@ -30,9 +30,11 @@ size_t faults_pick(size_t plain, size_t slow);
 unsigned faults_ms(unsigned ms);
 double faults_now_ms(void);
 
-/* 1 in threads that belong to the test rig (the hostile guest): the
- * allocation-failure injector never fails their allocations. */
-extern __thread int faults_rig_thread;
+/* 1 in threads that belong to the test rig (the hostile guest), or while
+ * the rig allocates for itself: the allocation-failure injector never
+ * fails those allocations.  Volatile: compilers assume malloc() reads no
+ * user memory and would otherwise drop a store made just before it. */
+extern __thread volatile int faults_rig_thread;
 
 /* ------------------------------------------------------------------------ */
 /* Running a loop */
