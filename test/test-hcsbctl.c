@@ -8,7 +8,9 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -473,6 +475,155 @@ static void test_run_tty_terminal(void) {
   close(slave);
 }
 
+static long rss_kib(pid_t pid) {
+  char path[64], line[256];
+  long kib = -1;
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+  fclose(f);
+  return kib;
+}
+
+/* A reader that stops reading stops the guest instead of growing our
+ * memory: 32 MiB are offered while we read nothing. */
+static void test_run_output_backpressure(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c",
+         "echo ready; head -c 33554432 /dev/zero", NULL);
+  CHECK(rpump(&r, saw_ready, 10000 * timeout_scale()));
+  long before = rss_kib(r.pid);
+  /* Long enough for a runaway relay to buffer far more than the bound. */
+  usleep((useconds_t)(1000000 * (timeout_scale() > 3 ? 3 : timeout_scale())));
+  long during = rss_kib(r.pid);
+  CHECK(before > 0 && during > 0);
+  if (during - before > 16 * 1024)
+    hcsb_test_fail(__FILE__, __LINE__, "RSS grew from %ld to %ld KiB", before, during);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK_EQ(r.olen, 6 + 33554432);
+  rfree(&r);
+}
+
+/* When our stdout's reader goes away, the process's own writes fail. */
+static void test_run_broken_stdout(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "run", "--", "yes", NULL);
+  char buf[4096];
+  struct pollfd p = {.fd = r.out, .events = POLLIN};
+  CHECK(poll(&p, 1, (int)(10000 * timeout_scale())) == 1);
+  CHECK(read(r.out, buf, sizeof buf) > 0);
+  close(r.out);
+  r.out = -1;
+  rfinish(&r);
+  /* yes's writes failed: EPIPE (a signal death, 255) or ECONNRESET (its
+   * own error exit, 1), depending on how the socket was torn down. */
+  if (r.status == 255)
+    CHECK_HAS(r.ebuf, "killed by a signal");
+  else
+    CHECK_HAS(r.ebuf, "yes: standard output: ");
+  CHECK(r.status == 255 || r.status == 1);
+  rfree(&r);
+
+  /* The same with a file that refuses writes as our stdout. */
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    int full = open("/dev/full", O_WRONLY);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(full, 1);
+    dup2(null, 2);
+    setenv("HCSB_GUEST", hcsb_test_build_path("src/hcsb-guest"), 1);
+    char *argv[] = {NULL, "run", "--", "yes", NULL};
+    exec_hcsbctl(argv);
+  }
+  int status;
+  double deadline = now_ms() + 10000 * timeout_scale();
+  while (waitpid(pid, &status, WNOHANG) != pid) {
+    if (now_ms() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      hcsb_test_fail(__FILE__, __LINE__, "hcsbctl kept relaying into /dev/full");
+    }
+    usleep(5000);
+  }
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1 || WEXITSTATUS(status) == 255);
+}
+
+static int exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+static int unix_dial(const char *path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  CHECK(fd >= 0);
+  CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  return fd;
+}
+
+static int saw_guest_log(run_t *r) {
+  return r->ebuf && strstr(r->ebuf, "hcsbctl: guest: info booted\n") != NULL;
+}
+
+/* A VM transport (hybrid vsock, guest-initiated): the tool offers entropy
+ * and, with -v, prints the GCS log stream; the bridge itself is dialled by
+ * the emulator standing in for the VM. */
+static void test_vm_transport_entropy_and_log(void) {
+  char addr[PATH_MAX + 32], port1[PATH_MAX + 8], port109[PATH_MAX + 8], bridge[PATH_MAX + 16];
+  const char *base = tmp_path("vm.sock");
+  snprintf(addr, sizeof addr, "hvsock+fc://%s", base);
+  snprintf(port1, sizeof port1, "%s_1", base);
+  snprintf(port109, sizeof port109, "%s_109", base);
+  snprintf(bridge, sizeof bridge, "%s_1073741824", base);
+  run_t r;
+  rstart(&r, 0, NULL, "-v", "--guest", addr, "caps", "--json", NULL);
+  double deadline = now_ms() + 10000 * timeout_scale();
+  while (!(exists(port1) && exists(port109) && exists(bridge))) {
+    if (now_ms() > deadline) hcsb_test_fail(__FILE__, __LINE__, "no listeners at %s_*", base);
+    usleep(5000);
+  }
+  /* The entropy port: exactly 512 bytes, then EOF. */
+  int fd = unix_dial(port1);
+  char buf[1024];
+  size_t got = 0;
+  for (;;) {
+    ssize_t n = read(fd, buf + got, sizeof buf - got);
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  close(fd);
+  CHECK_EQ(got, 512);
+  /* The log port: a logrus record. */
+  fd = unix_dial(port109);
+  const char *rec = "{\"level\":\"info\",\"msg\":\"booted\",\"time\":\"2026-01-01T00:00:00Z\"}\n";
+  CHECK(write(fd, rec, strlen(rec)) == (ssize_t)strlen(rec));
+  CHECK(rpump(&r, saw_guest_log, 10000 * timeout_scale()));
+  close(fd);
+
+  pid_t g = fork();
+  CHECK(g >= 0);
+  if (g == 0) {
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    execl(hcsb_test_build_path("src/hcsb-guest"), "hcsb-guest", "--connect", bridge,
+          (char *)NULL);
+    _exit(127);
+  }
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK(strncmp(r.obuf, "{\"Version\":4,\"Os\":\"linux\",", 26) == 0);
+  int status;
+  CHECK(waitpid(g, &status, 0) == g);
+  rfree(&r);
+}
+
 /* ------------------------------------------------------------------------ */
 /* UVM-level commands */
 
@@ -673,28 +824,32 @@ static void test_script_shutdown_and_more(void) {
   rfree(&r);
 }
 
-/* The guest dies while a container runs: wait says so, with exit 3. */
+/* The guest dies while a container runs: wait says so, with exit 3.  The
+ * init kills the guest when told to (SIGUSR1, once its trap is set), after
+ * the guest answered the kill, then ends itself so nothing is left behind. */
 static void test_script_wait_connection_lost(void) {
   char script[PATH_MAX + 256];
+  const char *armed = tmp_path("armed");
   snprintf(script, sizeof script,
-           "while [ ! -e %s ]; do sleep 0.02; done; kill -9 $PPID; exec sleep 30",
-           tmp_path("go"));
+           "trap 'kill -9 $PPID; kill $!; exit 0' USR1; touch %s; sleep 10 & wait", armed);
   const char *spec = write_spec("config5.json", script);
   char text[PATH_MAX * 2 + 512];
   snprintf(text, sizeof text,
            "create l1 --spec %s\n"
            "start l1\n"
-           "exec l1 -- /bin/sh -c 'touch %s'\n"
+           "exec l1 -- /bin/sh -c 'while [ ! -e %s ]; do sleep 0.01; done'\n"
+           "kill -s USR1 l1\n"
            "wait --json l1\n"
            "caps\n",
-           spec, tmp_path("go"));
+           spec, armed);
   run_t r;
   rstart(&r, 0, text, "script", NULL);
   rfinish(&r);
+  if (r.status != 3) fprintf(stderr, "stdout: %s\nstderr: %s\n", r.obuf, r.ebuf);
   CHECK_EQ(r.status, 3);
   CHECK_HAS(r.obuf, "{\"Id\":\"l1\",\"End\":\"ConnectionLost\"}\n");
   CHECK_HAS(r.ebuf, "hcsbctl: wait: connection lost before the container exited");
-  CHECK_HAS(r.ebuf, "line 4 failed with exit status 3: wait --json l1\n");
+  CHECK_HAS(r.ebuf, "line 5 failed with exit status 3: wait --json l1\n");
   rfree(&r);
 }
 
@@ -926,6 +1081,9 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(run_forwards_sigint),
     TEST_ENTRY(run_timeout),
     TEST_ENTRY(run_tty_terminal),
+    TEST_ENTRY(run_output_backpressure),
+    TEST_ENTRY(run_broken_stdout),
+    TEST_ENTRY(vm_transport_entropy_and_log),
     TEST_ENTRY(caps_json),
     TEST_ENTRY(caps_plain),
     TEST_ENTRY(stacks),

@@ -91,8 +91,9 @@ int ctl_sink_open(ctl_t *ctl, ctl_sink_t *s, int fd) {
   return 0;
 }
 
-/* Plain blocking write for files and anything libuv cannot stream. */
-static void write_all(int fd, const char *buf, size_t len) {
+/* Plain blocking write for files and anything libuv cannot stream.
+ * Returns 0, or -1 when the descriptor refuses (ENOSPC, EPIPE...). */
+static int write_all(int fd, const char *buf, size_t len) {
   while (len > 0) {
     ssize_t n = write(fd, buf, len);
     if (n < 0 && errno == EINTR) continue;
@@ -101,10 +102,11 @@ static void write_all(int fd, const char *buf, size_t len) {
       poll(&p, 1, -1);
       continue;
     }
-    if (n <= 0) return;
+    if (n <= 0) return -1;
     buf += n;
     len -= (size_t)n;
   }
+  return 0;
 }
 
 static void sink_written(uv_write_t *req, int status) {
@@ -120,7 +122,7 @@ static void sink_written(uv_write_t *req, int status) {
 void ctl_sink_write(ctl_sink_t *s, const char *buf, size_t len) {
   if (len == 0 || s->broken) return;
   if (!s->open) {
-    write_all(s->fd, buf, len);
+    if (write_all(s->fd, buf, len) != 0) s->broken = 1;
     return;
   }
   if (s->queued == 0) {

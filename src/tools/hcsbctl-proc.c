@@ -21,18 +21,36 @@
 /* ------------------------------------------------------------------------ */
 /* Output relays */
 
+static void relay_end(ctl_relay_t *r, int fd) {
+  if (!r->done[fd]) {
+    r->done[fd] = 1;
+    r->ended++;
+  }
+}
+
 static void relay_read(void *data, hcsb_process_t *p, int fd, const char *buf,
                        ssize_t nread) {
   ctl_relay_t *r = data;
   ctl_t *ctl = r->ctl;
+  ctl_sink_t *sink = fd == 2 ? &ctl->err : &ctl->out;
   if (nread < 0) {
-    r->ended++;
+    relay_end(r, fd);
     if (nread != UV_EOF && ctl->verbose)
       ctl_errorf(ctl, "process %u: %s relay ended: %s", hcsb_process_pid(p),
                  fd == 2 ? "stderr" : "stdout", uv_strerror((int)nread));
     return;
   }
-  ctl_sink_write(fd == 2 ? &ctl->err : &ctl->out, buf, (size_t)nread);
+  ctl_sink_write(sink, buf, (size_t)nread);
+  if (sink->broken) {
+    /* Nobody reads our output any more: let the process find out the way
+     * it would locally, by its own writes failing. */
+    relay_end(r, fd);
+    if (fd == 2)
+      hcsb_process_close_stderr(p);
+    else
+      hcsb_process_close_stdout(p);
+    return;
+  }
   /* Back-pressure: a slow reader of our output slows the guest down. */
   if (!r->paused && (ctl->out.queued > CTL_SINK_HIGH || ctl->err.queued > CTL_SINK_HIGH)) {
     if (hcsb_process_read_stop(p) == 0) r->paused = 1;

@@ -152,6 +152,7 @@ typedef struct ctl_relay_s {
   hcsb_process_t *proc;
   int outputs; /* streams requested (1 or 2) */
   int ended;   /* streams that reached their end */
+  int done[3]; /* per fd: this stream ended */
   int paused;  /* reading stopped because a sink is full */
   int reading;
 } ctl_relay_t;
