@@ -251,9 +251,6 @@ int bench_fanout(const bench_fanout_opts_t *o) {
 
   memset(&f, 0, sizeof(f));
   f.o = o;
-  if (snprintf(address, sizeof(address), "spawn:exec '%s' --stdio --payload %zu",
-               o->peer, o->payload) >= (int)sizeof(address))
-    return 2;
   raise_fd_limit(o);
   if (o->relay_dir != NULL) setenv("TMPDIR", o->relay_dir, 1);
   f.conns = calloc(o->conns, sizeof(*f.conns));
@@ -278,6 +275,13 @@ int bench_fanout(const bench_fanout_opts_t *o) {
   f.t_start = uv_hrtime();
   for (i = 0; i < o->conns; i++) {
     f.conns[i].f = &f;
+    /* PIDs unique across all peers, so output reaching the wrong process
+     * cannot pass for its own. */
+    if (snprintf(address, sizeof(address),
+                 "spawn:exec '%s' --stdio --payload %zu --first-pid %zu",
+                 o->peer, o->payload, (i + 1) * (size_t)100000) >=
+        (int)sizeof(address))
+      return 2;
     rc = bench_conn_open(&f.loop, address, on_open, &f.conns[i],
                          &f.conns[i].conn);
     if (rc != 0) {

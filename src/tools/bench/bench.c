@@ -107,9 +107,9 @@ int main(int argc, char **argv) {
     else if (strcmp(opt, "--pending") == 0)
       pending = number(val, 100000000);
     else if (strcmp(opt, "--fanout") == 0)
-      fo.conns = (unsigned)number(val, 100000);
+      fo.conns = (unsigned)number(val, 20000);
     else if (strcmp(opt, "--procs") == 0)
-      fo.procs = (unsigned)number(val, 100000);
+      fo.procs = (unsigned)number(val, 99999);
     else if (strcmp(opt, "--peer") == 0)
       fo.peer = val;
     else if (strcmp(opt, "--payload") == 0)

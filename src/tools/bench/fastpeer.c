@@ -14,6 +14,7 @@
  *   --stdio-dir DIR               relay sockets DIR/<port>.sock (default
  *                                 $HCSB_STDIO_DIR)
  *   --payload BYTES               stdout bytes per process (default 64)
+ *   --first-pid N                 the first ProcessId handed out (default 100)
  *   --fail-every N                answer every Nth GetProperties with E_FAIL
  *                                 (to check that clients notice)
  *   --record FILE                 append the first GetProperties body of each
@@ -391,7 +392,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: hcsb-fastpeer (--unix PATH | --stdio) [--never-answer]\n"
           "                     [--stdio-dir DIR] [--payload BYTES]\n"
-          "                     [--fail-every N] [--record FILE]\n");
+          "                     [--fail-every N] [--record FILE] "
+          "[--first-pid N]\n");
   exit(2);
 }
 
@@ -447,6 +449,10 @@ int main(int argc, char **argv) {
       v = strtol(argv[++i], NULL, 10);
       if (v < 1) usage();
       p.fail_every = (uint64_t)v;
+    } else if (strcmp(argv[i], "--first-pid") == 0 && i + 1 < argc) {
+      v = strtol(argv[++i], NULL, 10);
+      if (v < 1 || v > 2000000000L) usage();
+      p.next_pid = (uint32_t)v;
     } else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc) {
       p.record = argv[++i];
     } else if (strcmp(argv[i], "--payload") == 0 && i + 1 < argc) {
