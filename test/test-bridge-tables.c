@@ -103,6 +103,19 @@ static void test_dlheap_order_and_ties(void) {
   hcsb__dlheap_free(&h);
 }
 
+/* The tie-break sequence is 32 bits and wraps; order must survive that. */
+static void test_dlheap_seq_wraps(void) {
+  hcsb__dlheap_t h = HCSB__DLHEAP_INIT;
+  hcsb__dl_node_t n[6];
+  h.next_seq = UINT32_MAX - 2;
+  for (int i = 0; i < 6; i++) CHECK_EQ(hcsb__dlheap_push(&h, &n[i], 7), 0);
+  for (int i = 0; i < 6; i++) {
+    CHECK(hcsb__dlheap_top(&h) == &n[i]);
+    hcsb__dlheap_remove(&h, &n[i]);
+  }
+  hcsb__dlheap_free(&h);
+}
+
 static void test_dlheap_random_remove(void) {
   enum { N = 2000 };
   hcsb__dl_node_t *n = calloc(N, sizeof *n);
@@ -124,7 +137,8 @@ static void test_dlheap_random_remove(void) {
       for (int k = 0; k < N; k++) {
         if (!in[k]) continue;
         CHECK(top != NULL);
-        CHECK(top->when < n[k].when || (top->when == n[k].when && top->seq <= n[k].seq));
+        CHECK(top->when < n[k].when ||
+              (top->when == n[k].when && (int32_t)(top->seq - n[k].seq) <= 0));
       }
     }
   }
@@ -149,6 +163,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(calltab_reserve),
       TEST_ENTRY(calltab_random),
       TEST_ENTRY(dlheap_order_and_ties),
+      TEST_ENTRY(dlheap_seq_wraps),
       TEST_ENTRY(dlheap_random_remove),
   };
   return hcsb_test_main(argc, argv, tests, sizeof tests / sizeof tests[0]);

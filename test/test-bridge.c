@@ -150,6 +150,55 @@ static void test_negotiation_ordering(void) {
   fx_finish(&fx, 1);
 }
 
+/* Cancelling waiting calls over and over: their frames stop counting as
+ * queued at once and never reach the wire. */
+static void script_churn(peer_t *p) {
+  peer_negotiate(p);
+  const char *want[] = {"\"ContainerId\":\"keep-a\"", "\"ContainerId\":\"keep-c\""};
+  for (int i = 0; i < 2; i++) {
+    pframe_t f;
+    CHECK_EQ(peer_read(p, &f), 0);
+    CHECK_U64(f.id, 2 + (uint64_t)i);
+    CHECK(strstr(f.body, want[i]) != NULL);
+    peer_send(p, START_RESP, f.id, PEER_OK_BODY);
+    pframe_free(&f);
+  }
+  CHECK_EQ(peer_drain(p), 0);
+}
+
+static void test_cancel_churn_while_waiting(void) {
+  fx_t fx;
+  rec_t a, c, dropped;
+  memset(&a, 0, sizeof a);
+  memset(&c, 0, sizeof c);
+  memset(&dropped, 0, sizeof dropped);
+  int fd = fx_init(&fx, script_churn, NULL);
+  CHECK_EQ(hcsb_bridge_set_max_write_queue(fx.b, 64 * 1024), 0);
+  hcsb_request_t q = req_start("keep-a");
+  CHECK_EQ(api_call(fx.b, &q, 0, rec_cb, &a, NULL), 0);
+  hcsb_bridge_stats_t st;
+  hcsb_bridge_stats(fx.b, &st);
+  size_t one = st.queued_bytes;
+  q = req_start("drop");
+  for (int i = 0; i < 5000; i++) { /* 5000 x ~90 bytes: far over the limit */
+    hcsb_call_t *call;
+    CHECK_EQ(api_call(fx.b, &q, 0, rec_cb, &dropped, &call), 0);
+    CHECK_EQ(api_cancel(call), 0);
+  }
+  hcsb_bridge_stats(fx.b, &st);
+  CHECK_EQ(st.queued_bytes, one);
+  CHECK_EQ(st.pending, 1);
+  q = req_start("keep-c");
+  CHECK_EQ(api_call(fx.b, &q, 0, rec_cb, &c, NULL), 0);
+  fx_open_fd(&fx, fd);
+  fx_run_until(&fx, &c.n, 1);
+  CHECK_EQ(a.status, 0);
+  CHECK_EQ(c.status, 0);
+  CHECK_EQ(dropped.n, 5000);
+  CHECK_EQ(dropped.status, -ECANCELED);
+  fx_finish(&fx, 1);
+}
+
 /* A deadline runs from the call, even while it waits for negotiation. */
 static void script_slow_negotiation(peer_t *p) {
   CHECK_U64(peer_expect(p, HCSB_MSG_NEGOTIATE_PROTOCOL), 1);
@@ -708,6 +757,7 @@ static void test_limit_write_queue(void) {
   memset(r, 0, sizeof r);
   int fd = fx_init(&fx, script_wq, NULL);
   CHECK_EQ(hcsb_bridge_set_max_write_queue(fx.b, 0), -EINVAL);
+  CHECK_EQ(hcsb_bridge_set_max_write_queue(fx.b, (size_t)4 << 30), -EINVAL);
   CHECK_EQ(hcsb_bridge_set_max_write_queue(fx.b, 1000), 0);
   /* Not opened yet: frames wait (with ID 0) and count against the limit. */
   hcsb_request_t q = req_start("queued");
@@ -781,6 +831,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(negotiate_caps),
       TEST_ENTRY(negotiate_transcript_bytes),
       TEST_ENTRY(negotiation_ordering),
+      TEST_ENTRY(cancel_churn_while_waiting),
       TEST_ENTRY(timeout_while_waiting),
       TEST_ENTRY(out_of_order),
       TEST_ENTRY(pipelined_10000),

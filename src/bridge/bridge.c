@@ -48,7 +48,8 @@ int hcsb_bridge_set_max_pending(hcsb_bridge_t *b, size_t calls) {
 }
 
 int hcsb_bridge_set_max_write_queue(hcsb_bridge_t *b, size_t bytes) {
-  if (b == NULL || bytes == 0) return -EINVAL;
+  /* One flush must fit one uv_buf_t (an unsigned int of length). */
+  if (b == NULL || bytes == 0 || bytes > HCSB__MAX_WRITE_QUEUE_LIMIT) return -EINVAL;
   b->max_write_queue = bytes;
   return 0;
 }
@@ -138,7 +139,7 @@ static void negotiated(void *data, int status, const hcsb_guest_error_t *gerr,
     b->was_ready = 0;
   }
   hcsb__log(b, HCSB_LOG_ERROR, NULL, "negotiation failed: %s",
-            hcsb_strerror(status));
+            hcsb__errstr(status));
   /* Dead before ready_cb runs, so calls it makes fail -ENOTCONN. */
   hcsb__bridge_lost(b, -ECONNRESET, status);
   b->ready_cb(b->ready_data, b, status, gerr);
@@ -167,15 +168,15 @@ static int send_negotiate(hcsb_bridge_t *b) {
   if (rc == 0 && timeout != 0) rc = hcsb__dlheap_reserve(&b->heap, b->heap.n + 1);
   if (rc == 0) rc = hcsb__request_encode(w, b->next_id, &req);
   if (rc != 0) return rc;
-  c->id = b->next_id++;
-  memcpy(c->activity_id, activity, sizeof activity);
-  (void)hcsb__calltab_put(&b->tab, c->id, c);
+  c->u.id = b->next_id++;
+  hcsb__call_set_activity(c, activity);
+  (void)hcsb__calltab_put(&b->tab, c->u.id, c);
   c->state = HCSB__CALL_PENDING;
   if (timeout != 0) hcsb__call_set_deadline(c, timeout);
   b->st.frames_sent++;
   b->phase = HCSB__NEGOTIATING;
   hcsb__writer_kick(b);
-  hcsb__log_frame(b, "send", req.type, c->id, w->data + old + HCSB__HDR_SIZE,
+  hcsb__log_frame(b, "send", req.type, c->u.id, w->data + old + HCSB__HDR_SIZE,
                   w->len - old - HCSB__HDR_SIZE);
   return 0;
 }
@@ -206,7 +207,7 @@ static void open_cb(void *data, int status, uv_stream_t *stream) {
   if (status == 0) status = start_stream(b, stream);
   if (status != 0) {
     hcsb__log(b, HCSB_LOG_ERROR, NULL, "opening the bridge transport failed: %s",
-              hcsb_strerror(status));
+              hcsb__errstr(status));
     hcsb__call_defer(b->negotiate, status);
     hcsb__bridge_lost(b, b->stream ? -ECONNRESET : -ENOTCONN, status);
   }
@@ -301,7 +302,7 @@ void hcsb__bridge_lost(hcsb_bridge_t *b, int call_status, int cause) {
   b->lost_status = call_status;
   if (cause != -ECANCELED)
     hcsb__log(b, HCSB_LOG_WARN, NULL, "bridge connection lost: %s",
-              cause < 0 ? hcsb_strerror(cause) : "?");
+              hcsb__errstr(cause));
   if (b->was_ready && call_status != -ECANCELED) {
     b->disconnect_due = 1;
     hcsb__calls_schedule(b);

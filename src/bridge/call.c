@@ -6,6 +6,8 @@
 
 char hcsb__abandoned_marker;
 
+_Static_assert(sizeof(hcsb_call_t) <= 96, "a pending call must stay small");
+
 static uint32_t request_type(const hcsb_call_t *c) {
   return HCSB_MSG_TYPE_REQUEST | (c->resp_type & ~HCSB_MSG_TYPE_MASK);
 }
@@ -104,22 +106,35 @@ void hcsb__call_abandon_id(hcsb_bridge_t *b, uint64_t id) {
   b->nabandoned++;
 }
 
+/* Squeezes out the frames of calls that no longer wait, keeping order. */
+static void compact_hold(hcsb_bridge_t *b) {
+  size_t out = 0;
+  for (hcsb_call_t *c = b->waiting.head; c != NULL; c = c->next) {
+    if (c->u.wire_off != out)
+      memmove(b->hold.data + out, b->hold.data + c->u.wire_off, c->wire_len);
+    c->u.wire_off = out;
+    out += c->wire_len;
+  }
+  b->hold.len = out;
+  b->hold_dead = 0;
+}
+
 /* Detaches `c` from whichever structure holds it. */
 static void detach(hcsb_bridge_t *b, hcsb_call_t *c) {
   switch (c->state) {
   case HCSB__CALL_WAITING:
     list_remove(&b->waiting, c);
     if (!c->internal) b->npending--;
-    /* Its held frame will never be sent: stop counting it as queued. */
-    if (b->waiting.head == NULL) {
-      b->hold.len = 0;
-      b->hold_dead = 0;
-    } else {
-      b->hold_dead += c->wire_len;
-    }
+    /* Its held frame will never be sent: stop counting it as queued, and
+     * once dead frames are half of `hold`, reclaim them (amortised O(1),
+     * so cancelling while waiting cannot grow `hold` without bound). */
+    b->hold_dead += c->wire_len;
+    if (b->waiting.head == NULL ||
+        (b->hold_dead >= 4096 && b->hold_dead * 2 >= b->hold.len))
+      compact_hold(b);
     break;
   case HCSB__CALL_PENDING:
-    hcsb__calltab_del(&b->tab, c->id);
+    hcsb__calltab_del(&b->tab, c->u.id);
     if (!c->internal) b->npending--;
     break;
   case HCSB__CALL_DONE:
@@ -136,7 +151,7 @@ static void detach(hcsb_bridge_t *b, hcsb_call_t *c) {
 static void forget(hcsb_bridge_t *b, hcsb_call_t *c) {
   int sent = c->state == HCSB__CALL_PENDING;
   detach(b, c);
-  if (sent) hcsb__call_abandon_id(b, c->id);
+  if (sent) hcsb__call_abandon_id(b, c->u.id);
 }
 
 static void timer_cb(uv_timer_t *t) {
@@ -149,10 +164,14 @@ static void timer_cb(uv_timer_t *t) {
    * the heap is re-read every time. */
   while ((top = hcsb__dlheap_top(&b->heap)) != NULL && top->when <= now) {
     hcsb_call_t *c = (hcsb_call_t *)top;
+    int sent = c->state == HCSB__CALL_PENDING;
     forget(b, c);
-    hcsb__log(b, HCSB_LOG_INFO, c->activity_id[0] ? c->activity_id : NULL,
-              "call %llu (%s) timed out", (unsigned long long)c->id,
-              msg_name(request_type(c)));
+    if (hcsb__log_on(b, HCSB_LOG_INFO)) {
+      char act[37];
+      hcsb__log(b, HCSB_LOG_INFO, hcsb__call_activity(c, act),
+                "call %llu (%s) timed out", sent ? (unsigned long long)c->u.id : 0ull,
+                msg_name(request_type(c)));
+    }
     hcsb__call_finish(c, -ETIMEDOUT, NULL, NULL);
   }
   arm_timer(b);
@@ -204,7 +223,7 @@ void hcsb__call_defer(hcsb_call_t *c, int status) {
 }
 
 static int by_id(const void *a, const void *b) {
-  uint64_t x = (*(hcsb_call_t *const *)a)->id, y = (*(hcsb_call_t *const *)b)->id;
+  uint64_t x = (*(hcsb_call_t *const *)a)->u.id, y = (*(hcsb_call_t *const *)b)->u.id;
   return x < y ? -1 : x > y;
 }
 
@@ -255,23 +274,18 @@ int hcsb__calls_release_waiting(hcsb_bridge_t *b) {
   if (rc == 0 && w->len != 0) rc = hcsb__buf_reserve(w, live);
   if (rc != 0) return rc;
 
-  /* Cancelled calls left holes in `hold`: close them up, in order. */
-  size_t out = 0;
+  compact_hold(b); /* cancelled calls may have left holes */
   while (b->waiting.head != NULL) {
     hcsb_call_t *c = b->waiting.head;
     list_remove(&b->waiting, c);
-    char *frame = b->hold.data + out;
-    memmove(frame, b->hold.data + c->wire_off, c->wire_len);
-    c->id = b->next_id++;
-    hcsb__frame_set_id(frame, c->id);
-    (void)hcsb__calltab_put(&b->tab, c->id, c);
+    char *frame = b->hold.data + c->u.wire_off;
+    c->u.id = b->next_id++;
+    hcsb__frame_set_id(frame, c->u.id);
+    (void)hcsb__calltab_put(&b->tab, c->u.id, c);
     c->state = HCSB__CALL_PENDING;
-    hcsb__log_frame(b, "send", request_type(c), c->id, frame + HCSB__HDR_SIZE,
+    hcsb__log_frame(b, "send", request_type(c), c->u.id, frame + HCSB__HDR_SIZE,
                     c->wire_len - HCSB__HDR_SIZE);
-    out += c->wire_len;
   }
-  b->hold.len = out;
-  b->hold_dead = 0;
   b->st.frames_sent += n;
   if (w->len == 0) {
     hcsb__buf_t t = *w;
@@ -356,25 +370,22 @@ int hcsb_bridge_call(hcsb_bridge_t *b, const hcsb_request_t *req,
   if (rc != 0) {
     hcsb__call_recycle(b, c);
     hcsb__log(b, HCSB_LOG_WARN, req->activity_id, "call refused: %s%s",
-              hcsb_strerror(rc), rc == -ENOBUFS ? " (write queue limit)" : "");
+              hcsb__errstr(rc), rc == -ENOBUFS ? " (write queue limit)" : "");
     return rc;
   }
 
   c->cb = cb;
   c->data = data;
   c->resp_type = response_type(req->type);
-  if (req->activity_id != NULL) {
-    strncpy(c->activity_id, req->activity_id, sizeof c->activity_id - 1);
-    c->activity_id[sizeof c->activity_id - 1] = '\0';
-  }
+  hcsb__call_set_activity(c, req->activity_id);
   if (ready) {
-    c->id = b->next_id++;
-    (void)hcsb__calltab_put(&b->tab, c->id, c);
+    c->u.id = b->next_id++;
+    (void)hcsb__calltab_put(&b->tab, c->u.id, c);
     c->state = HCSB__CALL_PENDING;
     b->st.frames_sent++;
     hcsb__writer_kick(b);
   } else {
-    c->wire_off = old;
+    c->u.wire_off = old;
     c->wire_len = (uint32_t)(buf->len - old);
     c->state = HCSB__CALL_WAITING;
     list_push(&b->waiting, c);
@@ -386,7 +397,7 @@ int hcsb_bridge_call(hcsb_bridge_t *b, const hcsb_request_t *req,
   /* Last: a log callback may close the bridge, and the call is already
    * where closing will find it. */
   if (ready && hcsb__log_on(b, HCSB_LOG_TRACE))
-    hcsb__log_frame(b, "send", req->type, c->id, buf->data + old + HCSB__HDR_SIZE,
+    hcsb__log_frame(b, "send", req->type, c->u.id, buf->data + old + HCSB__HDR_SIZE,
                     buf->len - old - HCSB__HDR_SIZE);
   return 0;
 }
@@ -400,4 +411,46 @@ int hcsb_call_cancel(hcsb_call_t *c) {
   return 0;
 }
 
-uint64_t hcsb_call_id(const hcsb_call_t *c) { return c ? c->id : 0; }
+uint64_t hcsb_call_id(const hcsb_call_t *c) {
+  return c == NULL || c->state == HCSB__CALL_WAITING ? 0 : c->u.id;
+}
+
+/* ------------------------------------------------------------------------ */
+/* ActivityIds: 16 bytes instead of 37 per call. */
+
+static int hex(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+/* The encoder has already insisted on a canonical GUID; this only packs it
+ * (and stays safe on anything else). */
+void hcsb__call_set_activity(hcsb_call_t *c, const char *guid) {
+  c->has_activity = 0;
+  if (guid == NULL) return;
+  for (int i = 0, k = 0; i < 16; i++, k += 2) {
+    if (k == 8 || k == 13 || k == 18 || k == 23) {
+      if (guid[k] != '-') return;
+      k++;
+    }
+    int hi = hex(guid[k]), lo = hi < 0 ? -1 : hex(guid[k + 1]);
+    if (lo < 0) return;
+    c->activity[i] = (uint8_t)(hi << 4 | lo);
+  }
+  c->has_activity = 1;
+}
+
+const char *hcsb__call_activity(const hcsb_call_t *c, char buf[37]) {
+  static const char digits[] = "0123456789abcdef";
+  if (!c->has_activity) return NULL;
+  char *p = buf;
+  for (int i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+    *p++ = digits[c->activity[i] >> 4];
+    *p++ = digits[c->activity[i] & 15];
+  }
+  *p = '\0';
+  return buf;
+}

@@ -5,12 +5,13 @@
 #include <stdlib.h>
 
 static int before(const hcsb__dl_node_t *a, const hcsb__dl_node_t *b) {
-  return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+  return a->when < b->when ||
+         (a->when == b->when && (int32_t)(a->seq - b->seq) < 0);
 }
 
 static void place(hcsb__dlheap_t *h, size_t i, hcsb__dl_node_t *node) {
   h->v[i] = node;
-  node->idx = i;
+  node->idx = (uint32_t)i;
 }
 
 static void sift_up(hcsb__dlheap_t *h, size_t i) {
@@ -39,11 +40,9 @@ static void sift_down(hcsb__dlheap_t *h, size_t i) {
 
 int hcsb__dlheap_reserve(hcsb__dlheap_t *h, size_t n) {
   if (n <= h->cap) return 0;
+  if (n >= HCSB__DL_NONE) return -ENOMEM;
   size_t cap = h->cap ? h->cap : 16;
-  while (cap < n) {
-    if (cap > SIZE_MAX / 2 / sizeof *h->v) return -ENOMEM;
-    cap *= 2;
-  }
+  while (cap < n) cap *= 2;
   hcsb__dl_node_t **v = realloc(h->v, cap * sizeof *v);
   if (v == NULL) return -ENOMEM;
   h->v = v;
@@ -64,7 +63,7 @@ int hcsb__dlheap_push(hcsb__dlheap_t *h, hcsb__dl_node_t *node, uint64_t when) {
 
 void hcsb__dlheap_remove(hcsb__dlheap_t *h, hcsb__dl_node_t *node) {
   size_t i = node->idx;
-  if (i == HCSB__DL_NONE || i >= h->n || h->v[i] != node) return;
+  if (node->idx == HCSB__DL_NONE || i >= h->n || h->v[i] != node) return;
   node->idx = HCSB__DL_NONE;
   hcsb__dl_node_t *last = h->v[--h->n];
   if (last == node) return;

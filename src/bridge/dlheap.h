@@ -11,24 +11,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HCSB__DL_NONE SIZE_MAX
+#define HCSB__DL_NONE UINT32_MAX
 
+/* 16 bytes: it lives in every call.  `seq` only orders equal deadlines, so
+ * it may wrap (compared as a signed difference). */
 typedef struct hcsb__dl_node_s {
   uint64_t when;
-  uint64_t seq;
-  size_t idx; /* HCSB__DL_NONE when not in a heap */
+  uint32_t seq;
+  uint32_t idx; /* HCSB__DL_NONE when not in a heap */
 } hcsb__dl_node_t;
 
 typedef struct hcsb__dlheap_s {
   hcsb__dl_node_t **v;
   size_t n;
   size_t cap;
-  uint64_t next_seq;
+  uint32_t next_seq;
 } hcsb__dlheap_t;
 
 #define HCSB__DLHEAP_INIT {NULL, 0, 0, 0}
 
-/* Makes sure `n` nodes fit without growing.  0 or -ENOMEM. */
+/* Makes sure `n` nodes fit without growing.  0 or -ENOMEM (also beyond
+ * 2^32 - 1 nodes). */
 int hcsb__dlheap_reserve(hcsb__dlheap_t *h, size_t n);
 /* Adds `node` with deadline `when`.  Never fails when room was reserved;
  * otherwise 0 or -ENOMEM. */

@@ -29,6 +29,7 @@
 #define HCSB__READ_BUF_SIZE (64u * 1024u)
 #define HCSB__DEFAULT_MAX_PENDING 1000000u
 #define HCSB__DEFAULT_MAX_WRITE_QUEUE (64u * 1024u * 1024u)
+#define HCSB__MAX_WRITE_QUEUE_LIMIT (1024u * 1024u * 1024u)
 #define HCSB__DEFAULT_OPEN_TIMEOUT_MS 120000u
 #define HCSB__SPAWN_GRACE_MS 2000u
 #define HCSB__FREE_CALLS_MAX 1024u
@@ -39,20 +40,24 @@ typedef enum hcsb__call_state_e {
   HCSB__CALL_DONE
 } hcsb__call_state_t;
 
+/* Kept small (96 bytes): a busy host has a million of these pending. */
 struct hcsb_call_s {
   hcsb__dl_node_t dl; /* must stay first: deadline node <-> call */
   hcsb_bridge_t *bridge;
   hcsb_call_cb cb;
   void *data;
-  uint64_t id;
+  union {
+    uint64_t id;     /* PENDING and later: the SequenceID */
+    size_t wire_off; /* WAITING (no ID yet): its frame in b->hold */
+  } u;
   hcsb_call_t *prev, *next; /* waiting list, done queue or free list */
-  size_t wire_off;          /* WAITING: its frame in b->hold */
   uint32_t wire_len;
   uint32_t resp_type;
   int status; /* DONE: what the callback will get */
   uint8_t state;
-  uint8_t internal; /* the bridge's own NegotiateProtocol */
-  char activity_id[37];
+  uint8_t internal;     /* the bridge's own NegotiateProtocol */
+  uint8_t has_activity; /* for log lines about this call */
+  uint8_t activity[16];
 };
 
 typedef struct hcsb__call_list_s {
@@ -154,6 +159,11 @@ struct hcsb_bridge_s {
 extern char hcsb__abandoned_marker;
 #define HCSB__ABANDONED ((void *)&hcsb__abandoned_marker)
 
+/* A call's ActivityId as text (for logs), or NULL when it has none. */
+const char *hcsb__call_activity(const hcsb_call_t *c, char buf[37]);
+/* Remembers `guid` (a canonical GUID or NULL) as the call's ActivityId. */
+void hcsb__call_set_activity(hcsb_call_t *c, const char *guid);
+
 /* bridge.c */
 void hcsb__bridge_ref(hcsb_bridge_t *b);
 void hcsb__bridge_unref(hcsb_bridge_t *b);
@@ -194,6 +204,8 @@ size_t hcsb__writer_queued(const hcsb_bridge_t *b);
 hcsb__buf_t *hcsb__writer_buf(hcsb_bridge_t *b);
 
 /* log.c */
+/* Text for any status the bridge deals in: ours, errno values, UV_EOF. */
+const char *hcsb__errstr(int status);
 int hcsb__log_on(const hcsb_bridge_t *b, hcsb_log_level_t level);
 void hcsb__log(const hcsb_bridge_t *b, hcsb_log_level_t level,
                const char *activity_id, const char *fmt, ...)

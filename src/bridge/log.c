@@ -1,11 +1,19 @@
 /* Logging through the embedder's callback, and frame tracing. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "bridge/internal.h"
 
 #define LINE_MAX_LEN 1024
 #define TRACE_BODY_MAX 2048
+
+const char *hcsb__errstr(int status) {
+  const char *s = hcsb_strerror(status);
+  /* hcsb_strerror knows the library's statuses; transport causes (UV_EOF,
+   * -ENOENT, -EADDRINUSE, ...) are libuv's to name. */
+  return strcmp(s, "unknown error") != 0 ? s : uv_strerror(status);
+}
 
 int hcsb__log_on(const hcsb_bridge_t *b, hcsb_log_level_t level) {
   return b->log_cb != NULL && level <= b->log_level;

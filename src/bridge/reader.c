@@ -32,7 +32,8 @@ static void on_response(hcsb_bridge_t *b, const hcsb__frame_t *f) {
     return;
   }
   hcsb_call_t *c = val;
-  const char *act = c->activity_id[0] ? c->activity_id : NULL;
+  char actbuf[37];
+  const char *act = hcsb__call_activity(c, actbuf);
   if (f->hdr.type != c->resp_type) {
     b->st.bad_responses++;
     hcsb__log(b, HCSB_LOG_WARN, act, "call %llu: got %s (0x%08X), expected 0x%08X",
@@ -57,7 +58,7 @@ static void on_response(hcsb_bridge_t *b, const hcsb__frame_t *f) {
     }
     hcsb__log(b, HCSB_LOG_WARN, act, "call %llu: undecodable %s: %s",
               (unsigned long long)f->hdr.id, msg_name(f->hdr.type),
-              hcsb_strerror(rc));
+              hcsb__errstr(rc));
     hcsb__call_finish(c, rc, NULL, NULL);
     return;
   }
@@ -73,7 +74,7 @@ static void on_notification(hcsb_bridge_t *b, const hcsb__frame_t *f) {
   if (rc != 0) {
     b->st.dropped_messages++;
     hcsb__log(b, HCSB_LOG_WARN, NULL, "dropping undecodable notification: %s",
-              hcsb_strerror(rc));
+              hcsb__errstr(rc));
   } else {
     b->st.notifications++;
     if (b->notify_cb != NULL)
@@ -164,7 +165,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   hcsb__bridge_ref(b);
   if (nread < 0) {
     if (nread != UV_EOF || !hcsb__decoder_idle(&b->dec))
-      hcsb__log(b, HCSB_LOG_WARN, NULL, "bridge read: %s%s", uv_strerror((int)nread),
+      hcsb__log(b, HCSB_LOG_WARN, NULL, "bridge read: %s%s", hcsb__errstr((int)nread),
                 hcsb__decoder_idle(&b->dec) ? "" : " (inside a frame)");
     hcsb__bridge_lost(b, -ECONNRESET, (int)nread);
   } else {

@@ -24,7 +24,7 @@ static void drained(hcsb__buf_t *buf) {
 }
 
 static void write_failed(hcsb_bridge_t *b, int err) {
-  hcsb__log(b, HCSB_LOG_WARN, NULL, "bridge write: %s", uv_strerror(err));
+  hcsb__log(b, HCSB_LOG_WARN, NULL, "bridge write: %s", hcsb__errstr(err));
   hcsb__bridge_lost(b, -EPIPE, err);
 }
 
