@@ -420,3 +420,28 @@ int gc_pid_gone(pid_t pid, int timeout_ms) {
   }
   return 0;
 }
+
+static int is_zombie(pid_t pid) {
+  char path[64], buf[512], *p;
+  FILE *f;
+  size_t n;
+
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  f = fopen(path, "r");
+  if (f == NULL) return 1; /* gone meanwhile */
+  n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  p = strrchr(buf, ')');
+  return p != NULL && p[1] == ' ' && p[2] == 'Z';
+}
+
+int gc_pid_dead(pid_t pid, int timeout_ms) {
+  long long deadline = now_ms() + gc_scaled(timeout_ms);
+
+  while (now_ms() < deadline) {
+    if ((kill(pid, 0) < 0 && errno == ESRCH) || is_zombie(pid)) return 1;
+    usleep(10000);
+  }
+  return 0;
+}

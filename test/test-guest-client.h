@@ -91,7 +91,10 @@ const char *gc_quote(const char *s);
 /* ms times HCSB_TEST_TIMEOUT_SCALE (valgrind runs set it). */
 int gc_scaled(int ms);
 
-/* 1 when `pid` no longer exists (polls up to timeout_ms). */
+/* 1 when `pid` no longer exists (polls up to timeout_ms): killed and
+ * reaped. */
 int gc_pid_gone(pid_t pid, int timeout_ms);
+/* 1 when `pid` is gone or a zombie: dead, whoever will reap it. */
+int gc_pid_dead(pid_t pid, int timeout_ms);
 
 #endif

@@ -1174,6 +1174,31 @@ static void test_host_close_kills_and_reaps(void) {
   CHECK(gc_pid_gone((pid_t)init, 1000));
 }
 
+/* Even a SIGKILL of the emulator (no cleanup possible in it) takes its
+ * processes along, as the VM would; the watchdog sees to it. */
+static void test_sigkill_takes_processes_along(void) {
+  pid_t pids[8];
+  uint32_t init, uvm;
+  gc_t c;
+  int st;
+
+  gc_start(&c, NULL, 0);
+  gc_negotiate(&c);
+  send_create(&c, 2, "c10", CAID, "sleep 100 & wait");
+  gc_expect(&c, 2, RESP(T_CREATE), 0, NULL);
+  init = exec_ok(&c, 3, "c10", "{}", 0, 0, 0);
+  CHECK_EQ(process_list(&c, 100, "c10", 2, pids, 8), 2);
+  uvm = exec_ok(&c, 4, GC_NULL_ID, sh_params("sleep 100", ""), 0, 0, 0);
+  CHECK(kill(c.pid, SIGKILL) == 0);
+  st = gc_stop(&c);
+  CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  /* Dead; reaping them is up to whoever inherited them now. */
+  CHECK_EQ(pids[0], (pid_t)init);
+  CHECK(gc_pid_dead(pids[0], 3000));
+  CHECK(gc_pid_dead(pids[1], 3000));
+  CHECK(gc_pid_dead((pid_t)uvm, 3000));
+}
+
 /* ------------------------------------------------------------------------ */
 /* Transports */
 
@@ -1336,6 +1361,14 @@ static void test_container_pipe_relay_bulk(void) {
   send_signal(&c, 6, "c8", init, -1);
   gc_expect(&c, 6, RESP(T_SIGNAL), 0, NULL);
   CHECK_EQ(wait_exit(&c, 7, "c8", init), 137);
+  /* Take the exit notification: closing with it unread would reset the
+   * emulator's connection instead of ending it. */
+  {
+    gc_frame_t f;
+    gc_expect_notification(&c, &f, 2000);
+    CHECK_STR(gc_str(&f, "ContainerId"), "c8");
+    gc_frame_free(&f);
+  }
   close(l0);
   close(l1);
   stop_ok(&c);
@@ -1364,6 +1397,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(dump_stacks_describes_state),
     TEST_ENTRY(shutdown_null_id_closes_without_answer),
     TEST_ENTRY(host_close_kills_and_reaps),
+    TEST_ENTRY(sigkill_takes_processes_along),
     TEST_ENTRY(transport_listen_and_sigterm),
     TEST_ENTRY(transport_connect_and_env_stdio_dir),
     TEST_ENTRY(container_pipe_relay_bulk),

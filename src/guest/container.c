@@ -87,9 +87,7 @@ int hcsb__gctr_track(hcsb__gctr_t *c, pid_t sid) {
 }
 
 static void kill_members(hcsb__gctr_t *c) {
-  size_t i;
-
-  for (i = 0; i < c->nsids; i++) hcsb__gkill_session(c->sids[i], SIGKILL);
+  hcsb__gkill_sessions(c->sids, c->nsids, SIGKILL);
 }
 
 static void maybe_notify(hcsb__gctr_t *c) {

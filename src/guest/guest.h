@@ -14,6 +14,7 @@
  *   modify.c    ModifySettings validation and the resource registry
  *   metrics.c   ProcessList and LCOWMetrics from /proc
  *   dump.c      DumpStacks text
+ *   watchdog.c  kills what we started if we are killed ourselves
  *   main.c      command line, transports, the loop
  *
  * Only the protocol core (src/proto) is shared with the library; the
@@ -415,6 +416,7 @@ typedef struct hcsb__gstat_s {
   pid_t sid;
   char state;
   uint64_t utime_ticks, stime_ticks;
+  uint64_t start_ticks; /* since boot: tells a reused PID from the first */
   uint64_t rss_pages;
 } hcsb__gstat_t;
 
@@ -422,9 +424,21 @@ typedef struct hcsb__gstat_s {
 int hcsb__gstat_read(pid_t pid, hcsb__gstat_t *st);
 /* Calls fn for every process on the system (stops when fn returns != 0). */
 int hcsb__gstat_each(int (*fn)(const hcsb__gstat_t *st, void *arg), void *arg);
+/* Signals our descendants in any of these sessions (one /proc scan). */
+void hcsb__gkill_sessions(const pid_t *sids, size_t n, int sig);
 /* Appends the LCOWMetrics object for `pids` to w under `key`. */
 void hcsb__gmetrics_write(hcsb__gjw_t *w, const char *key, const pid_t *pids,
                           size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* watchdog.c: kills our sessions if the emulator dies without cleaning up */
+
+/* Forks the helper; call before anything is allocated.  0 or -errno. */
+int hcsb__gwatch_start(void);
+/* A new session (a spawned process's PID). */
+void hcsb__gwatch_add(pid_t sid);
+/* Everything was reaped: the helper may go without killing. */
+void hcsb__gwatch_clean(void);
 
 /* ------------------------------------------------------------------------ */
 /* dump.c */

@@ -214,6 +214,11 @@ int main(int argc, char **argv) {
     return 2;
   }
 
+  /* First, while nothing is allocated: see watchdog.c. */
+  if (hcsb__gwatch_start() < 0)
+    fprintf(stderr, "hcsb-guest: no watchdog: processes would outlive a "
+                    "killed emulator\n");
+
   /* A vanished relay or host must not kill us: writes report EPIPE. */
   signal(SIGPIPE, SIG_IGN);
 
@@ -277,6 +282,7 @@ int main(int argc, char **argv) {
 
   /* The loop ran dry: every handle is closed.  Collect every child. */
   hcsb__gproc_final_reap(g, 5000);
+  hcsb__gwatch_clean();
   hcsb__gctr_teardown(g);
   hcsb__gmodify_teardown(g);
   hcsb__decoder_free(&g->dec);

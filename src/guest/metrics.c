@@ -1,5 +1,5 @@
 /* Process facts from /proc: session membership (how a container's
- * processes are found) and the numbers behind LCOWMetrics.  The metrics are
+ * processes are found and killed) and the numbers behind LCOWMetrics.  The metrics are
  * shaped like containerd's cgroup v1 Metrics as the GCS marshals them:
  * snake_case keys in struct order, zero values omitted, empty throttling,
  * blkio and memory_oom_control objects kept. */
@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -19,7 +20,7 @@
 
 int hcsb__gstat_read(pid_t pid, hcsb__gstat_t *st) {
   char path[64], buf[1024], *p;
-  unsigned long long utime, stime, rss;
+  unsigned long long utime, stime, start, rss;
   int fd, ppid, pgrp, sid;
   ssize_t n;
 
@@ -38,14 +39,16 @@ int hcsb__gstat_read(pid_t pid, hcsb__gstat_t *st) {
   memset(st, 0, sizeof *st);
   if (sscanf(p + 1,
              " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
-             "%*d %*d %*d %*u %*u %llu",
-             &st->state, &ppid, &pgrp, &sid, &utime, &stime, &rss) != 7)
+             "%*d %*d %*d %llu %*u %llu",
+             &st->state, &ppid, &pgrp, &sid, &utime, &stime, &start,
+             &rss) != 8)
     return -EINVAL;
   st->pid = pid;
   st->ppid = ppid;
   st->sid = sid;
   st->utime_ticks = utime;
   st->stime_ticks = stime;
+  st->start_ticks = start;
   st->rss_pages = rss;
   return 0;
 }
@@ -68,6 +71,32 @@ int hcsb__gstat_each(int (*fn)(const hcsb__gstat_t *st, void *arg),
   }
   closedir(d);
   return 0;
+}
+
+typedef struct killset_s {
+  const pid_t *sids;
+  size_t n;
+  int sig;
+} killset_t;
+
+static int kill_member(const hcsb__gstat_t *st, void *arg) {
+  const killset_t *k = arg;
+  size_t i;
+
+  for (i = 0; i < k->n; i++) {
+    if (k->sids[i] != st->sid) continue;
+    /* A session whose members all died frees its ID for anyone to reuse:
+     * only our own descendants are ever signalled. */
+    if (hcsb__gis_descendant(st->pid)) kill(st->pid, k->sig);
+    break;
+  }
+  return 0;
+}
+
+void hcsb__gkill_sessions(const pid_t *sids, size_t n, int sig) {
+  killset_t k = {sids, n, sig};
+
+  if (n > 0) hcsb__gstat_each(kill_member, &k);
 }
 
 static void put_nz(hcsb__gjw_t *w, const char *key, uint64_t v) {

@@ -267,11 +267,13 @@ void hcsb__gproc_reap(hcsb__guest_t *g) {
 void hcsb__gproc_teardown(hcsb__guest_t *g) {
   hcsb__gproc_t *p;
   hcsb__gwait_t *w;
+  pid_t *sids = malloc(g->nprocs * sizeof *sids + 1);
+  size_t n = 0;
 
   TAILQ_FOREACH(p, &g->procs, link) {
     if (!p->reaped) {
       kill(p->pid, SIGKILL);
-      hcsb__gkill_session(p->pid, SIGKILL);
+      if (sids != NULL) sids[n++] = p->pid;
     }
     while ((w = TAILQ_FIRST(&p->waits)) != NULL) {
       TAILQ_REMOVE(&p->waits, w, link);
@@ -280,6 +282,10 @@ void hcsb__gproc_teardown(hcsb__guest_t *g) {
     hcsb__grelay_close(p->relay);
     p->relay = NULL;
   }
+  /* Their sessions too (one scan for all); whatever escapes re-parents to
+   * us and is killed by the final reap. */
+  hcsb__gkill_sessions(sids, n, SIGKILL);
+  free(sids);
 }
 
 static int kill_child(const hcsb__gstat_t *st, void *arg) {
@@ -295,19 +301,18 @@ void hcsb__gproc_final_reap(hcsb__guest_t *g, unsigned deadline_ms) {
   int status;
   pid_t pid;
 
-  /* Everything still running dies; orphans re-parent to us as they lose
-   * their parents, so keep killing our children until none is left. */
+  /* Everything still running dies.  Orphans re-parent to us (we are the
+   * subreaper) as they lose their parents, so go in rounds: kill all our
+   * children, reap what died, until none is left. */
   for (;;) {
     TAILQ_FOREACH(p, &g->procs, link)
-      if (!p->reaped) hcsb__gkill_session(p->pid, SIGKILL);
+      if (!p->reaped) kill(p->pid, SIGKILL);
     hcsb__gstat_each(kill_child, NULL);
-    pid = waitpid(-1, &status, WNOHANG);
-    if (pid > 0) {
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0 ||
+           (pid < 0 && errno == EINTR)) {
       TAILQ_FOREACH(p, &g->procs, link)
         if (!p->reaped && p->pid == pid) p->reaped = 1;
-      continue;
     }
-    if (pid < 0 && errno == EINTR) continue;
     if (pid < 0) break; /* ECHILD: nothing left */
     if (waited >= deadline_ms) {
       hcsb__glog(g, 0, "children still alive after %u ms", deadline_ms);

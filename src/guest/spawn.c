@@ -129,6 +129,7 @@ int hcsb__gspawn(const hcsb__gspawn_t *o, pid_t *pid, const char **stage) {
     return -e.err;
   }
   *pid = c;
+  hcsb__gwatch_add(c);
   return 0;
 }
 
@@ -187,18 +188,6 @@ int hcsb__gis_descendant(pid_t pid) {
   return 0;
 }
 
-static int kill_in_session(const hcsb__gstat_t *st, void *arg) {
-  const pid_t *a = arg;
-
-  if (st->sid == a[0] && hcsb__gis_descendant(st->pid))
-    kill(st->pid, (int)a[1]);
-  return 0;
-}
-
 void hcsb__gkill_session(pid_t sid, int sig) {
-  pid_t a[2] = {sid, (pid_t)sig};
-
-  /* A session whose members all died frees its ID for reuse by anyone, so
-   * only our own descendants are ever signalled. */
-  if (sid > 1) hcsb__gstat_each(kill_in_session, a);
+  if (sid > 1) hcsb__gkill_sessions(&sid, 1, sig);
 }
