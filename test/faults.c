@@ -35,9 +35,15 @@ unsigned faults_scale(void) {
   return k > 1 ? (unsigned)k : 1;
 }
 
-size_t faults_pick(size_t plain, size_t slow) {
-  return faults_scale() > 1 ? slow : plain;
+int faults_slow(void) {
+#ifdef FAULTS_ASAN
+  return 1;
+#else
+  return faults_scale() > 1;
+#endif
 }
+
+size_t faults_pick(size_t plain, size_t slow) { return faults_slow() ? slow : plain; }
 
 unsigned faults_ms(unsigned ms) { return ms * faults_scale(); }
 

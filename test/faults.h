@@ -24,7 +24,9 @@
  * never the behaviour being checked. */
 
 unsigned faults_scale(void);
-/* `plain` normally, `slow` under a timeout scale. */
+/* 1 under a timeout scale (valgrind) or AddressSanitizer. */
+int faults_slow(void);
+/* `plain` normally, `slow` when faults_slow(). */
 size_t faults_pick(size_t plain, size_t slow);
 /* A deadline in ms, stretched by the scale. */
 unsigned faults_ms(unsigned ms);

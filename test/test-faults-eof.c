@@ -12,10 +12,10 @@
 
 #include "faults.h"
 
-/* Under valgrind: every offset inside a header or next to a frame end, and
- * a stride through bodies. */
+/* Under valgrind and ASan: every offset inside a header or next to a frame
+ * end, and a stride through bodies. */
 static int offset_wanted(const ftrans_t *t, size_t k) {
-  if (faults_scale() == 1) return 1;
+  if (!faults_slow()) return 1;
   for (size_t i = 0; i < t->n; i++) {
     if (k >= t->f[i].off && k <= t->f[i].off + 17) return 1;
     if (k + 1 == t->f[i].end || k == t->f[i].end) return 1;

@@ -310,6 +310,8 @@ static void test_orphan_responses(void) {
   memset(&a, 0, sizeof a);
   memset(&late, 0, sizeof late);
   fbr_open(&f, script_orphans, NULL, NULL);
+  /* After negotiation, so `late` is surely sent before it times out. */
+  RUN_UNTIL(&f.loop, f.ready_n == 1);
   CHECK_EQ(fcall(f.b, &q, 0, &a, NULL), 0);
   CHECK_EQ(fcall(f.b, &q, 50, &late, NULL), 0);
   RUN_UNTIL(&f.loop, a.n == 1 && late.n == 1);
