@@ -601,6 +601,7 @@ static void test_flat_fast_path(void) {
       "\"ErrorRecords\" : null, \"Other\": \"x\", \"N\": -5 } \n",
       "{\"Result\":0,\"ActivityId\":null,\"ExitCode\":null}",
       "{\"Result\":0,\"ExitCode\":4294967295}",
+      "{\"Result\":1,\"ErrorMessage\":\"a \\\"b\\\" \\\\ \\/ \\b\\f\\n\\r\\t\"}",
   };
   /* Each needs the json-c path: escapes, non-ASCII, nesting, a fraction,
    * a case variant, a repeat, a wrong type, a missing Result. */
@@ -639,13 +640,50 @@ static void test_flat_fast_path(void) {
     if (rc == 0) CHECK(ctx.root != NULL);
   }
 
+  /* One-letter escapes are decoded on the fast path too. */
+  CHECK_EQ(dec(WAIT, flat[4]), 0);
+  CHECK(ctx.root == NULL);
+  CHECK_STR(gerr.message, "a \"b\" \\ / \b\f\n\r\t");
+
+  /* GetProperties: the JSON text inside "Properties" is read flat (the
+   * answer a shim polling a container's processes gets all the time)... */
+  {
+    static const char *const props[] = {
+        "{\"Result\":0,\"ActivityId\":\"70a75da0-0c7b-49e9-9157-80727d7d28da\","
+        "\"Properties\":\"{\\\"ProcessList\\\":[{\\\"ProcessId\\\":1},"
+        "{\\\"ProcessId\\\":42,\\\"ImageName\\\":\\\"a\\\\\\\\b\\\"}]}\"}",
+        "{\"Result\":0,\"Properties\":\"\"}",
+        "{\"Result\":0,\"Properties\":null}",
+        "{\"Result\":0,\"Properties\":\" [1, 2] \"}",
+    };
+    for (i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+      CHECK_EQ(dec(PROPS, props[i]), 0);
+      CHECK(ctx.root == NULL);
+    }
+    CHECK_EQ(dec(PROPS, props[0]), 0);
+    CHECK_STR(resp.properties, "{\"ProcessList\":[{\"ProcessId\":1},"
+                               "{\"ProcessId\":42,\"ImageName\":\"a\\\\b\"}]}");
+    CHECK_EQ(resp.properties_len, strlen(resp.properties));
+    CHECK_EQ(dec(PROPS, props[1]), 0);
+    CHECK(resp.properties == NULL && resp.properties_len == 0);
+  }
+  /* ...unless it is no JSON (the json-c path's error), not a string, or
+   * escaped with \\u. */
+  CHECK_EQ(dec(PROPS, "{\"Result\":0,\"Properties\":\"{\\\"a\\\":}\"}"), -EPROTO);
+  CHECK_EQ(dec(PROPS, "{\"Result\":0,\"Properties\":{\"a\":1}}"), 0);
+  CHECK(ctx.root != NULL);
+  CHECK_EQ(dec(PROPS, "{\"Result\":0,\"Properties\":\"[\\u0031]\"}"), 0);
+  CHECK(ctx.root != NULL);
+  CHECK_EQ(dec(PROPS, "{\"Result\":0,\"Properties\":3}"), -EPROTO);
+  CHECK_EQ(dec(WAIT, "{\"Result\":0,\"ActivityId\":\"a\\x\"}"), -EPROTO);
+
   /* Strings that do not fit the store go the json-c way. */
   {
-    char body[400];
-    snprintf(body, sizeof(body), "{\"Result\":1,\"ErrorMessage\":\"%0300d\"}", 7);
+    char body[5200];
+    snprintf(body, sizeof(body), "{\"Result\":1,\"ErrorMessage\":\"%05000d\"}", 7);
     CHECK_EQ(dec(WAIT, body), 0);
     CHECK(ctx.root != NULL);
-    CHECK_EQ(strlen(gerr.message), 300);
+    CHECK_EQ(strlen(gerr.message), 5000);
   }
   teardown();
 }

@@ -1,13 +1,15 @@
 /* Fast path for flat responses.
  *
- * Most responses on a busy bridge are tiny flat objects such as
- * {"Result":0,"ActivityId":"…","ExitCode":3}.  Building a json-c tree for
- * them costs a dozen allocations and most of the decode time, so bodies
- * of that shape are read here directly, with no allocation.
+ * Most responses on a busy bridge are small flat objects such as
+ * {"Result":0,"ActivityId":"…","ExitCode":3}, or a GetProperties answer
+ * whose only nesting is the JSON text inside its "Properties" string.
+ * Building a json-c tree for them costs a dozen allocations and most of
+ * the decode time, so bodies of that shape are read here directly, with
+ * no allocation.
  *
  * The rule that keeps this safe: it accepts only a strict subset of what
  * the json-c path accepts and must produce exactly what that path would.
- * Anything unusual - nesting, escapes, non-ASCII, fractions, keys that
+ * Anything unusual - nesting, \u escapes, non-ASCII, fractions, keys that
  * differ from the canonical spelling only by case, repeated keys, values
  * of an unexpected type, a body too long for the string store - is left
  * to the json-c path, which also produces every error.  The tests decode
@@ -21,8 +23,9 @@ enum { V_NULL, V_INT, V_STR };
 
 typedef struct {
   int kind;
+  int esc; /* V_STR: holds backslash escapes (all of the one-letter kind) */
   int64_t num;
-  const char *s;
+  const char *s; /* V_STR: the raw text between the quotes */
   size_t len;
 } value_t;
 
@@ -59,12 +62,31 @@ static const char *plain_int(const char *p, const char *end, int64_t *out) {
   return p;
 }
 
+/* The same, also allowing the one-letter escapes (\" \\ \/ \b \f \n \r
+ * \t); \u is json-c's to decode. */
+static const char *escaped_string(const char *p, const char *end, int *esc) {
+  while (p < end) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"') return p + 1;
+    if (c == '\\') {
+      if (p + 1 == end || strchr("\"\\/bfnrt", p[1]) == NULL || p[1] == '\0')
+        return NULL;
+      *esc = 1;
+      p += 2;
+      continue;
+    }
+    if (c < 0x20 || c >= 0x80) return NULL;
+    p++;
+  }
+  return NULL;
+}
+
 static const char *value(const char *p, const char *end, value_t *v) {
   memset(v, 0, sizeof(*v));
   if (p < end && *p == '"') {
     v->kind = V_STR;
     v->s = p + 1;
-    p = plain_string(p + 1, end);
+    p = escaped_string(p + 1, end, &v->esc);
     if (p != NULL) v->len = (size_t)(p - 1 - v->s);
     return p;
   }
@@ -91,9 +113,15 @@ enum {
   K_COUNT
 };
 
-static const char *const key_names[K_COUNT] = {
-    "Result",  "ActivityId", "ErrorMessage", "ErrorRecords", "ExitCode",
-    "ProcessId", "Version",  "Capabilities", "Properties",   "GuestStacks"};
+#define KEY(s) {s, sizeof(s) - 1}
+static const struct {
+  const char *name;
+  size_t len;
+} keys[K_COUNT] = {KEY("Result"),       KEY("ActivityId"), KEY("ErrorMessage"),
+                   KEY("ErrorRecords"), KEY("ExitCode"),   KEY("ProcessId"),
+                   KEY("Version"),      KEY("Capabilities"), KEY("Properties"),
+                   KEY("GuestStacks")};
+#undef KEY
 
 static int key_read_for(int k, uint32_t type) {
   switch (k) {
@@ -119,33 +147,53 @@ static int classify(const char *name, size_t n, uint32_t type) {
   int k;
 
   for (k = 0; k < K_COUNT; k++) {
-    if (!key_read_for(k, type)) continue;
-    if (strlen(key_names[k]) != n || strncasecmp(name, key_names[k], n) != 0)
-      continue;
-    return memcmp(name, key_names[k], n) == 0 ? k : -2;
+    if (keys[k].len != n || !key_read_for(k, type)) continue;
+    if (strncasecmp(name, keys[k].name, n) != 0) continue;
+    return memcmp(name, keys[k].name, n) == 0 ? k : -2;
   }
   return -1;
 }
 
-/* Copies a string into the context's store, NUL-terminated. */
+/* Copies a string into the context's store, unescaped and NUL-terminated;
+ * *n gets its length.  NULL when it does not fit. */
 static const char *store(hcsb__decode_ctx_t *ctx, size_t *used,
-                         const value_t *v) {
-  char *dst;
+                         const value_t *v, size_t *n) {
+  char *dst, *q;
+  size_t i;
 
   if (v->len + 1 > sizeof(ctx->flat_strs) - *used) return NULL;
-  dst = ctx->flat_strs + *used;
-  memcpy(dst, v->s, v->len);
-  dst[v->len] = '\0';
-  *used += v->len + 1;
+  dst = q = ctx->flat_strs + *used;
+  if (!v->esc) {
+    memcpy(dst, v->s, v->len);
+    q += v->len;
+  } else {
+    for (i = 0; i < v->len; i++) {
+      char c = v->s[i];
+      if (c == '\\') {
+        switch (v->s[++i]) {
+          case 'b': c = '\b'; break;
+          case 'f': c = '\f'; break;
+          case 'n': c = '\n'; break;
+          case 'r': c = '\r'; break;
+          case 't': c = '\t'; break;
+          default: c = v->s[i]; break; /* " \ / */
+        }
+      }
+      *q++ = c;
+    }
+  }
+  *q = '\0';
+  *n = (size_t)(q - dst);
+  *used += *n + 1;
   return dst;
 }
 
 int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
                                const char *body, size_t len,
                                hcsb_response_t *resp, const char **message) {
-  const char *p = body, *end = body + len, *key;
+  const char *p = body, *end = body + len, *key, *s;
   unsigned seen = 0;
-  size_t klen, used = 0;
+  size_t klen, slen, used = 0;
   value_t v;
   int k;
 
@@ -183,7 +231,7 @@ int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
       case K_MESSAGE:
         if (v.kind == V_INT) return 0;
         if (v.kind == V_STR) {
-          const char *s = store(ctx, &used, &v);
+          s = store(ctx, &used, &v, &slen);
           if (s == NULL) return 0;
           if (k == K_ACTIVITY)
             resp->activity_id = s;
@@ -207,8 +255,21 @@ int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
           }
         }
         break;
+      case K_PROPS:
+        /* JSON in a string: "" counts as absent; text that is not one
+         * valid JSON value is the json-c path's error to report. */
+        if (v.kind == V_INT) return 0;
+        if (v.kind == V_STR && v.len > 0) {
+          s = store(ctx, &used, &v, &slen);
+          if (s == NULL ||
+              hcsb__json_validate(s, slen, HCSB__JSON_MAX_DEPTH) < 0)
+            return 0;
+          resp->properties = s;
+          resp->properties_len = slen;
+        }
+        break;
       default:
-        /* Records, capabilities, properties, stacks: only null is flat. */
+        /* Records, capabilities, stacks: only null is flat. */
         if (v.kind != V_NULL) return 0;
         break;
     }

@@ -177,7 +177,7 @@ typedef struct hcsb__decode_ctx_s {
   /* Flat responses are read without json-c (src/proto/flat.c); their
    * strings live here.  flat_disabled forces the json-c path (tests). */
   int flat_disabled;
-  char flat_strs[192];
+  char flat_strs[4096];
 } hcsb__decode_ctx_t;
 
 int hcsb__decode_ctx_init(hcsb__decode_ctx_t *ctx);
