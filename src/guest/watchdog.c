@@ -135,18 +135,21 @@ static void send_word(const session_t *s) {
 }
 
 void hcsb__gwatch_add(pid_t sid) {
-  session_t s = {sid, 0};
+  session_t s;
   hcsb__gstat_t st;
 
   if (watch_fd < 0) return;
+  memset(&s, 0, sizeof s); /* the padding goes down the pipe too */
+  s.sid = sid;
   if (hcsb__gstat_read(sid, &st) == 0) s.start = st.start_ticks;
   send_word(&s);
 }
 
 void hcsb__gwatch_clean(void) {
-  session_t s = {0, 0};
+  session_t s;
 
   if (watch_fd < 0) return;
+  memset(&s, 0, sizeof s);
   send_word(&s);
   close(watch_fd);
   watch_fd = -1;
