@@ -418,12 +418,7 @@ uint64_t hcsb_call_id(const hcsb_call_t *c) {
 /* ------------------------------------------------------------------------ */
 /* ActivityIds: 16 bytes instead of 37 per call. */
 
-static int hex(char ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
-}
+static int hex(char ch) { return hcsb__hex_value[(unsigned char)ch]; }
 
 /* The encoder has already insisted on a canonical GUID; this only packs it
  * (and stays safe on anything else). */

@@ -32,11 +32,10 @@ static void on_response(hcsb_bridge_t *b, const hcsb__frame_t *f) {
     return;
   }
   hcsb_call_t *c = val;
-  char actbuf[37];
-  const char *act = hcsb__call_activity(c, actbuf);
+  char act[37]; /* the ActivityId, formatted only for a log line */
   if (f->hdr.type != c->resp_type) {
     b->st.bad_responses++;
-    hcsb__log(b, HCSB_LOG_WARN, act, "call %llu: got %s (0x%08X), expected 0x%08X",
+    hcsb__log(b, HCSB_LOG_WARN, hcsb__call_activity(c, act), "call %llu: got %s (0x%08X), expected 0x%08X",
               (unsigned long long)f->hdr.id, msg_name(f->hdr.type), f->hdr.type,
               c->resp_type);
     hcsb__call_finish(c, -EPROTO, NULL, NULL);
@@ -56,13 +55,14 @@ static void on_response(hcsb_bridge_t *b, const hcsb__frame_t *f) {
       rc = -EPROTO;
       b->st.bad_responses++;
     }
-    hcsb__log(b, HCSB_LOG_WARN, act, "call %llu: undecodable %s: %s",
+    hcsb__log(b, HCSB_LOG_WARN, hcsb__call_activity(c, act), "call %llu: undecodable %s: %s",
               (unsigned long long)f->hdr.id, msg_name(f->hdr.type),
               hcsb__errstr(rc));
     hcsb__call_finish(c, rc, NULL, NULL);
     return;
   }
-  if (has_gerr) hcsb__log_guest_error(b, act, &gerr);
+  if (has_gerr && hcsb__log_on(b, HCSB_LOG_DEBUG))
+    hcsb__log_guest_error(b, hcsb__call_activity(c, act), &gerr);
   hcsb__call_finish(c, has_gerr ? HCSB_EGUEST : 0, has_gerr ? &gerr : NULL, &resp);
   hcsb__decode_release(&b->dctx);
 }

@@ -148,8 +148,8 @@ static int classify(const char *name, size_t n, uint32_t type) {
 
   for (k = 0; k < K_COUNT; k++) {
     if (keys[k].len != n || !key_read_for(k, type)) continue;
-    if (strncasecmp(name, keys[k].name, n) != 0) continue;
-    return memcmp(name, keys[k].name, n) == 0 ? k : -2;
+    if (memcmp(name, keys[k].name, n) == 0) return k;
+    if (strncasecmp(name, keys[k].name, n) == 0) return -2;
   }
   return -1;
 }

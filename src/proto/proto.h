@@ -219,6 +219,8 @@ hcsb_notification_type_t hcsb__notification_type_parse(const char *s);
 
 /* 1 when `s` is a canonical 8-4-4-4-12 hex GUID. */
 int hcsb__guid_valid(const char *s);
+/* A hex digit's value, -1 for any other byte. */
+extern const signed char hcsb__hex_value[256];
 /* Writes a fresh random (v4) GUID in lower case: 36 chars + NUL. */
 void hcsb__guid_generate(char out[37]);
 
