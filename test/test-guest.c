@@ -1174,6 +1174,21 @@ static void test_host_close_kills_and_reaps(void) {
   CHECK(gc_pid_gone((pid_t)init, 1000));
 }
 
+/* A host that closes with an answer still unread resets the socket; the
+ * emulator takes that as the end of the session, as it does EOF. */
+static void test_host_reset_ends_session_cleanly(void) {
+  struct pollfd pfd;
+  gc_t c;
+
+  gc_start(&c, NULL, 0);
+  gc_negotiate(&c);
+  send_base(&c, T_DUMP_STACKS, 2, GC_NULL_ID);
+  pfd.fd = c.fd;
+  pfd.events = POLLIN;
+  CHECK_EQ(poll(&pfd, 1, gc_scaled(2000)), 1); /* the answer, left unread */
+  stop_ok(&c);
+}
+
 /* Even a SIGKILL of the emulator (no cleanup possible in it) takes its
  * processes along, as the VM would; the watchdog sees to it. */
 static void test_sigkill_takes_processes_along(void) {
@@ -1397,6 +1412,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(dump_stacks_describes_state),
     TEST_ENTRY(shutdown_null_id_closes_without_answer),
     TEST_ENTRY(host_close_kills_and_reaps),
+    TEST_ENTRY(host_reset_ends_session_cleanly),
     TEST_ENTRY(sigkill_takes_processes_along),
     TEST_ENTRY(transport_listen_and_sigterm),
     TEST_ENTRY(transport_connect_and_env_stdio_dir),
