@@ -11,20 +11,6 @@
 
 #include "guest/guest.h"
 
-#define T_CREATE 0x10100101u
-#define T_START 0x10100201u
-#define T_SHUTDOWN_GRACEFUL 0x10100301u
-#define T_SHUTDOWN_FORCED 0x10100401u
-#define T_EXECUTE 0x10100501u
-#define T_WAIT 0x10100601u
-#define T_SIGNAL 0x10100701u
-#define T_RESIZE 0x10100801u
-#define T_GET_PROPERTIES 0x10100901u
-#define T_MODIFY 0x10100a01u
-#define T_NEGOTIATE 0x10100b01u
-#define T_DUMP_STACKS 0x10100c01u
-#define T_DELETE 0x10100d01u
-
 /* What the v0.11.8 GCS answers to NegotiateProtocol, byte for byte: the
  * three boolean top-level capabilities are false and omitempty. */
 static const char capabilities_json[] =
@@ -150,21 +136,21 @@ static void shutdown_req(hcsb__greq_t *r, int sig) {
 
 static int allowed(const hcsb__guest_t *g, uint32_t type) {
   switch (type) {
-    case T_NEGOTIATE:
+    case HCSB_MSG_NEGOTIATE_PROTOCOL:
       /* Once per connection; a second one is "not supported". */
       return !g->negotiated;
-    case T_CREATE:
-    case T_START:
-    case T_SHUTDOWN_GRACEFUL:
-    case T_SHUTDOWN_FORCED:
-    case T_EXECUTE:
-    case T_WAIT:
-    case T_SIGNAL:
-    case T_RESIZE:
-    case T_GET_PROPERTIES:
-    case T_MODIFY:
-    case T_DUMP_STACKS:
-    case T_DELETE:
+    case HCSB_MSG_CREATE:
+    case HCSB_MSG_START:
+    case HCSB_MSG_SHUTDOWN_GRACEFUL:
+    case HCSB_MSG_SHUTDOWN_FORCED:
+    case HCSB_MSG_EXECUTE_PROCESS:
+    case HCSB_MSG_WAIT_FOR_PROCESS:
+    case HCSB_MSG_SIGNAL_PROCESS:
+    case HCSB_MSG_RESIZE_CONSOLE:
+    case HCSB_MSG_GET_PROPERTIES:
+    case HCSB_MSG_MODIFY_SETTINGS:
+    case HCSB_MSG_DUMP_STACKS:
+    case HCSB_MSG_DELETE_CONTAINER_STATE:
       return g->negotiated;
     default:
       return 0;
@@ -208,20 +194,48 @@ void hcsb__gdispatch(hcsb__guest_t *g, const hcsb__frame_t *f) {
     not_implemented(&r);
   } else {
     switch (r.call.type) {
-      case T_NEGOTIATE: negotiate(&r); break;
-      case T_CREATE: hcsb__gh_create(&r); break;
-      case T_START: start(&r); break;
-      case T_SHUTDOWN_GRACEFUL: shutdown_req(&r, 15); break;
-      case T_SHUTDOWN_FORCED: shutdown_req(&r, 9); break;
-      case T_EXECUTE: hcsb__gh_execute(&r); break;
-      case T_WAIT: hcsb__gh_wait(&r); break;
-      case T_SIGNAL: hcsb__gh_signal(&r); break;
-      case T_RESIZE: hcsb__gh_resize(&r); break;
-      case T_GET_PROPERTIES: hcsb__gh_get_properties(&r); break;
-      case T_MODIFY: hcsb__gh_modify(&r); break;
-      case T_DUMP_STACKS: dump_stacks(&r); break;
-      case T_DELETE: hcsb__gh_delete(&r); break;
-      default: not_implemented(&r); break;
+      case HCSB_MSG_NEGOTIATE_PROTOCOL:
+        negotiate(&r);
+        break;
+      case HCSB_MSG_CREATE:
+        hcsb__gh_create(&r);
+        break;
+      case HCSB_MSG_START:
+        start(&r);
+        break;
+      case HCSB_MSG_SHUTDOWN_GRACEFUL:
+        shutdown_req(&r, 15);
+        break;
+      case HCSB_MSG_SHUTDOWN_FORCED:
+        shutdown_req(&r, 9);
+        break;
+      case HCSB_MSG_EXECUTE_PROCESS:
+        hcsb__gh_execute(&r);
+        break;
+      case HCSB_MSG_WAIT_FOR_PROCESS:
+        hcsb__gh_wait(&r);
+        break;
+      case HCSB_MSG_SIGNAL_PROCESS:
+        hcsb__gh_signal(&r);
+        break;
+      case HCSB_MSG_RESIZE_CONSOLE:
+        hcsb__gh_resize(&r);
+        break;
+      case HCSB_MSG_GET_PROPERTIES:
+        hcsb__gh_get_properties(&r);
+        break;
+      case HCSB_MSG_MODIFY_SETTINGS:
+        hcsb__gh_modify(&r);
+        break;
+      case HCSB_MSG_DUMP_STACKS:
+        dump_stacks(&r);
+        break;
+      case HCSB_MSG_DELETE_CONTAINER_STATE:
+        hcsb__gh_delete(&r);
+        break;
+      default:
+        not_implemented(&r);
+        break;
     }
   }
   if (r.root != NULL) json_object_put(r.root);
@@ -232,7 +246,8 @@ void hcsb__gdispatch_oversize(hcsb__guest_t *g, const hcsb__hdr_t *h) {
 
   /* Better than the GCS (which allocates whatever Size says): the one call
    * fails, the connection lives on, the body is skipped unread. */
-  hcsb__glog(g, 0, "request id %" PRIu64 " of %" PRIu32
+  hcsb__glog(g, 0,
+             "request id %" PRIu64 " of %" PRIu32
              " bytes exceeds --max-frame %" PRIu32 "; answering E_FAIL",
              h->id, h->size, g->max_frame);
   hcsb__greply_errf(g, &call, 0x80004005u,

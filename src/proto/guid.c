@@ -6,6 +6,7 @@
 
 #include "proto/proto.h"
 
+/* clang-format off */
 const signed char hcsb__hex_value[256] = {
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
@@ -24,6 +25,7 @@ const signed char hcsb__hex_value[256] = {
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
 };
+/* clang-format on */
 
 int hcsb__guid_valid(const char *s) {
   size_t i;

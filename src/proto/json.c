@@ -312,6 +312,7 @@ static size_t escape_unit(const unsigned char *p, const unsigned char *end,
 }
 
 /* 1 for bytes copied as they are: printable ASCII but '"' and '\\'. */
+/* clang-format off */
 static const unsigned char plain_byte[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -330,6 +331,7 @@ static const unsigned char plain_byte[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
+/* clang-format on */
 
 static int is_plain(unsigned char c) { return plain_byte[c]; }
 
