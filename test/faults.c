@@ -128,19 +128,9 @@ size_t faults_frame_append(uint8_t **buf, size_t len, uint32_t type, uint64_t id
 void ftrans_load(ftrans_t *t, const char *raw_name) {
   char rel[256];
   snprintf(rel, sizeof rel, "transcripts/raw/%s.bin", raw_name);
-  const char *path = hcsb_test_data_path(rel);
-  FILE *fp = fopen(path, "rb");
-  if (fp == NULL) hcsb_test_fail(__FILE__, __LINE__, "cannot open %s", path);
   memset(t, 0, sizeof *t);
-  CHECK_EQ(fseek(fp, 0, SEEK_END), 0);
-  long n = ftell(fp);
-  CHECK(n > 0);
-  rewind(fp);
-  t->data = malloc((size_t)n);
-  CHECK(t->data != NULL);
-  CHECK_EQ(fread(t->data, 1, (size_t)n, fp), (size_t)n);
-  fclose(fp);
-  t->len = (size_t)n;
+  t->data = hcsb_test_read_file(hcsb_test_data_path(rel), &t->len);
+  CHECK(t->len > 0);
   size_t off = 0;
   while (off < t->len) {
     CHECK(t->len - off >= 16);

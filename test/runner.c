@@ -34,6 +34,24 @@ static const char *srcdir(void) {
   return s && *s ? s : ".";
 }
 
+uint8_t *hcsb_test_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  uint8_t *buf;
+  long n;
+
+  if (f == NULL) hcsb_test_fail(__FILE__, __LINE__, "cannot open %s", path);
+  if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0)
+    hcsb_test_fail(__FILE__, __LINE__, "cannot size %s", path);
+  rewind(f);
+  buf = malloc((size_t)n + 1);
+  if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n)
+    hcsb_test_fail(__FILE__, __LINE__, "cannot read %s", path);
+  fclose(f);
+  buf[n] = 0;
+  *len = (size_t)n;
+  return buf;
+}
+
 const char *hcsb_test_data_path(const char *rel) {
   char *p = path_buf[path_next++ & 3];
   snprintf(p, PATH_MAX, "%s/test/data/%s", srcdir(), rel);

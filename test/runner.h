@@ -32,6 +32,9 @@ int hcsb_test_main(int argc, char **argv, const hcsb_test_t *tests, size_t n);
 /* Path of a file under test/data in the source tree (e.g.
  * "transcripts/raw/01_negotiate.gcs-to-host.bin"). */
 const char *hcsb_test_data_path(const char *rel);
+/* The whole file at `path`, NUL-terminated (*len excludes the NUL); the
+ * test fails when it cannot be read.  free() it. */
+uint8_t *hcsb_test_read_file(const char *path, size_t *len);
 /* Path of a built program (e.g. "src/hcsb-guest") in the build tree. */
 const char *hcsb_test_build_path(const char *rel);
 /* A fresh private temporary directory (removed by the harness afterwards). */

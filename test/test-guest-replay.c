@@ -49,25 +49,6 @@ typedef struct session_s {
   size_t nexps;
 } session_t;
 
-static uint8_t *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  uint8_t *buf;
-  long n;
-
-  if (f == NULL) hcsb_test_fail(__FILE__, __LINE__, "cannot open %s", path);
-  CHECK(fseek(f, 0, SEEK_END) == 0);
-  n = ftell(f);
-  CHECK(n >= 0);
-  rewind(f);
-  buf = malloc((size_t)n + 1);
-  CHECK(buf != NULL);
-  CHECK(fread(buf, 1, (size_t)n, f) == (size_t)n);
-  fclose(f);
-  buf[n] = 0;
-  *len = (size_t)n;
-  return buf;
-}
-
 static void load(session_t *s, const char *name) {
   char path[256], *txt, *line, *save = NULL;
   size_t len, off = 0;
@@ -75,7 +56,7 @@ static void load(session_t *s, const char *name) {
 
   memset(s, 0, sizeof *s);
   snprintf(path, sizeof path, "transcripts/raw/%s.host-to-gcs.bin", name);
-  s->raw = slurp(hcsb_test_data_path(path), &len);
+  s->raw = hcsb_test_read_file(hcsb_test_data_path(path), &len);
   while (off + HCSB__HDR_SIZE <= len) {
     hcsb__hdr_t h;
     hcsb__hdr_decode(s->raw + off, &h);
@@ -93,7 +74,7 @@ static void load(session_t *s, const char *name) {
   /* "=== [ 0.085s] GCS->HOST  Type=0x20100B01 ...  SequenceID=0x...01 (1)"
    * followed by "    Result HRESULT = 0x00000000". */
   snprintf(path, sizeof path, "transcripts/%s.txt", name);
-  txt = (char *)slurp(hcsb_test_data_path(path), &len);
+  txt = (char *)hcsb_test_read_file(hcsb_test_data_path(path), &len);
   for (line = strtok_r(txt, "\n", &save); line != NULL;
        line = strtok_r(NULL, "\n", &save)) {
     unsigned int type, hr;

@@ -52,24 +52,6 @@ typedef struct {
 /* ------------------------------------------------------------------------ */
 /* Reading the recordings */
 
-static uint8_t *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  uint8_t *p;
-  long n;
-
-  if (f == NULL) hcsb_test_fail(__FILE__, __LINE__, "cannot open %s", path);
-  CHECK(fseek(f, 0, SEEK_END) == 0);
-  n = ftell(f);
-  CHECK(n >= 0);
-  rewind(f);
-  p = malloc((size_t)n + 1);
-  CHECK(p != NULL);
-  CHECK_EQ(fread(p, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return p;
-}
-
 static uint64_t hex_after(const char *line, const char *key) {
   const char *p = strstr(line, key);
 
@@ -362,7 +344,7 @@ static void replay(const char *name, tally_t *tally) {
   snprintf(rel, sizeof(rel), "transcripts/%s.txt", name);
   parse_txt(hcsb_test_data_path(rel), "GCS->HOST", txt);
   snprintf(rel, sizeof(rel), "transcripts/raw/%s.gcs-to-host.bin", name);
-  data = read_file(hcsb_test_data_path(rel), &len);
+  data = hcsb_test_read_file(hcsb_test_data_path(rel), &len);
   decode_stream(data, len, 0, whole);
   if (whole->n != txt->n)
     hcsb_test_fail(__FILE__, __LINE__, "%s: %zu frames, text shows %zu", name,
@@ -383,7 +365,7 @@ static void replay(const char *name, tally_t *tally) {
   snprintf(rel, sizeof(rel), "transcripts/%s.txt", name);
   parse_txt(hcsb_test_data_path(rel), "HOST->GCS", txt);
   snprintf(rel, sizeof(rel), "transcripts/raw/%s.host-to-gcs.bin", name);
-  data = read_file(hcsb_test_data_path(rel), &len);
+  data = hcsb_test_read_file(hcsb_test_data_path(rel), &len);
   decode_stream(data, len, 0, whole);
   CHECK_EQ(whole->n, txt->n);
   CHECK(whole->n > 0);
@@ -458,7 +440,7 @@ static void test_container_recording(void) {
 
   CHECK(b != NULL);
   CHECK_EQ(hcsb__decode_ctx_init(&ctx), 0);
-  data = read_file(
+  data = hcsb_test_read_file(
       hcsb_test_data_path("transcripts/raw/13_container.gcs-to-host.bin"), &len);
   decode_stream(data, len, 0, b);
   CHECK_EQ(b->n, 24);
