@@ -234,6 +234,21 @@ static size_t process_list(gc_t *c, uint64_t id, const char *cid, size_t want,
   }
 }
 
+/* Writes `text` into a cat's stdin relay `in` from a child (then closes
+ * it) while reading the cat's stdout relay `out_fd` here; the bytes must
+ * come back unchanged.  The caller reaps the child. */
+static void cat_round_trip(int in, int out_fd, const char *text, char *out,
+                         size_t outsz, int timeout_ms) {
+  if (fork() == 0) {
+    gc_write(in, text);
+    shutdown(in, SHUT_WR);
+    _exit(0);
+  }
+  close(in);
+  CHECK_EQ(gc_read_all(out_fd, out, outsz, timeout_ms), strlen(text));
+  CHECK(memcmp(out, text, strlen(text)) == 0);
+}
+
 static void check_contains(const char *hay, const char *needle) {
   if (hay == NULL || strstr(hay, needle) == NULL)
     hcsb_test_fail(__FILE__, __LINE__, "\"%s\" not in \"%s\"", needle,
@@ -563,14 +578,7 @@ static void test_uvm_stdin_eof_propagates(void) {
   s0 = gc_accept(l0, 1000);
   s1 = gc_accept(l1, 1000);
   /* More than a socket buffer, so reading and writing interleave. */
-  if (fork() == 0) {
-    gc_write(s0, big);
-    shutdown(s0, SHUT_WR);
-    _exit(0);
-  }
-  close(s0);
-  CHECK_EQ(gc_read_all(s1, out, sizeof out, 5000), strlen(big));
-  CHECK(memcmp(out, big, strlen(big)) == 0);
+  cat_round_trip(s0, s1, big, out, sizeof out, 5000);
   CHECK_EQ(wait_exit(&c, 3, GC_NULL_ID, pid), 0);
   wait(NULL);
   close(s1);
@@ -1362,14 +1370,7 @@ static void test_container_pipe_relay_bulk(void) {
                 51, 52, 0);
   s0 = gc_accept(l0, 1000);
   s1 = gc_accept(l1, 1000);
-  if (fork() == 0) {
-    gc_write(s0, big);
-    shutdown(s0, SHUT_WR);
-    _exit(0);
-  }
-  close(s0);
-  CHECK_EQ(gc_read_all(s1, out, sizeof out, 10000), strlen(big));
-  CHECK(memcmp(out, big, strlen(big)) == 0);
+  cat_round_trip(s0, s1, big, out, sizeof out, 10000);
   close(s1);
   CHECK_EQ(wait_exit(&c, 5, "c8", pid), 0);
   wait(NULL);
