@@ -1,5 +1,7 @@
 /* The bridge's data structures on their own: the pending-call hash table
  * and the deadline heap, checked against a trivially correct model. */
+#include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,70 +17,132 @@ static uint64_t rnd(void) {
   return rng_state;
 }
 
-static void *val_of(uint64_t id) { return (void *)(uintptr_t)(id * 2 + 1); }
+/* Items keep their key at an offset other than 0, as calls do. */
+typedef struct item_s {
+  uint32_t pad[3];
+  uint64_t key;
+} item_t;
+
+#define TAB_INIT HCSB__CALLTAB_INIT(offsetof(item_t, key))
 
 static void test_calltab_basic(void) {
-  hcsb__calltab_t t = HCSB__CALLTAB_INIT;
+  enum { N = 1000 };
+  item_t *it = calloc(N + 1, sizeof *it);
+  CHECK(it != NULL);
+  hcsb__calltab_t t = TAB_INIT;
   CHECK(hcsb__calltab_get(&t, 1) == NULL);
   CHECK(hcsb__calltab_del(&t, 1) == NULL);
-  for (uint64_t id = 1; id <= 1000; id++) CHECK_EQ(hcsb__calltab_put(&t, id, val_of(id)), 0);
-  CHECK_EQ(t.count, 1000);
-  CHECK(t.cap >= 1000 * 4 / 3);
-  for (uint64_t id = 1; id <= 1000; id++) CHECK(hcsb__calltab_get(&t, id) == val_of(id));
+  for (uint64_t id = 1; id <= N; id++) {
+    it[id].key = id;
+    CHECK_EQ(hcsb__calltab_put(&t, &it[id]), 0);
+  }
+  CHECK_EQ(t.count, N);
+  CHECK(t.cap >= N * 4 / 3);
+  for (uint64_t id = 1; id <= N; id++) CHECK(hcsb__calltab_get(&t, id) == &it[id]);
   CHECK(hcsb__calltab_get(&t, 0) == NULL);
-  CHECK(hcsb__calltab_get(&t, 1001) == NULL);
+  CHECK(hcsb__calltab_get(&t, N + 1) == NULL);
   CHECK(hcsb__calltab_get(&t, UINT64_MAX) == NULL);
-  for (uint64_t id = 1; id <= 1000; id += 2) CHECK(hcsb__calltab_del(&t, id) == val_of(id));
-  for (uint64_t id = 1; id <= 1000; id++)
-    CHECK(hcsb__calltab_get(&t, id) == (id % 2 ? NULL : val_of(id)));
-  CHECK_EQ(t.count, 500);
+  for (uint64_t id = 1; id <= N; id += 2) CHECK(hcsb__calltab_del(&t, id) == &it[id]);
+  for (uint64_t id = 1; id <= N; id++)
+    CHECK(hcsb__calltab_get(&t, id) == (id % 2 ? NULL : &it[id]));
+  CHECK_EQ(t.count, N / 2);
+  /* Every remaining item is visited exactly once by slot. */
+  size_t seen = 0;
+  for (size_t i = 0; i < t.cap; i++) {
+    item_t *x = hcsb__calltab_item_at(&t, i);
+    if (x == NULL) continue;
+    CHECK_EQ(x->key % 2, 0);
+    seen++;
+  }
+  CHECK_EQ(seen, N / 2);
   hcsb__calltab_clear(&t);
   CHECK_EQ(t.count, 0);
   CHECK(hcsb__calltab_get(&t, 2) == NULL);
+  hcsb__calltab_free(&t);
+  free(it);
+}
+
+/* Bare keys (abandoned IDs) share the table with items: each lookup says
+ * which one it found, slot visits skip bare keys, and keys too large to be
+ * stored bare are refused instead of colliding with pointers. */
+static void test_calltab_bare(void) {
+  item_t it[64];
+  hcsb__calltab_t t = TAB_INIT;
+  for (uint64_t id = 0; id < 64; id++) {
+    it[id].key = id * 2 + 1;
+    CHECK_EQ(hcsb__calltab_put(&t, &it[id]), 0);
+    CHECK_EQ(hcsb__calltab_put_bare(&t, id * 2 + 2), 0);
+  }
+  CHECK_EQ(hcsb__calltab_put_bare(&t, HCSB__CALLTAB_BARE_MAX), 0);
+  CHECK_EQ(hcsb__calltab_put_bare(&t, HCSB__CALLTAB_BARE_MAX + 1), -ERANGE);
+  CHECK_EQ(hcsb__calltab_put_bare(&t, UINT64_MAX), -ERANGE);
+  CHECK_EQ(t.count, 129);
+  for (uint64_t id = 0; id < 64; id++) {
+    CHECK(hcsb__calltab_get(&t, id * 2 + 1) == &it[id]);
+    CHECK(hcsb__calltab_get(&t, id * 2 + 2) == HCSB__CALLTAB_BARE);
+  }
+  CHECK(hcsb__calltab_get(&t, HCSB__CALLTAB_BARE_MAX) == HCSB__CALLTAB_BARE);
+  CHECK(hcsb__calltab_get(&t, UINT64_MAX) == NULL);
+  CHECK(hcsb__calltab_get(&t, 0) == NULL);
+  size_t items = 0;
+  for (size_t i = 0; i < t.cap; i++) items += hcsb__calltab_item_at(&t, i) != NULL;
+  CHECK_EQ(items, 64);
+  CHECK(hcsb__calltab_del(&t, 2) == HCSB__CALLTAB_BARE);
+  CHECK(hcsb__calltab_get(&t, 2) == NULL);
+  CHECK(hcsb__calltab_del(&t, 1) == &it[0]);
+  CHECK(hcsb__calltab_get(&t, 1) == NULL);
+  CHECK_EQ(t.count, 127);
   hcsb__calltab_free(&t);
 }
 
 /* Reserve means no allocation later: capacity must not change on put. */
 static void test_calltab_reserve(void) {
-  hcsb__calltab_t t = HCSB__CALLTAB_INIT;
+  item_t it[100];
+  hcsb__calltab_t t = TAB_INIT;
   CHECK_EQ(hcsb__calltab_reserve(&t, 100), 0);
   size_t cap = t.cap;
-  for (uint64_t id = 0; id < 100; id++) CHECK_EQ(hcsb__calltab_put(&t, id << 40, val_of(id)), 0);
+  for (uint64_t id = 0; id < 100; id++) {
+    it[id].key = id << 40;
+    CHECK_EQ(id % 2 ? hcsb__calltab_put(&t, &it[id]) : hcsb__calltab_put_bare(&t, id << 40), 0);
+  }
   CHECK_EQ(t.cap, cap);
-  for (uint64_t id = 0; id < 100; id++) CHECK(hcsb__calltab_get(&t, id << 40) == val_of(id));
+  for (uint64_t id = 0; id < 100; id++)
+    CHECK(hcsb__calltab_get(&t, id << 40) == (id % 2 ? (void *)&it[id] : HCSB__CALLTAB_BARE));
   hcsb__calltab_free(&t);
 }
 
-/* Random inserts and deletes (sequential-ish and arbitrary keys) against a
- * flat array model; backward-shift deletion must keep every key findable. */
+/* Random inserts and deletes of items and bare keys (sequential-ish and
+ * arbitrary keys) against a flat array model; backward-shift deletion and
+ * rehashing must keep every key findable as what it was stored as. */
 static void test_calltab_random(void) {
   enum { N = 4096 };
-  uint64_t *keys = calloc(N, sizeof *keys);
+  item_t *it = calloc(N, sizeof *it);
   unsigned char *present = calloc(N, 1);
-  CHECK(keys && present);
-  for (int i = 0; i < N; i++) keys[i] = (i % 3 == 0) ? rnd() | 1 : (uint64_t)i + 1;
-  hcsb__calltab_t t = HCSB__CALLTAB_INIT;
+  CHECK(it && present);
+  for (int i = 0; i < N; i++)
+    it[i].key = (i % 3 == 0) ? (rnd() | 1) >> 1 : (uint64_t)i + 1;
+  hcsb__calltab_t t = TAB_INIT;
+#define EXPECT(k) (!present[k] ? NULL : (k) % 5 == 0 ? HCSB__CALLTAB_BARE : (void *)&it[k])
   size_t count = 0;
   for (int step = 0; step < 200000; step++) {
     int i = (int)(rnd() % N);
     if (present[i]) {
-      CHECK(hcsb__calltab_del(&t, keys[i]) == &keys[i]);
+      CHECK(hcsb__calltab_del(&t, it[i].key) == EXPECT(i));
       present[i] = 0;
       count--;
     } else {
-      CHECK_EQ(hcsb__calltab_put(&t, keys[i], &keys[i]), 0);
+      CHECK_EQ(i % 5 == 0 ? hcsb__calltab_put_bare(&t, it[i].key) : hcsb__calltab_put(&t, &it[i]), 0);
       present[i] = 1;
       count++;
     }
     if (step % 10007 == 0)
-      for (int k = 0; k < N; k++)
-        CHECK(hcsb__calltab_get(&t, keys[k]) == (present[k] ? &keys[k] : NULL));
+      for (int k = 0; k < N; k++) CHECK(hcsb__calltab_get(&t, it[k].key) == EXPECT(k));
   }
   CHECK_EQ(t.count, count);
-  for (int k = 0; k < N; k++)
-    CHECK(hcsb__calltab_get(&t, keys[k]) == (present[k] ? &keys[k] : NULL));
+  for (int k = 0; k < N; k++) CHECK(hcsb__calltab_get(&t, it[k].key) == EXPECT(k));
+#undef EXPECT
   hcsb__calltab_free(&t);
-  free(keys);
+  free(it);
   free(present);
 }
 
@@ -160,6 +224,7 @@ static void test_dlheap_random_remove(void) {
 int main(int argc, char **argv) {
   static const hcsb_test_t tests[] = {
       TEST_ENTRY(calltab_basic),
+      TEST_ENTRY(calltab_bare),
       TEST_ENTRY(calltab_reserve),
       TEST_ENTRY(calltab_random),
       TEST_ENTRY(dlheap_order_and_ties),

@@ -1,4 +1,5 @@
 /* The bridge's lifecycle: open, negotiate, lose, close, free. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@ int hcsb_bridge_new(uv_loop_t *loop, hcsb_bridge_t **out) {
   if (b == NULL) return -ENOMEM;
   b->loop = loop;
   b->next_id = 1; /* 0 is what notifications carry */
+  b->tab = (hcsb__calltab_t)HCSB__CALLTAB_INIT(offsetof(hcsb_call_t, u.id));
   b->max_frame = HCSB_DEFAULT_MAX_FRAME;
   b->max_pending = HCSB__DEFAULT_MAX_PENDING;
   b->max_write_queue = HCSB__DEFAULT_MAX_WRITE_QUEUE;
@@ -170,7 +172,7 @@ static int send_negotiate(hcsb_bridge_t *b) {
   if (rc != 0) return rc;
   c->u.id = b->next_id++;
   hcsb__call_set_activity(c, activity);
-  (void)hcsb__calltab_put(&b->tab, c->u.id, c);
+  (void)hcsb__calltab_put(&b->tab, c);
   c->state = HCSB__CALL_PENDING;
   if (timeout != 0) hcsb__call_set_deadline(c, timeout);
   b->st.frames_sent++;

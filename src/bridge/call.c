@@ -4,8 +4,6 @@
 
 #include "bridge/internal.h"
 
-char hcsb__abandoned_marker;
-
 _Static_assert(sizeof(hcsb_call_t) <= 96, "a pending call must stay small");
 
 static uint32_t request_type(const hcsb_call_t *c) {
@@ -60,9 +58,16 @@ hcsb_call_t *hcsb__call_new(hcsb_bridge_t *b) {
   return c;
 }
 
+void hcsb__call_embed(hcsb_call_t *c) {
+  memset(c, 0, sizeof *c);
+  c->dl.idx = HCSB__DL_NONE;
+  c->embedded = 1;
+}
+
 void hcsb__call_recycle(hcsb_bridge_t *b, hcsb_call_t *c) {
-  c->state = 0;
+  c->state = HCSB__CALL_IDLE;
   c->cb = NULL;
+  if (c->embedded) return; /* the caller's storage */
   if (b->nfree < HCSB__FREE_CALLS_MAX) {
     c->next = b->free_calls;
     b->free_calls = c;
@@ -97,7 +102,7 @@ void hcsb__call_set_deadline(hcsb_call_t *c, uint32_t timeout_ms) {
 void hcsb__call_abandon_id(hcsb_bridge_t *b, uint64_t id) {
   /* Bounded: past the limit a late answer is merely counted as unknown. */
   if (b->nabandoned >= b->max_pending ||
-      hcsb__calltab_put(&b->tab, id, HCSB__ABANDONED) != 0) {
+      hcsb__calltab_put_bare(&b->tab, id) != 0) {
     hcsb__log(b, HCSB_LOG_DEBUG, NULL,
               "not remembering abandoned ID %llu (limit reached)",
               (unsigned long long)id);
@@ -143,7 +148,7 @@ static void detach(hcsb_bridge_t *b, hcsb_call_t *c) {
   default:
     break;
   }
-  c->state = 0;
+  c->state = HCSB__CALL_IDLE;
   hcsb__dlheap_remove(&b->heap, &c->dl);
 }
 
@@ -186,6 +191,11 @@ void hcsb__call_finish(hcsb_call_t *c, int status, const hcsb_guest_error_t *ger
   hcsb_bridge_t *b = c->bridge;
   detach(b, c);
   if (!c->internal) b->st.calls_completed++;
+  if (c->embedded) {
+    /* The callback may restart or free `c`: it is not ours any more. */
+    c->cb(c->data, status, gerr, resp);
+    return;
+  }
   c->cb(c->data, status, gerr, resp);
   hcsb__call_recycle(b, c);
 }
@@ -230,17 +240,16 @@ static int by_id(const void *a, const void *b) {
 void hcsb__calls_fail_all(hcsb_bridge_t *b, int status) {
   /* Swap the table out first: nothing below may find a call in it. */
   hcsb__calltab_t old = b->tab;
-  hcsb__calltab_t fresh = HCSB__CALLTAB_INIT;
+  hcsb__calltab_t fresh = HCSB__CALLTAB_INIT(old.key_off);
   b->tab = fresh;
   b->nabandoned = 0;
 
   size_t n = 0;
   hcsb_call_t **v = old.count ? malloc(old.count * sizeof *v) : NULL;
   for (size_t i = 0; i < old.cap; i++) {
-    void *val = old.slots[i].val;
-    if (val == NULL || val == HCSB__ABANDONED) continue;
-    hcsb_call_t *c = val;
-    c->state = 0; /* already out of the table */
+    hcsb_call_t *c = hcsb__calltab_item_at(&old, i);
+    if (c == NULL) continue;
+    c->state = HCSB__CALL_IDLE; /* already out of the table */
     if (!c->internal) b->npending--;
     if (v != NULL)
       v[n++] = c;
@@ -281,7 +290,7 @@ int hcsb__calls_release_waiting(hcsb_bridge_t *b) {
     char *frame = b->hold.data + c->u.wire_off;
     c->u.id = b->next_id++;
     hcsb__frame_set_id(frame, c->u.id);
-    (void)hcsb__calltab_put(&b->tab, c->u.id, c);
+    (void)hcsb__calltab_put(&b->tab, c);
     c->state = HCSB__CALL_PENDING;
     hcsb__log_frame(b, "send", request_type(c), c->u.id, frame + HCSB__HDR_SIZE,
                     c->wire_len - HCSB__HDR_SIZE);
@@ -329,18 +338,22 @@ static uint32_t response_type(uint32_t request_type) {
   return HCSB_MSG_TYPE_RESPONSE | (request_type & ~HCSB_MSG_TYPE_MASK);
 }
 
-int hcsb_bridge_call(hcsb_bridge_t *b, const hcsb_request_t *req,
-                     uint32_t timeout_ms, hcsb_call_cb cb, void *data,
-                     hcsb_call_t **callp) {
+/* Starts a call in `given` (caller-owned, idle) or in one from the pool. */
+static int call_start(hcsb_bridge_t *b, hcsb_call_t *given,
+                      const hcsb_request_t *req, uint32_t timeout_ms,
+                      hcsb_call_cb cb, void *data, hcsb_call_t **callp) {
   if (b == NULL || req == NULL || cb == NULL) return -EINVAL;
   if ((req->type & HCSB_MSG_TYPE_MASK) != HCSB_MSG_TYPE_REQUEST) return -EINVAL;
+  if (given != NULL && (!given->embedded || hcsb__call_busy(given))) return -EBUSY;
 
   if (b->phase == HCSB__DEAD) {
-    hcsb_call_t *c = hcsb__call_new(b);
+    hcsb_call_t *c = given != NULL ? given : hcsb__call_new(b);
     if (c == NULL) return -ENOMEM;
+    c->bridge = b;
     c->cb = cb;
     c->data = data;
     c->resp_type = response_type(req->type);
+    hcsb__call_set_activity(c, req->activity_id);
     b->st.calls_started++;
     hcsb__call_defer(c, -ENOTCONN);
     if (callp != NULL) *callp = c;
@@ -357,7 +370,7 @@ int hcsb_bridge_call(hcsb_bridge_t *b, const hcsb_request_t *req,
   if ((timeout_ms != 0 && hcsb__dlheap_reserve(&b->heap, b->heap.n + 1) != 0) ||
       (ready && hcsb__calltab_reserve(&b->tab, b->tab.count + 1) != 0))
     return -ENOMEM;
-  hcsb_call_t *c = hcsb__call_new(b);
+  hcsb_call_t *c = given != NULL ? given : hcsb__call_new(b);
   if (c == NULL) return -ENOMEM;
 
   hcsb__buf_t *buf = ready ? hcsb__writer_buf(b) : &b->hold;
@@ -374,13 +387,14 @@ int hcsb_bridge_call(hcsb_bridge_t *b, const hcsb_request_t *req,
     return rc;
   }
 
+  c->bridge = b;
   c->cb = cb;
   c->data = data;
   c->resp_type = response_type(req->type);
   hcsb__call_set_activity(c, req->activity_id);
   if (ready) {
     c->u.id = b->next_id++;
-    (void)hcsb__calltab_put(&b->tab, c->u.id, c);
+    (void)hcsb__calltab_put(&b->tab, c);
     c->state = HCSB__CALL_PENDING;
     b->st.frames_sent++;
     hcsb__writer_kick(b);
@@ -400,6 +414,19 @@ int hcsb_bridge_call(hcsb_bridge_t *b, const hcsb_request_t *req,
     hcsb__log_frame(b, "send", req->type, c->u.id, buf->data + old + HCSB__HDR_SIZE,
                     buf->len - old - HCSB__HDR_SIZE);
   return 0;
+}
+
+int hcsb_bridge_call(hcsb_bridge_t *b, const hcsb_request_t *req,
+                     uint32_t timeout_ms, hcsb_call_cb cb, void *data,
+                     hcsb_call_t **callp) {
+  return call_start(b, NULL, req, timeout_ms, cb, data, callp);
+}
+
+int hcsb__bridge_call_in(hcsb_bridge_t *b, hcsb_call_t *c,
+                         const hcsb_request_t *req, uint32_t timeout_ms,
+                         hcsb_call_cb cb, void *data) {
+  if (c == NULL) return -EINVAL;
+  return call_start(b, c, req, timeout_ms, cb, data, NULL);
 }
 
 int hcsb_call_cancel(hcsb_call_t *c) {

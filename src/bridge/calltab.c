@@ -3,30 +3,43 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MIN_CAP 64u
 #define GOLDEN 0x9E3779B97F4A7C15ull
 
-static size_t home(const hcsb__calltab_t *t, uint64_t id) {
-  return (size_t)((id * GOLDEN) >> t->shift);
+char hcsb__calltab_bare_marker;
+
+static int is_bare(uint64_t w) { return (w & 1) != 0; }
+
+static void *item_of(uint64_t w) { return (void *)(uintptr_t)w; }
+
+static uint64_t key_of(const hcsb__calltab_t *t, uint64_t w) {
+  if (is_bare(w)) return w >> 1;
+  uint64_t key;
+  memcpy(&key, (const char *)item_of(w) + t->key_off, sizeof key);
+  return key;
+}
+
+static size_t home(const hcsb__calltab_t *t, uint64_t key) {
+  return (size_t)((key * GOLDEN) >> t->shift);
 }
 
 /* At most 3/4 full: linear probing stays short even for a miss. */
 static int fits(size_t cap, size_t n) { return n <= cap - cap / 4; }
 
-static void insert_fresh(hcsb__calltab_t *t, uint64_t id, void *val) {
+static void insert_fresh(hcsb__calltab_t *t, uint64_t key, uint64_t w) {
   size_t mask = t->cap - 1;
-  size_t i = home(t, id);
-  while (t->slots[i].val != NULL) i = (i + 1) & mask;
-  t->slots[i].id = id;
-  t->slots[i].val = val;
+  size_t i = home(t, key);
+  while (t->slots[i] != 0) i = (i + 1) & mask;
+  t->slots[i] = w;
   t->count++;
 }
 
 static int rehash(hcsb__calltab_t *t, size_t cap) {
-  hcsb__calltab_slot_t *old = t->slots;
+  uint64_t *old = t->slots;
   size_t oldcap = t->cap;
-  hcsb__calltab_slot_t *s = calloc(cap, sizeof *s);
+  uint64_t *s = calloc(cap, sizeof *s);
   if (s == NULL) return -ENOMEM;
   unsigned bits = 0;
   while (((size_t)1 << bits) < cap) bits++;
@@ -35,7 +48,7 @@ static int rehash(hcsb__calltab_t *t, size_t cap) {
   t->shift = 64 - bits;
   t->count = 0;
   for (size_t i = 0; i < oldcap; i++)
-    if (old[i].val != NULL) insert_fresh(t, old[i].id, old[i].val);
+    if (old[i] != 0) insert_fresh(t, key_of(t, old[i]), old[i]);
   free(old);
   return 0;
 }
@@ -44,59 +57,74 @@ int hcsb__calltab_reserve(hcsb__calltab_t *t, size_t n) {
   if (t->cap != 0 && fits(t->cap, n)) return 0;
   size_t cap = t->cap ? t->cap : MIN_CAP;
   while (!fits(cap, n)) {
-    if (cap > SIZE_MAX / 2 / sizeof(hcsb__calltab_slot_t)) return -ENOMEM;
+    if (cap > SIZE_MAX / 2 / sizeof(uint64_t)) return -ENOMEM;
     cap *= 2;
   }
   return rehash(t, cap);
 }
 
-int hcsb__calltab_put(hcsb__calltab_t *t, uint64_t id, void *val) {
+static int put_word(hcsb__calltab_t *t, uint64_t key, uint64_t w) {
   int rc = hcsb__calltab_reserve(t, t->count + 1);
   if (rc != 0) return rc;
-  insert_fresh(t, id, val);
+  insert_fresh(t, key, w);
   return 0;
 }
 
-static size_t find(const hcsb__calltab_t *t, uint64_t id) {
+int hcsb__calltab_put(hcsb__calltab_t *t, void *item) {
+  uint64_t w = (uint64_t)(uintptr_t)item;
+  return put_word(t, key_of(t, w), w);
+}
+
+int hcsb__calltab_put_bare(hcsb__calltab_t *t, uint64_t key) {
+  if (key > HCSB__CALLTAB_BARE_MAX) return -ERANGE;
+  return put_word(t, key, key << 1 | 1);
+}
+
+static size_t find(const hcsb__calltab_t *t, uint64_t key) {
   if (t->count == 0) return SIZE_MAX;
   size_t mask = t->cap - 1;
-  for (size_t i = home(t, id);; i = (i + 1) & mask) {
-    if (t->slots[i].val == NULL) return SIZE_MAX;
-    if (t->slots[i].id == id) return i;
+  for (size_t i = home(t, key);; i = (i + 1) & mask) {
+    if (t->slots[i] == 0) return SIZE_MAX;
+    if (key_of(t, t->slots[i]) == key) return i;
   }
 }
 
-void *hcsb__calltab_get(const hcsb__calltab_t *t, uint64_t id) {
-  size_t i = find(t, id);
-  return i == SIZE_MAX ? NULL : t->slots[i].val;
+static void *value_of(uint64_t w) {
+  return is_bare(w) ? HCSB__CALLTAB_BARE : item_of(w);
 }
 
-void *hcsb__calltab_del(hcsb__calltab_t *t, uint64_t id) {
-  size_t i = find(t, id);
+void *hcsb__calltab_get(const hcsb__calltab_t *t, uint64_t key) {
+  size_t i = find(t, key);
+  return i == SIZE_MAX ? NULL : value_of(t->slots[i]);
+}
+
+void *hcsb__calltab_del(hcsb__calltab_t *t, uint64_t key) {
+  size_t i = find(t, key);
   if (i == SIZE_MAX) return NULL;
-  void *val = t->slots[i].val;
+  void *val = value_of(t->slots[i]);
   size_t mask = t->cap - 1;
   /* Backward shift: pull later members of the probe run into the hole
    * unless that would move one before its home slot. */
-  for (size_t j = (i + 1) & mask; t->slots[j].val != NULL; j = (j + 1) & mask) {
-    size_t h = home(t, t->slots[j].id);
+  for (size_t j = (i + 1) & mask; t->slots[j] != 0; j = (j + 1) & mask) {
+    size_t h = home(t, key_of(t, t->slots[j]));
     if (((j - h) & mask) >= ((j - i) & mask)) {
       t->slots[i] = t->slots[j];
       i = j;
     }
   }
-  t->slots[i].val = NULL;
+  t->slots[i] = 0;
   t->count--;
   return val;
 }
 
+void *hcsb__calltab_item_at(const hcsb__calltab_t *t, size_t i) {
+  uint64_t w = t->slots[i];
+  return w == 0 || is_bare(w) ? NULL : item_of(w);
+}
+
 void hcsb__calltab_clear(hcsb__calltab_t *t) {
-  for (size_t i = 0; i < t->cap && t->count > 0; i++) {
-    if (t->slots[i].val != NULL) {
-      t->slots[i].val = NULL;
-      t->count--;
-    }
-  }
+  if (t->cap != 0) memset(t->slots, 0, t->cap * sizeof *t->slots);
+  t->count = 0;
 }
 
 void hcsb__calltab_free(hcsb__calltab_t *t) {

@@ -12,7 +12,9 @@
  * or PENDING (in `tab`, its frame queued or written) -> DONE (detached from
  * everything, queued for a deferred callback) or straight to its callback
  * (reply, timeout).  Whatever the path, call_finish() runs the callback and
- * recycles the struct, exactly once.
+ * recycles the struct, exactly once.  A call embedded in its caller's own
+ * struct (call.h) takes the same path but is not recycled: once its
+ * callback starts, the bridge never touches it again.
  */
 #ifndef HCSB_BRIDGE_INTERNAL_H
 #define HCSB_BRIDGE_INTERNAL_H
@@ -21,6 +23,7 @@
 
 #include <hcsbridge/bridge.h>
 
+#include "bridge/call.h"
 #include "bridge/calltab.h"
 #include "bridge/dlheap.h"
 #include "bridge/transport.h"
@@ -33,32 +36,6 @@
 #define HCSB__DEFAULT_OPEN_TIMEOUT_MS 120000u
 #define HCSB__SPAWN_GRACE_MS 2000u
 #define HCSB__FREE_CALLS_MAX 1024u
-
-typedef enum hcsb__call_state_e {
-  HCSB__CALL_WAITING = 1,
-  HCSB__CALL_PENDING,
-  HCSB__CALL_DONE
-} hcsb__call_state_t;
-
-/* Kept small (96 bytes): a busy host has a million of these pending. */
-struct hcsb_call_s {
-  hcsb__dl_node_t dl; /* must stay first: deadline node <-> call */
-  hcsb_bridge_t *bridge;
-  hcsb_call_cb cb;
-  void *data;
-  union {
-    uint64_t id;     /* PENDING and later: the SequenceID */
-    size_t wire_off; /* WAITING (no ID yet): its frame in b->hold */
-  } u;
-  hcsb_call_t *prev, *next; /* waiting list, done queue or free list */
-  uint32_t wire_len;
-  uint32_t resp_type;
-  int status; /* DONE: what the callback will get */
-  uint8_t state;
-  uint8_t internal;     /* the bridge's own NegotiateProtocol */
-  uint8_t has_activity; /* for log lines about this call */
-  uint8_t activity[16];
-};
 
 typedef struct hcsb__call_list_s {
   hcsb_call_t *head, *tail;
@@ -106,7 +83,7 @@ struct hcsb_bridge_s {
 
   /* Calls */
   uint64_t next_id;
-  hcsb__calltab_t tab; /* PENDING calls, and abandoned IDs (ABANDONED) */
+  hcsb__calltab_t tab; /* PENDING calls by u.id, and abandoned IDs (bare) */
   size_t nabandoned;
   size_t npending; /* user calls WAITING or PENDING */
   hcsb__dlheap_t heap;
@@ -154,15 +131,9 @@ struct hcsb_bridge_s {
   hcsb_bridge_stats_t st;
 };
 
-/* Marks abandoned IDs (timed out or cancelled after being sent) in `tab`, so
- * a late response is told apart from one nobody asked for. */
-extern char hcsb__abandoned_marker;
-#define HCSB__ABANDONED ((void *)&hcsb__abandoned_marker)
-
-/* A call's ActivityId as text (for logs), or NULL when it has none. */
-const char *hcsb__call_activity(const hcsb_call_t *c, char buf[37]);
-/* Remembers `guid` (a canonical GUID or NULL) as the call's ActivityId. */
-void hcsb__call_set_activity(hcsb_call_t *c, const char *guid);
+/* Abandoned IDs (timed out or cancelled after being sent) stay in `tab` as
+ * bare keys, so a late response is told apart from one nobody asked for. */
+#define HCSB__ABANDONED HCSB__CALLTAB_BARE
 
 /* bridge.c */
 void hcsb__bridge_ref(hcsb_bridge_t *b);

@@ -1,0 +1,67 @@
+/* The call struct, shared with the API layer, which embeds one in each of
+ * its operations.  Internal.
+ *
+ * hcsb_bridge_call() takes its call from the bridge's pool.  The API layer
+ * instead keeps the call inside its own op (one allocation per operation,
+ * one ActivityId) and starts it with hcsb__bridge_call_in().  Such a call
+ * goes through exactly the same states and completion path; the bridge only
+ * never recycles it, and never touches it after its callback started, so
+ * the callback may start the call again (the op's next step) or free the
+ * memory around it.
+ */
+#ifndef HCSB_BRIDGE_CALL_H
+#define HCSB_BRIDGE_CALL_H
+
+#include <hcsbridge/bridge.h>
+
+#include "bridge/dlheap.h"
+
+typedef enum hcsb__call_state_e {
+  HCSB__CALL_IDLE = 0, /* not started, or its callback has started */
+  HCSB__CALL_WAITING,
+  HCSB__CALL_PENDING,
+  HCSB__CALL_DONE
+} hcsb__call_state_t;
+
+/* Kept small (96 bytes): a busy host has a million of these pending. */
+struct hcsb_call_s {
+  hcsb__dl_node_t dl; /* must stay first: deadline node <-> call */
+  hcsb_bridge_t *bridge;
+  hcsb_call_cb cb;
+  void *data;
+  union {
+    uint64_t id;     /* PENDING and later: the SequenceID (the table's key) */
+    size_t wire_off; /* WAITING (no ID yet): its frame in b->hold */
+  } u;
+  hcsb_call_t *prev, *next; /* waiting list, done queue or free list */
+  uint32_t wire_len;
+  uint32_t resp_type;
+  int status; /* DONE: what the callback will get */
+  uint8_t state;
+  uint8_t internal;     /* the bridge's own NegotiateProtocol */
+  uint8_t embedded;     /* the caller's storage: never recycled */
+  uint8_t has_activity; /* for log lines about this call */
+  uint8_t activity[16];
+};
+
+/* Prepares caller-owned storage for hcsb__bridge_call_in(): idle, in no
+ * heap, no ActivityId. */
+void hcsb__call_embed(hcsb_call_t *c);
+/* hcsb_bridge_call() on caller-owned storage `c`, which must be idle.  On
+ * success `c` belongs to the bridge until its callback starts; on failure
+ * it stays idle and nothing is queued. */
+int hcsb__bridge_call_in(hcsb_bridge_t *b, hcsb_call_t *c,
+                         const hcsb_request_t *req, uint32_t timeout_ms,
+                         hcsb_call_cb cb, void *data);
+
+/* Waiting, pending, or completed with its callback still to come. */
+static inline int hcsb__call_busy(const hcsb_call_t *c) {
+  return c->state != HCSB__CALL_IDLE;
+}
+
+/* A call's ActivityId as text (for logs), or NULL when it has none. */
+const char *hcsb__call_activity(const hcsb_call_t *c, char buf[37]);
+/* Remembers `guid` (a canonical GUID or NULL) as the call's ActivityId. */
+void hcsb__call_set_activity(hcsb_call_t *c, const char *guid);
+
+#endif /* HCSB_BRIDGE_CALL_H */
