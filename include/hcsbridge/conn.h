@@ -28,7 +28,9 @@
  *   - A second close of the same handle does nothing.
  *
  * Every operation takes `const hcsb_call_opts_t *opts` (NULL = defaults).
- * An `activity_id` that is not a canonical GUID is refused with -EINVAL.
+ * An `activity_id` that is not a canonical GUID is refused with -EINVAL;
+ * one in upper or mixed case is sent (and logged) in lower case, as GUIDs
+ * compare regardless of case.
  */
 #ifndef HCSBRIDGE_CONN_H
 #define HCSBRIDGE_CONN_H

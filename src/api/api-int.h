@@ -31,6 +31,7 @@
 #include <hcsbridge/conn.h>
 
 #include "api/stdio.h"
+#include "bridge/call.h"
 #include "proto/proto.h"
 
 /* ------------------------------------------------------------------------ */
@@ -68,11 +69,14 @@ typedef struct hcsb__defer_s hcsb__defer_t;
 typedef void (*hcsb__defer_fn)(hcsb__defer_t *d);
 struct hcsb__defer_s {
   hcsb__defer_t *next;
-  hcsb__defer_fn fn;
-  int queued;
+  hcsb__defer_fn fn; /* set while queued, cleared just before it runs */
 };
 
+/* Queues `fn(d)` for the next turn; no-op while `d` is already queued. */
 void hcsb__defer(hcsb_conn_t *conn, hcsb__defer_t *d, hcsb__defer_fn fn);
+static inline int hcsb__defer_queued(const hcsb__defer_t *d) {
+  return d->fn != NULL;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Objects */
@@ -139,31 +143,52 @@ typedef union hcsb__user_cb_u {
   hcsb_conn_open_cb open;
 } hcsb__user_cb_t;
 
+/* What kind of op it is: one static table per kind. */
+typedef struct hcsb__op_class_s {
+  hcsb__op_step_fn step; /* NULL: the reply ends the op */
+  hcsb__op_deliver_fn deliver;
+  void (*ctx_free)(void *ctx); /* NULL: the op has no ctx */
+} hcsb__op_class_t;
+
+/* An op embeds the bridge call of its current step, so a pending API call
+ * is one allocation, and carries its ActivityId once (packed in the call):
+ * 184 bytes, a 192-byte heap chunk.  A busy host has a lot of these. */
 struct hcsb__op_s {
+  hcsb_call_t call; /* busy while a step is with the bridge */
   hcsb__link_t link; /* owner's pending list */
   hcsb__defer_t defer;
   hcsb__obj_t *owner;
-  hcsb_call_t *call;     /* the bridge call in flight, if any */
-  hcsb__op_step_fn step; /* NULL: the reply ends the op */
-  hcsb__op_deliver_fn deliver;
+  const hcsb__op_class_t *cls;
   hcsb__user_cb_t cb;
   void *data;
-  int cancelled; /* the owner closed: the user gets -ECANCELED */
-  int parked;    /* waits for its process to exist (resize) */
+  union {
+    void *ctx; /* per-kind state, freed by cls->ctx_free */
+    struct {
+      uint32_t msg; /* signal, resize: the request type (sent later) */
+      uint32_t arg; /* signal number, or width << 16 | height */
+    };
+  };
   int deferred_status;
   uint32_t timeout_ms;
-  uint32_t msg; /* the request type, for ops sent later (parked) */
-  unsigned arg; /* small per-kind argument (property bits, signal, ...) */
-  void *ctx;    /* per-kind state, freed with ctx_free */
-  void (*ctx_free)(void *ctx);
-  char activity_id[37];
+  uint8_t cancelled; /* the owner closed: the user gets -ECANCELED */
+  uint8_t parked;    /* waits for its process to exist (resize, signal) */
 };
 
 /* Takes an op from the connection's pool with the call options applied.
  * `default_timeout` is used when opts->timeout_ms is 0.  Returns NULL with
  * *err set (-ENOMEM, -EINVAL for a malformed ActivityId). */
 hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
-                         uint32_t default_timeout, int *err);
+                         uint32_t default_timeout, const hcsb__op_class_t *cls,
+                         int *err);
+/* The op's ActivityId as text, for log lines. */
+static inline const char *hcsb__op_activity(const hcsb__op_t *op,
+                                            char buf[37]) {
+  return hcsb__call_activity(&op->call, buf);
+}
+/* With the bridge, or its completion queued: hcsb__op_done must wait. */
+static inline int hcsb__op_busy(const hcsb__op_t *op) {
+  return hcsb__call_busy(&op->call) || hcsb__defer_queued(&op->defer);
+}
 /* Gives back an op that was never started (no callback will run). */
 void hcsb__op_discard(hcsb__op_t *op);
 /* Sends `req` as the op's next step (ActivityId filled in).  When the
@@ -182,6 +207,8 @@ void hcsb__obj_cancel_ops(hcsb__obj_t *o);
 void hcsb__deliver_done(hcsb__op_t *op, int status,
                         const hcsb_guest_error_t *gerr,
                         const hcsb_response_t *resp);
+/* The class of an op that only reports its status (hcsb_done_cb). */
+extern const hcsb__op_class_t hcsb__done_op;
 
 /* ------------------------------------------------------------------------ */
 /* Waits (container and process), completed through the deferred queue */

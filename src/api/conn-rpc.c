@@ -257,15 +257,19 @@ static void modify_step(hcsb__op_t *op, int status,
                         const hcsb_guest_error_t *gerr,
                         const hcsb_response_t *resp) {
   hcsb_conn_t *c = op->owner->conn;
+  char aid[37];
 
   /* Recorded even when the caller has closed meanwhile: the disk is
    * mapped in the guest either way. */
   if (status == 0 && op->ctx != NULL &&
       hcsb__disks_apply(&c->disks, &c->ndisks, op->ctx) != 0)
-    hcsb__api_log(c, HCSB_LOG_ERROR, op->activity_id,
+    hcsb__api_log(c, HCSB_LOG_ERROR, hcsb__op_activity(op, aid),
                   "out of memory recording a mapped virtual disk");
   hcsb__op_done(op, status, gerr, resp);
 }
+
+static const hcsb__op_class_t modify_op = {modify_step, hcsb__deliver_done,
+                                           hcsb__disk_change_free};
 
 int hcsb_conn_modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
                      const char *request_json, hcsb_done_cb cb, void *data) {
@@ -280,15 +284,12 @@ int hcsb_conn_modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
     return -EINVAL;
   change = hcsb__disk_change_parse(request_json, &r);
   if (r != 0) return r;
-  op = hcsb__op_new(&conn->obj, opts, conn->call_timeout_ms, &r);
+  op = hcsb__op_new(&conn->obj, opts, conn->call_timeout_ms, &modify_op, &r);
   if (op == NULL) {
     hcsb__disk_change_free(change);
     return r;
   }
   op->ctx = change;
-  op->ctx_free = hcsb__disk_change_free;
-  op->step = modify_step;
-  op->deliver = hcsb__deliver_done;
   op->cb.done = cb;
   op->data = data;
   memset(&req, 0, sizeof(req));
@@ -315,6 +316,8 @@ static void deliver_stacks(hcsb__op_t *op, int status,
   if (op->cb.stacks != NULL) op->cb.stacks(op->data, status, gerr, s, n);
 }
 
+static const hcsb__op_class_t stacks_op = {NULL, deliver_stacks, NULL};
+
 int hcsb_conn_dump_stacks(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
                           hcsb_stacks_cb cb, void *data) {
   hcsb_request_t req;
@@ -324,9 +327,8 @@ int hcsb_conn_dump_stacks(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
   if (conn == NULL) return -EINVAL;
   if (conn->negotiated && !conn->caps.guest.dump_stacks_supported)
     return -ENOTSUP;
-  op = hcsb__op_new(&conn->obj, opts, conn->call_timeout_ms, &r);
+  op = hcsb__op_new(&conn->obj, opts, conn->call_timeout_ms, &stacks_op, &r);
   if (op == NULL) return r;
-  op->deliver = deliver_stacks;
   op->cb.stacks = cb;
   op->data = data;
   memset(&req, 0, sizeof(req));
@@ -350,6 +352,9 @@ static void delete_step(hcsb__op_t *op, int status,
   hcsb__op_done(op, status, gerr, resp);
 }
 
+static const hcsb__op_class_t delete_op = {delete_step, hcsb__deliver_done,
+                                           free};
+
 int hcsb_conn_delete_container_state(hcsb_conn_t *conn,
                                      const hcsb_call_opts_t *opts,
                                      const char *container_id, hcsb_done_cb cb,
@@ -362,16 +367,13 @@ int hcsb_conn_delete_container_state(hcsb_conn_t *conn,
     return -EINVAL;
   if (conn->negotiated && !conn->caps.guest.delete_container_state_supported)
     return -ENOTSUP;
-  op = hcsb__op_new(&conn->obj, opts, conn->call_timeout_ms, &r);
+  op = hcsb__op_new(&conn->obj, opts, conn->call_timeout_ms, &delete_op, &r);
   if (op == NULL) return r;
   op->ctx = strdup(container_id);
   if (op->ctx == NULL) {
     hcsb__op_discard(op);
     return -ENOMEM;
   }
-  op->ctx_free = free;
-  op->step = delete_step;
-  op->deliver = hcsb__deliver_done;
   op->cb.done = cb;
   op->data = data;
   memset(&req, 0, sizeof(req));

@@ -200,7 +200,7 @@ static void conn_opened(hcsb_conn_t *c, int status,
                         const hcsb_guest_error_t *gerr) {
   hcsb__op_t *op = c->open_op;
 
-  if (op == NULL || op->defer.queued) return;
+  if (op == NULL || hcsb__defer_queued(&op->defer)) return;
   stop_watching(c);
   if (status == 0 && c->state == HCSB__CONN_OPENING)
     negotiated(c);
@@ -236,7 +236,7 @@ static void on_connect_timeout(uv_timer_t *t) {
   hcsb_conn_t *c = HCSB__CONTAINER_OF(t, hcsb_conn_t, timer);
 
   hcsb__obj_ref(&c->obj);
-  if (c->open_op != NULL && !c->open_op->defer.queued) {
+  if (c->open_op != NULL && !hcsb__defer_queued(&c->open_op->defer)) {
     hcsb__api_log(c, HCSB_LOG_ERROR, NULL, "guest connection timed out");
     conn_failed(c, -ETIMEDOUT);
     /* Stop accepting (and kill a spawned guest) now rather than at close. */
@@ -364,10 +364,10 @@ static int open_bringup(hcsb_conn_t *c, const hcsb_conn_options_t *o) {
 
 static int start_open(hcsb_conn_t *c, hcsb_conn_open_cb cb, void *data) {
   int r = 0;
-  hcsb__op_t *op = hcsb__op_new(&c->obj, NULL, 0, &r);
+  static const hcsb__op_class_t open_op = {NULL, deliver_open, NULL};
+  hcsb__op_t *op = hcsb__op_new(&c->obj, NULL, 0, &open_op, &r);
 
   if (op == NULL) return r;
-  op->deliver = deliver_open;
   op->cb.open = cb;
   op->data = data;
   c->open_op = op;

@@ -72,7 +72,7 @@ static void end_waits(hcsb_container_t *c) {
 
   for (l = c->waits.next; l != &c->waits; l = l->next) {
     hcsb__wait_t *w = HCSB__CONTAINER_OF(l, hcsb__wait_t, link);
-    if (!w->defer.queued) wait_fill(c, w);
+    if (!hcsb__defer_queued(&w->defer)) wait_fill(c, w);
   }
 }
 
@@ -398,16 +398,17 @@ static void create_step(hcsb__op_t *op, int status,
   hcsb_conn_t *conn = c->obj.conn;
   plan_t *plan = op->ctx;
   step_t *s = &plan->steps[plan->next];
+  char aid[37];
   int r;
 
   if (status == 0 && s->disk != NULL &&
       (hcsb__disks_apply(&conn->disks, &conn->ndisks, s->disk) != 0 ||
        hcsb__disks_apply(&c->disks, &c->ndisks, s->disk) != 0))
-    hcsb__api_log(conn, HCSB_LOG_ERROR, op->activity_id,
+    hcsb__api_log(conn, HCSB_LOG_ERROR, hcsb__op_activity(op, aid),
                   "out of memory recording a mapped virtual disk");
   if (status != 0 || ++plan->next == plan->n) {
     if (status != 0)
-      hcsb__api_log(conn, HCSB_LOG_INFO, op->activity_id,
+      hcsb__api_log(conn, HCSB_LOG_INFO, hcsb__op_activity(op, aid),
                     "container %s: create step %zu of %zu failed: %s", c->id,
                     plan->next + 1, plan->n, hcsb_strerror(status));
     hcsb__op_done(op, status, gerr, resp);
@@ -423,6 +424,9 @@ static void deliver_container(hcsb__op_t *op, int status,
   if (op->cb.container != NULL)
     op->cb.container(op->data, (hcsb_container_t *)op->owner, status, gerr);
 }
+
+static const hcsb__op_class_t create_op = {create_step, deliver_container,
+                                           plan_free};
 
 int hcsb_conn_create_container(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
                                const hcsb_container_config_t *config,
@@ -455,16 +459,13 @@ int hcsb_conn_create_container(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
     return r;
   }
   c->spec_terminal = terminal;
-  op = hcsb__op_new(&c->obj, opts, conn->call_timeout_ms, &r);
+  op = hcsb__op_new(&c->obj, opts, conn->call_timeout_ms, &create_op, &r);
   if (op == NULL) {
     plan_free(plan);
     detach_unseen(c);
     return r;
   }
   op->ctx = plan;
-  op->ctx_free = plan_free;
-  op->step = create_step;
-  op->deliver = deliver_container;
   op->cb.container = cb;
   op->data = data;
   r = send_step(op);
@@ -482,15 +483,14 @@ int hcsb_conn_create_container(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
 
 static int simple_rpc(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                       uint32_t type, uint32_t timeout, const char *modify,
-                      hcsb__op_deliver_fn deliver, hcsb_done_cb cb,
+                      const hcsb__op_class_t *cls, hcsb_done_cb cb,
                       void *data) {
   hcsb_request_t req;
   hcsb__op_t *op;
   int r;
 
-  op = hcsb__op_new(&c->obj, opts, timeout, &r);
+  op = hcsb__op_new(&c->obj, opts, timeout, cls, &r);
   if (op == NULL) return r;
-  op->deliver = deliver;
   op->cb.done = cb;
   op->data = data;
   memset(&req, 0, sizeof(req));
@@ -514,18 +514,20 @@ static void deliver_shutdown(hcsb__op_t *op, int status,
   hcsb__deliver_done(op, status, gerr, resp);
 }
 
+static const hcsb__op_class_t shutdown_op = {NULL, deliver_shutdown, NULL};
+
 int hcsb_container_start(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                          hcsb_done_cb cb, void *data) {
   if (c == NULL) return -EINVAL;
   return simple_rpc(c, opts, HCSB_MSG_START, c->obj.conn->call_timeout_ms, NULL,
-                    hcsb__deliver_done, cb, data);
+                    &hcsb__done_op, cb, data);
 }
 
 int hcsb_container_shutdown(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                             hcsb_done_cb cb, void *data) {
   if (c == NULL) return -EINVAL;
   return simple_rpc(c, opts, HCSB_MSG_SHUTDOWN_GRACEFUL,
-                    c->obj.conn->shutdown_timeout_ms, NULL, deliver_shutdown,
+                    c->obj.conn->shutdown_timeout_ms, NULL, &shutdown_op,
                     cb, data);
 }
 
@@ -533,7 +535,7 @@ int hcsb_container_terminate(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                              hcsb_done_cb cb, void *data) {
   if (c == NULL) return -EINVAL;
   return simple_rpc(c, opts, HCSB_MSG_SHUTDOWN_FORCED,
-                    c->obj.conn->shutdown_timeout_ms, NULL, deliver_shutdown,
+                    c->obj.conn->shutdown_timeout_ms, NULL, &shutdown_op,
                     cb, data);
 }
 
@@ -546,7 +548,7 @@ int hcsb_container_modify(hcsb_container_t *c, const hcsb_call_opts_t *opts,
     return -EINVAL;
   return simple_rpc(c, opts, HCSB_MSG_MODIFY_SETTINGS,
                     c->obj.conn->call_timeout_ms, request_json,
-                    hcsb__deliver_done, cb, data);
+                    &hcsb__done_op, cb, data);
 }
 
 static int unsupported(hcsb_container_t *c, const hcsb_call_opts_t *opts,
@@ -555,9 +557,8 @@ static int unsupported(hcsb_container_t *c, const hcsb_call_opts_t *opts,
   int r;
 
   if (c == NULL) return -EINVAL;
-  op = hcsb__op_new(&c->obj, opts, 0, &r);
+  op = hcsb__op_new(&c->obj, opts, 0, &hcsb__done_op, &r);
   if (op == NULL) return r;
-  op->deliver = hcsb__deliver_done;
   op->cb.done = cb;
   op->data = data;
   hcsb__op_done_later(op, -ENOTSUP);

@@ -21,9 +21,11 @@ static void dq_run(uv_idle_t *h) {
   hcsb__obj_ref(&conn->obj);
   while (d != NULL) {
     hcsb__defer_t *next = d->next;
-    d->queued = 0;
+    hcsb__defer_fn fn = d->fn;
+
+    d->fn = NULL; /* no longer queued: fn may queue it again */
     d->next = NULL;
-    d->fn(d);
+    fn(d);
     d = next;
   }
   if (conn->dq_head == NULL) uv_idle_stop(&conn->idle);
@@ -31,10 +33,9 @@ static void dq_run(uv_idle_t *h) {
 }
 
 void hcsb__defer(hcsb_conn_t *conn, hcsb__defer_t *d, hcsb__defer_fn fn) {
-  if (d->queued) return;
+  if (hcsb__defer_queued(d)) return;
   d->fn = fn;
   d->next = NULL;
-  d->queued = 1;
   if (conn->dq_tail != NULL)
     conn->dq_tail->next = d;
   else
@@ -112,8 +113,12 @@ void hcsb__obj_close(hcsb__obj_t *o, hcsb_close_cb cb, void *data) {
 /* ------------------------------------------------------------------------ */
 /* Operations */
 
+_Static_assert(sizeof(hcsb__op_t) <= 184,
+               "a pending op must fit a 192-byte heap chunk");
+
 hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
-                         uint32_t default_timeout, int *err) {
+                         uint32_t default_timeout, const hcsb__op_class_t *cls,
+                         int *err) {
   hcsb_conn_t *conn = owner->conn;
   hcsb__op_t *op;
 
@@ -134,6 +139,8 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
     }
   }
   memset(op, 0, sizeof(*op));
+  hcsb__call_embed(&op->call);
+  op->cls = cls;
   op->owner = owner;
   hcsb__obj_ref(owner);
   hcsb__list_push(&owner->ops, &op->link);
@@ -141,17 +148,19 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
   op->cancelled = owner->closing;
   op->timeout_ms = opts != NULL && opts->timeout_ms != 0 ? opts->timeout_ms
                                                          : default_timeout;
-  if (opts != NULL && opts->activity_id != NULL)
-    memcpy(op->activity_id, opts->activity_id, sizeof(op->activity_id));
-  else
-    hcsb__guid_generate(op->activity_id);
+  if (opts != NULL && opts->activity_id != NULL) {
+    hcsb__call_set_activity(&op->call, opts->activity_id);
+  } else {
+    hcsb__guid_generate_bytes(op->call.activity);
+    op->call.has_activity = 1;
+  }
   return op;
 }
 
 static void op_recycle(hcsb__op_t *op) {
   hcsb_conn_t *conn = op->owner->conn;
 
-  if (op->ctx_free != NULL) op->ctx_free(op->ctx);
+  if (op->cls->ctx_free != NULL) op->cls->ctx_free(op->ctx);
   if (conn->nfree_ops < OP_POOL_MAX) {
     op->ctx = conn->free_ops; /* the free list threads through ctx */
     conn->free_ops = op;
@@ -173,17 +182,17 @@ static void op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
                         const hcsb_response_t *resp) {
   hcsb__op_t *op = data;
 
-  op->call = NULL;
-  if (op->step != NULL)
-    op->step(op, status, gerr, resp);
+  if (op->cls->step != NULL)
+    op->cls->step(op, status, gerr, resp);
   else
     hcsb__op_done(op, status, gerr, resp);
 }
 
 int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
   hcsb_conn_t *conn = op->owner->conn;
+  char aid[37];
 
-  req->activity_id = op->activity_id;
+  req->activity_id = hcsb__op_activity(op, aid);
   if (op->cancelled) {
     hcsb__op_done_later(op, -ECANCELED);
     return 0;
@@ -192,8 +201,8 @@ int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
     hcsb__op_done_later(op, -ENOTCONN);
     return 0;
   }
-  return hcsb_bridge_call(conn->bridge, req, op->timeout_ms, op_on_reply, op,
-                          &op->call);
+  return hcsb__bridge_call_in(conn->bridge, &op->call, req, op->timeout_ms,
+                              op_on_reply, op);
 }
 
 static void op_deferred(hcsb__defer_t *d) {
@@ -217,7 +226,7 @@ void hcsb__op_done(hcsb__op_t *op, int status, const hcsb_guest_error_t *gerr,
     gerr = NULL;
     resp = NULL;
   }
-  if (op->deliver != NULL) op->deliver(op, status, gerr, resp);
+  if (op->cls->deliver != NULL) op->cls->deliver(op, status, gerr, resp);
   op_recycle(op);
   hcsb__obj_check_closed(owner);
   hcsb__obj_unref(owner);
@@ -232,9 +241,9 @@ void hcsb__obj_cancel_ops(hcsb__obj_t *o) {
     op->cancelled = 1;
     /* A call the bridge already finished (-EALREADY) still reports, and is
      * turned into -ECANCELED on the way out. */
-    if (op->call != NULL)
-      (void)hcsb_call_cancel(op->call);
-    else if (!op->defer.queued)
+    if (hcsb__call_busy(&op->call))
+      (void)hcsb_call_cancel(&op->call);
+    else if (!hcsb__defer_queued(&op->defer))
       hcsb__op_done_later(op, -ECANCELED);
   }
 }
@@ -244,6 +253,8 @@ void hcsb__deliver_done(hcsb__op_t *op, int status,
                         const hcsb_response_t *resp) {
   if (op->cb.done != NULL) op->cb.done(op->data, status, gerr);
 }
+
+const hcsb__op_class_t hcsb__done_op = {NULL, hcsb__deliver_done, NULL};
 
 /* ------------------------------------------------------------------------ */
 /* Waits */
@@ -282,7 +293,7 @@ static void wait_deferred(hcsb__defer_t *d) {
 static void wait_timeout(uv_timer_t *t) {
   hcsb__wait_t *w = HCSB__CONTAINER_OF(t, hcsb__wait_t, timer);
 
-  if (w->defer.queued) return;
+  if (hcsb__defer_queued(&w->defer)) return;
   w->status = -ETIMEDOUT;
   wait_deliver(w);
 }
@@ -305,7 +316,7 @@ int hcsb__wait_new(hcsb__obj_t *owner, hcsb__link_t *list, uint32_t timeout_ms,
 }
 
 void hcsb__wait_queue(hcsb__wait_t *w, int status) {
-  if (w->defer.queued) return;
+  if (hcsb__defer_queued(&w->defer)) return;
   if (w->has_timer) uv_timer_stop(&w->timer);
   w->status = status;
   hcsb__defer(w->owner->conn, &w->defer, wait_deferred);

@@ -79,7 +79,7 @@ static void fill_waits(hcsb_process_t *p) {
 
   for (l = p->waits.next; l != &p->waits; l = l->next) {
     hcsb__wait_t *w = HCSB__CONTAINER_OF(l, hcsb__wait_t, link);
-    if (!w->defer.queued) wait_fill(p, w);
+    if (!hcsb__defer_queued(&w->defer)) wait_fill(p, w);
   }
 }
 
@@ -219,7 +219,7 @@ static void unpark(hcsb_process_t *p, int failed) {
 
     if (!op->parked) continue;
     op->parked = 0;
-    if (op->defer.queued) continue; /* cancelled meanwhile */
+    if (hcsb__defer_queued(&op->defer)) continue; /* cancelled meanwhile */
     if (!failed) r = process_send(op);
     if (r != 0) hcsb__op_done_later(op, r);
   }
@@ -238,6 +238,8 @@ static void deliver_signal(hcsb__op_t *op, int status,
   if (op->cb.signal != NULL) op->cb.signal(op->data, status, gerr, delivered);
 }
 
+static const hcsb__op_class_t signal_op = {NULL, deliver_signal, NULL};
+
 int hcsb_process_signal(hcsb_process_t *p, const hcsb_call_opts_t *opts,
                         int signum, hcsb_signal_cb cb, void *data) {
   hcsb_conn_t *conn;
@@ -253,11 +255,10 @@ int hcsb_process_signal(hcsb_process_t *p, const hcsb_call_opts_t *opts,
       return -ENOTSUP;
     signum = 0;
   }
-  op = hcsb__op_new(&p->obj, opts, conn->call_timeout_ms, &r);
+  op = hcsb__op_new(&p->obj, opts, conn->call_timeout_ms, &signal_op, &r);
   if (op == NULL) return r;
   op->msg = HCSB_MSG_SIGNAL_PROCESS;
-  op->arg = signum > 0 ? (unsigned)signum : 0;
-  op->deliver = deliver_signal;
+  op->arg = signum > 0 ? (uint32_t)signum : 0;
   op->cb.signal = cb;
   op->data = data;
   return process_start_op(p, op);
@@ -274,11 +275,11 @@ static int resize(hcsb_process_t *p, const hcsb_call_opts_t *opts,
   hcsb__op_t *op;
   int r;
 
-  op = hcsb__op_new(&p->obj, opts, p->obj.conn->call_timeout_ms, &r);
+  op = hcsb__op_new(&p->obj, opts, p->obj.conn->call_timeout_ms, &hcsb__done_op,
+                    &r);
   if (op == NULL) return r;
   op->msg = HCSB_MSG_RESIZE_CONSOLE;
-  op->arg = (unsigned)width << 16 | height;
-  op->deliver = hcsb__deliver_done;
+  op->arg = (uint32_t)width << 16 | height;
   op->cb.done = cb;
   op->data = data;
   return process_start_op(p, op);
@@ -347,19 +348,22 @@ static void exec_step(hcsb__op_t *op, int status,
   hcsb__op_done(op, p->stdio_status, NULL, NULL);
 }
 
+static const hcsb__op_class_t create_op = {exec_step, deliver_create, NULL};
+
 static void on_stdio_ready(void *data, int status) {
   hcsb_process_t *p = data;
   hcsb__op_t *op = p->create_op;
+  char aid[37];
 
   if (p->stdio_status != 1) return;
   p->stdio_status = status;
   if (status != 0) {
     hcsb__api_log(p->obj.conn, HCSB_LOG_WARN,
-                  op != NULL ? op->activity_id : NULL,
+                  op != NULL ? hcsb__op_activity(op, aid) : NULL,
                   "stdio relay not connected: %s", hcsb_strerror(status));
     stdio_release(p, status);
   }
-  if (op != NULL && p->exec_done && op->call == NULL && !op->defer.queued) {
+  if (op != NULL && p->exec_done && !hcsb__op_busy(op)) {
     hcsb__obj_ref(&p->obj);
     hcsb__op_done(op, status, NULL, NULL);
     hcsb__obj_unref(&p->obj);
@@ -408,7 +412,7 @@ int hcsb__process_create(hcsb_conn_t *conn, hcsb_container_t *c,
   p->tty = tty < 0 && c != NULL ? c->spec_terminal : tty;
   p->console_width = config->console_width;
   p->console_height = config->console_height;
-  op = hcsb__op_new(&p->obj, opts, conn->call_timeout_ms, &r);
+  op = hcsb__op_new(&p->obj, opts, conn->call_timeout_ms, &create_op, &r);
   /* Listeners before the request: the guest dials before it answers. */
   if (op != NULL) r = open_stdio(p, config);
   if (r != 0) {
@@ -417,8 +421,6 @@ int hcsb__process_create(hcsb_conn_t *conn, hcsb_container_t *c,
     process_abort(p);
     return r;
   }
-  op->step = exec_step;
-  op->deliver = deliver_create;
   op->cb.process = cb;
   op->data = data;
   p->create_op = op;
@@ -478,7 +480,7 @@ void hcsb__process_conn_closed(hcsb_process_t *p) {
   hcsb__list_remove(&p->conn_link);
   stdio_release(p, -ECANCELED);
   /* A create that only waited for its stdio would wait forever. */
-  if (op != NULL && op->call == NULL && !op->defer.queued)
+  if (op != NULL && !hcsb__op_busy(op))
     hcsb__op_done_later(op, -ECANCELED);
 }
 

@@ -511,18 +511,21 @@ static void deliver_props(hcsb__op_t *op, int status,
                           const hcsb_response_t *resp) {
   hcsb_container_t *ct = (hcsb_container_t *)op->owner;
   hcsb_properties_t props;
+  char aid[37];
 
   if (status == 0) {
     status =
         hcsb__props_decode(ct, resp != NULL ? resp->properties : NULL,
                            resp != NULL ? resp->properties_len : 0, &props);
     if (status != 0)
-      hcsb__api_log(op->owner->conn, HCSB_LOG_WARN, op->activity_id,
+      hcsb__api_log(op->owner->conn, HCSB_LOG_WARN, hcsb__op_activity(op, aid),
                     "container %s: unusable Properties: %s", ct->id,
                     hcsb_strerror(status));
   }
   op->cb.props(op->data, status, gerr, status == 0 ? &props : NULL);
 }
+
+static const hcsb__op_class_t props_op = {NULL, deliver_props, NULL};
 
 /* The Query texts, one per combination of HCSB_PROPERTY_* bits. */
 static const char *const queries[4] = {
@@ -540,9 +543,8 @@ int hcsb_container_properties(hcsb_container_t *c, const hcsb_call_opts_t *opts,
   if (c == NULL || cb == NULL || types == 0 ||
       (types & ~(HCSB_PROPERTY_PROCESS_LIST | HCSB_PROPERTY_STATISTICS)) != 0)
     return -EINVAL;
-  op = hcsb__op_new(&c->obj, opts, c->obj.conn->call_timeout_ms, &r);
+  op = hcsb__op_new(&c->obj, opts, c->obj.conn->call_timeout_ms, &props_op, &r);
   if (op == NULL) return r;
-  op->deliver = deliver_props;
   op->cb.props = cb;
   op->data = data;
   memset(&req, 0, sizeof(req));

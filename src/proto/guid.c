@@ -49,6 +49,13 @@ void hcsb__guid_generate(char out[37]) {
   uuid_unparse_lower(u, out);
 }
 
+void hcsb__guid_generate_bytes(uint8_t out[16]) {
+  uuid_t u;
+
+  uuid_generate_random(u);
+  memcpy(out, u, 16);
+}
+
 /* Bytes 4..15 of the vsock service template in string (big-endian) order:
  * "xxxxxxxx-facb-11e6-bd58-64006a7986d3". */
 static const uint8_t template_tail[12] = {0xfa, 0xcb, 0x11, 0xe6, 0xbd, 0x58,

@@ -223,5 +223,7 @@ int hcsb__guid_valid(const char *s);
 extern const signed char hcsb__hex_value[256];
 /* Writes a fresh random (v4) GUID in lower case: 36 chars + NUL. */
 void hcsb__guid_generate(char out[37]);
+/* The same, as the 16 bytes in text order. */
+void hcsb__guid_generate_bytes(uint8_t out[16]);
 
 #endif /* HCSB_PROTO_H */
