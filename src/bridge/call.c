@@ -191,13 +191,11 @@ void hcsb__call_finish(hcsb_call_t *c, int status, const hcsb_guest_error_t *ger
   hcsb_bridge_t *b = c->bridge;
   detach(b, c);
   if (!c->internal) b->st.calls_completed++;
-  if (c->embedded) {
-    /* The callback may restart or free `c`: it is not ours any more. */
-    c->cb(c->data, status, gerr, resp);
-    return;
-  }
+  /* An embedded call is not ours once its callback starts: the callback
+   * may restart it or free the memory around it. */
+  int pooled = !c->embedded;
   c->cb(c->data, status, gerr, resp);
-  hcsb__call_recycle(b, c);
+  if (pooled) hcsb__call_recycle(b, c);
 }
 
 static void idle_cb(uv_idle_t *h) {
