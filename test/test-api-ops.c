@@ -122,6 +122,20 @@ static size_t answer(script_t *s, const char *cid, const char *body) {
   return n;
 }
 
+/* Runs the loop until the bridge has dropped `n` late replies (bounded),
+ * and returns its statistics then. */
+static hcsb_bridge_stats_t run_until_late(script_t *s, uint64_t n) {
+  hcsb_bridge_stats_t st;
+  int i;
+
+  for (i = 0; i < 100000; i++) {
+    hcsb_bridge_stats(s->bridge, &st);
+    if (st.late_responses == n) break;
+    uv_run(&s->loop, UV_RUN_NOWAIT);
+  }
+  return st;
+}
+
 /* One record per started op: how often and how it ended. */
 typedef struct rec_s {
   int calls;
@@ -235,11 +249,7 @@ static void test_every_ending_once(void) {
   CHECK_EQ(answer(&s, "c", PROPS_OK), 100);
 
   /* Drain the late replies: 200 of them, all recognised as late. */
-  for (i = 0; i < 100000; i++) {
-    hcsb_bridge_stats(s.bridge, &st);
-    if (st.late_responses == 200) break;
-    uv_run(&s.loop, UV_RUN_NOWAIT);
-  }
+  st = run_until_late(&s, 200);
   CHECK_U64(st.late_responses, 200);
   CHECK_U64(st.unknown_responses, 0);
   CHECK_EQ(st.pending, 100); /* d's */
@@ -291,11 +301,7 @@ static void test_close_owner_inside_reply(void) {
   CHECK_EQ(g.recs[0].status, 0);
   for (i = 0; i < 10; i++) CHECK_EQ(g.recs[i].calls, 1);
   for (i = 1; i < 10; i++) CHECK_EQ(g.recs[i].status, -ECANCELED);
-  for (i = 0; i < 100000; i++) {
-    hcsb_bridge_stats(s.bridge, &st);
-    if (st.late_responses == 9) break;
-    uv_run(&s.loop, UV_RUN_NOWAIT);
-  }
+  st = run_until_late(&s, 9);
   CHECK_U64(st.late_responses, 9);
   CHECK_EQ(st.pending, 0);
   finish(&s);
@@ -329,11 +335,7 @@ static void test_close_owner_inside_timeout(void) {
   /* Every sent ID is remembered as abandoned: late replies are told apart. */
   run_until_held(&s, 10);
   CHECK_EQ(answer(&s, NULL, PROPS_OK), 10);
-  for (i = 0; i < 100000; i++) {
-    hcsb_bridge_stats(s.bridge, &st);
-    if (st.late_responses == 10) break;
-    uv_run(&s.loop, UV_RUN_NOWAIT);
-  }
+  st = run_until_late(&s, 10);
   CHECK_U64(st.late_responses, 10);
   CHECK_U64(st.unknown_responses, 0);
   finish(&s);
