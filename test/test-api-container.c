@@ -122,6 +122,22 @@ static char *dump(api_guest_t *g) {
   return s.text;
 }
 
+/* A number the emulator's DumpStacks text gives after `label`. */
+static unsigned dump_number(api_guest_t *g, const char *label) {
+  char *text = dump(g), *at = strstr(text, label);
+  unsigned n;
+
+  CHECK(at != NULL);
+  n = (unsigned)strtoul(at + strlen(label), NULL, 10);
+  free(text);
+  return n;
+}
+
+/* What the emulator has mounted or added (ModifySettings records). */
+static unsigned guest_resources(api_guest_t *g) {
+  return dump_number(g, "\nresources: ");
+}
+
 typedef struct props_s {
   int done, status;
   hcsb_properties_t props;
@@ -377,6 +393,11 @@ static void test_container_lifecycle(void) {
            0);
   RUN_UNTIL(&loop, del.done);
   CHECK_EQ(del.status, 0);
+  /* The delete removed the container's disk and adapter (the caller had
+   * removed the layers); the caller's own disk stays mapped. */
+  CHECK_EQ(guest_resources(&g), 1);
+  CHECK_EQ(hcsb_conn_mapped_virtual_disks(g.conn, &disks), 1);
+  CHECK_STR(disks[0].mount_path, "/run/mounts/scsi/m0");
   CHECK_EQ(hcsb_conn_delete_container_state(g.conn, NULL, "ctr-life", api_done,
                                             &del2),
            0);
@@ -655,7 +676,221 @@ static void test_container_wait_connection_lost(void) {
   api_close(&g);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Resource bookkeeping for teardown */
+
+/* Every kind of resource create adds: disk, share, layers, adapter. */
+static void full_config(hcsb_container_config_t *cfg, const char *id,
+                        const char *script, hcsb_mapped_virtual_disk_t *disk,
+                        hcsb_mapped_directory_t *dir,
+                        hcsb_network_adapter_t *nic) {
+  static const char *layers[] = {"/layers/base", "/layers/app"};
+
+  memset(disk, 0, sizeof(*disk));
+  disk->mount_path = "/run/mounts/m2";
+  disk->lun = 2;
+  memset(dir, 0, sizeof(*dir));
+  dir->mount_path = "/run/mounts/share";
+  dir->port = 564;
+  dir->share_name = "share";
+  memset(nic, 0, sizeof(*nic));
+  nic->id = "nic-1";
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->id = id;
+  cfg->oci_spec_json = spec_with(script);
+  cfg->mapped_virtual_disks = disk;
+  cfg->nmapped_virtual_disks = 1;
+  cfg->mapped_directories = dir;
+  cfg->nmapped_directories = 1;
+  cfg->layers = layers;
+  cfg->nlayers = 2;
+  cfg->layer_scratch_path = "/run/mounts/m2/scratch";
+  cfg->endpoints = nic;
+  cfg->nendpoints = 1;
+}
+
+/* create -> run -> delete leaves nothing in the guest. */
+static void test_delete_releases_everything(void) {
+  hcsb_mapped_virtual_disk_t disk;
+  hcsb_mapped_directory_t dir;
+  hcsb_network_adapter_t nic;
+  hcsb_container_config_t cfg;
+  api_done_t shut = {0}, del = {0};
+  uv_loop_t loop;
+  api_guest_t g;
+  api_proc_t init;
+  ctr_t t;
+
+  uv_loop_init(&loop);
+  api_open_spawn(&g, &loop, NULL);
+  full_config(&cfg, "rel-1", "echo up; sleep 1000 & wait", &disk, &dir, &nic);
+  create_ctr(&g, &t, &cfg);
+  CHECK_EQ(guest_resources(&g), 4);
+  CHECK_EQ(hcsb_conn_container_resources(g.conn, "rel-1"), 4);
+  start_in(&g, &t, &init, NULL, "o", 0);
+  CHECK_EQ(hcsb_process_read_start(init.p, api_proc_read, &init), 0);
+  CHECK_EQ(hcsb_container_terminate(t.c, NULL, api_done, &shut), 0);
+  RUN_UNTIL(&loop, shut.done);
+  CHECK_EQ(shut.status, 0);
+  CHECK_EQ(hcsb_process_wait(init.p, 0, api_proc_waited, &init), 0);
+  RUN_UNTIL(&loop, init.waited);
+  /* The handle is closed first: the record belongs to the ID. */
+  close_ctr(&g, &t);
+  CHECK_EQ(hcsb_conn_container_resources(g.conn, "rel-1"), 4);
+  CHECK_EQ(hcsb_conn_delete_container_state(g.conn, NULL, "rel-1", api_done,
+                                            &del),
+           0);
+  RUN_UNTIL(&loop, del.done);
+  CHECK_EQ(del.status, 0);
+  CHECK_EQ(guest_resources(&g), 0);
+  CHECK_EQ(hcsb_conn_container_resources(g.conn, "rel-1"), 0);
+  CHECK_EQ(hcsb_conn_mapped_virtual_disks(g.conn, NULL), 0);
+  hcsb_process_close(init.p, api_proc_closed, &init);
+  RUN_UNTIL(&loop, init.closed);
+  api_proc_free(&init);
+  api_close(&g);
+}
+
+/* The emulator fails request N (N = 1..5: each Add, then Create): the
+ * create reports that failure only after removing what it had added. */
+static void test_failed_create_leaves_nothing(void) {
+  hcsb_mapped_virtual_disk_t disk;
+  hcsb_mapped_directory_t dir;
+  hcsb_network_adapter_t nic;
+  hcsb_container_config_t cfg;
+  unsigned n;
+
+  for (n = 1; n <= 5; n++) {
+    uv_loop_t loop;
+    api_guest_t g;
+    ctr_t t;
+    char args[64];
+
+    uv_loop_init(&loop);
+    snprintf(args, sizeof args, "--fail-request %u", n);
+    api_open_spawn(&g, &loop, args);
+    full_config(&cfg, "fails", "exit 0", &disk, &dir, &nic);
+    memset(&t, 0, sizeof(t));
+    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, &t,
+                                        &t.c),
+             0);
+    RUN_UNTIL(&loop, t.created);
+    CHECK_EQ(t.create_status, HCSB_EGUEST);
+    CHECK_U64(t.hresult, HCSB_E_FAIL);
+    /* Negotiation, n requests, n - 1 Removes, this DumpStacks. */
+    CHECK_EQ(dump_number(&g, "requests "), 2 * n + 1);
+    CHECK_EQ(guest_resources(&g), 0);
+    CHECK_EQ(hcsb_conn_container_resources(g.conn, "fails"), 0);
+    CHECK_EQ(hcsb_conn_mapped_virtual_disks(g.conn, NULL), 0);
+    CHECK_EQ(hcsb_container_mapped_virtual_disks(t.c, NULL), 0);
+    close_ctr(&g, &t);
+    api_close(&g);
+  }
+}
+
+/* An undo the guest refuses (request 4: the share's Remove after the
+ * layers failed at 3) leaves that one mounted and tracked; delete
+ * releases it later. */
+static void test_failed_undo_stays_tracked(void) {
+  hcsb_mapped_virtual_disk_t disk;
+  hcsb_mapped_directory_t dir;
+  hcsb_network_adapter_t nic;
+  hcsb_container_config_t cfg;
+  api_done_t del = {0};
+  uv_loop_t loop;
+  api_guest_t g;
+  ctr_t t;
+  char *text;
+
+  uv_loop_init(&loop);
+  api_open_spawn(&g, &loop, "--fail-request 3 --fail-request 4");
+  full_config(&cfg, "half", "exit 0", &disk, &dir, &nic);
+  memset(&t, 0, sizeof(t));
+  CHECK_EQ(
+      hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, &t, &t.c), 0);
+  RUN_UNTIL(&loop, t.created);
+  CHECK_EQ(t.create_status, HCSB_EGUEST);
+  text = dump(&g);
+  CHECK(strstr(text, "\nresources: 1\n  MappedDirectory /run/mounts/share\n") !=
+        NULL);
+  free(text);
+  CHECK_EQ(hcsb_conn_container_resources(g.conn, "half"), 1);
+  CHECK_EQ(hcsb_conn_mapped_virtual_disks(g.conn, NULL), 0);
+  close_ctr(&g, &t);
+  /* Never created: the share goes, then the guest does not know the ID. */
+  CHECK_EQ(hcsb_conn_delete_container_state(g.conn, NULL, "half", api_done,
+                                            &del),
+           0);
+  RUN_UNTIL(&loop, del.done);
+  CHECK_EQ(del.status, HCSB_EGUEST);
+  CHECK_U64(del.hresult, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND);
+  CHECK_EQ(guest_resources(&g), 0);
+  CHECK_EQ(hcsb_conn_container_resources(g.conn, "half"), 0);
+  api_close(&g);
+}
+
+/* The opt-out sends DeleteContainerState alone.  With the layers still
+ * mounted below the bundle the guest fails it exactly as a v0.11.8 GCS
+ * does (and forgets the container anyway); without layers it succeeds and
+ * leaves the rest mounted for the caller. */
+static void test_delete_keep_resources(void) {
+  hcsb_mapped_virtual_disk_t disk;
+  hcsb_mapped_directory_t dir;
+  hcsb_network_adapter_t nic;
+  hcsb_container_config_t cfg;
+  api_done_t d1 = {0}, d2 = {0}, d3 = {0};
+  uv_loop_t loop;
+  api_guest_t g;
+  ctr_t t;
+
+  uv_loop_init(&loop);
+  api_open_spawn(&g, &loop, NULL);
+  full_config(&cfg, "keep-1", "exit 0", &disk, &dir, &nic);
+  create_ctr(&g, &t, &cfg);
+  CHECK_EQ(hcsb_conn_delete_container(g.conn, NULL, "keep-1",
+                                      HCSB_DELETE_KEEP_RESOURCES, api_done,
+                                      &d1),
+           0);
+  RUN_UNTIL(&loop, d1.done);
+  CHECK_EQ(d1.status, HCSB_EGUEST);
+  CHECK_U64(d1.hresult, HCSB_E_FAIL);
+  CHECK_STR(d1.message, "unlinkat /run/gcs/c/keep-1: directory not empty");
+  CHECK_EQ(guest_resources(&g), 4);
+  /* The delete failed: still tracked, and a plain delete releases it all;
+   * the guest already forgot the container. */
+  CHECK_EQ(hcsb_conn_container_resources(g.conn, "keep-1"), 4);
+  CHECK_EQ(hcsb_conn_delete_container_state(g.conn, NULL, "keep-1", api_done,
+                                            &d2),
+           0);
+  RUN_UNTIL(&loop, d2.done);
+  CHECK_EQ(d2.status, HCSB_EGUEST);
+  CHECK_U64(d2.hresult, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND);
+  CHECK_EQ(guest_resources(&g), 0);
+  close_ctr(&g, &t);
+
+  /* No layers: the state goes, the disk, share and adapter stay. */
+  full_config(&cfg, "keep-2", "exit 0", &disk, &dir, &nic);
+  cfg.nlayers = 0;
+  create_ctr(&g, &t, &cfg);
+  CHECK_EQ(guest_resources(&g), 3);
+  CHECK_EQ(hcsb_conn_delete_container(g.conn, NULL, "keep-2",
+                                      HCSB_DELETE_KEEP_RESOURCES, api_done,
+                                      &d3),
+           0);
+  RUN_UNTIL(&loop, d3.done);
+  CHECK_EQ(d3.status, 0);
+  CHECK_EQ(guest_resources(&g), 3);
+  CHECK_EQ(hcsb_conn_container_resources(g.conn, "keep-2"), 0);
+  CHECK_EQ(hcsb_conn_mapped_virtual_disks(g.conn, NULL), 1);
+  close_ctr(&g, &t);
+  api_close(&g);
+}
+
 static const hcsb_test_t tests[] = {
+    TEST_ENTRY(delete_releases_everything),
+    TEST_ENTRY(failed_create_leaves_nothing),
+    TEST_ENTRY(failed_undo_stays_tracked),
+    TEST_ENTRY(delete_keep_resources),
     TEST_ENTRY(container_lifecycle),
     TEST_ENTRY(create_config_shape),
     TEST_ENTRY(terminate_forced_exit_and_parity_stubs),

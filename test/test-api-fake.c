@@ -30,6 +30,7 @@ typedef struct script_s {
   uint32_t next_pid;
   uint64_t held_wait; /* a WaitForProcess left unanswered */
   char logs[4096];
+  char seq[4096]; /* "Create;Add MappedVirtualDisk;..." in arrival order */
 } script_t;
 
 static unsigned slot(uint32_t type) {
@@ -47,6 +48,19 @@ static const char *inner_string(json_object *o, const char *k1,
   return v != NULL ? json_object_get_string(v) : NULL;
 }
 
+static const char *msg_name(uint32_t type) {
+  switch (type) {
+    case HCSB_MSG_CREATE:
+      return "Create";
+    case HCSB_MSG_START:
+      return "Start";
+    case HCSB_MSG_DELETE_CONTAINER_STATE:
+      return "DeleteContainerState";
+    default:
+      return "Other";
+  }
+}
+
 static void on_request(api_peer_t *p, uint32_t type, uint64_t id,
                        const char *body, size_t len) {
   script_t *s = p->data;
@@ -55,6 +69,16 @@ static void on_request(api_peer_t *p, uint32_t type, uint64_t id,
   char buf[8192];
 
   CHECK_EQ(hcsb__json_parse(body, len, &root), 0);
+  {
+    size_t n = strlen(s->seq);
+    if (type == HCSB_MSG_MODIFY_SETTINGS)
+      snprintf(s->seq + n, sizeof s->seq - n, "%s %s;",
+               inner_string(root, "Request", "RequestType"),
+               inner_string(root, "Request", "ResourceType"));
+    else
+      snprintf(s->seq + n, sizeof s->seq - n, "%s;",
+               msg_name(type));
+  }
   if (s->last[k] != NULL) json_object_put(s->last[k]);
   s->last[k] = root;
   s->count[k]++;
@@ -430,13 +454,29 @@ static void test_request_shapes(void) {
   finish(&s);
 }
 
-/* Create stops at the first failing step; what succeeded is recorded. */
+typedef struct created_s {
+  int done, status;
+  uint32_t hresult;
+  char message[64];
+} created_t;
+
+static void created_cb(void *data, hcsb_container_t *c, int status,
+                       const hcsb_guest_error_t *gerr) {
+  created_t *t = data;
+  t->done++;
+  t->status = status;
+  t->hresult = gerr != NULL ? gerr->hresult : 0;
+  snprintf(t->message, sizeof t->message, "%s", gerr ? gerr->message : "");
+}
+
+/* Create stops at the first failing step and removes what it added; a
+ * Remove the guest refuses leaves that resource recorded and tracked. */
 static void test_create_step_failure(void) {
   hcsb_mapped_virtual_disk_t disk;
   hcsb_container_config_t cfg;
   hcsb_container_t *c = NULL;
   const hcsb_mapped_virtual_disk_t *list;
-  api_done_t d = {0};
+  created_t t = {0};
   script_t s;
   int closed = 0;
 
@@ -451,9 +491,9 @@ static void test_create_step_failure(void) {
   cfg.nmapped_virtual_disks = 1;
   cfg.layers = (const char *const[]){"/l"};
   cfg.nlayers = 1;
-  /* The disk's ModifySettings succeeds, the layers' fails. */
-  CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg,
-                                      (hcsb_container_cb)NULL, NULL, &c),
+  /* The disk's ModifySettings succeeds, the layers' fails, and so does
+   * the disk's Remove. */
+  CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg, created_cb, &t, &c),
            0);
   while (s.count[slot(HCSB_MSG_MODIFY_SETTINGS)] == 0)
     uv_run(&s.loop, UV_RUN_ONCE);
@@ -462,17 +502,196 @@ static void test_create_step_failure(void) {
       "{\"Result\":-2147467259,\"ErrorMessage\":\"overlay failed\","
       "\"ErrorRecords\":[{\"Result\":-2147467259,\"Message\":\"overlay "
       "failed\",\"ModuleName\":\"gcs\",\"Line\":4294967295}]}";
-  while (s.count[slot(HCSB_MSG_MODIFY_SETTINGS)] < 2)
-    uv_run(&s.loop, UV_RUN_ONCE);
-  /* Give the failure time to arrive; Create must never be sent. */
-  CHECK_EQ(hcsb_container_start(c, NULL, api_done, &d), 0);
-  RUN_UNTIL(&s.loop, d.done);
+  RUN_UNTIL(&s.loop, t.done);
+  /* The create's own failure, with its guest error, after the undo. */
+  CHECK_EQ(t.status, HCSB_EGUEST);
+  CHECK_U64(t.hresult, HCSB_E_FAIL);
+  CHECK_STR(t.message, "overlay failed");
+  CHECK_STR(s.seq,
+            "Add MappedVirtualDisk;Add CombinedLayers;Remove MappedVirtualDisk;");
   CHECK_EQ(s.count[slot(HCSB_MSG_CREATE)], 0);
+  CHECK_STR(inner_string(last(&s, HCSB_MSG_MODIFY_SETTINGS), "Request",
+                         "RequestType"),
+            "Remove");
   CHECK_EQ(hcsb_conn_mapped_virtual_disks(s.conn, &list), 1);
   CHECK_EQ(list[0].lun, 9);
   CHECK_EQ(hcsb_container_mapped_virtual_disks(c, &list), 1);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "broken"), 1);
+  CHECK(strstr(s.logs, "releasing MappedVirtualDisk 0:9:0 failed") != NULL);
   hcsb_container_close(c, api_closed_flag, &closed);
   RUN_UNTIL(&s.loop, closed);
+  /* Still tracked after the handle went: a delete releases it. */
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "broken"), 1);
+  s.fail_type = 0;
+  {
+    api_done_t d = {0};
+    s.seq[0] = '\0';
+    CHECK_EQ(hcsb_conn_delete_container_state(s.conn, NULL, "broken", api_done,
+                                              &d),
+             0);
+    RUN_UNTIL(&s.loop, d.done);
+    CHECK_EQ(d.status, 0);
+    CHECK_STR(s.seq, "Remove MappedVirtualDisk;DeleteContainerState;");
+    CHECK_EQ(hcsb_conn_mapped_virtual_disks(s.conn, &list), 0);
+    CHECK_EQ(hcsb_conn_container_resources(s.conn, "broken"), 0);
+  }
+  finish(&s);
+}
+
+/* Delete releases what create added, newest first, with the shapes hcsshim
+ * sends (an overlay's Remove names only its root), then deletes the state;
+ * a failed Remove holds the DeleteContainerState back. */
+static void test_delete_release_order(void) {
+  hcsb_mapped_virtual_disk_t disk;
+  hcsb_mapped_directory_t dir;
+  hcsb_network_adapter_t nic;
+  hcsb_container_config_t cfg;
+  hcsb_container_t *c = NULL;
+  json_object *settings;
+  created_t t = {0};
+  api_done_t d = {0}, d2 = {0}, keep = {0};
+  script_t s;
+  int closed = 0;
+
+  start(&s, NULL);
+  memset(&disk, 0, sizeof(disk));
+  disk.mount_path = "/run/mounts/m1";
+  disk.lun = 1;
+  memset(&dir, 0, sizeof(dir));
+  dir.mount_path = "/run/mounts/share";
+  dir.port = 564;
+  dir.share_name = "share";
+  memset(&nic, 0, sizeof(nic));
+  nic.id = "nic-1";
+  nic.namespace_id = "ns-1";
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.id = "c1";
+  cfg.oci_spec_json = "{}";
+  cfg.mapped_virtual_disks = &disk;
+  cfg.nmapped_virtual_disks = 1;
+  cfg.mapped_directories = &dir;
+  cfg.nmapped_directories = 1;
+  cfg.layers = (const char *const[]){"/l"};
+  cfg.nlayers = 1;
+  cfg.layer_scratch_path = "/run/mounts/m1/scratch";
+  cfg.endpoints = &nic;
+  cfg.nendpoints = 1;
+  CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg, created_cb, &t, &c),
+           0);
+  RUN_UNTIL(&s.loop, t.done);
+  CHECK_EQ(t.status, 0);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "c1"), 4);
+
+  /* The adapter's Remove fails: the others are still removed, the state
+   * is not deleted, the failure is reported and the adapter stays. */
+  s.seq[0] = '\0';
+  s.fail_type = HCSB_MSG_MODIFY_SETTINGS;
+  s.fail_body = "{\"Result\":-2147467259,\"ErrorMessage\":\"nic busy\"}";
+  CHECK_EQ(hcsb_conn_delete_container_state(s.conn, NULL, "c1", api_done, &d),
+           0);
+  CHECK_EQ(d.done, 0);
+  /* Only the first Remove fails. */
+  while (s.count[slot(HCSB_MSG_MODIFY_SETTINGS)] < 5)
+    uv_run(&s.loop, UV_RUN_ONCE);
+  s.fail_type = 0;
+  RUN_UNTIL(&s.loop, d.done);
+  CHECK_EQ(d.status, HCSB_EGUEST);
+  CHECK_U64(d.hresult, HCSB_E_FAIL);
+  CHECK_STR(d.message, "nic busy");
+  CHECK_STR(s.seq, "Remove Network;Remove CombinedLayers;Remove "
+                   "MappedDirectory;Remove MappedVirtualDisk;");
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "c1"), 1);
+
+  /* The retry sends only what is left, then deletes the state. */
+  s.seq[0] = '\0';
+  CHECK_EQ(hcsb_conn_delete_container_state(s.conn, NULL, "c1", api_done, &d2),
+           0);
+  RUN_UNTIL(&s.loop, d2.done);
+  CHECK_EQ(d2.status, 0);
+  CHECK_STR(s.seq, "Remove Network;DeleteContainerState;");
+  settings = hcsb__json_get(
+      hcsb__json_get(last(&s, HCSB_MSG_MODIFY_SETTINGS), "Request"),
+      "Settings");
+  CHECK_STR(inner_string(settings, "NamespaceID", NULL), "ns-1");
+  CHECK_STR(inner_string(settings, "ID", NULL), "nic-1");
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "c1"), 0);
+
+  /* Created again with only layers; the opt-out sends the delete alone. */
+  hcsb_container_close(c, api_closed_flag, &closed);
+  RUN_UNTIL(&s.loop, closed);
+  cfg.nmapped_virtual_disks = cfg.nmapped_directories = cfg.nendpoints = 0;
+  memset(&t, 0, sizeof(t));
+  CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg, created_cb, &t, &c),
+           0);
+  RUN_UNTIL(&s.loop, t.done);
+  CHECK_EQ(t.status, 0);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "c1"), 1);
+  s.seq[0] = '\0';
+  CHECK_EQ(hcsb_conn_delete_container(s.conn, NULL, "c1", 2, api_done, &keep),
+           -EINVAL);
+  CHECK_EQ(hcsb_conn_delete_container(s.conn, NULL, "c1",
+                                      HCSB_DELETE_KEEP_RESOURCES, api_done,
+                                      &keep),
+           0);
+  RUN_UNTIL(&s.loop, keep.done);
+  CHECK_EQ(keep.status, 0);
+  CHECK_STR(s.seq, "DeleteContainerState;");
+  /* Deleted: the layers are the caller's now. */
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "c1"), 0);
+  closed = 0;
+  hcsb_container_close(c, api_closed_flag, &closed);
+  RUN_UNTIL(&s.loop, closed);
+  finish(&s);
+}
+
+/* An overlay the caller built for a container through hcsb_conn_modify is
+ * that container's; a Remove the caller sends ends the tracking. */
+static void test_caller_added_layers(void) {
+  hcsb_combined_layers_t l;
+  api_done_t a = {0}, b = {0}, rm = {0}, d = {0};
+  script_t s;
+  char *json;
+
+  start(&s, NULL);
+  memset(&l, 0, sizeof(l));
+  l.container_id = "own";
+  l.container_root_path = "/run/gcs/c/own/rootfs";
+  l.layer_paths = (const char *const[]){"/l"};
+  l.nlayers = 1;
+  CHECK_EQ(hcsb_modify_combined_layers(HCSB_REQUEST_ADD, &l, &json), 0);
+  CHECK_EQ(hcsb_conn_modify(s.conn, NULL, json, api_done, &a), 0);
+  hcsb_free(json);
+  RUN_UNTIL(&s.loop, a.done);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "own"), 1);
+  /* A second one, removed by the caller again. */
+  l.container_root_path = "/run/gcs/c/own/other";
+  CHECK_EQ(hcsb_modify_combined_layers(HCSB_REQUEST_ADD, &l, &json), 0);
+  CHECK_EQ(hcsb_conn_modify(s.conn, NULL, json, api_done, &b), 0);
+  hcsb_free(json);
+  RUN_UNTIL(&s.loop, b.done);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "own"), 2);
+  memset(&l, 0, sizeof(l));
+  l.container_root_path = "/run/gcs/c/own/other";
+  CHECK_EQ(hcsb_modify_combined_layers(HCSB_REQUEST_REMOVE, &l, &json), 0);
+  CHECK_EQ(hcsb_conn_modify(s.conn, NULL, json, api_done, &rm), 0);
+  hcsb_free(json);
+  RUN_UNTIL(&s.loop, rm.done);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "own"), 1);
+  s.seq[0] = '\0';
+  CHECK_EQ(hcsb_conn_delete_container_state(s.conn, NULL, "own", api_done, &d),
+           0);
+  RUN_UNTIL(&s.loop, d.done);
+  CHECK_EQ(d.status, 0);
+  CHECK_STR(s.seq, "Remove CombinedLayers;DeleteContainerState;");
+  CHECK_STR(inner_string(hcsb__json_get(last(&s, HCSB_MSG_MODIFY_SETTINGS),
+                                        "Request"),
+                         "Settings", "ContainerRootPath"),
+            "/run/gcs/c/own/rootfs");
+  CHECK(hcsb__json_get(hcsb__json_get(hcsb__json_get(
+                           last(&s, HCSB_MSG_MODIFY_SETTINGS), "Request"),
+                                      "Settings"),
+                       "Layers") == NULL);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "own"), 0);
   finish(&s);
 }
 
@@ -725,6 +944,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(open_bridge_states),   TEST_ENTRY(notifications),
     TEST_ENTRY(request_shapes),       TEST_ENTRY(create_step_failure),
     TEST_ENTRY(missing_capabilities), TEST_ENTRY(properties_decoding),
+    TEST_ENTRY(delete_release_order), TEST_ENTRY(caller_added_layers),
 };
 
 int main(int argc, char **argv) {

@@ -164,6 +164,10 @@ HCSB_EXTERN void hcsb_conn_set_lost_cb(hcsb_conn_t *conn, hcsb_conn_lost_cb cb,
  * object text (see the builders below; copied, free it when this returns).
  * A successful MappedVirtualDisk Add/Remove is recorded for
  * hcsb_conn_mapped_virtual_disks(), also when the caller closed first.
+ * A successful CombinedLayers Add naming a ContainerID is tracked as that
+ * container's (see "Container resources" below); a successful Remove of
+ * a disk, share, VPMem mount, overlay or adapter ends its tracking for
+ * whichever container held it.
  * Returns -EINVAL when the text is not a JSON object, or is a
  * MappedVirtualDisk request whose Settings are not what the guest reads. */
 HCSB_EXTERN int hcsb_conn_modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
@@ -179,10 +183,61 @@ typedef void (*hcsb_stacks_cb)(void *data, int status,
 HCSB_EXTERN int hcsb_conn_dump_stacks(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
                                       hcsb_stacks_cb cb, void *data);
 
-/* DeleteContainerState for `container_id`.  -ENOTSUP when the guest does not
- * advertise DeleteContainerStateSupported.  On success the connection
- * forgets the container's notification registration (unless a handle is
- * still open), so the ID may be created again. */
+/* Container resources (hcsshim's hcsoci bookkeeping).
+ *
+ * The library tracks, per container ID on this connection, every resource
+ * a ModifySettings Add put in the guest for that container: what
+ * hcsb_conn_create_container added (mapped virtual disks, mapped
+ * directories, the CombinedLayers overlay, network adapters) and the
+ * CombinedLayers Adds with that ContainerID the caller sent through
+ * hcsb_conn_modify.  The record belongs to the ID, not to a handle: it
+ * survives hcsb_container_close and is seen again by
+ * hcsb_conn_open_container.  It is not persisted: another connection (a
+ * new hcsbctl run, say) knows nothing of it.
+ *   - A create that fails removes what it added, newest first, before its
+ *     callback runs; see hcsb_conn_create_container.
+ *   - Deleting releases every tracked resource, newest first, before
+ *     DeleteContainerState: a real guest cannot delete the state of a
+ *     container whose overlay is still mounted (E_FAIL "unlinkat
+ *     /run/gcs/c/<id>: directory not empty").
+ *   - A successful Remove through hcsb_conn_modify ends the tracking of
+ *     that resource (the caller released it).
+ *   - Once the guest deleted the state, the ID's record is forgotten.
+ * Only the guest side is undone: the VM document changes that made a disk,
+ * share or NIC visible (HCS attach) remain the caller's to revert. */
+
+/* Resources currently tracked for `container_id` (0 for an unknown ID). */
+HCSB_EXTERN size_t hcsb_conn_container_resources(hcsb_conn_t *conn,
+                                                 const char *container_id);
+
+/* Skip the release: send DeleteContainerState only, and leave the tracked
+ * resources in the guest for the caller to remove; they are forgotten
+ * once the state is deleted. */
+#define HCSB_DELETE_KEEP_RESOURCES 0x1u
+
+/* Deletes a container the way hcsshim tears one down: ModifySettings
+ * Remove for each tracked resource of `container_id`, newest first, then
+ * DeleteContainerState, all with the call's ActivityId and each with its
+ * timeout.  A Remove that fails does not stop the others; the resources
+ * that could not be removed stay tracked, DeleteContainerState is not sent
+ * and the callback gets the first failure (status and `gerr`), so a later
+ * delete retries only what is left.  Otherwise the status is
+ * DeleteContainerState's (0xC037010E: the guest does not know the ID).  On
+ * success the connection forgets the container's notification
+ * registration (unless a handle is still open), so the ID may be created
+ * again.  A pending delete is cancelled only by closing the connection;
+ * what it had not removed yet stays tracked.  `flags`: 0 or
+ * HCSB_DELETE_KEEP_RESOURCES.  Returns -EINVAL (no ID, unknown flags),
+ * -ENOTSUP when the guest does not advertise
+ * DeleteContainerStateSupported, -ENOMEM. */
+HCSB_EXTERN int hcsb_conn_delete_container(hcsb_conn_t *conn,
+                                           const hcsb_call_opts_t *opts,
+                                           const char *container_id,
+                                           unsigned flags, hcsb_done_cb cb,
+                                           void *data);
+
+/* hcsb_conn_delete_container with flags 0: tracked resources are released
+ * first. */
 HCSB_EXTERN int hcsb_conn_delete_container_state(hcsb_conn_t *conn,
                                                  const hcsb_call_opts_t *opts,
                                                  const char *container_id,
@@ -390,9 +445,15 @@ typedef void (*hcsb_container_cb)(void *data, hcsb_container_t *c, int status,
                                   const hcsb_guest_error_t *gerr);
 
 /* Runs the ModifySettings calls for the config's resources, then Create,
- * one after the other; the first failure ends the sequence (what succeeded
- * before it stays recorded, e.g. the disks).  *out is set when 0 is
- * returned; on failure the handle must still be closed.  The notification
+ * one after the other.  The first failure ends the sequence: the resources
+ * added before it are removed again, newest first (ModifySettings Remove),
+ * and only then does the callback run, with the failure that ended the
+ * create (a Remove that fails is logged and stays tracked for
+ * hcsb_conn_delete_container).  When the handle is closed or the
+ * connection goes while the create runs, what was added stays tracked
+ * under the ID (see "Container resources").  Successful resources are
+ * tracked for the delete.  *out is set when 0 is returned; on failure the
+ * handle must still be closed.  The notification
  * waiter is registered before Create is sent.  The callback also reports
  * -ENOTSUP when endpoints are given and the guest lacks
  * NamespaceAddRequestSupported (nothing is sent then).  Returns -EINVAL

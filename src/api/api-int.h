@@ -265,6 +265,7 @@ typedef struct hcsb__cwaiter_s {
   hcsb_notification_type_t type;
   char type_name[32];
   uint32_t result;
+  struct hcsb__res_s *res; /* what the container holds in the guest */
   char id[]; /* NUL-terminated */
 } hcsb__cwaiter_t;
 
@@ -314,6 +315,8 @@ struct hcsb_conn_s {
   hcsb_mapped_virtual_disk_t *disks;
   size_t ndisks;
 
+  uint64_t res_tags; /* the last tag a create gave its resources */
+
   /* Pool of op structs: the hot paths allocate nothing once warm. */
   hcsb__op_t *free_ops;
   size_t nfree_ops;
@@ -344,6 +347,66 @@ void hcsb__disk_change_free(void *change);
 int hcsb__disks_apply(hcsb_mapped_virtual_disk_t **disks, size_t *n,
                       const hcsb__disk_change_t *change);
 void hcsb__disks_free(hcsb_mapped_virtual_disk_t *disks, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* resources.c: what containers hold in the guest, released for teardown */
+
+/* One resource a container needs (newest first in its waiter's list). */
+typedef struct hcsb__res_s {
+  struct hcsb__res_s *next;
+  uint64_t tag;      /* the create that added it; 0: the caller did */
+  int add;           /* parsed from an Add (else a Remove) */
+  char *cid;         /* CombinedLayers: its ContainerID, else NULL */
+  char *remove_json; /* Add: the ModificationRequest that undoes it */
+  char key[];        /* "<ResourceType> <what names it in the guest>" */
+} hcsb__res_t;
+
+/* Parses a ModificationRequest.  0 and *out for an Add/Remove of a
+ * resource a container holds (disk, share, VPMem, overlay, adapter); 1 for
+ * anything else; -EINVAL when such a request lacks what names it;
+ * -ENOMEM. */
+int hcsb__res_parse(const char *request_json, hcsb__res_t **out);
+void hcsb__res_free(hcsb__res_t *list);
+/* Records `x` as the newest resource of `id` (takes it, also on -ENOMEM). */
+int hcsb__res_push(hcsb_conn_t *conn, const char *id, hcsb__res_t *x);
+/* The resource named `key` was removed: no container holds it any more. */
+void hcsb__res_forget(hcsb_conn_t *conn, const char *key);
+/* Detaches the records of `id` with `tag` (0: all), newest first. */
+hcsb__res_t *hcsb__res_take(hcsb_conn_t *conn, const char *id, uint64_t tag);
+/* Puts records back under those added since (they are older). */
+void hcsb__res_give_back(hcsb_conn_t *conn, const char *id, hcsb__res_t *list);
+size_t hcsb__res_count(const hcsb__cwaiter_t *w);
+/* A guest error kept past its callback: a copy in one allocation, or,
+ * when that cannot be had, the HRESULT alone. */
+typedef struct hcsb__gerr_saved_s {
+  hcsb_guest_error_t *copy;
+  hcsb_guest_error_t min;
+  int set;
+} hcsb__gerr_saved_t;
+void hcsb__gerr_save(hcsb__gerr_saved_t *sv, const hcsb_guest_error_t *e);
+/* NULL when nothing was saved. */
+const hcsb_guest_error_t *hcsb__gerr_saved(const hcsb__gerr_saved_t *sv);
+void hcsb__gerr_clear(hcsb__gerr_saved_t *sv);
+
+/* Removes taken records one after the other on an op's call. */
+typedef struct hcsb__release_s {
+  hcsb_conn_t *conn;
+  hcsb__res_t *todo; /* newest first */
+  hcsb__res_t *cur;  /* its Remove is with the guest */
+  hcsb__res_t *kept; /* whose Remove failed */
+  int status;        /* the first failure */
+  hcsb__gerr_saved_t gerr;
+} hcsb__release_t;
+
+/* Sends the next Remove: 1 when sent (or its failure queued), 0 when none
+ * is left, or the bridge's synchronous error. */
+int hcsb__release_next(hcsb__op_t *op, hcsb__release_t *rl);
+/* The reply to the Remove in flight: forgotten on success (the disk
+ * records follow), kept with the first failure noted otherwise. */
+void hcsb__release_reply(hcsb__op_t *op, const char *id, hcsb__release_t *rl,
+                         int status, const hcsb_guest_error_t *gerr);
+/* Gives whatever was not removed back to `id`'s records; frees the rest. */
+void hcsb__release_end(hcsb_conn_t *conn, const char *id, hcsb__release_t *rl);
 
 /* ------------------------------------------------------------------------ */
 /* Containers and processes */

@@ -1,6 +1,7 @@
-/* Connection-level RPCs (ModifySettings on the null container, DumpStacks,
- * DeleteContainerState) and the record of mapped virtual disks, which the
- * library keeps itself because the bridge has no RPC to list them. */
+/* Connection-level RPCs (ModifySettings on the null container, DumpStacks)
+ * and the record of mapped virtual disks, which the library keeps itself
+ * because the bridge has no RPC to list them.  DeleteContainerState is in
+ * resources.c, with what it releases first. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -253,28 +254,59 @@ size_t hcsb_conn_mapped_virtual_disks(const hcsb_conn_t *conn,
 /* ------------------------------------------------------------------------ */
 /* RPCs */
 
+/* What a successful ModifySettings changes in the library's records. */
+typedef struct modify_ctx_s {
+  hcsb__disk_change_t *disk;
+  hcsb__res_t *res;
+} modify_ctx_t;
+
+static void modify_ctx_free(void *p) {
+  modify_ctx_t *m = p;
+
+  if (m == NULL) return;
+  hcsb__disk_change_free(m->disk);
+  hcsb__res_free(m->res);
+  free(m);
+}
+
 static void modify_step(hcsb__op_t *op, int status,
                         const hcsb_guest_error_t *gerr,
                         const hcsb_response_t *resp) {
   hcsb_conn_t *c = op->owner->conn;
+  modify_ctx_t *m = op->ctx;
   char aid[37];
 
   /* Recorded even when the caller has closed meanwhile: the disk is
    * mapped in the guest either way. */
-  if (status == 0 && op->ctx != NULL &&
-      hcsb__disks_apply(&c->disks, &c->ndisks, op->ctx) != 0)
+  if (status == 0 && m != NULL && m->disk != NULL &&
+      hcsb__disks_apply(&c->disks, &c->ndisks, m->disk) != 0)
     hcsb__api_log(c, HCSB_LOG_ERROR, hcsb__op_activity(op, aid),
                   "out of memory recording a mapped virtual disk");
+  /* An overlay built for a container is that container's to release; a
+   * Remove ends whoever held the resource. */
+  if (status == 0 && m != NULL && m->res != NULL) {
+    if (!m->res->add) {
+      hcsb__res_forget(c, m->res->key);
+    } else if (m->res->cid != NULL) {
+      hcsb__res_t *x = m->res;
+      m->res = NULL;
+      if (hcsb__res_push(c, x->cid, x) != 0)
+        hcsb__api_log(c, HCSB_LOG_ERROR, hcsb__op_activity(op, aid),
+                      "out of memory tracking a container's layers");
+    }
+  }
   hcsb__op_done(op, status, gerr, resp);
 }
 
 static const hcsb__op_class_t modify_op = {modify_step, hcsb__deliver_done,
-                                           hcsb__disk_change_free};
+                                           modify_ctx_free};
 
 int hcsb_conn_modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
                      const char *request_json, hcsb_done_cb cb, void *data) {
   hcsb_request_t req;
   hcsb__disk_change_t *change;
+  hcsb__res_t *res = NULL;
+  modify_ctx_t *m = NULL;
   hcsb__op_t *op;
   int r;
 
@@ -284,12 +316,28 @@ int hcsb_conn_modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
     return -EINVAL;
   change = hcsb__disk_change_parse(request_json, &r);
   if (r != 0) return r;
-  op = hcsb__op_new(&conn->obj, opts, conn->call_timeout_ms, &modify_op, &r);
-  if (op == NULL) {
+  /* A request that does not name its resource is the guest's to refuse. */
+  r = hcsb__res_parse(request_json, &res);
+  if (r == -ENOMEM) {
     hcsb__disk_change_free(change);
     return r;
   }
-  op->ctx = change;
+  if (change != NULL || res != NULL) {
+    m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+      hcsb__disk_change_free(change);
+      hcsb__res_free(res);
+      return -ENOMEM;
+    }
+    m->disk = change;
+    m->res = res;
+  }
+  op = hcsb__op_new(&conn->obj, opts, conn->call_timeout_ms, &modify_op, &r);
+  if (op == NULL) {
+    modify_ctx_free(m);
+    return r;
+  }
+  op->ctx = m;
   op->cb.done = cb;
   op->data = data;
   memset(&req, 0, sizeof(req));
@@ -333,52 +381,6 @@ int hcsb_conn_dump_stacks(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
   op->data = data;
   memset(&req, 0, sizeof(req));
   req.type = HCSB_MSG_DUMP_STACKS;
-  r = hcsb__op_send(op, &req);
-  if (r != 0) hcsb__op_discard(op);
-  return r;
-}
-
-static void delete_step(hcsb__op_t *op, int status,
-                        const hcsb_guest_error_t *gerr,
-                        const hcsb_response_t *resp) {
-  hcsb_conn_t *c = op->owner->conn;
-  hcsb__cwaiter_t *w;
-
-  /* The guest forgot the container: so may we, unless a handle still
-   * refers to the waiter (it goes when that handle closes). */
-  if (status == 0 && (w = hcsb__waiter_find(c, op->ctx)) != NULL &&
-      w->handle == NULL)
-    hcsb__waiter_drop(w);
-  hcsb__op_done(op, status, gerr, resp);
-}
-
-static const hcsb__op_class_t delete_op = {delete_step, hcsb__deliver_done,
-                                           free};
-
-int hcsb_conn_delete_container_state(hcsb_conn_t *conn,
-                                     const hcsb_call_opts_t *opts,
-                                     const char *container_id, hcsb_done_cb cb,
-                                     void *data) {
-  hcsb_request_t req;
-  hcsb__op_t *op;
-  int r;
-
-  if (conn == NULL || container_id == NULL || container_id[0] == '\0')
-    return -EINVAL;
-  if (conn->negotiated && !conn->caps.guest.delete_container_state_supported)
-    return -ENOTSUP;
-  op = hcsb__op_new(&conn->obj, opts, conn->call_timeout_ms, &delete_op, &r);
-  if (op == NULL) return r;
-  op->ctx = strdup(container_id);
-  if (op->ctx == NULL) {
-    hcsb__op_discard(op);
-    return -ENOMEM;
-  }
-  op->cb.done = cb;
-  op->data = data;
-  memset(&req, 0, sizeof(req));
-  req.type = HCSB_MSG_DELETE_CONTAINER_STATE;
-  req.container_id = container_id;
   r = hcsb__op_send(op, &req);
   if (r != 0) hcsb__op_discard(op);
   return r;

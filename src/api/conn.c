@@ -102,6 +102,7 @@ hcsb__cwaiter_t *hcsb__waiter_get(hcsb_conn_t *c, const char *id, int reset) {
 
 void hcsb__waiter_drop(hcsb__cwaiter_t *w) {
   hcsb__list_remove(&w->link);
+  hcsb__res_free(w->res);
   free(w);
 }
 

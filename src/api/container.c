@@ -175,11 +175,20 @@ typedef struct step_s {
   uint32_t type; /* ModifySettings or Create */
   char *text;
   hcsb__disk_change_t *disk; /* MappedVirtualDisk Add: recorded on success */
+  hcsb__res_t *res;          /* an Add: tracked for teardown on success */
   int needs_ns_cap;          /* Network Add: NamespaceAddRequestSupported */
 } step_t;
 
+/* On the first failure the plan turns around: what it added is removed,
+ * newest first, and only then is the failure reported. */
 typedef struct plan_s {
   size_t n, next;
+  hcsb_container_t *c; /* the op's owner: alive until the plan is freed */
+  uint64_t tag;        /* marks the resources this create added */
+  int undoing;
+  int status; /* the failure being undone */
+  hcsb__gerr_saved_t gerr;
+  hcsb__release_t rl;
   step_t steps[];
 } plan_t;
 
@@ -188,18 +197,26 @@ static void plan_free(void *p) {
   size_t i;
 
   if (plan == NULL) return;
+  /* An undo cut short (handle closed, connection gone) leaves the rest
+   * tracked under the ID, for a delete to release. */
+  if (plan->c != NULL) hcsb__release_end(plan->rl.conn, plan->c->id, &plan->rl);
   for (i = 0; i < plan->n; i++) {
     free(plan->steps[i].text);
     hcsb__disk_change_free(plan->steps[i].disk);
+    hcsb__res_free(plan->steps[i].res);
   }
+  hcsb__gerr_clear(&plan->gerr);
   free(plan);
 }
 
-static step_t *add_step(plan_t *plan, char *text) {
+static step_t *add_step(plan_t *plan, char *text, int *err) {
   step_t *s = &plan->steps[plan->n++];
+  int r;
 
   s->type = HCSB_MSG_MODIFY_SETTINGS;
   s->text = text;
+  r = hcsb__res_parse(text, &s->res);
+  if (r < 0) *err = r;
   return s;
 }
 
@@ -325,7 +342,7 @@ static int build_plan(const hcsb_container_config_t *cfg, const char *id,
     const hcsb_mapped_virtual_disk_t *d = &cfg->mapped_virtual_disks[i];
     r = hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, d, &text);
     if (r == 0) {
-      step_t *s = add_step(plan, text);
+      step_t *s = add_step(plan, text, &r);
       s->disk = hcsb__disk_change_from(d, 1);
       if (s->disk == NULL) r = -ENOMEM;
     }
@@ -333,7 +350,7 @@ static int build_plan(const hcsb_container_config_t *cfg, const char *id,
   for (i = 0; r == 0 && i < cfg->nmapped_directories; i++) {
     r = hcsb_modify_mapped_directory(HCSB_REQUEST_ADD,
                                      &cfg->mapped_directories[i], &text);
-    if (r == 0) add_step(plan, text);
+    if (r == 0) add_step(plan, text, &r);
   }
   if (r == 0 && cfg->nlayers != 0) {
     hcsb_combined_layers_t l;
@@ -344,13 +361,13 @@ static int build_plan(const hcsb_container_config_t *cfg, const char *id,
     l.nlayers = cfg->nlayers;
     l.scratch_path = cfg->layer_scratch_path;
     r = hcsb_modify_combined_layers(HCSB_REQUEST_ADD, &l, &text);
-    if (r == 0) add_step(plan, text);
+    if (r == 0) add_step(plan, text, &r);
   }
   for (i = 0; r == 0 && i < cfg->nendpoints; i++) {
     hcsb_network_adapter_t a = cfg->endpoints[i];
     if (a.namespace_id == NULL) a.namespace_id = ns[0] != '\0' ? ns : NULL;
     r = hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, &text);
-    if (r == 0) add_step(plan, text)->needs_ns_cap = 1;
+    if (r == 0) add_step(plan, text, &r)->needs_ns_cap = 1;
   }
   if (r == 0) r = create_config(cfg, bundle, spec, &text);
   if (r != 0) goto fail;
@@ -391,6 +408,15 @@ static int send_step(hcsb__op_t *op) {
   return hcsb__op_send(op, &req);
 }
 
+/* Undoing a failed create: the next Remove, or the failure once none is
+ * left. */
+static void undo_next(hcsb__op_t *op) {
+  plan_t *plan = op->ctx;
+  /* A Remove the bridge refused at once stays tracked (see plan_free). */
+  if (hcsb__release_next(op, &plan->rl) <= 0)
+    hcsb__op_done(op, plan->status, hcsb__gerr_saved(&plan->gerr), NULL);
+}
+
 static void create_step(hcsb__op_t *op, int status,
                         const hcsb_guest_error_t *gerr,
                         const hcsb_response_t *resp) {
@@ -401,16 +427,39 @@ static void create_step(hcsb__op_t *op, int status,
   char aid[37];
   int r;
 
+  if (plan->undoing) {
+    hcsb__release_reply(op, c->id, &plan->rl, status, gerr);
+    undo_next(op);
+    return;
+  }
   if (status == 0 && s->disk != NULL &&
       (hcsb__disks_apply(&conn->disks, &conn->ndisks, s->disk) != 0 ||
        hcsb__disks_apply(&c->disks, &c->ndisks, s->disk) != 0))
     hcsb__api_log(conn, HCSB_LOG_ERROR, hcsb__op_activity(op, aid),
                   "out of memory recording a mapped virtual disk");
+  /* Tracked under the ID, not the handle: the guest holds it whatever
+   * happens to this op. */
+  if (status == 0 && s->res != NULL) {
+    s->res->tag = plan->tag;
+    if (hcsb__res_push(conn, c->id, s->res) != 0)
+      hcsb__api_log(conn, HCSB_LOG_ERROR, hcsb__op_activity(op, aid),
+                    "container %s: out of memory tracking a resource", c->id);
+    s->res = NULL;
+  }
   if (status != 0 || ++plan->next == plan->n) {
-    if (status != 0)
+    if (status != 0) {
       hcsb__api_log(conn, HCSB_LOG_INFO, hcsb__op_activity(op, aid),
                     "container %s: create step %zu of %zu failed: %s", c->id,
                     plan->next + 1, plan->n, hcsb_strerror(status));
+      plan->rl.todo = hcsb__res_take(conn, c->id, plan->tag);
+      if (plan->rl.todo != NULL && !op->cancelled) {
+        plan->undoing = 1;
+        plan->status = status;
+        hcsb__gerr_save(&plan->gerr, gerr);
+        undo_next(op);
+        return;
+      }
+    }
     hcsb__op_done(op, status, gerr, resp);
     return;
   }
@@ -459,6 +508,9 @@ int hcsb_conn_create_container(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
     return r;
   }
   c->spec_terminal = terminal;
+  plan->c = c;
+  plan->rl.conn = conn;
+  plan->tag = ++conn->res_tags;
   op = hcsb__op_new(&c->obj, opts, conn->call_timeout_ms, &create_op, &r);
   if (op == NULL) {
     plan_free(plan);

@@ -29,6 +29,7 @@ void hcsb__gctr_unref(hcsb__gctr_t *c) {
   if (--c->refs > 0) return;
   free(c->id);
   free(c->create_aid);
+  free(c->bundle);
   free(c->sids);
   if (c->spec != NULL) json_object_put(c->spec);
   free(c);
@@ -233,7 +234,7 @@ static void create_bad_config(hcsb__greq_t *r, const char *config,
 void hcsb__gh_create(hcsb__greq_t *r) {
   hcsb__guest_t *g = r->g;
   json_object *cfg = NULL, *sv = NULL, *spec = NULL, *proc = NULL;
-  const char *config = "", *s = NULL;
+  const char *config = "", *s = NULL, *bundle = "";
   uint32_t major = 0, minor = 0;
   hcsb__gdec_t d;
   hcsb__gctr_t *c;
@@ -253,7 +254,7 @@ void hcsb__gh_create(hcsb__greq_t *r) {
   sv = NULL;
   if (hcsb__gdec_root(&d, cfg, "prot.VMHostedContainerSettingsV2") < 0 ||
       hcsb__gdec_obj(&d, cfg, "SchemaVersion", &sv) < 0 ||
-      hcsb__gdec_str(&d, cfg, "OciBundlePath", &s) < 0 ||
+      hcsb__gdec_str(&d, cfg, "OciBundlePath", &bundle) < 0 ||
       hcsb__gdec_str(&d, cfg, "ScratchDirPath", &s) < 0 ||
       hcsb__gdec_obj(&d, cfg, "OciSpecification", &spec) < 0)
     goto bad_config;
@@ -311,8 +312,12 @@ void hcsb__gh_create(hcsb__greq_t *r) {
   c = calloc(1, sizeof *c);
   if (c == NULL || (c->id = strdup(r->cid)) == NULL ||
       (c->create_aid = strndup(r->call.aid ? r->call.aid : "",
-                               HCSB__G_MAX_AID)) == NULL) {
-    if (c != NULL) free(c->id);
+                               HCSB__G_MAX_AID)) == NULL ||
+      (c->bundle = strdup(bundle)) == NULL) {
+    if (c != NULL) {
+      free(c->id);
+      free(c->create_aid);
+    }
     free(c);
     hcsb__greply_err(g, &r->call, 0x8007000Eu, "out of memory");
     goto out;
@@ -568,7 +573,7 @@ void hcsb__gh_get_properties(hcsb__greq_t *r) {
 void hcsb__gh_delete(hcsb__greq_t *r) {
   hcsb__gctr_t *c;
   hcsb__gproc_t *p, *next;
-  int running = 0;
+  int running = 0, mounted;
   hcsb__gdec_t d;
 
   if (hcsb__gdec_begin(r, &d, "MessageBase") < 0) return;
@@ -589,10 +594,24 @@ void hcsb__gh_delete(hcsb__greq_t *r) {
     next = TAILQ_NEXT(p, clink);
     hcsb__gproc_unlist(p);
   }
-  if (running)
+  /* os.RemoveAll(bundle) meets what is still mounted below it (the
+   * overlay at <bundle>/rootfs): the mount point itself is busy, so its
+   * parent is not empty.  Joined with a runc failure the HRESULT is lost. */
+  mounted = c->bundle[0] != '\0' &&
+            hcsb__gmodify_mount_under(r->g, c->bundle) != NULL;
+  if (running && mounted)
+    hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+                      "errors deleting container state: cannot delete "
+                      "container %s that is not stopped; unlinkat %s: "
+                      "directory not empty",
+                      c->id, c->bundle);
+  else if (running)
     hcsb__greply_errf(r->g, &r->call, 0x80370105u,
                       "cannot delete container %s that is not stopped",
                       c->id);
+  else if (mounted)
+    hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+                      "unlinkat %s: directory not empty", c->bundle);
   else
     hcsb__greply_ok(r->g, &r->call);
   hcsb__gctr_unref(c);

@@ -157,6 +157,16 @@ static int allowed(const hcsb__guest_t *g, uint32_t type) {
   }
 }
 
+/* --fail-request: counts the session's requests, 1 when this one fails. */
+static int injected_failure(hcsb__guest_t *g) {
+  unsigned i;
+
+  g->nsession++;
+  for (i = 0; i < g->nfail_at; i++)
+    if (g->fail_at[i] == g->nsession) return 1;
+  return 0;
+}
+
 void hcsb__gdispatch(hcsb__guest_t *g, const hcsb__frame_t *f) {
   hcsb__greq_t r;
   json_object *v;
@@ -192,6 +202,11 @@ void hcsb__gdispatch(hcsb__guest_t *g, const hcsb__frame_t *f) {
 
   if (!allowed(g, r.call.type)) {
     not_implemented(&r);
+  } else if (g->negotiated && injected_failure(g)) {
+    hcsb__greply_errf(g, &r.call, 0x80004005u,
+                      "injected failure of request %" PRIu64
+                      " (--fail-request)",
+                      g->nsession);
   } else {
     switch (r.call.type) {
       case HCSB_MSG_NEGOTIATE_PROTOCOL:

@@ -64,7 +64,8 @@ char *hcsb__gdump(hcsb__guest_t *g, size_t *len) {
     TAILQ_FOREACH(p, &c->procs, clink) dump_proc(f, p);
   }
 
-  fprintf(f, "\nresources:\n");
+  /* The count first: a host test checks what is left mounted from it. */
+  fprintf(f, "\nresources: %u\n", g->nresources);
   TAILQ_FOREACH(x, &g->resources, link)
     fprintf(f, "  %s %s%s%s\n", x->type, x->key,
             x->cid != NULL ? " container=" : "", x->cid != NULL ? x->cid : "");

@@ -45,6 +45,7 @@
 #define HCSB__G_MAX_RETAINED (64u << 20) /* request bytes kept: specs, execs */
 #define HCSB__G_WRITE_HIGH (8u << 20)  /* stop reading requests above... */
 #define HCSB__G_WRITE_LOW (1u << 20)   /* ...and resume below */
+#define HCSB__G_MAX_FAIL_AT 16u       /* --fail-request options */
 #define HCSB__G_DIAL_TRIES 10
 #define HCSB__G_DIAL_INTERVAL_MS 100
 
@@ -90,6 +91,8 @@ struct hcsb__guest_s {
   uint32_t max_frame;
   int allow_uvm_signal;
   int verbose;
+  uint32_t fail_at[HCSB__G_MAX_FAIL_AT]; /* --fail-request: request numbers */
+  unsigned nfail_at;
 
   /* bridge */
   uv_pipe_t in_pipe, out_pipe; /* out_pipe unused when one socket does both */
@@ -120,6 +123,7 @@ struct hcsb__guest_s {
   uv_signal_t sigchld, sigterm, sigint, sighup;
 
   uint64_t nrequests;
+  uint64_t nsession;  /* requests since negotiation (--fail-request) */
   uint64_t start_ms;
 };
 
@@ -344,6 +348,7 @@ struct hcsb__gctr_s {
   char *id;
   char *create_aid;     /* the notification echoes Create's ActivityId */
   json_object *spec;    /* OciSpecification */
+  char *bundle;         /* OciBundlePath: removed by DeleteContainerState */
   int state;
   int in_table;
   unsigned refs;        /* table membership + process records */
@@ -406,6 +411,10 @@ struct hcsb__gres_s {
 
 void hcsb__gh_modify(hcsb__greq_t *r);
 void hcsb__gmodify_teardown(hcsb__guest_t *g);
+/* The first recorded mount at or below `dir` (a CombinedLayers root, a
+ * disk, share or VPMem mount path), or NULL. */
+const hcsb__gres_t *hcsb__gmodify_mount_under(const hcsb__guest_t *g,
+                                              const char *dir);
 
 /* ------------------------------------------------------------------------ */
 /* metrics.c */

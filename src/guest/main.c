@@ -37,6 +37,9 @@ static const char usage_text[] =
     "                      (the real guest answers 0xC037010E)\n"
     "  --max-frame N       largest request accepted, in bytes (default 16 MiB);\n"
     "                      larger ones are answered with E_FAIL and skipped\n"
+    "  --fail-request N    answer the Nth request after NegotiateProtocol\n"
+    "                      (1 = the first) with E_FAIL without acting on it;\n"
+    "                      repeatable (fault injection for host tests)\n"
     "  -v, --verbose       log every request and process event\n"
     "  -h, --help          show this text\n"
     "\n"
@@ -184,6 +187,18 @@ int main(int argc, char **argv) {
       listen_path = argv[++i];
     } else if (strcmp(a, "--connect") == 0 && has_val) {
       connect_path = argv[++i];
+    } else if (strcmp(a, "--fail-request") == 0 && has_val) {
+      unsigned long long n;
+      errno = 0;
+      n = strtoull(argv[++i], &end, 10);
+      if (errno != 0 || *end != '\0' || n == 0 || n > UINT32_MAX ||
+          g->nfail_at == HCSB__G_MAX_FAIL_AT) {
+        fprintf(stderr, "hcsb-guest: --fail-request wants 1..%" PRIu32
+                        ", at most %u times\n",
+                UINT32_MAX, HCSB__G_MAX_FAIL_AT);
+        return 2;
+      }
+      g->fail_at[g->nfail_at++] = (uint32_t)n;
     } else if (strcmp(a, "--max-frame") == 0 && has_val) {
       errno = 0;
       max_frame = strtoull(argv[++i], &end, 10);

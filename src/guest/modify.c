@@ -3,10 +3,13 @@
  * 0xC037010D), checked against the request types each resource accepts,
  * and recorded rather than acted on: there are no disks or overlays here.
  * The records show up in DumpStacks, and CombinedLayers Remove needs a
- * matching Add, as unmounting something never mounted fails in a guest. */
+ * matching Add, as unmounting something never mounted fails in a guest.
+ * What is mounted matters to DeleteContainerState, which removes the
+ * bundle directory and fails while something is mounted below it. */
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +108,7 @@ static int res_add(hcsb__guest_t *g, const char *cid, const char *type,
 void hcsb__gh_modify(hcsb__greq_t *r) {
   json_object *req, *settings = NULL;
   const char *rtype = "", *reqtype = "", *key = "";
+  char scsi_key[32];
   const rtype_t *t = NULL;
   unsigned bit;
   size_t i;
@@ -145,6 +149,21 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
     hcsb__greply_err(r->g, &r->call, 0xC037010Eu, NULL);
     return;
   }
+  /* An attach-only disk has no mount path: the SCSI address names it. */
+  if (strcmp(t->name, "MappedVirtualDisk") == 0 && key[0] == '\0') {
+    uint32_t controller = 0, lun = 0;
+    if (hcsb__gdec_u32(&d, settings, "Controller", &controller) < 0 ||
+        hcsb__gdec_u32(&d, settings, "Lun", &lun) < 0) {
+      fail(r, 0xC037010Du,
+           "failed to unmarshal settings as %s: HRESULT 0xc037010d: %s",
+           t->go_name, d.err);
+      return;
+    }
+    snprintf(scsi_key, sizeof scsi_key, "scsi %" PRIu32 ":%" PRIu32,
+             controller, lun);
+    key = scsi_key;
+  }
+
   if (uvm == (strcmp(t->name, "ContainerConstraints") == 0)) {
     hcsb__greply_errf(r->g, &r->call, 0x80004005u,
                       "the ResourceType \"%s\" is not supported for %s",
@@ -187,6 +206,29 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
   }
   hcsb__glog(r->g, 1, "ModifySettings %s %s %s", reqtype, t->name, key);
   hcsb__greply_ok(r->g, &r->call);
+}
+
+/* The resources that are mounts, as opposed to adapters and devices. */
+static int is_mount(const hcsb__gres_t *x) {
+  return x->cid == NULL && x->key[0] == '/' &&
+         (strcmp(x->type, "CombinedLayers") == 0 ||
+          strcmp(x->type, "MappedVirtualDisk") == 0 ||
+          strcmp(x->type, "MappedDirectory") == 0 ||
+          strcmp(x->type, "VPMemDevice") == 0);
+}
+
+const hcsb__gres_t *hcsb__gmodify_mount_under(const hcsb__guest_t *g,
+                                              const char *dir) {
+  const hcsb__gres_t *x;
+  size_t n = strlen(dir);
+
+  while (n > 1 && dir[n - 1] == '/') n--;
+  if (n == 0 || dir[0] != '/') return NULL;
+  TAILQ_FOREACH(x, &g->resources, link) {
+    if (!is_mount(x) || strncmp(x->key, dir, n) != 0) continue;
+    if (x->key[n] == '\0' || x->key[n] == '/' || n == 1) return x;
+  }
+  return NULL;
 }
 
 void hcsb__gmodify_teardown(hcsb__guest_t *g) {
