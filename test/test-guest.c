@@ -853,6 +853,97 @@ static void test_container_lifecycle_and_notification(void) {
   stop_ok(&c);
 }
 
+/* DeleteContainerState removes the bundle directory: with the overlay
+ * still mounted below it a v0.11.8 GCS fails with this exact E_FAIL, and
+ * forgets the container anyway; a running one adds runc's failure. */
+static void test_delete_with_layers_mounted(void) {
+  gc_t c;
+  gc_frame_t f;
+  uint32_t init;
+
+  gc_start(&c, NULL, 0);
+  gc_negotiate(&c);
+  send_modify(&c, 2, GC_NULL_ID,
+              "{\"ResourceType\":\"CombinedLayers\",\"RequestType\":\"Add\","
+              "\"Settings\":{\"ContainerID\":\"c4\",\"ContainerRootPath\":"
+              "\"/run/gcs/c/c4/rootfs\",\"Layers\":[{\"Path\":\"/l\"}]}}");
+  gc_expect(&c, 2, RESP(T_MODIFY), 0, NULL);
+  /* A mount beside the bundle ("/run/gcs/c/c4x") is not below it. */
+  send_modify(&c, 3, GC_NULL_ID,
+              "{\"ResourceType\":\"MappedVirtualDisk\",\"Settings\":"
+              "{\"MountPath\":\"/run/gcs/c/c4x\",\"Lun\":3}}");
+  gc_expect(&c, 3, RESP(T_MODIFY), 0, NULL);
+  send_create(&c, 4, "c4", CAID, "exit 0");
+  gc_expect(&c, 4, RESP(T_CREATE), 0, NULL);
+  send_base(&c, T_DELETE, 5, "c4");
+  gc_expect(&c, 5, RESP(T_DELETE), E_FAIL, &f);
+  CHECK_STR(gc_str(&f, "ErrorMessage"),
+            "unlinkat /run/gcs/c/c4: directory not empty");
+  gc_frame_free(&f);
+  send_base(&c, T_DELETE, 6, "c4");
+  gc_expect(&c, 6, RESP(T_DELETE), E_NO_SYSTEM, NULL);
+
+  /* Running, and still mounted. */
+  send_create(&c, 7, "c4", CAID, "sleep 1000");
+  gc_expect(&c, 7, RESP(T_CREATE), 0, NULL);
+  init = exec_ok(&c, 8, "c4", "{}", 0, 0, 0);
+  (void)init;
+  send_base(&c, T_DELETE, 9, "c4");
+  gc_expect(&c, 9, RESP(T_DELETE), E_FAIL, &f);
+  CHECK_STR(gc_str(&f, "ErrorMessage"),
+            "errors deleting container state: cannot delete container c4 "
+            "that is not stopped; unlinkat /run/gcs/c/c4: directory not empty");
+  gc_frame_free(&f);
+
+  /* Removed first, the delete succeeds; what is left is counted. */
+  send_create(&c, 10, "c4", CAID, "exit 0");
+  gc_expect(&c, 10, RESP(T_CREATE), 0, NULL);
+  send_modify(&c, 11, GC_NULL_ID,
+              "{\"ResourceType\":\"CombinedLayers\",\"RequestType\":\"Remove\","
+              "\"Settings\":{\"ContainerRootPath\":\"/run/gcs/c/c4/rootfs\"}}");
+  gc_expect(&c, 11, RESP(T_MODIFY), 0, NULL);
+  send_base(&c, T_DELETE, 12, "c4");
+  gc_expect(&c, 12, RESP(T_DELETE), 0, NULL);
+  send_base(&c, T_DUMP_STACKS, 13, GC_NULL_ID);
+  gc_expect(&c, 13, RESP(T_DUMP_STACKS), 0, &f);
+  check_contains(gc_str(&f, "GuestStacks"),
+                 "\nresources: 1\n  MappedVirtualDisk /run/gcs/c/c4x\n");
+  gc_frame_free(&f);
+  stop_ok(&c);
+}
+
+/* --fail-request N: the Nth request after negotiation fails, untouched. */
+static void test_fail_request_injection(void) {
+  static const char *const extra[] = {"--fail-request", "2", "--fail-request",
+                                      "4", NULL};
+  gc_t c;
+  gc_frame_t f;
+
+  gc_start(&c, extra, 0);
+  gc_negotiate(&c);
+  send_modify(&c, 2, GC_NULL_ID,
+              "{\"ResourceType\":\"MappedDirectory\",\"Settings\":"
+              "{\"MountPath\":\"/run/mounts/d1\",\"Port\":564}}");
+  gc_expect(&c, 2, RESP(T_MODIFY), 0, NULL);
+  send_modify(&c, 3, GC_NULL_ID,
+              "{\"ResourceType\":\"MappedDirectory\",\"Settings\":"
+              "{\"MountPath\":\"/run/mounts/d2\",\"Port\":564}}");
+  gc_expect(&c, 3, RESP(T_MODIFY), E_FAIL, &f);
+  CHECK_STR(gc_str(&f, "ErrorMessage"),
+            "injected failure of request 2 (--fail-request)");
+  gc_frame_free(&f);
+  send_base(&c, T_DUMP_STACKS, 4, GC_NULL_ID);
+  gc_expect(&c, 4, RESP(T_DUMP_STACKS), 0, &f);
+  check_contains(gc_str(&f, "GuestStacks"),
+                 "\nresources: 1\n  MappedDirectory /run/mounts/d1\n");
+  gc_frame_free(&f);
+  send_base(&c, T_DUMP_STACKS, 5, GC_NULL_ID);
+  gc_expect(&c, 5, RESP(T_DUMP_STACKS), E_FAIL, NULL);
+  send_base(&c, T_DUMP_STACKS, 6, GC_NULL_ID);
+  gc_expect(&c, 6, RESP(T_DUMP_STACKS), 0, NULL);
+  stop_ok(&c);
+}
+
 static void test_container_create_errors(void) {
   gc_t c;
   gc_frame_t f;
@@ -1407,6 +1498,8 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(missing_listener_and_late_listener),
     TEST_ENTRY(container_lifecycle_and_notification),
     TEST_ENTRY(container_create_errors),
+    TEST_ENTRY(delete_with_layers_mounted),
+    TEST_ENTRY(fail_request_injection),
     TEST_ENTRY(container_stdio_signals_tty),
     TEST_ENTRY(container_forced_kills_members),
     TEST_ENTRY(modify_settings_rules),

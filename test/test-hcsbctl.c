@@ -758,6 +758,41 @@ static void test_script_container_workflow(void) {
   rfree(&r);
 }
 
+/* The script that failed at its last line against a real v0.11.8 guest
+ * (DeleteContainerState: "unlinkat /run/gcs/c/c1: directory not empty"):
+ * the layers create mounted are removed before the state is deleted. */
+static void test_script_layers_deleted(void) {
+  const char *spec = write_spec("config-layers.json",
+                                "trap 'exit 143' TERM; sleep 30 & wait");
+  char text[PATH_MAX * 3 + 1024], layer[PATH_MAX], scratch[PATH_MAX];
+  snprintf(layer, sizeof layer, "%s", tmp_path("layer0"));
+  snprintf(scratch, sizeof scratch, "%s", tmp_path("scratch"));
+  mkdir(layer, 0700);
+  mkdir(scratch, 0700);
+  snprintf(text, sizeof text,
+           "create c1 --spec %s --layer %s --scratch %s\n"
+           "start c1\n"
+           "exec c1 -- /bin/sh -c 'echo in-exec'\n"
+           "kill c1 -s TERM\n"
+           "wait c1\n"
+           "stacks\n"
+           "delete c1\n"
+           "stacks\n",
+           spec, layer, scratch);
+  run_t r;
+  rstart(&r, 0, text, "script", "-", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK(strstr(r.ebuf, "directory not empty") == NULL);
+  CHECK_HAS(r.obuf, "in-exec\n");
+  CHECK_HAS(r.obuf, "c1 exited: GracefulExit (Result 0x00000000, init exit code 143)\n");
+  /* Mounted until the delete, nothing after it. */
+  const char *first = strstr(r.obuf, "\nresources: 1\n  CombinedLayers /run/gcs/c/c1/rootfs");
+  CHECK(first != NULL);
+  CHECK(strstr(first, "\nresources: 0\n") != NULL);
+  rfree(&r);
+}
+
 /* From stdin, all lines succeed; --json output for wait. */
 static void test_script_stdin_json_wait(void) {
   const char *spec = write_spec("config2.json", "echo from-init; echo init-err >&2; exec sleep 30");
@@ -1094,6 +1129,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(stacks),
     TEST_ENTRY(modify),
     TEST_ENTRY(script_container_workflow),
+    TEST_ENTRY(script_layers_deleted),
     TEST_ENTRY(script_stdin_json_wait),
     TEST_ENTRY(script_shutdown_and_more),
     TEST_ENTRY(script_wait_connection_lost),
