@@ -660,9 +660,14 @@ static void test_caller_added_layers(void) {
   l.nlayers = 1;
   CHECK_EQ(hcsb_modify_combined_layers(HCSB_REQUEST_ADD, &l, &json), 0);
   CHECK_EQ(hcsb_conn_modify(s.conn, NULL, json, api_done, &a), 0);
-  hcsb_free(json);
   RUN_UNTIL(&s.loop, a.done);
   CHECK_EQ(hcsb_conn_container_resources(s.conn, "own"), 1);
+  /* The same overlay again is one record (one Remove undoes it). */
+  a.done = 0;
+  CHECK_EQ(hcsb_conn_modify(s.conn, NULL, json, api_done, &a), 0);
+  RUN_UNTIL(&s.loop, a.done);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "own"), 1);
+  hcsb_free(json);
   /* A second one, removed by the caller again. */
   l.container_root_path = "/run/gcs/c/own/other";
   CHECK_EQ(hcsb_modify_combined_layers(HCSB_REQUEST_ADD, &l, &json), 0);

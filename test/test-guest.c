@@ -1185,10 +1185,12 @@ static void test_modify_settings_rules(void) {
               "{\"ResourceType\":\"SCSIDevice\",\"RequestType\":\"Add\","
               "\"Settings\":{\"Controller\":0,\"Lun\":1}}");
   gc_expect(&c, 4, RESP(T_MODIFY), E_FAIL, NULL);
+  /* Unmounting what is not there is a no-op in the guest
+   * (storage.UnmountPath), so a lost answer can be retried. */
   send_modify(&c, 5, GC_NULL_ID,
               "{\"ResourceType\":\"CombinedLayers\",\"RequestType\":\"Remove\","
               "\"Settings\":{\"ContainerRootPath\":\"/never/mounted\"}}");
-  gc_expect(&c, 5, RESP(T_MODIFY), E_FAIL, NULL);
+  gc_expect(&c, 5, RESP(T_MODIFY), 0, NULL);
   send_modify(&c, 6, GC_NULL_ID,
               "{\"ResourceType\":\"MappedVirtualDisk\",\"Settings\":"
               "{\"MountPath\":5}}");

@@ -223,10 +223,18 @@ out:
 
 int hcsb__res_push(hcsb_conn_t *conn, const char *id, hcsb__res_t *x) {
   hcsb__cwaiter_t *w = hcsb__waiter_get(conn, id, 0);
+  const hcsb__res_t *y;
 
   if (w == NULL) {
     hcsb__res_free(x);
     return -ENOMEM;
+  }
+  /* Added twice, removed once: the first record keeps its place. */
+  for (y = w->res; y != NULL; y = y->next) {
+    if (strcmp(y->key, x->key) == 0) {
+      hcsb__res_free(x);
+      return 0;
+    }
   }
   x->next = w->res;
   w->res = x;

@@ -2,9 +2,10 @@
  * does it (unknown ResourceType = E_FAIL, badly typed Settings =
  * 0xC037010D), checked against the request types each resource accepts,
  * and recorded rather than acted on: there are no disks or overlays here.
- * The records show up in DumpStacks, and CombinedLayers Remove needs a
- * matching Add, as unmounting something never mounted fails in a guest.
- * What is mounted matters to DeleteContainerState, which removes the
+ * The records show up in DumpStacks.  A Remove of something never added
+ * succeeds, as in the guest (storage.UnmountPath is a no-op for a path
+ * that does not exist), so a host may repeat a Remove it lost the answer
+ * of.  What is mounted matters to DeleteContainerState, which removes the
  * bundle directory and fails while something is mounted below it. */
 #include "config.h"
 
@@ -189,11 +190,6 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
 
   if (bit == RT_REMOVE) {
     x = find_res(r->g, uvm ? NULL : r->cid, t->name, key);
-    if (x == NULL && strcmp(t->name, "CombinedLayers") == 0) {
-      hcsb__greply_errf(r->g, &r->call, 0x80004005u,
-                        "failed to unmount %s: nothing is mounted there", key);
-      return;
-    }
     if (x != NULL) res_free(r->g, x);
   } else {
     e = res_add(r->g, uvm ? NULL : r->cid, t->name, key);

@@ -144,7 +144,9 @@ static const struct {
     {"delete",
      "Usage: hcsbctl delete ID\n"
      "\n"
-     "Removes the guest's state of a stopped container (DeleteContainerState).\n"},
+     "Removes the guest's state of a stopped container (DeleteContainerState),\n"
+     "after removing what 'create' in this session added for it (layers,\n"
+     "mounts, adapters), newest first.\n"},
     {"modify",
      "Usage: hcsbctl modify --json FILE\n"
      "\n"
