@@ -595,7 +595,8 @@ HCSB_EXTERN int hcsb_container_resume(hcsb_container_t *c, const hcsb_call_opts_
 HCSB_EXTERN int hcsb_container_has_pending_updates(hcsb_container_t *c,
                                                    const hcsb_call_opts_t *opts,
                                                    hcsb_done_cb cb, void *data);
-/* The disks recorded for this container's creation (see the connection's). */
+/* The disks this container's creation mapped and that are still mapped
+ * (a failed create's undo and a delete unmap them; see the connection's). */
 HCSB_EXTERN size_t hcsb_container_mapped_virtual_disks(
     const hcsb_container_t *c, const hcsb_mapped_virtual_disk_t **out);
 
