@@ -129,14 +129,14 @@ static int identity(const char *type, json_object *s, char *out, size_t len) {
                  (unsigned long long)uint_at(s, "Controller"),
                  (unsigned long long)uint_at(s, "Lun"),
                  (unsigned long long)uint_at(s, "Partition"));
-  } else if (strcasecmp(type, "MappedDirectory") == 0 ||
-             strcasecmp(type, "VPMemDevice") == 0) {
+  } else if (strcasecmp(type, "MappedDirectory") == 0) {
     a = str_at(s, "MountPath");
     if (a[0] == '\0') return -EINVAL;
-    n = snprintf(out, len, "%s %s",
-                 type[1] == 'a' || type[1] == 'A' ? "MappedDirectory"
-                                                  : "VPMemDevice",
-                 a);
+    n = snprintf(out, len, "MappedDirectory %s", a);
+  } else if (strcasecmp(type, "VPMemDevice") == 0) {
+    a = str_at(s, "MountPath");
+    if (a[0] == '\0') return -EINVAL;
+    n = snprintf(out, len, "VPMemDevice %s", a);
   } else if (strcasecmp(type, "CombinedLayers") == 0) {
     a = str_at(s, "ContainerRootPath");
     if (a[0] == '\0') return -EINVAL;
@@ -211,6 +211,7 @@ int hcsb__res_parse(const char *request_json, hcsb__res_t **out) {
   cid = strcasecmp(type, "CombinedLayers") == 0 ? str_at(s, "ContainerID")
                                                  : "";
   if (cid[0] != '\0' && (x->cid = strdup(cid)) == NULL) goto out;
+  /* Last: this rewrites `root`, after which rt and s are stale. */
   if (x->add && remove_text(root, type, s, &x->remove_json) != 0) goto out;
   *out = x;
   x = NULL;
