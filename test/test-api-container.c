@@ -723,10 +723,26 @@ static void test_delete_releases_everything(void) {
 
   uv_loop_init(&loop);
   api_open_spawn(&g, &loop, NULL);
+  /* A VPMem layer the caller maps for the container first. */
+  {
+    hcsb_vpmem_device_t pmem;
+    api_done_t add = {0};
+    char *json;
+    memset(&pmem, 0, sizeof(pmem));
+    pmem.device_number = 1;
+    pmem.mount_path = "/run/layers/p1";
+    CHECK_EQ(hcsb_modify_vpmem_device(HCSB_REQUEST_ADD, &pmem, &json), 0);
+    CHECK_EQ(hcsb_conn_modify_for_container(g.conn, NULL, "rel-1", json,
+                                            api_done, &add),
+             0);
+    hcsb_free(json);
+    RUN_UNTIL(&loop, add.done);
+    CHECK_EQ(add.status, 0);
+  }
   full_config(&cfg, "rel-1", "echo up; sleep 1000 & wait", &disk, &dir, &nic);
   create_ctr(&g, &t, &cfg);
-  CHECK_EQ(guest_resources(&g), 4);
-  CHECK_EQ(hcsb_conn_container_resources(g.conn, "rel-1"), 4);
+  CHECK_EQ(guest_resources(&g), 5);
+  CHECK_EQ(hcsb_conn_container_resources(g.conn, "rel-1"), 5);
   start_in(&g, &t, &init, NULL, "o", 0);
   CHECK_EQ(hcsb_process_read_start(init.p, api_proc_read, &init), 0);
   CHECK_EQ(hcsb_container_terminate(t.c, NULL, api_done, &shut), 0);
@@ -736,7 +752,7 @@ static void test_delete_releases_everything(void) {
   RUN_UNTIL(&loop, init.waited);
   /* The handle is closed first: the record belongs to the ID. */
   close_ctr(&g, &t);
-  CHECK_EQ(hcsb_conn_container_resources(g.conn, "rel-1"), 4);
+  CHECK_EQ(hcsb_conn_container_resources(g.conn, "rel-1"), 5);
   CHECK_EQ(hcsb_conn_delete_container_state(g.conn, NULL, "rel-1", api_done,
                                             &del),
            0);

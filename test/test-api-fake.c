@@ -700,6 +700,88 @@ static void test_caller_added_layers(void) {
   finish(&s);
 }
 
+/* Layers mapped for a container before its create (hcsshim's order: VPMem
+ * and SCSI layers, then the overlay) are that container's: its delete
+ * removes them after the overlay. */
+static void test_resources_added_for_container(void) {
+  hcsb_vpmem_device_t pmem;
+  hcsb_mapped_virtual_disk_t disk;
+  hcsb_container_config_t cfg;
+  hcsb_container_t *c = NULL;
+  created_t t = {0};
+  api_done_t a = {0}, b = {0}, d = {0};
+  script_t s;
+  char *json;
+  int closed = 0;
+
+  start(&s, NULL);
+  memset(&pmem, 0, sizeof(pmem));
+  pmem.device_number = 0;
+  pmem.mount_path = "/run/layers/p0";
+  CHECK_EQ(hcsb_modify_vpmem_device(HCSB_REQUEST_ADD, &pmem, &json), 0);
+  CHECK_EQ(hcsb_conn_modify_for_container(s.conn, NULL, NULL, json, api_done,
+                                          &a),
+           -EINVAL);
+  CHECK_EQ(hcsb_conn_modify_for_container(s.conn, NULL, "lay", json, api_done,
+                                          &a),
+           0);
+  hcsb_free(json);
+  memset(&disk, 0, sizeof(disk));
+  disk.mount_path = "/run/mounts/m3";
+  disk.lun = 3;
+  disk.read_only = 1;
+  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, &disk, &json), 0);
+  CHECK_EQ(hcsb_conn_modify_for_container(s.conn, NULL, "lay", json, api_done,
+                                          &b),
+           0);
+  hcsb_free(json);
+  /* Nothing a Remove undoes: refused, nothing sent. */
+  CHECK_EQ(hcsb_modify_vpci_device(HCSB_REQUEST_ADD,
+                                    "12345678-1234-1234-1234-123456789abc",
+                                    &json),
+           0);
+  CHECK_EQ(hcsb_conn_modify_for_container(s.conn, NULL, "lay", json, api_done,
+                                          &d),
+           -EINVAL);
+  hcsb_free(json);
+  CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_REMOVE, &disk, &json),
+           0);
+  CHECK_EQ(hcsb_conn_modify_for_container(s.conn, NULL, "lay", json, api_done,
+                                          &d),
+           -EINVAL);
+  hcsb_free(json);
+  RUN_UNTIL(&s.loop, a.done);
+  RUN_UNTIL(&s.loop, b.done);
+  CHECK_EQ(a.status, 0);
+  CHECK_EQ(b.status, 0);
+  CHECK_EQ(d.done, 0);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "lay"), 2);
+  CHECK_EQ(hcsb_conn_mapped_virtual_disks(s.conn, NULL), 1);
+
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.id = "lay";
+  cfg.oci_spec_json = "{}";
+  cfg.layers = (const char *const[]){"/run/layers/p0", "/run/mounts/m3"};
+  cfg.nlayers = 2;
+  CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg, created_cb, &t, &c),
+           0);
+  RUN_UNTIL(&s.loop, t.done);
+  CHECK_EQ(t.status, 0);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "lay"), 3);
+  s.seq[0] = '\0';
+  CHECK_EQ(hcsb_conn_delete_container_state(s.conn, NULL, "lay", api_done, &d),
+           0);
+  RUN_UNTIL(&s.loop, d.done);
+  CHECK_EQ(d.status, 0);
+  CHECK_STR(s.seq, "Remove CombinedLayers;Remove MappedVirtualDisk;Remove "
+                   "VPMemDevice;DeleteContainerState;");
+  CHECK_EQ(hcsb_conn_mapped_virtual_disks(s.conn, NULL), 0);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "lay"), 0);
+  hcsb_container_close(c, api_closed_flag, &closed);
+  RUN_UNTIL(&s.loop, closed);
+  finish(&s);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Capabilities the guest does not advertise */
 
@@ -950,6 +1032,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(request_shapes),       TEST_ENTRY(create_step_failure),
     TEST_ENTRY(missing_capabilities), TEST_ENTRY(properties_decoding),
     TEST_ENTRY(delete_release_order), TEST_ENTRY(caller_added_layers),
+    TEST_ENTRY(resources_added_for_container),
 };
 
 int main(int argc, char **argv) {

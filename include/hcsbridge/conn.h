@@ -174,6 +174,20 @@ HCSB_EXTERN int hcsb_conn_modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts
                                  const char *request_json, hcsb_done_cb cb,
                                  void *data);
 
+/* hcsb_conn_modify for a resource one container needs, before or after
+ * its create (hcsshim maps a container's layer disks and VPMem devices
+ * first): a successful Add is tracked as `container_id`'s, and its delete
+ * removes it (see "Container resources").  Returns -EINVAL also when the
+ * request is not an Add of a MappedVirtualDisk, MappedDirectory,
+ * VPMemDevice, CombinedLayers or Network resource with what names it
+ * (disk: Controller/Lun; share, VPMem: MountPath; overlay:
+ * ContainerRootPath; adapter: NamespaceID/ID). */
+HCSB_EXTERN int hcsb_conn_modify_for_container(hcsb_conn_t *conn,
+                                               const hcsb_call_opts_t *opts,
+                                               const char *container_id,
+                                               const char *request_json,
+                                               hcsb_done_cb cb, void *data);
+
 /* DumpStacks: `stacks` is the guest's text (NUL-terminated; NULL unless
  * status is 0).  Returns -ENOTSUP when the guest does not advertise
  * DumpStacksSupported. */
@@ -188,9 +202,9 @@ HCSB_EXTERN int hcsb_conn_dump_stacks(hcsb_conn_t *conn, const hcsb_call_opts_t 
  * The library tracks, per container ID on this connection, every resource
  * a ModifySettings Add put in the guest for that container: what
  * hcsb_conn_create_container added (mapped virtual disks, mapped
- * directories, the CombinedLayers overlay, network adapters) and the
- * CombinedLayers Adds with that ContainerID the caller sent through
- * hcsb_conn_modify.  The record belongs to the ID, not to a handle: it
+ * directories, the CombinedLayers overlay, network adapters), what the
+ * caller added for it with hcsb_conn_modify_for_container, and the
+ * CombinedLayers Adds with that ContainerID sent through hcsb_conn_modify.  The record belongs to the ID, not to a handle: it
  * survives hcsb_container_close and is seen again by
  * hcsb_conn_open_container.  It is not persisted: another connection (a
  * new hcsbctl run, say) knows nothing of it.

@@ -258,6 +258,7 @@ size_t hcsb_conn_mapped_virtual_disks(const hcsb_conn_t *conn,
 typedef struct modify_ctx_s {
   hcsb__disk_change_t *disk;
   hcsb__res_t *res;
+  char *owner; /* hcsb_conn_modify_for_container: the container's ID */
 } modify_ctx_t;
 
 static void modify_ctx_free(void *p) {
@@ -266,6 +267,7 @@ static void modify_ctx_free(void *p) {
   if (m == NULL) return;
   hcsb__disk_change_free(m->disk);
   hcsb__res_free(m->res);
+  free(m->owner);
   free(m);
 }
 
@@ -274,6 +276,7 @@ static void modify_step(hcsb__op_t *op, int status,
                         const hcsb_response_t *resp) {
   hcsb_conn_t *c = op->owner->conn;
   modify_ctx_t *m = op->ctx;
+  const char *owner;
   char aid[37];
 
   /* Recorded even when the caller has closed meanwhile: the disk is
@@ -282,17 +285,19 @@ static void modify_step(hcsb__op_t *op, int status,
       hcsb__disks_apply(&c->disks, &c->ndisks, m->disk) != 0)
     hcsb__api_log(c, HCSB_LOG_ERROR, hcsb__op_activity(op, aid),
                   "out of memory recording a mapped virtual disk");
-  /* An overlay built for a container is that container's to release; a
+  /* What was added for a container is that container's to release; a
    * Remove ends whoever held the resource. */
   if (status == 0 && m != NULL && m->res != NULL) {
+    owner = m->owner != NULL ? m->owner : m->res->cid;
     if (!m->res->add) {
       hcsb__res_forget(c, m->res->key);
-    } else if (m->res->cid != NULL) {
+    } else if (owner != NULL) {
       hcsb__res_t *x = m->res;
       m->res = NULL;
-      if (hcsb__res_push(c, x->cid, x) != 0)
+      if (hcsb__res_push(c, owner, x) != 0)
         hcsb__api_log(c, HCSB_LOG_ERROR, hcsb__op_activity(op, aid),
-                      "out of memory tracking a container's layers");
+                      "container %s: out of memory tracking a resource",
+                      owner);
     }
   }
   hcsb__op_done(op, status, gerr, resp);
@@ -301,8 +306,9 @@ static void modify_step(hcsb__op_t *op, int status,
 static const hcsb__op_class_t modify_op = {modify_step, hcsb__deliver_done,
                                            modify_ctx_free};
 
-int hcsb_conn_modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
-                     const char *request_json, hcsb_done_cb cb, void *data) {
+static int modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
+                  const char *owner, const char *request_json,
+                  hcsb_done_cb cb, void *data) {
   hcsb_request_t req;
   hcsb__disk_change_t *change;
   hcsb__res_t *res = NULL;
@@ -314,17 +320,23 @@ int hcsb_conn_modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
   if (hcsb__json_validate(request_json, strlen(request_json),
                           HCSB__JSON_MAX_DEPTH) != (int)json_type_object)
     return -EINVAL;
-  change = hcsb__disk_change_parse(request_json, &r);
-  if (r != 0) return r;
-  /* A request that does not name its resource is the guest's to refuse. */
   r = hcsb__res_parse(request_json, &res);
-  if (r == -ENOMEM) {
-    hcsb__disk_change_free(change);
+  if (r == -ENOMEM) return r;
+  /* Only what a Remove can undo may be a container's; without an owner,
+   * a request that does not name its resource is the guest's to refuse. */
+  if (owner != NULL && (res == NULL || !res->add)) {
+    hcsb__res_free(res);
+    return -EINVAL;
+  }
+  change = hcsb__disk_change_parse(request_json, &r);
+  if (r != 0) {
+    hcsb__res_free(res);
     return r;
   }
   if (change != NULL || res != NULL) {
     m = calloc(1, sizeof(*m));
-    if (m == NULL) {
+    if (m == NULL || (owner != NULL && (m->owner = strdup(owner)) == NULL)) {
+      free(m);
       hcsb__disk_change_free(change);
       hcsb__res_free(res);
       return -ENOMEM;
@@ -346,6 +358,20 @@ int hcsb_conn_modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
   r = hcsb__op_send(op, &req);
   if (r != 0) hcsb__op_discard(op);
   return r;
+}
+
+int hcsb_conn_modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
+                     const char *request_json, hcsb_done_cb cb, void *data) {
+  return modify(conn, opts, NULL, request_json, cb, data);
+}
+
+int hcsb_conn_modify_for_container(hcsb_conn_t *conn,
+                                   const hcsb_call_opts_t *opts,
+                                   const char *container_id,
+                                   const char *request_json, hcsb_done_cb cb,
+                                   void *data) {
+  if (container_id == NULL || container_id[0] == '\0') return -EINVAL;
+  return modify(conn, opts, container_id, request_json, cb, data);
 }
 
 static void deliver_stacks(hcsb__op_t *op, int status,
