@@ -221,7 +221,7 @@ HCSB_EXTERN int hcsb_conn_dump_stacks(hcsb_conn_t *conn, const hcsb_call_opts_t 
  * share or NIC visible (HCS attach) remain the caller's to revert. */
 
 /* Resources currently tracked for `container_id` (0 for an unknown ID). */
-HCSB_EXTERN size_t hcsb_conn_container_resources(hcsb_conn_t *conn,
+HCSB_EXTERN size_t hcsb_conn_container_resources(const hcsb_conn_t *conn,
                                                  const char *container_id);
 
 /* Skip the release: send DeleteContainerState only, and leave the tracked

@@ -496,8 +496,9 @@ int hcsb_conn_delete_container_state(hcsb_conn_t *conn,
   return hcsb_conn_delete_container(conn, opts, container_id, 0, cb, data);
 }
 
-size_t hcsb_conn_container_resources(hcsb_conn_t *conn,
+size_t hcsb_conn_container_resources(const hcsb_conn_t *conn,
                                      const char *container_id) {
   if (conn == NULL || container_id == NULL) return 0;
-  return hcsb__res_count(hcsb__waiter_find(conn, container_id));
+  /* A lookup: the waiter list is not changed. */
+  return hcsb__res_count(hcsb__waiter_find((hcsb_conn_t *)conn, container_id));
 }
