@@ -136,7 +136,9 @@ static void test_network_adapter_shapes(void) {
   hcsb_ip_config_t ips[] = {{"10.0.0.5", 24}, {"fd00::5", 64}};
   hcsb_route_t routes[] = {{"10.0.0.1", "0.0.0.0/0", 0}};
   hcsb_network_adapter_t a;
+  char *out = NULL;
 
+  /* The default is what a v0.11.8 guest decodes: the flat shape. */
   memset(&a, 0, sizeof(a));
   a.namespace_id = "ns";
   a.id = "nic";
@@ -144,38 +146,144 @@ static void test_network_adapter_shapes(void) {
   a.dns_suffix = "a.example,b.example";
   a.dns_server_list = "10.0.0.2";
   a.encap_overhead = 50;
+  a.enable_low_metric = 1;
+  a.vpci_assigned = 1;
+  a.ip_address = "10.0.0.5";
+  a.prefix_length = 24;
+  a.gateway_address = "10.0.0.1";
+  a.ipv6_address = "fd00::5";
+  a.ipv6_prefix_length = 64;
+  a.ipv6_gateway_address = "fd00::1";
+  EXPECT(hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, OUT),
+         "{\"ResourceType\":\"Network\",\"RequestType\":\"Add\",\"Settings\":"
+         "{\"NamespaceID\":\"ns\",\"ID\":\"nic\",\"MacAddress\":"
+         "\"00-15-5D-01-02-03\",\"IPAddress\":\"10.0.0.5\",\"PrefixLength\":24,"
+         "\"GatewayAddress\":\"10.0.0.1\",\"IPv6Address\":\"fd00::5\","
+         "\"IPv6PrefixLength\":64,\"IPv6GatewayAddress\":\"fd00::1\","
+         "\"DNSSuffix\":\"a.example,b.example\",\"DNSServerList\":"
+         "\"10.0.0.2\",\"EnableLowMetric\":true,\"EncapOverhead\":50,"
+         "\"VPCIAssigned\":true}}");
+  CHECK_EQ(HCSB_ADAPTER_SHAPE_V0_11, 0);
+  /* main's fields would be dropped by that guest: refused instead. */
   a.ip_configs = ips;
   a.nip_configs = 2;
+  CHECK_EQ(hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, &out), -EINVAL);
+  a.nip_configs = 0;
   a.routes = routes;
   a.nroutes = 1;
-  a.enable_low_metric = 1;
+  CHECK_EQ(hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, &out), -EINVAL);
+  a.nroutes = 0;
+  a.policy_based_routing = 1;
+  CHECK_EQ(hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, &out), -EINVAL);
+  a.policy_based_routing = 0;
+
+  /* main's shape only when asked for, and then without the flat fields. */
+  a.shape = HCSB_ADAPTER_SHAPE_MAIN;
+  a.nip_configs = 2;
+  a.nroutes = 1;
+  CHECK_EQ(hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, &out), -EINVAL);
+  a.ip_address = a.gateway_address = NULL;
+  a.ipv6_address = a.ipv6_gateway_address = NULL;
+  a.prefix_length = 0;
+  CHECK_EQ(hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, &out), -EINVAL);
+  a.ipv6_prefix_length = 0;
   EXPECT(
       hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, OUT),
       "{\"ResourceType\":\"Network\",\"RequestType\":\"Add\",\"Settings\":"
       "{\"NamespaceID\":\"ns\",\"ID\":\"nic\",\"MacAddress\":\"00-15-5D-01-02-"
       "03\","
       "\"DNSSuffix\":\"a.example,b.example\",\"DNSServerList\":\"10.0.0.2\","
-      "\"EncapOverhead\":50,\"IPConfigs\":[{\"IPAddress\":\"10.0.0.5\","
-      "\"PrefixLength\":24},{\"IPAddress\":\"fd00::5\",\"PrefixLength\":64}],"
+      "\"EncapOverhead\":50,\"VPCIAssigned\":true,\"IPConfigs\":[{\"IPAddress\":"
+      "\"10.0.0.5\",\"PrefixLength\":24},{\"IPAddress\":\"fd00::5\","
+      "\"PrefixLength\":64}],"
       "\"Routes\":[{\"NextHop\":\"10.0.0.1\",\"DestinationPrefix\":\"0.0.0.0/"
       "0\"}],"
       "\"EnableLowMetric\":true}}");
-  a.legacy_shape = 1;
-  a.ip_address = "10.0.0.5";
-  a.prefix_length = 24;
-  a.gateway_address = "10.0.0.1";
-  EXPECT(hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, OUT),
-         "{\"ResourceType\":\"Network\",\"RequestType\":\"Add\",\"Settings\":"
-         "{\"NamespaceID\":\"ns\",\"ID\":\"nic\",\"MacAddress\":\"00-15-5D-01-"
-         "02-03\","
-         "\"IPAddress\":\"10.0.0.5\",\"PrefixLength\":24,\"GatewayAddress\":"
-         "\"10.0.0.1\",\"DNSSuffix\":\"a.example,b.example\",\"DNSServerList\":"
-         "\"10.0.0.2\",\"EnableLowMetric\":true,\"EncapOverhead\":50}}");
+  a.shape = 2;
+  CHECK_EQ(hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, &out), -EINVAL);
+  a.shape = HCSB_ADAPTER_SHAPE_MAIN;
   a.namespace_id = NULL;
+  CHECK_EQ(hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, &out), -EINVAL);
+  CHECK(out == NULL);
+}
+
+/* DeviceVerityInfo: the v0.11.8 guest's field names and JSON types (numbers
+ * for Ext4SizeInBytes, Version and BlockSize, a bool for SuperBlock), on
+ * both device kinds and on Remove. */
+static void test_verity_info(void) {
+  hcsb_verity_info_t v = {"3f4e", "a1b2", "sha256", 4096, 4096,
+                          1048576, 1, 1};
+  hcsb_mapped_virtual_disk_t d;
+  hcsb_vpmem_device_t vp = {2, "/run/layers/p2-0-1000", 1, 0, 4096};
+  char *out = NULL;
+
+  memset(&d, 0, sizeof(d));
+  d.mount_path = "/run/layers/m1";
+  d.lun = 1;
+  d.read_only = 1;
+  EXPECT(hcsb_modify_mapped_virtual_disk_verity(HCSB_REQUEST_ADD, &d, &v, OUT),
+         "{\"ResourceType\":\"MappedVirtualDisk\",\"RequestType\":\"Add\","
+         "\"Settings\":{\"MountPath\":\"/run/layers/m1\",\"Lun\":1,"
+         "\"Controller\":0,\"ReadOnly\":true,\"VerityInfo\":{"
+         "\"Ext4SizeInBytes\":1048576,\"Version\":1,\"Algorithm\":\"sha256\","
+         "\"SuperBlock\":true,\"RootDigest\":\"3f4e\",\"Salt\":\"a1b2\","
+         "\"BlockSize\":4096}}}");
+  EXPECT(hcsb_modify_vpmem_device_verity(HCSB_REQUEST_REMOVE, &vp, &v, OUT),
+         "{\"ResourceType\":\"VPMemDevice\",\"RequestType\":\"Remove\","
+         "\"Settings\":{\"DeviceNumber\":2,\"MountPath\":"
+         "\"/run/layers/p2-0-1000\",\"MappingInfo\":{\"DeviceOffsetInBytes\":0,"
+         "\"DeviceSizeInBytes\":4096},\"VerityInfo\":{"
+         "\"Ext4SizeInBytes\":1048576,\"Version\":1,\"Algorithm\":\"sha256\","
+         "\"SuperBlock\":true,\"RootDigest\":\"3f4e\",\"Salt\":\"a1b2\","
+         "\"BlockSize\":4096}}}");
+  /* No salt, no superblock, hash block size left to the data's: omitted
+   * the way Go's omitempty omits them. */
+  v.salt = NULL;
+  v.super_block = 0;
+  v.hash_block_size = 0;
+  v.version = 0;
+  EXPECT(hcsb_modify_vpmem_device_verity(HCSB_REQUEST_ADD, &vp, &v, OUT),
+         "{\"ResourceType\":\"VPMemDevice\",\"RequestType\":\"Add\","
+         "\"Settings\":{\"DeviceNumber\":2,\"MountPath\":"
+         "\"/run/layers/p2-0-1000\",\"MappingInfo\":{\"DeviceOffsetInBytes\":0,"
+         "\"DeviceSizeInBytes\":4096},\"VerityInfo\":{"
+         "\"Ext4SizeInBytes\":1048576,\"Algorithm\":\"sha256\","
+         "\"RootDigest\":\"3f4e\",\"BlockSize\":4096}}}");
+  /* NULL verity: byte for byte the plain builder. */
   {
-    char *out = NULL;
-    CHECK_EQ(hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, &out), -EINVAL);
+    char *plain = NULL, *with = NULL;
+    CHECK_EQ(hcsb_modify_vpmem_device(HCSB_REQUEST_ADD, &vp, &plain), 0);
+    CHECK_EQ(hcsb_modify_vpmem_device_verity(HCSB_REQUEST_ADD, &vp, NULL,
+                                             &with),
+             0);
+    CHECK_STR(with, plain);
+    hcsb_free(plain);
+    hcsb_free(with);
   }
+  /* What the guest's single BlockSize and data-sized hash offset cannot
+   * express, and what would crash it. */
+  v.hash_block_size = 512;
+  CHECK_EQ(hcsb_modify_vpmem_device_verity(HCSB_REQUEST_ADD, &vp, &v, &out),
+           -EINVAL);
+  v.hash_block_size = 4096;
+  v.hash_offset_bytes = 1048576 + 512;
+  CHECK_EQ(hcsb_modify_mapped_virtual_disk_verity(HCSB_REQUEST_ADD, &d, &v,
+                                                  &out),
+           -EINVAL);
+  v.hash_offset_bytes = 1048576;
+  v.data_block_size = 0;
+  CHECK_EQ(hcsb_modify_vpmem_device_verity(HCSB_REQUEST_ADD, &vp, &v, &out),
+           -EINVAL);
+  v.data_block_size = 4096;
+  v.root_digest = "";
+  CHECK_EQ(hcsb_modify_vpmem_device_verity(HCSB_REQUEST_ADD, &vp, &v, &out),
+           -EINVAL);
+  v.root_digest = "3f4e";
+  v.hash_algorithm = NULL;
+  CHECK_EQ(hcsb_modify_mapped_virtual_disk_verity(HCSB_REQUEST_ADD, &d, &v,
+                                                  &out),
+           -EINVAL);
+  CHECK(out == NULL);
 }
 
 static void params(const hcsb_process_config_t *c, int in_container,
@@ -258,7 +366,8 @@ static void test_generated_ids(void) {
 
 static const hcsb_test_t tests[] = {
     TEST_ENTRY(mapped_virtual_disk),    TEST_ENTRY(other_resources),
-    TEST_ENTRY(network_adapter_shapes), TEST_ENTRY(process_parameters),
+    TEST_ENTRY(network_adapter_shapes), TEST_ENTRY(verity_info),
+    TEST_ENTRY(process_parameters),
     TEST_ENTRY(generated_ids),
 };
 

@@ -303,6 +303,34 @@ typedef struct hcsb_vpmem_device_s {
   uint64_t device_size_bytes;
 } hcsb_vpmem_device_t;
 
+/* dm-verity metadata of a read-only device (hcsshim's DeviceVerityInfo),
+ * sent as the Settings' VerityInfo so the guest maps the device through a
+ * verity target (and a confidential guest's policy can check the layer's
+ * root hash).  The v0.11.8 guest builds the table
+ *   <version> <dev> <dev> <data_block> <hash_block> <data_blocks>
+ *   <hash_start> <algorithm> <root_digest> <salt>
+ * from seven JSON fields, so some of the eight dm-verity parameters are
+ * tied together:
+ *   - one BlockSize is used for both data and hash blocks: hash_block_size
+ *     must be 0 or equal data_block_size;
+ *   - the hash tree follows the data on the same device: hash_offset_bytes
+ *     is Ext4SizeInBytes (the data size), a multiple of data_block_size,
+ *     and with super_block the tree starts one block after it.
+ * -EINVAL from the builders for anything the guest cannot express, a
+ * missing root digest or algorithm, or a zero data_block_size (which
+ * crashes that guest). */
+typedef struct hcsb_verity_info_s {
+  const char *root_digest;    /* RootDigest: hex root hash; required */
+  const char *salt;           /* Salt: hex; NULL/"" = none */
+  const char *hash_algorithm; /* Algorithm, e.g. "sha256"; required */
+  uint32_t data_block_size;   /* BlockSize; required */
+  uint32_t hash_block_size;   /* 0 or data_block_size */
+  uint64_t hash_offset_bytes; /* Ext4SizeInBytes */
+  int super_block;            /* SuperBlock: a verity superblock precedes
+                                 the hash tree */
+  uint32_t version;           /* Version: hash format (1 in practice) */
+} hcsb_verity_info_t;
+
 typedef struct hcsb_combined_layers_s {
   const char *container_id;
   const char *container_root_path; /* e.g. /run/gcs/c/<id>/rootfs */
@@ -322,8 +350,24 @@ typedef struct hcsb_route_s {
   uint16_t metric;
 } hcsb_route_t;
 
+/* Which LCOWNetworkAdapter document hcsb_modify_network_adapter writes.
+ * The guest decodes the adapter with its own Go struct and silently drops
+ * fields it does not know, so a request in the wrong shape is accepted and
+ * the NIC comes up without addresses.  The negotiation does not tell the two
+ * guests apart: the caller must know the guest image.
+ *   HCSB_ADAPTER_SHAPE_V0_11 (0, the default): the flat shape of hcsshim
+ *     v0.11.x guests (PROTOCOL.md §7): NamespaceID, ID, MacAddress,
+ *     IPAddress, PrefixLength, GatewayAddress, IPv6Address,
+ *     IPv6PrefixLength, IPv6GatewayAddress, DNSSuffix, DNSServerList,
+ *     EnableLowMetric, EncapOverhead, VPCIAssigned.
+ *   HCSB_ADAPTER_SHAPE_MAIN (1, opt-in): hcsshim main's shape with IPConfigs
+ *     and Routes arrays and PolicyBasedRouting, for guests built from main.
+ * Fields of the other shape are refused (-EINVAL) rather than dropped. */
+#define HCSB_ADAPTER_SHAPE_V0_11 0
+#define HCSB_ADAPTER_SHAPE_MAIN 1
+
 typedef struct hcsb_network_adapter_s {
-  int legacy_shape; /* 1: the flat 0.11 shape; 0: main's shape */
+  int shape; /* HCSB_ADAPTER_SHAPE_*; 0 = what a v0.11.8 guest reads */
   const char *namespace_id;
   const char *id;
   const char *mac_address;
@@ -332,12 +376,12 @@ typedef struct hcsb_network_adapter_s {
   uint16_t encap_overhead;
   int vpci_assigned;
   int enable_low_metric;
-  int policy_based_routing;
-  const hcsb_ip_config_t *ip_configs; /* main shape */
+  int policy_based_routing;           /* main shape only */
+  const hcsb_ip_config_t *ip_configs; /* main shape only */
   size_t nip_configs;
-  const hcsb_route_t *routes;         /* main shape */
+  const hcsb_route_t *routes;         /* main shape only */
   size_t nroutes;
-  /* 0.11 shape */
+  /* v0.11 shape only */
   const char *ip_address;
   uint8_t prefix_length;
   const char *gateway_address;
@@ -355,6 +399,16 @@ typedef struct hcsb_security_policy_s {
 
 HCSB_EXTERN int hcsb_modify_mapped_virtual_disk(hcsb_request_type_t rt,
                                                 const hcsb_mapped_virtual_disk_t *d,
+                                                char **json_out);
+/* The same requests with dm-verity metadata (`verity` NULL: none, as the
+ * builders above).  Give it on Remove too: the guest tears down the verity
+ * target it made for the device. */
+HCSB_EXTERN int hcsb_modify_mapped_virtual_disk_verity(
+    hcsb_request_type_t rt, const hcsb_mapped_virtual_disk_t *d,
+    const hcsb_verity_info_t *verity, char **json_out);
+HCSB_EXTERN int hcsb_modify_vpmem_device_verity(hcsb_request_type_t rt,
+                                                const hcsb_vpmem_device_t *d,
+                                                const hcsb_verity_info_t *verity,
                                                 char **json_out);
 HCSB_EXTERN int hcsb_modify_scsi_device(hcsb_request_type_t rt, uint8_t controller,
                                         uint8_t lun, char **json_out);

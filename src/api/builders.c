@@ -2,6 +2,7 @@
  * (PROTOCOL.md §7).  Field names and omitempty behaviour follow the guest's
  * Go structs; request types a resource does not accept are refused here,
  * where the mistake is cheap to explain, rather than by the guest. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,13 +73,41 @@ static int strs_ok(const char *const *v, size_t n) {
   return 1;
 }
 
-int hcsb_modify_mapped_virtual_disk(hcsb_request_type_t rt,
-                                    const hcsb_mapped_virtual_disk_t *d,
-                                    char **json_out) {
+static int verity_ok(const hcsb_verity_info_t *v) {
+  return v == NULL ||
+         (v->root_digest != NULL && v->root_digest[0] != '\0' &&
+          v->hash_algorithm != NULL && v->hash_algorithm[0] != '\0' &&
+          v->data_block_size != 0 &&
+          (v->hash_block_size == 0 ||
+           v->hash_block_size == v->data_block_size) &&
+          v->hash_offset_bytes % v->data_block_size == 0 &&
+          v->hash_offset_bytes <= INT64_MAX);
+}
+
+/* DeviceVerityInfo, in the guest's field order; every field omitempty. */
+static void put_verity(hcsb__jw_t *w, const hcsb_verity_info_t *v) {
+  if (v == NULL) return;
+  hcsb__jw_key(w, "VerityInfo");
+  hcsb__jw_obj(w);
+  hcsb__jw_ku64(w, "Ext4SizeInBytes", v->hash_offset_bytes);
+  hcsb__jw_ku64(w, "Version", v->version);
+  hcsb__jw_kstr(w, "Algorithm", v->hash_algorithm);
+  hcsb__jw_kbool(w, "SuperBlock", v->super_block);
+  hcsb__jw_kstr(w, "RootDigest", v->root_digest);
+  hcsb__jw_kstr(w, "Salt", v->salt);
+  hcsb__jw_ku64(w, "BlockSize", v->data_block_size);
+  hcsb__jw_obj_end(w);
+}
+
+int hcsb_modify_mapped_virtual_disk_verity(hcsb_request_type_t rt,
+                                           const hcsb_mapped_virtual_disk_t *d,
+                                           const hcsb_verity_info_t *verity,
+                                           char **json_out) {
   hcsb__jw_t w;
   int r;
 
-  if (d == NULL || d->controller > 3 || !strs_ok(d->options, d->noptions))
+  if (d == NULL || d->controller > 3 || !strs_ok(d->options, d->noptions) ||
+      !verity_ok(verity))
     return -EINVAL;
   r = begin(&w, rt, RT_ADD | RT_REMOVE, "MappedVirtualDisk", json_out);
   if (r != 0) return r;
@@ -94,11 +123,18 @@ int hcsb_modify_mapped_virtual_disk(hcsb_request_type_t rt,
   hcsb__jw_kbool(&w, "ReadOnly", d->read_only);
   hcsb__jw_kbool(&w, "Encrypted", d->encrypted);
   put_strs(&w, "Options", d->options, d->noptions);
+  put_verity(&w, verity);
   hcsb__jw_kbool(&w, "BlockDev", d->block_dev);
   hcsb__jw_kbool(&w, "EnsureFilesystem", d->ensure_filesystem);
   hcsb__jw_kstr(&w, "Filesystem", d->filesystem);
   hcsb__jw_obj_end(&w);
   return end(&w, json_out);
+}
+
+int hcsb_modify_mapped_virtual_disk(hcsb_request_type_t rt,
+                                    const hcsb_mapped_virtual_disk_t *d,
+                                    char **json_out) {
+  return hcsb_modify_mapped_virtual_disk_verity(rt, d, NULL, json_out);
 }
 
 int hcsb_modify_scsi_device(hcsb_request_type_t rt, uint8_t controller,
@@ -140,12 +176,14 @@ int hcsb_modify_mapped_directory(hcsb_request_type_t rt,
   return end(&w, json_out);
 }
 
-int hcsb_modify_vpmem_device(hcsb_request_type_t rt,
-                             const hcsb_vpmem_device_t *d, char **json_out) {
+int hcsb_modify_vpmem_device_verity(hcsb_request_type_t rt,
+                                    const hcsb_vpmem_device_t *d,
+                                    const hcsb_verity_info_t *verity,
+                                    char **json_out) {
   hcsb__jw_t w;
   int r;
 
-  if (d == NULL) return -EINVAL;
+  if (d == NULL || !verity_ok(verity)) return -EINVAL;
   r = begin(&w, rt, RT_ADD | RT_REMOVE, "VPMemDevice", json_out);
   if (r != 0) return r;
   hcsb__jw_key(&w, "Settings");
@@ -162,8 +200,14 @@ int hcsb_modify_vpmem_device(hcsb_request_type_t rt,
     hcsb__jw_u64(&w, d->device_size_bytes);
     hcsb__jw_obj_end(&w);
   }
+  put_verity(&w, verity);
   hcsb__jw_obj_end(&w);
   return end(&w, json_out);
+}
+
+int hcsb_modify_vpmem_device(hcsb_request_type_t rt,
+                             const hcsb_vpmem_device_t *d, char **json_out) {
+  return hcsb_modify_vpmem_device_verity(rt, d, NULL, json_out);
 }
 
 int hcsb_modify_combined_layers(hcsb_request_type_t rt,
@@ -232,7 +276,7 @@ static void put_adapter_main(hcsb__jw_t *w, const hcsb_network_adapter_t *a) {
   hcsb__jw_kbool(w, "EnableLowMetric", a->enable_low_metric);
 }
 
-static void put_adapter_legacy(hcsb__jw_t *w, const hcsb_network_adapter_t *a) {
+static void put_adapter_v0_11(hcsb__jw_t *w, const hcsb_network_adapter_t *a) {
   hcsb__jw_kstr(w, "IPAddress", a->ip_address);
   hcsb__jw_ku64(w, "PrefixLength", a->prefix_length);
   hcsb__jw_kstr(w, "GatewayAddress", a->gateway_address);
@@ -246,6 +290,21 @@ static void put_adapter_legacy(hcsb__jw_t *w, const hcsb_network_adapter_t *a) {
   hcsb__jw_kbool(w, "VPCIAssigned", a->vpci_assigned);
 }
 
+static int has(const char *s) {
+  return s != NULL && s[0] != '\0';
+}
+
+/* Fields only the other shape has: the guest would drop them without a
+ * word, so the caller hears about it here. */
+static int adapter_fields_fit(const hcsb_network_adapter_t *a) {
+  if (a->shape == HCSB_ADAPTER_SHAPE_MAIN)
+    return !has(a->ip_address) && a->prefix_length == 0 &&
+           !has(a->gateway_address) && !has(a->ipv6_address) &&
+           a->ipv6_prefix_length == 0 && !has(a->ipv6_gateway_address);
+  return a->shape == HCSB_ADAPTER_SHAPE_V0_11 && a->nip_configs == 0 &&
+         a->nroutes == 0 && !a->policy_based_routing;
+}
+
 int hcsb_modify_network_adapter(hcsb_request_type_t rt,
                                 const hcsb_network_adapter_t *a,
                                 char **json_out) {
@@ -254,7 +313,7 @@ int hcsb_modify_network_adapter(hcsb_request_type_t rt,
 
   if (a == NULL || a->namespace_id == NULL || a->id == NULL ||
       (a->nip_configs != 0 && a->ip_configs == NULL) ||
-      (a->nroutes != 0 && a->routes == NULL))
+      (a->nroutes != 0 && a->routes == NULL) || !adapter_fields_fit(a))
     return -EINVAL;
   r = begin(&w, rt, RT_ADD | RT_REMOVE, "Network", json_out);
   if (r != 0) return r;
@@ -263,10 +322,10 @@ int hcsb_modify_network_adapter(hcsb_request_type_t rt,
   hcsb__jw_kstr(&w, "NamespaceID", a->namespace_id);
   hcsb__jw_kstr(&w, "ID", a->id);
   hcsb__jw_kstr(&w, "MacAddress", a->mac_address);
-  if (a->legacy_shape)
-    put_adapter_legacy(&w, a);
-  else
+  if (a->shape == HCSB_ADAPTER_SHAPE_MAIN)
     put_adapter_main(&w, a);
+  else
+    put_adapter_v0_11(&w, a);
   hcsb__jw_obj_end(&w);
   return end(&w, json_out);
 }

@@ -97,6 +97,26 @@ int hcsb__gdec_u16(hcsb__gdec_t *d, json_object *o, const char *key,
   return r < 0 ? -1 : 0;
 }
 
+int hcsb__gdec_u8(hcsb__gdec_t *d, json_object *o, const char *key,
+                  uint8_t *out) {
+  uint64_t u;
+  int64_t s;
+  int r = get_int(d, o, key, "uint8", 0, UINT8_MAX, &u, &s);
+  if (r == 0) *out = (uint8_t)u;
+  return r < 0 ? -1 : 0;
+}
+
+/* Go's int and int64 (the same range on the guest's 64-bit builds; only the
+ * name in the error differs). */
+int hcsb__gdec_i64(hcsb__gdec_t *d, json_object *o, const char *key,
+                   const char *gotype, int64_t *out) {
+  uint64_t u;
+  int64_t s;
+  int r = get_int(d, o, key, gotype, INT64_MIN, INT64_MAX, &u, &s);
+  if (r == 0) *out = s;
+  return r < 0 ? -1 : 0;
+}
+
 int hcsb__gdec_i32(hcsb__gdec_t *d, json_object *o, const char *key,
                    int32_t *out) {
   uint64_t u;

@@ -67,8 +67,9 @@ char *hcsb__gdump(hcsb__guest_t *g, size_t *len) {
   /* The count first: a host test checks what is left mounted from it. */
   fprintf(f, "\nresources: %u\n", g->nresources);
   TAILQ_FOREACH(x, &g->resources, link)
-    fprintf(f, "  %s %s%s%s\n", x->type, x->key,
-            x->cid != NULL ? " container=" : "", x->cid != NULL ? x->cid : "");
+    fprintf(f, "  %s %s%s%s%s%s\n", x->type, x->key,
+            x->cid != NULL ? " container=" : "", x->cid != NULL ? x->cid : "",
+            x->detail != NULL ? " " : "", x->detail != NULL ? x->detail : "");
 
   if (fclose(f) != 0) {
     free(buf);

@@ -212,7 +212,10 @@ typedef struct hcsb__gdec_s {
 int hcsb__gdec_root(hcsb__gdec_t *d, json_object *root, const char *gotype);
 int hcsb__gdec_u32(hcsb__gdec_t *d, json_object *o, const char *key, uint32_t *out);
 int hcsb__gdec_u16(hcsb__gdec_t *d, json_object *o, const char *key, uint16_t *out);
+int hcsb__gdec_u8(hcsb__gdec_t *d, json_object *o, const char *key, uint8_t *out);
 int hcsb__gdec_i32(hcsb__gdec_t *d, json_object *o, const char *key, int32_t *out);
+int hcsb__gdec_i64(hcsb__gdec_t *d, json_object *o, const char *key,
+                   const char *gotype, int64_t *out);
 int hcsb__gdec_str(hcsb__gdec_t *d, json_object *o, const char *key,
                    const char **out);
 int hcsb__gdec_bool(hcsb__gdec_t *d, json_object *o, const char *key, int *out);
@@ -407,6 +410,7 @@ struct hcsb__gres_s {
   char *cid;        /* NULL for the UVM */
   char *type;       /* ResourceType */
   char *key;        /* what identifies it (mount path, ...) */
+  char *detail;     /* what the guest made of it (addresses, verity), or NULL */
 };
 
 void hcsb__gh_modify(hcsb__greq_t *r);

@@ -6,11 +6,16 @@
  * succeeds, as in the guest (storage.UnmountPath is a no-op for a path
  * that does not exist), so a host may repeat a Remove it lost the answer
  * of.  What is mounted matters to DeleteContainerState, which removes the
- * bundle directory and fails while something is mounted below it. */
+ * bundle directory and fails while something is mounted below it.
+ * A network adapter and a device's dm-verity metadata are decoded with the
+ * v0.11.8 guest's own types (LCOWNetworkAdapter, DeviceVerityInfo), so a
+ * record shows what that guest would have used: an adapter in main's shape
+ * is accepted and comes up without an address, as it does there. */
 #include "config.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,35 +79,153 @@ static hcsb__gres_t *find_res(hcsb__guest_t *g, const char *cid,
   return NULL;
 }
 
-static void res_free(hcsb__guest_t *g, hcsb__gres_t *x) {
-  TAILQ_REMOVE(&g->resources, x, link);
-  g->nresources--;
+static void res_free_fields(hcsb__gres_t *x) {
   free(x->cid);
   free(x->type);
   free(x->key);
+  free(x->detail);
   free(x);
 }
 
+static void res_free(hcsb__guest_t *g, hcsb__gres_t *x) {
+  TAILQ_REMOVE(&g->resources, x, link);
+  g->nresources--;
+  res_free_fields(x);
+}
+
+/* Takes `detail` (malloc'd or NULL) in every case. */
 static int res_add(hcsb__guest_t *g, const char *cid, const char *type,
-                   const char *key) {
+                   const char *key, char *detail) {
   hcsb__gres_t *x = find_res(g, cid, type, key);
 
-  if (x != NULL) return 0; /* mounting the same thing twice: one record */
-  if (g->nresources >= HCSB__G_MAX_RESOURCES) return -ENOSPC;
+  if (x != NULL) { /* mounting the same thing twice: one record */
+    free(detail);
+    return 0;
+  }
+  if (g->nresources >= HCSB__G_MAX_RESOURCES) {
+    free(detail);
+    return -ENOSPC;
+  }
   x = calloc(1, sizeof *x);
-  if (x == NULL) return -ENOMEM;
+  if (x == NULL) {
+    free(detail);
+    return -ENOMEM;
+  }
+  x->detail = detail;
   x->cid = cid != NULL ? strdup(cid) : NULL;
   x->type = strdup(type);
   x->key = strdup(key);
   if ((cid != NULL && x->cid == NULL) || x->type == NULL || x->key == NULL) {
-    free(x->cid);
-    free(x->type);
-    free(x->key);
-    free(x);
+    res_free_fields(x);
     return -ENOMEM;
   }
   TAILQ_INSERT_TAIL(&g->resources, x, link);
   g->nresources++;
+  return 0;
+}
+
+/* Appends to a malloc'd detail text; *s becomes NULL when memory ran out
+ * (the record is then kept without it). */
+static void detail_add(char **s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void detail_add(char **s, const char *fmt, ...) {
+  char *more = NULL, *joined = NULL;
+  va_list ap;
+  int k;
+
+  va_start(ap, fmt);
+  k = vasprintf(&more, fmt, ap);
+  va_end(ap);
+  if (k < 0) more = NULL;
+  if (more != NULL &&
+      asprintf(&joined, "%s%s%s", *s != NULL ? *s : "", *s != NULL ? " " : "",
+               more) < 0)
+    joined = NULL;
+  free(more);
+  free(*s);
+  *s = joined;
+}
+
+/* guestresource.LCOWNetworkAdapter as v0.11.8 has it.  IPConfigs and
+ * Routes (main's shape) are unknown fields there: ignored. */
+static int decode_adapter(hcsb__gdec_t *d, json_object *o, char **detail) {
+  const char *ns = "", *ip = "", *gw = "", *ip6 = "", *gw6 = "";
+  const char *mac = "", *suffix = "", *dns = "";
+  uint8_t len = 0, len6 = 0;
+  uint16_t encap = 0;
+  int low = 0, vpci = 0;
+
+  d->strct = "LCOWNetworkAdapter";
+  if (hcsb__gdec_str(d, o, "NamespaceID", &ns) < 0 ||
+      hcsb__gdec_str(d, o, "MacAddress", &mac) < 0 ||
+      hcsb__gdec_str(d, o, "IPAddress", &ip) < 0 ||
+      hcsb__gdec_u8(d, o, "PrefixLength", &len) < 0 ||
+      hcsb__gdec_str(d, o, "GatewayAddress", &gw) < 0 ||
+      hcsb__gdec_str(d, o, "IPv6Address", &ip6) < 0 ||
+      hcsb__gdec_u8(d, o, "IPv6PrefixLength", &len6) < 0 ||
+      hcsb__gdec_str(d, o, "IPv6GatewayAddress", &gw6) < 0 ||
+      hcsb__gdec_str(d, o, "DNSSuffix", &suffix) < 0 ||
+      hcsb__gdec_str(d, o, "DNSServerList", &dns) < 0 ||
+      hcsb__gdec_bool(d, o, "EnableLowMetric", &low) < 0 ||
+      hcsb__gdec_u16(d, o, "EncapOverhead", &encap) < 0 ||
+      hcsb__gdec_bool(d, o, "VPCIAssigned", &vpci) < 0)
+    return -1;
+  detail_add(detail, "ns=%s", ns);
+  if (ip[0] == '\0' && ip6[0] == '\0') detail_add(detail, "ip=none");
+  if (ip[0] != '\0') detail_add(detail, "ip=%s/%u", ip, (unsigned)len);
+  if (gw[0] != '\0') detail_add(detail, "gw=%s", gw);
+  if (ip6[0] != '\0') detail_add(detail, "ip6=%s/%u", ip6, (unsigned)len6);
+  if (gw6[0] != '\0') detail_add(detail, "gw6=%s", gw6);
+  if (dns[0] != '\0') detail_add(detail, "dns=%s", dns);
+  if (suffix[0] != '\0') detail_add(detail, "search=%s", suffix);
+  if (mac[0] != '\0') detail_add(detail, "mac=%s", mac);
+  if (encap != 0) detail_add(detail, "encap=%u", (unsigned)encap);
+  if (low) detail_add(detail, "low-metric");
+  if (vpci) detail_add(detail, "vpci");
+  return 0;
+}
+
+/* guestresource.DeviceVerityInfo inside a MappedVirtualDisk or VPMemDevice.
+ * *block_size is what the guest divides by when it builds the dm-verity
+ * table; left alone when there is no VerityInfo. */
+static int decode_verity(hcsb__gdec_t *d, json_object *settings, char **detail,
+                         int64_t *block_size) {
+  json_object *v = NULL;
+  const char *root = "", *salt = "", *alg = "";
+  int64_t size = 0, version = 0, block = 0;
+  int sb = 0;
+
+  if (hcsb__gdec_obj(d, settings, "VerityInfo", &v) < 0) return -1;
+  if (v == NULL) return 0;
+  d->strct = "DeviceVerityInfo";
+  if (hcsb__gdec_i64(d, v, "Ext4SizeInBytes", "int64", &size) < 0 ||
+      hcsb__gdec_i64(d, v, "Version", "int", &version) < 0 ||
+      hcsb__gdec_str(d, v, "Algorithm", &alg) < 0 ||
+      hcsb__gdec_bool(d, v, "SuperBlock", &sb) < 0 ||
+      hcsb__gdec_str(d, v, "RootDigest", &root) < 0 ||
+      hcsb__gdec_str(d, v, "Salt", &salt) < 0 ||
+      hcsb__gdec_i64(d, v, "BlockSize", "int", &block) < 0)
+    return -1;
+  *block_size = block;
+  detail_add(detail,
+             "verity=%s alg=%s salt=%s version=%" PRId64 " block=%" PRId64
+             " data=%" PRId64 "%s",
+             root[0] != '\0' ? root : "-", alg[0] != '\0' ? alg : "-",
+             salt[0] != '\0' ? salt : "-", version, block, size,
+             sb ? " superblock" : "");
+  return 0;
+}
+
+/* The typed part of the Settings the records keep.  -1 with d->err set
+ * when a field has the wrong type (the whole request is 0xC037010D). */
+static int decode_detail(hcsb__gdec_t *d, const rtype_t *t, json_object *s,
+                         char **detail, int64_t *verity_block) {
+  *verity_block = 1; /* no VerityInfo: nothing to divide */
+  if (s == NULL) return 0;
+  if (strcmp(t->name, "Network") == 0) return decode_adapter(d, s, detail);
+  if (strcmp(t->name, "MappedVirtualDisk") == 0 ||
+      strcmp(t->name, "VPMemDevice") == 0)
+    return decode_verity(d, s, detail, verity_block);
   return 0;
 }
 
@@ -111,6 +234,8 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
   const char *rtype = "", *reqtype = "", *key = "";
   char scsi_key[32];
   const rtype_t *t = NULL;
+  char *detail = NULL;
+  int64_t verity_block;
   unsigned bit;
   size_t i;
   int uvm = strcmp(r->cid, HCSB__G_NULL_ID) == 0, e;
@@ -139,7 +264,9 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
   settings = req != NULL ? hcsb__json_get(req, "Settings") : NULL;
   d.strct = t->go_name;
   if (hcsb__gdec_root(&d, settings, t->go_name) < 0 ||
-      (t->key != NULL && hcsb__gdec_str(&d, settings, t->key, &key) < 0)) {
+      (t->key != NULL && hcsb__gdec_str(&d, settings, t->key, &key) < 0) ||
+      decode_detail(&d, t, settings, &detail, &verity_block) < 0) {
+    free(detail);
     fail(r, 0xC037010Du,
          "failed to unmarshal settings as %s: HRESULT 0xc037010d: %s",
          t->go_name, d.err);
@@ -148,7 +275,7 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
 
   if (!uvm && hcsb__gctr_find(r->g, r->cid) == NULL) {
     hcsb__greply_err(r->g, &r->call, 0xC037010Eu, NULL);
-    return;
+    goto out;
   }
   /* An attach-only disk has no mount path: the SCSI address names it. */
   if (strcmp(t->name, "MappedVirtualDisk") == 0 && key[0] == '\0') {
@@ -158,7 +285,7 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
       fail(r, 0xC037010Du,
            "failed to unmarshal settings as %s: HRESULT 0xc037010d: %s",
            t->go_name, d.err);
-      return;
+      goto out;
     }
     snprintf(scsi_key, sizeof scsi_key, "scsi %" PRIu32 ":%" PRIu32,
              controller, lun);
@@ -169,7 +296,7 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
     hcsb__greply_errf(r->g, &r->call, 0x80004005u,
                       "the ResourceType \"%s\" is not supported for %s",
                       t->name, uvm ? "the UVM" : "containers");
-    return;
+    goto out;
   }
   bit = strcmp(reqtype, "Add") == 0      ? RT_ADD
         : strcmp(reqtype, "Remove") == 0 ? RT_REMOVE
@@ -180,28 +307,40 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
     hcsb__greply_errf(r->g, &r->call, 0x80004005u,
                       "the RequestType \"%s\" is not supported for %s",
                       reqtype, t->name);
-    return;
+    goto out;
   }
   if (strcmp(t->name, "CombinedLayers") == 0 && key[0] == '\0') {
     hcsb__greply_err(r->g, &r->call, 0x80004005u,
                      "CombinedLayers needs a ContainerRootPath");
-    return;
+    goto out;
+  }
+  /* The v0.11.8 guest divides the data size by BlockSize to build the
+   * dm-verity table (a zero panics it); answered as the failed mount. */
+  if (bit == RT_ADD && verity_block <= 0) {
+    hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+                      "failed to create dm-verity target for %s: "
+                      "invalid block size %" PRId64,
+                      key, verity_block);
+    goto out;
   }
 
   if (bit == RT_REMOVE) {
     x = find_res(r->g, uvm ? NULL : r->cid, t->name, key);
     if (x != NULL) res_free(r->g, x);
   } else {
-    e = res_add(r->g, uvm ? NULL : r->cid, t->name, key);
+    e = res_add(r->g, uvm ? NULL : r->cid, t->name, key, detail);
+    detail = NULL;
     if (e < 0) {
       hcsb__greply_err(r->g, &r->call, e == -ENOMEM ? 0x8007000Eu : 0x80004005u,
                        e == -ENOMEM ? "out of memory"
                                     : "too many resources recorded");
-      return;
+      goto out;
     }
   }
   hcsb__glog(r->g, 1, "ModifySettings %s %s %s", reqtype, t->name, key);
   hcsb__greply_ok(r->g, &r->call);
+out:
+  free(detail);
 }
 
 /* The resources that are mounts, as opposed to adapters and devices. */
