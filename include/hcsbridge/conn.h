@@ -47,7 +47,12 @@ typedef struct hcsb_conn_s hcsb_conn_t;
 typedef struct hcsb_container_s hcsb_container_t;
 typedef struct hcsb_process_s hcsb_process_t;
 
-/* Per-call options. */
+/* Per-call options.  timeout_ms 0 means the connection's default for this
+ * kind of call (call_timeout_ms, or shutdown_timeout_ms for Shutdown and
+ * Terminate), not "none" as in hcsb_conn_options_t: a call that must not
+ * time out while the connection's default is set passes UINT32_MAX (about
+ * 49 days).  The span context a call carries is set on the connection
+ * (hcsb_conn_set_span_context). */
 typedef struct hcsb_call_opts_s {
   const char *activity_id; /* NULL: a fresh random GUID (libuuid) per call */
   uint32_t timeout_ms;     /* 0: the connection's default for this kind of call */
@@ -80,8 +85,17 @@ typedef void (*hcsb_guest_log_cb)(void *data,
 typedef struct hcsb_conn_options_s {
   /* Transport address (see bridge.h).  Ignored by hcsb_conn_open_bridge. */
   const char *address;
-  /* Timeouts in ms.  0 means none. */
-  uint32_t connect_timeout_ms;   /* accept/dial + negotiation; default 120000 */
+  /* Timeouts in ms.  0 means none (in hcsb_call_opts_t, 0 means "this
+   * default" instead).
+   * connect_timeout_ms bounds hcsb_conn_open from the call to the
+   * negotiated bridge: accept or dial, then NegotiateProtocol.  A
+   * ?timeout= in the address bounds the accept or dial alone; when both
+   * are set, whichever expires first fails the open with -ETIMEDOUT.
+   * Without ?timeout= only connect_timeout_ms applies (the address
+   * syntax's default of 120000 is not used by hcsb_conn_open), so 0 here
+   * really waits forever.  hcsb_conn_open_bridge: the bridge's address was
+   * the caller's; connect_timeout_ms bounds the wait for its negotiation. */
+  uint32_t connect_timeout_ms;   /* default 120000 */
   uint32_t call_timeout_ms;      /* default for RPCs; default 300000 */
   uint32_t shutdown_timeout_ms;  /* Shutdown/Terminate; default 30000 */
   uint32_t stdio_accept_timeout_ms; /* guest's dial of a relay; default 30000 */
@@ -134,12 +148,23 @@ HCSB_EXTERN int hcsb_conn_open_bridge(hcsb_bridge_t *bridge,
                                       hcsb_conn_open_cb cb, void *data,
                                       hcsb_conn_t **out);
 
-/* Closes containers' and processes' guest-side resources *locally* (nothing
- * is sent to the guest): the processes' stdio streams and listeners, the
- * bring-up listeners and the bridge.  Every pending operation completes
- * with -ECANCELED, container waits with end CLOSED, process waits with
- * -ECANCELED (their exit codes become -ENODATA); handles still open stay
- * valid until their own close.  `cb` runs when everything is released. */
+/* Closes the connection on this side only: no Shutdown, kill or delete is
+ * sent, so containers and processes are left as they are in the guest;
+ * the host lets go of the processes' stdio streams and listeners, the
+ * bring-up listeners and the bridge.  (What the guest does once its bridge
+ * is gone is its own: a v0.11 GCS exits, which stops the utility VM
+ * (PROTOCOL.md §1.7); the emulator ends its session and kills what it
+ * started.)
+ * Every pending operation of the connection, its containers and its
+ * processes completes with -ECANCELED; container waits with end CLOSED and
+ * -ECANCELED; process waits with -ECANCELED, and exit codes become
+ * -ENODATA.  Container and process handles still open stay valid: reading
+ * them works, new operations on them complete with -ENOTCONN on the next
+ * turn, and each must still be closed.  `cb` runs (on a later turn, once
+ * the bridge and listeners are closed) without waiting for those handles:
+ * it may run while process handles are still open; the connection's
+ * memory goes once the last of them is closed.  The lost callback is not
+ * called for this.  A second call does nothing. */
 HCSB_EXTERN void hcsb_conn_close(hcsb_conn_t *conn, hcsb_close_cb cb, void *data);
 
 /* The bridge (NULL once the connection is closing). */
@@ -147,18 +172,76 @@ HCSB_EXTERN hcsb_bridge_t *hcsb_conn_bridge(const hcsb_conn_t *conn);
 HCSB_EXTERN uv_loop_t *hcsb_conn_loop(const hcsb_conn_t *conn);
 /* NULL until negotiated; kept (readable) after loss and close. */
 HCSB_EXTERN const hcsb_caps_t *hcsb_conn_caps(const hcsb_conn_t *conn);
-HCSB_EXTERN uint32_t hcsb_conn_protocol(const hcsb_conn_t *conn); /* 4 */
-/* "linux" or "windows" (RuntimeOsType lower-cased; empty means windows). */
+/* The negotiated protocol version (4); 0 until negotiated and after a
+ * failed open; kept after loss and close. */
+HCSB_EXTERN uint32_t hcsb_conn_protocol(const hcsb_conn_t *conn);
+/* "linux" or "windows" (RuntimeOsType lower-cased; empty means windows);
+ * "" until negotiated and after a failed open; kept after loss and close. */
 HCSB_EXTERN const char *hcsb_conn_os(const hcsb_conn_t *conn);
 HCSB_EXTERN void hcsb_conn_set_data(hcsb_conn_t *conn, void *data);
 HCSB_EXTERN void *hcsb_conn_get_data(const hcsb_conn_t *conn);
 
-/* Runs once when the connection ends for any reason other than
+/* Runs once when a negotiated connection ends for any reason other than
  * hcsb_conn_close() (status -ECONNRESET or -EPIPE), like hcsshim's
- * GuestConnection wait.  Pass NULL to unregister. */
+ * GuestConnection wait.  Never when the open failed or the connection was
+ * lost before it was negotiated (the open callback reports that), nor once
+ * hcsb_conn_close() was called.  It runs from the loop when the bridge
+ * reports the loss: after the operations that were pending got their
+ * callbacks, and before any container wait's callback (those complete
+ * with end CONNECTION_LOST on a later turn), so the connection may be
+ * closed from inside it.  Pass NULL to unregister. */
 typedef void (*hcsb_conn_lost_cb)(void *data, hcsb_conn_t *conn, int status);
 HCSB_EXTERN void hcsb_conn_set_lost_cb(hcsb_conn_t *conn, hcsb_conn_lost_cb cb,
                                        void *data);
+
+/* Every container notification (0x30100101) the guest sends, as it came:
+ * also for containers this connection has no handle or registration for,
+ * and repeated ones the library ignores.  The bridge's own notify hook is
+ * the connection's (hcsb_conn_open_bridge takes it over), so this is where
+ * a caller watches them.  Runs from the loop after the library applied the
+ * notification to its container waits (whose callbacks run on a later
+ * turn); `n` is valid during the call only; the connection may be closed
+ * from inside.  Not called once hcsb_conn_close() was called.  NULL
+ * unregisters. */
+typedef void (*hcsb_conn_notify_cb)(void *data, hcsb_conn_t *conn,
+                                    const hcsb_notification_t *n);
+HCSB_EXTERN void hcsb_conn_set_notify_cb(hcsb_conn_t *conn,
+                                         hcsb_conn_notify_cb cb, void *data);
+
+/* Tracing.  Every request carries an ActivityId (hcsb_call_opts_t: the
+ * caller's, or a fresh random GUID per call); the guest logs it and tags its
+ * span with it.  Besides, a v0.11 guest parents the span it opens for a
+ * request on the OpenCensus span context sent as the request's `ocsc`
+ * (PROTOCOL.md §4.2), which hcsshim fills from the caller's current span. */
+typedef struct hcsb_tracestate_entry_s {
+  const char *key;   /* [a-z][a-z0-9_-*\/]* (or tenant@vendor), <= 256 */
+  const char *value; /* printable ASCII without ',' and '=', 1..256 */
+} hcsb_tracestate_entry_t;
+
+typedef struct hcsb_span_context_s {
+  uint8_t trace_id[16];   /* not all zero */
+  uint8_t span_id[8];     /* not all zero */
+  uint32_t trace_options; /* bit 0: sampled */
+  const hcsb_tracestate_entry_t *tracestate; /* at most 32 distinct keys */
+  size_t ntracestate;
+} hcsb_span_context_t;
+
+/* Sets the span context (copied; NULL: none, the default) that operations
+ * started from now on carry, on this connection and its containers and
+ * processes.  An operation takes the one in effect when it is started and
+ * sends it with each of its requests, also the later ones (a container
+ * create's ModifySettings and Create, a signal held until its process
+ * exists, the library's own WaitForProcess of a process it created), so:
+ *   per connection: set it once;
+ *   per call: set the call's context, start the call, set the previous
+ *   one back (the call keeps its own).
+ * Returns 0, -EINVAL (an all-zero trace or span ID, or a tracestate the
+ * guest's OpenCensus would reject: it would drop the whole tracestate),
+ * -ENOBUFS (65536 distinct contexts still held by pending operations),
+ * -ENOMEM.  On failure the previous context stays in effect.  A main-branch
+ * guest reads `otsc` instead and ignores `ocsc`. */
+HCSB_EXTERN int hcsb_conn_set_span_context(hcsb_conn_t *conn,
+                                           const hcsb_span_context_t *sc);
 
 /* ModifySettings on the null container with a ModificationRequest JSON
  * object text (see the builders below; copied, free it when this returns).
@@ -543,6 +626,13 @@ HCSB_EXTERN int hcsb_conn_open_container(hcsb_conn_t *conn, const char *id,
 
 HCSB_EXTERN const char *hcsb_container_id(const hcsb_container_t *c);
 HCSB_EXTERN hcsb_conn_t *hcsb_container_conn(const hcsb_container_t *c);
+/* hcsshim's Container.OS(): the guest's OS as hcsb_conn_os() reports it
+ * ("linux", "windows"; "" until the connection is negotiated). */
+HCSB_EXTERN const char *hcsb_container_os(const hcsb_container_t *c);
+/* hcsshim's Container.IsOCI(): 1 when the container was created from an
+ * OCI spec (every guest but Windows), 0 on a Windows guest, -ENOTCONN
+ * until the connection is negotiated. */
+HCSB_EXTERN int hcsb_container_is_oci(const hcsb_container_t *c);
 HCSB_EXTERN void hcsb_container_set_data(hcsb_container_t *c, void *data);
 HCSB_EXTERN void *hcsb_container_get_data(const hcsb_container_t *c);
 
@@ -726,14 +816,17 @@ HCSB_EXTERN hcsb_container_t *hcsb_process_container(const hcsb_process_t *p);
 HCSB_EXTERN void hcsb_process_set_data(hcsb_process_t *p, void *data);
 HCSB_EXTERN void *hcsb_process_get_data(const hcsb_process_t *p);
 
-/* SignalProcess with {"Signal": signum} (signum > 0), or without options
- * (signum <= 0: SIGKILL).  `delivered` is 0 when the guest said the process
+/* SignalProcess with {"Signal": signum}, 1 <= signum <= HCSB_SIGNAL_MAX
+ * (Linux numbering; -EINVAL otherwise, nothing is sent).  hcsb_process_kill
+ * sends it without options, which the guest turns into SIGKILL.
+ * `delivered` is 0 when the guest said the process
  * was already gone (0x80070490; status 0 then), as hcsshim's Signal.
  * UVM processes: the Linux GCS cannot signal them (HCSB_EGUEST 0xC037010E).
  * Before the process exists the signal is held and sent once it does
  * (-ESRCH in the callback when the create failed).  When the guest lacks
  * SignalProcessSupported, 6, 9 and 15 are sent as a plain kill and other
  * signals return -ENOTSUP, as hcsshim's shim does. */
+#define HCSB_SIGNAL_MAX 64 /* SIGRTMAX of the Linux guest */
 typedef void (*hcsb_signal_cb)(void *data, int status,
                                const hcsb_guest_error_t *gerr, int delivered);
 HCSB_EXTERN int hcsb_process_signal(hcsb_process_t *p, const hcsb_call_opts_t *opts,

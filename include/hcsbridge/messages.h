@@ -137,6 +137,9 @@ typedef struct hcsb_request_s {
       const char *settings;      /* Settings JSON object text (nested) */
     } service;
   } u;
+  /* OpenCensus span context object text, sent after ActivityId as "ocsc"
+   * (PROTOCOL.md §4.2; see hcsb_conn_set_span_context); NULL: none. */
+  const char *ocsc;
 } hcsb_request_t;
 
 typedef struct hcsb_caps_s {

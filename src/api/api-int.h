@@ -12,6 +12,7 @@
  *   config.c     ProcessConfig -> ProcessParameters; generated IDs
  *   container.c  containers: create sequence, wait, lifecycle RPCs, close
  *   props.c      GetProperties and its allocation-free decoder
+ *   trace.c      span contexts (`ocsc`) and the ops' references to them
  *   process.c    processes: create, exit wait, signal, resize, close
  *   process-io.c a process's stdio streams (on top of stdio.h)
  *
@@ -172,6 +173,7 @@ struct hcsb__op_s {
   uint32_t timeout_ms;
   uint8_t cancelled; /* the owner closed: the user gets -ECANCELED */
   uint8_t parked;    /* waits for its process to exist (resize, signal) */
+  uint32_t trace;    /* span context slot (trace.c), 0 = none */
 };
 
 /* Takes an op from the connection's pool with the call options applied.
@@ -257,6 +259,8 @@ typedef enum hcsb__cend_e {
   HCSB__CEND_CONN_CLOSED
 } hcsb__cend_t;
 
+typedef struct hcsb__trace_s hcsb__trace_t;
+
 typedef struct hcsb__cwaiter_s {
   hcsb__link_t link;
   hcsb_container_t *handle; /* the open handle, or NULL */
@@ -302,6 +306,8 @@ struct hcsb_conn_s {
 
   hcsb_conn_lost_cb lost_cb;
   void *lost_data;
+  hcsb_conn_notify_cb notify_cb;
+  void *notify_data;
 
   int negotiated;
   hcsb_caps_t caps;
@@ -317,10 +323,24 @@ struct hcsb_conn_s {
 
   uint64_t res_tags; /* the last tag a create gave its resources */
 
+  /* Span contexts (trace.c): slots 1..ntraces, the current one. */
+  hcsb__trace_t *traces;
+  uint32_t ntraces, trace_cap, trace_free, trace_cur;
+
   /* Pool of op structs: the hot paths allocate nothing once warm. */
   hcsb__op_t *free_ops;
   size_t nfree_ops;
 };
+
+/* trace.c: span context slots.  An op captures the current one when it
+ * starts (a reference) and releases it when it is recycled. */
+uint32_t hcsb__trace_capture(hcsb_conn_t *c);
+void hcsb__trace_release(hcsb_conn_t *c, uint32_t slot);
+/* The `ocsc` object text of a slot, NULL for 0. */
+const char *hcsb__trace_json(const hcsb_conn_t *c, uint32_t slot);
+void hcsb__trace_free_all(hcsb_conn_t *c);
+/* The `ocsc` object text of a span context (free()), or -EINVAL/-ENOMEM. */
+int hcsb__span_context_encode(const hcsb_span_context_t *sc, char **out);
 
 int hcsb__conn_usable(const hcsb_conn_t *c);
 const hcsb_addr_t *hcsb__conn_addr(const hcsb_conn_t *c);

@@ -118,9 +118,7 @@ static void waiters_end(hcsb_conn_t *c, hcsb__cend_t end, int status) {
   }
 }
 
-static void on_notify(void *data, hcsb_bridge_t *b,
-                      const hcsb_notification_t *n) {
-  hcsb_conn_t *c = data;
+static void apply_notification(hcsb_conn_t *c, const hcsb_notification_t *n) {
   hcsb__cwaiter_t *w = hcsb__waiter_find(c, n->container_id);
 
   /* hcsshim kills the bridge here; one stray message must not cost the
@@ -145,6 +143,21 @@ static void on_notify(void *data, hcsb_bridge_t *b,
   snprintf(w->type_name, sizeof w->type_name, "%s", n->type);
   w->result = n->result;
   if (w->handle != NULL) hcsb__container_conn_ended(w->handle);
+}
+
+static void on_notify(void *data, hcsb_bridge_t *b,
+                      const hcsb_notification_t *n) {
+  hcsb_conn_t *c = data;
+
+  (void)b;
+  apply_notification(c, n);
+  /* After the library's own use, so the hook sees the waits decided; the
+   * hook may close the connection. */
+  if (c->notify_cb != NULL && !c->obj.closing) {
+    hcsb__obj_ref(&c->obj);
+    c->notify_cb(c->notify_data, c, n);
+    hcsb__obj_unref(&c->obj);
+  }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -323,6 +336,7 @@ void hcsb__conn_free(hcsb_conn_t *c) {
     hcsb__waiter_drop(
         HCSB__CONTAINER_OF(c->waiters.next, hcsb__cwaiter_t, link));
   hcsb__disks_free(c->disks, c->ndisks);
+  hcsb__trace_free_all(c);
   while ((op = c->free_ops) != NULL) {
     c->free_ops = (hcsb__op_t *)op->ctx;
     free(op);
@@ -392,6 +406,18 @@ static void conn_abort(hcsb_conn_t *c) {
   hcsb__obj_unref(&c->obj);
 }
 
+/* 1 when the address text sets ?timeout= itself.  The syntax was checked
+ * by hcsb_addr_parse: the first '?' starts the options, '&' separates them,
+ * and spawn: has none. */
+static int address_sets_timeout(const char *address) {
+  const char *q;
+
+  if (strncmp(address, "spawn:", 6) == 0) return 0;
+  for (q = strchr(address, '?'); q != NULL; q = strchr(q, '&'))
+    if (strncmp(++q, "timeout=", 8) == 0) return 1;
+  return 0;
+}
+
 int hcsb_conn_open(uv_loop_t *loop, const hcsb_conn_options_t *opts,
                    hcsb_conn_open_cb cb, void *data, hcsb_conn_t **out) {
   hcsb_addr_t addr;
@@ -402,6 +428,10 @@ int hcsb_conn_open(uv_loop_t *loop, const hcsb_conn_options_t *opts,
     return -EINVAL;
   r = hcsb_addr_parse(opts->address, &addr);
   if (r != 0) return r;
+  /* connect_timeout_ms covers the accept or dial too; the syntax's default
+   * accept timeout would otherwise cap an open the caller wanted unbounded
+   * (connect_timeout_ms 0).  An explicit ?timeout= still applies. */
+  if (!address_sets_timeout(opts->address)) addr.timeout_ms = 0;
   r = conn_new(loop, opts, &c);
   if (r != 0) return r;
   r = hcsb_bridge_new(loop, &c->bridge);
@@ -506,4 +536,10 @@ void *hcsb_conn_get_data(const hcsb_conn_t *c) {
 void hcsb_conn_set_lost_cb(hcsb_conn_t *c, hcsb_conn_lost_cb cb, void *data) {
   c->lost_cb = cb;
   c->lost_data = data;
+}
+
+void hcsb_conn_set_notify_cb(hcsb_conn_t *c, hcsb_conn_notify_cb cb,
+                             void *data) {
+  c->notify_cb = cb;
+  c->notify_data = data;
 }

@@ -153,6 +153,19 @@ hcsb_conn_t *hcsb_container_conn(const hcsb_container_t *c) {
   return c->obj.conn;
 }
 
+/* hcsshim's Container.OS and IsOCI: the guest's, as every container of a
+ * utility VM runs on that guest. */
+const char *hcsb_container_os(const hcsb_container_t *c) {
+  return hcsb_conn_os(c->obj.conn);
+}
+
+int hcsb_container_is_oci(const hcsb_container_t *c) {
+  const char *os = hcsb_conn_os(c->obj.conn);
+
+  if (os[0] == '\0') return -ENOTCONN;
+  return strcmp(os, "windows") != 0;
+}
+
 void hcsb_container_set_data(hcsb_container_t *c, void *data) {
   c->obj.data = data;
 }

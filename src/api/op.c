@@ -154,6 +154,7 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
     hcsb__guid_generate_bytes(op->call.activity);
     op->call.has_activity = 1;
   }
+  op->trace = hcsb__trace_capture(conn);
   return op;
 }
 
@@ -161,6 +162,7 @@ static void op_recycle(hcsb__op_t *op) {
   hcsb_conn_t *conn = op->owner->conn;
 
   if (op->cls->ctx_free != NULL) op->cls->ctx_free(op->ctx);
+  hcsb__trace_release(conn, op->trace);
   if (conn->nfree_ops < OP_POOL_MAX) {
     op->ctx = conn->free_ops; /* the free list threads through ctx */
     conn->free_ops = op;
@@ -193,6 +195,7 @@ int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
   char aid[37];
 
   req->activity_id = hcsb__op_activity(op, aid);
+  req->ocsc = hcsb__trace_json(conn, op->trace);
   if (op->cancelled) {
     hcsb__op_done_later(op, -ECANCELED);
     return 0;

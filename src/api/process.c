@@ -117,8 +117,9 @@ static void on_wait(void *data, int status, const hcsb_guest_error_t *gerr,
 }
 
 /* The library's own WaitForProcess: no timeout, never cancelled by the
- * handle's close, so the guest always gets to report (and clean up). */
-static void start_wait(hcsb_process_t *p) {
+ * handle's close, so the guest always gets to report (and clean up).  It
+ * carries the span context of the call that made the process known. */
+static void start_wait(hcsb_process_t *p, const char *ocsc) {
   hcsb_conn_t *conn = p->obj.conn;
   hcsb_request_t req;
   char aid[37];
@@ -131,6 +132,7 @@ static void start_wait(hcsb_process_t *p) {
   req.activity_id = aid;
   req.u.wait.pid = p->pid;
   req.u.wait.timeout_ms = HCSB_INFINITE_WAIT;
+  req.ocsc = ocsc;
   if (hcsb__conn_usable(conn)) {
     hcsb__obj_ref(&p->obj);
     r = hcsb_bridge_call(conn->bridge, &req, 0, on_wait, p, &p->wait_call);
@@ -240,8 +242,9 @@ static void deliver_signal(hcsb__op_t *op, int status,
 
 static const hcsb__op_class_t signal_op = {NULL, deliver_signal, NULL};
 
-int hcsb_process_signal(hcsb_process_t *p, const hcsb_call_opts_t *opts,
-                        int signum, hcsb_signal_cb cb, void *data) {
+/* `signum` 0 is the kill without Options (the guest's SIGKILL). */
+static int signal_process(hcsb_process_t *p, const hcsb_call_opts_t *opts,
+                          int signum, hcsb_signal_cb cb, void *data) {
   hcsb_conn_t *conn;
   hcsb__op_t *op;
   int r;
@@ -264,9 +267,18 @@ int hcsb_process_signal(hcsb_process_t *p, const hcsb_call_opts_t *opts,
   return process_start_op(p, op);
 }
 
+int hcsb_process_signal(hcsb_process_t *p, const hcsb_call_opts_t *opts,
+                        int signum, hcsb_signal_cb cb, void *data) {
+  /* The Linux guest kills with what it is given: 0 would be a probe, not a
+   * signal, and above SIGRTMAX (64) kill(2) fails there; the caller hears
+   * it now rather than as an E_FAIL, or as a SIGKILL it never asked for. */
+  if (signum <= 0 || signum > HCSB_SIGNAL_MAX) return -EINVAL;
+  return signal_process(p, opts, signum, cb, data);
+}
+
 int hcsb_process_kill(hcsb_process_t *p, const hcsb_call_opts_t *opts,
                       hcsb_signal_cb cb, void *data) {
-  return hcsb_process_signal(p, opts, 0, cb, data);
+  return signal_process(p, opts, 0, cb, data);
 }
 
 static int resize(hcsb_process_t *p, const hcsb_call_opts_t *opts,
@@ -341,7 +353,7 @@ static void exec_step(hcsb__op_t *op, int status,
   }
   p->pid = resp->process_id;
   p->state = HCSB__PROC_RUNNING;
-  start_wait(p);
+  start_wait(p, hcsb__trace_json(p->obj.conn, op->trace));
   unpark(p, 0);
   initial_resize(p);
   if (p->stdio_status == 1) return; /* the ready callback finishes */
@@ -466,7 +478,7 @@ int hcsb_container_open_process(hcsb_container_t *c, uint32_t pid,
   p->state = HCSB__PROC_RUNNING;
   hcsb__list_push(&c->processes, &p->clink);
   hcsb__list_push(&c->obj.conn->processes, &p->conn_link);
-  start_wait(p);
+  start_wait(p, hcsb__trace_json(c->obj.conn, c->obj.conn->trace_cur));
   *out = p;
   return 0;
 }

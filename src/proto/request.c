@@ -99,6 +99,7 @@ static int check_object(const char *text) {
 static int check(const hcsb_request_t *req) {
   if (req->activity_id != NULL && !hcsb__guid_valid(req->activity_id))
     return -EINVAL;
+  if (req->ocsc != NULL && check_object(req->ocsc) != 0) return -EINVAL;
   switch (req->type) {
     case HCSB_MSG_NEGOTIATE_PROTOCOL:
     case HCSB_MSG_START:
@@ -218,6 +219,8 @@ static int put_body(hcsb__buf_t *b, const hcsb_request_t *req) {
       PUT_LIT(b, ",\"ActivityId\":") != 0 ||
       put_str(b, req->activity_id != NULL ? req->activity_id
                                           : HCSB_ZERO_GUID) != 0 ||
+      (req->ocsc != NULL &&
+       (PUT_LIT(b, ",\"ocsc\":") != 0 || put_nested(b, req->ocsc) != 0)) ||
       put_fields(b, req) != 0)
     return -ENOMEM;
   return PUT_LIT(b, "}");

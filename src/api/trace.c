@@ -1,0 +1,285 @@
+/* OpenCensus span contexts sent as a request's `ocsc` (PROTOCOL.md §4.2),
+ * so a v0.11 guest parents its "opengcs::bridge::request" span on the
+ * caller's.
+ *
+ * A context is encoded once, when it is set, into the JSON object text the
+ * requests carry; each operation takes a reference to the one in effect
+ * when it started, so all of its requests (a create's several steps, a
+ * signal held until its process exists) carry the same context, whatever
+ * is set later.  Contexts live in a per-connection slot table and are
+ * named by index: an op has room for 4 bytes, not for a pointer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api-int.h"
+
+/* Live contexts per connection: each set that is still referenced by a
+ * pending op holds one. */
+#define TRACE_MAX_SLOTS 65536u
+/* go.opencensus.io/trace/tracestate limits. */
+#define TRACESTATE_MAX_ENTRIES 32u
+#define TRACESTATE_MAX_KEY 256u
+#define TRACESTATE_MAX_VALUE 256u
+
+struct hcsb__trace_s {
+  uint32_t refs; /* 0: free, `next_free` links it */
+  uint32_t next_free;
+  char *json;    /* the `ocsc` object text */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Validation, as tracestate.New does it: the guest drops the whole
+ * tracestate when one entry fails, so the caller hears about it here. */
+
+static int key_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '*' || c == '/';
+}
+
+/* [a-z][_0-9a-z-*\/]{0,255} or [a-z][...]{0,240}@[a-z][...]{0,13} */
+static int key_ok(const char *k) {
+  const char *at;
+  size_t n, i;
+
+  if (k == NULL || !(k[0] >= 'a' && k[0] <= 'z')) return 0;
+  n = strlen(k);
+  if (n > TRACESTATE_MAX_KEY) return 0;
+  at = strchr(k, '@');
+  for (i = 1; i < n; i++)
+    if (k + i != at && !key_char(k[i])) return 0;
+  if (at == NULL) return 1;
+  return at - k <= 241 && at[1] >= 'a' && at[1] <= 'z' &&
+         strlen(at + 1) <= 14;
+}
+
+/* [\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e] */
+static int value_ok(const char *v) {
+  size_t n, i;
+
+  if (v == NULL) return 0;
+  n = strlen(v);
+  if (n == 0 || n > TRACESTATE_MAX_VALUE || v[n - 1] == ' ') return 0;
+  for (i = 0; i < n; i++)
+    if (v[i] < 0x20 || v[i] > 0x7e || v[i] == ',' || v[i] == '=') return 0;
+  return 1;
+}
+
+static int all_zero(const uint8_t *p, size_t n) {
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (p[i] != 0) return 0;
+  return 1;
+}
+
+static int span_context_ok(const hcsb_span_context_t *sc) {
+  size_t i, j;
+
+  if (all_zero(sc->trace_id, sizeof sc->trace_id) ||
+      all_zero(sc->span_id, sizeof sc->span_id))
+    return 0;
+  if (sc->ntracestate > TRACESTATE_MAX_ENTRIES ||
+      (sc->ntracestate != 0 && sc->tracestate == NULL))
+    return 0;
+  for (i = 0; i < sc->ntracestate; i++) {
+    if (!key_ok(sc->tracestate[i].key) || !value_ok(sc->tracestate[i].value))
+      return 0;
+    for (j = 0; j < i; j++)
+      if (strcmp(sc->tracestate[i].key, sc->tracestate[j].key) == 0) return 0;
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Encoding, byte for byte what hcsshim v0.11's makeRequest sends */
+
+static void put_hex(hcsb__buf_t *b, const uint8_t *p, size_t n, int *err) {
+  static const char digits[] = "0123456789abcdef";
+  size_t i;
+
+  if (*err != 0 || hcsb__buf_reserve(b, 2 * n) != 0) {
+    *err = -ENOMEM;
+    return;
+  }
+  for (i = 0; i < n; i++) {
+    b->data[b->len++] = digits[p[i] >> 4];
+    b->data[b->len++] = digits[p[i] & 15];
+  }
+}
+
+static void put(hcsb__buf_t *b, const char *s, size_t n, int *err) {
+  if (*err == 0 && hcsb__buf_append(b, s, n) != 0) *err = -ENOMEM;
+}
+
+#define PUT_LIT(b, s, err) put((b), (s), sizeof(s) - 1, (err))
+
+/* A JSON string as Go's json.Marshal writes it: it also escapes <, > and &
+ * (values are printable ASCII, checked above). */
+static void put_go_string(hcsb__buf_t *b, const char *s, int *err) {
+  PUT_LIT(b, "\"", err);
+  for (; *s != '\0'; s++) {
+    switch (*s) {
+      case '"': PUT_LIT(b, "\\\"", err); break;
+      case '\\': PUT_LIT(b, "\\\\", err); break;
+      case '<': PUT_LIT(b, "\\u003c", err); break;
+      case '>': PUT_LIT(b, "\\u003e", err); break;
+      case '&': PUT_LIT(b, "\\u0026", err); break;
+      default: put(b, s, 1, err);
+    }
+  }
+  PUT_LIT(b, "\"", err);
+}
+
+static void put_base64(hcsb__buf_t *b, const uint8_t *p, size_t n, int *err) {
+  static const char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t i;
+  char *w;
+
+  if (*err != 0 || hcsb__buf_reserve(b, (n + 2) / 3 * 4) != 0) {
+    *err = -ENOMEM;
+    return;
+  }
+  w = b->data + b->len;
+  for (i = 0; i + 2 < n; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+    *w++ = alphabet[v >> 18];
+    *w++ = alphabet[(v >> 12) & 63];
+    *w++ = alphabet[(v >> 6) & 63];
+    *w++ = alphabet[v & 63];
+  }
+  if (i < n) {
+    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+    *w++ = alphabet[v >> 18];
+    *w++ = alphabet[(v >> 12) & 63];
+    *w++ = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+    *w++ = '=';
+  }
+  b->len = (size_t)(w - b->data);
+}
+
+/* {"TraceID":"<hex>","SpanID":"<hex>","TraceOptions":n,"Tracestate":
+ * "<base64 of [{"Key":k,"Value":v},...]>"}, omitempty throughout. */
+int hcsb__span_context_encode(const hcsb_span_context_t *sc, char **out) {
+  hcsb__buf_t b = HCSB__BUF_INIT, ts = HCSB__BUF_INIT;
+  char num[16];
+  size_t i;
+  int err = 0, n;
+
+  *out = NULL;
+  if (sc == NULL || !span_context_ok(sc)) return -EINVAL;
+  PUT_LIT(&b, "{\"TraceID\":\"", &err);
+  put_hex(&b, sc->trace_id, sizeof sc->trace_id, &err);
+  PUT_LIT(&b, "\",\"SpanID\":\"", &err);
+  put_hex(&b, sc->span_id, sizeof sc->span_id, &err);
+  PUT_LIT(&b, "\"", &err);
+  if (sc->trace_options != 0) {
+    n = snprintf(num, sizeof num, "%u", (unsigned)sc->trace_options);
+    PUT_LIT(&b, ",\"TraceOptions\":", &err);
+    put(&b, num, (size_t)n, &err);
+  }
+  if (sc->ntracestate != 0) {
+    PUT_LIT(&ts, "[", &err);
+    for (i = 0; i < sc->ntracestate; i++) {
+      if (i != 0) PUT_LIT(&ts, ",", &err);
+      PUT_LIT(&ts, "{\"Key\":", &err);
+      put_go_string(&ts, sc->tracestate[i].key, &err);
+      PUT_LIT(&ts, ",\"Value\":", &err);
+      put_go_string(&ts, sc->tracestate[i].value, &err);
+      PUT_LIT(&ts, "}", &err);
+    }
+    PUT_LIT(&ts, "]", &err);
+    PUT_LIT(&b, ",\"Tracestate\":\"", &err);
+    if (err == 0) put_base64(&b, (const uint8_t *)ts.data, ts.len, &err);
+    PUT_LIT(&b, "\"", &err);
+  }
+  PUT_LIT(&b, "}", &err);
+  put(&b, "", 1, &err); /* NUL */
+  hcsb__buf_free(&ts);
+  if (err != 0) {
+    hcsb__buf_free(&b);
+    return err;
+  }
+  *out = b.data;
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Slots */
+
+static void slot_unref(hcsb_conn_t *c, uint32_t slot) {
+  hcsb__trace_t *t = &c->traces[slot - 1];
+
+  if (--t->refs > 0) return;
+  free(t->json);
+  t->json = NULL;
+  t->next_free = c->trace_free;
+  c->trace_free = slot;
+}
+
+static int slot_new(hcsb_conn_t *c, char *json, uint32_t *out) {
+  hcsb__trace_t *grown;
+  uint32_t slot, cap;
+
+  if (c->trace_free != 0) {
+    slot = c->trace_free;
+    c->trace_free = c->traces[slot - 1].next_free;
+  } else {
+    if (c->ntraces == TRACE_MAX_SLOTS) return -ENOBUFS;
+    if (c->ntraces == c->trace_cap) {
+      cap = c->trace_cap != 0 ? c->trace_cap * 2 : 4;
+      if (cap > TRACE_MAX_SLOTS) cap = TRACE_MAX_SLOTS;
+      grown = realloc(c->traces, cap * sizeof(*grown));
+      if (grown == NULL) return -ENOMEM;
+      c->traces = grown;
+      c->trace_cap = cap;
+    }
+    slot = ++c->ntraces;
+  }
+  c->traces[slot - 1].refs = 1;
+  c->traces[slot - 1].json = json;
+  *out = slot;
+  return 0;
+}
+
+int hcsb_conn_set_span_context(hcsb_conn_t *c, const hcsb_span_context_t *sc) {
+  uint32_t slot = 0;
+  char *json = NULL;
+  int r;
+
+  if (c == NULL) return -EINVAL;
+  if (sc != NULL) {
+    r = hcsb__span_context_encode(sc, &json);
+    if (r != 0) return r;
+    r = slot_new(c, json, &slot);
+    if (r != 0) {
+      free(json);
+      return r;
+    }
+  }
+  if (c->trace_cur != 0) slot_unref(c, c->trace_cur);
+  c->trace_cur = slot;
+  return 0;
+}
+
+uint32_t hcsb__trace_capture(hcsb_conn_t *c) {
+  if (c->trace_cur != 0) c->traces[c->trace_cur - 1].refs++;
+  return c->trace_cur;
+}
+
+void hcsb__trace_release(hcsb_conn_t *c, uint32_t slot) {
+  if (slot != 0) slot_unref(c, slot);
+}
+
+const char *hcsb__trace_json(const hcsb_conn_t *c, uint32_t slot) {
+  return slot != 0 ? c->traces[slot - 1].json : NULL;
+}
+
+void hcsb__trace_free_all(hcsb_conn_t *c) {
+  uint32_t i;
+
+  for (i = 0; i < c->ntraces; i++) free(c->traces[i].json);
+  free(c->traces);
+  c->traces = NULL;
+  c->ntraces = c->trace_cap = c->trace_free = c->trace_cur = 0;
+}
