@@ -505,6 +505,76 @@ static void test_span_context_per_connection_and_call(void) {
   script_finish(&s);
 }
 
+/* The emulator decodes ocsc the way the v0.11.8 bridge does and reports
+ * the parent it would give the DumpStacks request's span. */
+static void test_span_context_reaches_guest(void) {
+  static const hcsb_tracestate_entry_t ts[] = {
+      {"congo", "t61rcWkgMzE"}, {"rojo@vendor", "a<b>&c\\d\""}};
+  hcsb_span_context_t sc = span_a;
+  uv_loop_t loop;
+  api_guest_t g;
+  char *text, line[512];
+
+  uv_loop_init(&loop);
+  api_open_spawn(&g, &loop, NULL);
+  text = dump(&g);
+  CHECK_STR(line_of(text, "this request's span parent", line, sizeof line),
+            "this request's span parent: none");
+  free(text);
+  sc.tracestate = ts;
+  sc.ntracestate = 2;
+  sc.trace_options = 3;
+  CHECK_EQ(hcsb_conn_set_span_context(g.conn, &sc), 0);
+  text = dump(&g);
+  CHECK_STR(line_of(text, "this request's span parent", line, sizeof line),
+            "this request's span parent: trace=4bf92f3577b34da6a3ce929d0e0e4736 "
+            "span=00f067aa0ba902b7 options=3 "
+            "tracestate=congo=t61rcWkgMzE,rojo@vendor=a<b>&c\\d\"");
+  free(text);
+  api_close(&g);
+}
+
+/* The shared pieces: base64 both ways, and the tracestate rules. */
+static void test_span_context_pieces(void) {
+  static const char *bad[] = {"abc", "a===", "ab=c", "@@@@", "ab==cd==", "=AAA"};
+  const char *in = "hello";
+  hcsb__buf_t b = HCSB__BUF_INIT, d = HCSB__BUF_INIT;
+  size_t n, i;
+
+  for (n = 0; n <= 5; n++) {
+    b.len = d.len = 0;
+    CHECK_EQ(hcsb__base64_put(&b, in, n), 0);
+    CHECK_EQ(b.len, (n + 2) / 3 * 4);
+    CHECK_EQ(hcsb__base64_decode(b.data != NULL ? b.data : "", b.len, &d), 0);
+    CHECK_EQ(d.len, n);
+    CHECK(n == 0 || memcmp(d.data, in, n) == 0);
+  }
+  b.len = 0;
+  CHECK_EQ(hcsb__base64_put(&b, "hel", 3), 0);
+  CHECK(b.len == 4 && memcmp(b.data, "aGVs", 4) == 0);
+  for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    d.len = 0;
+    CHECK_EQ(hcsb__base64_decode(bad[i], strlen(bad[i]), &d), -EINVAL);
+  }
+  hcsb__buf_free(&b);
+  hcsb__buf_free(&d);
+
+  CHECK(hcsb__tracestate_key_ok("a", 1));
+  CHECK(hcsb__tracestate_key_ok("a0_-*/", 6));
+  CHECK(hcsb__tracestate_key_ok("tenant@vendor", 13));
+  CHECK(!hcsb__tracestate_key_ok("0a", 2));
+  CHECK(!hcsb__tracestate_key_ok("a@", 2));
+  CHECK(!hcsb__tracestate_key_ok("a@0", 3));
+  CHECK(!hcsb__tracestate_key_ok("a@b@c", 5));
+  CHECK(!hcsb__tracestate_key_ok("a@abcdefghijklmno", 17));
+  CHECK(!hcsb__tracestate_key_ok("", 0));
+  CHECK(hcsb__tracestate_value_ok("x y", 3));
+  CHECK(!hcsb__tracestate_value_ok("x ", 2));
+  CHECK(!hcsb__tracestate_value_ok("a=b", 3));
+  CHECK(!hcsb__tracestate_value_ok("\x7f", 1));
+  CHECK(!hcsb__tracestate_value_ok("", 0));
+}
+
 /* ------------------------------------------------------------------------ */
 /* 8. Signals the guest would not take, OS per container, raw notifications */
 
@@ -979,6 +1049,8 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(adapter_shapes_on_v0_11_guest),
     TEST_ENTRY(verity_reaches_guest),
     TEST_ENTRY(span_context_per_connection_and_call),
+    TEST_ENTRY(span_context_reaches_guest),
+    TEST_ENTRY(span_context_pieces),
     TEST_ENTRY(signal_numbers),
     TEST_ENTRY(container_os),
     TEST_ENTRY(raw_notification_hook),

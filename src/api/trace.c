@@ -16,10 +16,6 @@
 /* Live contexts per connection: each set that is still referenced by a
  * pending op holds one. */
 #define TRACE_MAX_SLOTS 65536u
-/* go.opencensus.io/trace/tracestate limits. */
-#define TRACESTATE_MAX_ENTRIES 32u
-#define TRACESTATE_MAX_KEY 256u
-#define TRACESTATE_MAX_VALUE 256u
 
 struct hcsb__trace_s {
   uint32_t refs; /* 0: free, `next_free` links it */
@@ -28,40 +24,13 @@ struct hcsb__trace_s {
 };
 
 /* ------------------------------------------------------------------------ */
-/* Validation, as tracestate.New does it: the guest drops the whole
+/* Validation, as the guest's OpenCensus does it: it drops the whole
  * tracestate when one entry fails, so the caller hears about it here. */
 
-static int key_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-' || c == '*' || c == '/';
-}
-
-/* [a-z][_0-9a-z-*\/]{0,255} or [a-z][...]{0,240}@[a-z][...]{0,13} */
-static int key_ok(const char *k) {
-  const char *at;
-  size_t n, i;
-
-  if (k == NULL || !(k[0] >= 'a' && k[0] <= 'z')) return 0;
-  n = strlen(k);
-  if (n > TRACESTATE_MAX_KEY) return 0;
-  at = strchr(k, '@');
-  for (i = 1; i < n; i++)
-    if (k + i != at && !key_char(k[i])) return 0;
-  if (at == NULL) return 1;
-  return at - k <= 241 && at[1] >= 'a' && at[1] <= 'z' &&
-         strlen(at + 1) <= 14;
-}
-
-/* [\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e] */
-static int value_ok(const char *v) {
-  size_t n, i;
-
-  if (v == NULL) return 0;
-  n = strlen(v);
-  if (n == 0 || n > TRACESTATE_MAX_VALUE || v[n - 1] == ' ') return 0;
-  for (i = 0; i < n; i++)
-    if (v[i] < 0x20 || v[i] > 0x7e || v[i] == ',' || v[i] == '=') return 0;
-  return 1;
+static int entry_ok(const hcsb_tracestate_entry_t *e) {
+  return e->key != NULL && e->value != NULL &&
+         hcsb__tracestate_key_ok(e->key, strlen(e->key)) &&
+         hcsb__tracestate_value_ok(e->value, strlen(e->value));
 }
 
 static int all_zero(const uint8_t *p, size_t n) {
@@ -78,12 +47,11 @@ static int span_context_ok(const hcsb_span_context_t *sc) {
   if (all_zero(sc->trace_id, sizeof sc->trace_id) ||
       all_zero(sc->span_id, sizeof sc->span_id))
     return 0;
-  if (sc->ntracestate > TRACESTATE_MAX_ENTRIES ||
+  if (sc->ntracestate > HCSB__TRACESTATE_MAX_ENTRIES ||
       (sc->ntracestate != 0 && sc->tracestate == NULL))
     return 0;
   for (i = 0; i < sc->ntracestate; i++) {
-    if (!key_ok(sc->tracestate[i].key) || !value_ok(sc->tracestate[i].value))
-      return 0;
+    if (!entry_ok(&sc->tracestate[i])) return 0;
     for (j = 0; j < i; j++)
       if (strcmp(sc->tracestate[i].key, sc->tracestate[j].key) == 0) return 0;
   }
@@ -130,34 +98,6 @@ static void put_go_string(hcsb__buf_t *b, const char *s, int *err) {
   PUT_LIT(b, "\"", err);
 }
 
-static void put_base64(hcsb__buf_t *b, const uint8_t *p, size_t n, int *err) {
-  static const char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t i;
-  char *w;
-
-  if (*err != 0 || hcsb__buf_reserve(b, (n + 2) / 3 * 4) != 0) {
-    *err = -ENOMEM;
-    return;
-  }
-  w = b->data + b->len;
-  for (i = 0; i + 2 < n; i += 3) {
-    uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-    *w++ = alphabet[v >> 18];
-    *w++ = alphabet[(v >> 12) & 63];
-    *w++ = alphabet[(v >> 6) & 63];
-    *w++ = alphabet[v & 63];
-  }
-  if (i < n) {
-    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-    *w++ = alphabet[v >> 18];
-    *w++ = alphabet[(v >> 12) & 63];
-    *w++ = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
-    *w++ = '=';
-  }
-  b->len = (size_t)(w - b->data);
-}
-
 /* {"TraceID":"<hex>","SpanID":"<hex>","TraceOptions":n,"Tracestate":
  * "<base64 of [{"Key":k,"Value":v},...]>"}, omitempty throughout. */
 int hcsb__span_context_encode(const hcsb_span_context_t *sc, char **out) {
@@ -190,7 +130,7 @@ int hcsb__span_context_encode(const hcsb_span_context_t *sc, char **out) {
     }
     PUT_LIT(&ts, "]", &err);
     PUT_LIT(&b, ",\"Tracestate\":\"", &err);
-    if (err == 0) put_base64(&b, (const uint8_t *)ts.data, ts.len, &err);
+    if (err == 0 && hcsb__base64_put(&b, ts.data, ts.len) != 0) err = -ENOMEM;
     PUT_LIT(&b, "\"", &err);
   }
   PUT_LIT(&b, "}", &err);

@@ -240,3 +240,108 @@ void hcsb__gdec_fail(hcsb__greq_t *r, const char *what) {
                     "HRESULT 0xc037010d: %s",
                     (int)n, r->body, n < r->len ? "..." : "", what);
 }
+
+/* ------------------------------------------------------------------------ */
+/* The span the v0.11.8 bridge opens for each request ("opengcs::bridge::
+ * request") is parented on the request's `ocsc`, decoded leniently: a bad
+ * hex ID leaves zeros, a short one is zero-padded, and the tracestate (base64
+ * of a JSON list of {Key, Value}) is dropped whole when any part fails. */
+
+static void hex_id(json_object *ocsc, const char *key, uint8_t *id, size_t n) {
+  json_object *v = hcsb__json_get(ocsc, key);
+  const char *s;
+  size_t len, i;
+  uint8_t tmp[64];
+
+  memset(id, 0, n);
+  if (!json_object_is_type(v, json_type_string)) return;
+  s = json_object_get_string(v);
+  len = strlen(s);
+  if (len % 2 != 0 || len / 2 > sizeof tmp) return;
+  for (i = 0; i < len; i++) {
+    char c = s[i];
+    int x = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (x < 0) return;
+    if (i % 2 == 0)
+      tmp[i / 2] = (uint8_t)(x << 4);
+    else
+      tmp[i / 2] |= (uint8_t)x;
+  }
+  memcpy(id, tmp, len / 2 < n ? len / 2 : n);
+}
+
+/* "k=v,k2=v2" into `out`, or "-" when there is none or the guest would
+ * drop it. */
+static void tracestate(json_object *ocsc, char *out, size_t len) {
+  json_object *v = hcsb__json_get(ocsc, "Tracestate"), *list = NULL;
+  hcsb__buf_t raw = HCSB__BUF_INIT;
+  size_t i, j, n, used = 0;
+  const char *s;
+
+  snprintf(out, len, "-");
+  if (!json_object_is_type(v, json_type_string)) return;
+  s = json_object_get_string(v);
+  if (s[0] == '\0' || hcsb__base64_decode(s, strlen(s), &raw) != 0 ||
+      hcsb__json_parse(raw.data != NULL ? raw.data : "", raw.len, &list) != 0)
+    goto out;
+  if (!json_object_is_type(list, json_type_array)) goto out;
+  n = json_object_array_length(list);
+  if (n > HCSB__TRACESTATE_MAX_ENTRIES) goto out;
+  for (i = 0; i < n; i++) {
+    json_object *e = json_object_array_get_idx(list, i);
+    json_object *k = hcsb__json_get(e, "Key"), *val = hcsb__json_get(e, "Value");
+    const char *ks, *vs;
+
+    if (!json_object_is_type(k, json_type_string) ||
+        !json_object_is_type(val, json_type_string))
+      goto out;
+    ks = json_object_get_string(k);
+    vs = json_object_get_string(val);
+    if (!hcsb__tracestate_key_ok(ks, (size_t)json_object_get_string_len(k)) ||
+        !hcsb__tracestate_value_ok(vs, (size_t)json_object_get_string_len(val)))
+      goto out;
+    for (j = 0; j < i; j++)
+      if (strcmp(ks, json_object_get_string(hcsb__json_get(
+                         json_object_array_get_idx(list, j), "Key"))) == 0)
+        goto out;
+  }
+  for (i = 0; i < n && used < len; i++) {
+    json_object *e = json_object_array_get_idx(list, i);
+    int k = snprintf(out + used, len - used, "%s%s=%s", i != 0 ? "," : "",
+                     json_object_get_string(hcsb__json_get(e, "Key")),
+                     json_object_get_string(hcsb__json_get(e, "Value")));
+    if (k < 0) break;
+    used += (size_t)k;
+  }
+out:
+  if (list != NULL) json_object_put(list);
+  hcsb__buf_free(&raw);
+}
+
+void hcsb__gspan_parent(json_object *root, char *out, size_t len) {
+  json_object *ocsc = hcsb__json_get(root, "ocsc"), *opt;
+  uint8_t trace[16], span[8];
+  char ts[1024], th[33], sh[17];
+  uint64_t options = 0;
+  size_t i;
+
+  if (!json_object_is_type(ocsc, json_type_object)) {
+    snprintf(out, len, "none");
+    return;
+  }
+  hex_id(ocsc, "TraceID", trace, sizeof trace);
+  hex_id(ocsc, "SpanID", span, sizeof span);
+  opt = hcsb__json_get(ocsc, "TraceOptions");
+  if (json_object_is_type(opt, json_type_int) &&
+      json_object_get_int64(opt) >= 0 &&
+      json_object_get_int64(opt) <= UINT32_MAX)
+    options = (uint64_t)json_object_get_int64(opt);
+  tracestate(ocsc, ts, sizeof ts);
+  for (i = 0; i < 16; i++) snprintf(th + 2 * i, 3, "%02x", trace[i]);
+  for (i = 0; i < 8; i++) snprintf(sh + 2 * i, 3, "%02x", span[i]);
+  snprintf(out, len, "trace=%s span=%s options=%" PRIu64 " tracestate=%s", th,
+           sh, options, ts);
+}

@@ -107,8 +107,11 @@ static void start(hcsb__greq_t *r) {
 
 static void dump_stacks(hcsb__greq_t *r) {
   size_t len = 0;
-  char *text = hcsb__gdump(r->g, &len);
+  char parent[1200], *text;
   hcsb__gjw_t w;
+
+  hcsb__gspan_parent(r->root, parent, sizeof parent);
+  text = hcsb__gdump(r->g, parent, &len);
 
   /* The GCS never decodes this body: garbage gets an answer too. */
   if (text == NULL) {

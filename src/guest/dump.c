@@ -1,6 +1,7 @@
 /* DumpStacks: the GCS returns its goroutine stacks; the emulator has no
  * goroutines, so it describes what it is doing instead: the session, each
- * process with its waits, each container and the recorded resources.
+ * process with its waits, each container and the recorded resources, and
+ * the span context it would have parented this request's span on.
  * Environment values never appear (they may hold secrets). */
 #include "config.h"
 
@@ -32,7 +33,7 @@ static void dump_proc(FILE *f, const hcsb__gproc_t *p) {
   fputc('\n', f);
 }
 
-char *hcsb__gdump(hcsb__guest_t *g, size_t *len) {
+char *hcsb__gdump(hcsb__guest_t *g, const char *span_parent, size_t *len) {
   const hcsb__gproc_t *p;
   const hcsb__gctr_t *c;
   const hcsb__gres_t *x;
@@ -53,6 +54,7 @@ char *hcsb__gdump(hcsb__guest_t *g, size_t *len) {
   fprintf(f, "outstanding: %u waits/execs (%u execs dialing stdio), "
           "%zu response bytes queued\n",
           g->npending, ndialing, g->wq_bytes);
+  fprintf(f, "this request's span parent: %s\n", span_parent);
 
   fprintf(f, "\nUVM processes:\n");
   TAILQ_FOREACH(p, &g->procs, link)

@@ -230,6 +230,9 @@ int hcsb__gdec_strmap(hcsb__gdec_t *d, json_object *o, const char *key,
 int hcsb__gdec_begin(hcsb__greq_t *r, hcsb__gdec_t *d, const char *strct);
 /* Answers 0xC037010D: failed to unmarshal JSON in message "<body>": ... */
 void hcsb__gdec_fail(hcsb__greq_t *r, const char *what);
+/* The parent of the span the guest opens for the request: its `ocsc` as
+ * "trace=<hex> span=<hex> options=<n> tracestate=<k=v,...|->", or "none". */
+void hcsb__gspan_parent(json_object *root, char *out, size_t len);
 /* Parses a JSON-in-string field; -1 with d->err set when it is not JSON. */
 int hcsb__gdec_inner(hcsb__gdec_t *d, const char *text, json_object **out);
 
@@ -457,6 +460,6 @@ void hcsb__gwatch_clean(void);
 /* dump.c */
 
 /* The DumpStacks text; malloc'd. */
-char *hcsb__gdump(hcsb__guest_t *g, size_t *len);
+char *hcsb__gdump(hcsb__guest_t *g, const char *span_parent, size_t *len);
 
 #endif /* HCSB_GUEST_H */

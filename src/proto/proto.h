@@ -138,6 +138,21 @@ int hcsb__json_put_string(hcsb__buf_t *out, const char *s, size_t n);
 /* ------------------------------------------------------------------------ */
 /* Requests (host -> guest) */
 
+/* ------------------------------------------------------------------------ */
+/* OpenCensus span context pieces (spanctx.c) */
+
+#define HCSB__TRACESTATE_MAX_ENTRIES 32u
+#define HCSB__TRACESTATE_MAX_KEY 256u
+#define HCSB__TRACESTATE_MAX_VALUE 256u
+
+/* 1 when go.opencensus.io's tracestate accepts the key / value. */
+int hcsb__tracestate_key_ok(const char *k, size_t n);
+int hcsb__tracestate_value_ok(const char *v, size_t n);
+/* Standard base64 with padding, appended to `b`.  0 or -ENOMEM. */
+int hcsb__base64_put(hcsb__buf_t *b, const void *data, size_t n);
+/* Appends the decoded bytes.  0, -EINVAL (not base64), -ENOMEM. */
+int hcsb__base64_decode(const char *s, size_t n, hcsb__buf_t *out);
+
 /* Appends one complete frame for `req` with SequenceID `id` to `out`: the
  * header and a compact JSON body (JSON-in-string fields double-encoded,
  * Request/Options/Settings nested).  Returns 0; -EINVAL when the request is
