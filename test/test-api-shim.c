@@ -448,6 +448,19 @@ static void test_span_context_per_connection_and_call(void) {
     CHECK_STR(ocsc_of(&s, i), want);
   }
   {
+    /* The library's own wait belongs to the exec: same ActivityId. */
+    const char *exec_aid = NULL, *wait_aid = NULL;
+    for (i = first; i < s.nseen; i++) {
+      const char *aid =
+          json_object_get_string(hcsb__json_get(s.seen[i], "ActivityId"));
+      if (s.seen_type[i] == HCSB_MSG_EXECUTE_PROCESS) exec_aid = aid;
+      if (s.seen_type[i] == HCSB_MSG_WAIT_FOR_PROCESS) wait_aid = aid;
+    }
+    CHECK(exec_aid != NULL && wait_aid != NULL);
+    CHECK_STR(wait_aid, exec_aid);
+    CHECK(strcmp(exec_aid, "00000000-0000-0000-0000-000000000000") != 0);
+  }
+  {
     /* One of each (the exec may overtake the create: it does not wait). */
     static const uint32_t kinds[] = {
         HCSB_MSG_MODIFY_SETTINGS, HCSB_MSG_CREATE, HCSB_MSG_EXECUTE_PROCESS,

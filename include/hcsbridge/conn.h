@@ -485,7 +485,8 @@ HCSB_EXTERN int hcsb_modify_mapped_virtual_disk(hcsb_request_type_t rt,
                                                 char **json_out);
 /* The same requests with dm-verity metadata (`verity` NULL: none, as the
  * builders above).  Give it on Remove too: the guest tears down the verity
- * target it made for the device. */
+ * target it made for the device.  A container's layer devices sent with
+ * hcsb_conn_modify_for_container() are removed with the same settings. */
 HCSB_EXTERN int hcsb_modify_mapped_virtual_disk_verity(
     hcsb_request_type_t rt, const hcsb_mapped_virtual_disk_t *d,
     const hcsb_verity_info_t *verity, char **json_out);
@@ -777,8 +778,9 @@ typedef void (*hcsb_process_cb)(void *data, hcsb_process_t *p, int status,
  * and every requested stream is connected (status 0), or failed (the
  * listeners are closed then; a failed accept reports -ETIMEDOUT or the
  * accept error unless the guest's own error came first).  A WaitForProcess
- * is registered as soon as the guest answered with the PID, also when a
- * stream then failed.  *out is set when 0 is returned; the handle must be
+ * (with this call's ActivityId and span context) is registered as soon as
+ * the guest answered with the PID, also when a stream then failed.  *out
+ * is set when 0 is returned; the handle must be
  * closed in every case, and may be used before `cb` (reads, writes and
  * waits start once possible; signals and resizes are held until the
  * process exists).

@@ -118,21 +118,29 @@ static void on_wait(void *data, int status, const hcsb_guest_error_t *gerr,
 
 /* The library's own WaitForProcess: no timeout, never cancelled by the
  * handle's close, so the guest always gets to report (and clean up).  It
- * carries the span context of the call that made the process known. */
-static void start_wait(hcsb_process_t *p, const char *ocsc) {
+ * belongs to the call that created the process (`op`): same ActivityId and
+ * span context, so the guest's log of the exit correlates with the create;
+ * a process opened by PID gets a fresh ActivityId and the connection's
+ * current span context. */
+static void start_wait(hcsb_process_t *p, const hcsb__op_t *op) {
   hcsb_conn_t *conn = p->obj.conn;
   hcsb_request_t req;
   char aid[37];
   int r = -ENOTCONN;
 
-  hcsb__guid_generate(aid);
   memset(&req, 0, sizeof(req));
+  if (op != NULL) {
+    req.activity_id = hcsb__op_activity(op, aid);
+    req.ocsc = hcsb__trace_json(conn, op->trace);
+  } else {
+    hcsb__guid_generate(aid);
+    req.activity_id = aid;
+    req.ocsc = hcsb__trace_json(conn, conn->trace_cur);
+  }
   req.type = HCSB_MSG_WAIT_FOR_PROCESS;
   req.container_id = p->cid;
-  req.activity_id = aid;
   req.u.wait.pid = p->pid;
   req.u.wait.timeout_ms = HCSB_INFINITE_WAIT;
-  req.ocsc = ocsc;
   if (hcsb__conn_usable(conn)) {
     hcsb__obj_ref(&p->obj);
     r = hcsb_bridge_call(conn->bridge, &req, 0, on_wait, p, &p->wait_call);
@@ -353,7 +361,7 @@ static void exec_step(hcsb__op_t *op, int status,
   }
   p->pid = resp->process_id;
   p->state = HCSB__PROC_RUNNING;
-  start_wait(p, hcsb__trace_json(p->obj.conn, op->trace));
+  start_wait(p, op);
   unpark(p, 0);
   initial_resize(p);
   if (p->stdio_status == 1) return; /* the ready callback finishes */
@@ -478,7 +486,7 @@ int hcsb_container_open_process(hcsb_container_t *c, uint32_t pid,
   p->state = HCSB__PROC_RUNNING;
   hcsb__list_push(&c->processes, &p->clink);
   hcsb__list_push(&c->obj.conn->processes, &p->conn_link);
-  start_wait(p, hcsb__trace_json(c->obj.conn, c->obj.conn->trace_cur));
+  start_wait(p, NULL);
   *out = p;
   return 0;
 }
