@@ -630,9 +630,10 @@ HCSB_EXTERN hcsb_conn_t *hcsb_container_conn(const hcsb_container_t *c);
 /* hcsshim's Container.OS(): the guest's OS as hcsb_conn_os() reports it
  * ("linux", "windows"; "" until the connection is negotiated). */
 HCSB_EXTERN const char *hcsb_container_os(const hcsb_container_t *c);
-/* hcsshim's Container.IsOCI(): 1 when the container was created from an
- * OCI spec (every guest but Windows), 0 on a Windows guest, -ENOTCONN
- * until the connection is negotiated. */
+/* hcsshim's Container.IsOCI(): 1 when its processes are described by OCI
+ * specs (every guest but Windows: hcsb_container_create_process builds an
+ * OciProcess), 0 on a Windows guest, -ENOTCONN until the connection is
+ * negotiated. */
 HCSB_EXTERN int hcsb_container_is_oci(const hcsb_container_t *c);
 HCSB_EXTERN void hcsb_container_set_data(hcsb_container_t *c, void *data);
 HCSB_EXTERN void *hcsb_container_get_data(const hcsb_container_t *c);
