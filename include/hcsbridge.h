@@ -2,6 +2,7 @@
  *
  * Include this one header.  The pieces:
  *   hcsbridge/common.h    version, status codes, guest errors, identifiers
+ *   hcsbridge/errors.h    error classes (IsNotExist ...; containerd errdefs)
  *   hcsbridge/messages.h  addresses and message structs (no libuv)
  *   hcsbridge/bridge.h    the bridge: one GCS connection, calls, transports
  *   hcsbridge/conn.h      guest connection, containers, processes, stdio
@@ -10,6 +11,7 @@
 #define HCSBRIDGE_H
 
 #include <hcsbridge/common.h>
+#include <hcsbridge/errors.h>
 #include <hcsbridge/messages.h>
 #include <hcsbridge/bridge.h>
 #include <hcsbridge/conn.h>
