@@ -6,6 +6,7 @@
  *   hcsbridge/messages.h  addresses and message structs (no libuv)
  *   hcsbridge/bridge.h    the bridge: one GCS connection, calls, transports
  *   hcsbridge/conn.h      guest connection, containers, processes, stdio
+ *   hcsbridge/metrics.h   LCOWMetrics (cgroup v1 Metrics) as typed structs
  */
 #ifndef HCSBRIDGE_H
 #define HCSBRIDGE_H

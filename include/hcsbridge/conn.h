@@ -38,6 +38,7 @@
 #include <sys/types.h>
 
 #include <hcsbridge/bridge.h>
+#include <hcsbridge/metrics.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -716,6 +717,9 @@ typedef struct hcsb_properties_s {
   const hcsb_process_list_item_t *processes;
   int has_statistics;
   hcsb_statistics_t statistics;
+  /* The whole LCOWMetrics, typed (hcsbridge/metrics.h); NULL when the guest
+   * sent none.  `statistics` above is its summary. */
+  const hcsb_metrics_t *metrics;
   const char *json; /* the Properties JSON text as the guest sent it */
   size_t json_len;
 } hcsb_properties_t;

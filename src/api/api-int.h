@@ -443,6 +443,7 @@ struct hcsb_container_s {
   hcsb_process_list_item_t *items;
   size_t items_cap;
   hcsb__buf_t strings;
+  struct hcsb__mstore_s *mstore; /* typed LCOWMetrics (metrics.c), lazily */
   char id[]; /* NUL-terminated */
 };
 
@@ -505,6 +506,9 @@ void hcsb__free_argv(char **argv, size_t argc);
  * Returns 0 or -EPROTO / -ENOMEM. */
 int hcsb__props_decode(hcsb_container_t *c, const char *text, size_t len,
                        hcsb_properties_t *props);
+/* metrics.c: the arrays behind a container's typed metrics. */
+typedef struct hcsb__mstore_s hcsb__mstore_t;
+void hcsb__mstore_free(hcsb__mstore_t *ms);
 
 /* ------------------------------------------------------------------------ */
 /* JSON writing (jw.c) */

@@ -30,6 +30,7 @@ void hcsb__container_free(hcsb_container_t *c) {
   hcsb__disks_free(c->disks, c->ndisks);
   free(c->items);
   hcsb__buf_free(&c->strings);
+  hcsb__mstore_free(c->mstore);
   free(c);
   hcsb__obj_unref(conn);
 }
