@@ -442,9 +442,54 @@ int hcsb__gstat_read(pid_t pid, hcsb__gstat_t *st);
 int hcsb__gstat_each(int (*fn)(const hcsb__gstat_t *st, void *arg), void *arg);
 /* Signals our descendants in any of these sessions (one /proc scan). */
 void hcsb__gkill_sessions(const pid_t *sids, size_t n, int sig);
-/* Appends the LCOWMetrics object for `pids` to w under `key`. */
+/* Appends the LCOWMetrics object for `pids` (sorted ascending: a
+ * container's processes) to w under `key`: from their cgroup where it is
+ * theirs alone (cgroup.c), from /proc otherwise. */
 void hcsb__gmetrics_write(hcsb__gjw_t *w, const char *key, const pid_t *pids,
                           size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* cgroup.c: a container's cgroup in LCOWMetrics' (cgroup v1) shape */
+
+#define HCSB__G_MAX_CPUS 1024u /* per_cpu entries */
+#define HCSB__G_MAX_DEVS 64u   /* block devices */
+#define HCSB__G_MAX_HUGE 8u    /* huge page sizes */
+#define HCSB__G_NMEM 17        /* memory.stat counters, cache..swap limit */
+
+typedef struct hcsb__gcg_dev_s {
+  unsigned major, minor;
+  uint64_t v[2][2]; /* [service bytes, serviced ops][read, write] */
+} hcsb__gcg_dev_t;
+
+typedef struct hcsb__gcg_huge_s {
+  char pagesize[16];
+  uint64_t usage, max, failcnt;
+} hcsb__gcg_huge_t;
+
+/* have_* say a group came from the cgroup (else metrics.c uses /proc). */
+typedef struct hcsb__gcg_s {
+  int have_cpu, have_mem, have_pids, have_blkio;
+  uint64_t cpu_total, cpu_user, cpu_kernel; /* ns */
+  size_t ncpu;
+  uint64_t per_cpu[HCSB__G_MAX_CPUS];
+  uint64_t periods, throttled_periods, throttled_time;
+  uint64_t mem[HCSB__G_NMEM];   /* v1 memory.stat order (Go's MemoryStat) */
+  uint64_t total[HCSB__G_NMEM]; /* total_*; the last two have none */
+  uint64_t entry[4][4]; /* usage, swap, kernel, kernel_tcp x
+                           limit, usage, max, failcnt */
+  uint64_t oom[3];      /* oom_kill_disable, under_oom, oom_kill */
+  uint64_t pids_current, pids_limit;
+  size_t ndev;
+  hcsb__gcg_dev_t dev[HCSB__G_MAX_DEVS];
+  size_t nhuge;
+  hcsb__gcg_huge_t huge[HCSB__G_MAX_HUGE];
+} hcsb__gcg_t;
+
+/* Fills `cg` for the container whose processes are `pids` (sorted). */
+void hcsb__gcgroup_read(hcsb__gcg_t *cg, const pid_t *pids, size_t n);
+/* "/dev/sda" for 8:0; -1 when the device is unknown. */
+int hcsb__gcgroup_dev_name(unsigned major, unsigned minor, char *out,
+                           size_t size);
 
 /* ------------------------------------------------------------------------ */
 /* watchdog.c: kills our sessions if the emulator dies without cleaning up */
