@@ -489,3 +489,70 @@ int hcsb__gcgroup_dev_name(unsigned major, unsigned minor, char *out,
   snprintf(out, size, "/dev/%.*s", (int)len, p);
   return 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Joining a container's cgroups */
+
+/* The "<dir>/cgroup.procs" files of the hierarchies where `init` is not
+ * where the emulator is: a container someone gave cgroups of its own.  An
+ * exec'd process joins them, as runc exec joins the container's.  A
+ * NULL-terminated malloc'd array of malloc'd strings (*out NULL for none);
+ * 0 or -ENOMEM. */
+int hcsb__gcgroup_join_files(pid_t init, char ***out) {
+  char path[64], line[PATH_MAX + 128], self[PATH_MAX + 128], dir[PATH_MAX + 8];
+  size_t n = 0;
+  char **v = NULL;
+  mounts_t *m;
+  FILE *f, *s;
+  int i, r = 0;
+
+  *out = NULL;
+  m = malloc(sizeof *m);
+  if (m == NULL) return -ENOMEM;
+  find_mounts(m);
+  snprintf(path, sizeof path, "/proc/%d/cgroup", (int)init);
+  f = fopen(path, "re");
+  s = fopen("/proc/self/cgroup", "re");
+  while (f != NULL && s != NULL && fgets(line, sizeof line, f) != NULL &&
+         fgets(self, sizeof self, s) != NULL) {
+    char *c1 = strchr(line, ':'), *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
+    const char *mnt = NULL, *mroot = NULL;
+    char **grown;
+    if (c2 == NULL || strcmp(line, self) == 0) continue;
+    *c2 = '\0';
+    c2[1 + strcspn(c2 + 1, "\n")] = '\0';
+    if (c1[1] == '\0') {
+      mnt = m->v2[0] != '\0' ? m->v2 : NULL;
+      mroot = m->v2root;
+    } else {
+      for (i = 0; i < C_COUNT && mnt == NULL; i++)
+        if (m->v1[i][0] != '\0' && has_word(c1 + 1, ctl_names[i])) {
+          mnt = m->v1[i];
+          mroot = m->v1root[i];
+        }
+    }
+    if (mnt == NULL || join(mnt, mroot, c2 + 1, dir, sizeof dir) != 0)
+      continue;
+    grown = realloc(v, (n + 2) * sizeof *v);
+    if (grown == NULL) {
+      r = -ENOMEM;
+      break;
+    }
+    v = grown;
+    if (asprintf(&v[n], "%s/cgroup.procs", dir) < 0) {
+      v[n] = NULL;
+      r = -ENOMEM;
+      break;
+    }
+    v[++n] = NULL;
+  }
+  if (f != NULL) fclose(f);
+  if (s != NULL) fclose(s);
+  free(m);
+  if (r != 0) {
+    hcsb__gstrv_free(v);
+    return r;
+  }
+  *out = v;
+  return 0;
+}

@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,11 +282,64 @@ static void spawn_failed(hcsb__gexec_t *e, const char *stage, const char *path,
                       stage, what, go_err(err, eb));
 }
 
+/* What makes a container process see its container like a real guest's
+ * (runc's) do: the spec's hostname in a UTS namespace of the container's
+ * own (an exec joins the init's), and the init's cgroups when it has any.
+ * Without CAP_SYS_ADMIN there is no namespace: the process then gets
+ * HOSTNAME=<hostname> in its environment instead (unless it sets one). */
+typedef struct iso_s {
+  int uts_fd;
+  char **env;    /* envp + HOSTNAME (pointers borrowed from e->envp) */
+  char *hostenv;
+  char **cgroups;
+} iso_t;
+
+static void iso_prepare(const hcsb__gexec_t *e, const hcsb__gctr_t *c,
+                        hcsb__gspawn_t *o, iso_t *iso) {
+  json_object *v = hcsb__json_get(c->spec, "hostname");
+  const char *hn = json_object_is_type(v, json_type_string)
+                       ? json_object_get_string(v)
+                       : NULL;
+  int follow = e->mode == MODE_EXEC && c->init != NULL && !c->init->reaped;
+  char path[64];
+  size_t n = 0;
+
+  memset(iso, 0, sizeof *iso);
+  iso->uts_fd = -1;
+  if (follow && hcsb__gcgroup_join_files(c->init->pid, &iso->cgroups) == 0)
+    o->cgroup_procs = iso->cgroups;
+  if (hn == NULL || hn[0] == '\0') return;
+  o->hostname = hn;
+  if (follow) {
+    snprintf(path, sizeof path, "/proc/%d/ns/uts", (int)c->init->pid);
+    iso->uts_fd = open(path, O_RDONLY | O_CLOEXEC);
+    o->uts_fd = iso->uts_fd;
+  }
+  if (env_lookup(e->envp, "HOSTNAME") != NULL) return;
+  while (e->envp[n] != NULL) n++;
+  iso->env = calloc(n + 2, sizeof *iso->env);
+  if (iso->env == NULL || asprintf(&iso->hostenv, "HOSTNAME=%s", hn) < 0) {
+    iso->hostenv = NULL;
+    return; /* no fallback then; the namespace may still work */
+  }
+  memcpy(iso->env, e->envp, n * sizeof *iso->env);
+  iso->env[n] = iso->hostenv;
+  o->envp_no_uts = iso->env;
+}
+
+static void iso_free(iso_t *iso) {
+  if (iso->uts_fd >= 0) close(iso->uts_fd);
+  free(iso->env);
+  free(iso->hostenv);
+  hcsb__gstrv_free(iso->cgroups);
+}
+
 static void spawn(hcsb__gexec_t *e) {
   hcsb__guest_t *g = e->g;
   hcsb__gctr_t *c = NULL;
   hcsb__grelay_t *relay = NULL;
   hcsb__gspawn_t o;
+  iso_t iso;
   hcsb__gproc_t *p;
   const char *stage;
   char *path = NULL;
@@ -331,7 +385,10 @@ static void spawn(hcsb__gexec_t *e) {
   o.cwd = e->cwd;
   memcpy(o.fds, child_fds, sizeof o.fds);
   o.tty_slave = slave;
+  o.uts_fd = -1;
+  if (c != NULL) iso_prepare(e, c, &o, &iso);
   r = hcsb__gspawn(&o, &pid, &stage);
+  if (c != NULL) iso_free(&iso);
   hcsb__grelay_discard_child_fds(child_fds, slave);
   if (r < 0) {
     hcsb__grelay_abort(relay);

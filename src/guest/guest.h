@@ -246,6 +246,11 @@ typedef struct hcsb__gspawn_s {
   const char *cwd;    /* NULL: inherit */
   int fds[3];         /* become 0, 1, 2 in the child */
   int tty_slave;      /* >= 0: made the controlling terminal */
+  /* Container processes only (NULL / -1 otherwise): */
+  int uts_fd;         /* join this UTS namespace (the init's)... */
+  const char *hostname; /* ...or, failing that, a new one with this name */
+  char *const *envp_no_uts; /* the environment when neither is permitted */
+  char *const *cgroup_procs; /* cgroup.procs files the child joins */
 } hcsb__gspawn_t;
 
 /* Forks and execs in a new session.  Returns 0 and *pid, or -errno with
@@ -487,6 +492,9 @@ typedef struct hcsb__gcg_s {
 
 /* Fills `cg` for the container whose processes are `pids` (sorted). */
 void hcsb__gcgroup_read(hcsb__gcg_t *cg, const pid_t *pids, size_t n);
+/* The cgroup.procs files an exec'd process joins to follow `init` (see
+ * cgroup.c); *out NULL when none.  0 or -ENOMEM. */
+int hcsb__gcgroup_join_files(pid_t init, char ***out);
 /* "/dev/sda" for 8:0; -1 when the device is unknown. */
 int hcsb__gcgroup_dev_name(unsigned major, unsigned minor, char *out,
                            size_t size);

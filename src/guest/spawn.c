@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,37 @@ static void child_fail(int pipe_fd, int stage, int err) {
   _exit(127);
 }
 
+/* Writes our PID into each cgroup.procs; failures leave us where we are. */
+static void join_cgroups(char *const *files) {
+  char num[24];
+  size_t n = sizeof num;
+  pid_t pid = getpid();
+  int fd;
+
+  /* No snprintf between fork and exec: digits by hand. */
+  do num[--n] = (char)('0' + pid % 10);
+  while ((pid /= 10) > 0 && n > 0);
+  for (; files != NULL && *files != NULL; files++) {
+    fd = open(*files, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (write(fd, num + n, sizeof num - n) < 0) {
+      /* not ours to have: it runs outside, like the emulator */
+    }
+    close(fd);
+  }
+}
+
+/* The container's hostname: join the init's UTS namespace, or make one.
+ * 1 when the process will see the hostname, 0 when not permitted. */
+static int set_uts(const hcsb__gspawn_t *o) {
+  if (o->uts_fd >= 0 && setns(o->uts_fd, CLONE_NEWUTS) == 0) return 1;
+  if (o->hostname == NULL) return 1;
+  return unshare(CLONE_NEWUTS) == 0 &&
+         sethostname(o->hostname, strlen(o->hostname)) == 0;
+}
+
 static void child(const hcsb__gspawn_t *o, int pipe_fd) {
+  char *const *envp = o->envp;
   sigset_t none;
   int fds[3], i, sig;
 
@@ -62,9 +93,11 @@ static void child(const hcsb__gspawn_t *o, int pipe_fd) {
     fcntl(i, F_SETFL, fcntl(i, F_GETFL) & ~O_NONBLOCK);
   }
 
+  join_cgroups(o->cgroup_procs);
+  if (!set_uts(o) && o->envp_no_uts != NULL) envp = o->envp_no_uts;
   if (o->cwd != NULL && chdir(o->cwd) < 0)
     child_fail(pipe_fd, STAGE_CHDIR, errno);
-  execve(o->path, o->argv, o->envp);
+  execve(o->path, o->argv, envp);
   child_fail(pipe_fd, STAGE_EXEC, errno);
 }
 
