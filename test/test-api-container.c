@@ -81,23 +81,7 @@ static void close_ctr(api_guest_t *g, ctr_t *t) {
 /* A container process: init when argv is NULL. */
 static void start_in(api_guest_t *g, ctr_t *t, api_proc_t *r,
                      const char *const *argv, const char *pipes, int tty) {
-  hcsb_process_config_t cfg;
-  size_t n = 0;
-
-  memset(r, 0, sizeof(*r));
-  memset(&cfg, 0, sizeof(cfg));
-  while (argv != NULL && argv[n] != NULL) n++;
-  cfg.command_args = argv;
-  cfg.ncommand_args = n;
-  cfg.emulate_console = tty;
-  cfg.create_stdin_pipe = strchr(pipes, 'i') != NULL;
-  cfg.create_stdout_pipe = strchr(pipes, 'o') != NULL;
-  cfg.create_stderr_pipe = strchr(pipes, 'e') != NULL;
-  CHECK_EQ(hcsb_container_create_process(t->c, NULL, &cfg, api_proc_created, r,
-                                         &r->p),
-           0);
-  RUN_UNTIL(g->loop, r->created);
-  CHECK_EQ(r->create_status, 0);
+  api_ctr_start(g, t->c, r, argv, pipes, tty);
   CHECK(hcsb_process_container(r->p) == t->c);
 }
 

@@ -61,25 +61,10 @@ static void create_ctr(api_guest_t *g, ctr_t *t, const char *id,
   CHECK_EQ(t->create_status, 0);
 }
 
-/* Init (argv NULL) or an exec; stdout (and stdin with 'i') piped. */
+/* Init (argv NULL) or an exec; stdout (and stdin with `in`) piped. */
 static void start_in(api_guest_t *g, ctr_t *t, api_proc_t *r,
                      const char *const *argv, int tty, int in) {
-  hcsb_process_config_t cfg;
-  size_t n = 0;
-
-  memset(r, 0, sizeof(*r));
-  memset(&cfg, 0, sizeof(cfg));
-  while (argv != NULL && argv[n] != NULL) n++;
-  cfg.command_args = argv;
-  cfg.ncommand_args = n;
-  cfg.emulate_console = tty;
-  cfg.create_stdin_pipe = in;
-  cfg.create_stdout_pipe = 1;
-  CHECK_EQ(hcsb_container_create_process(t->c, NULL, &cfg, api_proc_created,
-                                         r, &r->p),
-           0);
-  RUN_UNTIL(g->loop, r->created);
-  CHECK_EQ(r->create_status, 0);
+  api_ctr_start(g, t->c, r, argv, in ? "io" : "o", tty);
 }
 
 static void run_until_out(api_guest_t *g, api_proc_t *r, const char *text) {

@@ -255,3 +255,24 @@ void api_done(void *data, int status, const hcsb_guest_error_t *gerr) {
     snprintf(d->message, sizeof d->message, "%s", gerr->message);
   }
 }
+
+void api_ctr_start(api_guest_t *g, hcsb_container_t *c, api_proc_t *r,
+                   const char *const *argv, const char *pipes, int tty) {
+  hcsb_process_config_t cfg;
+  size_t n = 0;
+
+  memset(r, 0, sizeof(*r));
+  memset(&cfg, 0, sizeof(cfg));
+  while (argv != NULL && argv[n] != NULL) n++;
+  cfg.command_args = argv;
+  cfg.ncommand_args = n;
+  cfg.emulate_console = tty;
+  cfg.create_stdin_pipe = strchr(pipes, 'i') != NULL;
+  cfg.create_stdout_pipe = strchr(pipes, 'o') != NULL;
+  cfg.create_stderr_pipe = strchr(pipes, 'e') != NULL;
+  CHECK_EQ(hcsb_container_create_process(c, NULL, &cfg, api_proc_created, r,
+                                         &r->p),
+           0);
+  RUN_UNTIL(g->loop, r->created);
+  CHECK_EQ(r->create_status, 0);
+}

@@ -67,6 +67,11 @@ void api_proc_closed(void *data);
  * `pipes` ("i", "o", "e" letters), waits for its create callback. */
 void api_uvm_start(api_guest_t *g, api_proc_t *r, const char *const *argv,
                    const char *pipes);
+/* Creates a process in container `c` (init when argv is NULL) with the
+ * pipes in `pipes` and a pty when `tty`; waits for its create callback,
+ * which must succeed. */
+void api_ctr_start(api_guest_t *g, hcsb_container_t *c, api_proc_t *r,
+                   const char *const *argv, const char *pipes, int tty);
 /* Writes `input` (if any), half-closes stdin, reads out/err to EOF, waits
  * for the exit and closes the process. */
 void api_proc_finish(api_guest_t *g, api_proc_t *r, const char *input);
