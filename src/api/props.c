@@ -1,5 +1,5 @@
-/* GetProperties (PROTOCOL.md §6.8) decoded into hcsshim's ProcessList and
- * Statistics shapes.
+/* GetProperties (PROTOCOL.md §6.8): the RPC, the Properties text's top
+ * level and its ProcessList (LCOWMetrics: metrics.c).
  *
  * Why not json-c here: a process list costs json-c five allocations per
  * entry, and shims poll it in tight loops.  This decoder walks the text
