@@ -687,7 +687,8 @@ typedef struct hcsb_process_list_item_s {
 } hcsb_process_list_item_t;
 
 /* hcsshim's Statistics, filled from the guest's LCOWMetrics (cgroup
- * metrics).  `has_*` tell which groups the guest sent. */
+ * metrics): a summary of hcsb_properties_t.metrics.  `has_*` tell which
+ * groups the guest sent. */
 typedef struct hcsb_statistics_s {
   int has_cpu;
   uint64_t cpu_total_ns;  /* cpu.usage.total */
