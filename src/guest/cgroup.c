@@ -459,19 +459,31 @@ void hcsb__gcgroup_read(hcsb__gcg_t *cg, const pid_t *pids, size_t n) {
   free(m);
 
   if (have_v2) {
-    read_cpu_stat(cg, v2dir, 1);
-    read_memory(cg, v2dir, 1);
-    read_pids(cg, v2dir);
-    read_blkio_v2(cg, v2dir);
-    read_hugetlb(cg, v2dir, 1);
+    hcsb__gcgroup_read_v2(cg, v2dir);
     return;
   }
-  if (have[C_CPUACCT]) read_cpuacct(cg, dir[C_CPUACCT]);
-  if (have[C_CPU]) read_cpu_stat(cg, dir[C_CPU], 0);
-  if (have[C_MEMORY]) read_memory(cg, dir[C_MEMORY], 0);
-  if (have[C_PIDS]) read_pids(cg, dir[C_PIDS]);
-  if (have[C_BLKIO]) read_blkio_v1(cg, dir[C_BLKIO]);
-  if (have[C_HUGETLB]) read_hugetlb(cg, dir[C_HUGETLB], 0);
+  {
+    const char *dirs[C_COUNT];
+    for (i = 0; i < C_COUNT; i++) dirs[i] = have[i] ? dir[i] : NULL;
+    hcsb__gcgroup_read_v1(cg, dirs);
+  }
+}
+
+void hcsb__gcgroup_read_v2(hcsb__gcg_t *cg, const char *dir) {
+  read_cpu_stat(cg, dir, 1);
+  read_memory(cg, dir, 1);
+  read_pids(cg, dir);
+  read_blkio_v2(cg, dir);
+  read_hugetlb(cg, dir, 1);
+}
+
+void hcsb__gcgroup_read_v1(hcsb__gcg_t *cg, const char *const dirs[6]) {
+  if (dirs[C_CPUACCT] != NULL) read_cpuacct(cg, dirs[C_CPUACCT]);
+  if (dirs[C_CPU] != NULL) read_cpu_stat(cg, dirs[C_CPU], 0);
+  if (dirs[C_MEMORY] != NULL) read_memory(cg, dirs[C_MEMORY], 0);
+  if (dirs[C_PIDS] != NULL) read_pids(cg, dirs[C_PIDS]);
+  if (dirs[C_BLKIO] != NULL) read_blkio_v1(cg, dirs[C_BLKIO]);
+  if (dirs[C_HUGETLB] != NULL) read_hugetlb(cg, dirs[C_HUGETLB], 0);
 }
 
 int hcsb__gcgroup_dev_name(unsigned major, unsigned minor, char *out,
@@ -550,7 +562,8 @@ int hcsb__gcgroup_join_files(pid_t init, char ***out) {
   if (s != NULL) fclose(s);
   free(m);
   if (r != 0) {
-    hcsb__gstrv_free(v);
+    for (n = 0; v != NULL && v[n] != NULL; n++) free(v[n]);
+    free(v);
     return r;
   }
   *out = v;

@@ -492,6 +492,11 @@ typedef struct hcsb__gcg_s {
 
 /* Fills `cg` for the container whose processes are `pids` (sorted). */
 void hcsb__gcgroup_read(hcsb__gcg_t *cg, const pid_t *pids, size_t n);
+/* The readers behind it, for one v2 cgroup directory, or v1 directories
+ * per controller (cpuacct, cpu, memory, pids, blkio, hugetlb; NULL: not
+ * there).  They add to `cg`, which starts zeroed. */
+void hcsb__gcgroup_read_v2(hcsb__gcg_t *cg, const char *dir);
+void hcsb__gcgroup_read_v1(hcsb__gcg_t *cg, const char *const dirs[6]);
 /* The cgroup.procs files an exec'd process joins to follow `init` (see
  * cgroup.c); *out NULL when none.  0 or -ENOMEM. */
 int hcsb__gcgroup_join_files(pid_t init, char ***out);
