@@ -48,9 +48,10 @@
  *   PERMISSION_DENIED    access_denied codes
  *   RESOURCE_EXHAUSTED   -ENOMEM, -ENOBUFS, -EMFILE, -ENFILE, -ENOSPC
  *   INTERNAL             -EPROTO, -EMSGSIZE (the guest's answer was unusable)
- *   UNKNOWN              everything else: 0x80004005 E_FAIL, 0xC0370103
- *                        (pending is not a failure class), HCSB_EGUEST
- *                        without gerr, unlisted codes
+ *   UNKNOWN              everything else: 0x80004005 E_FAIL, the pending
+ *                        codes (0xC0370103, -EINPROGRESS: not a failure
+ *                        class), HCSB_EGUEST without gerr or with HRESULT
+ *                        0, unlisted codes
  *   OK                   status 0
  *
  * containerd note: its runc shim reports a Kill of an exited process as
