@@ -39,7 +39,11 @@ typedef void (*hcsb_call_cb)(void *data, int status,
                              const hcsb_guest_error_t *gerr,
                              const hcsb_response_t *resp);
 
-/* The bridge is connected and negotiated (status 0), or could not be. */
+/* The bridge is connected and negotiated (status 0), or could not be:
+ * -ENOMSG when the peer sent a request while we waited for the answer to
+ * NegotiateProtocol (it is no GCS: another host, or an echo), HCSB_EGUEST
+ * or -EPROTO when the guest refused or garbled the negotiation, or the
+ * transport's error. */
 typedef void (*hcsb_ready_cb)(void *data, hcsb_bridge_t *bridge, int status,
                               const hcsb_guest_error_t *gerr);
 typedef void (*hcsb_notify_cb)(void *data, hcsb_bridge_t *bridge,
@@ -116,7 +120,8 @@ HCSB_EXTERN uint32_t hcsb_bridge_protocol_version(const hcsb_bridge_t *b);
 HCSB_EXTERN int hcsb_bridge_is_connected(const hcsb_bridge_t *b);
 /* Why the connection ended: 0 while alive; a libuv error (UV_EOF,
  * UV_ECONNRESET, ...) for transport causes, -EPROTO for an untrustworthy
- * byte stream, -ECANCELED for hcsb_bridge_close(). */
+ * byte stream, -ENOMSG for a peer that sent requests while negotiating,
+ * -ECANCELED for hcsb_bridge_close(). */
 HCSB_EXTERN int hcsb_bridge_close_cause(const hcsb_bridge_t *b);
 HCSB_EXTERN uv_loop_t *hcsb_bridge_loop(const hcsb_bridge_t *b);
 /* The parsed address the bridge was connected with (NULL for open_fd). */

@@ -49,6 +49,8 @@ HCSB_EXTERN const char *hcsb_version_string(void);
  *   -EPROTO      the guest's response could not be decoded, or its type does
  *                not match the request
  *   -EMSGSIZE    the guest's response exceeded the configured frame limit
+ *   -ENOMSG      the peer sent requests where a response was expected while
+ *                negotiating: it is not a GCS
  *   -ENOTCONN    the bridge is closed (or was never connected)
  *   -ENOBUFS     a configured limit (pending calls, queued write bytes) is hit
  *   -ENOMEM      out of memory

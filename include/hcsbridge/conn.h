@@ -126,7 +126,8 @@ typedef void (*hcsb_conn_open_cb)(void *data, hcsb_conn_t *conn, int status,
  * this returns 0 every listener is already bound, so a VM manager may start
  * the VM right away.  `cb` (may be NULL) runs once: status 0 when
  * negotiated; -ETIMEDOUT after connect_timeout_ms; -ECANCELED when closed
- * first; HCSB_EGUEST or -EPROTO when negotiation failed; -ECONNRESET or a
+ * first; HCSB_EGUEST or -EPROTO when negotiation failed; -ENOMSG when the
+ * peer sent requests instead of answering (not a GCS); -ECONNRESET or a
  * transport error when the connection went away.  On failure the
  * connection is still valid and must be closed.  *out is set on 0.
  * Returns -EINVAL (no address, or a malformed one), -ENAMETOOLONG, -ENOMEM,

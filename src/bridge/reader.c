@@ -1,5 +1,6 @@
 /* The read path: libuv's read buffer goes straight into the frame decoder,
  * and each frame is dispatched on its type, then on its ID. */
+#include <errno.h>
 #include <string.h>
 
 #include "bridge/internal.h"
@@ -92,6 +93,15 @@ static void on_frame(hcsb_bridge_t *b, const hcsb__frame_t *f) {
     on_response(b, f);
   } else if (f->hdr.type == HCSB_MSG_NOTIFY_CONTAINER) {
     on_notification(b, f);
+  } else if (b->phase == HCSB__NEGOTIATING &&
+             (f->hdr.type & HCSB_MSG_TYPE_MASK) == HCSB_MSG_TYPE_REQUEST) {
+    /* A GCS answers; a peer that sends requests (another host, or one that
+     * echoes ours back) never will: fail the open now, not at its timeout.
+     * NegotiateProtocol fails with the others, so ready_cb sees -ENOMSG. */
+    hcsb__log(b, HCSB_LOG_ERROR, NULL,
+              "peer sent a request, %s (0x%08X), while negotiating: not a GCS",
+              msg_name(f->hdr.type), f->hdr.type);
+    hcsb__bridge_lost(b, -ENOMSG, -ENOMSG);
   } else {
     b->st.dropped_messages++;
     hcsb__log(b, HCSB_LOG_WARN, NULL,

@@ -22,6 +22,7 @@ static const struct {
     {-EPIPE, "write to the guest failed"},
     {-EPROTO, "protocol error (undecodable or mismatched message)"},
     {-EMSGSIZE, "message exceeds the frame size limit"},
+    {-ENOMSG, "the peer sent requests, not responses (not a GCS)"},
     {-ENOTCONN, "bridge is not connected"},
     {-ENOBUFS, "configured limit reached"},
     {-ENOMEM, "out of memory"},
