@@ -376,6 +376,75 @@ static void test_spawn_command_fails(void) {
   fx_finish(&fx, 1);
 }
 
+/* A peer that sends our NegotiateProtocol back (a request where the answer
+ * should be) is no GCS: the open fails at once, not at its timeout. */
+static void test_spawn_echo_peer_is_no_gcs(void) {
+  fx_t fx;
+  fx_setup(&fx, NULL);
+  uv_update_time(&fx.loop);
+  uint64_t t0 = uv_now(&fx.loop);
+  CHECK_EQ(fx_connect(&fx, "spawn:exec cat"), 0);
+  fx_run_until(&fx, &fx.ready_n, 1);
+  uv_update_time(&fx.loop);
+  CHECK_EQ(fx.ready_status, -ENOMSG);
+  CHECK(uv_now(&fx.loop) - t0 < 5000); /* the open timeout is 120 s */
+  CHECK(!hcsb_bridge_is_connected(fx.b));
+  CHECK_EQ(hcsb_bridge_close_cause(fx.b), -ENOMSG);
+  fx_finish(&fx, 1);
+}
+
+/* Closing before the guest negotiated: no grace period, and the child's
+ * whole process group (here a shell and its background child) is killed. */
+static void test_spawn_unready_group_killed_at_once(void) {
+  fx_t fx;
+  char addr[600], pidfile[256];
+  tmp_path(pidfile, "group.pid");
+  unlink(pidfile);
+  snprintf(addr, sizeof addr, "spawn:sleep 30 & echo \"$$ $!\" > '%s'; wait", pidfile);
+  fx_setup(&fx, NULL);
+  CHECK_EQ(fx_connect(&fx, addr), 0);
+  int leader = 0, child = 0;
+  for (int i = 0; i < 500 && child == 0; i++) { /* the shell writes it soon */
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    FILE *f = fopen(pidfile, "r");
+    if (f != NULL) {
+      if (fscanf(f, "%d %d", &leader, &child) != 2) child = 0;
+      fclose(f);
+    }
+    if (child == 0) usleep(10000);
+  }
+  CHECK(leader > 0 && child > 0);
+  CHECK_EQ(getpgid(child), leader); /* the spawned shell leads its group */
+  CHECK(getsid(leader) == leader);  /* in a session of its own: no terminal's Ctrl-C */
+  uv_update_time(&fx.loop);
+  uint64_t t0 = uv_now(&fx.loop);
+  api_close(&fx);
+  fx_run_until(&fx, &fx.closed_n, 1);
+  uv_update_time(&fx.loop);
+  CHECK(uv_now(&fx.loop) - t0 < 1500); /* not the 2 s grace period */
+  /* The background child is re-parented to init, which reaps it: wait. */
+  int gone = 0;
+  for (int i = 0; i < 200 && !gone; i++) {
+    gone = kill(child, 0) == -1 && errno == ESRCH;
+    if (!gone) {
+      char path[64], st[256] = "";
+      snprintf(path, sizeof path, "/proc/%d/stat", child);
+      FILE *f = fopen(path, "r");
+      if (f != NULL) {
+        if (fgets(st, sizeof st, f) == NULL) st[0] = '\0';
+        fclose(f);
+      }
+      const char *rp = strrchr(st, ')');
+      gone = rp != NULL && rp[1] == ' ' && rp[2] == 'Z'; /* dead, not yet reaped */
+      if (!gone) usleep(10000);
+    }
+  }
+  if (!gone) kill(child, SIGKILL);
+  CHECK(gone);
+  CHECK_EQ(kill(leader, 0), -1);
+  fx_finish(&fx, 0);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Hybrid vsock, host-initiated: a Unix-socket stand-in for the VMM. */
 
@@ -719,6 +788,8 @@ int main(int argc, char **argv) {
       TEST_ENTRY(spawn),
       TEST_ENTRY(spawn_stubborn_guest_killed),
       TEST_ENTRY(spawn_command_fails),
+      TEST_ENTRY(spawn_echo_peer_is_no_gcs),
+      TEST_ENTRY(spawn_unready_group_killed_at_once),
       TEST_ENTRY(hybrid_connect),
       TEST_ENTRY(hybrid_connect_bytes_right_after_ok),
       TEST_ENTRY(hybrid_connect_bad_reply),

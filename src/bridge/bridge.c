@@ -372,8 +372,11 @@ void hcsb_bridge_close(hcsb_bridge_t *b, hcsb_close_cb cb, void *data) {
   if (b->opener != NULL && !b->opener_closing) {
     b->opener_closing = 1;
     /* The stream is already closing, so a spawned guest sees EOF and gets
-     * a grace period to exit before it is killed. */
-    hcsb__opener_shutdown(b->opener, HCSB__SPAWN_GRACE_MS, opener_closed, b);
+     * a grace period to exit before it is killed; one that never
+     * negotiated is no GCS worth waiting for (and the owner's timeout
+     * must hold). */
+    hcsb__opener_shutdown(b->opener, b->was_ready ? HCSB__SPAWN_GRACE_MS : 0,
+                          opener_closed, b);
   }
   hcsb__bridge_maybe_finish(b);
 }

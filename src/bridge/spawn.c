@@ -2,7 +2,14 @@
  * GCS with -use-inouterr, or an emulator).  Stopping it is gentle first:
  * the bridge closes its end, the guest sees EOF and exits; only a guest
  * still running after the grace period gets SIGKILL.  The process handle
- * stays open until the child is reaped, so no zombie is left behind. */
+ * stays open until the child is reaped, so no zombie is left behind.
+ *
+ * The child leads a session and process group of its own: a terminal's
+ * Ctrl-C reaches the embedding program only (which may forward it to a
+ * process in the guest), not the guest itself.  The group is what the
+ * transport owns: SIGKILL goes to all of it, and when the leader exits,
+ * whatever it left in its group is killed at once, while that group ID
+ * cannot yet have been reused. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,10 +44,17 @@ static void on_closed(uv_handle_t *h) {
   if (cb != NULL) cb(data);
 }
 
+/* The leader is not reaped yet (or was reaped just now, in on_exit_cb), so
+ * its PID still names our group. */
+static void kill_group(hcsb__child_t *c) {
+  if (c->pid > 0) kill(-c->pid, SIGKILL);
+}
+
 static void on_exit_cb(uv_process_t *p, int64_t status, int signo) {
   hcsb__child_t *c = p->data;
   (void)status;
   (void)signo;
+  kill_group(c);
   c->exited = 1;
   c->pid = 0;
   uv_close((uv_handle_t *)&c->proc, on_closed);
@@ -49,7 +63,7 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int signo) {
 
 static void on_grace_over(uv_timer_t *t) {
   hcsb__child_t *c = t->data;
-  if (!c->exited) uv_process_kill(&c->proc, SIGKILL);
+  if (!c->exited) kill_group(c);
 }
 
 void hcsb__child_shutdown(hcsb__child_t *c, uint32_t grace_ms, hcsb__closed_cb cb,
@@ -61,7 +75,7 @@ void hcsb__child_shutdown(hcsb__child_t *c, uint32_t grace_ms, hcsb__closed_cb c
   if (c->exited) {
     uv_close((uv_handle_t *)&c->timer, on_closed);
   } else if (grace_ms == 0) {
-    uv_process_kill(&c->proc, SIGKILL);
+    kill_group(c);
   } else {
     uv_timer_start(&c->timer, on_grace_over, grace_ms, 0);
   }
@@ -119,6 +133,7 @@ int hcsb__child_spawn(uv_loop_t *loop, const char *command, const char *stdio_di
   opts.env = env;
   opts.stdio_count = 3;
   opts.stdio = stdio;
+  opts.flags = UV_PROCESS_DETACHED; /* setsid(): see the top of this file */
 
   uv_timer_init(loop, &c->timer);
   c->timer.data = c;
