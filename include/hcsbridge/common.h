@@ -219,7 +219,10 @@ typedef enum hcsb_log_level_e {
   HCSB_LOG_WARN = 1,
   HCSB_LOG_INFO = 2,
   HCSB_LOG_DEBUG = 3,
-  HCSB_LOG_TRACE = 4 /* every frame, both directions */
+  HCSB_LOG_TRACE = 4, /* every frame, both directions; the bodies of Create
+                         and ExecuteProcess are withheld: they carry process
+                         environments, which may hold secrets */
+  HCSB_LOG_TRACE_SECRETS = 5 /* TRACE with those bodies too (as TRACE) */
 } hcsb_log_level_t;
 
 /* `activity_id` is the ActivityId of the call the message concerns, or NULL.
