@@ -1,5 +1,6 @@
 /* End-to-end tests of hcsbctl against the built-in emulator: exact stdout,
  * stderr and exit statuses of the built binary. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -35,6 +36,9 @@ typedef struct run_s {
 enum {
   R_NO_GUEST_ENV = 1, /* leave HCSB_GUEST unset: the tool finds the emulator */
   R_STDIN_NULL = 2,   /* stdin is /dev/null instead of a pipe */
+  R_OWN_PGRP = 4,     /* hcsbctl leads a process group of its own, as a
+                         shell's foreground job does: kill(-pid) is what a
+                         terminal's Ctrl-C does to it */
 };
 
 static double timeout_scale(void) {
@@ -102,12 +106,14 @@ static void rstart_v(run_t *r, int flags, const char *input, size_t input_len,
     child_stdio(pin[0], 0);
     child_stdio(pout[1], 1);
     child_stdio(perr[1], 2);
+    if (flags & R_OWN_PGRP) setpgid(0, 0);
     if (flags & R_NO_GUEST_ENV)
       unsetenv("HCSB_GUEST");
     else
       setenv("HCSB_GUEST", hcsb_test_build_path("src/hcsb-guest"), 1);
     exec_hcsbctl(argv);
   }
+  if (flags & R_OWN_PGRP) setpgid(r->pid, r->pid); /* whichever runs first */
   free(argv);
   close(pin[0]);
   close(pout[1]);
@@ -217,6 +223,12 @@ static void rfree(run_t *r) {
   free(r->obuf);
   free(r->ebuf);
 }
+
+#define CHECK_PREFIX(s, prefix)                                                   \
+  do {                                                                            \
+    if (strncmp((s), (prefix), strlen(prefix)) != 0)                              \
+      hcsb_test_fail(__FILE__, __LINE__, "\"%s\" does not start: %s", (prefix), (s)); \
+  } while (0)
 
 #define CHECK_HAS(hay, needle)                                                    \
   do {                                                                            \
@@ -354,7 +366,9 @@ static void test_run_signal_death(void) {
   rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c", "echo before; kill -KILL $$", NULL);
   rfinish(&r);
   CHECK_STR(r.obuf, "before\n");
-  CHECK_HAS(r.ebuf, "killed by a signal (exit code 4294967295)");
+  /* The Linux guest does not say which signal, and hcsbctl sent none. */
+  CHECK_STR(r.ebuf,
+            "hcsbctl: run: the process was killed by a signal (the guest does not say which)\n");
   CHECK_EQ(r.status, 255);
   rfree(&r);
 }
@@ -899,7 +913,9 @@ static void test_script_stops_at_failure(void) {
   rstart(&r, 0, "caps --json\nps nosuch\ncaps --json\n", "script", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 1);
-  CHECK_HAS(r.ebuf, "hcsbctl: ps: guest error 0xC037010E");
+  /* In a script the guest is the script's: no hint about fresh guests. */
+  CHECK_HAS(r.ebuf, "hcsbctl: ps: no container nosuch in this guest (guest error 0xC037010E");
+  CHECK(strstr(r.ebuf, "spawns a new, empty guest") == NULL);
   CHECK_HAS(r.ebuf, "hcsbctl: script: line 2 failed with exit status 1: ps nosuch\n");
   /* One caps output only. */
   const char *first = strstr(r.obuf, "{\"Version\"");
@@ -924,13 +940,13 @@ static void test_guest_errors_exit_1(void) {
   rstart(&r, 0, NULL, "start", "nosuch", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 1);
-  CHECK_HAS(r.ebuf, "hcsbctl: start: guest error 0xC037010E");
+  CHECK_HAS(r.ebuf, "hcsbctl: start: no container nosuch in this guest (guest error 0xC037010E");
   rfree(&r);
 
   rstart(&r, 0, NULL, "wait", "nosuch", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 1);
-  CHECK_HAS(r.ebuf, "hcsbctl: wait: guest error 0xC037010E");
+  CHECK_HAS(r.ebuf, "hcsbctl: wait: no container nosuch in this guest (guest error 0xC037010E");
   rfree(&r);
 
   rstart(&r, 0, NULL, "kill", "nosuch", NULL);
@@ -1108,6 +1124,348 @@ static void test_verbose_logs_frames(void) {
   rfree(&r);
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* A new user's first hour (issue 11) */
+
+static size_t count_char(const char *s, char c) {
+  size_t n = 0;
+  for (; *s; s++) n += *s == c;
+  return n;
+}
+
+/* A process that exists and is not a zombie; *pgrp (if given) its group. */
+static int pid_live(pid_t pid, pid_t *pgrp) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char *rp = strrchr(buf, ')'); /* the command name may hold anything */
+  char state;
+  int ppid, pg;
+  if (rp == NULL || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pg) != 3) return 0;
+  if (pgrp) *pgrp = pg;
+  return state != 'Z' && state != 'X';
+}
+
+/* Some live process is in group `pgid`: returns its PID, else 0. */
+static pid_t group_member(pid_t pgid) {
+  DIR *d = opendir("/proc");
+  CHECK(d != NULL);
+  struct dirent *e;
+  pid_t found = 0;
+  while (found == 0 && (e = readdir(d)) != NULL) {
+    pid_t pid = (pid_t)atoi(e->d_name), pg;
+    if (pid > 0 && pid_live(pid, &pg) && pg == pgid) found = pid;
+  }
+  closedir(d);
+  return found;
+}
+
+/* Neither `pid` nor anything else in group `pgid` outlives a short while
+ * (SIGKILL is quick, but the kernel delivers it asynchronously).  A
+ * survivor is killed, by PID, before the test fails. */
+static void check_gone(pid_t pid, pid_t pgid, const char *what) {
+  double deadline = now_ms() + 2000 * timeout_scale();
+  pid_t left;
+  while ((left = pid_live(pid, NULL) ? pid : group_member(pgid)) != 0 && now_ms() < deadline)
+    usleep(10000);
+  if (left != 0) {
+    kill(pid, SIGKILL);
+    kill(left, SIGKILL);
+    hcsb_test_fail(__FILE__, __LINE__, "%s: process %d of group %d survived", what,
+                   (int)left, (int)pgid);
+  }
+}
+
+static void read_small(const char *path, char *buf, size_t len) {
+  int fd = open(path, O_RDONLY);
+  CHECK(fd >= 0);
+  ssize_t n = read(fd, buf, len - 1);
+  close(fd);
+  CHECK(n > 0);
+  buf[n] = '\0';
+}
+
+/* 1. COMMAND --help prints that help and exits 0, whatever the guest. */
+static void test_help_every_command(void) {
+  static const char *const cmds[] = {"run",  "exec",     "create", "start", "kill",
+                                     "wait", "ps",       "stats",  "shutdown",
+                                     "delete", "modify", "stacks", "caps",  "script"};
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+    char usage[64];
+    int n = snprintf(usage, sizeof usage, "Usage: hcsbctl %s", cmds[i]);
+    run_t r;
+    rstart(&r, 0, NULL, "--guest", "unix+connect:///nonexistent", cmds[i], "--help", NULL);
+    rfinish(&r);
+    if (r.status != 0 || strncmp(r.obuf, usage, (size_t)n) != 0 ||
+        (r.obuf[n] != ' ' && r.obuf[n] != '\n') || r.elen != 0)
+      hcsb_test_fail(__FILE__, __LINE__, "%s --help: status %d, stdout: %.40s, stderr: %s",
+                     cmds[i], r.status, r.obuf, r.ebuf);
+    rfree(&r);
+  }
+  /* The built-in guest is not even started. */
+  run_t r;
+  rstart(&r, 0, NULL, "ps", "--help", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK_STR(r.ebuf, "");
+  CHECK(strncmp(r.obuf, "Usage: hcsbctl ps ", 18) == 0);
+  rfree(&r);
+}
+
+/* 2. `run -t -- sh` at a terminal: what is typed reaches the process. */
+static void test_run_tty_at_terminal_relays_typing(void) {
+  int master, slave;
+  struct winsize ws = {.ws_row = 24, .ws_col = 80};
+  CHECK(openpty(&master, &slave, NULL, NULL, &ws) == 0);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    close(master);
+    setsid();
+    ioctl(slave, TIOCSCTTY, 0);
+    dup2(slave, 0);
+    dup2(slave, 1);
+    dup2(slave, 2);
+    if (slave > 2) close(slave);
+    setenv("HCSB_GUEST", hcsb_test_build_path("src/hcsb-guest"), 1);
+    char *argv[] = {NULL, "run", "-t", "--", "/bin/sh", "-c", "read x; echo \"got:$x\"", NULL};
+    exec_hcsbctl(argv);
+  }
+  char out[4096] = "";
+  size_t len = 0;
+  CHECK(write(master, "typed\r", 6) == 6);
+  double deadline = now_ms() + 10000 * timeout_scale();
+  while (now_ms() < deadline && !strstr(out, "got:typed")) {
+    struct pollfd p = {.fd = master, .events = POLLIN};
+    if (poll(&p, 1, 50) > 0) {
+      ssize_t n = read(master, out + len, sizeof out - 1 - len);
+      if (n <= 0) break;
+      len += (size_t)n;
+      out[len] = '\0';
+    }
+  }
+  int status;
+  double wait_deadline = now_ms() + 5000 * timeout_scale();
+  while (waitpid(pid, &status, WNOHANG) != pid) {
+    if (now_ms() > wait_deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    char drain[256];
+    struct pollfd p = {.fd = master, .events = POLLIN};
+    if (poll(&p, 1, 20) > 0 && read(master, drain, sizeof drain) < 0) break;
+  }
+  close(master);
+  close(slave);
+  CHECK_HAS(out, "got:typed");
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* 3. Ctrl-C at a terminal signals hcsbctl's whole process group: the
+ * spawned guest is not in it, so it survives, the process gets SIGINT by
+ * forwarding, and nothing is reported as failed. */
+static void test_run_ctrl_c_reaches_the_process_only(void) {
+  run_t r;
+  rstart(&r, R_OWN_PGRP, NULL, "run", "--", "/bin/sh", "-c",
+         "trap 'echo got-INT; exit 5' INT; echo ready; while :; do sleep 0.05; done", NULL);
+  CHECK(rpump(&r, saw_ready, 10000 * timeout_scale()));
+  CHECK(kill(-r.pid, SIGINT) == 0);
+  rfinish(&r);
+  CHECK_STR(r.ebuf, ""); /* e.g. no "hcsb-guest: signal 2: stopping" */
+  CHECK_STR(r.obuf, "ready\ngot-INT\n"); /* relayed after the signal: the guest lived */
+  CHECK_EQ(r.status, 5);
+  rfree(&r);
+}
+
+/* 3, 4. A guest that cannot signal UVM processes (a real GCS, or the
+ * emulator without --allow-uvm-signal): Ctrl-C gives up with 128+SIGINT,
+ * as run --help promises, saying why in one line; nothing is left running. */
+static void test_run_ctrl_c_without_signal_support(void) {
+  char cmd[PATH_MAX + 16];
+  const char *pidfile = tmp_path("uvm-proc.pid");
+  snprintf(cmd, sizeof cmd, "exec '%s'", hcsb_test_build_path("src/hcsb-guest"));
+  char script[PATH_MAX + 128];
+  snprintf(script, sizeof script, "echo $$ > '%s'; echo ready; while :; do sleep 0.05; done",
+           pidfile);
+  run_t r;
+  rstart(&r, R_OWN_PGRP, NULL, "--spawn", cmd, "run", "--", "/bin/sh", "-c", script, NULL);
+  CHECK(rpump(&r, saw_ready, 10000 * timeout_scale()));
+  CHECK(kill(-r.pid, SIGINT) == 0);
+  rfinish(&r);
+  CHECK_EQ(r.status, 128 + SIGINT);
+  CHECK_PREFIX(r.ebuf,
+               "hcsbctl: run: cannot forward SIGINT to the process: guest error 0xC037010E");
+  CHECK_EQ(count_char(r.ebuf, '\n'), 1);
+  char buf[32];
+  read_small(pidfile, buf, sizeof buf);
+  pid_t proc = (pid_t)atoi(buf);
+  CHECK(proc > 0);
+  check_gone(proc, proc, "the UVM process after hcsbctl gave up");
+  rfree(&r);
+}
+
+/* 5. A UVM process killed by a signal hcsbctl forwarded: 128+N, quietly,
+ * as a shell reports it. */
+static void test_run_forwarded_signal_exit_status(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c",
+         "echo ready; while :; do sleep 0.05; done", NULL);
+  CHECK(rpump(&r, saw_ready, 10000 * timeout_scale()));
+  CHECK(kill(r.pid, SIGTERM) == 0);
+  rfinish(&r);
+  CHECK_STR(r.obuf, "ready\n");
+  CHECK_STR(r.ebuf, "");
+  CHECK_EQ(r.status, 128 + SIGTERM);
+  rfree(&r);
+}
+
+/* 6. create, then start in another invocation: a new guest, explained. */
+static void test_separate_invocations_explained(void) {
+  const char *spec = tmp_path("sep.json");
+  char text[PATH_MAX + 256];
+  snprintf(text, sizeof text,
+           "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"/bin/true\"],\"cwd\":\"/\"},"
+           "\"root\":{\"path\":\"%s\"}}",
+           hcsb_test_tmpdir());
+  write_file(spec, text);
+  run_t r;
+  rstart(&r, 0, NULL, "create", "c1", "--spec", spec, NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK_STR(r.ebuf, "");
+  rfree(&r);
+  rstart(&r, 0, NULL, "start", "c1", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 1);
+  CHECK_PREFIX(r.ebuf, "hcsbctl: start: no container c1 in this guest (guest error 0xC037010E");
+  CHECK_HAS(r.ebuf, "\nhcsbctl: each hcsbctl command spawns a new, empty guest: run a "
+                    "container's commands as one 'hcsbctl script'");
+  CHECK_EQ(count_char(r.ebuf, '\n'), 2);
+  rfree(&r);
+}
+
+/* 7. --timeout holds while connecting to a spawned peer that never
+ * answers, and the peer's whole process group is killed: the shell that
+ * leads it and what it started in the background. */
+static void test_spawn_timeout_kills_the_group(void) {
+  const char *info = tmp_path("spawned.txt");
+  char cmd[PATH_MAX + 128];
+  snprintf(cmd, sizeof cmd,
+           "sleep 32 & echo \"$$ $(cut -d' ' -f5 /proc/$$/stat) $!\" > '%s'; wait", info);
+  double t0 = now_ms();
+  run_t r;
+  rstart(&r, 0, NULL, "--timeout", "1000", "--spawn", cmd, "caps", NULL);
+  rfinish(&r);
+  double elapsed = now_ms() - t0;
+  char buf[128];
+  read_small(info, buf, sizeof buf);
+  int leader = 0, pgid = 0, sleeper = 0;
+  CHECK(sscanf(buf, "%d %d %d", &leader, &pgid, &sleeper) == 3);
+  check_gone(sleeper, pgid, "the spawned peer's background child");
+  CHECK_EQ(pgid, leader); /* the spawned shell led a group of its own */
+  check_gone(leader, pgid, "the spawned shell");
+  CHECK_EQ(r.status, 4);
+  CHECK_HAS(r.ebuf, "operation timed out");
+  if (elapsed > 1000 + 700 * timeout_scale())
+    hcsb_test_fail(__FILE__, __LINE__, "--timeout 1000 took %.0f ms", elapsed);
+  rfree(&r);
+}
+
+/* 7. When the bridge closes, the guest exits, then the shell that ran it;
+ * what that shell left in the background goes with them (the emulator
+ * kills its own children, not its parent's). */
+static void test_spawn_close_kills_the_group(void) {
+  const char *info = tmp_path("spawned2.txt");
+  char cmd[PATH_MAX * 2 + 64];
+  snprintf(cmd, sizeof cmd, "sleep 32 & echo \"$$ $!\" > '%s'; '%s'", info,
+           hcsb_test_build_path("src/hcsb-guest"));
+  run_t r;
+  rstart(&r, 0, NULL, "--spawn", cmd, "caps", "--json", NULL);
+  rfinish(&r);
+  char buf[128];
+  read_small(info, buf, sizeof buf);
+  int leader = 0, sleeper = 0;
+  CHECK(sscanf(buf, "%d %d", &leader, &sleeper) == 2);
+  check_gone(sleeper, leader, "the guest's background child");
+  CHECK_EQ(r.status, 0);
+  CHECK(strncmp(r.obuf, "{\"Version\":4,", 12) == 0);
+  rfree(&r);
+}
+
+/* 8. A peer that echoes our NegotiateProtocol back is no GCS: said at once,
+ * not after the connect timeout. */
+static void test_spawn_echo_peer_fails_at_once(void) {
+  double t0 = now_ms();
+  run_t r;
+  rstart(&r, 0, NULL, "--timeout", "10000", "--spawn", "cat", "caps", NULL);
+  rfinish(&r);
+  double elapsed = now_ms() - t0;
+  CHECK_STR(r.ebuf, "hcsbctl: cannot connect to the guest (spawn:cat): the peer sent "
+                    "requests, not responses: is it a GCS?\n");
+  CHECK_EQ(r.status, 3);
+  if (elapsed > 3000 * timeout_scale())
+    hcsb_test_fail(__FILE__, __LINE__, "took %.0f ms", elapsed);
+  rfree(&r);
+}
+
+/* 9. -v withholds ExecuteProcess bodies (environments); -vv shows them. */
+static void test_verbose_levels_and_secrets(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "-v", "run", "-e", "SECRET_TOKEN=s3cr3t", "--", "true", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK_HAS(r.ebuf, "send ExecuteProcess (0x");
+  CHECK_HAS(r.ebuf, "(body withheld)");
+  CHECK(strstr(r.ebuf, "s3cr3t") == NULL);
+  rfree(&r);
+
+  rstart(&r, 0, NULL, "-vv", "run", "-e", "SECRET_TOKEN=s3cr3t", "--", "true", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK_HAS(r.ebuf, "s3cr3t");
+  CHECK(strstr(r.ebuf, "(body withheld)") == NULL);
+  rfree(&r);
+
+  rstart(&r, 0, NULL, "--help", NULL);
+  rfinish(&r);
+  CHECK_HAS(r.obuf, "  -vv  ");
+  rfree(&r);
+}
+
+/* 9. ps --json has what ps --help promises for a Linux guest: ImageName
+ * only when the guest names the process (a Linux GCS never does). */
+static void test_ps_json_as_help_says(void) {
+  const char *spec = tmp_path("ps.json");
+  char text[PATH_MAX + 256];
+  snprintf(text, sizeof text,
+           "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"/bin/sh\",\"-c\",\"exec sleep "
+           "30\"],\"cwd\":\"/\"},\"root\":{\"path\":\"%s\"}}",
+           hcsb_test_tmpdir());
+  write_file(spec, text);
+  char lines[PATH_MAX + 256];
+  snprintf(lines, sizeof lines,
+           "create p1 --spec '%s'\nstart p1\nps --json p1\nshutdown --force p1\nwait p1\n", spec);
+  run_t r;
+  rstart(&r, 0, lines, "script", "-", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 0);
+  CHECK_HAS(r.obuf, "{\"ProcessList\":[{\"ProcessId\":");
+  CHECK_HAS(r.obuf, ",\"KernelTime100ns\":0,\"UserTime100ns\":0,\"MemoryCommitBytes\":0}]}\n");
+  CHECK(strstr(r.obuf, "ImageName") == NULL);
+  rfree(&r);
+  rstart(&r, 0, NULL, "ps", "--help", NULL);
+  rfinish(&r);
+  CHECK_HAS(r.obuf, "plus \"ImageName\" (the IMAGE\ncolumn) for the processes the guest names");
+  rfree(&r);
+}
+
 static const hcsb_test_t tests[] = {
     TEST_ENTRY(run_stdout_stderr_exit),
     TEST_ENTRY(run_without_dashdash),
@@ -1142,6 +1500,17 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(spawn_with_stdio_dir),
     TEST_ENTRY(guest_unix_connect),
     TEST_ENTRY(verbose_logs_frames),
+    TEST_ENTRY(help_every_command),
+    TEST_ENTRY(run_tty_at_terminal_relays_typing),
+    TEST_ENTRY(run_ctrl_c_reaches_the_process_only),
+    TEST_ENTRY(run_ctrl_c_without_signal_support),
+    TEST_ENTRY(run_forwarded_signal_exit_status),
+    TEST_ENTRY(separate_invocations_explained),
+    TEST_ENTRY(spawn_timeout_kills_the_group),
+    TEST_ENTRY(spawn_close_kills_the_group),
+    TEST_ENTRY(spawn_echo_peer_fails_at_once),
+    TEST_ENTRY(verbose_levels_and_secrets),
+    TEST_ENTRY(ps_json_as_help_says),
 };
 
 int main(int argc, char **argv) {

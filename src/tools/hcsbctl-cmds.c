@@ -45,6 +45,15 @@ static int parse(ctl_t *ctl, const char *cmd, int argc, char **argv,
   return -1;
 }
 
+/* parse(), then the connection: -1 to go on, or the exit status (help
+ * printed, usage error, connection failed).  --help never connects. */
+static int parse_connect(ctl_t *ctl, const char *cmd, int argc, char **argv,
+                         const ctl_opt_t *opts, int nops, parsed_t *p) {
+  int st = parse(ctl, cmd, argc, argv, opts, 0, nops, p);
+  if (st < 0 && (st = ctl_need_conn(ctl)) == 0) st = -1;
+  return st;
+}
+
 static void parsed_free(parsed_t *p) {
   free(p->list);
   ctl_args_free(&p->a);
@@ -290,11 +299,10 @@ static void stats_done(void *data, int status, const hcsb_guest_error_t *gerr,
 static int properties(ctl_t *ctl, int argc, char **argv, const char *cmd, int stats) {
   static const ctl_opt_t opts[] = {{"json", 0, 0, OPT_JSON}, {NULL, 0, 0, 0}};
   parsed_t p;
-  int st = parse(ctl, cmd, argc, argv, opts, 0, 1, &p);
-  if (st < 0) st = ctl_need_conn(ctl);
-  ctl_container_t *ct = st == 0 ? ctl_container_get(ctl, p.a.operands[0]) : NULL;
+  int st = parse_connect(ctl, cmd, argc, argv, opts, 1, &p);
+  ctl_container_t *ct = st < 0 ? ctl_container_get(ctl, p.a.operands[0]) : NULL;
   parsed_free(&p);
-  if (st != 0) return st;
+  if (st >= 0) return st;
   if (ct == NULL) return CTL_EXIT_FAILED;
   props_t pr;
   memset(&pr, 0, sizeof(pr));
@@ -406,9 +414,8 @@ static int do_wait(ctl_t *ctl, const char *id) {
 int ctl_cmd_wait(ctl_t *ctl, int argc, char **argv) {
   static const ctl_opt_t opts[] = {{"json", 0, 0, OPT_JSON}, {NULL, 0, 0, 0}};
   parsed_t p;
-  int st = parse(ctl, "wait", argc, argv, opts, 0, 1, &p);
-  if (st < 0) st = ctl_need_conn(ctl);
-  if (st == 0) st = do_wait(ctl, p.a.operands[0]);
+  int st = parse_connect(ctl, "wait", argc, argv, opts, 1, &p);
+  if (st < 0) st = do_wait(ctl, p.a.operands[0]);
   parsed_free(&p);
   return st;
 }
@@ -419,12 +426,11 @@ int ctl_cmd_wait(ctl_t *ctl, int argc, char **argv) {
 int ctl_cmd_shutdown(ctl_t *ctl, int argc, char **argv) {
   static const ctl_opt_t opts[] = {{"force", 'f', 0, OPT_FORCE}, {NULL, 0, 0, 0}};
   parsed_t p;
-  int st = parse(ctl, "shutdown", argc, argv, opts, 0, 1, &p);
-  if (st < 0) st = ctl_need_conn(ctl);
-  ctl_container_t *ct = st == 0 ? ctl_container_get(ctl, p.a.operands[0]) : NULL;
+  int st = parse_connect(ctl, "shutdown", argc, argv, opts, 1, &p);
+  ctl_container_t *ct = st < 0 ? ctl_container_get(ctl, p.a.operands[0]) : NULL;
   int force = p.val[OPT_FORCE] != NULL;
   parsed_free(&p);
-  if (st != 0) return st;
+  if (st >= 0) return st;
   if (ct == NULL) return CTL_EXIT_FAILED;
   ctl_op_t op;
   ctl_op_init(&op);
@@ -437,10 +443,10 @@ int ctl_cmd_shutdown(ctl_t *ctl, int argc, char **argv) {
 int ctl_cmd_delete(ctl_t *ctl, int argc, char **argv) {
   static const ctl_opt_t opts[] = {{NULL, 0, 0, 0}};
   parsed_t p;
-  int st = parse(ctl, "delete", argc, argv, opts, 0, 1, &p);
-  if (st < 0) st = ctl_need_conn(ctl);
-  if (st == 0) {
+  int st = parse_connect(ctl, "delete", argc, argv, opts, 1, &p);
+  if (st < 0) {
     const char *id = p.a.operands[0];
+    ctl->container = id;
     ctl_op_t op;
     ctl_op_init(&op);
     hcsb_call_opts_t copts = ctl_call_opts(ctl);
@@ -509,10 +515,9 @@ static void stacks_done(void *data, int status, const hcsb_guest_error_t *gerr,
 int ctl_cmd_stacks(ctl_t *ctl, int argc, char **argv) {
   static const ctl_opt_t opts[] = {{NULL, 0, 0, 0}};
   parsed_t p;
-  int st = parse(ctl, "stacks", argc, argv, opts, 0, 0, &p);
+  int st = parse_connect(ctl, "stacks", argc, argv, opts, 0, &p);
   parsed_free(&p);
-  if (st < 0) st = ctl_need_conn(ctl);
-  if (st != 0) return st;
+  if (st >= 0) return st;
   stacks_t s;
   memset(&s, 0, sizeof(s));
   ctl_op_init(&s.op);
@@ -531,10 +536,9 @@ static const char *yes(int b) {
 int ctl_cmd_caps(ctl_t *ctl, int argc, char **argv) {
   static const ctl_opt_t opts[] = {{"json", 0, 0, OPT_JSON}, {NULL, 0, 0, 0}};
   parsed_t p;
-  int st = parse(ctl, "caps", argc, argv, opts, 0, 0, &p);
+  int st = parse_connect(ctl, "caps", argc, argv, opts, 0, &p);
   parsed_free(&p);
-  if (st < 0) st = ctl_need_conn(ctl);
-  if (st != 0) return st;
+  if (st >= 0) return st;
   const hcsb_caps_t *c = hcsb_conn_caps(ctl->conn);
   if (c == NULL) return ctl_report(ctl, "caps", -ENOTCONN, NULL);
   const struct {

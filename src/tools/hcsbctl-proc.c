@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hcsbctl.h"
 
@@ -100,12 +101,17 @@ void ctl_process_close_sync(ctl_t *ctl, hcsb_process_t *p) {
   ctl_await(ctl, &done);
 }
 
-int ctl_exit_from_code(ctl_t *ctl, uint32_t code) {
+int ctl_exit_from_code(ctl_t *ctl, const char *what, uint32_t code, int forwarded) {
   if (code <= 255) return (int)code;
-  if (code == CTL_UVM_SIGNAL_EXIT)
-    ctl_errorf(ctl, "the process was killed by a signal (exit code 4294967295)");
-  else
-    ctl_errorf(ctl, "the process exited with %u", code);
+  if (code == CTL_UVM_SIGNAL_EXIT) {
+    /* The Linux GCS does not say which signal; if we sent one, it is the
+     * likely cause, and a shell would report 128+N for it silently. */
+    if (forwarded > 0) return 128 + forwarded;
+    ctl_errorf(ctl, "%s: the process was killed by a signal (the guest does not say which)",
+               what);
+  } else {
+    ctl_errorf(ctl, "%s: the process exited with %u", what, code);
+  }
   return 255;
 }
 
@@ -126,7 +132,9 @@ typedef struct fg_s {
   int wait_status;
   uint32_t exit_code;
   int abandon;     /* a signal we could not forward: exit with 128+it */
-  int forwarding;  /* a SignalProcess is in flight */
+  int forwarding;  /* the signal whose SignalProcess is in flight */
+  int forwarded;   /* the last signal the guest delivered */
+  int closing;     /* our own close cancels the wait: not an outcome */
   /* stdin */
   ctl_source_t src;
   size_t in_flight;
@@ -151,6 +159,7 @@ static void process_created(void *data, hcsb_process_t *p, int status,
 
 static void fg_exited(void *data, hcsb_process_t *p, int status, uint32_t code) {
   fg_t *fg = data;
+  if (fg->closing) return;
   fg->exited = 1;
   fg->wait_status = status;
   fg->exit_code = code;
@@ -199,7 +208,10 @@ static void fg_signalled(void *data, int status, const hcsb_guest_error_t *gerr,
   uv_signal_t *h = data;
   fg_t *fg = h->data;
   fg->forwarding = 0;
-  if (status == 0) return; /* not delivered = already gone: its exit follows */
+  if (status == 0) {
+    if (delivered) fg->forwarded = h->signum;
+    return; /* not delivered = already gone: its exit follows */
+  }
   ctl_op_t op;
   ctl_op_init(&op);
   ctl_op_record(&op, status, gerr);
@@ -212,17 +224,25 @@ static void fg_signalled(void *data, int status, const hcsb_guest_error_t *gerr,
 
 static void fg_signal(uv_signal_t *h, int signum) {
   fg_t *fg = h->data;
+  if (fg->stop) return;
   if (fg->forwarding) {
     /* Asked twice while the guest has not even answered: give up. */
+    ctl_errorf(fg->ctl, "%s: SIG%s again before the guest answered: giving up", fg->what,
+               ctl_signal_name(signum));
     fg->abandon = signum;
     fg->stop = 1;
     return;
   }
   hcsb_call_opts_t opts = ctl_call_opts(fg->ctl);
-  if (hcsb_process_signal(fg->proc, &opts, signum, fg_signalled, h) == 0)
-    fg->forwarding = 1;
-  else
-    fg->abandon = signum, fg->stop = 1;
+  int rc = hcsb_process_signal(fg->proc, &opts, signum, fg_signalled, h);
+  if (rc == 0) {
+    fg->forwarding = signum;
+  } else {
+    ctl_errorf(fg->ctl, "%s: cannot forward SIG%s to the process: %s", fg->what,
+               ctl_signal_name(signum), hcsb_strerror(rc));
+    fg->abandon = signum;
+    fg->stop = 1;
+  }
 }
 
 static void fg_resized(void *data, int status, const hcsb_guest_error_t *gerr) {
@@ -352,14 +372,15 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
 
   ctl_source_close(&fg.src);
   fg_handles_close(&fg);
+  fg.closing = 1;
   ctl_process_close_sync(ctl, fg.proc);
   if (fg.relay) ctl_relay_free(ctl, fg.relay);
   ctl_await_closed(ctl);
 
-  if (!fg.exited) return 128 + fg.abandon;
+  if (!fg.exited) return 128 + fg.abandon; /* as --help promises */
   switch (fg.wait_status) {
   case 0:
-    return ctl_exit_from_code(ctl, fg.exit_code);
+    return ctl_exit_from_code(ctl, what, fg.exit_code, fg.forwarded);
   case -ETIMEDOUT:
     ctl_errorf(ctl, "%s: timed out waiting for the process to exit", what);
     return CTL_EXIT_TIMEOUT;
@@ -453,6 +474,9 @@ static int process_args_parse(ctl_t *ctl, const char *cmd, int argc, char **argv
                                           : "a command is needed");
   if (cfg->create_stdin_pipe && ctl->stdin_is_script)
     return ctl_usage_error(ctl, cmd, "-i cannot be used while the script is read from stdin");
+  /* A pty is for typing into: at a terminal, -t implies -i. */
+  if (cfg->emulate_console && !ctl->stdin_is_script && isatty(STDIN_FILENO))
+    cfg->create_stdin_pipe = 1;
   int st = ctl_need_conn(ctl);
   if (st != 0) return st;
   if (!env_has(pa, "PATH")) pa->env[pa->nenv++] = CTL_DEFAULT_PATH;

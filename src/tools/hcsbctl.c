@@ -46,6 +46,7 @@ void ctl_op_init(ctl_op_t *op) {
 void ctl_op_record(ctl_op_t *op, int status, const hcsb_guest_error_t *gerr) {
   op->status = status;
   if (status == HCSB_EGUEST && gerr) {
+    op->hresult = gerr->hresult;
     int n = hcsb_guest_error_format(gerr, NULL, 0);
     if (n > 0 && (op->gerr = malloc((size_t)n + 1)) != NULL)
       hcsb_guest_error_format(gerr, op->gerr, (size_t)n + 1);
@@ -57,9 +58,25 @@ void ctl_op_done_cb(void *data, int status, const hcsb_guest_error_t *gerr) {
   ctl_op_record(data, status, gerr);
 }
 
+/* Each invocation that spawns its guest starts an empty one, which is the
+ * likely reason a container from an earlier command is unknown. */
+static int no_container(ctl_t *ctl, const char *what, const char *gerr_line) {
+  ctl_errorf(ctl, "%s: no container %s in this guest (%s)", what, ctl->container, gerr_line);
+  if (!ctl->script && (ctl->guest == NULL || strncmp(ctl->guest, "spawn:", 6) == 0))
+    ctl_errorf(ctl, "each hcsbctl command spawns a new, empty guest: run a container's "
+                    "commands as one 'hcsbctl script' (see 'hcsbctl script --help')");
+  return CTL_EXIT_FAILED;
+}
+
 int ctl_op_finish(ctl_t *ctl, ctl_op_t *op, const char *what) {
-  int st = ctl_await(ctl, &op->done) != 0 ? CTL_EXIT_FAILED
-                                          : ctl_report(ctl, what, op->status, op->gerr);
+  int st;
+  if (ctl_await(ctl, &op->done) != 0)
+    st = CTL_EXIT_FAILED;
+  else if (op->status == HCSB_EGUEST && op->gerr && ctl->container &&
+           op->hresult == HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND)
+    st = no_container(ctl, what, op->gerr);
+  else
+    st = ctl_report(ctl, what, op->status, op->gerr);
   free(op->gerr);
   op->gerr = NULL;
   return st;
@@ -78,6 +95,7 @@ int ctl_exit_status(int status) {
   case -ENOENT:
   case -EPROTO:
   case -EMSGSIZE:
+  case -ENOMSG:
     return CTL_EXIT_CONN;
   default:
     return CTL_EXIT_FAILED;
@@ -126,6 +144,7 @@ ctl_container_t *ctl_container_add(ctl_t *ctl, hcsb_container_t *handle) {
 }
 
 ctl_container_t *ctl_container_get(ctl_t *ctl, const char *id) {
+  ctl->container = id;
   ctl_container_t *ct = ctl_container_find(ctl, id);
   if (ct) return ct;
   hcsb_container_t *handle;
@@ -185,7 +204,9 @@ static void conn_opened(void *data, hcsb_conn_t *conn, int status,
 static void conn_lost(void *data, hcsb_conn_t *conn, int status) {
   ctl_t *ctl = data;
   ctl->lost = status;
-  ctl_errorf(ctl, "connection to the guest lost: %s", hcsb_strerror(status));
+  /* The command that was using the connection says so, once. */
+  if (ctl->verbose)
+    ctl_errorf(ctl, "connection to the guest lost: %s", hcsb_strerror(status));
 }
 
 static void bridge_ready(void *data, hcsb_bridge_t *b, int status,
@@ -239,7 +260,9 @@ static int connect_guest(ctl_t *ctl) {
   } else {
     ctl_buf_t path = {0};
     builtin_guest(&path);
-    ctl_buf_printf(&address, "spawn:");
+    /* exec: the guest itself leads the spawned process group, no shell
+     * stays between it and us. */
+    ctl_buf_printf(&address, "spawn:exec ");
     shell_quote(&address, path.data);
     ctl_buf_free(&path);
     ctl_buf_printf(&address, " --allow-uvm-signal");
@@ -269,7 +292,7 @@ static int connect_guest(ctl_t *ctl) {
   if (ctl->verbose) {
     o.log_cb = log_line;
     o.log_data = ctl;
-    o.log_level = HCSB_LOG_TRACE;
+    o.log_level = ctl->verbose > 1 ? HCSB_LOG_TRACE_SECRETS : HCSB_LOG_TRACE;
   }
   /* A utility VM's init blocks until it got entropy, and its GCS logs to a
    * port of its own: offer both on the VM transports. */
@@ -291,7 +314,7 @@ static int connect_guest(ctl_t *ctl) {
     hcsb_bridge_t *b;
     rc = hcsb_bridge_new(&ctl->loop, &b);
     if (rc == 0) {
-      if (ctl->verbose) hcsb_bridge_set_log(b, log_line, ctl, HCSB_LOG_TRACE);
+      if (ctl->verbose) hcsb_bridge_set_log(b, log_line, ctl, o.log_level);
       rc = hcsb_bridge_connect_addr(b, &addr, bridge_ready, NULL);
       if (rc == 0)
         rc = hcsb_conn_open_bridge(b, &o, conn_opened, &op, &ctl->conn);
@@ -317,8 +340,9 @@ static int connect_guest(ctl_t *ctl) {
     ctl_await(ctl, &op.done);
     st = CTL_EXIT_OK;
     if (op.status != 0) {
-      ctl_errorf(ctl, "cannot connect to the guest (%s): %s", address.data,
-                 op.gerr ? op.gerr : hcsb_strerror(op.status));
+      const char *why = op.gerr ? op.gerr : hcsb_strerror(op.status);
+      if (op.status == -ENOMSG) why = "the peer sent requests, not responses: is it a GCS?";
+      ctl_errorf(ctl, "cannot connect to the guest (%s): %s", address.data, why);
       st = op.status == -ETIMEDOUT ? CTL_EXIT_TIMEOUT : CTL_EXIT_CONN;
     } else {
       hcsb_conn_set_lost_cb(ctl->conn, conn_lost, ctl);
@@ -369,6 +393,7 @@ static const struct {
 
 static int dispatch(ctl_t *ctl, int argc, char **argv) {
   ctl->line_json = 0;
+  ctl->container = NULL;
   for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
     if (strcmp(argv[0], commands[i].name) == 0) return commands[i].fn(ctl, argc, argv);
   return ctl_usage_error(ctl, NULL, "unknown command '%s'", argv[0]);
@@ -472,7 +497,7 @@ static int parse_globals(ctl_t *ctl, ctl_args_t *a) {
     case G_GUEST: ctl->guest = arg; break;
     case G_SPAWN: ctl->spawn = arg; break;
     case G_STDIO_DIR: ctl->stdio_dir = arg; break;
-    case G_VERBOSE: ctl->verbose = 1; break;
+    case G_VERBOSE: ctl->verbose++; break;
     case G_JSON: ctl->json = 1; break;
     case G_TIMEOUT:
       if (ctl_parse_u32(arg, &ctl->timeout_ms) != 0 || ctl->timeout_ms == 0)

@@ -176,6 +176,7 @@ struct ctl_s {
   int script;            /* running `script`: one connection, many lines */
   int stdin_is_script;   /* `script -`: stdin carries commands */
   int line_json;         /* --json given on the current command */
+  const char *container; /* the container ID the current command addresses */
   int lost;              /* the connection was lost (status) */
   int closing;           /* libuv handles still closing */
   ctl_sink_t out, err;
@@ -189,6 +190,7 @@ typedef struct ctl_op_s {
   int done;
   int status;
   char *gerr; /* the one-line guest error when status == HCSB_EGUEST */
+  uint32_t hresult; /* and its HRESULT */
 } ctl_op_t;
 
 void ctl_op_init(ctl_op_t *op);
@@ -196,8 +198,9 @@ void ctl_op_init(ctl_op_t *op);
 void ctl_op_record(ctl_op_t *op, int status, const hcsb_guest_error_t *gerr);
 /* An hcsb_done_cb for `data` = ctl_op_t. */
 void ctl_op_done_cb(void *data, int status, const hcsb_guest_error_t *gerr);
-/* Waits for `op`, reports a failure as "hcsbctl: WHAT: reason" and returns
- * the exit status.  Frees what `op` holds. */
+/* Waits for `op`, reports a failure as "hcsbctl: WHAT: reason" (a guest
+ * that does not know ctl->container as "no container ID in this guest")
+ * and returns the exit status.  Frees what `op` holds. */
 int ctl_op_finish(ctl_t *ctl, ctl_op_t *op, const char *what);
 
 /* Runs the loop until *done is non-zero.  Returns 0, or -1 when nothing is
@@ -243,8 +246,10 @@ void ctl_process_close_sync(ctl_t *ctl, hcsb_process_t *p);
  * its stdio, waits for its exit and returns the exit status to use. */
 int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
                            hcsb_process_config_t *cfg, const char *what);
-/* Maps a guest exit code to this process's exit status (see --help). */
-int ctl_exit_from_code(ctl_t *ctl, uint32_t code);
+/* Maps a guest exit code to this process's exit status (see run --help):
+ * `forwarded` is the last signal hcsbctl had delivered to the process (0:
+ * none), the likely cause of a UVM process's "killed by a signal". */
+int ctl_exit_from_code(ctl_t *ctl, const char *what, uint32_t code, int forwarded);
 
 /* ------------------------------------------------------------------------ */
 /* Sub-commands: each returns an exit status. */
