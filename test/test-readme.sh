@@ -32,21 +32,18 @@ else
   not_ok "example with the emulator (exit $rc): $out $(cat "$tmp/err")"
 fi
 
-out=$(timeout "$limit" "$example" "unix+connect://$tmp/nobody.sock" 2>"$tmp/err")
-rc=$?
-if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q '^connect: ' "$tmp/err"; then
-  ok "the example exits $rc when connecting fails"
-else
-  not_ok "example without a guest (exit $rc): $out $(cat "$tmp/err")"
-fi
-
-out=$(timeout "$limit" "$example" "bogus://x" 2>"$tmp/err")
-rc=$?
-if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q '^invalid address: bogus://x$' "$tmp/err"; then
-  ok "the example exits $rc for an invalid address"
-else
-  not_ok "example with an invalid address (exit $rc): $out $(cat "$tmp/err")"
-fi
+# The example run with ADDRESS fails (not by timeout) saying PATTERN.
+expect_failure() {
+  out=$(timeout "$limit" "$example" "$1" 2>"$tmp/err")
+  rc=$?
+  if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "$2" "$tmp/err"; then
+    ok "the example exits $rc: $3"
+  else
+    not_ok "example: $3 (exit $rc): $out $(cat "$tmp/err")"
+  fi
+}
+expect_failure "unix+connect://$tmp/nobody.sock" '^connect: ' "connecting fails"
+expect_failure "bogus://x" '^invalid address: bogus://x$' "an invalid address"
 
 if grep -q 'LD_LIBRARY_PATH' "$readme" && grep -q 'ldconfig' "$readme" &&
    grep -q '^    \./app spawn:' "$readme"; then
