@@ -52,7 +52,11 @@ extern "C" {
  * Stdio relays listen where the bridge's transport says: a vsock port, the
  * Unix socket <stdio-dir>/<port>.sock, or <PATH>_<port> for hybrid vsock.
  * For spawn: the library exports HCSB_STDIO_DIR=<dir> to the child, creating
- * a private directory when none was given.
+ * a private directory when none was given.  The child leads a session and
+ * process group of its own (a terminal's signals do not reach it), and the
+ * bridge owns that group: closing a negotiated bridge gives the child 2 s
+ * to exit after EOF, closing one that never negotiated none; then SIGKILL
+ * goes to the whole group, as it does the moment the child itself exits.
  */
 
 typedef enum hcsb_transport_e {
