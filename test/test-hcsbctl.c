@@ -1318,6 +1318,16 @@ static void test_run_ctrl_c_without_signal_support(void) {
   rfree(&r);
 }
 
+/* 3. The guest dies under a running process: said once, exit 3. */
+static void test_run_guest_lost_said_once(void) {
+  run_t r;
+  rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c", "kill -KILL $PPID; sleep 1", NULL);
+  rfinish(&r);
+  CHECK_STR(r.ebuf, "hcsbctl: run: the connection to the guest is lost\n");
+  CHECK_EQ(r.status, 3);
+  rfree(&r);
+}
+
 /* 5. A UVM process killed by a signal hcsbctl forwarded: 128+N, quietly,
  * as a shell reports it. */
 static void test_run_forwarded_signal_exit_status(void) {
@@ -1461,6 +1471,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(run_tty_at_terminal_relays_typing),
     TEST_ENTRY(run_ctrl_c_reaches_the_process_only),
     TEST_ENTRY(run_ctrl_c_without_signal_support),
+    TEST_ENTRY(run_guest_lost_said_once),
     TEST_ENTRY(run_forwarded_signal_exit_status),
     TEST_ENTRY(spawn_timeout_kills_the_group),
     TEST_ENTRY(spawn_close_kills_the_group),

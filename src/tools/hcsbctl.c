@@ -106,7 +106,8 @@ int ctl_report(ctl_t *ctl, const char *what, int status, const char *gerr_line) 
   if (status == 0) return CTL_EXIT_OK;
   if (status == HCSB_EGUEST && gerr_line)
     ctl_errorf(ctl, "%s: %s", what, gerr_line);
-  else if (status == -ENOTCONN || (ctl->lost && ctl_exit_status(status) == CTL_EXIT_CONN))
+  else if (status == -ENOTCONN || status == -ECONNRESET ||
+           (ctl->lost && ctl_exit_status(status) == CTL_EXIT_CONN))
     ctl_errorf(ctl, "%s: the connection to the guest is lost", what);
   else
     ctl_errorf(ctl, "%s: %s", what, hcsb_strerror(status));
