@@ -19,6 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/vm_sockets.h>
+
+#include "guest/guest.h"
 #include "runner.h"
 #include "test-guest-client.h"
 
@@ -1483,6 +1486,94 @@ static void test_container_pipe_relay_bulk(void) {
   stop_ok(&c);
 }
 
+/* --vsock only ever dials inside a VM (scripts/uvm, make check-vm): here
+ * the parsing and the address are checked, and every usage error must stop
+ * the program before it could dial. */
+static void test_vsock_addresses(void) {
+  struct sockaddr_vm sa;
+  uint32_t v = 7;
+
+  CHECK_EQ(hcsb__gvsock_parse_u32("1073741824", &v), 0);
+  CHECK_U64(v, 0x40000000u);
+  CHECK_EQ(hcsb__gvsock_parse_u32("0x40000001", &v), 0);
+  CHECK_U64(v, 0x40000001u);
+  CHECK_EQ(hcsb__gvsock_parse_u32("4294967295", &v), 0);
+  CHECK_U64(v, 0xFFFFFFFFu);
+  v = 7;
+  CHECK_EQ(hcsb__gvsock_parse_u32("4294967296", &v), -EINVAL);
+  CHECK_EQ(hcsb__gvsock_parse_u32("", &v), -EINVAL);
+  CHECK_EQ(hcsb__gvsock_parse_u32("-1", &v), -EINVAL);
+  CHECK_EQ(hcsb__gvsock_parse_u32(" 2", &v), -EINVAL);
+  CHECK_EQ(hcsb__gvsock_parse_u32("2x", &v), -EINVAL);
+  CHECK_EQ(hcsb__gvsock_parse_u32("0x", &v), -EINVAL);
+  CHECK_EQ(v, 7);
+
+  memset(&sa, 0xAB, sizeof sa);
+  CHECK_EQ(hcsb__gvsock_addr(HCSB__G_VSOCK_HOST_CID, HCSB__G_VSOCK_BRIDGE_PORT,
+                             &sa),
+           0);
+  CHECK_EQ(sa.svm_family, AF_VSOCK);
+  CHECK_EQ(sa.svm_cid, VMADDR_CID_HOST);
+  CHECK_U64(sa.svm_port, 1073741824u);
+  CHECK_EQ(sa.svm_reserved1, 0);
+  CHECK_EQ(hcsb__gvsock_addr(VMADDR_CID_ANY, 5, &sa), -EINVAL);
+  CHECK_EQ(hcsb__gvsock_addr(2, VMADDR_PORT_ANY, &sa), -EINVAL);
+}
+
+/* Runs hcsb-guest with `args`; returns its exit status, stderr in `err`. */
+static int run_usage(const char *const *args, char *err, size_t cap) {
+  const char *argv[16];
+  int p[2], st = 0;
+  size_t n = 0, len = 0;
+  ssize_t r;
+  pid_t pid;
+
+  argv[n++] = hcsb_test_build_path("src/hcsb-guest");
+  while (*args != NULL && n < 15) argv[n++] = *args++;
+  argv[n] = NULL;
+  CHECK(pipe(p) == 0);
+  pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(p[1], 2);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  close(p[1]);
+  while (len + 1 < cap && (r = read(p[0], err + len, cap - len - 1)) > 0)
+    len += (size_t)r;
+  err[len] = '\0';
+  close(p[0]);
+  CHECK(waitpid(pid, &st, 0) == pid);
+  CHECK(WIFEXITED(st));
+  return WEXITSTATUS(st);
+}
+
+static void test_vsock_usage_errors(void) {
+  static const char *const both[] = {"--vsock", "--connect", "/x", NULL};
+  static const char *const listen[] = {"--listen", "/x", "--vsock", NULL};
+  static const char *const bad_port[] = {"--vsock", "--vsock-port", "12x",
+                                         NULL};
+  static const char *const bad_cid[] = {"--vsock", "--vsock-cid", "-2", NULL};
+  static const char *const alone[] = {"--vsock-port", "0x40000000", NULL};
+  static const char *const help[] = {"--help", NULL};
+  char err[4096];
+
+  CHECK_EQ(run_usage(both, err, sizeof err), 2);
+  CHECK(strstr(err, "--listen, --connect and --vsock exclude each other"));
+  CHECK_EQ(run_usage(listen, err, sizeof err), 2);
+  CHECK(strstr(err, "exclude each other"));
+  CHECK_EQ(run_usage(bad_port, err, sizeof err), 2);
+  CHECK(strstr(err, "--vsock-port wants a number, not '12x'"));
+  CHECK_EQ(run_usage(bad_cid, err, sizeof err), 2);
+  CHECK(strstr(err, "--vsock-cid wants a number, not '-2'"));
+  CHECK_EQ(run_usage(alone, err, sizeof err), 2);
+  CHECK(strstr(err, "--vsock-cid and --vsock-port need --vsock"));
+  CHECK_EQ(run_usage(help, err, sizeof err), 0);
+}
+
 static const hcsb_test_t tests[] = {
     TEST_ENTRY(negotiation_rules),
     TEST_ENTRY(negotiation_bytes_match_recording),
@@ -1513,6 +1604,8 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(transport_listen_and_sigterm),
     TEST_ENTRY(transport_connect_and_env_stdio_dir),
     TEST_ENTRY(container_pipe_relay_bulk),
+    TEST_ENTRY(vsock_addresses),
+    TEST_ENTRY(vsock_usage_errors),
 };
 
 int main(int argc, char **argv) {

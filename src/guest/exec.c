@@ -3,10 +3,11 @@
  *         Environment, WorkingDirectory, EmulateConsole;
  *   INIT  container ID without OciProcess: the Create spec's process, once;
  *   EXEC  container ID with OciProcess.
- * Stdio: for each CreateStd*Pipe the guest dials <stdio-dir>/<port>.sock
- * (stdin, stdout, stderr in that order) before it answers, retrying 10 x
- * 100 ms while nobody listens; then it spawns and answers with the PID.
- * Dialing runs on the loop, so a slow exec holds nothing else up. */
+ * Stdio: for each CreateStd*Pipe the guest dials <stdio-dir>/<port>.sock,
+ * or with --vsock the host's CID and <port> (stdin, stdout, stderr in that
+ * order) before it answers, retrying 10 x 100 ms while nobody listens; then
+ * it spawns and answers with the PID.  Dialing runs on the loop, so a slow
+ * exec holds nothing else up. */
 #include "config.h"
 
 #include <ctype.h>
@@ -47,6 +48,8 @@ struct hcsb__gexec_s {
   int sock[3];
   int cur;
   int tries;
+  int inflight;   /* a vsock dial still connecting, or -1 */
+  unsigned poll_ms;
   size_t cost;    /* counted in g->retained until it is answered */
   uv_timer_t timer;
 };
@@ -209,6 +212,7 @@ static void exec_free(hcsb__gexec_t *e) {
   e->g->retained -= e->cost;
   for (i = 0; i < 3; i++)
     if (e->sock[i] >= 0) close(e->sock[i]);
+  if (e->inflight >= 0) close(e->inflight);
   hcsb__gcall_free(&e->call);
   free(e->cid);
   hcsb__gstrv_free(e->argv);
@@ -443,6 +447,32 @@ static void on_retry(uv_timer_t *t) {
   dial_step(t->data);
 }
 
+/* One step of a vsock dial: the socket, -EINPROGRESS (the retry timer will
+ * call again), or -errno.  A vsock connect completes asynchronously (one
+ * round trip through the device backend); rather than a poll handle per
+ * attempt, the exec's own timer looks again after 1 ms, growing to 32 ms. */
+static int vsock_step(hcsb__gexec_t *e) {
+  int fd, pending, r;
+
+  if (e->inflight < 0) {
+    fd = hcsb__gvsock_dial_start(e->g->vsock_cid, e->port[e->cur], &pending);
+    if (fd < 0 || !pending) return fd;
+    e->inflight = fd;
+    e->poll_ms = 1;
+  }
+  r = hcsb__gvsock_dial_check(e->inflight);
+  if (r == -EINPROGRESS) {
+    uv_timer_start(&e->timer, on_retry, e->poll_ms, 0);
+    if (e->poll_ms < 32) e->poll_ms *= 2;
+    return r;
+  }
+  fd = e->inflight;
+  e->inflight = -1;
+  if (r == 0) return fd;
+  close(fd);
+  return r;
+}
+
 static void dial_step(hcsb__gexec_t *e) {
   char path[sizeof e->g->stdio_dir + 16], eb[128];
   int fd;
@@ -452,16 +482,22 @@ static void dial_step(hcsb__gexec_t *e) {
       e->cur++;
       continue;
     }
-    snprintf(path, sizeof path, "%s/%" PRIu32 ".sock", e->g->stdio_dir,
-             e->port[e->cur]);
-    fd = dial(path);
+    if (e->g->vsock) {
+      fd = vsock_step(e);
+      if (fd == -EINPROGRESS) return;
+    } else {
+      snprintf(path, sizeof path, "%s/%" PRIu32 ".sock", e->g->stdio_dir,
+               e->port[e->cur]);
+      fd = dial(path);
+    }
     if (fd >= 0) {
       e->sock[e->cur++] = fd;
       e->tries = 0;
       continue;
     }
+    /* ECONNRESET: a hybrid-vsock backend found no listener for the port. */
     if ((fd == -ENOENT || fd == -ECONNREFUSED || fd == -EAGAIN ||
-         fd == -ETIMEDOUT) &&
+         fd == -ETIMEDOUT || fd == -ECONNRESET) &&
         ++e->tries < HCSB__G_DIAL_TRIES) {
       uv_timer_start(&e->timer, on_retry, HCSB__G_DIAL_INTERVAL_MS, 0);
       return;
@@ -469,11 +505,18 @@ static void dial_step(hcsb__gexec_t *e) {
     /* The GCS's wording, e.g. "failed creating stdout Connection: unix Dial
      * port (1073741831) at /run/gcs-stdio/1073741831.sock failed: no such
      * file or directory". */
-    hcsb__greply_errf(e->g, &e->call, 0x80004005u,
-                      "failed creating %s Connection: unix Dial port (%" PRIu32
-                      ") at %s failed: %s",
-                      stream_names[e->cur], e->port[e->cur], path,
-                      go_err(-fd, eb));
+    if (e->g->vsock)
+      hcsb__greply_errf(e->g, &e->call, 0x80004005u,
+                        "failed creating %s Connection: vsock Dial port "
+                        "(%" PRIu32 ") failed: %s",
+                        stream_names[e->cur], e->port[e->cur],
+                        go_err(-fd, eb));
+    else
+      hcsb__greply_errf(e->g, &e->call, 0x80004005u,
+                        "failed creating %s Connection: unix Dial port "
+                        "(%" PRIu32 ") at %s failed: %s",
+                        stream_names[e->cur], e->port[e->cur], path,
+                        go_err(-fd, eb));
     exec_free(e);
     return;
   }
@@ -651,6 +694,7 @@ void hcsb__gh_execute(hcsb__greq_t *r) {
     goto out;
   }
   e->g = g;
+  e->inflight = -1;
   for (i = 0; i < 3; i++) {
     e->sock[i] = -1;
     e->want[i] = want[i];

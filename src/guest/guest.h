@@ -15,6 +15,7 @@
  *   metrics.c   ProcessList and LCOWMetrics from /proc
  *   dump.c      DumpStacks text
  *   watchdog.c  kills what we started if we are killed ourselves
+ *   vsock.c     the vsock transport used inside a utility VM
  *   main.c      command line, transports, the loop
  *
  * Only the protocol core (src/proto) is shared with the library; the
@@ -48,6 +49,9 @@
 #define HCSB__G_MAX_FAIL_AT 16u       /* --fail-request options */
 #define HCSB__G_DIAL_TRIES 10
 #define HCSB__G_DIAL_INTERVAL_MS 100
+#define HCSB__G_VSOCK_HOST_CID 2u            /* VMADDR_CID_HOST */
+#define HCSB__G_VSOCK_BRIDGE_PORT 0x40000000u /* LinuxGcsVsockPort */
+#define HCSB__G_VSOCK_DIAL_MS 120000u         /* GCSConnectionTimeout */
 
 #define HCSB__G_NULL_ID "00000000-0000-0000-0000-000000000000"
 
@@ -93,6 +97,8 @@ struct hcsb__guest_s {
   int verbose;
   uint32_t fail_at[HCSB__G_MAX_FAIL_AT]; /* --fail-request: request numbers */
   unsigned nfail_at;
+  int vsock;                   /* stdio relays dial vsock_cid:<port> */
+  uint32_t vsock_cid;
 
   /* bridge */
   uv_pipe_t in_pipe, out_pipe; /* out_pipe unused when one socket does both */
@@ -519,5 +525,22 @@ void hcsb__gwatch_clean(void);
 
 /* The DumpStacks text; malloc'd. */
 char *hcsb__gdump(hcsb__guest_t *g, const char *span_parent, size_t *len);
+
+/* ------------------------------------------------------------------------ */
+/* vsock.c (connects AF_VSOCK: only ever run inside a guest VM) */
+
+struct sockaddr_vm;
+/* Decimal or 0x-hexadecimal u32, nothing else.  0 or -EINVAL. */
+int hcsb__gvsock_parse_u32(const char *s, uint32_t *out);
+/* Fills `sa` for a dial; -EINVAL for the bind-only wildcards. */
+int hcsb__gvsock_addr(uint32_t cid, uint32_t port, struct sockaddr_vm *sa);
+/* Starts a non-blocking dial.  Returns the socket (connected, or with
+ * *in_progress set) or -errno. */
+int hcsb__gvsock_dial_start(uint32_t cid, uint32_t port, int *in_progress);
+/* An in-progress dial: 0 connected, -EINPROGRESS still going, -errno. */
+int hcsb__gvsock_dial_check(int fd);
+/* The bridge dial: blocking, retried while the host refuses, for up to
+ * `timeout_ms`.  The connected socket or -errno. */
+int hcsb__gvsock_dial_bridge(uint32_t cid, uint32_t port, uint32_t timeout_ms);
 
 #endif /* HCSB_GUEST_H */

@@ -23,8 +23,9 @@ static const char usage_text[] =
     "\n"
     "Emulates the bridge behaviour of the Linux GCS (hcsshim v0.11.8) and\n"
     "runs the requested processes on this machine instead of in a utility\n"
-    "VM.  Without --listen or --connect the bridge is spoken on stdin and\n"
-    "stdout (like `gcs -use-inouterr`); logs always go to stderr.\n"
+    "VM (or, with --vsock, inside one).  Without --listen, --connect or\n"
+    "--vsock the bridge is spoken on stdin and stdout (like\n"
+    "`gcs -use-inouterr`); logs always go to stderr.\n"
     "\n"
     "Options:\n"
     "  --stdio-dir DIR     where stdio relays are dialed: <DIR>/<port>.sock\n"
@@ -33,6 +34,12 @@ static const char usage_text[] =
     "                      directory)\n"
     "  --listen PATH       accept one bridge connection on a Unix socket\n"
     "  --connect PATH      dial the host's Unix socket (10 tries, 100 ms apart)\n"
+    "  --vsock             inside a utility VM, like the real GCS: dial the\n"
+    "                      bridge on vsock CID 2 port 0x40000000 (retried for\n"
+    "                      up to 2 minutes while the host refuses) and every\n"
+    "                      stdio relay on CID 2 and the port the host chose\n"
+    "  --vsock-cid N       the host's CID for --vsock (default 2)\n"
+    "  --vsock-port N      the bridge port for --vsock (default 0x40000000)\n"
     "  --allow-uvm-signal  let SignalProcess/ResizeConsole reach UVM processes\n"
     "                      (the real guest answers 0xC037010E)\n"
     "  --max-frame N       largest request accepted, in bytes (default 16 MiB);\n"
@@ -43,6 +50,7 @@ static const char usage_text[] =
     "  -v, --verbose       log every request and process event\n"
     "  -h, --help          show this text\n"
     "\n"
+    "Without --vsock, stdio relays dial Unix sockets (see --stdio-dir).\n"
     "The host listens and the guest dials, for the bridge (unless --listen)\n"
     "and for every stdio stream.  Everything started is killed and reaped\n"
     "when the bridge closes.  Exit status: 0 after a clean close or a UVM\n"
@@ -166,11 +174,14 @@ static void close_walk(uv_handle_t *h, void *arg) {
 int main(int argc, char **argv) {
   hcsb__guest_t *g = &guest;
   const char *stdio_opt = NULL, *listen_path = NULL, *connect_path = NULL;
+  int vsock_opt = 0;
   unsigned long long max_frame = HCSB_DEFAULT_MAX_FRAME;
+  uint32_t vsock_port = HCSB__G_VSOCK_BRIDGE_PORT;
   uv_loop_t loop;
   char *end;
   int i, r, fd;
 
+  g->vsock_cid = HCSB__G_VSOCK_HOST_CID;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
     int has_val = i + 1 < argc;
@@ -199,6 +210,19 @@ int main(int argc, char **argv) {
         return 2;
       }
       g->fail_at[g->nfail_at++] = (uint32_t)n;
+    } else if (strcmp(a, "--vsock") == 0) {
+      g->vsock = 1;
+    } else if ((strcmp(a, "--vsock-cid") == 0 ||
+                strcmp(a, "--vsock-port") == 0) &&
+               has_val) {
+      uint32_t *dst =
+          strcmp(a, "--vsock-cid") == 0 ? &g->vsock_cid : &vsock_port;
+      if (hcsb__gvsock_parse_u32(argv[++i], dst) < 0) {
+        fprintf(stderr, "hcsb-guest: %s wants a number, not '%s'\n", a,
+                argv[i]);
+        return 2;
+      }
+      vsock_opt = 1;
     } else if (strcmp(a, "--max-frame") == 0 && has_val) {
       errno = 0;
       max_frame = strtoull(argv[++i], &end, 10);
@@ -214,8 +238,13 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (listen_path != NULL && connect_path != NULL) {
-    fprintf(stderr, "hcsb-guest: --listen and --connect exclude each other\n");
+  if ((listen_path != NULL) + (connect_path != NULL) + g->vsock > 1) {
+    fprintf(stderr,
+            "hcsb-guest: --listen, --connect and --vsock exclude each other\n");
+    return 2;
+  }
+  if (vsock_opt && !g->vsock) {
+    fprintf(stderr, "hcsb-guest: --vsock-cid and --vsock-port need --vsock\n");
     return 2;
   }
   if (set_stdio_dir(g, stdio_opt,
@@ -223,7 +252,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "hcsb-guest: stdio directory path too long\n");
     return 2;
   }
-  if (listen_path == NULL && connect_path == NULL && isatty(STDIN_FILENO)) {
+  if (listen_path == NULL && connect_path == NULL && !g->vsock &&
+      isatty(STDIN_FILENO)) {
     fprintf(stderr, "hcsb-guest: the bridge protocol is spoken on stdin and "
                     "stdout, which is a terminal here; see --help\n");
     return 2;
@@ -250,6 +280,16 @@ int main(int argc, char **argv) {
     if (fd < 0) {
       fprintf(stderr, "hcsb-guest: --connect %s: %s\n", connect_path,
               strerror(-fd));
+      return 1;
+    }
+  } else if (g->vsock) {
+    hcsb__glog(g, 1, "dialling the bridge: vsock %" PRIu32 ":%" PRIu32,
+               g->vsock_cid, vsock_port);
+    fd = hcsb__gvsock_dial_bridge(g->vsock_cid, vsock_port,
+                                  HCSB__G_VSOCK_DIAL_MS);
+    if (fd < 0) {
+      fprintf(stderr, "hcsb-guest: --vsock %" PRIu32 ":%" PRIu32 ": %s\n",
+              g->vsock_cid, vsock_port, strerror(-fd));
       return 1;
     }
   }
@@ -288,8 +328,12 @@ int main(int argc, char **argv) {
     g->exit_code = 1;
     uv_walk(&loop, close_walk, NULL);
   } else {
-    hcsb__glog(g, 1, "bridge up; stdio relays dial %s/<port>.sock",
-               g->stdio_dir);
+    if (g->vsock)
+      hcsb__glog(g, 1, "bridge up; stdio relays dial vsock %" PRIu32
+                 ":<port>", g->vsock_cid);
+    else
+      hcsb__glog(g, 1, "bridge up; stdio relays dial %s/<port>.sock",
+                 g->stdio_dir);
     hcsb__gconn_start(g);
   }
 
