@@ -111,6 +111,12 @@ void api_open_unix(api_guest_t *g, uv_loop_t *loop, const char *extra_args) {
   open_with(g, loop, address);
 }
 
+void api_open_address(api_guest_t *g, uv_loop_t *loop, const char *address) {
+  memset(g, 0, sizeof(*g));
+  g->loop = loop;
+  open_with(g, loop, address);
+}
+
 void api_closed_flag(void *data) {
   (*(int *)data)++;
 }

@@ -35,6 +35,9 @@ void api_open_spawn(api_guest_t *g, uv_loop_t *loop, const char *extra_args);
 /* Opens a connection over a Unix socket the test listens on; the emulator
  * is started by the test with --connect (g->pid). */
 void api_open_unix(api_guest_t *g, uv_loop_t *loop, const char *extra_args);
+/* Opens a connection to any address (e.g. a VM's hvsock+fc://PATH); the
+ * guest is started by someone else. */
+void api_open_address(api_guest_t *g, uv_loop_t *loop, const char *address);
 /* Closes the connection, runs the loop dry and checks nothing is left. */
 void api_close(api_guest_t *g);
 /* Runs the loop until nothing is active, then checks uv_loop_close. */
