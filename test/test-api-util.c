@@ -55,7 +55,8 @@ static void on_open(void *data, hcsb_conn_t *conn, int status,
   st[1] = status;
 }
 
-static void open_with(api_guest_t *g, uv_loop_t *loop, const char *address) {
+static void open_with(api_guest_t *g, uv_loop_t *loop, const char *address,
+                      unsigned timeout_ms) {
   hcsb_conn_options_t o;
   int st[2] = {0, 0};
 
@@ -63,8 +64,8 @@ static void open_with(api_guest_t *g, uv_loop_t *loop, const char *address) {
   o.address = address;
   o.log_cb = api_log;
   o.log_level = getenv("HCSB_TEST_VERBOSE") ? HCSB_LOG_DEBUG : HCSB_LOG_WARN;
-  o.connect_timeout_ms = scaled(10000);
-  o.stdio_accept_timeout_ms = scaled(10000);
+  o.connect_timeout_ms = scaled(timeout_ms);
+  o.stdio_accept_timeout_ms = scaled(timeout_ms);
   CHECK_EQ(hcsb_conn_open(loop, &o, on_open, st, &g->conn), 0);
   hcsb_conn_set_lost_cb(g->conn, on_lost, g);
   if (g->pid == -1) {
@@ -85,7 +86,7 @@ static void open_with(api_guest_t *g, uv_loop_t *loop, const char *address) {
       _exit(127);
     }
   }
-  RUN_UNTIL(loop, st[0]);
+  api_run_until(loop, &st[0], timeout_ms + 1000);
   CHECK_EQ(st[1], 0);
 }
 
@@ -97,7 +98,7 @@ void api_open_spawn(api_guest_t *g, uv_loop_t *loop, const char *extra_args) {
   snprintf(address, sizeof address, "spawn:%s%s%s",
            hcsb_test_build_path("src/hcsb-guest"), extra_args ? " " : "",
            extra_args ? extra_args : "");
-  open_with(g, loop, address);
+  open_with(g, loop, address, 10000);
 }
 
 void api_open_unix(api_guest_t *g, uv_loop_t *loop, const char *extra_args) {
@@ -108,13 +109,14 @@ void api_open_unix(api_guest_t *g, uv_loop_t *loop, const char *extra_args) {
   g->pid = -1;
   snprintf(g->dir, sizeof g->dir, "%s", hcsb_test_tmpdir());
   snprintf(address, sizeof address, "unix://%s/bridge.sock", g->dir);
-  open_with(g, loop, address);
+  open_with(g, loop, address, 10000);
 }
 
-void api_open_address(api_guest_t *g, uv_loop_t *loop, const char *address) {
+void api_open_address(api_guest_t *g, uv_loop_t *loop, const char *address,
+                      unsigned timeout_ms) {
   memset(g, 0, sizeof(*g));
   g->loop = loop;
-  open_with(g, loop, address);
+  open_with(g, loop, address, timeout_ms);
 }
 
 void api_closed_flag(void *data) {

@@ -36,8 +36,10 @@ void api_open_spawn(api_guest_t *g, uv_loop_t *loop, const char *extra_args);
  * is started by the test with --connect (g->pid). */
 void api_open_unix(api_guest_t *g, uv_loop_t *loop, const char *extra_args);
 /* Opens a connection to any address (e.g. a VM's hvsock+fc://PATH); the
- * guest is started by someone else. */
-void api_open_address(api_guest_t *g, uv_loop_t *loop, const char *address);
+ * guest is started by someone else.  `timeout_ms` bounds the open and each
+ * stdio accept. */
+void api_open_address(api_guest_t *g, uv_loop_t *loop, const char *address,
+                      unsigned timeout_ms);
 /* Closes the connection, runs the loop dry and checks nothing is left. */
 void api_close(api_guest_t *g);
 /* Runs the loop until nothing is active, then checks uv_loop_close. */
