@@ -414,17 +414,22 @@ static void test_vm_tty_resize(void) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* GetProperties rates: over vsock, and over a Unix socket to the emulator
- * on this host, in the same run. */
+/* Call rates over vsock, and over a Unix socket to the emulator on this
+ * host, in the same run: GetProperties(ProcessList), what a shim polls, and
+ * DumpStacks, whose guest side is a few lines of text (so its rate is
+ * closer to the transport's round trip). */
 
 typedef struct rate_s {
   props_t p;
-  int want;
   int failed;
+  uint32_t init_pid;
+  hcsb_container_t *c;
+  int dump; /* DumpStacks instead of GetProperties */
 } rate_t;
 
-static void rate_cb(void *data, int status, const hcsb_guest_error_t *gerr,
-                    const hcsb_properties_t *props) {
+static void rate_props_cb(void *data, int status,
+                          const hcsb_guest_error_t *gerr,
+                          const hcsb_properties_t *props) {
   rate_t *r = data;
   int before = r->p.init_listed;
 
@@ -432,41 +437,60 @@ static void rate_cb(void *data, int status, const hcsb_guest_error_t *gerr,
   if (status != 0 || r->p.init_listed != before + 1) r->failed++;
 }
 
+static void rate_dump_cb(void *data, int status, const hcsb_guest_error_t *gerr,
+                         const char *text, size_t len) {
+  rate_t *r = data;
+
+  r->p.done++;
+  if (status != 0 || text == NULL || strstr(text, "container vm-rate") == NULL)
+    r->failed++;
+}
+
 /* Calls per second: `n` calls, at most `window` outstanding. */
-static double rate(api_guest_t *g, ctr_t *t, uint32_t init_pid, int n,
-                   int window) {
-  rate_t r;
+static double rate(api_guest_t *g, rate_t *r, int n, int window) {
   double t0, dt;
   int sent = 0;
 
-  memset(&r, 0, sizeof r);
-  r.p.init_pid = init_pid;
+  r->p.done = r->p.init_listed = r->failed = 0;
+  r->p.init_pid = r->init_pid;
   t0 = mono_ms();
-  while (r.p.done < n) {
-    while (sent < n && sent - r.p.done < window) {
-      CHECK_EQ(hcsb_container_process_list(t->c, NULL, rate_cb, &r), 0);
+  while (r->p.done < n) {
+    while (sent < n && sent - r->p.done < window) {
+      if (r->dump)
+        CHECK_EQ(hcsb_conn_dump_stacks(g->conn, NULL, rate_dump_cb, r), 0);
+      else
+        CHECK_EQ(hcsb_container_process_list(r->c, NULL, rate_props_cb, r),
+                 0);
       sent++;
     }
     uv_run(g->loop, UV_RUN_ONCE);
     CHECK(mono_ms() - t0 < 60000);
   }
   dt = mono_ms() - t0;
-  CHECK_EQ(r.failed, 0);
-  CHECK_EQ(r.p.done, n);
+  CHECK_EQ(r->failed, 0);
+  CHECK_EQ(r->p.done, n);
   return n * 1000.0 / dt;
 }
 
-static void measure(api_guest_t *g, double *seq, double *pipe) {
+/* rates[]: GetProperties sequential, pipelined; DumpStacks the same. */
+static void measure(api_guest_t *g, double rates[4]) {
   api_proc_t init;
+  rate_t r;
   ctr_t t;
 
   ctr_create(g, &t, "vm-rate", "sleep 1000");
   ctr_proc(g, &t, &init, NULL, "", 0, NULL, 0);
-  /* Few calls: under TCG the guest's side of each one (a /proc walk for
-   * the process list) costs milliseconds. */
-  rate(g, &t, hcsb_process_pid(init.p), 10, 1); /* warm-up */
-  *seq = rate(g, &t, hcsb_process_pid(init.p), 60, 1);
-  *pipe = rate(g, &t, hcsb_process_pid(init.p), 300, 64);
+  memset(&r, 0, sizeof r);
+  r.c = t.c;
+  r.init_pid = hcsb_process_pid(init.p);
+  /* Few calls: under TCG the guest's side of each GetProperties (a /proc
+   * walk for the process list) costs milliseconds. */
+  rate(g, &r, 10, 1); /* warm-up */
+  rates[0] = rate(g, &r, 60, 1);
+  rates[1] = rate(g, &r, 300, 64);
+  r.dump = 1;
+  rates[2] = rate(g, &r, 200, 1);
+  rates[3] = rate(g, &r, 1000, 64);
   hcsb_process_close(init.p, api_proc_closed, &init);
   RUN_UNTIL(g->loop, init.closed);
   hcsb_container_close(t.c, ctr_closed, &t);
@@ -474,22 +498,24 @@ static void measure(api_guest_t *g, double *seq, double *pipe) {
 }
 
 static void test_vm_rates_vsock_vs_unix(void) {
-  double vs, vp, us, up;
+  static const char *const names[4] = {
+      "GetProperties sequential", "GetProperties pipelined (64 in flight)",
+      "DumpStacks sequential", "DumpStacks pipelined (64 in flight)"};
+  double v[4], u[4];
   uv_loop_t loop, loop2;
   api_guest_t g, h;
+  int i;
 
   vm_open(&g, &loop);
-  measure(&g, &vs, &vp);
+  measure(&g, v);
   api_close(&g);
   uv_loop_init(&loop2);
   api_open_unix(&h, &loop2, NULL);
-  measure(&h, &us, &up);
+  measure(&h, u);
   api_close(&h);
-  printf("# GetProperties sequential: vsock %.0f/s, unix %.0f/s (%.1f%%)\n", vs,
-         us, 100.0 * vs / us);
-  printf("# GetProperties pipelined (64 in flight): vsock %.0f/s, unix %.0f/s "
-         "(%.1f%%)\n",
-         vp, up, 100.0 * vp / up);
+  for (i = 0; i < 4; i++)
+    printf("# %s: vsock %.0f/s, unix %.0f/s (vsock/unix %.2f)\n", names[i],
+           v[i], u[i], v[i] / u[i]);
 }
 
 /* ------------------------------------------------------------------------ */
