@@ -146,6 +146,39 @@ static void test_vm_exit_codes(void) {
   api_close(&g);
 }
 
+/* What the rig's init set up, seen from a process in the VM. */
+static void test_vm_guest_userland(void) {
+  static const char *const want[] = {
+      "proc /proc proc", "sysfs /sys sysfs", "devtmpfs /dev devtmpfs",
+      "devpts /dev/pts devpts", "tmpfs /run tmpfs", "tmpfs /tmp tmpfs",
+      "/sys/fs/cgroup/cpu cgroup", "/sys/fs/cgroup/cpuacct cgroup",
+      "/sys/fs/cgroup/cpuset cgroup", "/sys/fs/cgroup/memory cgroup",
+      "/sys/fs/cgroup/devices cgroup", "/sys/fs/cgroup/freezer cgroup",
+      "/sys/fs/cgroup/blkio cgroup", "/sys/fs/cgroup/pids cgroup",
+      "/sys/fs/cgroup/systemd cgroup", "name=systemd",
+      "/sys/fs/cgroup/unified cgroup2",
+      /* the guest kernel's own driver, loaded after its dependencies */
+      "vmw_vsock_virtio_transport ", "vmw_vsock_virtio_transport_common ",
+      "virtio_pci ", "Linux"};
+  const char *argv[] = {"/bin/sh", "-c",
+                        "cat /proc/mounts /proc/modules; uname -s", NULL};
+  uv_loop_t loop;
+  api_guest_t g;
+  api_proc_t r;
+  size_t i;
+
+  vm_open(&g, &loop);
+  api_uvm_start(&g, &r, argv, "o");
+  api_proc_finish(&g, &r, NULL);
+  CHECK_EQ(r.exit_code, 0);
+  CHECK(r.out != NULL);
+  for (i = 0; i < sizeof want / sizeof want[0]; i++)
+    if (strstr(r.out, want[i]) == NULL)
+      hcsb_test_fail(__FILE__, __LINE__, "no \"%s\" in:\n%s", want[i], r.out);
+  api_proc_free(&r);
+  api_close(&g);
+}
+
 typedef struct many_s {
   api_proc_t r[64];
 } many_t;
@@ -650,6 +683,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY_T(vm_caps, 60),
     TEST_ENTRY_T(vm_stdio_1mb_round_trip, 120),
     TEST_ENTRY_T(vm_exit_codes, 60),
+    TEST_ENTRY_T(vm_guest_userland, 60),
     TEST_ENTRY_T(vm_64_parallel, 120),
     TEST_ENTRY_T(vm_container_lifecycle, 60),
     TEST_ENTRY_T(vm_tty_resize, 60),
