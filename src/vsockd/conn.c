@@ -1,0 +1,539 @@
+/* The virtio-vsock device: connections between guest ports and host Unix
+ * sockets (virtio 1.2, 5.10.6), with no I/O of its own.
+ *
+ * Flow control both ways is the spec's credit scheme.  Guest -> host: we
+ * advertise HCSB__VSD_BUF_ALLOC per connection and count a byte as
+ * forwarded (fwd_cnt) only once the socket layer has written it, so the
+ * bytes we hold for a connection never exceed what we advertised; a guest
+ * that sends more is reset.  Host -> guest: a connection reads its socket
+ * only into the part of its HCSB__VSD_TXBUF buffer the guest's credit
+ * covers, so a stalled or lying guest stalls that socket, not our memory.
+ *
+ * A connection is freed in one place, conn_free(), which detaches it from
+ * every table and queue, tells the socket layer to close, and queues the
+ * RST the guest is owed.  Packets for the guest wait in one queue of
+ * connections that owe something, plus a bounded queue of RSTs. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vsockd/vsockd.h"
+
+/* Every connection can owe one RST; HCSB__VSD_RST_QUEUE more are for
+ * packets to connections we never had. */
+#define RST_CAP HCSB__VSD_RST_CAP
+
+static unsigned bucket(uint32_t local, uint32_t peer) {
+  uint32_t h = local * 0x9E3779B1u ^ peer * 0x85EBCA77u;
+  return (h ^ h >> 15) % HCSB__VSD_HASH;
+}
+
+hcsb__vsd_conn_t *hcsb__vsd_find(const hcsb__vsd_dev_t *d, uint32_t local,
+                                 uint32_t peer) {
+  hcsb__vsd_conn_t *c = d->table[bucket(local, peer)];
+  while (c != NULL && (c->local_port != local || c->peer_port != peer))
+    c = c->hnext;
+  return c;
+}
+
+static void table_insert(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
+  hcsb__vsd_conn_t **b = &d->table[bucket(c->local_port, c->peer_port)];
+  c->hnext = *b;
+  *b = c;
+  c->in_table = 1;
+}
+
+static void table_remove(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
+  hcsb__vsd_conn_t **p = &d->table[bucket(c->local_port, c->peer_port)];
+  while (*p != c) p = &(*p)->hnext;
+  *p = c->hnext;
+  c->in_table = 0;
+}
+
+static void queue_remove(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
+  if (!c->queued) return;
+  if (c->qprev) c->qprev->qnext = c->qnext;
+  else d->qhead = c->qnext;
+  if (c->qnext) c->qnext->qprev = c->qprev;
+  else d->qtail = c->qprev;
+  c->qprev = c->qnext = NULL;
+  c->queued = 0;
+}
+
+static void queue_add(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
+  if (c->queued) return;
+  c->qprev = d->qtail;
+  c->qnext = NULL;
+  if (d->qtail) d->qtail->qnext = c;
+  else d->qhead = c;
+  d->qtail = c;
+  c->queued = 1;
+}
+
+/* Bytes the guest will still accept.  A fwd_cnt ahead of what we sent, or
+ * a buffer smaller than what is in flight, is read as no credit. */
+static uint32_t credit(const hcsb__vsd_conn_t *c) {
+  uint32_t in_flight = c->tx_cnt - c->peer_fwd_cnt;
+  return in_flight > c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
+}
+
+static int can_send_data(const hcsb__vsd_conn_t *c) {
+  return c->state == HCSB__VSD_ESTABLISHED && c->tx_len > 0 &&
+         !c->peer_shut_rcv && credit(c) > 0;
+}
+
+static int shutdown_due(const hcsb__vsd_conn_t *c) {
+  return c->state == HCSB__VSD_ESTABLISHED && c->host_eof && !c->shut_sent &&
+         (c->tx_len == 0 || c->peer_shut_rcv);
+}
+
+static void requeue(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
+  if (c->owe || can_send_data(c) || shutdown_due(c))
+    queue_add(d, c);
+  else
+    queue_remove(d, c);
+}
+
+static size_t read_allowance(const hcsb__vsd_conn_t *c) {
+  switch (c->state) {
+    case HCSB__VSD_HANDSHAKE:
+      return HCSB__VSD_LINE_MAX - c->tx_len;
+    case HCSB__VSD_ESTABLISHED: {
+      if (c->host_eof || c->peer_shut_rcv) return 0;
+      size_t cr = credit(c), room = HCSB__VSD_TXBUF - c->tx_len;
+      size_t allowed = cr > c->tx_len ? cr - c->tx_len : 0;
+      return allowed < room ? allowed : room;
+    }
+    default:
+      return 0;
+  }
+}
+
+static void update_reading(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
+  int want = read_allowance(c) > 0;
+  if (want == c->reading) return;
+  c->reading = want;
+  d->ops->reading(d->ctx, c, want);
+}
+
+static void rst_push(hcsb__vsd_dev_t *d, uint32_t local, uint32_t peer,
+                     unsigned cap) {
+  if (d->rst_len >= cap) {
+    d->stats.rst_dropped++;
+    return;
+  }
+  unsigned i = (d->rst_head + d->rst_len) % RST_CAP;
+  d->rst[i].local_port = local;
+  d->rst[i].peer_port = peer;
+  d->rst_len++;
+}
+
+static void conn_free(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c, int send_rst) {
+  if (c->in_table) {
+    table_remove(d, c);
+    if (send_rst) rst_push(d, c->local_port, c->peer_port, RST_CAP);
+  }
+  queue_remove(d, c);
+  if (c->aprev) c->aprev->anext = c->anext;
+  else d->all = c->anext;
+  if (c->anext) c->anext->aprev = c->aprev;
+  d->nconns--;
+  d->ops->close(d->ctx, c);
+  free(c->txbuf);
+  free(c);
+}
+
+static hcsb__vsd_conn_t *conn_new(hcsb__vsd_dev_t *d, int state) {
+  if (d->nconns >= HCSB__VSD_MAX_CONNS) return NULL;
+  hcsb__vsd_conn_t *c = calloc(1, sizeof *c);
+  if (c == NULL) return NULL;
+  c->state = state;
+  c->anext = d->all;
+  if (d->all) d->all->aprev = c;
+  d->all = c;
+  d->nconns++;
+  return c;
+}
+
+/* Both directions are finished and everything the guest sent is written:
+ * end it with the RST the guest waits for after its SHUTDOWN. */
+static int maybe_finish(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
+  if (c->state != HCSB__VSD_ESTABLISHED || !c->peer_shut_send) return 0;
+  if (!c->peer_shut_rcv && !(c->host_eof && c->shut_sent)) return 0;
+  if (c->rx_cnt != c->fwd_cnt) return 0;
+  conn_free(d, c, 1);
+  return 1;
+}
+
+void hcsb__vsd_dev_init(hcsb__vsd_dev_t *d, uint64_t guest_cid,
+                        const hcsb__vsd_ops_t *ops, void *ctx) {
+  memset(d, 0, sizeof *d);
+  d->guest_cid = guest_cid;
+  d->ops = ops;
+  d->ctx = ctx;
+  d->next_port = HCSB__VSD_PORT_BASE;
+}
+
+void hcsb__vsd_dev_reset(hcsb__vsd_dev_t *d) {
+  while (d->all != NULL) conn_free(d, d->all, 0);
+  d->rst_len = 0;
+}
+
+/* Payload of an RW packet: copied out of guest memory once, handed to the
+ * socket layer.  Returns 0 or -1 when the connection must be reset. */
+static int guest_data(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
+                      const hcsb__vsd_hdr_t *h, const hcsb__vsd_chain_t *ch) {
+  if (c->state != HCSB__VSD_ESTABLISHED || c->peer_shut_send ||
+      h->len > HCSB__VSD_MAX_PAYLOAD ||
+      h->len > ch->rlen - HCSB__VSD_HDR_LEN) {
+    d->stats.bad_pkts++;
+    return -1;
+  }
+  if (h->len == 0) return 0;
+  if ((uint64_t)(c->rx_cnt - c->fwd_cnt) + h->len > HCSB__VSD_BUF_ALLOC) {
+    d->stats.credit_violations++;
+    return -1;
+  }
+  uint8_t *buf = malloc(h->len);
+  if (buf == NULL) return -1;
+  hcsb__vsd_chain_read(ch, HCSB__VSD_HDR_LEN, buf, h->len);
+  c->rx_cnt += h->len;
+  return d->ops->write(d->ctx, c, buf, h->len, h->len) == 0 ? 0 : -1;
+}
+
+static void guest_request(hcsb__vsd_dev_t *d, const hcsb__vsd_hdr_t *h) {
+  hcsb__vsd_conn_t *c = conn_new(d, HCSB__VSD_DIALING);
+  if (c == NULL) {
+    d->stats.refused_conns++;
+    rst_push(d, h->dst_port, h->src_port, HCSB__VSD_RST_QUEUE);
+    return;
+  }
+  c->local_port = h->dst_port;
+  c->peer_port = h->src_port;
+  c->peer_buf_alloc = h->buf_alloc;
+  c->peer_fwd_cnt = h->fwd_cnt;
+  table_insert(d, c);
+  if (d->ops->connect(d->ctx, c, c->local_port) != 0) {
+    d->stats.refused_conns++;
+    conn_free(d, c, 1);
+  }
+}
+
+void hcsb__vsd_guest_tx(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *ch) {
+  uint8_t raw[HCSB__VSD_HDR_LEN];
+  hcsb__vsd_hdr_t h;
+  hcsb__vsd_conn_t *c;
+  int reset = 0;
+
+  d->stats.guest_pkts++;
+  if (ch->rlen < HCSB__VSD_HDR_LEN) {
+    d->stats.bad_pkts++;
+    return;
+  }
+  hcsb__vsd_chain_read(ch, 0, raw, sizeof raw);
+  hcsb__vsd_hdr_decode(raw, &h);
+  /* Not from our guest, or not for us: nothing to answer. */
+  if (h.src_cid != d->guest_cid || h.dst_cid != HCSB__VSD_HOST_CID) {
+    d->stats.bad_pkts++;
+    return;
+  }
+  c = hcsb__vsd_find(d, h.dst_port, h.src_port);
+  if (h.type != HCSB__VSD_TYPE_STREAM) {
+    d->stats.bad_pkts++;
+    if (c != NULL)
+      conn_free(d, c, 1);
+    else if (h.op != HCSB__VSD_OP_RST)
+      rst_push(d, h.dst_port, h.src_port, HCSB__VSD_RST_QUEUE);
+    return;
+  }
+  if (h.op == HCSB__VSD_OP_REQUEST) {
+    /* A second REQUEST for a live pair: the guest lost track of it. */
+    if (c != NULL)
+      conn_free(d, c, 1);
+    else
+      guest_request(d, &h);
+    return;
+  }
+  if (c == NULL) {
+    if (h.op != HCSB__VSD_OP_RST)
+      rst_push(d, h.dst_port, h.src_port, HCSB__VSD_RST_QUEUE);
+    return;
+  }
+  c->peer_buf_alloc = h.buf_alloc;
+  c->peer_fwd_cnt = h.fwd_cnt;
+  switch (h.op) {
+    case HCSB__VSD_OP_RST:
+      conn_free(d, c, 0);
+      return;
+    case HCSB__VSD_OP_RESPONSE:
+      if (c->state != HCSB__VSD_REQUESTED) {
+        reset = 1;
+        break;
+      }
+      {
+        char line[24];
+        size_t n = (size_t)snprintf(line, sizeof line, "OK %u\n",
+                                    (unsigned)c->local_port);
+        uint8_t *buf = malloc(n);
+        c->state = HCSB__VSD_ESTABLISHED;
+        c->deadline = 0;
+        if (buf == NULL) {
+          reset = 1;
+          break;
+        }
+        memcpy(buf, line, n);
+        if (d->ops->write(d->ctx, c, buf, n, 0) != 0) reset = 1;
+      }
+      break;
+    case HCSB__VSD_OP_SHUTDOWN:
+      if (c->state != HCSB__VSD_ESTABLISHED) {
+        reset = 1;
+        break;
+      }
+      if (h.flags & HCSB__VSD_SHUT_RCV) {
+        c->peer_shut_rcv = 1;
+        c->tx_len = 0; /* nobody will read it */
+      }
+      if ((h.flags & HCSB__VSD_SHUT_SEND) && !c->peer_shut_send) {
+        c->peer_shut_send = 1;
+        c->host_wr_shut = 1;
+        d->ops->shutdown(d->ctx, c);
+      }
+      if (maybe_finish(d, c)) return;
+      break;
+    case HCSB__VSD_OP_RW:
+      reset = guest_data(d, c, &h, ch) != 0;
+      break;
+    case HCSB__VSD_OP_CREDIT_UPDATE:
+      break;
+    case HCSB__VSD_OP_CREDIT_REQUEST:
+      c->owe |= HCSB__VSD_OWE_CREDIT_UPDATE;
+      break;
+    default:
+      d->stats.bad_pkts++;
+      reset = 1;
+  }
+  if (reset) {
+    conn_free(d, c, 1);
+    return;
+  }
+  if (credit(c) > 0) c->owe &= ~HCSB__VSD_OWE_CREDIT_REQUEST;
+  update_reading(d, c);
+  requeue(d, c);
+}
+
+int hcsb__vsd_rx_pending(const hcsb__vsd_dev_t *d) {
+  return d->rst_len > 0 || d->qhead != NULL;
+}
+
+static uint32_t emit(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *ch,
+                     hcsb__vsd_hdr_t *h, const uint8_t *payload) {
+  uint8_t raw[HCSB__VSD_HDR_LEN];
+  h->src_cid = HCSB__VSD_HOST_CID;
+  h->dst_cid = d->guest_cid;
+  h->type = HCSB__VSD_TYPE_STREAM;
+  hcsb__vsd_hdr_encode(h, raw);
+  hcsb__vsd_chain_write(ch, 0, raw, sizeof raw);
+  if (h->len > 0) hcsb__vsd_chain_write(ch, HCSB__VSD_HDR_LEN, payload, h->len);
+  d->stats.host_pkts++;
+  return HCSB__VSD_HDR_LEN + h->len;
+}
+
+uint32_t hcsb__vsd_guest_rx(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *ch) {
+  hcsb__vsd_hdr_t h;
+  hcsb__vsd_conn_t *c;
+  uint32_t n;
+
+  if (ch->wlen < HCSB__VSD_HDR_LEN || !hcsb__vsd_rx_pending(d)) return 0;
+  memset(&h, 0, sizeof h);
+  if (d->rst_len > 0) {
+    h.src_port = d->rst[d->rst_head].local_port;
+    h.dst_port = d->rst[d->rst_head].peer_port;
+    h.op = HCSB__VSD_OP_RST;
+    d->rst_head = (d->rst_head + 1) % RST_CAP;
+    d->rst_len--;
+    return emit(d, ch, &h, NULL);
+  }
+  c = d->qhead;
+  queue_remove(d, c);
+  h.src_port = c->local_port;
+  h.dst_port = c->peer_port;
+  h.buf_alloc = HCSB__VSD_BUF_ALLOC;
+  h.fwd_cnt = c->fwd_cnt;
+  c->fwd_cnt_sent = c->fwd_cnt;
+  if (c->owe & HCSB__VSD_OWE_REQUEST) {
+    h.op = HCSB__VSD_OP_REQUEST;
+    c->owe &= ~HCSB__VSD_OWE_REQUEST;
+  } else if (c->owe & HCSB__VSD_OWE_RESPONSE) {
+    h.op = HCSB__VSD_OP_RESPONSE;
+    c->owe &= ~HCSB__VSD_OWE_RESPONSE;
+  } else if (can_send_data(c)) {
+    uint64_t room = ch->wlen - HCSB__VSD_HDR_LEN;
+    n = credit(c);
+    if (n > c->tx_len) n = (uint32_t)c->tx_len;
+    if (n > room) n = (uint32_t)room;
+    h.op = HCSB__VSD_OP_RW;
+    h.len = n;
+    c->owe &= ~HCSB__VSD_OWE_CREDIT_UPDATE; /* this packet carries it */
+    emit(d, ch, &h, c->txbuf);
+    memmove(c->txbuf, c->txbuf + n, c->tx_len - n);
+    c->tx_len -= n;
+    c->tx_cnt += n;
+    if (c->tx_len > 0 && credit(c) == 0)
+      c->owe |= HCSB__VSD_OWE_CREDIT_REQUEST;
+    update_reading(d, c);
+    requeue(d, c);
+    return HCSB__VSD_HDR_LEN + n;
+  } else if (c->owe & HCSB__VSD_OWE_CREDIT_UPDATE) {
+    h.op = HCSB__VSD_OP_CREDIT_UPDATE;
+    c->owe &= ~HCSB__VSD_OWE_CREDIT_UPDATE;
+  } else if (c->owe & HCSB__VSD_OWE_CREDIT_REQUEST) {
+    h.op = HCSB__VSD_OP_CREDIT_REQUEST;
+    c->owe &= ~HCSB__VSD_OWE_CREDIT_REQUEST;
+  } else if (shutdown_due(c)) {
+    /* The host stopped sending and its data is out. */
+    h.op = HCSB__VSD_OP_SHUTDOWN;
+    h.flags = HCSB__VSD_SHUT_SEND;
+    c->shut_sent = 1;
+  } else {
+    return 0; /* not reached: queued connections owe something */
+  }
+  n = emit(d, ch, &h, NULL);
+  if (!maybe_finish(d, c)) requeue(d, c);
+  return n;
+}
+
+hcsb__vsd_conn_t *hcsb__vsd_host_accept(hcsb__vsd_dev_t *d, void *io) {
+  hcsb__vsd_conn_t *c = conn_new(d, HCSB__VSD_HANDSHAKE);
+  if (c == NULL) {
+    d->stats.refused_conns++;
+    return NULL;
+  }
+  c->io = io;
+  update_reading(d, c);
+  return c;
+}
+
+void hcsb__vsd_host_connected(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
+                              int status) {
+  if (status != 0) {
+    d->stats.refused_conns++;
+    conn_free(d, c, 1);
+    return;
+  }
+  c->state = HCSB__VSD_ESTABLISHED;
+  c->owe |= HCSB__VSD_OWE_RESPONSE;
+  update_reading(d, c);
+  requeue(d, c);
+}
+
+void hcsb__vsd_host_read_space(hcsb__vsd_conn_t *c, uint8_t **p,
+                               size_t *len) {
+  *p = NULL;
+  *len = read_allowance(c);
+  if (*len == 0) return;
+  if (c->txbuf == NULL && (c->txbuf = malloc(HCSB__VSD_TXBUF)) == NULL) {
+    *len = 0;
+    return;
+  }
+  *p = c->txbuf + c->tx_len;
+}
+
+/* "CONNECT <decimal port>\n", nothing more, nothing less. */
+static int parse_connect(const uint8_t *s, size_t len, uint32_t *port) {
+  uint64_t v = 0;
+  size_t i = 8;
+  if (len < 10 || memcmp(s, "CONNECT ", 8) != 0 || s[len - 1] != '\n')
+    return -EINVAL;
+  for (; i < len - 1; i++) {
+    if (s[i] < '0' || s[i] > '9') return -EINVAL;
+    v = v * 10 + (uint64_t)(s[i] - '0');
+    if (v >= UINT32_MAX) return -EINVAL; /* 0xffffffff is "any port" */
+  }
+  *port = (uint32_t)v;
+  return 0;
+}
+
+static void handshake(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
+  uint8_t *nl = memchr(c->txbuf, '\n', c->tx_len);
+  uint32_t port;
+
+  if (nl == NULL) {
+    if (c->tx_len >= HCSB__VSD_LINE_MAX) conn_free(d, c, 0);
+    return;
+  }
+  size_t line = (size_t)(nl - c->txbuf) + 1;
+  if (parse_connect(c->txbuf, line, &port) != 0) {
+    conn_free(d, c, 0);
+    return;
+  }
+  /* At most nconns ports can be taken for this guest port, so this ends. */
+  do {
+    c->local_port = d->next_port++;
+    if (d->next_port == UINT32_MAX) d->next_port = HCSB__VSD_PORT_BASE;
+  } while (hcsb__vsd_find(d, c->local_port, port) != NULL);
+  c->peer_port = port;
+  table_insert(d, c);
+  /* What came after the line is the first data for the guest. */
+  memmove(c->txbuf, c->txbuf + line, c->tx_len - line);
+  c->tx_len -= line;
+  c->state = HCSB__VSD_REQUESTED;
+  c->deadline = 0;
+  c->owe |= HCSB__VSD_OWE_REQUEST;
+  update_reading(d, c);
+  requeue(d, c);
+}
+
+void hcsb__vsd_host_read(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c, size_t n) {
+  size_t max = read_allowance(c);
+  if (n > max) n = max; /* the socket layer never reads past the space */
+  c->tx_len += n;
+  if (c->state == HCSB__VSD_HANDSHAKE) {
+    handshake(d, c);
+    return;
+  }
+  update_reading(d, c);
+  requeue(d, c);
+}
+
+void hcsb__vsd_host_eof(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
+  if (c->state != HCSB__VSD_ESTABLISHED) {
+    conn_free(d, c, c->state != HCSB__VSD_HANDSHAKE);
+    return;
+  }
+  c->host_eof = 1;
+  update_reading(d, c);
+  if (!maybe_finish(d, c)) requeue(d, c);
+}
+
+void hcsb__vsd_host_error(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
+  conn_free(d, c, c->state != HCSB__VSD_HANDSHAKE);
+}
+
+void hcsb__vsd_host_written(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
+                            size_t counted) {
+  if (counted == 0) return;
+  c->fwd_cnt += (uint32_t)counted;
+  /* The guest only sees fwd_cnt in our packets: tell it about the space
+   * before its view of our buffer runs low, or it stalls. */
+  if (c->rx_cnt - c->fwd_cnt_sent >= HCSB__VSD_BUF_ALLOC / 2 &&
+      c->fwd_cnt != c->fwd_cnt_sent)
+    c->owe |= HCSB__VSD_OWE_CREDIT_UPDATE;
+  if (!maybe_finish(d, c)) requeue(d, c);
+}
+
+void hcsb__vsd_sweep(hcsb__vsd_dev_t *d, uint64_t now_ms) {
+  hcsb__vsd_conn_t *c = d->all, *next;
+  for (; c != NULL; c = next) {
+    next = c->anext;
+    if (c->state != HCSB__VSD_HANDSHAKE && c->state != HCSB__VSD_REQUESTED)
+      continue;
+    if (c->deadline == 0) {
+      c->deadline = now_ms + HCSB__VSD_TIMEOUT_MS;
+    } else if (now_ms >= c->deadline) {
+      d->stats.timeouts++;
+      conn_free(d, c, c->state == HCSB__VSD_REQUESTED);
+    }
+  }
+}

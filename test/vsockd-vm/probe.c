@@ -1,0 +1,170 @@
+/* Runs INSIDE the test VM (test/vsockd-vm/run), linked statically: the
+ * guest half of hcsb-vsockd's end-to-end check.  Never run it on a host:
+ * it connects AF_VSOCK sockets to CID 2.
+ *
+ *   probe echo-client PORT BYTES   connect to the host, send BYTES of a
+ *                                  pattern, half-close, expect them back
+ *   probe refused PORT             connect to a host port nobody serves;
+ *                                  the backend must answer with RST
+ *   probe echo-server PORT         accept one host connection, echo it
+ *
+ * Each prints one "PROBE <mode> ok ..." or "PROBE <mode> FAIL ..." line. */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/vm_sockets.h>
+
+static unsigned char pattern(size_t i) {
+  return (unsigned char)(i * 131u + (i >> 11));
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int dial(unsigned port) {
+  struct sockaddr_vm sa;
+  int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+  if (fd < 0) return -errno;
+  memset(&sa, 0, sizeof sa);
+  sa.svm_family = AF_VSOCK;
+  sa.svm_cid = VMADDR_CID_HOST;
+  sa.svm_port = port;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  return fd;
+}
+
+static int echo_client(unsigned port, size_t total) {
+  unsigned char buf[65536];
+  size_t sent = 0, got = 0;
+  double t0 = now_s();
+  int fd = dial(port);
+  if (fd < 0) {
+    printf("PROBE echo-client FAIL connect: %s\n", strerror(-fd));
+    return 1;
+  }
+  /* Non-blocking both ways, or a full buffer on each side deadlocks. */
+  while (got < total) {
+    struct pollfd pfd = {fd, POLLIN | (sent < total ? POLLOUT : 0), 0};
+    if (poll(&pfd, 1, 30000) <= 0) {
+      printf("PROBE echo-client FAIL stalled at sent=%zu got=%zu\n", sent, got);
+      return 1;
+    }
+    if (sent < total && (pfd.revents & POLLOUT)) {
+      size_t n = total - sent < 16384 ? total - sent : 16384;
+      for (size_t i = 0; i < n; i++) buf[i] = pattern(sent + i);
+      ssize_t w = send(fd, buf, n, MSG_DONTWAIT);
+      if (w < 0 && errno != EAGAIN) {
+        printf("PROBE echo-client FAIL write: %s\n", strerror(errno));
+        return 1;
+      }
+      if (w > 0) sent += (size_t)w;
+      if (sent == total) shutdown(fd, SHUT_WR);
+    }
+    if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (r <= 0) {
+      printf("PROBE echo-client FAIL read after %zu: %s\n", got,
+             r == 0 ? "EOF" : strerror(errno));
+      return 1;
+    }
+    for (ssize_t i = 0; i < r; i++)
+      if (buf[i] != pattern(got + (size_t)i)) {
+        printf("PROBE echo-client FAIL byte %zu differs\n", got + (size_t)i);
+        return 1;
+      }
+    got += (size_t)r;
+  }
+  char extra;
+  if (read(fd, &extra, 1) != 0) {
+    printf("PROBE echo-client FAIL no EOF after %zu bytes\n", got);
+    return 1;
+  }
+  close(fd);
+  printf("PROBE echo-client ok bytes=%zu seconds=%.3f\n", got, now_s() - t0);
+  return 0;
+}
+
+static int refused(unsigned port) {
+  int fd = dial(port);
+  if (fd >= 0) {
+    printf("PROBE refused FAIL connected\n");
+    return 1;
+  }
+  if (fd != -ECONNRESET) { /* what an RST during connect() gives */
+    printf("PROBE refused FAIL %s\n", strerror(-fd));
+    return 1;
+  }
+  printf("PROBE refused ok %s\n", strerror(-fd));
+  return 0;
+}
+
+static int echo_server(unsigned port) {
+  struct sockaddr_vm sa;
+  unsigned char buf[65536];
+  size_t total = 0;
+  int ls = socket(AF_VSOCK, SOCK_STREAM, 0), fd;
+  memset(&sa, 0, sizeof sa);
+  sa.svm_family = AF_VSOCK;
+  sa.svm_cid = VMADDR_CID_ANY;
+  sa.svm_port = port;
+  if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+      listen(ls, 4) != 0) {
+    printf("PROBE echo-server FAIL listen: %s\n", strerror(errno));
+    return 1;
+  }
+  printf("PROBE echo-server listening %u\n", port);
+  fflush(stdout);
+  if ((fd = accept(ls, NULL, NULL)) < 0) {
+    printf("PROBE echo-server FAIL accept: %s\n", strerror(errno));
+    return 1;
+  }
+  for (;;) {
+    ssize_t r = read(fd, buf, sizeof buf);
+    if (r < 0) {
+      printf("PROBE echo-server FAIL read: %s\n", strerror(errno));
+      return 1;
+    }
+    if (r == 0) break;
+    for (ssize_t off = 0; off < r;) {
+      ssize_t w = write(fd, buf + off, (size_t)(r - off));
+      if (w < 0) {
+        printf("PROBE echo-server FAIL write: %s\n", strerror(errno));
+        return 1;
+      }
+      off += w;
+    }
+    total += (size_t)r;
+  }
+  close(fd);
+  printf("PROBE echo-server ok bytes=%zu\n", total);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  alarm(60); /* a hung check must not hold the VM until its hard limit */
+  if (argc == 4 && strcmp(argv[1], "echo-client") == 0)
+    return echo_client((unsigned)strtoul(argv[2], NULL, 0),
+                       (size_t)strtoul(argv[3], NULL, 0));
+  if (argc == 3 && strcmp(argv[1], "refused") == 0)
+    return refused((unsigned)strtoul(argv[2], NULL, 0));
+  if (argc == 3 && strcmp(argv[1], "echo-server") == 0)
+    return echo_server((unsigned)strtoul(argv[2], NULL, 0));
+  fprintf(stderr, "usage: probe echo-client PORT BYTES | refused PORT | "
+                  "echo-server PORT\n");
+  return 2;
+}
