@@ -368,7 +368,7 @@ uint32_t hcsb__vsd_guest_rx(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *ch) {
   } else if (c->owe & HCSB__VSD_OWE_RESPONSE) {
     h.op = HCSB__VSD_OP_RESPONSE;
     c->owe &= ~HCSB__VSD_OWE_RESPONSE;
-  } else if (can_send_data(c)) {
+  } else if (can_send_data(c) && ch->wlen > HCSB__VSD_HDR_LEN) {
     uint64_t room = ch->wlen - HCSB__VSD_HDR_LEN;
     n = credit(c);
     if (n > c->tx_len) n = (uint32_t)c->tx_len;

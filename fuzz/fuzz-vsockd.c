@@ -1,0 +1,221 @@
+/* hcsb-vsockd's guest-facing core: descriptor chains, the vsock packet
+ * handling and connection state machine, driven as a hostile guest and an
+ * erratic host would (test/vsockd-fake.c provides guest memory and a
+ * socket layer that records instead of doing I/O).
+ *
+ * Input: [ring size selector] [indirect?] then operations, each an opcode
+ * byte and its arguments (integers little-endian; missing bytes read 0):
+ *   0 SEND    44-byte header, u32 payload length (max 65537), u8 k, k
+ *             bytes repeated to that length
+ *   1 RECV    u8 size: post one rx chain of 44 + 64*size bytes, pump rx
+ *   2 POKE    u32 offset into guest RAM, u8 n, n bytes (rings included)
+ *   3 PUBLISH u8 ring, u16 head: a raw avail entry, then pump that ring
+ *   4 HOST    u8 connection index, u8 event, u16 n: read n bytes, EOF,
+ *             error, connected, refused, or complete the queued writes
+ *   5 ACCEPT  u8 n, n bytes read on a new host socket (the CONNECT line)
+ *   6 SWEEP   u16 tenths of a second later
+ *   7 RESET
+ *
+ * Checked after every operation: the caps (connections, RST queue, bytes
+ * held per connection), that what we hold from the guest never exceeds the
+ * credit we gave, that we never send the guest more than its credit, and
+ * that the used rings advance by exactly the chains taken.  Leaks are the
+ * sanitizer's job at exit. */
+#include <string.h>
+
+#include "fuzz.h"
+#include "vsockd-fake.h"
+
+typedef struct {
+  const uint8_t *p;
+  size_t n;
+} in_t;
+
+static uint8_t u8(in_t *in) {
+  if (in->n == 0) return 0;
+  in->n--;
+  return *in->p++;
+}
+
+static uint32_t uN(in_t *in, int bytes) {
+  uint32_t v = 0;
+  for (int i = 0; i < bytes; i++) v |= (uint32_t)u8(in) << (8 * i);
+  return v;
+}
+
+static void take(in_t *in, uint8_t *dst, size_t n) {
+  size_t k = n < in->n ? n : in->n;
+  memcpy(dst, in->p, k);
+  memset(dst + k, 0, n - k);
+  in->p += k;
+  in->n -= k;
+}
+
+static hcsb__vsd_conn_t *nth_conn(hcsb__vsd_dev_t *d, unsigned i) {
+  hcsb__vsd_conn_t *c = d->all;
+  while (c != NULL && i-- > 0) c = c->anext;
+  return c;
+}
+
+static void check_dev(hcsb__vsd_dev_t *d, fake_host_t *fh) {
+  unsigned n = 0;
+  uint64_t held = 0, queued = 0;
+  FUZZ_CHECK(d->nconns <= HCSB__VSD_MAX_CONNS);
+  FUZZ_CHECK(d->rst_len <= HCSB__VSD_RST_CAP);
+  for (hcsb__vsd_conn_t *c = d->all; c != NULL; c = c->anext, n++) {
+    FUZZ_CHECK(c->tx_len <= HCSB__VSD_TXBUF);
+    FUZZ_CHECK((uint32_t)(c->rx_cnt - c->fwd_cnt) <= HCSB__VSD_BUF_ALLOC);
+    held += (uint32_t)(c->rx_cnt - c->fwd_cnt);
+  }
+  /* What is held from the guest is exactly what waits to be written. */
+  for (unsigned i = 0; i < fh->npending; i++) queued += fh->pending[i].counted;
+  FUZZ_CHECK(held == queued);
+  FUZZ_CHECK(n == d->nconns);
+}
+
+/* Pumps one ring and checks the used index moved by what was taken. */
+static void pump(fake_vm_t *vm, hcsb__vsd_dev_t *d, int q, unsigned budget) {
+  uint32_t sent_before[HCSB__VSD_MAX_CONNS];
+  hcsb__vsd_conn_t *c;
+  unsigned i = 0;
+  int signal = 0;
+  uint16_t before = fake_used_idx(vm, q);
+  unsigned done;
+
+  for (c = d->all; c != NULL && i < HCSB__VSD_MAX_CONNS; c = c->anext)
+    sent_before[i++] = c->tx_cnt;
+  if (q == FAKE_TX) {
+    done = hcsb__vsd_pump_tx(d, &vm->vq[q], &vm->mem, budget, &signal);
+  } else {
+    done = hcsb__vsd_pump_rx(d, &vm->vq[q], &vm->mem, budget, &signal);
+    /* Whatever went to the guest stayed within its credit. */
+    i = 0;
+    for (c = d->all; c != NULL && i < HCSB__VSD_MAX_CONNS; c = c->anext, i++)
+      if (c->tx_cnt != sent_before[i])
+        FUZZ_CHECK(c->tx_cnt - c->peer_fwd_cnt <= c->peer_buf_alloc);
+  }
+  FUZZ_CHECK(done <= budget);
+  FUZZ_CHECK((uint16_t)(fake_used_idx(vm, q) - before) == done);
+  for (uint16_t k = before; k != fake_used_idx(vm, q); k++) {
+    uint32_t id, len;
+    fake_used(vm, q, k, &id, &len);
+    FUZZ_CHECK(id < vm->vq[q].num);
+    FUZZ_CHECK(q == FAKE_RX ? len <= HCSB__VSD_HDR_LEN + HCSB__VSD_TXBUF
+                            : len == 0);
+  }
+}
+
+static void host_event(fake_host_t *fh, hcsb__vsd_dev_t *d, in_t *in) {
+  hcsb__vsd_conn_t *c = nth_conn(d, u8(in));
+  unsigned ev = u8(in) % 6;
+  size_t n = uN(in, 2), len;
+  uint8_t *space;
+
+  if (ev == 5) {
+    fake_host_flush(fh, d);
+    return;
+  }
+  if (c == NULL) return;
+  switch (ev) {
+    case 0: /* the socket layer only reads while conn.c wants it to */
+      hcsb__vsd_host_read_space(c, &space, &len);
+      if (!c->reading || len == 0) break;
+      if (n > len) n = len;
+      take(in, space, n);
+      hcsb__vsd_host_read(d, c, n);
+      break;
+    case 1:
+      if (c->reading) hcsb__vsd_host_eof(d, c);
+      break;
+    case 2:
+      hcsb__vsd_host_error(d, c);
+      break;
+    default: /* a connect result, only for a dial in progress */
+      if (c->state == HCSB__VSD_DIALING)
+        hcsb__vsd_host_connected(d, c, ev == 3 ? 0 : -111);
+  }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static fake_vm_t vm;
+  static fake_host_t fh;
+  static hcsb__vsd_dev_t dev;
+  in_t in = {data, size};
+  static uint8_t buf[HCSB__VSD_MAX_PAYLOAD + 2];
+  uint64_t now = 0;
+  int accepted = 0;
+
+  fake_vm_init(&vm, (uint16_t)(1u << (u8(&in) % 9)));
+  vm.vq[0].indirect = vm.vq[1].indirect = u8(&in) & 1;
+  fake_host_init(&fh);
+  hcsb__vsd_dev_init(&dev, FAKE_CID, &fake_ops, &fh);
+
+  for (unsigned ops = 0; in.n > 0 && ops < 1024; ops++) {
+    switch (u8(&in) % 8) {
+      case 0: {
+        hcsb__vsd_hdr_t h;
+        uint32_t len;
+        take(&in, buf, HCSB__VSD_HDR_LEN);
+        hcsb__vsd_hdr_decode(buf, &h);
+        len = uN(&in, 4) % (HCSB__VSD_MAX_PAYLOAD + 2);
+        size_t k = u8(&in);
+        take(&in, buf, k);
+        for (size_t i = k; i < len; i++) buf[i] = k ? buf[i % k] : 0;
+        fake_send(&vm, &dev, &h, buf, len);
+        break;
+      }
+      case 1: {
+        uint32_t len = HCSB__VSD_HDR_LEN + 64u * u8(&in);
+        uint64_t at = fake_alloc(&vm, len);
+        uint16_t head = vm.next_desc[FAKE_RX];
+        vm.next_desc[FAKE_RX] = (uint16_t)((head + 1) % vm.vq[FAKE_RX].num);
+        fake_desc(&vm, FAKE_RX, head, at, len, 2, 0);
+        fake_publish(&vm, FAKE_RX, head);
+        pump(&vm, &dev, FAKE_RX, 1);
+        break;
+      }
+      case 2: {
+        uint32_t off = uN(&in, 4) % FAKE_RAM;
+        size_t n = u8(&in);
+        if (n > FAKE_RAM - off) n = FAKE_RAM - off;
+        take(&in, vm.ram + off, n);
+        break;
+      }
+      case 3: {
+        int q = u8(&in) & 1;
+        fake_publish(&vm, q, (uint16_t)uN(&in, 2));
+        pump(&vm, &dev, q, 8);
+        break;
+      }
+      case 4:
+        host_event(&fh, &dev, &in);
+        break;
+      case 5: {
+        hcsb__vsd_conn_t *c = hcsb__vsd_host_accept(&dev, &fh);
+        size_t n = u8(&in), len;
+        uint8_t *space;
+        if (c == NULL) break;
+        accepted++;
+        hcsb__vsd_host_read_space(c, &space, &len);
+        if (n > len) n = len;
+        take(&in, space, n);
+        hcsb__vsd_host_read(&dev, c, n);
+        break;
+      }
+      case 6:
+        now += 100u * uN(&in, 2);
+        hcsb__vsd_sweep(&dev, now);
+        break;
+      default:
+        hcsb__vsd_dev_reset(&dev);
+        FUZZ_CHECK(dev.nconns == 0 && dev.all == NULL && fh.npending == 0);
+    }
+    check_dev(&dev, &fh);
+  }
+  hcsb__vsd_dev_reset(&dev);
+  /* Every connection, dialled or accepted, was closed exactly once. */
+  FUZZ_CHECK(fh.closes == fh.connects + accepted);
+  fake_host_free(&fh);
+  fake_vm_free(&vm);
+  return 0;
+}
