@@ -65,9 +65,12 @@ static void check_dev(hcsb__vsd_dev_t *d, fake_host_t *fh) {
   for (hcsb__vsd_conn_t *c = d->all; c != NULL; c = c->anext, n++) {
     FUZZ_CHECK(c->tx_len <= HCSB__VSD_TXBUF);
     FUZZ_CHECK((uint32_t)(c->rx_cnt - c->fwd_cnt) <= HCSB__VSD_BUF_ALLOC);
+    FUZZ_CHECK(c->writing >= 0 && c->writing <= 2);
     held += (uint32_t)(c->rx_cnt - c->fwd_cnt);
+    queued += c->wlen;
   }
-  /* What is held from the guest is exactly what waits to be written. */
+  /* What is held from the guest is exactly what is staged or being
+   * written. */
   for (unsigned i = 0; i < fh->npending; i++) queued += fh->pending[i].counted;
   FUZZ_CHECK(held == queued);
   FUZZ_CHECK(n == d->nconns);

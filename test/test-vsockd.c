@@ -320,12 +320,12 @@ static void test_guest_credit_lie(void) {
   hcsb__vsd_hdr_t h = fake_hdr(HCSB__VSD_OP_RW, 1234, 5000);
   static uint8_t chunk[65536];
 
-  (void)c;
   h.len = sizeof chunk;
   /* Exactly our buffer fits while nothing is written out... */
   for (int i = 0; i < 4; i++) fake_send(&r->vm, &r->dev, &h, chunk, h.len);
   CHECK_EQ(r->dev.nconns, 1);
-  CHECK_EQ(r->host.npending, 4);
+  CHECK_EQ(r->host.npending, 1); /* one write in flight, the rest staged */
+  CHECK_EQ(c->wlen, 3 * sizeof chunk);
   /* ... one byte more is a lie: reset, and the held data is dropped. */
   h.len = 1;
   fake_send(&r->vm, &r->dev, &h, chunk, 1);
@@ -333,6 +333,33 @@ static void test_guest_credit_lie(void) {
   CHECK_EQ(r->dev.nconns, 0);
   CHECK_EQ(r->host.npending, 0);
   expect_op(r, HCSB__VSD_OP_RST);
+  rig_free(r);
+}
+
+/* A guest sending one byte per packet to a host that is slow to read
+ * costs one staging buffer, not a write per byte; order is kept, and the
+ * half-close waits for the staged bytes. */
+static void test_small_packets_coalesce(void) {
+  rig_t *r = rig_new();
+  hcsb__vsd_conn_t *c = establish(r, 262144);
+  hcsb__vsd_hdr_t h = fake_hdr(HCSB__VSD_OP_RW, 1234, 5000);
+  char want[1000];
+  h.len = 1;
+  for (int i = 0; i < 1000; i++) {
+    want[i] = (char)('a' + i % 26);
+    fake_send(&r->vm, &r->dev, &h, &want[i], 1);
+  }
+  CHECK_EQ(r->host.npending, 1);
+  CHECK_EQ(c->wlen, 999);
+  h = fake_hdr(HCSB__VSD_OP_SHUTDOWN, 1234, 5000);
+  h.flags = HCSB__VSD_SHUT_SEND;
+  fake_send(&r->vm, &r->dev, &h, NULL, 0);
+  CHECK_EQ(r->host.shutdowns, 0); /* 999 bytes still to go first */
+  fake_host_flush(&r->host, &r->dev);
+  CHECK_EQ(r->host.shutdowns, 1);
+  CHECK_EQ(r->host.data_len, 1000);
+  CHECK_MEM(r->host.data, want, 1000);
+  CHECK_EQ(c->fwd_cnt, 1000);
   rig_free(r);
 }
 
@@ -771,6 +798,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(guest_connect_and_data),
     TEST_ENTRY(refused_and_unknown),
     TEST_ENTRY(guest_credit_lie),
+    TEST_ENTRY(small_packets_coalesce),
     TEST_ENTRY(oversized_payload),
     TEST_ENTRY(host_respects_guest_credit),
     TEST_ENTRY(credit_update_and_request),

@@ -141,6 +141,7 @@ static void conn_free(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c, int send_rst) {
   d->nconns--;
   d->ops->close(d->ctx, c);
   free(c->txbuf);
+  free(c->wbuf);
   free(c);
 }
 
@@ -180,8 +181,30 @@ void hcsb__vsd_dev_reset(hcsb__vsd_dev_t *d) {
   d->rst_len = 0;
 }
 
-/* Payload of an RW packet: copied out of guest memory once, handed to the
- * socket layer.  Returns 0 or -1 when the connection must be reset. */
+/* Guest bytes go to the socket layer one write at a time: what arrives
+ * while a write is in flight is appended to one staging buffer.  That keeps
+ * a guest sending 1-byte packets from costing a write request per byte;
+ * the staging buffer stays within the credit we gave. */
+static int flush_writes(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
+  if (c->writing > 0 || c->wlen == 0) return 0;
+  uint8_t *buf = c->wbuf;
+  size_t n = c->wlen;
+  c->wbuf = NULL;
+  c->wlen = c->wcap = 0;
+  c->writing++;
+  return d->ops->write(d->ctx, c, buf, n, n);
+}
+
+/* Half-close the host socket once everything before the guest's
+ * SHUTDOWN(SEND) is queued ahead of it. */
+static void maybe_shutdown_host(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
+  if (!c->peer_shut_send || c->host_wr_shut || c->wlen > 0) return;
+  c->host_wr_shut = 1;
+  d->ops->shutdown(d->ctx, c);
+}
+
+/* Payload of an RW packet: copied out of guest memory once.  Returns 0 or
+ * -1 when the connection must be reset. */
 static int guest_data(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
                       const hcsb__vsd_hdr_t *h, const hcsb__vsd_chain_t *ch) {
   if (c->state != HCSB__VSD_ESTABLISHED || c->peer_shut_send ||
@@ -195,11 +218,19 @@ static int guest_data(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
     d->stats.credit_violations++;
     return -1;
   }
-  uint8_t *buf = malloc(h->len);
-  if (buf == NULL) return -1;
-  hcsb__vsd_chain_read(ch, HCSB__VSD_HDR_LEN, buf, h->len);
+  if (c->wlen + h->len > c->wcap) {
+    /* Bounded: wlen never exceeds what the credit check above allows. */
+    size_t cap = c->wcap ? c->wcap : 4096;
+    while (cap < c->wlen + h->len) cap *= 2;
+    uint8_t *p = realloc(c->wbuf, cap);
+    if (p == NULL) return -1;
+    c->wbuf = p;
+    c->wcap = cap;
+  }
+  hcsb__vsd_chain_read(ch, HCSB__VSD_HDR_LEN, c->wbuf + c->wlen, h->len);
+  c->wlen += h->len;
   c->rx_cnt += h->len;
-  return d->ops->write(d->ctx, c, buf, h->len, h->len) == 0 ? 0 : -1;
+  return flush_writes(d, c) == 0 ? 0 : -1;
 }
 
 static void guest_request(hcsb__vsd_dev_t *d, const hcsb__vsd_hdr_t *h) {
@@ -283,6 +314,7 @@ void hcsb__vsd_guest_tx(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *ch) {
           break;
         }
         memcpy(buf, line, n);
+        c->writing++;
         if (d->ops->write(d->ctx, c, buf, n, 0) != 0) reset = 1;
       }
       break;
@@ -295,10 +327,9 @@ void hcsb__vsd_guest_tx(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *ch) {
         c->peer_shut_rcv = 1;
         c->tx_len = 0; /* nobody will read it */
       }
-      if ((h.flags & HCSB__VSD_SHUT_SEND) && !c->peer_shut_send) {
+      if (h.flags & HCSB__VSD_SHUT_SEND) {
         c->peer_shut_send = 1;
-        c->host_wr_shut = 1;
-        d->ops->shutdown(d->ctx, c);
+        maybe_shutdown_host(d, c);
       }
       if (maybe_finish(d, c)) return;
       break;
@@ -513,8 +544,13 @@ void hcsb__vsd_host_error(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
 
 void hcsb__vsd_host_written(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
                             size_t counted) {
-  if (counted == 0) return;
+  c->writing--;
   c->fwd_cnt += (uint32_t)counted;
+  if (flush_writes(d, c) != 0) {
+    conn_free(d, c, 1);
+    return;
+  }
+  maybe_shutdown_host(d, c);
   /* The guest only sees fwd_cnt in our packets: tell it about the space
    * before its view of our buffer runs low, or it stalls. */
   if (c->rx_cnt - c->fwd_cnt_sent >= HCSB__VSD_BUF_ALLOC / 2 &&

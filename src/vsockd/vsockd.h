@@ -144,8 +144,10 @@ typedef struct hcsb__vsd_dev_s hcsb__vsd_dev_t;
 typedef struct {
   /* Dial PATH_port for c.  Non-zero: failed at once (the guest gets RST). */
   int (*connect)(void *ctx, hcsb__vsd_conn_t *c, uint32_t port);
-  /* Queue buf (malloc'd, ownership passes) for c's socket; when written,
-   * report `counted` bytes with hcsb__vsd_host_written(). */
+  /* Queue buf (malloc'd, ownership passes, also on failure) for c's
+   * socket; when written, report `counted` bytes with
+   * hcsb__vsd_host_written().  conn.c has at most one guest-data write
+   * (plus the "OK" line) in flight per connection. */
   int (*write)(void *ctx, hcsb__vsd_conn_t *c, uint8_t *buf, size_t len,
                size_t counted);
   /* shutdown(SHUT_WR) after the queued writes. */
@@ -180,6 +182,9 @@ struct hcsb__vsd_conn_s {
   unsigned owe;
   /* guest -> host: what we advertise and what went out to the socket */
   uint32_t rx_cnt, fwd_cnt, fwd_cnt_sent;
+  uint8_t *wbuf; /* guest bytes staged while a write is in flight */
+  size_t wlen, wcap;
+  int writing; /* writes handed to the socket layer, not yet done */
   /* host -> guest: the guest's credit and what we sent */
   uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
   uint8_t *txbuf; /* HCSB__VSD_TXBUF bytes, allocated on first use */
