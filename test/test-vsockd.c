@@ -422,6 +422,36 @@ static void test_host_respects_guest_credit(void) {
   rig_free(r);
 }
 
+/* An rx buffer with room for the header only cannot carry data: it goes
+ * back empty and the data waits for the next buffer. */
+static void test_header_only_rx_buffer(void) {
+  rig_t *r = rig_new();
+  hcsb__vsd_conn_t *c = establish(r, 262144);
+  hcsb__vsd_hdr_t got;
+  uint8_t *space, p[4096];
+  size_t len;
+  uint32_t id, used_len;
+  int signal = 0;
+
+  hcsb__vsd_host_read_space(c, &space, &len);
+  memcpy(space, "data", 4);
+  hcsb__vsd_host_read(&r->dev, c, 4);
+  uint64_t a = fake_alloc(&r->vm, HCSB__VSD_HDR_LEN);
+  fake_desc(&r->vm, FAKE_RX, 100, a, HCSB__VSD_HDR_LEN, 2, 0);
+  fake_publish(&r->vm, FAKE_RX, 100);
+  uint16_t before = fake_used_idx(&r->vm, FAKE_RX);
+  CHECK_EQ(hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 1,
+                             &signal),
+           1);
+  fake_used(&r->vm, FAKE_RX, before, &id, &used_len);
+  CHECK_EQ(id, 100);
+  CHECK_EQ(used_len, 0);
+  CHECK(hcsb__vsd_rx_pending(&r->dev));
+  CHECK_EQ(fake_recv(&r->vm, &r->dev, &got, p, sizeof p), 4);
+  CHECK_MEM(p, "data", 4);
+  rig_free(r);
+}
+
 static void test_credit_update_and_request(void) {
   rig_t *r = rig_new();
   hcsb__vsd_conn_t *c = establish(r, 262144);
@@ -801,6 +831,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(small_packets_coalesce),
     TEST_ENTRY(oversized_payload),
     TEST_ENTRY(host_respects_guest_credit),
+    TEST_ENTRY(header_only_rx_buffer),
     TEST_ENTRY(credit_update_and_request),
     TEST_ENTRY(shutdown_sequence),
     TEST_ENTRY(guest_close_waits_for_writes),

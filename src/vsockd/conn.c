@@ -428,7 +428,10 @@ uint32_t hcsb__vsd_guest_rx(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *ch) {
     h.flags = HCSB__VSD_SHUT_SEND;
     c->shut_sent = 1;
   } else {
-    return 0; /* not reached: queued connections owe something */
+    /* Data is waiting but this buffer has no room past the header: the
+     * guest gets the buffer back empty and the data waits for the next. */
+    requeue(d, c);
+    return 0;
   }
   n = emit(d, ch, &h, NULL);
   if (!maybe_finish(d, c)) requeue(d, c);
