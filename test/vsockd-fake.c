@@ -7,8 +7,13 @@
 #define HEAP_START 0x20000u
 
 void fake_vm_init(fake_vm_t *vm, uint16_t num) {
+  fake_vm_init_ram(vm, num, NULL);
+}
+
+void fake_vm_init_ram(fake_vm_t *vm, uint16_t num, uint8_t *ram) {
   memset(vm, 0, sizeof *vm);
-  vm->ram = calloc(1, FAKE_RAM);
+  vm->own_ram = ram == NULL;
+  vm->ram = ram != NULL ? ram : calloc(1, FAKE_RAM);
   vm->mem.n = 1;
   vm->mem.r[0].gpa = FAKE_GPA;
   vm->mem.r[0].size = FAKE_RAM;
@@ -26,7 +31,7 @@ void fake_vm_init(fake_vm_t *vm, uint16_t num) {
 }
 
 void fake_vm_free(fake_vm_t *vm) {
-  free(vm->ram);
+  if (vm->own_ram) free(vm->ram);
 }
 
 uint64_t fake_alloc(fake_vm_t *vm, size_t len) {
@@ -75,11 +80,10 @@ static uint16_t take_desc(fake_vm_t *vm, int q) {
   return i;
 }
 
-void fake_send(fake_vm_t *vm, hcsb__vsd_dev_t *d, const hcsb__vsd_hdr_t *h,
-               const void *payload, uint32_t len) {
+void fake_post_tx(fake_vm_t *vm, const hcsb__vsd_hdr_t *h, const void *payload,
+                  uint32_t len) {
   uint64_t hp = fake_alloc(vm, HCSB__VSD_HDR_LEN);
   uint16_t a = take_desc(vm, FAKE_TX), b = take_desc(vm, FAKE_TX);
-  int signal = 0;
   hcsb__vsd_hdr_encode(h, fake_ptr(vm, hp));
   if (len > 0) {
     uint64_t pp = fake_alloc(vm, len);
@@ -90,19 +94,44 @@ void fake_send(fake_vm_t *vm, hcsb__vsd_dev_t *d, const hcsb__vsd_hdr_t *h,
     fake_desc(vm, FAKE_TX, a, hp, HCSB__VSD_HDR_LEN, 0, 0);
   }
   fake_publish(vm, FAKE_TX, a);
+}
+
+void fake_send(fake_vm_t *vm, hcsb__vsd_dev_t *d, const hcsb__vsd_hdr_t *h,
+               const void *payload, uint32_t len) {
+  int signal = 0;
+  fake_post_tx(vm, h, payload, len);
   hcsb__vsd_pump_tx(d, &vm->vq[FAKE_TX], &vm->mem, 64, &signal);
+}
+
+uint16_t fake_post_rx(fake_vm_t *vm) {
+  uint64_t hp = fake_alloc(vm, HCSB__VSD_HDR_LEN), bp = fake_alloc(vm, 4096);
+  uint16_t a = take_desc(vm, FAKE_RX), b = take_desc(vm, FAKE_RX);
+  fake_desc(vm, FAKE_RX, a, hp, HCSB__VSD_HDR_LEN, 1 | 2, b);
+  fake_desc(vm, FAKE_RX, b, bp, 4096, 2, 0);
+  fake_publish(vm, FAKE_RX, a);
+  return a;
+}
+
+int fake_rx_packet(fake_vm_t *vm, uint16_t at, hcsb__vsd_hdr_t *h,
+                   uint8_t *payload, size_t cap) {
+  uint32_t id, len;
+  fake_used(vm, FAKE_RX, at, &id, &len);
+  if (id >= vm->vq[FAKE_RX].num || len < HCSB__VSD_HDR_LEN) return -1;
+  /* The buffers are the ones fake_post_rx put in the chain at `id`. */
+  const uint8_t *d0 = vm->ram + 16u * id;
+  const uint8_t *d1 = vm->ram + 16u * hcsb__vsd_le16(d0 + 14);
+  hcsb__vsd_hdr_decode(fake_ptr(vm, hcsb__vsd_le64(d0)), h);
+  len -= HCSB__VSD_HDR_LEN;
+  if (len != h->len || len > cap) return -1;
+  memcpy(payload, fake_ptr(vm, hcsb__vsd_le64(d1)), len);
+  return (int)len;
 }
 
 int fake_recv(fake_vm_t *vm, hcsb__vsd_dev_t *d, hcsb__vsd_hdr_t *h,
               uint8_t *payload, size_t cap) {
-  uint64_t hp = fake_alloc(vm, HCSB__VSD_HDR_LEN), bp = fake_alloc(vm, 4096);
-  uint16_t a = take_desc(vm, FAKE_RX), b = take_desc(vm, FAKE_RX);
   uint16_t before = fake_used_idx(vm, FAKE_RX);
-  uint32_t id, len;
   int signal = 0;
-  fake_desc(vm, FAKE_RX, a, hp, HCSB__VSD_HDR_LEN, 1 | 2, b);
-  fake_desc(vm, FAKE_RX, b, bp, 4096, 2, 0);
-  fake_publish(vm, FAKE_RX, a);
+  fake_post_rx(vm);
   hcsb__vsd_pump_rx(d, &vm->vq[FAKE_RX], &vm->mem, 1, &signal);
   if (fake_used_idx(vm, FAKE_RX) == before) {
     /* Not taken: withdraw it so the next call posts afresh. */
@@ -110,13 +139,7 @@ int fake_recv(fake_vm_t *vm, hcsb__vsd_dev_t *d, hcsb__vsd_hdr_t *h,
     hcsb__vsd_put16(vm->ram + 0x8000 + 2, vm->avail_idx[FAKE_RX]);
     return -1;
   }
-  fake_used(vm, FAKE_RX, before, &id, &len);
-  if (id != a || len < HCSB__VSD_HDR_LEN) return -1;
-  hcsb__vsd_hdr_decode(fake_ptr(vm, hp), h);
-  len -= HCSB__VSD_HDR_LEN;
-  if (len != h->len || len > cap) return -1;
-  memcpy(payload, fake_ptr(vm, bp), len);
-  return (int)len;
+  return fake_rx_packet(vm, before, h, payload, cap);
 }
 
 hcsb__vsd_hdr_t fake_hdr(uint16_t op, uint32_t guest_port, uint32_t local) {

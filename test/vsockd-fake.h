@@ -18,6 +18,7 @@
  * buffers come from the rest, handed out in order and wrapped. */
 typedef struct {
   uint8_t *ram;
+  int own_ram;
   hcsb__vsd_mem_t mem;
   hcsb__vsd_vring_t vq[2];
   uint16_t avail_idx[2], next_desc[2];
@@ -45,6 +46,8 @@ typedef struct {
 extern const hcsb__vsd_ops_t fake_ops;
 
 void fake_vm_init(fake_vm_t *vm, uint16_t num);
+/* The same on FAKE_RAM bytes the caller owns (e.g. a shared memfd). */
+void fake_vm_init_ram(fake_vm_t *vm, uint16_t num, uint8_t *ram);
 void fake_vm_free(fake_vm_t *vm);
 uint64_t fake_alloc(fake_vm_t *vm, size_t len);
 void *fake_ptr(fake_vm_t *vm, uint64_t gpa);
@@ -55,11 +58,20 @@ uint16_t fake_used_idx(fake_vm_t *vm, int q);
 void fake_used(fake_vm_t *vm, int q, uint16_t at, uint32_t *id,
                uint32_t *len);
 
-/* A tx chain (header buffer, payload buffer) run through pump_tx. */
+/* A tx chain (header buffer, payload buffer) made available... */
+void fake_post_tx(fake_vm_t *vm, const hcsb__vsd_hdr_t *h, const void *payload,
+                  uint32_t len);
+/* ... and run through pump_tx. */
 void fake_send(fake_vm_t *vm, hcsb__vsd_dev_t *d, const hcsb__vsd_hdr_t *h,
                const void *payload, uint32_t len);
-/* Posts one rx chain like Linux 6.1 does (44-byte header buffer, 4 KiB
- * buffer) and runs pump_rx: the payload length, or -1 if none came. */
+/* Makes one rx chain available like Linux 6.1 does (44-byte header buffer,
+ * 4 KiB buffer); returns its head. */
+uint16_t fake_post_rx(fake_vm_t *vm);
+/* The packet in used entry `at` of the rx ring, which must be a chain from
+ * fake_post_rx: its payload length, or -1 if malformed. */
+int fake_rx_packet(fake_vm_t *vm, uint16_t at, hcsb__vsd_hdr_t *h,
+                   uint8_t *payload, size_t cap);
+/* fake_post_rx, then pump_rx: the payload length, or -1 if none came. */
 int fake_recv(fake_vm_t *vm, hcsb__vsd_dev_t *d, hcsb__vsd_hdr_t *h,
               uint8_t *payload, size_t cap);
 /* A guest header for our guest talking to host port `local`. */
