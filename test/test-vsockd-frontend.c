@@ -399,10 +399,40 @@ static void test_signals_and_errors(void) {
   }
 }
 
+/* A guest that claims more new buffers than its ring holds: the ring is
+ * dropped (and said so once), the process keeps serving the frontend. */
+static void test_hostile_ring(void) {
+  fe_t f;
+  uint8_t r[512], p[8];
+  uint64_t one = 1;
+  char log[4096];
+  start(&f);
+  negotiate(&f);
+  hcsb__vsd_put16(f.ram + 0x10000 + 0x8000 + 2, 300); /* tx avail idx */
+  CHECK_EQ(write(f.kick[FAKE_TX], &one, 8), 8);
+  CHECK_EQ(write(f.kick[FAKE_TX], &one, 8), 8);
+  hcsb__vsd_put32(p, 1);
+  hcsb__vsd_put32(p + 4, 0);
+  CHECK_EQ(request(&f, 11, 1, p, 8, -1, r), 8); /* GET_VRING_BASE */
+  CHECK_EQ(hcsb__vsd_le32(r + 4), 0);           /* nothing was taken */
+  CHECK_EQ(fake_used_idx(&f.vm, FAKE_TX), 0);
+  finish(&f);
+  int fd = open(f.log, O_RDONLY);
+  ssize_t n = read(fd, log, sizeof log - 1);
+  close(fd);
+  CHECK(n > 0);
+  log[n] = 0;
+  static const char said[] = "the guest broke ring 1";
+  const char *hit = strstr(log, said);
+  CHECK(hit != NULL);
+  CHECK(strstr(hit + sizeof said - 1, "broke ring") == NULL); /* once */
+}
+
 static const hcsb_test_t tests[] = {
     TEST_ENTRY(guest_connects),
     TEST_ENTRY(refused_and_host_connect),
     TEST_ENTRY(signals_and_errors),
+    TEST_ENTRY(hostile_ring),
 };
 
 int main(int argc, char **argv) {

@@ -72,6 +72,7 @@ struct app_s {
   uv_pipe_t uds;
   int uds_open;
   kick_t *kick[HCSB__VSD_NQUEUES];
+  int broken_said[HCSB__VSD_NQUEUES];
   uv_timer_t sweep;
   uv_idle_t more;
   uv_signal_t sigterm, sigint;
@@ -114,6 +115,13 @@ static void pump(app_t *a) {
                                  &sig_rx);
   if (sig_tx) signal_guest(a, 1);
   if (sig_rx) signal_guest(a, 0);
+  for (unsigned i = 0; i < HCSB__VSD_NQUEUES; i++) {
+    /* Said once per breakage: the ring is not served until set up again. */
+    if (a->vh.vq[i].broken && !a->broken_said[i])
+      fprintf(stderr, "hcsb-vsockd: the guest broke ring %u (index or head "
+              "out of range); it is no longer served\n", i);
+    a->broken_said[i] = a->vh.vq[i].broken;
+  }
   /* A full budget means there may be more: come back after other events. */
   if (t == BUDGET || (r == BUDGET && hcsb__vsd_rx_pending(&a->dev)))
     uv_idle_start(&a->more, on_more);
