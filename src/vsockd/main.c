@@ -311,6 +311,10 @@ static void on_kick_closing(hcsb__vsd_vhost_t *vh, unsigned i) {
 static void on_ring_changed(hcsb__vsd_vhost_t *vh, unsigned i) {
   app_t *a = vh->data;
   if (a->kick[i] != NULL || vh->kick_fd[i] < 0 || a->stopping) return;
+  /* A read of an empty blocking eventfd would stall everything. */
+  int fl = fcntl(vh->kick_fd[i], F_GETFL);
+  if (fl >= 0 && !(fl & O_NONBLOCK))
+    fcntl(vh->kick_fd[i], F_SETFL, fl | O_NONBLOCK);
   kick_t *k = calloc(1, sizeof *k);
   if (k == NULL || uv_poll_init(a->loop, &k->poll, vh->kick_fd[i]) != 0) {
     free(k);
