@@ -5,8 +5,11 @@
  * checked, and nothing read from guest memory is trusted twice.  A chain
  * ends after at most `num` descriptors (more must be a loop), an indirect
  * table after its own entry count; nested indirect tables and readable
- * buffers after writable ones are malformed.  Indices shared with the
- * driver are read and written with single, ordered 16-bit accesses. */
+ * buffers after writable ones are malformed.  Buffers may overlap each
+ * other or the rings themselves: that can only garble the guest's own
+ * data, since whatever we read is copied before it is checked.  Indices
+ * shared with the driver are read and written with single, ordered 16-bit
+ * accesses. */
 #include <errno.h>
 #include <string.h>
 
