@@ -16,13 +16,13 @@
  *   process.c    processes: create, exit wait, signal, resize, close
  *   process-io.c a process's stdio streams (on top of stdio.h)
  *
- * Lifetime: every object (connection, container, process) is refcounted.
- * The owner's handle is one reference, dropped after its close callback;
- * every operation, wait and child object holds another, so memory survives
- * any callback that closes the handle it was called for.  Everything the
- * user is told later than "now" goes through the connection's deferred
- * queue, which keeps completions FIFO and never inside the call that
- * started them.
+ * Lifetime: every object (connection, container, process) is a core handle
+ * (core/handle.h, whose comment states the free rule).  The owner's handle
+ * is one reference, dropped after its close callback; every operation,
+ * wait and child object holds another, so memory survives any callback
+ * that closes the handle it was called for.  Everything the user is told
+ * later than "now" goes through the connection's deferred queue, which
+ * keeps completions FIFO and never inside the call that started them.
  */
 #ifndef HCSB_API_INT_H
 #define HCSB_API_INT_H
@@ -33,54 +33,12 @@
 
 #include "api/stdio.h"
 #include "bridge/call.h"
+#include "core/handle.h"
+#include "core/list.h"
 #include "proto/proto.h"
 
 /* ------------------------------------------------------------------------ */
-/* Intrusive lists */
-
-typedef struct hcsb__link_s {
-  struct hcsb__link_s *next, *prev;
-} hcsb__link_t;
-
-static inline void hcsb__list_init(hcsb__link_t *h) {
-  h->next = h->prev = h;
-}
-static inline int hcsb__list_empty(const hcsb__link_t *h) {
-  return h->next == h;
-}
-static inline void hcsb__list_push(hcsb__link_t *h, hcsb__link_t *n) {
-  n->prev = h->prev;
-  n->next = h;
-  h->prev->next = n;
-  h->prev = n;
-}
-static inline void hcsb__list_remove(hcsb__link_t *n) {
-  n->prev->next = n->next;
-  n->next->prev = n->prev;
-  n->next = n->prev = n;
-}
-
-#define HCSB__CONTAINER_OF(p, type, member) \
-  ((type *)(void *)((char *)(p)-offsetof(type, member)))
-
-/* ------------------------------------------------------------------------ */
-/* The deferred queue (one per connection) */
-
-typedef struct hcsb__defer_s hcsb__defer_t;
-typedef void (*hcsb__defer_fn)(hcsb__defer_t *d);
-struct hcsb__defer_s {
-  hcsb__defer_t *next;
-  hcsb__defer_fn fn; /* set while queued, cleared just before it runs */
-};
-
-/* Queues `fn(d)` for the next turn; no-op while `d` is already queued. */
-void hcsb__defer(hcsb_conn_t *conn, hcsb__defer_t *d, hcsb__defer_fn fn);
-static inline int hcsb__defer_queued(const hcsb__defer_t *d) {
-  return d->fn != NULL;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Objects */
+/* Objects: core handles (core/handle.h) whose requests are their ops */
 
 typedef enum hcsb__kind_e {
   HCSB__KIND_CONN = 1,
@@ -89,33 +47,39 @@ typedef enum hcsb__kind_e {
 } hcsb__kind_t;
 
 typedef struct hcsb__obj_s {
+  hcsb__handle_t base; /* reqs: pending ops (op->link); data: the user's */
   hcsb__kind_t kind;
-  int refs;
-  int closing;      /* the owner asked to close; no new operations */
-  int close_queued; /* the close callback is on its way */
-  hcsb__link_t ops; /* pending operations */
-  hcsb__defer_t close_defer;
-  hcsb_close_cb close_cb;
-  void *close_data;
-  void *data; /* the user's */
-  hcsb_conn_t *conn;
+  hcsb_conn_t *conn; /* its deferred queue is every object's */
 } hcsb__obj_t;
 
+/* A connection refers to itself; children hold a reference on it. */
 void hcsb__obj_init(hcsb__obj_t *o, hcsb__kind_t kind, hcsb_conn_t *conn);
-void hcsb__obj_ref(hcsb__obj_t *o);
-void hcsb__obj_unref(hcsb__obj_t *o);
+static inline void hcsb__obj_ref(hcsb__obj_t *o) { hcsb__handle_ref(&o->base); }
+static inline void hcsb__obj_unref(hcsb__obj_t *o) {
+  hcsb__handle_unref(&o->base);
+}
 /* Marks `o` closing, cancels its operations and queues the close callback
  * once nothing is pending any more (see hcsb__obj_check_closed). */
-void hcsb__obj_close(hcsb__obj_t *o, hcsb_close_cb cb, void *data);
+static inline void hcsb__obj_close(hcsb__obj_t *o, hcsb_close_cb cb, void *data) {
+  hcsb__handle_close(&o->base, cb, data);
+}
 /* Queues the close callback when `o` is closing and idle; call whenever
  * something that kept it busy ended. */
-void hcsb__obj_check_closed(hcsb__obj_t *o);
+static inline void hcsb__obj_check_closed(hcsb__obj_t *o) {
+  hcsb__handle_check_closed(&o->base);
+}
+/* Drops an object nobody has seen (no close callback). */
+static inline void hcsb__obj_abort(hcsb__obj_t *o) {
+  hcsb__handle_abort(&o->base);
+}
+/* Queues `fn(d)` on the connection's deferred queue. */
+void hcsb__defer_on(hcsb_conn_t *conn, hcsb__defer_t *d, hcsb__defer_fn fn);
 
 /* Kind-specific hooks (conn.c, container.c, process.c). */
 int hcsb__conn_idle(const hcsb_conn_t *c);
 int hcsb__container_idle(const hcsb_container_t *c);
 int hcsb__process_idle(const hcsb_process_t *p);
-void hcsb__conn_free(hcsb_conn_t *c);
+void hcsb__conn_release(hcsb_conn_t *c);
 void hcsb__container_free(hcsb_container_t *c);
 void hcsb__process_free(hcsb_process_t *p);
 
@@ -153,11 +117,14 @@ typedef struct hcsb__op_class_s {
 
 /* An op embeds the bridge call of its current step, so a pending API call
  * is one allocation, and carries its ActivityId once (packed in the call):
- * 184 bytes, a 192-byte heap chunk.  A busy host has a lot of these. */
+ * 168 bytes, a 176-byte heap chunk.  A busy host has a lot of these.  The
+ * call is the op's only request object: a completion the API layer defers
+ * itself (cancelled, unusable connection) travels in call.dq with its
+ * status in call.w.status, on the connection's queue, and every step
+ * starts with the op's timeout kept in call.timeout_ms. */
 struct hcsb__op_s {
   hcsb_call_t call; /* busy while a step is with the bridge */
-  hcsb__link_t link; /* owner's pending list */
-  hcsb__defer_t defer;
+  hcsb__link_t link; /* owner's pending list (its base.reqs) */
   hcsb__obj_t *owner;
   const hcsb__op_class_t *cls;
   hcsb__user_cb_t cb;
@@ -169,8 +136,6 @@ struct hcsb__op_s {
       uint32_t arg; /* signal number, or width << 16 | height */
     };
   };
-  int deferred_status;
-  uint32_t timeout_ms;
   uint8_t cancelled; /* the owner closed: the user gets -ECANCELED */
   uint8_t parked;    /* waits for its process to exist (resize, signal) */
   uint32_t trace;    /* span context slot (trace.c), 0 = none */
@@ -189,7 +154,7 @@ static inline const char *hcsb__op_activity(const hcsb__op_t *op,
 }
 /* With the bridge, or its completion queued: hcsb__op_done must wait. */
 static inline int hcsb__op_busy(const hcsb__op_t *op) {
-  return hcsb__call_busy(&op->call) || hcsb__defer_queued(&op->defer);
+  return hcsb__call_busy(&op->call) || hcsb__defer_queued(&op->call.dq);
 }
 /* Gives back an op that was never started (no callback will run). */
 void hcsb__op_discard(hcsb__op_t *op);
@@ -298,11 +263,9 @@ struct hcsb_conn_s {
   uv_timer_t timer; /* connect deadline */
   uv_check_t check; /* hcsb_conn_open_bridge: watches the bridge's phase */
   int check_active;
-  int handles_open;
+  int inited; /* -1: no libuv handle; 0: the queue's; 1: + timer; 2: all */
 
-  /* Deferred queue */
-  uv_idle_t idle;
-  hcsb__defer_t *dq_head, *dq_tail;
+  hcsb__dq_t dq; /* the deferred queue of the connection and its objects */
 
   hcsb_conn_lost_cb lost_cb;
   void *lost_data;
@@ -327,9 +290,7 @@ struct hcsb_conn_s {
   hcsb__trace_t *traces;
   uint32_t ntraces, trace_cap, trace_free, trace_cur;
 
-  /* Pool of op structs: the hot paths allocate nothing once warm. */
-  hcsb__op_t *free_ops;
-  size_t nfree_ops;
+  hcsb__pool_t ops; /* op structs */
 };
 
 /* trace.c: span context slots.  An op captures the current one when it

@@ -13,6 +13,7 @@
 #define DEFAULT_CALL_TIMEOUT_MS 300000u
 #define DEFAULT_SHUTDOWN_TIMEOUT_MS 30000u
 #define DEFAULT_STDIO_ACCEPT_TIMEOUT_MS 30000u
+#define OP_POOL_MAX 64u
 
 void hcsb_free(void *p) {
   free(p);
@@ -153,7 +154,7 @@ static void on_notify(void *data, hcsb_bridge_t *b,
   apply_notification(c, n);
   /* After the library's own use, so the hook sees the waits decided; the
    * hook may close the connection. */
-  if (c->notify_cb != NULL && !c->obj.closing) {
+  if (c->notify_cb != NULL && !c->obj.base.closing) {
     hcsb__obj_ref(&c->obj);
     c->notify_cb(c->notify_data, c, n);
     hcsb__obj_unref(&c->obj);
@@ -214,7 +215,7 @@ static void conn_opened(hcsb_conn_t *c, int status,
                         const hcsb_guest_error_t *gerr) {
   hcsb__op_t *op = c->open_op;
 
-  if (op == NULL || hcsb__defer_queued(&op->defer)) return;
+  if (op == NULL || hcsb__defer_queued(&op->call.dq)) return;
   stop_watching(c);
   if (status == 0 && c->state == HCSB__CONN_OPENING)
     negotiated(c);
@@ -250,7 +251,7 @@ static void on_connect_timeout(uv_timer_t *t) {
   hcsb_conn_t *c = HCSB__CONTAINER_OF(t, hcsb_conn_t, timer);
 
   hcsb__obj_ref(&c->obj);
-  if (c->open_op != NULL && !hcsb__defer_queued(&c->open_op->defer)) {
+  if (c->open_op != NULL && !hcsb__defer_queued(&c->open_op->call.dq)) {
     hcsb__api_log(c, HCSB_LOG_ERROR, NULL, "guest connection timed out");
     conn_failed(c, -ETIMEDOUT);
     /* Stop accepting (and kill a spawned guest) now rather than at close. */
@@ -284,22 +285,17 @@ static void on_disconnect(void *data, hcsb_bridge_t *b, int status) {
     c->state = HCSB__CONN_LOST;
     c->lost_status = status;
     waiters_end(c, HCSB__CEND_LOST, status);
-    if (c->lost_cb != NULL && !c->obj.closing)
+    if (c->lost_cb != NULL && !c->obj.base.closing)
       c->lost_cb(c->lost_data, c, status);
   }
   hcsb__obj_unref(&c->obj);
-}
-
-static void handle_closed(uv_handle_t *h) {
-  hcsb_conn_t *c = h->data;
-
-  if (--c->handles_open == 0) free(c);
 }
 
 static int conn_new(uv_loop_t *loop, const hcsb_conn_options_t *o,
                     hcsb_conn_t **out) {
   hcsb_conn_options_t defaults;
   hcsb_conn_t *c;
+  int r;
 
   if (o == NULL) {
     hcsb_conn_options_init(&defaults);
@@ -308,6 +304,7 @@ static int conn_new(uv_loop_t *loop, const hcsb_conn_options_t *o,
   c = calloc(1, sizeof(*c));
   if (c == NULL) return -ENOMEM;
   hcsb__obj_init(&c->obj, HCSB__KIND_CONN, c);
+  c->ops = (hcsb__pool_t)HCSB__POOL_INIT(sizeof(hcsb__op_t), OP_POOL_MAX);
   c->loop = loop;
   c->state = HCSB__CONN_OPENING;
   c->connect_timeout_ms = o->connect_timeout_ms;
@@ -320,30 +317,33 @@ static int conn_new(uv_loop_t *loop, const hcsb_conn_options_t *o,
   c->next_port = HCSB_PORT_FIRST_STDIO;
   hcsb__list_init(&c->waiters);
   hcsb__list_init(&c->processes);
-  uv_idle_init(loop, &c->idle);
-  uv_timer_init(loop, &c->timer);
-  uv_check_init(loop, &c->check);
-  c->idle.data = c->timer.data = c->check.data = c;
-  c->handles_open = 3;
+  c->inited = -1;
+  r = hcsb__dq_init(loop, &c->dq, &c->obj.base);
+  if (r == 0) c->inited = 0;
+  if (r == 0 && (r = uv_timer_init(loop, &c->timer)) == 0) c->inited = 1;
+  if (r == 0 && (r = uv_check_init(loop, &c->check)) == 0) c->inited = 2;
+  if (r != 0) {
+    hcsb__obj_abort(&c->obj); /* closes what was initialised */
+    return r;
+  }
+  c->timer.data = c->check.data = c;
   *out = c;
   return 0;
 }
 
-void hcsb__conn_free(hcsb_conn_t *c) {
-  hcsb__op_t *op;
-
+/* The last reference: the connection's libuv handles close, and the
+ * memory goes after their close callbacks (op.c). */
+void hcsb__conn_release(hcsb_conn_t *c) {
   while (!hcsb__list_empty(&c->waiters))
     hcsb__waiter_drop(
         HCSB__CONTAINER_OF(c->waiters.next, hcsb__cwaiter_t, link));
   hcsb__disks_free(c->disks, c->ndisks);
   hcsb__trace_free_all(c);
-  while ((op = c->free_ops) != NULL) {
-    c->free_ops = (hcsb__op_t *)op->ctx;
-    free(op);
-  }
-  uv_close((uv_handle_t *)&c->idle, handle_closed);
-  uv_close((uv_handle_t *)&c->timer, handle_closed);
-  uv_close((uv_handle_t *)&c->check, handle_closed);
+  hcsb__pool_free(&c->ops);
+  if (c->inited < 0) return;
+  hcsb__dq_close(&c->dq);
+  if (c->inited > 0) hcsb__handle_uv_close(&c->obj.base, (uv_handle_t *)&c->timer);
+  if (c->inited > 1) hcsb__handle_uv_close(&c->obj.base, (uv_handle_t *)&c->check);
 }
 
 int hcsb__conn_idle(const hcsb_conn_t *c) {
@@ -396,14 +396,12 @@ static void conn_abort(hcsb_conn_t *c) {
   if (c->bringup != NULL) hcsb__bringup_close(c->bringup);
   c->bringup = NULL;
   c->state = HCSB__CONN_CLOSED;
-  c->obj.closing = 1;
-  c->obj.close_queued = 1;
   if (c->bridge != NULL && !c->bridge_closing) {
     hcsb__obj_ref(&c->obj);
     c->bridge_closing = 1;
     hcsb_bridge_close(c->bridge, bridge_closed, c);
   }
-  hcsb__obj_unref(&c->obj);
+  hcsb__obj_abort(&c->obj);
 }
 
 /* 1 when the address text sets ?timeout= itself.  The syntax was checked
@@ -488,7 +486,7 @@ int hcsb_conn_open_bridge(hcsb_bridge_t *bridge,
 void hcsb_conn_close(hcsb_conn_t *c, hcsb_close_cb cb, void *data) {
   hcsb__link_t *l, *next;
 
-  if (c == NULL || c->obj.closing) return;
+  if (c == NULL || c->obj.base.closing) return;
   stop_watching(c);
   waiters_end(c, HCSB__CEND_CONN_CLOSED, -ECANCELED);
   c->state = HCSB__CONN_CLOSED;
@@ -526,11 +524,11 @@ const char *hcsb_conn_os(const hcsb_conn_t *c) {
 }
 
 void hcsb_conn_set_data(hcsb_conn_t *c, void *data) {
-  c->obj.data = data;
+  c->obj.base.data = data;
 }
 
 void *hcsb_conn_get_data(const hcsb_conn_t *c) {
-  return c->obj.data;
+  return c->obj.base.data;
 }
 
 void hcsb_conn_set_lost_cb(hcsb_conn_t *c, hcsb_conn_lost_cb cb, void *data) {

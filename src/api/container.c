@@ -25,14 +25,11 @@ static hcsb_container_t *container_new(hcsb_conn_t *conn, const char *id) {
 }
 
 void hcsb__container_free(hcsb_container_t *c) {
-  hcsb__obj_t *conn = &c->obj.conn->obj;
-
   hcsb__disks_free(c->disks, c->ndisks);
   free(c->items);
   hcsb__buf_free(&c->strings);
   hcsb__mstore_free(c->mstore);
   free(c);
-  hcsb__obj_unref(conn);
 }
 
 int hcsb__container_idle(const hcsb_container_t *c) {
@@ -46,7 +43,7 @@ static void wait_fill(hcsb_container_t *c, hcsb__wait_t *w) {
 
   memset(&w->exit, 0, sizeof(w->exit));
   w->exit.end = HCSB_CONTAINER_CLOSED;
-  if (!c->obj.closing && cw != NULL) {
+  if (!c->obj.base.closing && cw != NULL) {
     switch (cw->end) {
       case HCSB__CEND_EXITED:
         status = 0;
@@ -91,14 +88,14 @@ int hcsb_container_wait(hcsb_container_t *c, uint32_t timeout_ms,
   if (r != 0) return r;
   w->cb.container = cb;
   w->data = data;
-  if (c->obj.closing || c->waiter == NULL || c->waiter->end != HCSB__CEND_NONE)
+  if (c->obj.base.closing || c->waiter == NULL || c->waiter->end != HCSB__CEND_NONE)
     wait_fill(c, w);
   return 0;
 }
 
 void hcsb_container_close(hcsb_container_t *c, hcsb_close_cb cb, void *data) {
-  if (c == NULL || c->obj.closing) return;
-  c->obj.closing = 1;
+  if (c == NULL || c->obj.base.closing) return;
+  c->obj.base.closing = 1;
   end_waits(c);
   /* The registration stays (a late notification is still recognised);
    * only the handle lets go. */
@@ -117,9 +114,7 @@ static int attach(hcsb_conn_t *conn, const char *id, int reset,
   if (c == NULL) return -ENOMEM;
   w = hcsb__waiter_get(conn, id, reset);
   if (w == NULL) {
-    c->obj.closing = 1; /* nobody saw it: no close callback */
-    c->obj.close_queued = 1;
-    hcsb__obj_unref(&c->obj);
+    hcsb__obj_abort(&c->obj); /* nobody saw it: no close callback */
     return -ENOMEM;
   }
   w->handle = c;
@@ -131,9 +126,7 @@ static int attach(hcsb_conn_t *conn, const char *id, int reset,
 static void detach_unseen(hcsb_container_t *c) {
   c->waiter->handle = NULL;
   c->waiter = NULL;
-  c->obj.closing = 1;
-  c->obj.close_queued = 1;
-  hcsb__obj_unref(&c->obj);
+  hcsb__obj_abort(&c->obj);
 }
 
 static int id_ok(const char *id) {
@@ -168,11 +161,11 @@ int hcsb_container_is_oci(const hcsb_container_t *c) {
 }
 
 void hcsb_container_set_data(hcsb_container_t *c, void *data) {
-  c->obj.data = data;
+  c->obj.base.data = data;
 }
 
 void *hcsb_container_get_data(const hcsb_container_t *c) {
-  return c->obj.data;
+  return c->obj.base.data;
 }
 
 size_t hcsb_container_mapped_virtual_disks(

@@ -6,76 +6,19 @@
 
 #include "api/api-int.h"
 
-#define OP_POOL_MAX 64u
-
-/* ------------------------------------------------------------------------ */
-/* The deferred queue */
-
-static void dq_run(uv_idle_t *h) {
-  hcsb_conn_t *conn = HCSB__CONTAINER_OF(h, hcsb_conn_t, idle);
-  hcsb__defer_t *d = conn->dq_head;
-
-  /* Items queued while these run wait for the next turn: a callback that
-   * queues work can never starve the loop. */
-  conn->dq_head = conn->dq_tail = NULL;
-  hcsb__obj_ref(&conn->obj);
-  while (d != NULL) {
-    hcsb__defer_t *next = d->next;
-    hcsb__defer_fn fn = d->fn;
-
-    d->fn = NULL; /* no longer queued: fn may queue it again */
-    d->next = NULL;
-    fn(d);
-    d = next;
-  }
-  if (conn->dq_head == NULL) uv_idle_stop(&conn->idle);
-  hcsb__obj_unref(&conn->obj);
-}
-
-void hcsb__defer(hcsb_conn_t *conn, hcsb__defer_t *d, hcsb__defer_fn fn) {
-  if (hcsb__defer_queued(d)) return;
-  d->fn = fn;
-  d->next = NULL;
-  if (conn->dq_tail != NULL)
-    conn->dq_tail->next = d;
-  else
-    conn->dq_head = d;
-  conn->dq_tail = d;
-  uv_idle_start(&conn->idle, dq_run);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Objects */
 
-void hcsb__obj_init(hcsb__obj_t *o, hcsb__kind_t kind, hcsb_conn_t *conn) {
-  o->kind = kind;
-  o->refs = 1;
-  hcsb__list_init(&o->ops);
-  o->conn = conn;
-  if (kind != HCSB__KIND_CONN) hcsb__obj_ref(&conn->obj);
+void hcsb__defer_on(hcsb_conn_t *conn, hcsb__defer_t *d, hcsb__defer_fn fn) {
+  hcsb__defer(&conn->dq, d, fn);
 }
 
-void hcsb__obj_ref(hcsb__obj_t *o) {
-  o->refs++;
+static void obj_cancel(hcsb__handle_t *h) {
+  hcsb__obj_cancel_ops(HCSB__CONTAINER_OF(h, hcsb__obj_t, base));
 }
 
-void hcsb__obj_unref(hcsb__obj_t *o) {
-  if (--o->refs > 0) return;
-  switch (o->kind) {
-    case HCSB__KIND_CONN:
-      hcsb__conn_free((hcsb_conn_t *)o);
-      break;
-    case HCSB__KIND_CONTAINER:
-      hcsb__container_free((hcsb_container_t *)o);
-      break;
-    case HCSB__KIND_PROCESS:
-      hcsb__process_free((hcsb_process_t *)o);
-      break;
-  }
-}
-
-static int obj_idle(const hcsb__obj_t *o) {
-  if (!hcsb__list_empty(&o->ops)) return 0;
+static int obj_idle(const hcsb__handle_t *h) {
+  const hcsb__obj_t *o = HCSB__CONTAINER_OF(h, hcsb__obj_t, base);
   switch (o->kind) {
     case HCSB__KIND_CONN:
       return hcsb__conn_idle((const hcsb_conn_t *)o);
@@ -87,34 +30,45 @@ static int obj_idle(const hcsb__obj_t *o) {
   return 1;
 }
 
-static void close_fire(hcsb__defer_t *d) {
-  hcsb__obj_t *o = HCSB__CONTAINER_OF(d, hcsb__obj_t, close_defer);
-  hcsb_close_cb cb = o->close_cb;
+/* A child lets go of its connection after its own memory is gone. */
+static void child_free(hcsb__handle_t *h) {
+  hcsb__obj_t *o = HCSB__CONTAINER_OF(h, hcsb__obj_t, base);
+  hcsb__obj_t *conn = &o->conn->obj;
 
-  o->close_cb = NULL;
-  if (cb != NULL) cb(o->close_data);
-  hcsb__obj_unref(o); /* the handle's own reference */
+  if (o->kind == HCSB__KIND_CONTAINER)
+    hcsb__container_free((hcsb_container_t *)o);
+  else
+    hcsb__process_free((hcsb_process_t *)o);
+  hcsb__obj_unref(conn);
 }
 
-void hcsb__obj_check_closed(hcsb__obj_t *o) {
-  if (!o->closing || o->close_queued || !obj_idle(o)) return;
-  o->close_queued = 1;
-  hcsb__defer(o->conn, &o->close_defer, close_fire);
+static void conn_release(hcsb__handle_t *h) {
+  hcsb__conn_release(HCSB__CONTAINER_OF(h, hcsb_conn_t, obj.base));
 }
 
-void hcsb__obj_close(hcsb__obj_t *o, hcsb_close_cb cb, void *data) {
-  o->closing = 1;
-  o->close_cb = cb;
-  o->close_data = data;
-  hcsb__obj_cancel_ops(o);
-  hcsb__obj_check_closed(o);
+static void conn_free(hcsb__handle_t *h) {
+  free(HCSB__CONTAINER_OF(h, hcsb_conn_t, obj.base));
+}
+
+static const hcsb__handle_class_t conn_class = {obj_cancel, obj_idle, NULL,
+                                                conn_release, conn_free};
+static const hcsb__handle_class_t child_class = {obj_cancel, obj_idle, NULL,
+                                                 NULL, child_free};
+
+void hcsb__obj_init(hcsb__obj_t *o, hcsb__kind_t kind, hcsb_conn_t *conn) {
+  int is_conn = kind == HCSB__KIND_CONN;
+
+  hcsb__handle_init(&o->base, is_conn ? &conn_class : &child_class, &conn->dq);
+  o->kind = kind;
+  o->conn = conn;
+  if (!is_conn) hcsb__obj_ref(&conn->obj);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Operations */
 
-_Static_assert(sizeof(hcsb__op_t) <= 184,
-               "a pending op must fit a 192-byte heap chunk");
+_Static_assert(sizeof(hcsb__op_t) <= 168,
+               "a pending op must fit a 176-byte heap chunk");
 
 hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
                          uint32_t default_timeout, const hcsb__op_class_t *cls,
@@ -127,26 +81,20 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
     *err = -EINVAL;
     return NULL;
   }
-  op = conn->free_ops;
-  if (op != NULL) {
-    conn->free_ops = (hcsb__op_t *)op->ctx;
-    conn->nfree_ops--;
-  } else {
-    op = malloc(sizeof(*op));
-    if (op == NULL) {
-      *err = -ENOMEM;
-      return NULL;
-    }
+  op = hcsb__pool_get(&conn->ops);
+  if (op == NULL) {
+    *err = -ENOMEM;
+    return NULL;
   }
   memset(op, 0, sizeof(*op));
   hcsb__call_embed(&op->call);
   op->cls = cls;
   op->owner = owner;
   hcsb__obj_ref(owner);
-  hcsb__list_push(&owner->ops, &op->link);
+  hcsb__list_push(&owner->base.reqs, &op->link);
   /* An op started on a closing handle still completes, with -ECANCELED. */
-  op->cancelled = owner->closing;
-  op->timeout_ms = opts != NULL && opts->timeout_ms != 0 ? opts->timeout_ms
+  op->cancelled = owner->base.closing;
+  op->call.timeout_ms = opts != NULL && opts->timeout_ms != 0 ? opts->timeout_ms
                                                          : default_timeout;
   if (opts != NULL && opts->activity_id != NULL) {
     hcsb__call_set_activity(&op->call, opts->activity_id);
@@ -163,13 +111,7 @@ static void op_recycle(hcsb__op_t *op) {
 
   if (op->cls->ctx_free != NULL) op->cls->ctx_free(op->ctx);
   hcsb__trace_release(conn, op->trace);
-  if (conn->nfree_ops < OP_POOL_MAX) {
-    op->ctx = conn->free_ops; /* the free list threads through ctx */
-    conn->free_ops = op;
-    conn->nfree_ops++;
-  } else {
-    free(op);
-  }
+  hcsb__pool_put(&conn->ops, op);
 }
 
 void hcsb__op_discard(hcsb__op_t *op) {
@@ -204,19 +146,19 @@ int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
     hcsb__op_done_later(op, -ENOTCONN);
     return 0;
   }
-  return hcsb__bridge_call_in(conn->bridge, &op->call, req, op->timeout_ms,
+  return hcsb__bridge_call_in(conn->bridge, &op->call, req, op->call.timeout_ms,
                               op_on_reply, op);
 }
 
 static void op_deferred(hcsb__defer_t *d) {
-  hcsb__op_t *op = HCSB__CONTAINER_OF(d, hcsb__op_t, defer);
+  hcsb__op_t *op = HCSB__CONTAINER_OF(d, hcsb__op_t, call.dq);
 
-  hcsb__op_done(op, op->deferred_status, NULL, NULL);
+  hcsb__op_done(op, op->call.w.status, NULL, NULL);
 }
 
 void hcsb__op_done_later(hcsb__op_t *op, int status) {
-  op->deferred_status = status;
-  hcsb__defer(op->owner->conn, &op->defer, op_deferred);
+  op->call.w.status = status;
+  hcsb__defer_on(op->owner->conn, &op->call.dq, op_deferred);
 }
 
 void hcsb__op_done(hcsb__op_t *op, int status, const hcsb_guest_error_t *gerr,
@@ -238,7 +180,7 @@ void hcsb__op_done(hcsb__op_t *op, int status, const hcsb_guest_error_t *gerr,
 void hcsb__obj_cancel_ops(hcsb__obj_t *o) {
   hcsb__link_t *l;
 
-  for (l = o->ops.next; l != &o->ops; l = l->next) {
+  for (l = o->base.reqs.next; l != &o->base.reqs; l = l->next) {
     hcsb__op_t *op = HCSB__CONTAINER_OF(l, hcsb__op_t, link);
 
     op->cancelled = 1;
@@ -246,7 +188,7 @@ void hcsb__obj_cancel_ops(hcsb__obj_t *o) {
      * turned into -ECANCELED on the way out. */
     if (hcsb__call_busy(&op->call))
       (void)hcsb_call_cancel(&op->call);
-    else if (!hcsb__defer_queued(&op->defer))
+    else if (!hcsb__defer_queued(&op->call.dq))
       hcsb__op_done_later(op, -ECANCELED);
   }
 }
@@ -304,11 +246,17 @@ static void wait_timeout(uv_timer_t *t) {
 int hcsb__wait_new(hcsb__obj_t *owner, hcsb__link_t *list, uint32_t timeout_ms,
                    hcsb__wait_t **out) {
   hcsb__wait_t *w = calloc(1, sizeof(*w));
+  int r;
 
   if (w == NULL) return -ENOMEM;
   w->owner = owner;
+  hcsb__defer_init(&w->defer);
   if (timeout_ms != 0) {
-    uv_timer_init(owner->conn->loop, &w->timer);
+    r = uv_timer_init(owner->conn->loop, &w->timer);
+    if (r != 0) {
+      free(w);
+      return r;
+    }
     uv_timer_start(&w->timer, wait_timeout, timeout_ms, 0);
     w->has_timer = 1;
   }
@@ -322,5 +270,5 @@ void hcsb__wait_queue(hcsb__wait_t *w, int status) {
   if (hcsb__defer_queued(&w->defer)) return;
   if (w->has_timer) uv_timer_stop(&w->timer);
   w->status = status;
-  hcsb__defer(w->owner->conn, &w->defer, wait_deferred);
+  hcsb__defer_on(w->owner->conn, &w->defer, wait_deferred);
 }

@@ -28,11 +28,8 @@ static hcsb_process_t *process_new(hcsb_conn_t *conn, hcsb_container_t *c) {
 }
 
 void hcsb__process_free(hcsb_process_t *p) {
-  hcsb__obj_t *conn = &p->obj.conn->obj;
-
   if (p->container != NULL) hcsb__obj_unref(&p->container->obj);
   free(p);
-  hcsb__obj_unref(conn);
 }
 
 int hcsb__process_idle(const hcsb_process_t *p) {
@@ -50,9 +47,7 @@ static void process_abort(hcsb_process_t *p) {
   stdio_release(p, -ECANCELED);
   hcsb__list_remove(&p->clink);
   hcsb__list_remove(&p->conn_link);
-  p->obj.closing = 1;
-  p->obj.close_queued = 1;
-  hcsb__obj_unref(&p->obj);
+  hcsb__obj_abort(&p->obj);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -160,7 +155,7 @@ int hcsb_process_wait(hcsb_process_t *p, uint32_t timeout_ms,
   if (r != 0) return r;
   w->cb.process = cb;
   w->data = data;
-  if (p->obj.closing)
+  if (p->obj.base.closing)
     hcsb__wait_queue(w, -ECANCELED);
   else
     wait_fill(p, w);
@@ -223,13 +218,13 @@ static int process_start_op(hcsb_process_t *p, hcsb__op_t *op) {
 static void unpark(hcsb_process_t *p, int failed) {
   hcsb__link_t *l;
 
-  for (l = p->obj.ops.next; l != &p->obj.ops; l = l->next) {
+  for (l = p->obj.base.reqs.next; l != &p->obj.base.reqs; l = l->next) {
     hcsb__op_t *op = HCSB__CONTAINER_OF(l, hcsb__op_t, link);
     int r = -ESRCH;
 
     if (!op->parked) continue;
     op->parked = 0;
-    if (hcsb__defer_queued(&op->defer)) continue; /* cancelled meanwhile */
+    if (hcsb__defer_queued(&op->call.dq)) continue; /* cancelled meanwhile */
     if (!failed) r = process_send(op);
     if (r != 0) hcsb__op_done_later(op, r);
   }
@@ -476,7 +471,7 @@ int hcsb_container_open_process(hcsb_container_t *c, uint32_t pid,
   hcsb__link_t *l;
   hcsb_process_t *p;
 
-  if (c == NULL || out == NULL || c->obj.closing) return -EINVAL;
+  if (c == NULL || out == NULL || c->obj.base.closing) return -EINVAL;
   for (l = c->processes.next; l != &c->processes; l = l->next)
     if (HCSB__CONTAINER_OF(l, hcsb_process_t, clink)->pid == pid)
       return -EEXIST;
@@ -507,8 +502,8 @@ void hcsb__process_conn_closed(hcsb_process_t *p) {
 void hcsb_process_close(hcsb_process_t *p, hcsb_close_cb cb, void *data) {
   hcsb__link_t *l;
 
-  if (p == NULL || p->obj.closing) return;
-  p->obj.closing = 1;
+  if (p == NULL || p->obj.base.closing) return;
+  p->obj.base.closing = 1;
   for (l = p->waits.next; l != &p->waits; l = l->next) {
     hcsb__wait_t *w = HCSB__CONTAINER_OF(l, hcsb__wait_t, link);
     w->exit_code = 0;
@@ -525,15 +520,15 @@ uint32_t hcsb_process_pid(const hcsb_process_t *p) {
 }
 
 hcsb_container_t *hcsb_process_container(const hcsb_process_t *p) {
-  if (p == NULL || p->container == NULL || p->container->obj.closing)
+  if (p == NULL || p->container == NULL || p->container->obj.base.closing)
     return NULL;
   return p->container;
 }
 
 void hcsb_process_set_data(hcsb_process_t *p, void *data) {
-  p->obj.data = data;
+  p->obj.base.data = data;
 }
 
 void *hcsb_process_get_data(const hcsb_process_t *p) {
-  return p->obj.data;
+  return p->obj.base.data;
 }

@@ -8,30 +8,46 @@
 /* ------------------------------------------------------------------------ */
 /* Creation and limits */
 
+static const hcsb__handle_class_t bridge_class;
+static void opener_closed(void *data);
+
 int hcsb_bridge_new(uv_loop_t *loop, hcsb_bridge_t **out) {
   if (loop == NULL || out == NULL) return -EINVAL;
   hcsb_bridge_t *b = calloc(1, sizeof *b);
   if (b == NULL) return -ENOMEM;
+  hcsb__handle_init(&b->h, &bridge_class, &b->dq);
   b->loop = loop;
   b->next_id = 1; /* 0 is what notifications carry */
   b->tab = (hcsb__calltab_t)HCSB__CALLTAB_INIT(offsetof(hcsb_call_t, u.id));
+  b->pool = (hcsb__pool_t)HCSB__POOL_INIT(sizeof(hcsb_call_t), HCSB__FREE_CALLS_MAX);
   b->max_frame = HCSB_DEFAULT_MAX_FRAME;
   b->max_pending = HCSB__DEFAULT_MAX_PENDING;
   b->max_write_queue = HCSB__DEFAULT_MAX_WRITE_QUEUE;
   b->log_level = HCSB_LOG_INFO;
+  hcsb__call_embed(&b->negotiate);
+  hcsb__defer_init(&b->disconnect);
   hcsb__decoder_init(&b->dec, b->max_frame);
   int rc = hcsb__decode_ctx_init(&b->dctx);
+  /* The handles are inactive, so an unused bridge does not keep the loop
+   * alive; the ones initialised are closed again on failure. */
+  int inited = 0;
+  if (rc == 0 && (rc = uv_timer_init(loop, &b->timer)) == 0) inited++;
+  if (rc == 0 && (rc = uv_prepare_init(loop, &b->prepare)) == 0) inited++;
+  if (rc == 0 && (rc = hcsb__dq_init(loop, &b->dq, &b->h)) == 0) inited++;
   if (rc != 0) {
-    hcsb__decoder_free(&b->dec);
-    free(b);
+    if (inited == 0) {
+      hcsb__handle_abort(&b->h); /* frees at once */
+      return rc;
+    }
+    /* Freed after libuv's close callbacks, without a close callback. */
+    b->h.ended = b->h.closing = 1;
+    if (inited > 0) hcsb__handle_uv_close(&b->h, (uv_handle_t *)&b->timer);
+    if (inited > 1) hcsb__handle_uv_close(&b->h, (uv_handle_t *)&b->prepare);
+    hcsb__handle_unref(&b->h);
     return rc;
   }
-  /* These inits cannot fail on Unix for a valid loop; the handles are
-   * inactive, so an unused bridge does not keep the loop alive. */
-  hcsb__calls_init(b);
-  uv_prepare_init(loop, &b->prepare);
+  b->timer.data = b;
   b->prepare.data = b;
-  b->handles_open++;
   *out = b;
   return 0;
 }
@@ -74,8 +90,8 @@ void hcsb_bridge_set_disconnect_cb(hcsb_bridge_t *b, hcsb_disconnect_cb cb,
   b->disconnect_data = data;
 }
 
-void hcsb_bridge_set_data(hcsb_bridge_t *b, void *data) { b->data = data; }
-void *hcsb_bridge_get_data(const hcsb_bridge_t *b) { return b->data; }
+void hcsb_bridge_set_data(hcsb_bridge_t *b, void *data) { b->h.data = data; }
+void *hcsb_bridge_get_data(const hcsb_bridge_t *b) { return b->h.data; }
 
 /* ------------------------------------------------------------------------ */
 /* Getters */
@@ -113,7 +129,7 @@ void hcsb_bridge_stats(const hcsb_bridge_t *b, hcsb_bridge_stats_t *out) {
 static void negotiated(void *data, int status, const hcsb_guest_error_t *gerr,
                        const hcsb_response_t *resp) {
   hcsb_bridge_t *b = data;
-  b->negotiate = NULL;
+  b->ready_due = 0;
   if (b->phase == HCSB__DEAD) {
     /* Lost or closed first: `status` says how. */
     b->ready_cb(b->ready_data, b, status, NULL);
@@ -151,9 +167,9 @@ static uint32_t open_timeout(const hcsb_bridge_t *b) {
   return b->has_addr ? b->addr.timeout_ms : HCSB__DEFAULT_OPEN_TIMEOUT_MS;
 }
 
-/* Queues NegotiateProtocol as the first frame on a fresh stream. */
+/* NegotiateProtocol, the first frame on a fresh stream: an ordinary call,
+ * marked internal so it goes out before the bridge is ready. */
 static int send_negotiate(hcsb_bridge_t *b) {
-  hcsb_call_t *c = b->negotiate;
   char activity[37];
   hcsb__guid_generate(activity);
   hcsb_request_t req;
@@ -162,25 +178,20 @@ static int send_negotiate(hcsb_bridge_t *b) {
   req.activity_id = activity;
   req.u.negotiate.min_version = HCSB_PROTOCOL_VERSION;
   req.u.negotiate.max_version = HCSB_PROTOCOL_VERSION;
-
-  uint32_t timeout = open_timeout(b);
-  hcsb__buf_t *w = hcsb__writer_buf(b);
-  size_t old = w->len;
-  int rc = hcsb__calltab_reserve(&b->tab, b->tab.count + 1);
-  if (rc == 0 && timeout != 0) rc = hcsb__dlheap_reserve(&b->heap, b->heap.n + 1);
-  if (rc == 0) rc = hcsb__request_encode(w, b->next_id, &req);
-  if (rc != 0) return rc;
-  c->u.id = b->next_id++;
-  hcsb__call_set_activity(c, activity);
-  (void)hcsb__calltab_put(&b->tab, c);
-  c->state = HCSB__CALL_PENDING;
-  if (timeout != 0) hcsb__call_set_deadline(c, timeout);
-  b->st.frames_sent++;
   b->phase = HCSB__NEGOTIATING;
-  hcsb__writer_kick(b);
-  hcsb__log_frame(b, "send", req.type, c->u.id, w->data + old + HCSB__HDR_SIZE,
-                  w->len - old - HCSB__HDR_SIZE);
-  return 0;
+  return hcsb__call_start(b, &b->negotiate, &req, open_timeout(b), negotiated, b,
+                          HCSB__CALL_INTERNAL, NULL);
+}
+
+/* The open failed before NegotiateProtocol went out: ready_cb gets
+ * `status` through the negotiation call's own path, on the next turn. */
+static void negotiate_fail(hcsb_bridge_t *b, int status) {
+  if (!b->ready_due || hcsb__call_busy(&b->negotiate)) return;
+  b->negotiate.bridge = b;
+  b->negotiate.cb = negotiated;
+  b->negotiate.data = b;
+  b->negotiate.internal = 1;
+  hcsb__call_defer(&b->negotiate, status);
 }
 
 static int start_stream(hcsb_bridge_t *b, uv_stream_t *stream) {
@@ -193,16 +204,6 @@ static int start_stream(hcsb_bridge_t *b, uv_stream_t *stream) {
   return rc;
 }
 
-static hcsb_call_t *new_negotiate(hcsb_bridge_t *b) {
-  hcsb_call_t *c = hcsb__call_new(b);
-  if (c == NULL) return NULL;
-  c->internal = 1;
-  c->cb = negotiated;
-  c->data = b;
-  c->resp_type = HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE;
-  return c;
-}
-
 static void open_cb(void *data, int status, uv_stream_t *stream) {
   hcsb_bridge_t *b = data;
   hcsb__bridge_ref(b);
@@ -210,7 +211,7 @@ static void open_cb(void *data, int status, uv_stream_t *stream) {
   if (status != 0) {
     hcsb__log(b, HCSB_LOG_ERROR, NULL, "opening the bridge transport failed: %s",
               hcsb__errstr(status));
-    hcsb__call_defer(b->negotiate, status);
+    negotiate_fail(b, status);
     hcsb__bridge_lost(b, b->stream ? -ECONNRESET : -ENOTCONN, status);
   }
   hcsb__bridge_unref(b);
@@ -219,18 +220,16 @@ static void open_cb(void *data, int status, uv_stream_t *stream) {
 int hcsb_bridge_connect_addr(hcsb_bridge_t *b, const hcsb_addr_t *addr,
                              hcsb_ready_cb cb, void *data) {
   if (b == NULL || addr == NULL || cb == NULL) return -EINVAL;
-  if (b->phase != HCSB__NEW || b->close_requested) return -EALREADY;
-  b->negotiate = new_negotiate(b);
-  if (b->negotiate == NULL) return -ENOMEM;
+  if (b->phase != HCSB__NEW || b->h.closing) return -EALREADY;
   b->addr = *addr;
   b->has_addr = 1;
   b->ready_cb = cb;
   b->ready_data = data;
+  b->ready_due = 1;
   b->phase = HCSB__OPENING;
   int rc = hcsb__open(b->loop, addr, open_cb, b, &b->opener);
   if (rc != 0) {
-    hcsb__call_recycle(b, b->negotiate);
-    b->negotiate = NULL;
+    b->ready_due = 0;
     b->has_addr = 0;
     b->phase = HCSB__NEW;
     return rc;
@@ -253,18 +252,12 @@ static void free_handle(uv_handle_t *h) { free(h); }
 
 int hcsb_bridge_open_fd(hcsb_bridge_t *b, int fd, hcsb_ready_cb cb, void *data) {
   if (b == NULL || fd < 0 || cb == NULL) return -EINVAL;
-  if (b->phase != HCSB__NEW || b->close_requested) return -EALREADY;
+  if (b->phase != HCSB__NEW || b->h.closing) return -EALREADY;
   uv_pipe_t *p = malloc(sizeof *p);
-  hcsb_call_t *c = new_negotiate(b);
-  if (p == NULL || c == NULL) {
-    free(p);
-    if (c != NULL) hcsb__call_recycle(b, c);
-    return -ENOMEM;
-  }
+  if (p == NULL) return -ENOMEM;
   int rc = uv_pipe_init(b->loop, p, 0);
   if (rc != 0) {
     free(p);
-    hcsb__call_recycle(b, c);
     return rc;
   }
   /* On failure libuv has not attached the descriptor: it stays the
@@ -272,16 +265,15 @@ int hcsb_bridge_open_fd(hcsb_bridge_t *b, int fd, hcsb_ready_cb cb, void *data) 
   rc = uv_pipe_open(p, fd);
   if (rc != 0) {
     uv_close((uv_handle_t *)p, free_handle);
-    hcsb__call_recycle(b, c);
     return rc;
   }
-  b->negotiate = c;
   b->ready_cb = cb;
   b->ready_data = data;
+  b->ready_due = 1;
   rc = start_stream(b, (uv_stream_t *)p);
   if (rc != 0) {
     /* Accepted: from here the bridge owns the descriptor; report later. */
-    hcsb__call_defer(b->negotiate, rc);
+    negotiate_fail(b, rc);
     hcsb__bridge_lost(b, -ECONNRESET, rc);
   }
   return 0;
@@ -294,7 +286,13 @@ static void stream_closed(uv_handle_t *h) {
   hcsb_bridge_t *b = h->data;
   free(h);
   b->stream = NULL;
-  hcsb__bridge_maybe_finish(b);
+  hcsb__handle_check_closed(&b->h);
+}
+
+static void disconnect_fire(hcsb__defer_t *d) {
+  hcsb_bridge_t *b = HCSB__CONTAINER_OF(d, hcsb_bridge_t, disconnect);
+  if (b->disconnect_cb != NULL && !b->h.closing)
+    b->disconnect_cb(b->disconnect_data, b, b->lost_status);
 }
 
 void hcsb__bridge_lost(hcsb_bridge_t *b, int call_status, int cause) {
@@ -305,13 +303,11 @@ void hcsb__bridge_lost(hcsb_bridge_t *b, int call_status, int cause) {
   if (cause != -ECANCELED)
     hcsb__log(b, HCSB_LOG_WARN, NULL, "bridge connection lost: %s",
               hcsb__errstr(cause));
-  if (b->was_ready && call_status != -ECANCELED) {
-    b->disconnect_due = 1;
-    hcsb__calls_schedule(b);
-  }
-  if (b->negotiate != NULL && b->negotiate->state == 0)
-    hcsb__call_defer(b->negotiate, call_status); /* never sent */
+  negotiate_fail(b, call_status); /* never sent */
   hcsb__calls_fail_all(b, call_status);
+  /* After the calls: their callbacks run first. */
+  if (b->was_ready && call_status != -ECANCELED)
+    hcsb__defer(&b->dq, &b->disconnect, disconnect_fire);
   if (b->stream != NULL && !uv_is_closing((uv_handle_t *)b->stream)) {
     uv_read_stop(b->stream);
     uv_close((uv_handle_t *)b->stream, stream_closed);
@@ -321,53 +317,11 @@ void hcsb__bridge_lost(hcsb_bridge_t *b, int call_status, int cause) {
   b->timer_due = 0;
 }
 
-void hcsb__bridge_ref(hcsb_bridge_t *b) { b->refs++; }
+/* ------------------------------------------------------------------------ */
+/* The core handle's hooks */
 
-void hcsb__bridge_unref(hcsb_bridge_t *b) {
-  if (--b->refs == 0) hcsb__bridge_maybe_finish(b);
-}
-
-static void bridge_free(hcsb_bridge_t *b) {
-  hcsb__calls_free(b);
-  hcsb__buf_free(&b->wbuf[0]);
-  hcsb__buf_free(&b->wbuf[1]);
-  hcsb__buf_free(&b->hold);
-  hcsb__decoder_free(&b->dec);
-  hcsb__decode_ctx_free(&b->dctx);
-  free(b->rbuf);
-  free(b);
-}
-
-static void handle_closed(uv_handle_t *h) {
-  hcsb_bridge_t *b = h->data;
-  if (--b->handles_open > 0) return;
-  hcsb_close_cb cb = b->close_cb;
-  void *data = b->close_data;
-  if (cb != NULL) cb(data);
-  bridge_free(b);
-}
-
-void hcsb__bridge_maybe_finish(hcsb_bridge_t *b) {
-  if (!b->close_requested || b->finishing || b->refs > 0) return;
-  if (b->done.head != NULL || b->disconnect_due) return; /* idle drains */
-  if (b->stream != NULL || b->opener != NULL) return;    /* still closing */
-  b->finishing = 1;
-  uv_close((uv_handle_t *)&b->timer, handle_closed);
-  uv_close((uv_handle_t *)&b->prepare, handle_closed);
-  uv_close((uv_handle_t *)&b->idle, handle_closed);
-}
-
-static void opener_closed(void *data) {
-  hcsb_bridge_t *b = data;
-  b->opener = NULL;
-  hcsb__bridge_maybe_finish(b);
-}
-
-void hcsb_bridge_close(hcsb_bridge_t *b, hcsb_close_cb cb, void *data) {
-  if (b == NULL || b->close_requested) return;
-  b->close_requested = 1;
-  b->close_cb = cb;
-  b->close_data = data;
+static void bridge_cancel(hcsb__handle_t *h) {
+  hcsb_bridge_t *b = HCSB__CONTAINER_OF(h, hcsb_bridge_t, h);
   hcsb__bridge_lost(b, -ECANCELED, -ECANCELED);
   if (b->opener != NULL && !b->opener_closing) {
     b->opener_closing = 1;
@@ -378,5 +332,45 @@ void hcsb_bridge_close(hcsb_bridge_t *b, hcsb_close_cb cb, void *data) {
     hcsb__opener_shutdown(b->opener, b->was_ready ? HCSB__SPAWN_GRACE_MS : 0,
                           opener_closed, b);
   }
-  hcsb__bridge_maybe_finish(b);
+}
+
+/* Nothing on the stack (only the owner's reference), the transport closed,
+ * every deferred callback run. */
+static int bridge_idle(const hcsb__handle_t *h) {
+  const hcsb_bridge_t *b = HCSB__CONTAINER_OF(h, hcsb_bridge_t, h);
+  return h->refs == 1 && b->dq.n == 0 && b->stream == NULL && b->opener == NULL;
+}
+
+/* The close callback comes after these: every libuv handle is closed. */
+static void bridge_close_handles(hcsb__handle_t *h) {
+  hcsb_bridge_t *b = HCSB__CONTAINER_OF(h, hcsb_bridge_t, h);
+  hcsb__handle_uv_close(h, (uv_handle_t *)&b->timer);
+  hcsb__handle_uv_close(h, (uv_handle_t *)&b->prepare);
+  hcsb__dq_close(&b->dq);
+}
+
+static void bridge_free(hcsb__handle_t *h) {
+  hcsb_bridge_t *b = HCSB__CONTAINER_OF(h, hcsb_bridge_t, h);
+  hcsb__calls_free(b);
+  hcsb__buf_free(&b->wbuf[0]);
+  hcsb__buf_free(&b->wbuf[1]);
+  hcsb__buf_free(&b->hold);
+  hcsb__decoder_free(&b->dec);
+  hcsb__decode_ctx_free(&b->dctx);
+  free(b->rbuf);
+  free(b);
+}
+
+static const hcsb__handle_class_t bridge_class = {
+    bridge_cancel, bridge_idle, bridge_close_handles, NULL, bridge_free};
+
+static void opener_closed(void *data) {
+  hcsb_bridge_t *b = data;
+  b->opener = NULL;
+  hcsb__handle_check_closed(&b->h);
+}
+
+void hcsb_bridge_close(hcsb_bridge_t *b, hcsb_close_cb cb, void *data) {
+  if (b == NULL || b->h.closing) return;
+  hcsb__handle_close(&b->h, cb, data);
 }

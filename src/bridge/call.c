@@ -4,77 +4,28 @@
 
 #include "bridge/internal.h"
 
-_Static_assert(sizeof(hcsb_call_t) <= 96, "a pending call must stay small");
+_Static_assert(sizeof(hcsb_call_t) <= 104, "a pending call must stay small");
 
 static uint32_t request_type(const hcsb_call_t *c) {
   return HCSB_MSG_TYPE_REQUEST | (c->resp_type & ~HCSB_MSG_TYPE_MASK);
 }
 
-static const char *msg_name(uint32_t type) {
-  const char *name = hcsb_msg_name(type);
-  return name ? name : "unknown type";
-}
-
-/* ------------------------------------------------------------------------ */
-/* Lists */
-
-static void list_push(hcsb__call_list_t *l, hcsb_call_t *c) {
-  c->next = NULL;
-  c->prev = l->tail;
-  if (l->tail != NULL)
-    l->tail->next = c;
-  else
-    l->head = c;
-  l->tail = c;
-}
-
-static void list_remove(hcsb__call_list_t *l, hcsb_call_t *c) {
-  if (c->prev != NULL)
-    c->prev->next = c->next;
-  else
-    l->head = c->next;
-  if (c->next != NULL)
-    c->next->prev = c->prev;
-  else
-    l->tail = c->prev;
-  c->prev = c->next = NULL;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Call structs are recycled: a pipelined workload allocates none. */
 
-hcsb_call_t *hcsb__call_new(hcsb_bridge_t *b) {
-  hcsb_call_t *c = b->free_calls;
-  if (c != NULL) {
-    b->free_calls = c->next;
-    b->nfree--;
-  } else {
-    c = malloc(sizeof *c);
-    if (c == NULL) return NULL;
-  }
+static void call_reset(hcsb_call_t *c, int embedded) {
   memset(c, 0, sizeof *c);
   c->dl.idx = HCSB__DL_NONE;
-  c->bridge = b;
-  return c;
+  hcsb__defer_init(&c->dq);
+  c->embedded = (uint8_t)embedded;
 }
 
-void hcsb__call_embed(hcsb_call_t *c) {
-  memset(c, 0, sizeof *c);
-  c->dl.idx = HCSB__DL_NONE;
-  c->embedded = 1;
-}
+void hcsb__call_embed(hcsb_call_t *c) { call_reset(c, 1); }
 
 void hcsb__call_recycle(hcsb_bridge_t *b, hcsb_call_t *c) {
   c->state = HCSB__CALL_IDLE;
   c->cb = NULL;
-  if (c->embedded) return; /* the caller's storage */
-  if (b->nfree < HCSB__FREE_CALLS_MAX) {
-    c->next = b->free_calls;
-    b->free_calls = c;
-    b->nfree++;
-  } else {
-    free(c);
-  }
+  if (!c->embedded) hcsb__pool_put(&b->pool, c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -85,7 +36,7 @@ static void timer_cb(uv_timer_t *t);
 
 static void arm_timer(hcsb_bridge_t *b) {
   hcsb__dl_node_t *top = hcsb__dlheap_top(&b->heap);
-  if (top == NULL || b->finishing) return;
+  if (top == NULL || b->h.ended) return;
   if (b->timer_due != 0 && b->timer_due <= top->when) return;
   uint64_t now = uv_now(b->loop);
   uv_timer_start(&b->timer, timer_cb, top->when > now ? top->when - now : 0, 0);
@@ -111,14 +62,18 @@ void hcsb__call_abandon_id(hcsb_bridge_t *b, uint64_t id) {
   b->nabandoned++;
 }
 
+#define CALL_OF(l) HCSB__CONTAINER_OF(l, hcsb_call_t, dq.link)
+
 /* Squeezes out the frames of calls that no longer wait, keeping order. */
 static void compact_hold(hcsb_bridge_t *b) {
   size_t out = 0;
-  for (hcsb_call_t *c = b->waiting.head; c != NULL; c = c->next) {
+  for (hcsb__link_t *l = b->h.reqs.next; l != &b->h.reqs; l = l->next) {
+    hcsb_call_t *c = CALL_OF(l);
+    if (c->state != HCSB__CALL_WAITING) continue;
     if (c->u.wire_off != out)
-      memmove(b->hold.data + out, b->hold.data + c->u.wire_off, c->wire_len);
+      memmove(b->hold.data + out, b->hold.data + c->u.wire_off, c->w.wire_len);
     c->u.wire_off = out;
-    out += c->wire_len;
+    out += c->w.wire_len;
   }
   b->hold.len = out;
   b->hold_dead = 0;
@@ -128,22 +83,23 @@ static void compact_hold(hcsb_bridge_t *b) {
 static void detach(hcsb_bridge_t *b, hcsb_call_t *c) {
   switch (c->state) {
   case HCSB__CALL_WAITING:
-    list_remove(&b->waiting, c);
+    hcsb__list_remove(&c->dq.link);
     if (!c->internal) b->npending--;
     /* Its held frame will never be sent: stop counting it as queued, and
      * once dead frames are half of `hold`, reclaim them (amortised O(1),
      * so cancelling while waiting cannot grow `hold` without bound). */
-    b->hold_dead += c->wire_len;
-    if (b->waiting.head == NULL ||
+    b->hold_dead += c->w.wire_len;
+    if (b->hold_dead >= b->hold.len ||
         (b->hold_dead >= 4096 && b->hold_dead * 2 >= b->hold.len))
       compact_hold(b);
     break;
   case HCSB__CALL_PENDING:
     hcsb__calltab_del(&b->tab, c->u.id);
+    hcsb__list_remove(&c->dq.link);
     if (!c->internal) b->npending--;
     break;
   case HCSB__CALL_DONE:
-    list_remove(&b->done, c);
+    hcsb__defer_cancel(&b->dq, &c->dq);
     break;
   default:
     break;
@@ -175,7 +131,7 @@ static void timer_cb(uv_timer_t *t) {
       char act[37];
       hcsb__log(b, HCSB_LOG_INFO, hcsb__call_activity(c, act),
                 "call %llu (%s) timed out", sent ? (unsigned long long)c->u.id : 0ull,
-                msg_name(request_type(c)));
+                hcsb__msg_name(request_type(c)));
     }
     hcsb__call_finish(c, -ETIMEDOUT, NULL, NULL);
   }
@@ -198,79 +154,45 @@ void hcsb__call_finish(hcsb_call_t *c, int status, const hcsb_guest_error_t *ger
   if (pooled) hcsb__call_recycle(b, c);
 }
 
-static void idle_cb(uv_idle_t *h) {
-  hcsb_bridge_t *b = h->data;
-  hcsb__bridge_ref(b);
-  /* Only what was queued before this turn: a callback that starts a call on
-   * a dead bridge gets its -ENOTCONN on the next turn, not in this loop. */
-  hcsb_call_t *last = b->done.tail;
-  while (last != NULL) {
-    hcsb_call_t *c = b->done.head;
-    int was_last = c == last;
-    hcsb__call_finish(c, c->status, NULL, NULL);
-    if (was_last) break;
-  }
-  if (b->disconnect_due) {
-    b->disconnect_due = 0;
-    if (b->disconnect_cb != NULL && !b->close_requested)
-      b->disconnect_cb(b->disconnect_data, b, b->lost_status);
-  }
-  if (b->done.head == NULL && !b->disconnect_due) uv_idle_stop(&b->idle);
-  hcsb__bridge_unref(b);
+static void call_deferred(hcsb__defer_t *d) {
+  hcsb_call_t *c = HCSB__CONTAINER_OF(d, hcsb_call_t, dq);
+  hcsb__call_finish(c, c->w.status, NULL, NULL);
 }
-
-void hcsb__calls_schedule(hcsb_bridge_t *b) { uv_idle_start(&b->idle, idle_cb); }
 
 void hcsb__call_defer(hcsb_call_t *c, int status) {
   hcsb_bridge_t *b = c->bridge;
   detach(b, c);
   c->state = HCSB__CALL_DONE;
-  c->status = status;
-  list_push(&b->done, c);
-  uv_idle_start(&b->idle, idle_cb);
+  c->w.status = status;
+  hcsb__defer(&b->dq, &c->dq, call_deferred);
 }
 
-static int by_id(const void *a, const void *b) {
-  uint64_t x = (*(hcsb_call_t *const *)a)->u.id, y = (*(hcsb_call_t *const *)b)->u.id;
-  return x < y ? -1 : x > y;
+static void fail_state(hcsb_bridge_t *b, hcsb__call_state_t state, int status) {
+  hcsb__link_t *l, *next;
+  for (l = b->h.reqs.next; l != &b->h.reqs; l = next) {
+    next = l->next;
+    if (CALL_OF(l)->state == state) hcsb__call_defer(CALL_OF(l), status);
+  }
 }
 
 void hcsb__calls_fail_all(hcsb_bridge_t *b, int status) {
-  /* Swap the table out first: nothing below may find a call in it. */
-  hcsb__calltab_t old = b->tab;
-  hcsb__calltab_t fresh = HCSB__CALLTAB_INIT(old.key_off);
-  b->tab = fresh;
+  /* Sent calls in the order they were sent (the list keeps them in ID
+   * order), then the waiting ones; abandoned IDs are moot from here. */
+  fail_state(b, HCSB__CALL_PENDING, status);
+  fail_state(b, HCSB__CALL_WAITING, status);
+  hcsb__calltab_clear(&b->tab);
   b->nabandoned = 0;
-
-  size_t n = 0;
-  hcsb_call_t **v = old.count ? malloc(old.count * sizeof *v) : NULL;
-  for (size_t i = 0; i < old.cap; i++) {
-    hcsb_call_t *c = hcsb__calltab_item_at(&old, i);
-    if (c == NULL) continue;
-    c->state = HCSB__CALL_IDLE; /* already out of the table */
-    if (!c->internal) b->npending--;
-    if (v != NULL)
-      v[n++] = c;
-    else
-      hcsb__call_defer(c, status); /* no memory to sort: table order */
-  }
-  hcsb__calltab_free(&old);
-  /* Fail sent calls in the order they were sent, then the waiting ones. */
-  if (v != NULL) {
-    qsort(v, n, sizeof *v, by_id);
-    for (size_t i = 0; i < n; i++) hcsb__call_defer(v[i], status);
-    free(v);
-  }
-  while (b->waiting.head != NULL) hcsb__call_defer(b->waiting.head, status);
   b->hold.len = 0;
   b->hold_dead = 0;
 }
 
 int hcsb__calls_release_waiting(hcsb_bridge_t *b) {
   size_t n = 0, live = 0;
-  for (hcsb_call_t *c = b->waiting.head; c != NULL; c = c->next) {
+  hcsb__link_t *l, *next, waiting;
+  for (l = b->h.reqs.next; l != &b->h.reqs; l = l->next) {
+    if (CALL_OF(l)->state != HCSB__CALL_WAITING) continue;
     n++;
-    live += c->wire_len;
+    live += CALL_OF(l)->w.wire_len;
   }
   if (n == 0) {
     b->hold.len = 0;
@@ -282,16 +204,26 @@ int hcsb__calls_release_waiting(hcsb_bridge_t *b) {
   if (rc != 0) return rc;
 
   compact_hold(b); /* cancelled calls may have left holes */
-  while (b->waiting.head != NULL) {
-    hcsb_call_t *c = b->waiting.head;
-    list_remove(&b->waiting, c);
+  /* They move to the tail as they get their IDs: the list stays in send
+   * order. */
+  hcsb__list_init(&waiting);
+  for (l = b->h.reqs.next; l != &b->h.reqs; l = next) {
+    next = l->next;
+    if (CALL_OF(l)->state != HCSB__CALL_WAITING) continue;
+    hcsb__list_remove(l);
+    hcsb__list_push(&waiting, l);
+  }
+  while (!hcsb__list_empty(&waiting)) {
+    hcsb_call_t *c = CALL_OF(waiting.next);
+    hcsb__list_remove(&c->dq.link);
+    hcsb__list_push(&b->h.reqs, &c->dq.link);
     char *frame = b->hold.data + c->u.wire_off;
     c->u.id = b->next_id++;
     hcsb__frame_set_id(frame, c->u.id);
     (void)hcsb__calltab_put(&b->tab, c);
     c->state = HCSB__CALL_PENDING;
     hcsb__log_frame(b, "send", request_type(c), c->u.id, frame + HCSB__HDR_SIZE,
-                    c->wire_len - HCSB__HDR_SIZE);
+                    c->w.wire_len - HCSB__HDR_SIZE);
   }
   b->st.frames_sent += n;
   if (w->len == 0) {
@@ -306,25 +238,8 @@ int hcsb__calls_release_waiting(hcsb_bridge_t *b) {
   return 0;
 }
 
-int hcsb__calls_init(hcsb_bridge_t *b) {
-  int rc = uv_timer_init(b->loop, &b->timer);
-  if (rc != 0) return rc;
-  b->timer.data = b;
-  b->handles_open++;
-  rc = uv_idle_init(b->loop, &b->idle);
-  if (rc != 0) return rc;
-  b->idle.data = b;
-  b->handles_open++;
-  return 0;
-}
-
 void hcsb__calls_free(hcsb_bridge_t *b) {
-  while (b->free_calls != NULL) {
-    hcsb_call_t *c = b->free_calls;
-    b->free_calls = c->next;
-    free(c);
-  }
-  b->nfree = 0;
+  hcsb__pool_free(&b->pool);
   hcsb__calltab_free(&b->tab);
   hcsb__dlheap_free(&b->heap);
 }
@@ -336,61 +251,36 @@ static uint32_t response_type(uint32_t request_type) {
   return HCSB_MSG_TYPE_RESPONSE | (request_type & ~HCSB_MSG_TYPE_MASK);
 }
 
-/* Starts a call in `given` (caller-owned, idle) or in one from the pool. */
-static int call_start(hcsb_bridge_t *b, hcsb_call_t *given,
-                      const hcsb_request_t *req, uint32_t timeout_ms,
-                      hcsb_call_cb cb, void *data, hcsb_call_t **callp) {
-  if (b == NULL || req == NULL || cb == NULL) return -EINVAL;
-  if ((req->type & HCSB_MSG_TYPE_MASK) != HCSB_MSG_TYPE_REQUEST) return -EINVAL;
-  if (given != NULL && (!given->embedded || hcsb__call_busy(given))) return -EBUSY;
-
-  if (b->phase == HCSB__DEAD) {
-    hcsb_call_t *c = given != NULL ? given : hcsb__call_new(b);
-    if (c == NULL) return -ENOMEM;
-    c->bridge = b;
-    c->cb = cb;
-    c->data = data;
-    c->resp_type = response_type(req->type);
-    hcsb__call_set_activity(c, req->activity_id);
-    b->st.calls_started++;
-    hcsb__call_defer(c, -ENOTCONN);
-    if (callp != NULL) *callp = c;
-    return 0;
-  }
-
-  if (b->npending >= b->max_pending) {
-    hcsb__log(b, HCSB_LOG_WARN, req->activity_id,
-              "call refused: %zu calls pending (limit)", b->npending);
-    return -ENOBUFS;
-  }
-  int ready = b->phase == HCSB__READY;
-  /* Reserve first, so nothing can fail once the frame is queued. */
-  if ((timeout_ms != 0 && hcsb__dlheap_reserve(&b->heap, b->heap.n + 1) != 0) ||
-      (ready && hcsb__calltab_reserve(&b->tab, b->tab.count + 1) != 0))
-    return -ENOMEM;
-  hcsb_call_t *c = given != NULL ? given : hcsb__call_new(b);
-  if (c == NULL) return -ENOMEM;
-
-  hcsb__buf_t *buf = ready ? hcsb__writer_buf(b) : &b->hold;
-  size_t old = buf->len;
-  int rc = hcsb__request_encode(buf, ready ? b->next_id : 0, req);
-  if (rc == 0 && hcsb__writer_queued(b) > b->max_write_queue) {
-    buf->len = old;
-    rc = -ENOBUFS;
-  }
-  if (rc != 0) {
-    hcsb__call_recycle(b, c);
-    hcsb__log(b, HCSB_LOG_WARN, req->activity_id, "call refused: %s%s",
-              hcsb__errstr(rc), rc == -ENOBUFS ? " (write queue limit)" : "");
-    return rc;
-  }
-
+/* Binds `c` to its callback; no state yet. */
+static void call_bind(hcsb_bridge_t *b, hcsb_call_t *c, const hcsb_request_t *req,
+                      uint32_t timeout_ms, hcsb_call_cb cb, void *data) {
   c->bridge = b;
   c->cb = cb;
   c->data = data;
+  c->timeout_ms = timeout_ms;
   c->resp_type = response_type(req->type);
   hcsb__call_set_activity(c, req->activity_id);
-  if (ready) {
+}
+
+/* Puts `req` on the wire (ready, or an internal call) or in `hold` with
+ * ID 0 until negotiation: nothing can fail once the frame is queued. */
+static int call_queue(hcsb_bridge_t *b, hcsb_call_t *c, const hcsb_request_t *req,
+                      uint32_t timeout_ms) {
+  int now = c->internal || b->phase == HCSB__READY;
+  if ((timeout_ms != 0 && hcsb__dlheap_reserve(&b->heap, b->heap.n + 1) != 0) ||
+      (now && hcsb__calltab_reserve(&b->tab, b->tab.count + 1) != 0))
+    return -ENOMEM;
+  hcsb__buf_t *buf = now ? hcsb__writer_buf(b) : &b->hold;
+  size_t old = buf->len;
+  int rc = hcsb__request_encode(buf, now ? b->next_id : 0, req);
+  /* The limit is the user's: negotiation goes out regardless. */
+  if (rc == 0 && !c->internal && hcsb__writer_queued(b) > b->max_write_queue) {
+    buf->len = old;
+    rc = -ENOBUFS;
+  }
+  if (rc != 0) return rc;
+  hcsb__list_push(&b->h.reqs, &c->dq.link);
+  if (now) {
     c->u.id = b->next_id++;
     (void)hcsb__calltab_put(&b->tab, c);
     c->state = HCSB__CALL_PENDING;
@@ -398,33 +288,68 @@ static int call_start(hcsb_bridge_t *b, hcsb_call_t *given,
     hcsb__writer_kick(b);
   } else {
     c->u.wire_off = old;
-    c->wire_len = (uint32_t)(buf->len - old);
+    c->w.wire_len = (uint32_t)(buf->len - old);
     c->state = HCSB__CALL_WAITING;
-    list_push(&b->waiting, c);
   }
   if (timeout_ms != 0) hcsb__call_set_deadline(c, timeout_ms);
-  b->npending++;
-  b->st.calls_started++;
-  if (callp != NULL) *callp = c;
+  if (!c->internal) {
+    b->npending++;
+    b->st.calls_started++;
+  }
   /* Last: a log callback may close the bridge, and the call is already
    * where closing will find it. */
-  if (ready && hcsb__log_on(b, HCSB_LOG_TRACE))
+  if (now && hcsb__log_on(b, HCSB_LOG_TRACE))
     hcsb__log_frame(b, "send", req->type, c->u.id, buf->data + old + HCSB__HDR_SIZE,
                     buf->len - old - HCSB__HDR_SIZE);
   return 0;
 }
 
+int hcsb__call_start(hcsb_bridge_t *b, hcsb_call_t *given, const hcsb_request_t *req,
+                     uint32_t timeout_ms, hcsb_call_cb cb, void *data, int flags,
+                     hcsb_call_t **callp) {
+  int internal = (flags & HCSB__CALL_INTERNAL) != 0;
+  if (b == NULL || req == NULL || cb == NULL) return -EINVAL;
+  if ((req->type & HCSB_MSG_TYPE_MASK) != HCSB_MSG_TYPE_REQUEST) return -EINVAL;
+  if (given != NULL && (!given->embedded || hcsb__call_busy(given))) return -EBUSY;
+  if (!internal && b->phase != HCSB__DEAD && b->npending >= b->max_pending) {
+    hcsb__log(b, HCSB_LOG_WARN, req->activity_id,
+              "call refused: %zu calls pending (limit)", b->npending);
+    return -ENOBUFS;
+  }
+  hcsb_call_t *c = given != NULL ? given : hcsb__pool_get(&b->pool);
+  if (c == NULL) return -ENOMEM;
+  if (given == NULL) call_reset(c, 0);
+
+  call_bind(b, c, req, timeout_ms, cb, data);
+  c->internal = (uint8_t)internal;
+  int rc = 0;
+  if (b->phase == HCSB__DEAD) {
+    if (!internal) b->st.calls_started++;
+    hcsb__call_defer(c, -ENOTCONN);
+  } else {
+    rc = call_queue(b, c, req, timeout_ms);
+  }
+  if (rc == 0) {
+    if (callp != NULL) *callp = c;
+  } else {
+    hcsb__call_recycle(b, c);
+    hcsb__log(b, HCSB_LOG_WARN, req->activity_id, "call refused: %s%s",
+              hcsb__errstr(rc), rc == -ENOBUFS ? " (write queue limit)" : "");
+  }
+  return rc;
+}
+
 int hcsb_bridge_call(hcsb_bridge_t *b, const hcsb_request_t *req,
                      uint32_t timeout_ms, hcsb_call_cb cb, void *data,
                      hcsb_call_t **callp) {
-  return call_start(b, NULL, req, timeout_ms, cb, data, callp);
+  return hcsb__call_start(b, NULL, req, timeout_ms, cb, data, 0, callp);
 }
 
 int hcsb__bridge_call_in(hcsb_bridge_t *b, hcsb_call_t *c,
                          const hcsb_request_t *req, uint32_t timeout_ms,
                          hcsb_call_cb cb, void *data) {
   if (c == NULL) return -EINVAL;
-  return call_start(b, c, req, timeout_ms, cb, data, NULL);
+  return hcsb__call_start(b, c, req, timeout_ms, cb, data, 0, NULL);
 }
 
 int hcsb_call_cancel(hcsb_call_t *c) {

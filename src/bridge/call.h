@@ -15,6 +15,7 @@
 #include <hcsbridge/bridge.h>
 
 #include "bridge/dlheap.h"
+#include "core/handle.h"
 
 typedef enum hcsb__call_state_e {
   HCSB__CALL_IDLE = 0, /* not started, or its callback has started */
@@ -23,9 +24,14 @@ typedef enum hcsb__call_state_e {
   HCSB__CALL_DONE
 } hcsb__call_state_t;
 
-/* Kept small (96 bytes): a busy host has a million of these pending. */
+/* Kept small (104 bytes, a 112-byte heap chunk): a busy host has a
+ * million of these pending. */
 struct hcsb_call_s {
   hcsb__dl_node_t dl; /* must stay first: deadline node <-> call */
+  /* WAITING, PENDING: on the bridge's request list (dq.link, fn NULL);
+   * DONE: on a deferred queue.  The API layer defers its own completions
+   * of an op through the same node. */
+  hcsb__defer_t dq;
   hcsb_bridge_t *bridge;
   hcsb_call_cb cb;
   void *data;
@@ -33,10 +39,12 @@ struct hcsb_call_s {
     uint64_t id;     /* PENDING and later: the SequenceID (the table's key) */
     size_t wire_off; /* WAITING (no ID yet): its frame in b->hold */
   } u;
-  hcsb_call_t *prev, *next; /* waiting list, done queue or free list */
-  uint32_t wire_len;
+  union {
+    uint32_t wire_len; /* WAITING: its frame's length in b->hold */
+    int status;        /* DONE: what the callback will get */
+  } w;
   uint32_t resp_type;
-  int status; /* DONE: what the callback will get */
+  uint32_t timeout_ms; /* as started (0: none); an op reuses it per step */
   uint8_t state;
   uint8_t internal;     /* the bridge's own NegotiateProtocol */
   uint8_t embedded;     /* the caller's storage: never recycled */

@@ -8,13 +8,21 @@
  *             wire, one flush per loop turn
  *   log.c     the log callback and frame tracing
  *
+ * The bridge is a core handle (core/handle.h): its owned requests are its
+ * calls, WAITING or PENDING, oldest first; its deferred queue runs DONE
+ * calls and the disconnect callback.  Closing it frees nothing until the
+ * transport is closed, no dispatch is on the stack and the queue is empty;
+ * then its libuv handles close and the close callback runs after the last
+ * of them, the memory right after.
+ *
  * Life of a call: WAITING (encoded with ID 0 in `hold`, before negotiation)
  * or PENDING (in `tab`, its frame queued or written) -> DONE (detached from
  * everything, queued for a deferred callback) or straight to its callback
  * (reply, timeout).  Whatever the path, call_finish() runs the callback and
  * recycles the struct, exactly once.  A call embedded in its caller's own
  * struct (call.h) takes the same path but is not recycled: once its
- * callback starts, the bridge never touches it again.
+ * callback starts, the bridge never touches it again.  NegotiateProtocol is
+ * such a call, embedded in the bridge and marked internal.
  */
 #ifndef HCSB_BRIDGE_INTERNAL_H
 #define HCSB_BRIDGE_INTERNAL_H
@@ -27,6 +35,7 @@
 #include "bridge/calltab.h"
 #include "bridge/dlheap.h"
 #include "bridge/transport.h"
+#include "core/handle.h"
 #include "proto/proto.h"
 
 #define HCSB__READ_BUF_SIZE (64u * 1024u)
@@ -37,10 +46,6 @@
 #define HCSB__SPAWN_GRACE_MS 2000u
 #define HCSB__FREE_CALLS_MAX 1024u
 
-typedef struct hcsb__call_list_s {
-  hcsb_call_t *head, *tail;
-} hcsb__call_list_t;
-
 typedef enum hcsb__phase_e {
   HCSB__NEW = 0,     /* not opened; calls wait */
   HCSB__OPENING,     /* transport accepting/dialling; calls wait */
@@ -50,22 +55,12 @@ typedef enum hcsb__phase_e {
 } hcsb__phase_t;
 
 struct hcsb_bridge_s {
+  hcsb__handle_t h; /* requests: calls WAITING or PENDING; data: the user's */
   uv_loop_t *loop;
-  void *data;
   hcsb__phase_t phase;
-
-  /* Teardown.  The memory goes once the owner closed it, no dispatch is on
-   * the stack (refs), the done queue is drained and every handle closed. */
-  int refs;
-  int close_requested;
-  int finishing;
-  int handles_open;
   int close_cause;
   int lost_status; /* what calls failed with when the connection went */
-  int disconnect_due;
   int was_ready;
-  hcsb_close_cb close_cb;
-  void *close_data;
 
   /* Transport */
   uv_stream_t *stream;
@@ -75,10 +70,11 @@ struct hcsb_bridge_s {
   int has_addr;
 
   /* Own handles: the deadline timer, the write flush and the deferred
-   * completion queue. */
+   * queue (DONE calls, the disconnect callback). */
   uv_timer_t timer;
   uv_prepare_t prepare;
-  uv_idle_t idle;
+  hcsb__dq_t dq;
+  hcsb__defer_t disconnect;
   uint64_t timer_due; /* 0: not armed */
 
   /* Calls */
@@ -87,11 +83,9 @@ struct hcsb_bridge_s {
   size_t nabandoned;
   size_t npending; /* user calls WAITING or PENDING */
   hcsb__dlheap_t heap;
-  hcsb__call_list_t waiting;
-  hcsb__call_list_t done;
-  hcsb_call_t *free_calls;
-  size_t nfree;
-  hcsb_call_t *negotiate;
+  hcsb__pool_t pool;
+  hcsb_call_t negotiate; /* internal, embedded */
+  int ready_due;          /* ready_cb not yet called */
 
   /* Writing: wbuf[wcur] fills while wbuf[!wcur] is on the wire. */
   hcsb__buf_t wbuf[2];
@@ -136,31 +130,36 @@ struct hcsb_bridge_s {
 #define HCSB__ABANDONED HCSB__CALLTAB_BARE
 
 /* bridge.c */
-void hcsb__bridge_ref(hcsb_bridge_t *b);
-void hcsb__bridge_unref(hcsb_bridge_t *b);
+/* Held while a dispatch is on the stack: closing waits for it. */
+static inline void hcsb__bridge_ref(hcsb_bridge_t *b) { hcsb__handle_ref(&b->h); }
+static inline void hcsb__bridge_unref(hcsb_bridge_t *b) {
+  hcsb__handle_unref(&b->h);
+}
 /* The connection is gone: every call fails with `call_status` on the next
  * turn, `cause` is kept for hcsb_bridge_close_cause(), the stream closes.
  * Never runs a user callback itself.  No-op once dead. */
 void hcsb__bridge_lost(hcsb_bridge_t *b, int call_status, int cause);
-void hcsb__bridge_maybe_finish(hcsb_bridge_t *b);
 
 /* call.c */
-int hcsb__calls_init(hcsb_bridge_t *b);
 /* The one completion path: detaches `c`, runs its callback, recycles it. */
 void hcsb__call_finish(hcsb_call_t *c, int status, const hcsb_guest_error_t *gerr,
                        const hcsb_response_t *resp);
 /* Detaches `c` and queues its callback for the next turn with `status`. */
 void hcsb__call_defer(hcsb_call_t *c, int status);
-/* Makes the idle handler run on the next turn (deferred work is queued). */
-void hcsb__calls_schedule(hcsb_bridge_t *b);
 /* Moves every WAITING and PENDING call to the done queue with `status`. */
 void hcsb__calls_fail_all(hcsb_bridge_t *b, int status);
 /* Negotiated: gives WAITING calls their IDs and queues their frames. */
 int hcsb__calls_release_waiting(hcsb_bridge_t *b);
 /* Records that `id` was sent but nobody waits for its answer any more. */
 void hcsb__call_abandon_id(hcsb_bridge_t *b, uint64_t id);
-hcsb_call_t *hcsb__call_new(hcsb_bridge_t *b);
 void hcsb__call_recycle(hcsb_bridge_t *b, hcsb_call_t *c);
+/* The one way a call starts: in `given` (embedded, idle) or in one from the
+ * pool.  HCSB__CALL_INTERNAL: the bridge's own call, sent before
+ * negotiation ends and not counted as the user's. */
+#define HCSB__CALL_INTERNAL 1
+int hcsb__call_start(hcsb_bridge_t *b, hcsb_call_t *given, const hcsb_request_t *req,
+                     uint32_t timeout_ms, hcsb_call_cb cb, void *data, int flags,
+                     hcsb_call_t **callp);
 /* Arms the timer for `c`'s deadline `timeout_ms` from now (room reserved). */
 void hcsb__call_set_deadline(hcsb_call_t *c, uint32_t timeout_ms);
 void hcsb__calls_free(hcsb_bridge_t *b);

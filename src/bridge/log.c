@@ -33,10 +33,9 @@ void hcsb__log(const hcsb_bridge_t *b, hcsb_log_level_t level,
 void hcsb__log_frame(const hcsb_bridge_t *b, const char *dir, uint32_t type,
                      uint64_t id, const void *body, size_t body_len) {
   if (!hcsb__log_on(b, HCSB_LOG_TRACE)) return;
-  const char *name = hcsb_msg_name(type);
   char line[TRACE_BODY_MAX + 160];
   int n = snprintf(line, sizeof line, "%s %s (0x%08X) id=%llu size=%zu: ", dir,
-                   name ? name : "unknown type", type, (unsigned long long)id,
+                   hcsb__msg_name(type), type, (unsigned long long)id,
                    body_len + HCSB__HDR_SIZE);
   if (n < 0) return;
   size_t len = (size_t)n;

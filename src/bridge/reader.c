@@ -5,11 +5,6 @@
 
 #include "bridge/internal.h"
 
-static const char *msg_name(uint32_t type) {
-  const char *name = hcsb_msg_name(type);
-  return name ? name : "unknown type";
-}
-
 /* A response whose call is gone: late (we gave up on it) or unknown. */
 static void orphan_response(hcsb_bridge_t *b, const hcsb__hdr_t *h, void *val) {
   if (val == HCSB__ABANDONED) {
@@ -17,12 +12,12 @@ static void orphan_response(hcsb_bridge_t *b, const hcsb__hdr_t *h, void *val) {
     b->nabandoned--;
     b->st.late_responses++;
     hcsb__log(b, HCSB_LOG_DEBUG, NULL, "dropping late %s for call %llu",
-              msg_name(h->type), (unsigned long long)h->id);
+              hcsb__msg_name(h->type), (unsigned long long)h->id);
   } else {
     b->st.unknown_responses++;
     hcsb__log(b, HCSB_LOG_WARN, NULL,
               "dropping %s with unknown ID %llu (never sent or already answered)",
-              msg_name(h->type), (unsigned long long)h->id);
+              hcsb__msg_name(h->type), (unsigned long long)h->id);
   }
 }
 
@@ -37,7 +32,7 @@ static void on_response(hcsb_bridge_t *b, const hcsb__frame_t *f) {
   if (f->hdr.type != c->resp_type) {
     b->st.bad_responses++;
     hcsb__log(b, HCSB_LOG_WARN, hcsb__call_activity(c, act), "call %llu: got %s (0x%08X), expected 0x%08X",
-              (unsigned long long)f->hdr.id, msg_name(f->hdr.type), f->hdr.type,
+              (unsigned long long)f->hdr.id, hcsb__msg_name(f->hdr.type), f->hdr.type,
               c->resp_type);
     hcsb__call_finish(c, -EPROTO, NULL, NULL);
     return;
@@ -57,7 +52,7 @@ static void on_response(hcsb_bridge_t *b, const hcsb__frame_t *f) {
       b->st.bad_responses++;
     }
     hcsb__log(b, HCSB_LOG_WARN, hcsb__call_activity(c, act), "call %llu: undecodable %s: %s",
-              (unsigned long long)f->hdr.id, msg_name(f->hdr.type),
+              (unsigned long long)f->hdr.id, hcsb__msg_name(f->hdr.type),
               hcsb__errstr(rc));
     hcsb__call_finish(c, rc, NULL, NULL);
     return;
@@ -100,13 +95,13 @@ static void on_frame(hcsb_bridge_t *b, const hcsb__frame_t *f) {
      * NegotiateProtocol fails with the others, so ready_cb sees -ENOMSG. */
     hcsb__log(b, HCSB_LOG_ERROR, NULL,
               "peer sent a request, %s (0x%08X), while negotiating: not a GCS",
-              msg_name(f->hdr.type), f->hdr.type);
+              hcsb__msg_name(f->hdr.type), f->hdr.type);
     hcsb__bridge_lost(b, -ENOMSG, -ENOMSG);
   } else {
     b->st.dropped_messages++;
     hcsb__log(b, HCSB_LOG_WARN, NULL,
               "dropping guest message 0x%08X (%s), ID %llu: not a response or "
-              "notification", f->hdr.type, msg_name(f->hdr.type),
+              "notification", f->hdr.type, hcsb__msg_name(f->hdr.type),
               (unsigned long long)f->hdr.id);
   }
 }
@@ -115,7 +110,7 @@ static void on_frame(hcsb_bridge_t *b, const hcsb__frame_t *f) {
 static void on_oversize(hcsb_bridge_t *b, const hcsb__hdr_t *h) {
   b->st.oversize_frames++;
   hcsb__log(b, HCSB_LOG_WARN, NULL, "skipping %s of %u bytes (limit %u), ID %llu",
-            msg_name(h->type), h->size, b->max_frame, (unsigned long long)h->id);
+            hcsb__msg_name(h->type), h->size, b->max_frame, (unsigned long long)h->id);
   if ((h->type & HCSB_MSG_TYPE_MASK) != HCSB_MSG_TYPE_RESPONSE) {
     b->st.dropped_messages++;
     return;

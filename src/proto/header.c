@@ -78,3 +78,8 @@ const char *hcsb_msg_name(uint32_t type) {
       return NULL;
   }
 }
+
+const char *hcsb__msg_name(uint32_t type) {
+  const char *name = hcsb_msg_name(type);
+  return name != NULL ? name : "unknown type";
+}

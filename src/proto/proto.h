@@ -236,6 +236,9 @@ hcsb_notification_type_t hcsb__notification_type_parse(const char *s);
 int hcsb__guid_valid(const char *s);
 /* A hex digit's value, -1 for any other byte. */
 extern const signed char hcsb__hex_value[256];
+
+/* hcsb_msg_name() for log lines: never NULL. */
+const char *hcsb__msg_name(uint32_t type);
 /* Writes a fresh random (v4) GUID in lower case: 36 chars + NUL. */
 void hcsb__guid_generate(char out[37]);
 /* The same, as the 16 bytes in text order. */
