@@ -16,6 +16,7 @@
 
 #include "api/stdio.h"
 #include "bridge/transport.h"
+#include "core/list.h"
 #include "proto/proto.h"
 
 #define MAX_CONNS 16u
@@ -25,7 +26,7 @@
 
 typedef struct conn_s conn_t;
 struct conn_s {
-  conn_t *prev, *next;
+  hcsb__link_t link;
   hcsb__bringup_t *owner;
   uv_stream_t *stream; /* NULL once closed */
 };
@@ -44,7 +45,7 @@ typedef struct log_conn_s {
 } log_conn_t;
 
 typedef struct conn_list_s {
-  conn_t *head;
+  hcsb__link_t head;
   unsigned count;
 } conn_list_t;
 
@@ -61,27 +62,29 @@ struct hcsb__bringup_s {
   int anchor_closed;
 };
 
-static void list_add(conn_list_t *l, conn_t *c) {
-  c->prev = NULL;
-  c->next = l->head;
-  if (l->head != NULL) l->head->prev = c;
-  l->head = c;
-  l->count++;
-}
-
-static void list_remove(conn_list_t *l, conn_t *c) {
-  if (c->prev != NULL)
-    c->prev->next = c->next;
-  else
-    l->head = c->next;
-  if (c->next != NULL) c->next->prev = c->prev;
-  l->count--;
-}
-
 static void conn_close_stream(conn_t *c) {
   uv_stream_t *st = c->stream;
   c->stream = NULL;
   hcsb__stream_close(st);
+}
+
+static void list_add(conn_list_t *l, conn_t *c) {
+  hcsb__list_push(&l->head, &c->link);
+  l->count++;
+}
+
+static void list_remove(conn_list_t *l, conn_t *c) {
+  hcsb__list_remove(&c->link);
+  l->count--;
+}
+
+static void list_close_streams(conn_list_t *l) {
+  hcsb__link_t *k;
+
+  for (k = l->head.next; k != &l->head; k = k->next) {
+    conn_t *c = HCSB__CONTAINER_OF(k, conn_t, link);
+    if (c->stream != NULL) conn_close_stream(c);
+  }
 }
 
 static void maybe_free(hcsb__bringup_t *b) {
@@ -252,8 +255,8 @@ static void on_anchor_close(uv_handle_t *h) {
   hcsb__bringup_t *b = h->data;
 
   /* Their streams were closed by hcsb__bringup_close(). */
-  while (b->log_conns.head != NULL) {
-    conn_t *c = b->log_conns.head;
+  while (!hcsb__list_empty(&b->log_conns.head)) {
+    conn_t *c = HCSB__CONTAINER_OF(b->log_conns.head.next, conn_t, link);
     list_remove(&b->log_conns, c);
     free(c);
   }
@@ -272,6 +275,8 @@ int hcsb__bringup_open(uv_loop_t *loop, const hcsb_addr_t *addr, int entropy,
   if (b == NULL) return -ENOMEM;
   b->log_cb = log_cb;
   b->log_data = log_data;
+  hcsb__list_init(&b->entropy_conns.head);
+  hcsb__list_init(&b->log_conns.head);
   if (log_cb != NULL && (b->tok = hcsb__json_tokener_new()) == NULL)
     rc = -ENOMEM;
   if (rc == 0 && entropy)
@@ -280,30 +285,27 @@ int hcsb__bringup_open(uv_loop_t *loop, const hcsb_addr_t *addr, int entropy,
   if (rc == 0 && log_cb != NULL)
     rc = hcsb__listen(loop, addr, HCSB_PORT_LOG, 0, on_log_accept, b,
                       &b->log_listener);
+  if (rc == 0) rc = uv_idle_init(loop, &b->anchor);
   if (rc != 0) {
     if (b->entropy_listener != NULL) hcsb__listener_close(b->entropy_listener);
+    if (b->log_listener != NULL) hcsb__listener_close(b->log_listener);
     if (b->tok != NULL) json_tokener_free(b->tok);
     free(b);
     return rc;
   }
-  uv_idle_init(loop, &b->anchor);
   b->anchor.data = b;
   *out = b;
   return 0;
 }
 
 void hcsb__bringup_close(hcsb__bringup_t *b) {
-  conn_t *c;
-
   if (b == NULL || b->closing) return;
   b->closing = 1;
   if (b->entropy_listener != NULL) hcsb__listener_close(b->entropy_listener);
   if (b->log_listener != NULL) hcsb__listener_close(b->log_listener);
   b->entropy_listener = b->log_listener = NULL;
   /* Entropy writes come back cancelled and free their connection. */
-  for (c = b->entropy_conns.head; c != NULL; c = c->next)
-    if (c->stream != NULL) conn_close_stream(c);
-  for (c = b->log_conns.head; c != NULL; c = c->next)
-    if (c->stream != NULL) conn_close_stream(c);
+  list_close_streams(&b->entropy_conns);
+  list_close_streams(&b->log_conns);
   uv_close((uv_handle_t *)&b->anchor, on_anchor_close);
 }

@@ -259,6 +259,7 @@ int hcsb__stdio_open(uv_loop_t *loop, const hcsb_addr_t *addr,
                      hcsb__stdio_ready_cb cb, void *data, hcsb__stdio_t **out) {
   hcsb__stdio_t *s;
   size_t extra;
+  int rc;
 
   if (loop == NULL || addr == NULL || ports == NULL || cb == NULL ||
       out == NULL)
@@ -276,7 +277,6 @@ int hcsb__stdio_open(uv_loop_t *loop, const hcsb_addr_t *addr,
   s->ready_data = data;
   for (int fd = 0; fd < 3; fd++) {
     relay_t *r = &s->relay[fd];
-    int rc;
     r->owner = s;
     r->fd = fd;
     if (ports[fd] == 0) continue;
@@ -289,7 +289,12 @@ int hcsb__stdio_open(uv_loop_t *loop, const hcsb_addr_t *addr,
     }
     s->requested++;
   }
-  uv_timer_init(loop, &s->anchor);
+  rc = uv_timer_init(loop, &s->anchor);
+  if (rc != 0) {
+    close_listeners(s);
+    free(s);
+    return rc;
+  }
   s->anchor.data = s;
   if (s->requested == 0) uv_timer_start(&s->anchor, on_anchor_timer, 0, 0);
   *out = s;

@@ -134,6 +134,8 @@ static void on_timer(uv_timer_t *t) {
   finish(d, d->early_error ? d->early_error : -ETIMEDOUT);
 }
 
+static void on_closed(uv_handle_t *h);
+
 static int dial(uv_loop_t *loop, int family, const struct sockaddr *sa, socklen_t len,
                 uint32_t hybrid_port, uint32_t timeout_ms, hcsb__dial_cb cb,
                 void *data, hcsb__dialer_t **out) {
@@ -157,7 +159,14 @@ static int dial(uv_loop_t *loop, int family, const struct sockaddr *sa, socklen_
   if (hybrid_port != 0)
     d->req_len = (size_t)snprintf(d->req, sizeof d->req, "CONNECT %u\n", hybrid_port);
   d->poll.data = d;
-  uv_timer_init(loop, &d->timer);
+  rc = uv_timer_init(loop, &d->timer);
+  if (rc != 0) {
+    /* Only the poll handle to close; its callback closes fd and frees. */
+    d->handles = 1;
+    d->closing = 1;
+    uv_close((uv_handle_t *)&d->poll, on_closed);
+    return rc;
+  }
   d->timer.data = d;
   d->handles = 2;
   d->state = CONNECTING;

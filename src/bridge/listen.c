@@ -150,7 +150,15 @@ static int start(uv_loop_t *loop, int fd, uint32_t timeout_ms, hcsb__accept_cb c
     return rc;
   }
   l->poll.data = l;
-  uv_timer_init(loop, &l->timer);
+  rc = uv_timer_init(loop, &l->timer);
+  if (rc != 0) {
+    /* Only the poll handle to close; its callback closes fd and frees. */
+    l->handles = 1;
+    l->closing = 1;
+    unlink_ours(l);
+    uv_close((uv_handle_t *)&l->poll, on_closed);
+    return rc;
+  }
   l->timer.data = l;
   l->handles = 2;
   rc = uv_poll_start(&l->poll, UV_READABLE, on_readable);

@@ -201,9 +201,13 @@ int hcsb__open(uv_loop_t *loop, const hcsb_addr_t *addr, hcsb__open_cb cb, void 
   o->addr = *addr;
   o->cb = cb;
   o->data = data;
-  uv_timer_init(loop, &o->defer);
+  int rc = uv_timer_init(loop, &o->defer);
+  if (rc != 0) {
+    free(o);
+    return rc;
+  }
   o->defer.data = o;
-  int rc = start(o);
+  rc = start(o);
   if (rc == 0 && o->early != NULL) uv_timer_start(&o->defer, on_defer, 0, 0);
   if (rc != 0) {
     /* Nothing was handed out; close whatever start() left behind. */
