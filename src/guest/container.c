@@ -225,7 +225,7 @@ static void create_bad_config(hcsb__greq_t *r, const char *config,
                               const char *why) {
   size_t n = strlen(config);
   if (n > HCSB__G_MAX_ECHO) n = HCSB__G_MAX_ECHO;
-  hcsb__greply_errf(r->g, &r->call, 0xC037010Du,
+  hcsb__greply_errf(r->g, &r->call, HCSB_E_VMCOMPUTE_INVALID_JSON,
                     "failed to unmarshal JSON for ContainerConfig \"%.*s\": "
                     "HRESULT 0xc037010d: %s",
                     (int)n, config, why);
@@ -272,7 +272,7 @@ void hcsb__gh_create(hcsb__greq_t *r) {
   }
 
   if (major < 2 || (major == 2 && minor < 1)) {
-    hcsb__greply_errf(g, &r->call, 0xC037010Du,
+    hcsb__greply_errf(g, &r->call, HCSB_E_VMCOMPUTE_INVALID_JSON,
                       "HRESULT 0xc037010d: invalid schema version: {%" PRIu32
                       " %" PRIu32 "}",
                       major, minor);
@@ -281,24 +281,24 @@ void hcsb__gh_create(hcsb__greq_t *r) {
   /* The GCS dereferences the spec unconditionally and panics; a clean
    * error is the point of emulating it. */
   if (spec == NULL) {
-    hcsb__greply_err(g, &r->call, 0xC037010Du,
+    hcsb__greply_err(g, &r->call, HCSB_E_VMCOMPUTE_INVALID_JSON,
                      "HRESULT 0xc037010d: ContainerConfig has no "
                      "OciSpecification");
     goto out;
   }
   if (hcsb__gctr_find(g, r->cid) != NULL) {
-    hcsb__greply_err(g, &r->call, 0xC037010Fu, NULL);
+    hcsb__greply_err(g, &r->call, HCSB_E_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, NULL);
     goto out;
   }
   /* The null ID addresses the UVM everywhere else, so a container by that
    * name could never be reached. */
   if (!valid_id(r->cid) || strcmp(r->cid, HCSB__G_NULL_ID) == 0) {
-    hcsb__greply_errf(g, &r->call, 0x80070057u, "invalid container id: %.*s",
+    hcsb__greply_errf(g, &r->call, HCSB_E_INVALIDARG, "invalid container id: %.*s",
                       (int)strnlen(r->cid, 300), r->cid);
     goto out;
   }
   if (proc == NULL) {
-    hcsb__greply_err(g, &r->call, 0x80004005u,
+    hcsb__greply_err(g, &r->call, HCSB_E_FAIL,
                      "OciSpecification has no process to run");
     goto out;
   }
@@ -306,7 +306,7 @@ void hcsb__gh_create(hcsb__greq_t *r) {
    * make us hold. */
   if (g->nctrs >= HCSB__G_MAX_CONTAINERS ||
       g->retained + r->len > HCSB__G_MAX_RETAINED) {
-    hcsb__greply_err(g, &r->call, 0x80004005u, "too many containers");
+    hcsb__greply_err(g, &r->call, HCSB_E_FAIL, "too many containers");
     goto out;
   }
   c = calloc(1, sizeof *c);
@@ -319,7 +319,7 @@ void hcsb__gh_create(hcsb__greq_t *r) {
       free(c->create_aid);
     }
     free(c);
-    hcsb__greply_err(g, &r->call, 0x8007000Eu, "out of memory");
+    hcsb__greply_err(g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     goto out;
   }
   c->g = g;
@@ -349,7 +349,7 @@ void hcsb__gh_shutdown(hcsb__greq_t *r, int sig) {
   hcsb__gctr_t *c = hcsb__gctr_find(r->g, r->cid);
 
   if (c == NULL) {
-    hcsb__greply_err(r->g, &r->call, 0xC037010Eu, NULL);
+    hcsb__greply_err(r->g, &r->call, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND, NULL);
     return;
   }
   /* runc kill reaches init only; the others go when init does.  The GCS
@@ -371,18 +371,18 @@ static hcsb__gproc_t *target(hcsb__greq_t *r, uint32_t pid) {
   if (strcmp(r->cid, HCSB__G_NULL_ID) == 0) {
     /* The GCS looks the null ID up as a container and fails. */
     if (!r->g->allow_uvm_signal) {
-      hcsb__greply_err(r->g, &r->call, 0xC037010Eu, NULL);
+      hcsb__greply_err(r->g, &r->call, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND, NULL);
       return NULL;
     }
   } else {
     c = hcsb__gctr_find(r->g, r->cid);
     if (c == NULL) {
-      hcsb__greply_err(r->g, &r->call, 0xC037010Eu, NULL);
+      hcsb__greply_err(r->g, &r->call, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND, NULL);
       return NULL;
     }
   }
   p = hcsb__gproc_find(r->g, c, pid);
-  if (p == NULL) hcsb__greply_err(r->g, &r->call, 0x80070490u, NULL);
+  if (p == NULL) hcsb__greply_err(r->g, &r->call, HCSB_E_NOT_FOUND, NULL);
   return p;
 }
 
@@ -408,14 +408,14 @@ void hcsb__gh_signal(hcsb__greq_t *r) {
   if (p == NULL) return;
   if (sig == 0) sig = SIGKILL; /* omitempty makes 0 inexpressible */
   if (p->reaped) {
-    hcsb__greply_err(r->g, &r->call, 0x80070490u, NULL);
+    hcsb__greply_err(r->g, &r->call, HCSB_E_NOT_FOUND, NULL);
     return;
   }
   if (kill(p->pid, sig) < 0) {
     if (errno == ESRCH)
-      hcsb__greply_err(r->g, &r->call, 0x80070490u, NULL);
+      hcsb__greply_err(r->g, &r->call, HCSB_E_NOT_FOUND, NULL);
     else
-      hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+      hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL,
                         "failed to send signal %" PRId32 " to pid %d: %s", sig,
                         (int)p->pid, strerror(errno));
     return;
@@ -441,7 +441,7 @@ void hcsb__gh_resize(hcsb__greq_t *r) {
   p = target(r, pid);
   if (p == NULL) return;
   if (!p->tty) {
-    hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+    hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL,
                       "pid: %" PRIu32 ", is not a tty and cannot be resized",
                       pid);
     return;
@@ -449,7 +449,7 @@ void hcsb__gh_resize(hcsb__greq_t *r) {
   /* After the relay closed the GCS ignores resizes (no error). */
   e = p->relay != NULL ? hcsb__grelay_resize(p->relay, height, width) : 0;
   if (e < 0) {
-    hcsb__greply_errf(r->g, &r->call, 0x80004005u, "resize pid %" PRIu32
+    hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL, "resize pid %" PRIu32
                       ": %s", pid, strerror(-e));
     return;
   }
@@ -473,17 +473,17 @@ void hcsb__gh_wait(hcsb__greq_t *r) {
   if (strcmp(r->cid, HCSB__G_NULL_ID) != 0) {
     c = hcsb__gctr_find(r->g, r->cid);
     if (c == NULL) {
-      hcsb__greply_err(r->g, &r->call, 0xC037010Eu, NULL);
+      hcsb__greply_err(r->g, &r->call, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND, NULL);
       return;
     }
   }
   p = hcsb__gproc_find(r->g, c, pid);
   if (p == NULL) {
-    hcsb__greply_err(r->g, &r->call, 0x80070490u, NULL);
+    hcsb__greply_err(r->g, &r->call, HCSB_E_NOT_FOUND, NULL);
     return;
   }
   if (r->g->npending >= HCSB__G_MAX_PENDING) {
-    hcsb__greply_err(r->g, &r->call, 0x80004005u,
+    hcsb__greply_err(r->g, &r->call, HCSB_E_FAIL,
                      "too many outstanding requests");
     return;
   }
@@ -492,7 +492,7 @@ void hcsb__gh_wait(hcsb__greq_t *r) {
 
 static void bad_query(hcsb__greq_t *r, const char *why) {
   /* Go formats the zero PropertyQuery as '{[]}'. */
-  hcsb__greply_errf(r->g, &r->call, 0xC037010Du,
+  hcsb__greply_errf(r->g, &r->call, HCSB_E_VMCOMPUTE_INVALID_JSON,
                     "The query could not be unmarshaled: '{[]}': "
                     "HRESULT 0xc037010d: %s",
                     why);
@@ -534,17 +534,17 @@ void hcsb__gh_get_properties(hcsb__greq_t *r) {
     json_object_put(q);
   }
   if (strcmp(r->cid, HCSB__G_NULL_ID) == 0) {
-    hcsb__greply_err(r->g, &r->call, 0x80004005u,
+    hcsb__greply_err(r->g, &r->call, HCSB_E_FAIL,
                      "getPropertiesV2 is not supported against the UVM");
     return;
   }
   c = hcsb__gctr_find(r->g, r->cid);
   if (c == NULL) {
-    hcsb__greply_err(r->g, &r->call, 0xC037010Eu, NULL);
+    hcsb__greply_err(r->g, &r->call, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND, NULL);
     return;
   }
   if ((want_list || want_stats) && hcsb__gctr_pids(c, &pids, &npids) < 0) {
-    hcsb__greply_err(r->g, &r->call, 0x8007000Eu, "out of memory");
+    hcsb__greply_err(r->g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return;
   }
 
@@ -579,7 +579,7 @@ void hcsb__gh_delete(hcsb__greq_t *r) {
   if (hcsb__gdec_begin(r, &d, "MessageBase") < 0) return;
   c = hcsb__gctr_find(r->g, r->cid);
   if (c == NULL) {
-    hcsb__greply_err(r->g, &r->call, 0xC037010Eu, NULL);
+    hcsb__greply_err(r->g, &r->call, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND, NULL);
     return;
   }
   TAILQ_FOREACH(p, &c->procs, clink)
@@ -600,17 +600,17 @@ void hcsb__gh_delete(hcsb__greq_t *r) {
   mounted = c->bundle[0] != '\0' &&
             hcsb__gmodify_mount_under(r->g, c->bundle) != NULL;
   if (running && mounted)
-    hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+    hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL,
                       "errors deleting container state: cannot delete "
                       "container %s that is not stopped; unlinkat %s: "
                       "directory not empty",
                       c->id, c->bundle);
   else if (running)
-    hcsb__greply_errf(r->g, &r->call, 0x80370105u,
+    hcsb__greply_errf(r->g, &r->call, HCSB_E_VMCOMPUTE_INVALID_STATE,
                       "cannot delete container %s that is not stopped",
                       c->id);
   else if (mounted)
-    hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+    hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL,
                       "unlinkat %s: directory not empty", c->bundle);
   else
     hcsb__greply_ok(r->g, &r->call);

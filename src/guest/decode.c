@@ -235,7 +235,7 @@ void hcsb__gdec_fail(hcsb__greq_t *r, const char *what) {
 
   /* The GCS quotes the whole request; we quote a bounded prefix so one bad
    * frame cannot make a response the host's 64 KiB limit rejects. */
-  hcsb__greply_errf(r->g, &r->call, 0xC037010Du,
+  hcsb__greply_errf(r->g, &r->call, HCSB_E_VMCOMPUTE_INVALID_JSON,
                     "failed to unmarshal JSON in message \"%.*s%s\": "
                     "HRESULT 0xc037010d: %s",
                     (int)n, r->body, n < r->len ? "..." : "", what);

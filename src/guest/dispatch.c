@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,51 +21,32 @@ static const char capabilities_json[] =
     "\"SignalProcessSupported\":true,\"DumpStacksSupported\":true,"
     "\"DeleteContainerStateSupported\":true}}";
 
-const char *hcsb__gmsg_name(uint32_t type, char buf[16]) {
-  static const struct {
-    uint32_t type;
-    const char *name;
-  } names[] = {
-      {0, "None"},
-      {0x10100101u, "ComputeSystemCreateV1"},
-      {0x10100201u, "ComputeSystemStartV1"},
-      {0x10100301u, "ComputeSystemShutdownGracefulV1"},
-      {0x10100401u, "ComputeSystemShutdownForcedV1"},
-      {0x10100501u, "ComputeSystemExecuteProcessV1"},
-      {0x10100601u, "ComputeSystemWaitForProcessV1"},
-      {0x10100701u, "ComputeSystemSignalProcessV1"},
-      {0x10100801u, "ComputeSystemResizeConsoleV1"},
-      {0x10100901u, "ComputeSystemGetPropertiesV1"},
-      {0x10100a01u, "ComputeSystemModifySettingsV1"},
-      {0x10100b01u, "ComputeSystemNegotiateProtocolV1"},
-      {0x10100c01u, "ComputeSystemDumpStacksV1"},
-      {0x10100d01u, "ComputeSystemDeleteContainerStateV1"},
-      {0x20100101u, "ComputeSystemResponseCreateV1"},
-      {0x20100201u, "ComputeSystemResponseStartV1"},
-      {0x20100301u, "ComputeSystemResponseShutdownGracefulV1"},
-      {0x20100401u, "ComputeSystemResponseShutdownForcedV1"},
-      {0x20100501u, "ComputeSystemResponseExecuteProcessV1"},
-      {0x20100601u, "ComputeSystemResponseWaitForProcessV1"},
-      {0x20100701u, "ComputeSystemResponseSignalProcessV1"},
-      {0x20100801u, "ComputeSystemResponseResizeConsoleV1"},
-      {0x20100901u, "ComputeSystemResponseGetPropertiesV1"},
-      {0x20100a01u, "ComputeSystemResponseModifySettingsV1"},
-      {0x20100b01u, "ComputeSystemResponseNegotiateProtocolV1"},
-      {0x20100c01u, "ComputeSystemResponseDumpStacksV1"},
-      {0x30100101u, "ComputeSystemNotificationV1"},
-  };
-  size_t i;
+const char *hcsb__gmsg_name(uint32_t type, char buf[HCSB__GMSG_NAME_MAX]) {
+  uint32_t kind = type & HCSB_MSG_TYPE_MASK;
+  uint32_t base = (type & ~HCSB_MSG_TYPE_MASK) | HCSB_MSG_TYPE_REQUEST;
 
-  for (i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (names[i].type == type) return names[i].name;
-  snprintf(buf, 16, "%" PRIu32, type);
+  /* Go's MsgType.String() in the v0.11.8 GCS names ComputeSystem requests
+   * up to DeleteContainerState and responses up to DumpStacks, in its own
+   * words around the library's names; anything else is a number. */
+  if (type == 0) return "None";
+  if (type == HCSB_MSG_NOTIFY_CONTAINER) return "ComputeSystemNotificationV1";
+  if ((type & HCSB_MSG_CATEGORY_MASK) == HCSB_MSG_CATEGORY_COMPUTE_SYSTEM &&
+      (type & HCSB_MSG_ID_MASK) != 0 &&
+      ((kind == HCSB_MSG_TYPE_REQUEST && type <= HCSB_MSG_DELETE_CONTAINER_STATE) ||
+       (kind == HCSB_MSG_TYPE_RESPONSE && type <= HCSB_MSG_DUMP_STACKS_RESPONSE)) &&
+      hcsb_msg_name(base) != NULL) {
+    snprintf(buf, HCSB__GMSG_NAME_MAX, "ComputeSystem%s%sV1",
+             kind == HCSB_MSG_TYPE_RESPONSE ? "Response" : "", hcsb_msg_name(base));
+    return buf;
+  }
+  snprintf(buf, HCSB__GMSG_NAME_MAX, "%" PRIu32, type);
   return buf;
 }
 
 static void not_implemented(hcsb__greq_t *r) {
-  char buf[16];
+  char buf[HCSB__GMSG_NAME_MAX];
 
-  hcsb__greply_errf(r->g, &r->call, 0x80004001u,
+  hcsb__greply_errf(r->g, &r->call, HCSB_E_NOTIMPL,
                     "HRESULT 0x80004001: bridge: function not supported, "
                     "header type: %s",
                     hcsb__gmsg_name(r->call.type, buf));
@@ -88,7 +70,7 @@ static void negotiate(hcsb__greq_t *r) {
     return;
   }
   if (max < 4 || min > 4) {
-    hcsb__greply_err(r->g, &r->call, 0xC037010Cu, NULL);
+    hcsb__greply_err(r->g, &r->call, HCSB_E_VMCOMPUTE_UNSUPPORTED_PROTOCOL_VERSION, NULL);
     return;
   }
   r->g->negotiated = 1;
@@ -115,7 +97,7 @@ static void dump_stacks(hcsb__greq_t *r) {
 
   /* The GCS never decodes this body: garbage gets an answer too. */
   if (text == NULL) {
-    hcsb__greply_err(r->g, &r->call, 0x8007000Eu, "out of memory");
+    hcsb__greply_err(r->g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return;
   }
   hcsb__greply_begin(&w, 0, r->call.aid);
@@ -130,7 +112,7 @@ static void shutdown_req(hcsb__greq_t *r, int sig) {
     /* The real guest powers the VM off without answering; the host treats
      * the EOF that follows as success. */
     hcsb__glog(r->g, 1, "%s on the UVM: stopping everything",
-               sig == 15 ? "ShutdownGraceful" : "ShutdownForced");
+               sig == SIGTERM ? "ShutdownGraceful" : "ShutdownForced");
     hcsb__guest_teardown(r->g, 0, "shutdown requested");
     return;
   }
@@ -201,12 +183,12 @@ void hcsb__gdispatch(hcsb__guest_t *g, const hcsb__frame_t *f) {
   }
 
   hcsb__glog(g, 1, "request %s id %" PRIu64 " (%zu bytes)",
-             hcsb__gmsg_name(r.call.type, (char[16]){0}), r.call.id, r.len);
+             hcsb__gmsg_name(r.call.type, (char[HCSB__GMSG_NAME_MAX]){0}), r.call.id, r.len);
 
   if (!allowed(g, r.call.type)) {
     not_implemented(&r);
   } else if (g->negotiated && injected_failure(g)) {
-    hcsb__greply_errf(g, &r.call, 0x80004005u,
+    hcsb__greply_errf(g, &r.call, HCSB_E_FAIL,
                       "injected failure of request %" PRIu64
                       " (--fail-request)",
                       g->nsession);
@@ -222,10 +204,10 @@ void hcsb__gdispatch(hcsb__guest_t *g, const hcsb__frame_t *f) {
         start(&r);
         break;
       case HCSB_MSG_SHUTDOWN_GRACEFUL:
-        shutdown_req(&r, 15);
+        shutdown_req(&r, SIGTERM);
         break;
       case HCSB_MSG_SHUTDOWN_FORCED:
-        shutdown_req(&r, 9);
+        shutdown_req(&r, SIGKILL);
         break;
       case HCSB_MSG_EXECUTE_PROCESS:
         hcsb__gh_execute(&r);
@@ -268,7 +250,7 @@ void hcsb__gdispatch_oversize(hcsb__guest_t *g, const hcsb__hdr_t *h) {
              "request id %" PRIu64 " of %" PRIu32
              " bytes exceeds --max-frame %" PRIu32 "; answering E_FAIL",
              h->id, h->size, g->max_frame);
-  hcsb__greply_errf(g, &call, 0x80004005u,
+  hcsb__greply_errf(g, &call, HCSB_E_FAIL,
                     "message of %" PRIu32 " bytes exceeds the limit of %" PRIu32
                     " bytes",
                     h->size, g->max_frame);

@@ -247,11 +247,11 @@ static hcsb__gctr_t *ready_container(hcsb__guest_t *g,
   hcsb__gctr_t *c = hcsb__gctr_find(g, cid);
 
   if (c == NULL) {
-    hcsb__greply_err(g, call, 0xC037010Eu, NULL);
+    hcsb__greply_err(g, call, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND, NULL);
     return NULL;
   }
   if (mode == MODE_INIT && c->state != HCSB__GCTR_CREATED) {
-    hcsb__greply_errf(g, call, 0x80004005u,
+    hcsb__greply_errf(g, call, HCSB_E_FAIL,
                       c->state == HCSB__GCTR_RUNNING
                           ? "cannot start an already running container %s"
                           : "cannot start a container that has stopped: %s",
@@ -259,7 +259,7 @@ static hcsb__gctr_t *ready_container(hcsb__guest_t *g,
     return NULL;
   }
   if (mode == MODE_EXEC && c->state != HCSB__GCTR_RUNNING) {
-    hcsb__greply_errf(g, call, 0x80004005u,
+    hcsb__greply_errf(g, call, HCSB_E_FAIL,
                       c->state == HCSB__GCTR_CREATED
                           ? "cannot exec in container %s: its init process "
                             "has not been started"
@@ -276,12 +276,12 @@ static void spawn_failed(hcsb__gexec_t *e, const char *stage, const char *path,
   const char *what = strcmp(stage, "chdir") == 0 ? e->cwd : path;
 
   if (e->mode == MODE_UVM)
-    hcsb__greply_errf(e->g, &e->call, 0x80004005u,
+    hcsb__greply_errf(e->g, &e->call, HCSB_E_FAIL,
                       "failed to call Start for external process: %s%s %s: %s",
                       strcmp(stage, "exec") == 0 ? "fork/" : "",
                       stage, what, go_err(err, eb));
   else
-    hcsb__greply_errf(e->g, &e->call, 0x80004005u,
+    hcsb__greply_errf(e->g, &e->call, HCSB_E_FAIL,
                       "failed to start the container process: %s %s: %s",
                       stage, what, go_err(err, eb));
 }
@@ -358,7 +358,7 @@ static void spawn(hcsb__gexec_t *e) {
   r = hcsb__glookpath(e->argv[0], e->path_env, &path);
   if (r < 0) {
     if (r == -ENOENT)
-      hcsb__greply_errf(g, &e->call, 0x80004005u,
+      hcsb__greply_errf(g, &e->call, HCSB_E_FAIL,
                         "%s: exec: \"%s\": executable file not found in $PATH",
                         e->mode == MODE_UVM
                             ? "failed to call Start for external process"
@@ -376,7 +376,7 @@ static void spawn(hcsb__gexec_t *e) {
                            e->cols, &relay, child_fds, &slave);
   if (r < 0) {
     char eb[128];
-    hcsb__greply_errf(g, &e->call, 0x80004005u, "failed to set up stdio: %s",
+    hcsb__greply_errf(g, &e->call, HCSB_E_FAIL, "failed to set up stdio: %s",
                       go_err(-r, eb));
     free(path);
     return;
@@ -405,7 +405,7 @@ static void spawn(hcsb__gexec_t *e) {
   p = hcsb__gproc_add(g, c, pid, e->mode == MODE_INIT, e->argv[0], relay,
                       e->tty);
   if (p == NULL) {
-    hcsb__greply_err(g, &e->call, 0x8007000Eu, "out of memory");
+    hcsb__greply_err(g, &e->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return;
   }
   if (e->mode == MODE_INIT) {
@@ -506,13 +506,13 @@ static void dial_step(hcsb__gexec_t *e) {
      * port (1073741831) at /run/gcs-stdio/1073741831.sock failed: no such
      * file or directory". */
     if (e->g->vsock)
-      hcsb__greply_errf(e->g, &e->call, 0x80004005u,
+      hcsb__greply_errf(e->g, &e->call, HCSB_E_FAIL,
                         "failed creating %s Connection: vsock Dial port "
                         "(%" PRIu32 ") failed: %s",
                         stream_names[e->cur], e->port[e->cur],
                         go_err(-fd, eb));
     else
-      hcsb__greply_errf(e->g, &e->call, 0x80004005u,
+      hcsb__greply_errf(e->g, &e->call, HCSB_E_FAIL,
                         "failed creating %s Connection: unix Dial port "
                         "(%" PRIu32 ") at %s failed: %s",
                         stream_names[e->cur], e->port[e->cur], path,
@@ -530,7 +530,7 @@ static void dial_step(hcsb__gexec_t *e) {
 static void bad_params(hcsb__greq_t *r, const char *text, const char *why) {
   size_t n = strlen(text);
   if (n > HCSB__G_MAX_ECHO) n = HCSB__G_MAX_ECHO;
-  hcsb__greply_errf(r->g, &r->call, 0xC037010Du,
+  hcsb__greply_errf(r->g, &r->call, HCSB_E_VMCOMPUTE_INVALID_JSON,
                     "failed to unmarshal JSON for ProcessParameters \"%.*s\": "
                     "HRESULT 0xc037010d: %s",
                     (int)n, text, why);
@@ -545,7 +545,7 @@ static int from_oci(hcsb__greq_t *r, hcsb__gexec_t *e, hcsb__gctr_t *c,
 
   v = hcsb__json_get(proc, "args");
   if (v == NULL || json_object_array_length(v) == 0) {
-    hcsb__greply_err(r->g, &r->call, 0x80004005u,
+    hcsb__greply_err(r->g, &r->call, HCSB_E_FAIL,
                      "the OCI process has no args");
     return -1;
   }
@@ -554,7 +554,7 @@ static int from_oci(hcsb__greq_t *r, hcsb__gexec_t *e, hcsb__gctr_t *c,
   v = hcsb__json_get(proc, "cwd");
   if (v != NULL) cwd = json_object_get_string(v);
   if (cwd[0] != '/') {
-    hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+    hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL,
                       "cwd property must be an absolute path: \"%s\"", cwd);
     return -1;
   }
@@ -580,13 +580,13 @@ static int from_oci(hcsb__greq_t *r, hcsb__gexec_t *e, hcsb__gctr_t *c,
     e->cols = v != NULL ? (uint16_t)json_object_get_int64(v) : 0;
   }
   if (e->argv == NULL || e->envp == NULL || e->cwd == NULL) {
-    hcsb__greply_err(r->g, &r->call, 0x8007000Eu, "out of memory");
+    hcsb__greply_err(r->g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return -1;
   }
   cwd = env_lookup(e->envp, "PATH");
   e->path_env = strdup(cwd != NULL ? cwd : DEFAULT_CONTAINER_PATH);
   if (e->path_env == NULL) {
-    hcsb__greply_err(r->g, &r->call, 0x8007000Eu, "out of memory");
+    hcsb__greply_err(r->g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return -1;
   }
   return 0;
@@ -610,14 +610,14 @@ static int from_params(hcsb__greq_t *r, hcsb__gexec_t *e, json_object *pp) {
   } else {
     er = hcsb__gsplit_words(line, &e->argv, &n);
     if (er == -EINVAL) {
-      hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+      hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL,
                         "failed to parse CommandLine: unterminated quote or "
                         "escape in %s",
                         line);
       return -1;
     }
     if (er == 0 && n == 0) {
-      hcsb__greply_err(r->g, &r->call, 0x80004005u,
+      hcsb__greply_err(r->g, &r->call, HCSB_E_FAIL,
                        "failed to call Start for external process: exec: no "
                        "command");
       return -1;
@@ -631,7 +631,7 @@ static int from_params(hcsb__greq_t *r, hcsb__gexec_t *e, json_object *pp) {
   e->path_env = strdup(path != NULL ? path : DEFAULT_CONTAINER_PATH);
   if (e->argv == NULL || e->envp == NULL || e->path_env == NULL ||
       (cwd[0] != '\0' && e->cwd == NULL)) {
-    hcsb__greply_err(r->g, &r->call, 0x8007000Eu, "out of memory");
+    hcsb__greply_err(r->g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return -1;
   }
   return 0;
@@ -690,7 +690,7 @@ void hcsb__gh_execute(hcsb__greq_t *r) {
   e = calloc(1, sizeof *e);
   if (e == NULL || hcsb__gcall_copy(&e->call, &r->call) != 0) {
     free(e);
-    hcsb__greply_err(g, &r->call, 0x8007000Eu, "out of memory");
+    hcsb__greply_err(g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     goto out;
   }
   e->g = g;
@@ -716,7 +716,7 @@ void hcsb__gh_execute(hcsb__greq_t *r) {
     if (c == NULL) goto fail;
     e->cid = strdup(r->cid);
     if (e->cid == NULL) {
-      hcsb__greply_err(g, &r->call, 0x8007000Eu, "out of memory");
+      hcsb__greply_err(g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
       goto fail;
     }
     if (oci == NULL) oci = hcsb__json_get(c->spec, "process");
@@ -726,7 +726,7 @@ void hcsb__gh_execute(hcsb__greq_t *r) {
       g->nprocs >= 16 * HCSB__G_MAX_PROCS ||
       g->npending > HCSB__G_MAX_PENDING ||
       g->retained > HCSB__G_MAX_RETAINED) {
-    hcsb__greply_err(g, &r->call, 0x80004005u,
+    hcsb__greply_err(g, &r->call, HCSB_E_FAIL,
                      "too many processes or outstanding requests");
     goto fail;
   }

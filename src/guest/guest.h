@@ -159,7 +159,12 @@ void hcsb__gdispatch(hcsb__guest_t *g, const hcsb__frame_t *f);
 /* Answers a frame larger than max_frame (its body was never read). */
 void hcsb__gdispatch_oversize(hcsb__guest_t *g, const hcsb__hdr_t *h);
 /* Go's MessageIdentifier.String(): the constant's name, else decimal. */
-const char *hcsb__gmsg_name(uint32_t type, char buf[16]);
+#define HCSB__GMSG_NAME_MAX 64
+
+/* E_OUTOFMEMORY: the one HRESULT the emulator sends that has no public
+ * HCSB_E_* constant (the library never needs to tell it apart). */
+#define HCSB__G_E_OUTOFMEMORY 0x8007000Eu
+const char *hcsb__gmsg_name(uint32_t type, char buf[HCSB__GMSG_NAME_MAX]);
 
 /* ------------------------------------------------------------------------ */
 /* reply.c */

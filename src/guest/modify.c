@@ -248,7 +248,7 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
   if (hcsb__gdec_root(&d, req, "guestrequest.ModificationRequest") < 0 ||
       hcsb__gdec_str(&d, req, "ResourceType", &rtype) < 0 ||
       hcsb__gdec_str(&d, req, "RequestType", &reqtype) < 0) {
-    fail(r, 0xC037010Du,
+    fail(r, HCSB_E_VMCOMPUTE_INVALID_JSON,
          "failed to unmarshal request.Settings as ModifySettingRequest: "
          "HRESULT 0xc037010d: %s",
          d.err);
@@ -258,7 +258,7 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
   for (i = 0; i < sizeof rtypes / sizeof rtypes[0]; i++)
     if (strcmp(rtypes[i].name, rtype) == 0) t = &rtypes[i];
   if (t == NULL) {
-    fail(r, 0x80004005u, "invalid ResourceType '%s'", rtype);
+    fail(r, HCSB_E_FAIL, "invalid ResourceType '%s'", rtype);
     return;
   }
   settings = req != NULL ? hcsb__json_get(req, "Settings") : NULL;
@@ -267,14 +267,14 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
       (t->key != NULL && hcsb__gdec_str(&d, settings, t->key, &key) < 0) ||
       decode_detail(&d, t, settings, &detail, &verity_block) < 0) {
     free(detail);
-    fail(r, 0xC037010Du,
+    fail(r, HCSB_E_VMCOMPUTE_INVALID_JSON,
          "failed to unmarshal settings as %s: HRESULT 0xc037010d: %s",
          t->go_name, d.err);
     return;
   }
 
   if (!uvm && hcsb__gctr_find(r->g, r->cid) == NULL) {
-    hcsb__greply_err(r->g, &r->call, 0xC037010Eu, NULL);
+    hcsb__greply_err(r->g, &r->call, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND, NULL);
     goto out;
   }
   /* An attach-only disk has no mount path: the SCSI address names it. */
@@ -282,7 +282,7 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
     uint32_t controller = 0, lun = 0;
     if (hcsb__gdec_u32(&d, settings, "Controller", &controller) < 0 ||
         hcsb__gdec_u32(&d, settings, "Lun", &lun) < 0) {
-      fail(r, 0xC037010Du,
+      fail(r, HCSB_E_VMCOMPUTE_INVALID_JSON,
            "failed to unmarshal settings as %s: HRESULT 0xc037010d: %s",
            t->go_name, d.err);
       goto out;
@@ -293,7 +293,7 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
   }
 
   if (uvm == (strcmp(t->name, "ContainerConstraints") == 0)) {
-    hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+    hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL,
                       "the ResourceType \"%s\" is not supported for %s",
                       t->name, uvm ? "the UVM" : "containers");
     goto out;
@@ -304,20 +304,20 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
         : strcmp(reqtype, "PreAdd") == 0 ? RT_PREADD
                                          : 0;
   if ((t->requests & bit) == 0) {
-    hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+    hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL,
                       "the RequestType \"%s\" is not supported for %s",
                       reqtype, t->name);
     goto out;
   }
   if (strcmp(t->name, "CombinedLayers") == 0 && key[0] == '\0') {
-    hcsb__greply_err(r->g, &r->call, 0x80004005u,
+    hcsb__greply_err(r->g, &r->call, HCSB_E_FAIL,
                      "CombinedLayers needs a ContainerRootPath");
     goto out;
   }
   /* The v0.11.8 guest divides the data size by BlockSize to build the
    * dm-verity table (a zero panics it); answered as the failed mount. */
   if (bit == RT_ADD && verity_block <= 0) {
-    hcsb__greply_errf(r->g, &r->call, 0x80004005u,
+    hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL,
                       "failed to create dm-verity target for %s: "
                       "invalid block size %" PRId64,
                       key, verity_block);
@@ -331,7 +331,7 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
     e = res_add(r->g, uvm ? NULL : r->cid, t->name, key, detail);
     detail = NULL;
     if (e < 0) {
-      hcsb__greply_err(r->g, &r->call, e == -ENOMEM ? 0x8007000Eu : 0x80004005u,
+      hcsb__greply_err(r->g, &r->call, e == -ENOMEM ? HCSB__G_E_OUTOFMEMORY : HCSB_E_FAIL,
                        e == -ENOMEM ? "out of memory"
                                     : "too many resources recorded");
       goto out;

@@ -159,7 +159,7 @@ static void on_wait_timeout(uv_timer_t *t) {
   hcsb__gproc_t *p = w->p;
 
   TAILQ_REMOVE(&p->waits, w, link);
-  hcsb__greply_err(p->g, &w->call, 0xC0370109u, NULL);
+  hcsb__greply_err(p->g, &w->call, HCSB_E_VMCOMPUTE_TIMEOUT, NULL);
   wait_free(w);
   maybe_free(p);
 }
@@ -177,7 +177,7 @@ void hcsb__gproc_wait(hcsb__gproc_t *p, const hcsb__gcall_t *call,
   w = calloc(1, sizeof *w);
   if (w == NULL || hcsb__gcall_copy(&w->call, call) != 0) {
     free(w);
-    hcsb__greply_err(p->g, call, 0x8007000Eu, "out of memory");
+    hcsb__greply_err(p->g, call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return;
   }
   w->p = p;

@@ -143,7 +143,7 @@ void hcsb__greply_finish(hcsb__guest_t *g, const hcsb__gcall_t *call,
      * host's call complete. */
     char body[64];
     int n = snprintf(body, sizeof body, "{\"Result\":%" PRId32 "}",
-                     (int32_t)0x8007000Eu /* E_OUTOFMEMORY */);
+                     (int32_t)HCSB__G_E_OUTOFMEMORY);
     hcsb__glog(g, 0, "out of memory building a response (id %" PRIu64 ")",
                call->id);
     hcsb__gconn_send(g, type, call->id, body, (size_t)n);
