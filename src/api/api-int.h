@@ -1,8 +1,8 @@
 /* The Container/Process API layer: the objects and the seams between its
  * files.  Internal.
  *
- *   op.c         objects (refcounts, close), the deferred queue, operations
- *                (one bridge call or a chain of them, one completion path)
+ *   op.c         objects (core handles), operations (one bridge call or a
+ *                chain of them, one completion path), waits
  *   conn.c       the guest connection: open, negotiate, lose, close;
  *                notifications -> container waiters
  *   conn-rpc.c   connection-level RPCs (modify, dump stacks, delete state)

@@ -1,5 +1,5 @@
-/* Objects, the deferred queue, operations and waits: the machinery every
- * API call shares, so each callback runs exactly once, later, and close is
+/* Objects (core handles), operations and waits: the machinery every API
+ * call shares, so each callback runs exactly once, later, and close is
  * safe from anywhere. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* The bridge object and the seams between its files.  Internal.
  *
  *   bridge.c  lifecycle: open, negotiate, lose, close, free; getters
- *   call.c    calls: start, cancel, the completion path, deadlines, the
- *             deferred-completion queue
+ *   call.c    calls: start, cancel, the completion path, deadlines,
+ *             deferral (on the bridge's core queue)
  *   reader.c  the read path: libuv buffer -> decoder -> dispatch
  *   writer.c  the write queue: one buffer filling while the other is on the
  *             wire, one flush per loop turn
