@@ -22,6 +22,8 @@ typedef struct held_s {
   uint64_t id;
   char container[64];
   char activity[40];
+  int64_t pid;    /* ProcessId, -1 when absent */
+  int64_t signal; /* Options.Signal, -1 when absent */
 } held_t;
 
 typedef struct script_s {
@@ -41,6 +43,11 @@ static void copy_field(json_object *root, const char *key, char *out,
   snprintf(out, n, "%s", v != NULL ? json_object_get_string(v) : "");
 }
 
+static int64_t int_field(json_object *obj, const char *key) {
+  json_object *v = obj != NULL ? hcsb__json_get(obj, key) : NULL;
+  return v != NULL ? json_object_get_int64(v) : -1;
+}
+
 static void on_request(api_peer_t *p, uint32_t type, uint64_t id,
                        const char *body, size_t len) {
   script_t *s = p->data;
@@ -54,6 +61,8 @@ static void on_request(api_peer_t *p, uint32_t type, uint64_t id,
   h->id = id;
   copy_field(root, "ContainerId", h->container, sizeof h->container);
   copy_field(root, "ActivityId", h->activity, sizeof h->activity);
+  h->pid = int_field(root, "ProcessId");
+  h->signal = int_field(hcsb__json_get(root, "Options"), "Signal");
   json_object_put(root);
   if (s->answer_modify &&
       (type == HCSB_MSG_MODIFY_SETTINGS || type == HCSB_MSG_CREATE))
@@ -493,6 +502,155 @@ static void test_pool_reuse_after_every_ending(void) {
   finish(&s);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Never orphan guest work: Create/ExecuteProcess given up on, then
+ * answered with success. */
+
+static void run_turns(script_t *s, int n) {
+  while (n-- > 0) uv_run(&s->loop, UV_RUN_NOWAIT);
+}
+
+/* The request the bridge sent last is `type` for `cid`; answers it. */
+static held_t *expect_held(script_t *s, size_t n, uint32_t type,
+                           const char *cid) {
+  held_t *h;
+
+  run_until_held(s, n);
+  CHECK_EQ(s->nheld, n);
+  h = &s->held[n - 1];
+  CHECK_EQ(h->type, type);
+  CHECK_STR(h->container, cid);
+  return h;
+}
+
+static void create_late(script_t *s, const char *id, const char *late_body,
+                        hcsb_container_t **c, int *status) {
+  hcsb_container_config_t cfg;
+  hcsb_call_opts_t quick = {NULL, 30};
+  api_done_t d = {0};
+
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.id = id;
+  cfg.oci_spec_json = "{}";
+  CHECK_EQ(hcsb_conn_create_container(s->conn, &quick, &cfg, create_done, &d, c),
+           0);
+  expect_held(s, s->nheld + 1, HCSB_MSG_CREATE, id);
+  RUN_UNTIL(&s->loop, d.done);
+  *status = d.status;
+  CHECK_EQ(answer(s, id, late_body), 1);
+}
+
+static void test_late_create_success_is_undone(void) {
+  hcsb_bridge_stats_t before, st;
+  hcsb_container_t *c = NULL;
+  script_t s;
+  size_t n;
+  int status = 0, closed = 0;
+
+  start(&s);
+  hcsb_bridge_stats(s.bridge, &before);
+  create_late(&s, "late-c", "{\"Result\":0}", &c, &status);
+  CHECK_EQ(status, -ETIMEDOUT);
+  n = s.nheld;
+  /* Terminate first, whatever it answers, then the state goes. */
+  expect_held(&s, n + 1, HCSB_MSG_SHUTDOWN_FORCED, "late-c");
+  st = run_until_late(&s, before.late_responses + 1);
+  CHECK_U64(st.orphans_reaped, 1);
+  CHECK_EQ(answer(&s, "late-c", "{\"Result\":-1070137074}"), 1);
+  expect_held(&s, n + 2, HCSB_MSG_DELETE_CONTAINER_STATE, "late-c");
+  CHECK_EQ(answer(&s, "late-c", "{\"Result\":0}"), 1);
+  run_turns(&s, 50);
+  CHECK_EQ(s.nheld, n + 2); /* nothing more */
+  hcsb_bridge_stats(s.bridge, &st);
+  CHECK_U64(st.orphans_reaped, 1);
+  CHECK_EQ(st.pending, 0);
+  /* The cleanup is the bridge's own business, not the user's calls. */
+  CHECK_U64(st.calls_started, before.calls_started + 1);
+  CHECK_U64(st.calls_completed, before.calls_completed + 1);
+  hcsb_container_close(c, api_closed_flag, &closed);
+  RUN_UNTIL(&s.loop, closed);
+  finish(&s);
+}
+
+static void on_process(void *data, hcsb_process_t *p, int status,
+                       const hcsb_guest_error_t *gerr) {
+  api_done_t *d = data;
+  d->done++;
+  d->status = status;
+}
+
+/* Cancelled by closing the process handle, answered late with a PID: the
+ * process is killed and reaped. */
+static void test_late_exec_success_is_undone(void) {
+  static const char *const argv[] = {"sleep", "100"};
+  hcsb_process_config_t pc;
+  hcsb_bridge_stats_t before, st;
+  hcsb_container_t *c = NULL;
+  hcsb_process_t *p = NULL;
+  api_done_t d = {0};
+  held_t *h;
+  script_t s;
+  size_t n;
+  int closed = 0;
+
+  start(&s);
+  CHECK_EQ(hcsb_conn_open_container(s.conn, "late-p", &c), 0);
+  memset(&pc, 0, sizeof(pc));
+  pc.command_args = argv;
+  pc.ncommand_args = 2;
+  hcsb_bridge_stats(s.bridge, &before);
+  CHECK_EQ(hcsb_container_create_process(c, NULL, &pc, on_process, &d, &p), 0);
+  expect_held(&s, s.nheld + 1, HCSB_MSG_EXECUTE_PROCESS, "late-p");
+  hcsb_process_close(p, api_closed_flag, &closed);
+  RUN_UNTIL(&s.loop, d.done);
+  CHECK_EQ(d.status, -ECANCELED);
+  RUN_UNTIL(&s.loop, closed);
+  n = s.nheld;
+  CHECK_EQ(answer(&s, "late-p", "{\"Result\":0,\"ProcessId\":4242}"), 1);
+  h = expect_held(&s, n + 1, HCSB_MSG_SIGNAL_PROCESS, "late-p");
+  CHECK_EQ(h->pid, 4242);
+  CHECK_EQ(h->signal, 9);
+  st = run_until_late(&s, before.late_responses + 1);
+  CHECK_U64(st.orphans_reaped, 1);
+  CHECK_EQ(answer(&s, "late-p", "{\"Result\":0}"), 1);
+  h = expect_held(&s, n + 2, HCSB_MSG_WAIT_FOR_PROCESS, "late-p");
+  CHECK_EQ(h->pid, 4242);
+  CHECK_EQ(answer(&s, "late-p", "{\"Result\":0,\"ExitCode\":137}"), 1);
+  run_turns(&s, 50);
+  CHECK_EQ(s.nheld, n + 2);
+  hcsb_bridge_stats(s.bridge, &st);
+  CHECK_EQ(st.pending, 0);
+  CHECK_U64(st.orphans_reaped, 1);
+  closed = 0;
+  hcsb_container_close(c, api_closed_flag, &closed);
+  RUN_UNTIL(&s.loop, closed);
+  finish(&s);
+}
+
+/* A late failure made nothing: nothing is sent, nothing counted. */
+static void test_late_create_failure_is_left_alone(void) {
+  hcsb_bridge_stats_t before, st;
+  hcsb_container_t *c = NULL;
+  script_t s;
+  size_t n;
+  int status = 0, closed = 0;
+
+  start(&s);
+  hcsb_bridge_stats(s.bridge, &before);
+  create_late(&s, "late-f", "{\"Result\":-2147467259}", &c, &status);
+  CHECK_EQ(status, -ETIMEDOUT);
+  n = s.nheld;
+  st = run_until_late(&s, before.late_responses + 1);
+  CHECK_U64(st.late_responses, before.late_responses + 1);
+  run_turns(&s, 50);
+  CHECK_EQ(s.nheld, n);
+  hcsb_bridge_stats(s.bridge, &st);
+  CHECK_U64(st.orphans_reaped, 0);
+  hcsb_container_close(c, api_closed_flag, &closed);
+  RUN_UNTIL(&s.loop, closed);
+  finish(&s);
+}
+
 static const hcsb_test_t tests[] = {
     TEST_ENTRY_T(every_ending_once, 60),
     TEST_ENTRY(close_owner_inside_reply),
@@ -500,6 +658,9 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(close_conn_with_delivered_and_pending),
     TEST_ENTRY(create_chain_keeps_activity),
     TEST_ENTRY(pool_reuse_after_every_ending),
+    TEST_ENTRY(late_create_success_is_undone),
+    TEST_ENTRY(late_exec_success_is_undone),
+    TEST_ENTRY(late_create_failure_is_left_alone),
 };
 
 int main(int argc, char **argv) {

@@ -345,6 +345,28 @@ static void test_pipelined_10000(void) {
 /* ------------------------------------------------------------------------ */
 /* A per-call timeout fails that call only; its late answer is counted. */
 
+/* A late success of an ExecuteProcess made a process nobody owns: the
+ * bridge kills it and waits for it (its own calls, answered here). */
+static void expect_reap(peer_t *p) {
+  uint64_t id = peer_expect(p, HCSB_MSG_SIGNAL_PROCESS);
+  peer_send(p, HCSB_MSG_SIGNAL_PROCESS_RESPONSE, id, "{\"Result\":0}");
+  id = peer_expect(p, HCSB_MSG_WAIT_FOR_PROCESS);
+  peer_send(p, HCSB_MSG_WAIT_FOR_PROCESS_RESPONSE, id,
+            "{\"Result\":0,\"ExitCode\":137}");
+}
+
+/* Runs the loop until the bridge has received `n` frames (bounded). */
+static void run_until_frames(fx_t *fx, uint64_t n) {
+  hcsb_bridge_stats_t st;
+  for (int i = 0; i < 10000; i++) {
+    hcsb_bridge_stats(fx->b, &st);
+    if (st.frames_received >= n) return;
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    usleep(1000);
+  }
+  CHECK_U64(st.frames_received, n);
+}
+
 static void script_late(peer_t *p) {
   peer_negotiate(p);
   uint64_t a = peer_expect(p, HCSB_MSG_EXECUTE_PROCESS);
@@ -353,6 +375,7 @@ static void script_late(peer_t *p) {
   uint64_t b = peer_expect(p, HCSB_MSG_EXECUTE_PROCESS);
   CHECK_U64(b, a + 1);
   send_pid(p, b, 2);
+  expect_reap(p);
   CHECK_EQ(peer_drain(p), 0);
 }
 
@@ -392,6 +415,10 @@ static void test_timeout_then_late_response(void) {
   hcsb_bridge_stats(fx.b, &st);
   CHECK_U64(st.late_responses, 1);
   CHECK_U64(st.unknown_responses, 0);
+  run_until_frames(&fx, 5); /* + the answers to the cleanup of pid 1 */
+  hcsb_bridge_stats(fx.b, &st);
+  CHECK_U64(st.orphans_reaped, 1);
+  CHECK_U64(st.calls_completed, 2);
   CHECK_EQ(fx.log_match_n, 1);
   CHECK_STR(fx.log_activity, "0123abcd-0000-4000-8000-00000000beef");
   CHECK_EQ(hcsb_bridge_is_connected(fx.b), 1);
@@ -408,6 +435,7 @@ static void script_cancel(peer_t *p) {
   peer_wait_gate(p);
   send_pid(p, a, 1);
   send_pid(p, b, 2);
+  expect_reap(p);
   CHECK_EQ(peer_drain(p), 0);
 }
 
@@ -436,6 +464,9 @@ static void test_cancel(void) {
   hcsb_bridge_stats_t st;
   hcsb_bridge_stats(fx.b, &st);
   CHECK_U64(st.late_responses, 1);
+  run_until_frames(&fx, 5);
+  hcsb_bridge_stats(fx.b, &st);
+  CHECK_U64(st.orphans_reaped, 1);
   CHECK_U64(st.calls_completed, 2);
   fx_finish(&fx, 1);
 }

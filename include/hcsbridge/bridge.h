@@ -143,6 +143,14 @@ typedef struct hcsb_bridge_stats_s {
   uint64_t dropped_messages;    /* requests or unknown types from the guest */
   size_t pending;               /* calls outstanding now */
   size_t queued_bytes;          /* encoded, not yet written */
+  /* Create or ExecuteProcess calls that timed out or were cancelled, then
+   * succeeded in the guest after all (a late success response): the bridge
+   * undid what the guest made with calls of its own (container:
+   * ShutdownForced, then DeleteContainerState when the guest supports it;
+   * process: SignalProcess SIGKILL, then WaitForProcess).  Those calls are
+   * not counted in calls_started/completed.  Added in 0.2.0; fields are
+   * only ever appended. */
+  uint64_t orphans_reaped;
 } hcsb_bridge_stats_t;
 
 HCSB_EXTERN void hcsb_bridge_stats(const hcsb_bridge_t *b, hcsb_bridge_stats_t *out);

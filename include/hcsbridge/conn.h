@@ -26,6 +26,14 @@
  *     -ECANCELED on the next turn; on a connection that is lost, failed to
  *     open or was closed, with -ENOTCONN on the next turn.
  *   - A second close of the same handle does nothing.
+ *   - Never orphaned guest work: when a container create or a process start
+ *     ends with -ETIMEDOUT or -ECANCELED but the guest's Create or
+ *     ExecuteProcess answer arrives later saying success, the library
+ *     undoes it on its own (container: ShutdownForced, then
+ *     DeleteContainerState when the guest supports it; process: SIGKILL,
+ *     then WaitForProcess), tells nobody but the log (WARN), and counts it
+ *     in hcsb_bridge_stats_t.orphans_reaped (hcsb_bridge_stats() on
+ *     hcsb_conn_bridge()).  A connection lost or closed first ends this.
  *
  * Every operation takes `const hcsb_call_opts_t *opts` (NULL = defaults).
  * An `activity_id` that is not a canonical GUID is refused with -EINVAL;

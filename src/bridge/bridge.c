@@ -25,6 +25,7 @@ int hcsb_bridge_new(uv_loop_t *loop, hcsb_bridge_t **out) {
   b->max_write_queue = HCSB__DEFAULT_MAX_WRITE_QUEUE;
   b->log_level = HCSB_LOG_INFO;
   hcsb__call_embed(&b->negotiate);
+  hcsb__list_init(&b->watches);
   hcsb__defer_init(&b->disconnect);
   hcsb__decoder_init(&b->dec, b->max_frame);
   int rc = hcsb__decode_ctx_init(&b->dctx);

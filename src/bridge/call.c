@@ -50,16 +50,17 @@ void hcsb__call_set_deadline(hcsb_call_t *c, uint32_t timeout_ms) {
   arm_timer(b);
 }
 
-void hcsb__call_abandon_id(hcsb_bridge_t *b, uint64_t id) {
+int hcsb__call_abandon_id(hcsb_bridge_t *b, uint64_t id) {
   /* Bounded: past the limit a late answer is merely counted as unknown. */
   if (b->nabandoned >= b->max_pending ||
       hcsb__calltab_put_bare(&b->tab, id) != 0) {
     hcsb__log(b, HCSB_LOG_DEBUG, NULL,
               "not remembering abandoned ID %llu (limit reached)",
               (unsigned long long)id);
-    return;
+    return -ENOBUFS;
   }
   b->nabandoned++;
+  return 0;
 }
 
 #define CALL_OF(l) HCSB__CONTAINER_OF(l, hcsb_call_t, dq.link)
@@ -112,7 +113,9 @@ static void detach(hcsb_bridge_t *b, hcsb_call_t *c) {
 static void forget(hcsb_bridge_t *b, hcsb_call_t *c) {
   int sent = c->state == HCSB__CALL_PENDING;
   detach(b, c);
-  if (sent) hcsb__call_abandon_id(b, c->u.id);
+  if (sent && hcsb__call_abandon_id(b, c->u.id) == 0 &&
+      hcsb__reap_watched(c->resp_type))
+    hcsb__reap_call_abandoned(b, c);
 }
 
 static void timer_cb(uv_timer_t *t) {
@@ -146,6 +149,7 @@ void hcsb__call_finish(hcsb_call_t *c, int status, const hcsb_guest_error_t *ger
                        const hcsb_response_t *resp) {
   hcsb_bridge_t *b = c->bridge;
   detach(b, c);
+  if (hcsb__reap_watched(c->resp_type)) hcsb__reap_call_ended(b, c);
   if (!c->internal) b->st.calls_completed++;
   /* An embedded call is not ours once its callback starts: the callback
    * may restart it or free the memory around it. */
@@ -182,6 +186,7 @@ void hcsb__calls_fail_all(hcsb_bridge_t *b, int status) {
   fail_state(b, HCSB__CALL_WAITING, status);
   hcsb__calltab_clear(&b->tab);
   b->nabandoned = 0;
+  hcsb__reap_drop_abandoned(b);
   b->hold.len = 0;
   b->hold_dead = 0;
 }
@@ -239,6 +244,7 @@ int hcsb__calls_release_waiting(hcsb_bridge_t *b) {
 }
 
 void hcsb__calls_free(hcsb_bridge_t *b) {
+  hcsb__reap_free(b);
   hcsb__pool_free(&b->pool);
   hcsb__calltab_free(&b->tab);
   hcsb__dlheap_free(&b->heap);
@@ -326,6 +332,14 @@ int hcsb__call_start(hcsb_bridge_t *b, hcsb_call_t *given, const hcsb_request_t 
   if (b->phase == HCSB__DEAD) {
     if (!internal) b->st.calls_started++;
     hcsb__call_defer(c, -ENOTCONN);
+  } else if (hcsb__reap_watched(req->type)) {
+    /* The watch exists before the frame is queued: a log callback inside
+     * call_queue may already close the bridge. */
+    hcsb__watch_t *w = hcsb__reap_watch_new(req);
+    rc = w == NULL ? -ENOMEM : 0;
+    if (rc == 0) hcsb__reap_watch_start(b, w, c);
+    if (rc == 0 && (rc = call_queue(b, c, req, timeout_ms)) != 0)
+      hcsb__reap_call_ended(b, c);
   } else {
     rc = call_queue(b, c, req, timeout_ms);
   }

@@ -85,6 +85,8 @@ struct hcsb_bridge_s {
   hcsb__dlheap_t heap;
   hcsb__pool_t pool;
   hcsb_call_t negotiate; /* internal, embedded */
+  hcsb__link_t watches;   /* Create/ExecuteProcess calls out or abandoned */
+  size_t nwatch_abandoned;
   int ready_due;          /* ready_cb not yet called */
 
   /* Writing: wbuf[wcur] fills while wbuf[!wcur] is on the wire. */
@@ -151,7 +153,7 @@ void hcsb__calls_fail_all(hcsb_bridge_t *b, int status);
 /* Negotiated: gives WAITING calls their IDs and queues their frames. */
 int hcsb__calls_release_waiting(hcsb_bridge_t *b);
 /* Records that `id` was sent but nobody waits for its answer any more. */
-void hcsb__call_abandon_id(hcsb_bridge_t *b, uint64_t id);
+int hcsb__call_abandon_id(hcsb_bridge_t *b, uint64_t id);
 void hcsb__call_recycle(hcsb_bridge_t *b, hcsb_call_t *c);
 /* The one way a call starts: in `given` (embedded, idle) or in one from the
  * pool.  HCSB__CALL_INTERNAL: the bridge's own call, sent before
@@ -163,6 +165,22 @@ int hcsb__call_start(hcsb_bridge_t *b, hcsb_call_t *given, const hcsb_request_t 
 /* Arms the timer for `c`'s deadline `timeout_ms` from now (room reserved). */
 void hcsb__call_set_deadline(hcsb_call_t *c, uint32_t timeout_ms);
 void hcsb__calls_free(hcsb_bridge_t *b);
+
+/* reap.c: undoing a Create/ExecuteProcess that succeeds late */
+typedef struct hcsb__watch_s hcsb__watch_t;
+/* Whether calls of this request or response type are watched. */
+int hcsb__reap_watched(uint32_t msg_type);
+hcsb__watch_t *hcsb__reap_watch_new(const hcsb_request_t *req);
+void hcsb__reap_watch_start(hcsb_bridge_t *b, hcsb__watch_t *w, hcsb_call_t *c);
+/* `c` (watched) completed: nothing to undo. */
+void hcsb__reap_call_ended(hcsb_bridge_t *b, hcsb_call_t *c);
+/* `c` (watched) was sent and given up: its ID is remembered. */
+void hcsb__reap_call_abandoned(hcsb_bridge_t *b, hcsb_call_t *c);
+/* The connection is gone: no late answer can come. */
+void hcsb__reap_drop_abandoned(hcsb_bridge_t *b);
+void hcsb__reap_late(hcsb_bridge_t *b, const hcsb__hdr_t *h, const void *body,
+                     size_t len);
+void hcsb__reap_free(hcsb_bridge_t *b);
 
 /* reader.c */
 int hcsb__reader_start(hcsb_bridge_t *b);

@@ -6,13 +6,15 @@
 #include "bridge/internal.h"
 
 /* A response whose call is gone: late (we gave up on it) or unknown. */
-static void orphan_response(hcsb_bridge_t *b, const hcsb__hdr_t *h, void *val) {
+static void orphan_response(hcsb_bridge_t *b, const hcsb__hdr_t *h, void *val,
+                            const void *body, size_t len) {
   if (val == HCSB__ABANDONED) {
     hcsb__calltab_del(&b->tab, h->id);
     b->nabandoned--;
     b->st.late_responses++;
     hcsb__log(b, HCSB_LOG_DEBUG, NULL, "dropping late %s for call %llu",
               hcsb__msg_name(h->type), (unsigned long long)h->id);
+    if (hcsb__reap_watched(h->type)) hcsb__reap_late(b, h, body, len);
   } else {
     b->st.unknown_responses++;
     hcsb__log(b, HCSB_LOG_WARN, NULL,
@@ -24,7 +26,7 @@ static void orphan_response(hcsb_bridge_t *b, const hcsb__hdr_t *h, void *val) {
 static void on_response(hcsb_bridge_t *b, const hcsb__frame_t *f) {
   void *val = hcsb__calltab_get(&b->tab, f->hdr.id);
   if (val == NULL || val == HCSB__ABANDONED) {
-    orphan_response(b, &f->hdr, val);
+    orphan_response(b, &f->hdr, val, f->body, f->body_len);
     return;
   }
   hcsb_call_t *c = val;
@@ -117,7 +119,7 @@ static void on_oversize(hcsb_bridge_t *b, const hcsb__hdr_t *h) {
   }
   void *val = hcsb__calltab_get(&b->tab, h->id);
   if (val == NULL || val == HCSB__ABANDONED)
-    orphan_response(b, h, val);
+    orphan_response(b, h, val, NULL, 0);
   else
     hcsb__call_finish(val, -EMSGSIZE, NULL, NULL);
 }
