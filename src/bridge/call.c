@@ -316,7 +316,10 @@ int hcsb__call_start(hcsb_bridge_t *b, hcsb_call_t *given, const hcsb_request_t 
   int internal = (flags & HCSB__CALL_INTERNAL) != 0;
   if (b == NULL || req == NULL || cb == NULL) return -EINVAL;
   if ((req->type & HCSB_MSG_TYPE_MASK) != HCSB_MSG_TYPE_REQUEST) return -EINVAL;
-  if (given != NULL && (!given->embedded || hcsb__call_busy(given))) return -EBUSY;
+  /* Busy includes an op completion the API layer queued in its node. */
+  if (given != NULL && (!given->embedded || hcsb__call_busy(given) ||
+                        hcsb__defer_queued(&given->dq)))
+    return -EBUSY;
   if (!internal && b->phase != HCSB__DEAD && b->npending >= b->max_pending) {
     hcsb__log(b, HCSB_LOG_WARN, req->activity_id,
               "call refused: %zu calls pending (limit)", b->npending);
