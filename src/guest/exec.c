@@ -700,7 +700,12 @@ void hcsb__gh_execute(hcsb__greq_t *r) {
     e->want[i] = want[i];
     e->port[i] = port[i];
   }
-  uv_timer_init(g->loop, &e->timer);
+  if (uv_timer_init(g->loop, &e->timer) != 0) {
+    hcsb__gcall_free(&e->call);
+    free(e);
+    hcsb__greply_err(g, &r->call, HCSB_E_FAIL, "timer initialisation failed");
+    goto out;
+  }
   e->timer.data = e;
   TAILQ_INSERT_TAIL(&g->execs, e, link);
   g->npending++;
