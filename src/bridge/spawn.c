@@ -135,11 +135,19 @@ int hcsb__child_spawn(uv_loop_t *loop, const char *command, const char *stdio_di
   opts.stdio = stdio;
   opts.flags = UV_PROCESS_DETACHED; /* setsid(): see the top of this file */
 
-  uv_timer_init(loop, &c->timer);
+  int rc = uv_timer_init(loop, &c->timer);
+  if (rc != 0) {
+    free(entry);
+    free(env);
+    close(sv[0]);
+    close(sv[1]);
+    free(c);
+    return rc;
+  }
   c->timer.data = c;
   c->proc.data = c;
   c->handles = 2;
-  int rc = uv_spawn(loop, &c->proc, &opts); /* returns once the child exec'd */
+  rc = uv_spawn(loop, &c->proc, &opts); /* returns once the child exec'd */
   free(entry);
   free(env);
   close(sv[1]);
