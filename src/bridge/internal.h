@@ -85,8 +85,9 @@ struct hcsb_bridge_s {
   hcsb__dlheap_t heap;
   hcsb__pool_t pool;
   hcsb_call_t negotiate; /* internal, embedded */
-  hcsb__link_t watches;   /* Create/ExecuteProcess calls out or abandoned */
-  size_t nwatch_abandoned;
+  /* Create/ExecuteProcess calls out, or abandoned: one per bare key in
+   * `tab`, so bounded by max_pending like those. */
+  hcsb__link_t watches;
   int ready_due;          /* ready_cb not yet called */
 
   /* Writing: wbuf[wcur] fills while wbuf[!wcur] is on the wire. */
@@ -178,6 +179,7 @@ void hcsb__reap_call_ended(hcsb_bridge_t *b, hcsb_call_t *c);
 void hcsb__reap_call_abandoned(hcsb_bridge_t *b, hcsb_call_t *c);
 /* The connection is gone: no late answer can come. */
 void hcsb__reap_drop_abandoned(hcsb_bridge_t *b);
+/* A late answer arrived for an abandoned ID (`body` NULL: oversize). */
 void hcsb__reap_late(hcsb_bridge_t *b, const hcsb__hdr_t *h, const void *body,
                      size_t len);
 void hcsb__reap_free(hcsb_bridge_t *b);

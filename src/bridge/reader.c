@@ -14,7 +14,7 @@ static void orphan_response(hcsb_bridge_t *b, const hcsb__hdr_t *h, void *val,
     b->st.late_responses++;
     hcsb__log(b, HCSB_LOG_DEBUG, NULL, "dropping late %s for call %llu",
               hcsb__msg_name(h->type), (unsigned long long)h->id);
-    if (hcsb__reap_watched(h->type)) hcsb__reap_late(b, h, body, len);
+    if (!hcsb__list_empty(&b->watches)) hcsb__reap_late(b, h, body, len);
   } else {
     b->st.unknown_responses++;
     hcsb__log(b, HCSB_LOG_WARN, NULL,

@@ -70,15 +70,14 @@ static hcsb__watch_t *find_call(hcsb_bridge_t *b, const hcsb_call_t *c) {
   return NULL;
 }
 
-static void watch_free(hcsb_bridge_t *b, hcsb__watch_t *w) {
-  if (w->call == NULL) b->nwatch_abandoned--;
+static void watch_free(hcsb__watch_t *w) {
   hcsb__list_remove(&w->link);
   free(w);
 }
 
 void hcsb__reap_call_ended(hcsb_bridge_t *b, hcsb_call_t *c) {
   hcsb__watch_t *w = find_call(b, c);
-  if (w != NULL) watch_free(b, w);
+  if (w != NULL) watch_free(w);
 }
 
 void hcsb__reap_call_abandoned(hcsb_bridge_t *b, hcsb_call_t *c) {
@@ -86,7 +85,6 @@ void hcsb__reap_call_abandoned(hcsb_bridge_t *b, hcsb_call_t *c) {
   if (w == NULL) return;
   w->call = NULL;
   w->id = c->u.id;
-  b->nwatch_abandoned++;
 }
 
 void hcsb__reap_drop_abandoned(hcsb_bridge_t *b) {
@@ -94,17 +92,13 @@ void hcsb__reap_drop_abandoned(hcsb_bridge_t *b) {
   for (l = b->watches.next; l != &b->watches; l = next) {
     hcsb__watch_t *w = HCSB__CONTAINER_OF(l, hcsb__watch_t, link);
     next = l->next;
-    if (w->call == NULL) watch_free(b, w);
+    if (w->call == NULL) watch_free(w);
   }
 }
 
 void hcsb__reap_free(hcsb_bridge_t *b) {
-  while (!hcsb__list_empty(&b->watches)) {
-    hcsb__watch_t *w = HCSB__CONTAINER_OF(b->watches.next, hcsb__watch_t, link);
-    if (w->call == NULL) b->nwatch_abandoned--;
-    hcsb__list_remove(&w->link);
-    free(w);
-  }
+  while (!hcsb__list_empty(&b->watches))
+    watch_free(HCSB__CONTAINER_OF(b->watches.next, hcsb__watch_t, link));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -159,8 +153,9 @@ static void reap_step(void *data, int status, const hcsb_guest_error_t *gerr,
   if (b->phase != HCSB__READY || !reap_send(b, r)) free(r);
 }
 
-/* A late answer to an abandoned Create/ExecuteProcess: undo what it made
- * when it says success.  `body` is NULL for an answer too large to read. */
+/* A late answer to an abandoned call: when it is the success of a watched
+ * Create/ExecuteProcess, undo what that made.  Either way the watch goes.
+ * `body` is NULL for an answer too large to read. */
 void hcsb__reap_late(hcsb_bridge_t *b, const hcsb__hdr_t *h, const void *body,
                      size_t len) {
   hcsb__watch_t *w = NULL;
@@ -172,6 +167,10 @@ void hcsb__reap_late(hcsb_bridge_t *b, const hcsb__hdr_t *h, const void *body,
     }
   }
   if (w == NULL) return;
+  if ((h->type & ~HCSB_MSG_TYPE_MASK) != (w->type & ~HCSB_MSG_TYPE_MASK)) {
+    watch_free(w); /* the wrong answer for its ID: nothing known was made */
+    return;
+  }
 
   hcsb_response_t resp;
   hcsb_guest_error_t gerr;
@@ -185,7 +184,7 @@ void hcsb__reap_late(hcsb_bridge_t *b, const hcsb__hdr_t *h, const void *body,
   hcsb__decode_release(&b->dctx);
   int is_exec = w->type == HCSB_MSG_EXECUTE_PROCESS;
   if (rc != 0 || has_gerr || (is_exec && pid == 0) || b->phase != HCSB__READY) {
-    watch_free(b, w);
+    watch_free(w);
     return;
   }
 
@@ -195,7 +194,7 @@ void hcsb__reap_late(hcsb_bridge_t *b, const hcsb__hdr_t *h, const void *body,
     hcsb__log(b, HCSB_LOG_ERROR, NULL,
               "out of memory: %s %s answered late and stays in the guest",
               hcsb__msg_name(w->type), w->cid);
-    watch_free(b, w);
+    watch_free(w);
     return;
   }
   hcsb__call_embed(&r->call);
@@ -203,7 +202,7 @@ void hcsb__reap_late(hcsb_bridge_t *b, const hcsb__hdr_t *h, const void *body,
   r->pid = pid;
   r->has_cid = w->has_cid;
   memcpy(r->cid, w->cid, n + 1);
-  watch_free(b, w);
+  watch_free(w);
   hcsb__log(b, HCSB_LOG_WARN, NULL,
             "%s in %s succeeded after its caller gave up (pid %u): cleaning up",
             hcsb__msg_name(r->type), r->has_cid ? r->cid : "the UVM",
