@@ -627,6 +627,56 @@ static void test_late_exec_success_is_undone(void) {
   finish(&s);
 }
 
+/* A retried Create owns its ID: the late success of the Create the caller
+ * gave up on does not tear down the container the retry made. */
+static void test_late_create_success_after_retry_is_left_alone(void) {
+  hcsb_container_config_t cfg;
+  hcsb_bridge_stats_t before, st;
+  hcsb_container_t *c = NULL, *c2 = NULL;
+  api_done_t d = {0};
+  script_t s;
+  size_t n;
+  int status = 0, closed = 0;
+
+  start(&s);
+  hcsb_bridge_stats(s.bridge, &before);
+  /* The first Create times out; its answer is held back. */
+  {
+    hcsb_call_opts_t quick = {NULL, 30};
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.id = "retry";
+    cfg.oci_spec_json = "{}";
+    CHECK_EQ(hcsb_conn_create_container(s.conn, &quick, &cfg, create_done, &d,
+                                        &c),
+             0);
+    expect_held(&s, s.nheld + 1, HCSB_MSG_CREATE, "retry");
+    RUN_UNTIL(&s.loop, d.done);
+    status = d.status;
+  }
+  CHECK_EQ(status, -ETIMEDOUT);
+  hcsb_container_close(c, api_closed_flag, &closed);
+  RUN_UNTIL(&s.loop, closed);
+  /* The caller retries; then both answers arrive, the late one first. */
+  memset(&d, 0, sizeof d);
+  CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg, create_done, &d, &c2),
+           0);
+  expect_held(&s, s.nheld + 1, HCSB_MSG_CREATE, "retry");
+  n = s.nheld;
+  CHECK_EQ(answer(&s, "retry", "{\"Result\":0}"), 2);
+  RUN_UNTIL(&s.loop, d.done);
+  CHECK_EQ(d.status, 0);
+  st = run_until_late(&s, before.late_responses + 1);
+  run_turns(&s, 50);
+  CHECK_EQ(s.nheld, n); /* no ShutdownForced, no DeleteContainerState */
+  hcsb_bridge_stats(s.bridge, &st);
+  CHECK_U64(st.late_responses, before.late_responses + 1);
+  CHECK_U64(st.orphans_reaped, 0);
+  closed = 0;
+  hcsb_container_close(c2, api_closed_flag, &closed);
+  RUN_UNTIL(&s.loop, closed);
+  finish(&s);
+}
+
 /* A late failure made nothing: nothing is sent, nothing counted. */
 static void test_late_create_failure_is_left_alone(void) {
   hcsb_bridge_stats_t before, st;
@@ -661,6 +711,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(late_create_success_is_undone),
     TEST_ENTRY(late_exec_success_is_undone),
     TEST_ENTRY(late_create_failure_is_left_alone),
+    TEST_ENTRY(late_create_success_after_retry_is_left_alone),
 };
 
 int main(int argc, char **argv) {

@@ -34,6 +34,9 @@
  *     then WaitForProcess), tells nobody but the log (WARN), and counts it
  *     in hcsb_bridge_stats_t.orphans_reaped (hcsb_bridge_stats() on
  *     hcsb_conn_bridge()).  A connection lost or closed first ends this.
+ *     A new create with the same container ID ends it for the earlier
+ *     create: the retry owns the ID (if the earlier one did make the
+ *     container, the guest refuses the retry and the caller sees that).
  *
  * Every operation takes `const hcsb_call_opts_t *opts` (NULL = defaults).
  * An `activity_id` that is not a canonical GUID is refused with -EINVAL;

@@ -57,7 +57,27 @@ hcsb__watch_t *hcsb__reap_watch_new(const hcsb_request_t *req) {
   return w;
 }
 
+static void watch_free(hcsb__watch_t *w);
+
+/* A caller that retries a Create with the same ID owns whatever that ID
+ * names from now on: a late success of the Create it gave up on must not
+ * tear down the container the retry makes (the guest refuses the retry if
+ * the first one made it, and the caller then sees that error). */
+static void forget_abandoned_create(hcsb_bridge_t *b, const hcsb__watch_t *w) {
+  hcsb__link_t *l, *next;
+
+  if (w->type != HCSB_MSG_CREATE || !w->has_cid) return;
+  for (l = b->watches.next; l != &b->watches; l = next) {
+    hcsb__watch_t *x = HCSB__CONTAINER_OF(l, hcsb__watch_t, link);
+    next = l->next;
+    if (x->call == NULL && x->type == HCSB_MSG_CREATE && x->has_cid &&
+        strcmp(x->cid, w->cid) == 0)
+      watch_free(x);
+  }
+}
+
 void hcsb__reap_watch_start(hcsb_bridge_t *b, hcsb__watch_t *w, hcsb_call_t *c) {
+  forget_abandoned_create(b, w);
   w->call = c;
   hcsb__list_push(&b->watches, &w->link);
 }
