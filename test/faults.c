@@ -43,9 +43,13 @@ int faults_slow(void) {
 #endif
 }
 
-size_t faults_pick(size_t plain, size_t slow) { return faults_slow() ? slow : plain; }
+size_t faults_pick(size_t plain, size_t slow) {
+  return faults_slow() ? slow : plain;
+}
 
-unsigned faults_ms(unsigned ms) { return ms * faults_scale(); }
+unsigned faults_ms(unsigned ms) {
+  return ms * faults_scale();
+}
 
 double faults_now_ms(void) {
   struct timespec ts;
@@ -60,7 +64,9 @@ static void deadline_cb(uv_timer_t *t) {
   ((faults_deadline_t *)t->data)->expired = 1;
 }
 
-static void free_handle(uv_handle_t *h) { free(h); }
+static void free_handle(uv_handle_t *h) {
+  free(h);
+}
 
 void faults_deadline_start(faults_deadline_t *d, uv_loop_t *loop, unsigned ms) {
   int rig = faults_rig_thread;
@@ -115,8 +121,8 @@ void faults_hdr(uint8_t out[16], uint32_t type, uint32_t size, uint64_t id) {
   put32(out + 12, (uint32_t)(id >> 32));
 }
 
-size_t faults_frame_append(uint8_t **buf, size_t len, uint32_t type, uint64_t id,
-                           const void *body, size_t body_len) {
+size_t faults_frame_append(uint8_t **buf, size_t len, uint32_t type,
+                           uint64_t id, const void *body, size_t body_len) {
   uint8_t *n = realloc(*buf, len + 16 + body_len);
   CHECK(n != NULL);
   faults_hdr(n + len, type, (uint32_t)(16 + body_len), id);
@@ -280,16 +286,20 @@ void fpeer_send(fpeer_t *p, uint32_t type, uint64_t id, const char *body) {
 void fpeer_trickle(fpeer_t *p, const void *buf, size_t len, size_t chunk,
                    unsigned usec) {
   for (size_t off = 0; off < len; off += chunk) {
-    fpeer_write(p, (const char *)buf + off, len - off < chunk ? len - off : chunk);
+    fpeer_write(p, (const char *)buf + off,
+                len - off < chunk ? len - off : chunk);
     if (usec) usleep(usec);
   }
 }
 
-void fpeer_shutdown(fpeer_t *p) { shutdown(p->fd, SHUT_WR); }
+void fpeer_shutdown(fpeer_t *p) {
+  shutdown(p->fd, SHUT_WR);
+}
 
 void fpeer_negotiate(fpeer_t *p) {
   uint64_t id = fpeer_expect(p, HCSB_MSG_NEGOTIATE_PROTOCOL);
-  fpeer_send(p, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, id, faults_negotiate_body());
+  fpeer_send(p, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, id,
+             faults_negotiate_body());
 }
 
 void fpeer_wait_gate(fpeer_t *p) {
@@ -297,14 +307,17 @@ void fpeer_wait_gate(fpeer_t *p) {
   CHECK_EQ(read(p->gate[0], &c, 1), 1);
 }
 
-void fpeer_open_gate(fpeer_t *p) { CHECK_EQ(write(p->gate[1], "g", 1), 1); }
+void fpeer_open_gate(fpeer_t *p) {
+  CHECK_EQ(write(p->gate[1], "g", 1), 1);
+}
 
 int fpeer_dial(fpeer_t *p, uint32_t port) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
   char path[sizeof p->stdio_dir + 16];
-  int n = snprintf(path, sizeof path, "%s/%u.sock", p->stdio_dir, (unsigned)port);
+  int n =
+      snprintf(path, sizeof path, "%s/%u.sock", p->stdio_dir, (unsigned)port);
   CHECK(n > 0 && (size_t)n < sizeof sa.sun_path);
   memcpy(sa.sun_path, path, (size_t)n + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -339,7 +352,8 @@ static void fbr_disc(void *data, hcsb_bridge_t *b, int status) {
   f->disc_status = status;
 }
 
-static void fbr_notify(void *data, hcsb_bridge_t *b, const hcsb_notification_t *n) {
+static void fbr_notify(void *data, hcsb_bridge_t *b,
+                       const hcsb_notification_t *n) {
   fbr_t *f = data;
   (void)b;
   f->notify_n++;
@@ -348,9 +362,13 @@ static void fbr_notify(void *data, hcsb_bridge_t *b, const hcsb_notification_t *
   if (f->on_notify != NULL) f->on_notify(f, n);
 }
 
-static void fbr_closed(void *data) { ((fbr_t *)data)->closed_n++; }
+static void fbr_closed(void *data) {
+  ((fbr_t *)data)->closed_n++;
+}
 
-int fbr_init(fbr_t *f, void *arg) { return fbr_init_on(f, NULL, arg); }
+int fbr_init(fbr_t *f, void *arg) {
+  return fbr_init_on(f, NULL, arg);
+}
 
 int fbr_init_on(fbr_t *f, uv_loop_t *shared, void *arg) {
   int sv[2];
@@ -438,33 +456,34 @@ hcsb_request_t faults_req(uint32_t type) {
   q.type = type;
   q.container_id = "faults-c1";
   switch (type) {
-  case HCSB_MSG_CREATE:
-    q.u.create.config = "{}";
-    break;
-  case HCSB_MSG_EXECUTE_PROCESS:
-    q.u.execute.process_parameters = "{}";
-    break;
-  case HCSB_MSG_WAIT_FOR_PROCESS:
-    q.u.wait.pid = 7;
-    q.u.wait.timeout_ms = HCSB_INFINITE_WAIT;
-    break;
-  case HCSB_MSG_SIGNAL_PROCESS:
-    q.u.signal.pid = 7;
-    q.u.signal.signal = 15;
-    break;
-  case HCSB_MSG_RESIZE_CONSOLE:
-    q.u.resize.pid = 7;
-    q.u.resize.height = 24;
-    q.u.resize.width = 80;
-    break;
-  case HCSB_MSG_GET_PROPERTIES:
-    q.u.get_properties.query = "{\"PropertyTypes\":[\"ProcessList\"]}";
-    break;
-  case HCSB_MSG_MODIFY_SETTINGS:
-    q.u.modify.request = "{\"ResourceType\":\"Memory\",\"RequestType\":\"Update\"}";
-    break;
-  default:
-    break;
+    case HCSB_MSG_CREATE:
+      q.u.create.config = "{}";
+      break;
+    case HCSB_MSG_EXECUTE_PROCESS:
+      q.u.execute.process_parameters = "{}";
+      break;
+    case HCSB_MSG_WAIT_FOR_PROCESS:
+      q.u.wait.pid = 7;
+      q.u.wait.timeout_ms = HCSB_INFINITE_WAIT;
+      break;
+    case HCSB_MSG_SIGNAL_PROCESS:
+      q.u.signal.pid = 7;
+      q.u.signal.signal = 15;
+      break;
+    case HCSB_MSG_RESIZE_CONSOLE:
+      q.u.resize.pid = 7;
+      q.u.resize.height = 24;
+      q.u.resize.width = 80;
+      break;
+    case HCSB_MSG_GET_PROPERTIES:
+      q.u.get_properties.query = "{\"PropertyTypes\":[\"ProcessList\"]}";
+      break;
+    case HCSB_MSG_MODIFY_SETTINGS:
+      q.u.modify.request =
+          "{\"ResourceType\":\"Memory\",\"RequestType\":\"Update\"}";
+      break;
+    default:
+      break;
   }
   return q;
 }
@@ -520,7 +539,8 @@ void fconn_open(fconn_t *f, fpeer_fn script, void *arg,
     opts.stdio_accept_timeout_ms = faults_ms(10000);
   }
   opts.log_cb = fconn_log;
-  opts.log_level = getenv("HCSB_TEST_VERBOSE") ? HCSB_LOG_TRACE : HCSB_LOG_ERROR;
+  opts.log_level =
+      getenv("HCSB_TEST_VERBOSE") ? HCSB_LOG_TRACE : HCSB_LOG_ERROR;
   snprintf(address, sizeof address, "fd://%d?stdio=%s", sv[0], f->dir);
   opts.address = address;
   faults_in_api = 1;
@@ -556,14 +576,18 @@ void fdone_cb(void *data, int status, const hcsb_guest_error_t *gerr) {
   d->hresult = gerr != NULL ? gerr->hresult : 0;
 }
 
-void fclosed_cb(void *data) { (*(int *)data)++; }
+void fclosed_cb(void *data) {
+  (*(int *)data)++;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Memory */
 
 #ifdef FAULTS_ASAN
 size_t __sanitizer_get_current_allocated_bytes(void);
-size_t faults_heap_bytes(void) { return __sanitizer_get_current_allocated_bytes(); }
+size_t faults_heap_bytes(void) {
+  return __sanitizer_get_current_allocated_bytes();
+}
 #else
 size_t faults_heap_bytes(void) {
   struct mallinfo2 mi = mallinfo2();

@@ -51,13 +51,13 @@ void faults_deadline_stop(faults_deadline_t *d);
 
 /* Runs `loop` one turn at a time until `cond` holds; fails after `ms`
  * (scaled). */
-#define RUN_UNTIL_MS(loop, cond, ms)                                        \
-  do {                                                                      \
-    faults_deadline_t fdl_;                                                 \
-    faults_deadline_start(&fdl_, (loop), faults_ms(ms));                    \
-    while (!(cond) && !fdl_.expired) uv_run((loop), UV_RUN_ONCE);           \
-    faults_deadline_stop(&fdl_);                                            \
-    if (!(cond))                                                            \
+#define RUN_UNTIL_MS(loop, cond, ms)                                         \
+  do {                                                                       \
+    faults_deadline_t fdl_;                                                  \
+    faults_deadline_start(&fdl_, (loop), faults_ms(ms));                     \
+    while (!(cond) && !fdl_.expired) uv_run((loop), UV_RUN_ONCE);            \
+    faults_deadline_stop(&fdl_);                                             \
+    if (!(cond))                                                             \
       hcsb_test_fail(__FILE__, __LINE__, "timed out waiting for %s", #cond); \
   } while (0)
 #define RUN_UNTIL(loop, cond) RUN_UNTIL_MS(loop, cond, 10000)
@@ -80,8 +80,8 @@ typedef struct fframe_s {
 /* Writes a 16-byte header. */
 void faults_hdr(uint8_t out[16], uint32_t type, uint32_t size, uint64_t id);
 /* Appends header + body to a malloc'd buffer, returns the new length. */
-size_t faults_frame_append(uint8_t **buf, size_t len, uint32_t type, uint64_t id,
-                           const void *body, size_t body_len);
+size_t faults_frame_append(uint8_t **buf, size_t len, uint32_t type,
+                           uint64_t id, const void *body, size_t body_len);
 
 /* A recorded byte stream (test/data/transcripts/raw/<name>.bin) split into
  * its frames. */
@@ -180,8 +180,7 @@ struct fbr_s {
 };
 
 /* Sets up loop and bridge; `setup` (may be NULL) runs before open_fd. */
-void fbr_open(fbr_t *f, fpeer_fn script, void *arg,
-              void (*setup)(fbr_t *f));
+void fbr_open(fbr_t *f, fpeer_fn script, void *arg, void (*setup)(fbr_t *f));
 /* The same in steps, for a guest side written by the test itself:
  * fbr_init returns the guest's end of the socketpair (closed by
  * fbr_finish unless a script took it), fbr_start opens the bridge. */

@@ -24,8 +24,10 @@ typedef struct hcsb_test_s {
   unsigned timeout_s; /* 0 = default (30 s) */
 } hcsb_test_t;
 
-#define TEST_ENTRY(name) {#name, test_##name, 0}
-#define TEST_ENTRY_T(name, secs) {#name, test_##name, secs}
+#define TEST_ENTRY(name) \
+  { #name, test_##name, 0 }
+#define TEST_ENTRY_T(name, secs) \
+  { #name, test_##name, secs }
 
 int hcsb_test_main(int argc, char **argv, const hcsb_test_t *tests, size_t n);
 
@@ -43,36 +45,36 @@ const char *hcsb_test_tmpdir(void);
 void hcsb_test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
 
-#define CHECK(cond)                                                         \
-  do {                                                                      \
-    if (!(cond)) hcsb_test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);    \
+#define CHECK(cond)                                                      \
+  do {                                                                   \
+    if (!(cond)) hcsb_test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond); \
   } while (0)
 
-#define CHECK_INT(a, op, b)                                                 \
-  do {                                                                      \
-    long long hcsb_a_ = (long long)(a), hcsb_b_ = (long long)(b);           \
-    if (!(hcsb_a_ op hcsb_b_))                                              \
+#define CHECK_INT(a, op, b)                                                  \
+  do {                                                                       \
+    long long hcsb_a_ = (long long)(a), hcsb_b_ = (long long)(b);            \
+    if (!(hcsb_a_ op hcsb_b_))                                               \
       hcsb_test_fail(__FILE__, __LINE__, "%s %s %s (%lld vs %lld)", #a, #op, \
-                     #b, hcsb_a_, hcsb_b_);                                 \
+                     #b, hcsb_a_, hcsb_b_);                                  \
   } while (0)
 #define CHECK_EQ(a, b) CHECK_INT(a, ==, b)
 
-#define CHECK_U64(a, b)                                                     \
-  do {                                                                      \
-    uint64_t hcsb_a_ = (uint64_t)(a), hcsb_b_ = (uint64_t)(b);              \
-    if (hcsb_a_ != hcsb_b_)                                                 \
-      hcsb_test_fail(__FILE__, __LINE__,                                    \
-                     "%s == %s (0x%" PRIx64 " vs 0x%" PRIx64 ")", #a, #b,   \
-                     hcsb_a_, hcsb_b_);                                     \
+#define CHECK_U64(a, b)                                                   \
+  do {                                                                    \
+    uint64_t hcsb_a_ = (uint64_t)(a), hcsb_b_ = (uint64_t)(b);            \
+    if (hcsb_a_ != hcsb_b_)                                               \
+      hcsb_test_fail(__FILE__, __LINE__,                                  \
+                     "%s == %s (0x%" PRIx64 " vs 0x%" PRIx64 ")", #a, #b, \
+                     hcsb_a_, hcsb_b_);                                   \
   } while (0)
 
-#define CHECK_STR(a, b)                                                     \
-  do {                                                                      \
-    const char *hcsb_a_ = (a), *hcsb_b_ = (b);                              \
+#define CHECK_STR(a, b)                                                      \
+  do {                                                                       \
+    const char *hcsb_a_ = (a), *hcsb_b_ = (b);                               \
     if (hcsb_a_ == NULL || hcsb_b_ == NULL || strcmp(hcsb_a_, hcsb_b_) != 0) \
-      hcsb_test_fail(__FILE__, __LINE__, "%s == %s (\"%s\" vs \"%s\")", #a, \
-                     #b, hcsb_a_ ? hcsb_a_ : "(null)",                      \
-                     hcsb_b_ ? hcsb_b_ : "(null)");                         \
+      hcsb_test_fail(__FILE__, __LINE__, "%s == %s (\"%s\" vs \"%s\")", #a,  \
+                     #b, hcsb_a_ ? hcsb_a_ : "(null)",                       \
+                     hcsb_b_ ? hcsb_b_ : "(null)");                          \
   } while (0)
 
 #define CHECK_MEM(a, b, n)                                                  \

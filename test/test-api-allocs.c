@@ -222,7 +222,7 @@ static void test_pending_call_is_one_allocation(void) {
   fprintf(stderr, "  %d pending calls: %ld allocations%s\n", N, n,
           COUNTING ? "" : " [not counted]");
   if (COUNTING && n > 0) { /* 0: valgrind's allocator, not ours */
-    CHECK(n >= N - 64); /* the op pool may have had a few */
+    CHECK(n >= N - 64);    /* the op pool may have had a few */
     CHECK(n <= N + 48);
   }
   hcsb_container_close(c, api_closed_flag, &closed);

@@ -193,7 +193,8 @@ static void test_network_adapter_shapes(void) {
       "{\"NamespaceID\":\"ns\",\"ID\":\"nic\",\"MacAddress\":\"00-15-5D-01-02-"
       "03\","
       "\"DNSSuffix\":\"a.example,b.example\",\"DNSServerList\":\"10.0.0.2\","
-      "\"EncapOverhead\":50,\"VPCIAssigned\":true,\"IPConfigs\":[{\"IPAddress\":"
+      "\"EncapOverhead\":50,\"VPCIAssigned\":true,\"IPConfigs\":[{"
+      "\"IPAddress\":"
       "\"10.0.0.5\",\"PrefixLength\":24},{\"IPAddress\":\"fd00::5\","
       "\"PrefixLength\":64}],"
       "\"Routes\":[{\"NextHop\":\"10.0.0.1\",\"DestinationPrefix\":\"0.0.0.0/"
@@ -211,8 +212,7 @@ static void test_network_adapter_shapes(void) {
  * for Ext4SizeInBytes, Version and BlockSize, a bool for SuperBlock), on
  * both device kinds and on Remove. */
 static void test_verity_info(void) {
-  hcsb_verity_info_t v = {"3f4e", "a1b2", "sha256", 4096, 4096,
-                          1048576, 1, 1};
+  hcsb_verity_info_t v = {"3f4e", "a1b2", "sha256", 4096, 4096, 1048576, 1, 1};
   hcsb_mapped_virtual_disk_t d;
   hcsb_vpmem_device_t vp = {2, "/run/layers/p2-0-1000", 1, 0, 4096};
   char *out = NULL;
@@ -253,9 +253,8 @@ static void test_verity_info(void) {
   {
     char *plain = NULL, *with = NULL;
     CHECK_EQ(hcsb_modify_vpmem_device(HCSB_REQUEST_ADD, &vp, &plain), 0);
-    CHECK_EQ(hcsb_modify_vpmem_device_verity(HCSB_REQUEST_ADD, &vp, NULL,
-                                             &with),
-             0);
+    CHECK_EQ(
+        hcsb_modify_vpmem_device_verity(HCSB_REQUEST_ADD, &vp, NULL, &with), 0);
     CHECK_STR(with, plain);
     hcsb_free(plain);
     hcsb_free(with);
@@ -267,9 +266,9 @@ static void test_verity_info(void) {
            -EINVAL);
   v.hash_block_size = 4096;
   v.hash_offset_bytes = 1048576 + 512;
-  CHECK_EQ(hcsb_modify_mapped_virtual_disk_verity(HCSB_REQUEST_ADD, &d, &v,
-                                                  &out),
-           -EINVAL);
+  CHECK_EQ(
+      hcsb_modify_mapped_virtual_disk_verity(HCSB_REQUEST_ADD, &d, &v, &out),
+      -EINVAL);
   v.hash_offset_bytes = 1048576;
   v.data_block_size = 0;
   CHECK_EQ(hcsb_modify_vpmem_device_verity(HCSB_REQUEST_ADD, &vp, &v, &out),
@@ -280,9 +279,9 @@ static void test_verity_info(void) {
            -EINVAL);
   v.root_digest = "3f4e";
   v.hash_algorithm = NULL;
-  CHECK_EQ(hcsb_modify_mapped_virtual_disk_verity(HCSB_REQUEST_ADD, &d, &v,
-                                                  &out),
-           -EINVAL);
+  CHECK_EQ(
+      hcsb_modify_mapped_virtual_disk_verity(HCSB_REQUEST_ADD, &d, &v, &out),
+      -EINVAL);
   CHECK(out == NULL);
 }
 
@@ -367,8 +366,7 @@ static void test_generated_ids(void) {
 static const hcsb_test_t tests[] = {
     TEST_ENTRY(mapped_virtual_disk),    TEST_ENTRY(other_resources),
     TEST_ENTRY(network_adapter_shapes), TEST_ENTRY(verity_info),
-    TEST_ENTRY(process_parameters),
-    TEST_ENTRY(generated_ids),
+    TEST_ENTRY(process_parameters),     TEST_ENTRY(generated_ids),
 };
 
 int main(int argc, char **argv) {

@@ -737,9 +737,9 @@ static void test_delete_releases_everything(void) {
   /* The handle is closed first: the record belongs to the ID. */
   close_ctr(&g, &t);
   CHECK_EQ(hcsb_conn_container_resources(g.conn, "rel-1"), 5);
-  CHECK_EQ(hcsb_conn_delete_container_state(g.conn, NULL, "rel-1", api_done,
-                                            &del),
-           0);
+  CHECK_EQ(
+      hcsb_conn_delete_container_state(g.conn, NULL, "rel-1", api_done, &del),
+      0);
   RUN_UNTIL(&loop, del.done);
   CHECK_EQ(del.status, 0);
   CHECK_EQ(guest_resources(&g), 0);
@@ -771,9 +771,9 @@ static void test_failed_create_leaves_nothing(void) {
     api_open_spawn(&g, &loop, args);
     full_config(&cfg, "fails", "exit 0", &disk, &dir, &nic);
     memset(&t, 0, sizeof(t));
-    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, &t,
-                                        &t.c),
-             0);
+    CHECK_EQ(
+        hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, &t, &t.c),
+        0);
     RUN_UNTIL(&loop, t.created);
     CHECK_EQ(t.create_status, HCSB_EGUEST);
     CHECK_U64(t.hresult, HCSB_E_FAIL);
@@ -818,9 +818,9 @@ static void test_failed_undo_stays_tracked(void) {
   CHECK_EQ(hcsb_conn_mapped_virtual_disks(g.conn, NULL), 0);
   close_ctr(&g, &t);
   /* Never created: the share goes, then the guest does not know the ID. */
-  CHECK_EQ(hcsb_conn_delete_container_state(g.conn, NULL, "half", api_done,
-                                            &del),
-           0);
+  CHECK_EQ(
+      hcsb_conn_delete_container_state(g.conn, NULL, "half", api_done, &del),
+      0);
   RUN_UNTIL(&loop, del.done);
   CHECK_EQ(del.status, HCSB_EGUEST);
   CHECK_U64(del.hresult, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND);
@@ -847,10 +847,10 @@ static void test_delete_keep_resources(void) {
   api_open_spawn(&g, &loop, NULL);
   full_config(&cfg, "keep-1", "exit 0", &disk, &dir, &nic);
   create_ctr(&g, &t, &cfg);
-  CHECK_EQ(hcsb_conn_delete_container(g.conn, NULL, "keep-1",
-                                      HCSB_DELETE_KEEP_RESOURCES, api_done,
-                                      &d1),
-           0);
+  CHECK_EQ(
+      hcsb_conn_delete_container(g.conn, NULL, "keep-1",
+                                 HCSB_DELETE_KEEP_RESOURCES, api_done, &d1),
+      0);
   RUN_UNTIL(&loop, d1.done);
   CHECK_EQ(d1.status, HCSB_EGUEST);
   CHECK_U64(d1.hresult, HCSB_E_FAIL);
@@ -859,9 +859,9 @@ static void test_delete_keep_resources(void) {
   /* The delete failed: still tracked, and a plain delete releases it all;
    * the guest already forgot the container. */
   CHECK_EQ(hcsb_conn_container_resources(g.conn, "keep-1"), 4);
-  CHECK_EQ(hcsb_conn_delete_container_state(g.conn, NULL, "keep-1", api_done,
-                                            &d2),
-           0);
+  CHECK_EQ(
+      hcsb_conn_delete_container_state(g.conn, NULL, "keep-1", api_done, &d2),
+      0);
   RUN_UNTIL(&loop, d2.done);
   CHECK_EQ(d2.status, HCSB_EGUEST);
   CHECK_U64(d2.hresult, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND);
@@ -873,10 +873,10 @@ static void test_delete_keep_resources(void) {
   cfg.nlayers = 0;
   create_ctr(&g, &t, &cfg);
   CHECK_EQ(guest_resources(&g), 3);
-  CHECK_EQ(hcsb_conn_delete_container(g.conn, NULL, "keep-2",
-                                      HCSB_DELETE_KEEP_RESOURCES, api_done,
-                                      &d3),
-           0);
+  CHECK_EQ(
+      hcsb_conn_delete_container(g.conn, NULL, "keep-2",
+                                 HCSB_DELETE_KEEP_RESOURCES, api_done, &d3),
+      0);
   RUN_UNTIL(&loop, d3.done);
   CHECK_EQ(d3.status, 0);
   CHECK_EQ(guest_resources(&g), 3);

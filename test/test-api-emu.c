@@ -44,19 +44,20 @@ static void create_ctr(api_guest_t *g, ctr_t *t, const char *id,
   hcsb_container_config_t cfg;
   char spec[2048];
 
-  snprintf(spec, sizeof spec,
-           "{\"ociVersion\":\"1.0.2-dev\",\"process\":{\"terminal\":false,"
-           "\"args\":[\"/bin/sh\",\"-c\",\"%s\"],\"env\":[\"PATH=/usr/bin:/bin\""
-           "%s],\"cwd\":\"/\"},\"root\":{\"path\":\"/\"}}",
-           script, env_extra);
+  snprintf(
+      spec, sizeof spec,
+      "{\"ociVersion\":\"1.0.2-dev\",\"process\":{\"terminal\":false,"
+      "\"args\":[\"/bin/sh\",\"-c\",\"%s\"],\"env\":[\"PATH=/usr/bin:/bin\""
+      "%s],\"cwd\":\"/\"},\"root\":{\"path\":\"/\"}}",
+      script, env_extra);
   memset(&cfg, 0, sizeof(cfg));
   cfg.id = id;
   cfg.oci_spec_json = spec;
   cfg.host_name = HOST;
   memset(t, 0, sizeof(*t));
-  CHECK_EQ(hcsb_conn_create_container(g->conn, NULL, &cfg, ctr_created, t,
-                                      &t->c),
-           0);
+  CHECK_EQ(
+      hcsb_conn_create_container(g->conn, NULL, &cfg, ctr_created, t, &t->c),
+      0);
   RUN_UNTIL(g->loop, t->created);
   CHECK_EQ(t->create_status, 0);
 }
@@ -254,8 +255,7 @@ static void test_console_size(void) {
     uv_run(&loop, UV_RUN_ONCE); /* and stty's line after it */
   p = strstr(tty.out, "size 0 0\r\n") + 10;
   CHECK(strncmp(p, "0 0\r\n", 5) == 0 || strstr(p, "stty-failed") != NULL);
-  CHECK_EQ(hcsb_process_resize_console(tty.p, NULL, 132, 40, api_done, &rs),
-           0);
+  CHECK_EQ(hcsb_process_resize_console(tty.p, NULL, 132, 40, api_done, &rs), 0);
   RUN_UNTIL(&loop, rs.done);
   CHECK_EQ(rs.status, 0);
   CHECK_EQ(hcsb_process_write(tty.p, "go\n", 3, NULL, NULL), 0);
@@ -299,18 +299,18 @@ static void stats_cb(void *data, int status, const hcsb_guest_error_t *gerr,
 
 static void get_stats(api_guest_t *g, ctr_t *t, stats_t *s) {
   memset(s, 0, sizeof(*s));
-  CHECK_EQ(hcsb_container_properties(
-               t->c, NULL,
-               HCSB_PROPERTY_PROCESS_LIST | HCSB_PROPERTY_STATISTICS, stats_cb,
-               s),
-           0);
+  CHECK_EQ(
+      hcsb_container_properties(
+          t->c, NULL, HCSB_PROPERTY_PROCESS_LIST | HCSB_PROPERTY_STATISTICS,
+          stats_cb, s),
+      0);
   RUN_UNTIL(g->loop, s->done);
   CHECK_EQ(s->status, 0);
   CHECK(s->has_metrics);
 }
 
 /* Burns some CPU, then says "ready" and sleeps. */
-#define BUSY                                                              \
+#define BUSY                                                \
   "i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done; echo " \
   "ready; exec sleep 1000"
 
@@ -459,10 +459,8 @@ static void test_stats_own_cgroup(void) {
 
 int main(int argc, char **argv) {
   static const hcsb_test_t tests[] = {
-      TEST_ENTRY(hostname),
-      TEST_ENTRY(hostname_without_namespaces),
-      TEST_ENTRY(console_size),
-      TEST_ENTRY(stats_proc),
+      TEST_ENTRY(hostname),         TEST_ENTRY(hostname_without_namespaces),
+      TEST_ENTRY(console_size),     TEST_ENTRY(stats_proc),
       TEST_ENTRY(stats_own_cgroup),
   };
 

@@ -76,8 +76,7 @@ static void on_request(api_peer_t *p, uint32_t type, uint64_t id,
                inner_string(root, "Request", "RequestType"),
                inner_string(root, "Request", "ResourceType"));
     else
-      snprintf(s->seq + n, sizeof s->seq - n, "%s;",
-               msg_name(type));
+      snprintf(s->seq + n, sizeof s->seq - n, "%s;", msg_name(type));
   }
   if (s->last[k] != NULL) json_object_put(s->last[k]);
   s->last[k] = root;
@@ -507,8 +506,9 @@ static void test_create_step_failure(void) {
   CHECK_EQ(t.status, HCSB_EGUEST);
   CHECK_U64(t.hresult, HCSB_E_FAIL);
   CHECK_STR(t.message, "overlay failed");
-  CHECK_STR(s.seq,
-            "Add MappedVirtualDisk;Add CombinedLayers;Remove MappedVirtualDisk;");
+  CHECK_STR(
+      s.seq,
+      "Add MappedVirtualDisk;Add CombinedLayers;Remove MappedVirtualDisk;");
   CHECK_EQ(s.count[slot(HCSB_MSG_CREATE)], 0);
   CHECK_STR(inner_string(last(&s, HCSB_MSG_MODIFY_SETTINGS), "Request",
                          "RequestType"),
@@ -526,9 +526,9 @@ static void test_create_step_failure(void) {
   {
     api_done_t d = {0};
     s.seq[0] = '\0';
-    CHECK_EQ(hcsb_conn_delete_container_state(s.conn, NULL, "broken", api_done,
-                                              &d),
-             0);
+    CHECK_EQ(
+        hcsb_conn_delete_container_state(s.conn, NULL, "broken", api_done, &d),
+        0);
     RUN_UNTIL(&s.loop, d.done);
     CHECK_EQ(d.status, 0);
     CHECK_STR(s.seq, "Remove MappedVirtualDisk;DeleteContainerState;");
@@ -598,8 +598,9 @@ static void test_delete_release_order(void) {
   CHECK_EQ(d.status, HCSB_EGUEST);
   CHECK_U64(d.hresult, HCSB_E_FAIL);
   CHECK_STR(d.message, "nic busy");
-  CHECK_STR(s.seq, "Remove Network;Remove CombinedLayers;Remove "
-                   "MappedDirectory;Remove MappedVirtualDisk;");
+  CHECK_STR(s.seq,
+            "Remove Network;Remove CombinedLayers;Remove "
+            "MappedDirectory;Remove MappedVirtualDisk;");
   CHECK_EQ(hcsb_conn_container_resources(s.conn, "c1"), 1);
 
   /* The retry sends only what is left, then deletes the state. */
@@ -629,9 +630,8 @@ static void test_delete_release_order(void) {
   s.seq[0] = '\0';
   CHECK_EQ(hcsb_conn_delete_container(s.conn, NULL, "c1", 2, api_done, &keep),
            -EINVAL);
-  CHECK_EQ(hcsb_conn_delete_container(s.conn, NULL, "c1",
-                                      HCSB_DELETE_KEEP_RESOURCES, api_done,
-                                      &keep),
+  CHECK_EQ(hcsb_conn_delete_container(
+               s.conn, NULL, "c1", HCSB_DELETE_KEEP_RESOURCES, api_done, &keep),
            0);
   RUN_UNTIL(&s.loop, keep.done);
   CHECK_EQ(keep.status, 0);
@@ -688,14 +688,15 @@ static void test_caller_added_layers(void) {
   RUN_UNTIL(&s.loop, d.done);
   CHECK_EQ(d.status, 0);
   CHECK_STR(s.seq, "Remove CombinedLayers;DeleteContainerState;");
-  CHECK_STR(inner_string(hcsb__json_get(last(&s, HCSB_MSG_MODIFY_SETTINGS),
-                                        "Request"),
-                         "Settings", "ContainerRootPath"),
+  CHECK_STR(inner_string(
+                hcsb__json_get(last(&s, HCSB_MSG_MODIFY_SETTINGS), "Request"),
+                "Settings", "ContainerRootPath"),
             "/run/gcs/c/own/rootfs");
-  CHECK(hcsb__json_get(hcsb__json_get(hcsb__json_get(
-                           last(&s, HCSB_MSG_MODIFY_SETTINGS), "Request"),
-                                      "Settings"),
-                       "Layers") == NULL);
+  CHECK(hcsb__json_get(
+            hcsb__json_get(
+                hcsb__json_get(last(&s, HCSB_MSG_MODIFY_SETTINGS), "Request"),
+                "Settings"),
+            "Layers") == NULL);
   CHECK_EQ(hcsb_conn_container_resources(s.conn, "own"), 0);
   finish(&s);
 }
@@ -719,36 +720,35 @@ static void test_resources_added_for_container(void) {
   pmem.device_number = 0;
   pmem.mount_path = "/run/layers/p0";
   CHECK_EQ(hcsb_modify_vpmem_device(HCSB_REQUEST_ADD, &pmem, &json), 0);
-  CHECK_EQ(hcsb_conn_modify_for_container(s.conn, NULL, NULL, json, api_done,
-                                          &a),
-           -EINVAL);
-  CHECK_EQ(hcsb_conn_modify_for_container(s.conn, NULL, "lay", json, api_done,
-                                          &a),
-           0);
+  CHECK_EQ(
+      hcsb_conn_modify_for_container(s.conn, NULL, NULL, json, api_done, &a),
+      -EINVAL);
+  CHECK_EQ(
+      hcsb_conn_modify_for_container(s.conn, NULL, "lay", json, api_done, &a),
+      0);
   hcsb_free(json);
   memset(&disk, 0, sizeof(disk));
   disk.mount_path = "/run/mounts/m3";
   disk.lun = 3;
   disk.read_only = 1;
   CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_ADD, &disk, &json), 0);
-  CHECK_EQ(hcsb_conn_modify_for_container(s.conn, NULL, "lay", json, api_done,
-                                          &b),
-           0);
+  CHECK_EQ(
+      hcsb_conn_modify_for_container(s.conn, NULL, "lay", json, api_done, &b),
+      0);
   hcsb_free(json);
   /* Nothing a Remove undoes: refused, nothing sent. */
-  CHECK_EQ(hcsb_modify_vpci_device(HCSB_REQUEST_ADD,
-                                    "12345678-1234-1234-1234-123456789abc",
-                                    &json),
+  CHECK_EQ(hcsb_modify_vpci_device(
+               HCSB_REQUEST_ADD, "12345678-1234-1234-1234-123456789abc", &json),
            0);
-  CHECK_EQ(hcsb_conn_modify_for_container(s.conn, NULL, "lay", json, api_done,
-                                          &d),
-           -EINVAL);
+  CHECK_EQ(
+      hcsb_conn_modify_for_container(s.conn, NULL, "lay", json, api_done, &d),
+      -EINVAL);
   hcsb_free(json);
   CHECK_EQ(hcsb_modify_mapped_virtual_disk(HCSB_REQUEST_REMOVE, &disk, &json),
            0);
-  CHECK_EQ(hcsb_conn_modify_for_container(s.conn, NULL, "lay", json, api_done,
-                                          &d),
-           -EINVAL);
+  CHECK_EQ(
+      hcsb_conn_modify_for_container(s.conn, NULL, "lay", json, api_done, &d),
+      -EINVAL);
   hcsb_free(json);
   RUN_UNTIL(&s.loop, a.done);
   RUN_UNTIL(&s.loop, b.done);
@@ -773,8 +773,9 @@ static void test_resources_added_for_container(void) {
            0);
   RUN_UNTIL(&s.loop, d.done);
   CHECK_EQ(d.status, 0);
-  CHECK_STR(s.seq, "Remove CombinedLayers;Remove MappedVirtualDisk;Remove "
-                   "VPMemDevice;DeleteContainerState;");
+  CHECK_STR(s.seq,
+            "Remove CombinedLayers;Remove MappedVirtualDisk;Remove "
+            "VPMemDevice;DeleteContainerState;");
   CHECK_EQ(hcsb_conn_mapped_virtual_disks(s.conn, NULL), 0);
   CHECK_EQ(hcsb_conn_container_resources(s.conn, "lay"), 0);
   hcsb_container_close(c, api_closed_flag, &closed);
@@ -1028,10 +1029,14 @@ static void test_properties_decoding(void) {
 }
 
 static const hcsb_test_t tests[] = {
-    TEST_ENTRY(open_bridge_states),   TEST_ENTRY(notifications),
-    TEST_ENTRY(request_shapes),       TEST_ENTRY(create_step_failure),
-    TEST_ENTRY(missing_capabilities), TEST_ENTRY(properties_decoding),
-    TEST_ENTRY(delete_release_order), TEST_ENTRY(caller_added_layers),
+    TEST_ENTRY(open_bridge_states),
+    TEST_ENTRY(notifications),
+    TEST_ENTRY(request_shapes),
+    TEST_ENTRY(create_step_failure),
+    TEST_ENTRY(missing_capabilities),
+    TEST_ENTRY(properties_decoding),
+    TEST_ENTRY(delete_release_order),
+    TEST_ENTRY(caller_added_layers),
     TEST_ENTRY(resources_added_for_container),
 };
 

@@ -104,59 +104,59 @@ static int ask(mt_t *t, const char *text, check_fn check) {
 /* Every field, each with its own value, in the order and spelling Go's
  * encoding/json writes containerd's stats/v1 Metrics. */
 
-#define FULL_METRICS                                                           \
-  "{\"hugetlb\":[{\"usage\":2097152,\"max\":4194304,\"failcnt\":1,"            \
-  "\"pagesize\":\"2MB\"},{\"usage\":0,\"max\":0,\"failcnt\":0,\"pagesize\":"   \
-  "\"1GB\"}],"                                                                 \
-  "\"pids\":{\"current\":7,\"limit\":512},"                                    \
-  "\"cpu\":{\"usage\":{\"total\":9000000001,\"kernel\":3000000002,\"user\":"   \
-  "6000000003,\"per_cpu\":[4500000004,4500000005]},\"throttling\":{"           \
-  "\"periods\":100,\"throttled_periods\":12,\"throttled_time\":345678}},"      \
-  "\"memory\":{\"cache\":1001,\"rss\":1002,\"rss_huge\":1003,"                 \
-  "\"mapped_file\":1004,\"dirty\":1005,\"writeback\":1006,\"pg_pg_in\":1007,"  \
-  "\"pg_pg_out\":1008,\"pg_fault\":1009,\"pg_maj_fault\":1010,"                \
-  "\"inactive_anon\":1011,\"active_anon\":1012,\"inactive_file\":1013,"        \
-  "\"active_file\":1014,\"unevictable\":1015,"                                 \
-  "\"hierarchical_memory_limit\":1016,\"hierarchical_swap_limit\":1017,"       \
-  "\"total_cache\":1018,\"total_rss\":1019,\"total_rss_huge\":1020,"           \
-  "\"total_mapped_file\":1021,\"total_dirty\":1022,\"total_writeback\":1023,"  \
-  "\"total_pg_pg_in\":1024,\"total_pg_pg_out\":1025,\"total_pg_fault\":1026,"  \
-  "\"total_pg_maj_fault\":1027,\"total_inactive_anon\":1028,"                  \
-  "\"total_active_anon\":1029,\"total_inactive_file\":1030,"                   \
-  "\"total_active_file\":1031,\"total_unevictable\":1032,"                     \
-  "\"usage\":{\"limit\":2001,\"usage\":2002,\"max\":2003,\"failcnt\":2004},"   \
-  "\"swap\":{\"limit\":2011,\"usage\":2012,\"max\":2013,\"failcnt\":2014},"    \
-  "\"kernel\":{\"limit\":2021,\"usage\":2022,\"max\":2023,\"failcnt\":2024},"  \
-  "\"kernel_tcp\":{\"limit\":2031,\"usage\":2032,\"max\":2033,\"failcnt\":"    \
-  "2034}},"                                                                    \
-  "\"blkio\":{"                                                                \
-  "\"io_service_bytes_recursive\":[{\"op\":\"Read\",\"device\":\"/dev/sda\","  \
-  "\"major\":8,\"value\":4096},{\"op\":\"Write\",\"device\":\"/dev/sda\","     \
-  "\"major\":8,\"value\":8192},{\"op\":\"Read\",\"major\":8,\"minor\":16,"     \
-  "\"value\":100},{\"op\":\"Total\",\"major\":8,\"value\":12288}],"            \
-  "\"io_serviced_recursive\":[{\"op\":\"Read\",\"major\":8,\"value\":3},"      \
-  "{\"op\":\"Write\",\"major\":8,\"value\":5}],"                               \
-  "\"io_queued_recursive\":[{\"op\":\"Sync\",\"major\":254,\"minor\":1,"       \
-  "\"value\":31}],"                                                            \
-  "\"io_service_time_recursive\":[{\"op\":\"Async\",\"major\":254,\"minor\":"  \
-  "2,\"value\":32}],"                                                          \
-  "\"io_wait_time_recursive\":[{\"op\":\"Discard\",\"major\":254,\"minor\":"   \
-  "3,\"value\":33}],"                                                          \
-  "\"io_merged_recursive\":[{\"op\":\"Total\",\"major\":254,\"minor\":4,"      \
-  "\"value\":34}],"                                                            \
-  "\"io_time_recursive\":[{\"major\":254,\"minor\":5,\"value\":35}],"          \
-  "\"sectors_recursive\":[{\"device\":\"/dev/pmem0\",\"major\":259,"           \
-  "\"minor\":6,\"value\":36}]},"                                               \
-  "\"rdma\":{\"current\":[{\"device\":\"mlx5_0\",\"hca_handles\":3,"           \
-  "\"hca_objects\":40}],\"limit\":[{\"device\":\"mlx5_0\",\"hca_handles\":"    \
-  "4294967295,\"hca_objects\":1000},{\"device\":\"mlx5_1\"}]},"                \
-  "\"network\":[{\"name\":\"eth0\",\"rx_bytes\":3001,\"rx_packets\":3002,"     \
-  "\"rx_errors\":3003,\"rx_dropped\":3004,\"tx_bytes\":3005,\"tx_packets\":"   \
-  "3006,\"tx_errors\":3007,\"tx_dropped\":3008},{\"name\":\"lo\","             \
-  "\"rx_bytes\":11,\"tx_bytes\":11}],"                                         \
-  "\"cgroup_stats\":{\"nr_sleeping\":4001,\"nr_running\":4002,"                \
-  "\"nr_stopped\":4003,\"nr_uninterruptible\":4004,\"nr_io_wait\":4005},"      \
-  "\"memory_oom_control\":{\"oom_kill_disable\":1,\"under_oom\":1,"            \
+#define FULL_METRICS                                                          \
+  "{\"hugetlb\":[{\"usage\":2097152,\"max\":4194304,\"failcnt\":1,"           \
+  "\"pagesize\":\"2MB\"},{\"usage\":0,\"max\":0,\"failcnt\":0,\"pagesize\":"  \
+  "\"1GB\"}],"                                                                \
+  "\"pids\":{\"current\":7,\"limit\":512},"                                   \
+  "\"cpu\":{\"usage\":{\"total\":9000000001,\"kernel\":3000000002,\"user\":"  \
+  "6000000003,\"per_cpu\":[4500000004,4500000005]},\"throttling\":{"          \
+  "\"periods\":100,\"throttled_periods\":12,\"throttled_time\":345678}},"     \
+  "\"memory\":{\"cache\":1001,\"rss\":1002,\"rss_huge\":1003,"                \
+  "\"mapped_file\":1004,\"dirty\":1005,\"writeback\":1006,\"pg_pg_in\":1007," \
+  "\"pg_pg_out\":1008,\"pg_fault\":1009,\"pg_maj_fault\":1010,"               \
+  "\"inactive_anon\":1011,\"active_anon\":1012,\"inactive_file\":1013,"       \
+  "\"active_file\":1014,\"unevictable\":1015,"                                \
+  "\"hierarchical_memory_limit\":1016,\"hierarchical_swap_limit\":1017,"      \
+  "\"total_cache\":1018,\"total_rss\":1019,\"total_rss_huge\":1020,"          \
+  "\"total_mapped_file\":1021,\"total_dirty\":1022,\"total_writeback\":1023," \
+  "\"total_pg_pg_in\":1024,\"total_pg_pg_out\":1025,\"total_pg_fault\":1026," \
+  "\"total_pg_maj_fault\":1027,\"total_inactive_anon\":1028,"                 \
+  "\"total_active_anon\":1029,\"total_inactive_file\":1030,"                  \
+  "\"total_active_file\":1031,\"total_unevictable\":1032,"                    \
+  "\"usage\":{\"limit\":2001,\"usage\":2002,\"max\":2003,\"failcnt\":2004},"  \
+  "\"swap\":{\"limit\":2011,\"usage\":2012,\"max\":2013,\"failcnt\":2014},"   \
+  "\"kernel\":{\"limit\":2021,\"usage\":2022,\"max\":2023,\"failcnt\":2024}," \
+  "\"kernel_tcp\":{\"limit\":2031,\"usage\":2032,\"max\":2033,\"failcnt\":"   \
+  "2034}},"                                                                   \
+  "\"blkio\":{"                                                               \
+  "\"io_service_bytes_recursive\":[{\"op\":\"Read\",\"device\":\"/dev/sda\"," \
+  "\"major\":8,\"value\":4096},{\"op\":\"Write\",\"device\":\"/dev/sda\","    \
+  "\"major\":8,\"value\":8192},{\"op\":\"Read\",\"major\":8,\"minor\":16,"    \
+  "\"value\":100},{\"op\":\"Total\",\"major\":8,\"value\":12288}],"           \
+  "\"io_serviced_recursive\":[{\"op\":\"Read\",\"major\":8,\"value\":3},"     \
+  "{\"op\":\"Write\",\"major\":8,\"value\":5}],"                              \
+  "\"io_queued_recursive\":[{\"op\":\"Sync\",\"major\":254,\"minor\":1,"      \
+  "\"value\":31}],"                                                           \
+  "\"io_service_time_recursive\":[{\"op\":\"Async\",\"major\":254,\"minor\":" \
+  "2,\"value\":32}],"                                                         \
+  "\"io_wait_time_recursive\":[{\"op\":\"Discard\",\"major\":254,\"minor\":"  \
+  "3,\"value\":33}],"                                                         \
+  "\"io_merged_recursive\":[{\"op\":\"Total\",\"major\":254,\"minor\":4,"     \
+  "\"value\":34}],"                                                           \
+  "\"io_time_recursive\":[{\"major\":254,\"minor\":5,\"value\":35}],"         \
+  "\"sectors_recursive\":[{\"device\":\"/dev/pmem0\",\"major\":259,"          \
+  "\"minor\":6,\"value\":36}]},"                                              \
+  "\"rdma\":{\"current\":[{\"device\":\"mlx5_0\",\"hca_handles\":3,"          \
+  "\"hca_objects\":40}],\"limit\":[{\"device\":\"mlx5_0\",\"hca_handles\":"   \
+  "4294967295,\"hca_objects\":1000},{\"device\":\"mlx5_1\"}]},"               \
+  "\"network\":[{\"name\":\"eth0\",\"rx_bytes\":3001,\"rx_packets\":3002,"    \
+  "\"rx_errors\":3003,\"rx_dropped\":3004,\"tx_bytes\":3005,\"tx_packets\":"  \
+  "3006,\"tx_errors\":3007,\"tx_dropped\":3008},{\"name\":\"lo\","            \
+  "\"rx_bytes\":11,\"tx_bytes\":11}],"                                        \
+  "\"cgroup_stats\":{\"nr_sleeping\":4001,\"nr_running\":4002,"               \
+  "\"nr_stopped\":4003,\"nr_uninterruptible\":4004,\"nr_io_wait\":4005},"     \
+  "\"memory_oom_control\":{\"oom_kill_disable\":1,\"under_oom\":1,"           \
   "\"oom_kill\":2}}"
 
 static const char full_doc[] =
@@ -359,7 +359,8 @@ static const char real_doc[] =
     "{\"LCOWMetrics\":{\"pids\":{\"current\":2},\"cpu\":{\"usage\":{\"total\":"
     "46513907,\"kernel\":20000000,\"user\":20000000,\"per_cpu\":[35593494,"
     "10920413]},\"throttling\":{}},\"memory\":{\"cache\":176128,\"rss\":118784,"
-    "\"mapped_file\":172032,\"pg_pg_in\":595,\"pg_pg_out\":512,\"pg_fault\":902,"
+    "\"mapped_file\":172032,\"pg_pg_in\":595,\"pg_pg_out\":512,\"pg_fault\":"
+    "902,"
     "\"pg_maj_fault\":1,\"inactive_anon\":110592,\"active_anon\":4096,"
     "\"active_file\":176128,\"hierarchical_memory_limit\":25197383680,"
     "\"hierarchical_swap_limit\":9223372036854771712,\"total_cache\":176128,"
@@ -419,15 +420,15 @@ static void test_real_guest(void) {
 
 static char *bounded_doc(size_t ncpu, size_t nblk, size_t nhuge, size_t nnet,
                          size_t nrdma, const char *last_cpu) {
-  size_t cap = 256 + ncpu * 24 + nblk * 64 + nhuge * 48 + nnet * 48 +
-               nrdma * 48, n = 0, i;
+  size_t cap =
+             256 + ncpu * 24 + nblk * 64 + nhuge * 48 + nnet * 48 + nrdma * 48,
+         n = 0, i;
   char *d = malloc(cap);
 
   CHECK(d != NULL);
 #define PUT(...) n += (size_t)snprintf(d + n, cap - n, __VA_ARGS__)
   PUT("{\"LCOWMetrics\":{\"cpu\":{\"usage\":{\"per_cpu\":[");
-  for (i = 0; i < ncpu; i++)
-    PUT("%s%zu", i ? "," : "", i + 1);
+  for (i = 0; i < ncpu; i++) PUT("%s%zu", i ? "," : "", i + 1);
   if (last_cpu != NULL) PUT(",%s", last_cpu);
   PUT("]}},\"blkio\":{\"io_service_bytes_recursive\":[");
   for (i = 0; i < nblk; i++)
@@ -437,8 +438,7 @@ static char *bounded_doc(size_t ncpu, size_t nblk, size_t nhuge, size_t nnet,
   PUT("],\"network\":[");
   for (i = 0; i < nnet; i++) PUT("%s{\"name\":\"n%zu\"}", i ? "," : "", i);
   PUT("],\"rdma\":{\"limit\":[");
-  for (i = 0; i < nrdma; i++)
-    PUT("%s{\"hca_objects\":%zu}", i ? "," : "", i);
+  for (i = 0; i < nrdma; i++) PUT("%s{\"hca_objects\":%zu}", i ? "," : "", i);
   PUT("]}}}");
 #undef PUT
   CHECK(n < cap);
@@ -454,10 +454,10 @@ static void check_capped(const hcsb_properties_t *props) {
   CHECK_U64(m->cpu.usage.per_cpu[HCSB_METRICS_MAX_CPUS - 1],
             HCSB_METRICS_MAX_CPUS);
   CHECK_EQ(m->blkio.io_service_bytes_recursive.n, HCSB_METRICS_MAX_BLKIO);
-  CHECK_U64(m->blkio.io_service_bytes_recursive
-                .entries[HCSB_METRICS_MAX_BLKIO - 1]
-                .minor,
-            HCSB_METRICS_MAX_BLKIO - 1);
+  CHECK_U64(
+      m->blkio.io_service_bytes_recursive.entries[HCSB_METRICS_MAX_BLKIO - 1]
+          .minor,
+      HCSB_METRICS_MAX_BLKIO - 1);
   CHECK_EQ(m->nhugetlb, HCSB_METRICS_MAX_HUGETLB);
   CHECK_STR(m->hugetlb[HCSB_METRICS_MAX_HUGETLB - 1].pagesize, "p63");
   CHECK_EQ(m->nnetwork, HCSB_METRICS_MAX_NETWORK);
@@ -482,14 +482,13 @@ static void check_small(const hcsb_properties_t *props) {
 }
 
 static void test_caps(void) {
-  char *big = bounded_doc(HCSB_METRICS_MAX_CPUS + OVER,
-                          HCSB_METRICS_MAX_BLKIO + OVER,
-                          HCSB_METRICS_MAX_HUGETLB + OVER,
-                          HCSB_METRICS_MAX_NETWORK + OVER,
-                          HCSB_METRICS_MAX_RDMA + OVER, NULL);
+  char *big = bounded_doc(
+      HCSB_METRICS_MAX_CPUS + OVER, HCSB_METRICS_MAX_BLKIO + OVER,
+      HCSB_METRICS_MAX_HUGETLB + OVER, HCSB_METRICS_MAX_NETWORK + OVER,
+      HCSB_METRICS_MAX_RDMA + OVER, NULL);
   char *small = bounded_doc(3, 1, 1, 1, 1, NULL);
-  char *bad_tail = bounded_doc(HCSB_METRICS_MAX_CPUS + OVER, 0, 0, 0, 0,
-                               "\"not a number\"");
+  char *bad_tail =
+      bounded_doc(HCSB_METRICS_MAX_CPUS + OVER, 0, 0, 0, 0, "\"not a number\"");
   mt_t t;
 
   start(&t);
@@ -579,7 +578,7 @@ static void test_wrong_types(void) {
 
 int main(int argc, char **argv) {
   static const hcsb_test_t tests[] = {
-      TEST_ENTRY(full_document), TEST_ENTRY(real_guest), TEST_ENTRY(caps),
+      TEST_ENTRY(full_document), TEST_ENTRY(real_guest),  TEST_ENTRY(caps),
       TEST_ENTRY(go_quirks),     TEST_ENTRY(wrong_types),
   };
   return hcsb_test_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));

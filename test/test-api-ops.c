@@ -13,8 +13,7 @@
 #include "test-api-util.h"
 
 #define MAX_HELD 1024
-#define PROPS_OK \
-  "{\"Result\":0,\"Properties\":\"{\\\"ProcessList\\\":[]}\"}"
+#define PROPS_OK "{\"Result\":0,\"Properties\":\"{\\\"ProcessList\\\":[]}\"}"
 
 /* A request the guest has not answered yet. */
 typedef struct held_s {
@@ -122,8 +121,7 @@ static size_t answer(script_t *s, const char *cid, const char *body) {
 
   for (i = 0; i < s->nheld; i++) {
     held_t *h = &s->held[i];
-    if (h->id == 0 || (cid != NULL && strcmp(h->container, cid) != 0))
-      continue;
+    if (h->id == 0 || (cid != NULL && strcmp(h->container, cid) != 0)) continue;
     api_peer_reply(&s->peer, h->type, h->id, body);
     h->id = 0;
     n++;
@@ -383,9 +381,9 @@ static void test_close_conn_with_delivered_and_pending(void) {
   cc_state = &st;
   CHECK_EQ(hcsb_conn_open_container(s.conn, "z", &c), 0);
   for (i = 0; i < 8; i++)
-    CHECK_EQ(hcsb_container_process_list(c, NULL, on_cc_props,
-                                         (void *)(intptr_t)i),
-             0);
+    CHECK_EQ(
+        hcsb_container_process_list(c, NULL, on_cc_props, (void *)(intptr_t)i),
+        0);
   run_until_held(&s, 8);
   /* Half of them answered and read; then close everything at once. */
   for (i = 0; i < 4; i++) {
@@ -532,8 +530,8 @@ static void create_late(script_t *s, const char *id, const char *late_body,
   memset(&cfg, 0, sizeof(cfg));
   cfg.id = id;
   cfg.oci_spec_json = "{}";
-  CHECK_EQ(hcsb_conn_create_container(s->conn, &quick, &cfg, create_done, &d, c),
-           0);
+  CHECK_EQ(
+      hcsb_conn_create_container(s->conn, &quick, &cfg, create_done, &d, c), 0);
   expect_held(s, s->nheld + 1, HCSB_MSG_CREATE, id);
   RUN_UNTIL(&s->loop, d.done);
   *status = d.status;
@@ -646,9 +644,9 @@ static void test_late_create_success_after_retry_is_left_alone(void) {
     memset(&cfg, 0, sizeof(cfg));
     cfg.id = "retry";
     cfg.oci_spec_json = "{}";
-    CHECK_EQ(hcsb_conn_create_container(s.conn, &quick, &cfg, create_done, &d,
-                                        &c),
-             0);
+    CHECK_EQ(
+        hcsb_conn_create_container(s.conn, &quick, &cfg, create_done, &d, &c),
+        0);
     expect_held(&s, s.nheld + 1, HCSB_MSG_CREATE, "retry");
     RUN_UNTIL(&s.loop, d.done);
     status = d.status;

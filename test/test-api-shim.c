@@ -90,10 +90,10 @@ static void test_adapter_shapes_on_v0_11_guest(void) {
   a.prefix_length = 24;
   a.gateway_address = "10.1.0.1";
   a.dns_server_list = "10.1.0.2";
-  CHECK_EQ(modify_built(&g, hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a,
-                                                        &json),
-                        &json),
-           0);
+  CHECK_EQ(
+      modify_built(&g, hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, &json),
+                   &json),
+      0);
   /* main's shape is accepted by that guest and comes up without one. */
   memset(&a, 0, sizeof(a));
   a.shape = HCSB_ADAPTER_SHAPE_MAIN;
@@ -101,10 +101,10 @@ static void test_adapter_shapes_on_v0_11_guest(void) {
   a.id = "nic-main";
   a.ip_configs = ips;
   a.nip_configs = 1;
-  CHECK_EQ(modify_built(&g, hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a,
-                                                        &json),
-                        &json),
-           0);
+  CHECK_EQ(
+      modify_built(&g, hcsb_modify_network_adapter(HCSB_REQUEST_ADD, &a, &json),
+                   &json),
+      0);
   text = dump(&g);
   CHECK_STR(line_of(text, "Network nic-flat", line, sizeof line),
             "Network nic-flat ns=ns-1 ip=10.1.0.5/24 gw=10.1.0.1 "
@@ -132,9 +132,9 @@ static void test_adapter_shapes_on_v0_11_guest(void) {
   memset(&a, 0, sizeof(a));
   a.namespace_id = "ns-1";
   a.id = "nic-flat";
-  CHECK_EQ(modify_built(&g, hcsb_modify_network_adapter(HCSB_REQUEST_REMOVE,
-                                                        &a, &json),
-                        &json),
+  CHECK_EQ(modify_built(
+               &g, hcsb_modify_network_adapter(HCSB_REQUEST_REMOVE, &a, &json),
+               &json),
            0);
   text = dump(&g);
   CHECK(strstr(text, "nic-flat") == NULL);
@@ -148,8 +148,8 @@ static void test_adapter_shapes_on_v0_11_guest(void) {
 /* 2. dm-verity metadata on SCSI and VPMem devices */
 
 static void test_verity_reaches_guest(void) {
-  hcsb_verity_info_t v = {"5d41402abc4b2a76", "00ff", "sha256", 4096, 0,
-                          8388608, 1, 1};
+  hcsb_verity_info_t v = {
+      "5d41402abc4b2a76", "00ff", "sha256", 4096, 0, 8388608, 1, 1};
   hcsb_mapped_virtual_disk_t d;
   hcsb_vpmem_device_t vp = {1, "/run/layers/p1-0-8192", 1, 0, 8192};
   const hcsb_mapped_virtual_disk_t *disks;
@@ -164,29 +164,31 @@ static void test_verity_reaches_guest(void) {
   d.mount_path = "/run/layers/m3";
   d.lun = 3;
   d.read_only = 1;
-  CHECK_EQ(modify_built(&g, hcsb_modify_mapped_virtual_disk_verity(
-                                HCSB_REQUEST_ADD, &d, &v, &json),
+  CHECK_EQ(modify_built(&g,
+                        hcsb_modify_mapped_virtual_disk_verity(HCSB_REQUEST_ADD,
+                                                               &d, &v, &json),
                         &json),
            0);
   v.super_block = 0;
   v.salt = NULL;
-  CHECK_EQ(modify_built(&g, hcsb_modify_vpmem_device_verity(HCSB_REQUEST_ADD,
-                                                            &vp, &v, &json),
-                        &json),
-           0);
+  CHECK_EQ(
+      modify_built(
+          &g, hcsb_modify_vpmem_device_verity(HCSB_REQUEST_ADD, &vp, &v, &json),
+          &json),
+      0);
   /* A disk with VerityInfo is still recorded by the library. */
   CHECK_EQ(hcsb_conn_mapped_virtual_disks(g.conn, &disks), 1);
   CHECK_EQ(disks[0].lun, 3);
   text = dump(&g);
-  CHECK_STR(line_of(text, "MappedVirtualDisk /run/layers/m3", line,
-                    sizeof line),
-            "MappedVirtualDisk /run/layers/m3 verity=5d41402abc4b2a76 "
-            "alg=sha256 salt=00ff version=1 block=4096 data=8388608 "
-            "superblock");
-  CHECK_STR(line_of(text, "VPMemDevice /run/layers/p1-0-8192", line,
-                    sizeof line),
-            "VPMemDevice /run/layers/p1-0-8192 verity=5d41402abc4b2a76 "
-            "alg=sha256 salt=- version=1 block=4096 data=8388608");
+  CHECK_STR(
+      line_of(text, "MappedVirtualDisk /run/layers/m3", line, sizeof line),
+      "MappedVirtualDisk /run/layers/m3 verity=5d41402abc4b2a76 "
+      "alg=sha256 salt=00ff version=1 block=4096 data=8388608 "
+      "superblock");
+  CHECK_STR(
+      line_of(text, "VPMemDevice /run/layers/p1-0-8192", line, sizeof line),
+      "VPMemDevice /run/layers/p1-0-8192 verity=5d41402abc4b2a76 "
+      "alg=sha256 salt=- version=1 block=4096 data=8388608");
   free(text);
 
   /* The guest's types: a BlockSize sent as a string is its decode error;
@@ -215,8 +217,9 @@ static void test_verity_reaches_guest(void) {
   CHECK_EQ(hr, 0xC037010Du);
 
   /* Remove with the same metadata unmounts. */
-  CHECK_EQ(modify_built(&g, hcsb_modify_mapped_virtual_disk_verity(
-                                HCSB_REQUEST_REMOVE, &d, &v, &json),
+  CHECK_EQ(modify_built(&g,
+                        hcsb_modify_mapped_virtual_disk_verity(
+                            HCSB_REQUEST_REMOVE, &d, &v, &json),
                         &json),
            0);
   CHECK_EQ(hcsb_conn_mapped_virtual_disks(g.conn, NULL), 0);
@@ -331,9 +334,10 @@ static void script_wait_seen(script_t *s, unsigned n) {
 /* The request's "ocsc" member as compact text, or "" when absent. */
 static const char *ocsc_of(script_t *s, unsigned i) {
   json_object *v = hcsb__json_get(s->seen[i], "ocsc");
-  return v != NULL ? json_object_to_json_string_ext(
-                         v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-                   : "";
+  return v != NULL
+             ? json_object_to_json_string_ext(
+                   v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+             : "";
 }
 
 /* ------------------------------------------------------------------------ */
@@ -346,13 +350,13 @@ static const hcsb_span_context_t span_a = {
     1,
     NULL,
     0};
-#define OCSC_A                                                   \
+#define OCSC_A                                                    \
   "{\"TraceID\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"SpanID\":" \
   "\"00f067aa0ba902b7\",\"TraceOptions\":1}"
 
 static void test_span_context_per_connection_and_call(void) {
-  static const hcsb_tracestate_entry_t ts[] = {
-      {"congo", "t61rcWkgMzE"}, {"rojo", "a<b>&c\\d\""}};
+  static const hcsb_tracestate_entry_t ts[] = {{"congo", "t61rcWkgMzE"},
+                                               {"rojo", "a<b>&c\\d\""}};
   hcsb_span_context_t b = {{1}, {2}, 0, ts, 2};
   hcsb_container_config_t cfg;
   hcsb_mapped_directory_t dir = {"/mnt/d", 0, "d", 0};
@@ -369,18 +373,18 @@ static void test_span_context_per_connection_and_call(void) {
 
   script_start(&s);
   /* None by default: hcsshim without a span sends no ocsc. */
-  CHECK_EQ(hcsb_conn_modify(s.conn, NULL, "{\"ResourceType\":\"X\"}", api_done,
-                            &d),
-           0);
+  CHECK_EQ(
+      hcsb_conn_modify(s.conn, NULL, "{\"ResourceType\":\"X\"}", api_done, &d),
+      0);
   RUN_UNTIL(&s.loop, d.done);
   CHECK_STR(ocsc_of(&s, 0), "");
 
   /* Per connection: every later request, base fields in hcsshim's order. */
   CHECK_EQ(hcsb_conn_set_span_context(s.conn, &span_a), 0);
   memset(&d, 0, sizeof(d));
-  CHECK_EQ(hcsb_conn_modify(s.conn, &opts, "{\"ResourceType\":\"X\"}",
-                            api_done, &d),
-           0);
+  CHECK_EQ(
+      hcsb_conn_modify(s.conn, &opts, "{\"ResourceType\":\"X\"}", api_done, &d),
+      0);
   RUN_UNTIL(&s.loop, d.done);
   CHECK_STR(ocsc_of(&s, 1), OCSC_A);
   CHECK_STR(json_object_get_string(hcsb__json_get(s.seen[1], "ActivityId")),
@@ -427,9 +431,8 @@ static void test_span_context_per_connection_and_call(void) {
   pc.command_args = args;
   pc.ncommand_args = 2;
   memset(&r, 0, sizeof(r));
-  CHECK_EQ(hcsb_container_create_process(c, NULL, &pc, api_proc_created, &r,
-                                         &p),
-           0);
+  CHECK_EQ(
+      hcsb_container_create_process(c, NULL, &pc, api_proc_created, &r, &p), 0);
   /* Held until the process exists; carries A, the context at its start. */
   CHECK_EQ(hcsb_process_signal(p, NULL, 15, NULL, NULL), 0);
   CHECK_EQ(hcsb_conn_set_span_context(s.conn, NULL), 0);
@@ -521,8 +524,8 @@ static void test_span_context_per_connection_and_call(void) {
 /* The emulator decodes ocsc the way the v0.11.8 bridge does and reports
  * the parent it would give the DumpStacks request's span. */
 static void test_span_context_reaches_guest(void) {
-  static const hcsb_tracestate_entry_t ts[] = {
-      {"congo", "t61rcWkgMzE"}, {"rojo@vendor", "a<b>&c\\d\""}};
+  static const hcsb_tracestate_entry_t ts[] = {{"congo", "t61rcWkgMzE"},
+                                               {"rojo@vendor", "a<b>&c\\d\""}};
   hcsb_span_context_t sc = span_a;
   uv_loop_t loop;
   api_guest_t g;
@@ -539,17 +542,19 @@ static void test_span_context_reaches_guest(void) {
   sc.trace_options = 3;
   CHECK_EQ(hcsb_conn_set_span_context(g.conn, &sc), 0);
   text = dump(&g);
-  CHECK_STR(line_of(text, "this request's span parent", line, sizeof line),
-            "this request's span parent: trace=4bf92f3577b34da6a3ce929d0e0e4736 "
-            "span=00f067aa0ba902b7 options=3 "
-            "tracestate=congo=t61rcWkgMzE,rojo@vendor=a<b>&c\\d\"");
+  CHECK_STR(
+      line_of(text, "this request's span parent", line, sizeof line),
+      "this request's span parent: trace=4bf92f3577b34da6a3ce929d0e0e4736 "
+      "span=00f067aa0ba902b7 options=3 "
+      "tracestate=congo=t61rcWkgMzE,rojo@vendor=a<b>&c\\d\"");
   free(text);
   api_close(&g);
 }
 
 /* The shared pieces: base64 both ways, and the tracestate rules. */
 static void test_span_context_pieces(void) {
-  static const char *bad[] = {"abc", "a===", "ab=c", "@@@@", "ab==cd==", "=AAA"};
+  static const char *bad[] = {"abc",  "a===",     "ab=c",
+                              "@@@@", "ab==cd==", "=AAA"};
   const char *in = "hello";
   hcsb__buf_t b = HCSB__BUF_INIT, d = HCSB__BUF_INIT;
   size_t n, i;
@@ -619,9 +624,9 @@ static void test_signal_numbers(void) {
   pc.command_args = args;
   pc.ncommand_args = 2;
   memset(&r, 0, sizeof(r));
-  CHECK_EQ(hcsb_conn_create_process(s.conn, NULL, &pc, api_proc_created, &r,
-                                    &r.p),
-           0);
+  CHECK_EQ(
+      hcsb_conn_create_process(s.conn, NULL, &pc, api_proc_created, &r, &r.p),
+      0);
   RUN_UNTIL(&s.loop, r.created);
   CHECK_EQ(r.create_status, 0);
   script_wait_seen(&s, 2); /* ExecuteProcess, the library's wait */
@@ -631,8 +636,7 @@ static void test_signal_numbers(void) {
   CHECK_EQ(hcsb_process_signal(r.p, NULL, 0, signal_cb, &sig), -EINVAL);
   CHECK_EQ(hcsb_process_signal(r.p, NULL, -9, signal_cb, &sig), -EINVAL);
   CHECK_EQ(hcsb_process_signal(r.p, NULL, 65, signal_cb, &sig), -EINVAL);
-  CHECK_EQ(hcsb_process_signal(r.p, NULL, HCSB_SIGNAL_MAX, signal_cb, &sig),
-           0);
+  CHECK_EQ(hcsb_process_signal(r.p, NULL, HCSB_SIGNAL_MAX, signal_cb, &sig), 0);
   RUN_UNTIL(&s.loop, sig.done);
   CHECK_EQ(sig.status, 0);
   CHECK_EQ(sig.delivered, 1);
@@ -671,9 +675,10 @@ static void test_container_os(void) {
   script_finish(&s);
 
   /* A Windows guest (RuntimeOsType "Windows", or none at all): not OCI. */
-  script_start_with(&s, "{\"Result\":0,\"Version\":4,\"Capabilities\":{"
-                        "\"RuntimeOsType\":\"Windows\","
-                        "\"GuestDefinedCapabilities\":{}}}");
+  script_start_with(&s,
+                    "{\"Result\":0,\"Version\":4,\"Capabilities\":{"
+                    "\"RuntimeOsType\":\"Windows\","
+                    "\"GuestDefinedCapabilities\":{}}}");
   CHECK_EQ(hcsb_conn_open_container(s.conn, "c-win", &c), 0);
   CHECK_STR(hcsb_container_os(c), "windows");
   CHECK_EQ(hcsb_container_is_oci(c), 0);
@@ -685,8 +690,7 @@ static void test_container_os(void) {
   /* Not negotiated yet (nobody dials): unknown, and so is the protocol. */
   uv_loop_init(&loop);
   hcsb_conn_options_init(&o);
-  snprintf(address, sizeof address, "unix://%s/never.sock",
-           hcsb_test_tmpdir());
+  snprintf(address, sizeof address, "unix://%s/never.sock", hcsb_test_tmpdir());
   o.address = address;
   CHECK_EQ(hcsb_conn_open(&loop, &o, NULL, NULL, &conn), 0);
   CHECK_EQ(hcsb_conn_protocol(conn), 0);
@@ -872,9 +876,9 @@ static void test_close_with_handles_open(void) {
   pc.command_args = args;
   pc.ncommand_args = 2;
   memset(&r, 0, sizeof(r));
-  CHECK_EQ(hcsb_conn_create_process(s.conn, NULL, &pc, api_proc_created, &r,
-                                    &r.p),
-           0);
+  CHECK_EQ(
+      hcsb_conn_create_process(s.conn, NULL, &pc, api_proc_created, &r, &r.p),
+      0);
   RUN_UNTIL(&s.loop, r.created);
   CHECK_EQ(hcsb_conn_open_container(s.conn, "held", &c), 0);
   CHECK_EQ(hcsb_container_wait(c, 0, order_wait, &o), 0);

@@ -278,9 +278,9 @@ void api_ctr_start(api_guest_t *g, hcsb_container_t *c, api_proc_t *r,
   cfg.create_stdin_pipe = strchr(pipes, 'i') != NULL;
   cfg.create_stdout_pipe = strchr(pipes, 'o') != NULL;
   cfg.create_stderr_pipe = strchr(pipes, 'e') != NULL;
-  CHECK_EQ(hcsb_container_create_process(c, NULL, &cfg, api_proc_created, r,
-                                         &r->p),
-           0);
+  CHECK_EQ(
+      hcsb_container_create_process(c, NULL, &cfg, api_proc_created, r, &r->p),
+      0);
   RUN_UNTIL(g->loop, r->created);
   CHECK_EQ(r->create_status, 0);
 }

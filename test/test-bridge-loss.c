@@ -20,7 +20,9 @@ static void call_start(rec_t *r, const char *cid) {
   CHECK_EQ(api_call(cur->b, &q, 0, rec_cb, r, NULL), 0);
 }
 
-static void reset(rec_t *r, int n) { memset(r, 0, sizeof *r * (size_t)n); }
+static void reset(rec_t *r, int n) {
+  memset(r, 0, sizeof *r * (size_t)n);
+}
 
 static void script_negotiate_drain_any(peer_t *p) {
   peer_negotiate(p);
@@ -82,7 +84,8 @@ static void script_size_lt16(peer_t *p) {
   peer_negotiate(p);
   peer_expect(p, HCSB_MSG_START);
   peer_expect(p, HCSB_MSG_START);
-  unsigned char bad[24] = {0x01, 0x01, 0x10, 0x20, 8, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0};
+  unsigned char bad[24] = {0x01, 0x01, 0x10, 0x20, 8, 0, 0, 0,
+                           2,    0,    0,    0,    0, 0, 0, 0};
   peer_send_raw(p, bad, sizeof bad);
   CHECK_EQ(peer_drain(p), 0);
 }
@@ -196,12 +199,15 @@ static void test_close_inside_ready(void) {
 static void script_notify_then_drain(peer_t *p) {
   peer_negotiate(p);
   peer_expect(p, HCSB_MSG_START);
-  peer_send(p, HCSB_MSG_NOTIFY_CONTAINER, 0,
-            "{\"ContainerId\":\"c9\",\"Type\":\"UnexpectedExit\",\"Result\":0}");
+  peer_send(
+      p, HCSB_MSG_NOTIFY_CONTAINER, 0,
+      "{\"ContainerId\":\"c9\",\"Type\":\"UnexpectedExit\",\"Result\":0}");
   peer_drain(p);
 }
 
-static void close_in_notify(fx_t *fx) { api_close(fx); }
+static void close_in_notify(fx_t *fx) {
+  api_close(fx);
+}
 
 static void test_close_inside_notify(void) {
   fx_t fx;
@@ -266,7 +272,9 @@ static void test_calls_after_close(void) {
 }
 
 /* Closed before it was ever opened: waiting calls are cancelled. */
-static void script_nothing(peer_t *p) { CHECK_EQ(peer_drain(p), 0); }
+static void script_nothing(peer_t *p) {
+  CHECK_EQ(peer_drain(p), 0);
+}
 
 static void test_close_before_open(void) {
   fx_t fx;
@@ -290,8 +298,9 @@ static void test_close_before_open(void) {
 
 static void script_negotiate_with(peer_t *p) {
   const char *body = p->arg;
-  uint32_t type = strstr(body, "\"WrongType\"") ? START_RESP
-                                                 : HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE;
+  uint32_t type = strstr(body, "\"WrongType\"")
+                      ? START_RESP
+                      : HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE;
   CHECK_U64(peer_expect(p, HCSB_MSG_NEGOTIATE_PROTOCOL), 1);
   if (strcmp(body, "EOF") == 0) return;
   peer_send(p, type, 1, body);
@@ -337,7 +346,8 @@ static void test_negotiation_bad_version(void) {
 }
 
 static void test_negotiation_wrong_type(void) {
-  negotiation_fails("{\"Result\":0,\"Version\":4,\"WrongType\":1}", -EPROTO, -EPROTO, 0);
+  negotiation_fails("{\"Result\":0,\"Version\":4,\"WrongType\":1}", -EPROTO,
+                    -EPROTO, 0);
 }
 
 static void test_negotiation_eof(void) {

@@ -57,7 +57,8 @@ static int read_full(int fd, void *buf, size_t len) {
 }
 
 static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
 }
 
 static void put32(uint8_t *p, uint32_t v) {
@@ -240,7 +241,8 @@ static void on_ready(void *data, hcsb_bridge_t *b, int status,
   if (fx->on_ready != NULL) fx->on_ready(fx, status);
 }
 
-static void on_notify(void *data, hcsb_bridge_t *b, const hcsb_notification_t *n) {
+static void on_notify(void *data, hcsb_bridge_t *b,
+                      const hcsb_notification_t *n) {
   fx_t *fx = data;
   CHECK(b == fx->b);
   fx->notify_n++;
@@ -267,8 +269,8 @@ static void on_log(void *data, hcsb_log_level_t level, const char *activity_id,
              activity_id ? activity_id : "");
   }
   if (getenv("HCSB_TEST_VERBOSE"))
-    fprintf(stderr, "  [%d] %s%s%s\n", (int)level, activity_id ? activity_id : "",
-            activity_id ? " " : "", msg);
+    fprintf(stderr, "  [%d] %s%s%s\n", (int)level,
+            activity_id ? activity_id : "", activity_id ? " " : "", msg);
 }
 
 static void on_watchdog(uv_timer_t *t) {

@@ -63,11 +63,11 @@ void peer_open_gate(peer_t *p);
  * Linux GCS's reply (PROTOCOL.md §5.1). */
 void peer_negotiate(peer_t *p);
 
-#define PEER_NEGOTIATE_BODY                                                   \
-  "{\"Result\":0,\"ActivityId\":\"00000000-0000-0000-0000-000000000000\","    \
+#define PEER_NEGOTIATE_BODY                                                    \
+  "{\"Result\":0,\"ActivityId\":\"00000000-0000-0000-0000-000000000000\","     \
   "\"Version\":4,\"Capabilities\":{\"SupportedSchemaVersions\":[{\"Major\":2," \
-  "\"Minor\":1}],\"RuntimeOsType\":\"Linux\",\"GuestDefinedCapabilities\":{"  \
-  "\"NamespaceAddRequestSupported\":true,\"SignalProcessSupported\":true,"    \
+  "\"Minor\":1}],\"RuntimeOsType\":\"Linux\",\"GuestDefinedCapabilities\":{"   \
+  "\"NamespaceAddRequestSupported\":true,\"SignalProcessSupported\":true,"     \
   "\"DumpStacksSupported\":true,\"DeleteContainerStateSupported\":true}}}"
 
 #define PEER_OK_BODY \
@@ -94,8 +94,8 @@ struct fx_s {
   hcsb_notification_type_t notify_kind;
   void (*on_notify)(fx_t *fx);
   int log_n;
-  char log_match[64];     /* count log lines containing this ... */
-  char log_activity[40];  /* ... and remember their ActivityId */
+  char log_match[64];    /* count log lines containing this ... */
+  char log_activity[40]; /* ... and remember their ActivityId */
   int log_match_n;
   void *arg;
 };

@@ -38,11 +38,13 @@ static void test_calltab_basic(void) {
   }
   CHECK_EQ(t.count, N);
   CHECK(t.cap >= N * 4 / 3);
-  for (uint64_t id = 1; id <= N; id++) CHECK(hcsb__calltab_get(&t, id) == &it[id]);
+  for (uint64_t id = 1; id <= N; id++)
+    CHECK(hcsb__calltab_get(&t, id) == &it[id]);
   CHECK(hcsb__calltab_get(&t, 0) == NULL);
   CHECK(hcsb__calltab_get(&t, N + 1) == NULL);
   CHECK(hcsb__calltab_get(&t, UINT64_MAX) == NULL);
-  for (uint64_t id = 1; id <= N; id += 2) CHECK(hcsb__calltab_del(&t, id) == &it[id]);
+  for (uint64_t id = 1; id <= N; id += 2)
+    CHECK(hcsb__calltab_del(&t, id) == &it[id]);
   for (uint64_t id = 1; id <= N; id++)
     CHECK(hcsb__calltab_get(&t, id) == (id % 2 ? NULL : &it[id]));
   CHECK_EQ(t.count, N / 2);
@@ -85,7 +87,8 @@ static void test_calltab_bare(void) {
   CHECK(hcsb__calltab_get(&t, UINT64_MAX) == NULL);
   CHECK(hcsb__calltab_get(&t, 0) == NULL);
   size_t items = 0;
-  for (size_t i = 0; i < t.cap; i++) items += hcsb__calltab_item_at(&t, i) != NULL;
+  for (size_t i = 0; i < t.cap; i++)
+    items += hcsb__calltab_item_at(&t, i) != NULL;
   CHECK_EQ(items, 64);
   CHECK(hcsb__calltab_del(&t, 2) == HCSB__CALLTAB_BARE);
   CHECK(hcsb__calltab_get(&t, 2) == NULL);
@@ -103,11 +106,14 @@ static void test_calltab_reserve(void) {
   size_t cap = t.cap;
   for (uint64_t id = 0; id < 100; id++) {
     it[id].key = id << 40;
-    CHECK_EQ(id % 2 ? hcsb__calltab_put(&t, &it[id]) : hcsb__calltab_put_bare(&t, id << 40), 0);
+    CHECK_EQ(id % 2 ? hcsb__calltab_put(&t, &it[id])
+                    : hcsb__calltab_put_bare(&t, id << 40),
+             0);
   }
   CHECK_EQ(t.cap, cap);
   for (uint64_t id = 0; id < 100; id++)
-    CHECK(hcsb__calltab_get(&t, id << 40) == (id % 2 ? (void *)&it[id] : HCSB__CALLTAB_BARE));
+    CHECK(hcsb__calltab_get(&t, id << 40) ==
+          (id % 2 ? (void *)&it[id] : HCSB__CALLTAB_BARE));
   hcsb__calltab_free(&t);
 }
 
@@ -122,7 +128,8 @@ static void test_calltab_random(void) {
   for (int i = 0; i < N; i++)
     it[i].key = (i % 3 == 0) ? (rnd() | 1) >> 1 : (uint64_t)i + 1;
   hcsb__calltab_t t = TAB_INIT;
-#define EXPECT(k) (!present[k] ? NULL : (k) % 5 == 0 ? HCSB__CALLTAB_BARE : (void *)&it[k])
+#define EXPECT(k) \
+  (!present[k] ? NULL : (k) % 5 == 0 ? HCSB__CALLTAB_BARE : (void *)&it[k])
   size_t count = 0;
   for (int step = 0; step < 200000; step++) {
     int i = (int)(rnd() % N);
@@ -131,15 +138,19 @@ static void test_calltab_random(void) {
       present[i] = 0;
       count--;
     } else {
-      CHECK_EQ(i % 5 == 0 ? hcsb__calltab_put_bare(&t, it[i].key) : hcsb__calltab_put(&t, &it[i]), 0);
+      CHECK_EQ(i % 5 == 0 ? hcsb__calltab_put_bare(&t, it[i].key)
+                          : hcsb__calltab_put(&t, &it[i]),
+               0);
       present[i] = 1;
       count++;
     }
     if (step % 10007 == 0)
-      for (int k = 0; k < N; k++) CHECK(hcsb__calltab_get(&t, it[k].key) == EXPECT(k));
+      for (int k = 0; k < N; k++)
+        CHECK(hcsb__calltab_get(&t, it[k].key) == EXPECT(k));
   }
   CHECK_EQ(t.count, count);
-  for (int k = 0; k < N; k++) CHECK(hcsb__calltab_get(&t, it[k].key) == EXPECT(k));
+  for (int k = 0; k < N; k++)
+    CHECK(hcsb__calltab_get(&t, it[k].key) == EXPECT(k));
 #undef EXPECT
   hcsb__calltab_free(&t);
   free(it);
@@ -223,12 +234,9 @@ static void test_dlheap_random_remove(void) {
 
 int main(int argc, char **argv) {
   static const hcsb_test_t tests[] = {
-      TEST_ENTRY(calltab_basic),
-      TEST_ENTRY(calltab_bare),
-      TEST_ENTRY(calltab_reserve),
-      TEST_ENTRY(calltab_random),
-      TEST_ENTRY(dlheap_order_and_ties),
-      TEST_ENTRY(dlheap_seq_wraps),
+      TEST_ENTRY(calltab_basic),         TEST_ENTRY(calltab_bare),
+      TEST_ENTRY(calltab_reserve),       TEST_ENTRY(calltab_random),
+      TEST_ENTRY(dlheap_order_and_ties), TEST_ENTRY(dlheap_seq_wraps),
       TEST_ENTRY(dlheap_random_remove),
   };
   return hcsb_test_main(argc, argv, tests, sizeof tests / sizeof tests[0]);

@@ -17,9 +17,11 @@
 
 static void send_pid(peer_t *p, uint64_t id, uint32_t pid) {
   char body[128];
-  snprintf(body, sizeof body,
-           "{\"Result\":0,\"ActivityId\":\"00000000-0000-0000-0000-000000000000\","
-           "\"ProcessId\":%u}", pid);
+  snprintf(
+      body, sizeof body,
+      "{\"Result\":0,\"ActivityId\":\"00000000-0000-0000-0000-000000000000\","
+      "\"ProcessId\":%u}",
+      pid);
   peer_send(p, EXEC_RESP, id, body);
 }
 
@@ -65,7 +67,9 @@ static void test_negotiate_caps(void) {
 /* The real GCS's bytes (transcript 01) answer our NegotiateProtocol. */
 static void script_transcript(peer_t *p) {
   CHECK_U64(peer_expect(p, HCSB_MSG_NEGOTIATE_PROTOCOL), 1);
-  FILE *f = fopen(hcsb_test_data_path("transcripts/raw/01_negotiate.gcs-to-host.bin"), "rb");
+  FILE *f =
+      fopen(hcsb_test_data_path("transcripts/raw/01_negotiate.gcs-to-host.bin"),
+            "rb");
   CHECK(f != NULL);
   char buf[512];
   size_t n = fread(buf, 1, sizeof buf, f);
@@ -154,7 +158,8 @@ static void test_negotiation_ordering(void) {
  * queued at once and never reach the wire. */
 static void script_churn(peer_t *p) {
   peer_negotiate(p);
-  const char *want[] = {"\"ContainerId\":\"keep-a\"", "\"ContainerId\":\"keep-c\""};
+  const char *want[] = {"\"ContainerId\":\"keep-a\"",
+                        "\"ContainerId\":\"keep-c\""};
   for (int i = 0; i < 2; i++) {
     pframe_t f;
     CHECK_EQ(peer_read(p, &f), 0);
@@ -240,7 +245,8 @@ static void script_out_of_order(peer_t *p) {
   uint64_t ids[5];
   for (int i = 0; i < 5; i++) ids[i] = peer_expect(p, HCSB_MSG_EXECUTE_PROCESS);
   const int order[] = {3, 1, 4, 0, 2};
-  for (int i = 0; i < 5; i++) send_pid(p, ids[order[i]], (uint32_t)(1000 + ids[order[i]]));
+  for (int i = 0; i < 5; i++)
+    send_pid(p, ids[order[i]], (uint32_t)(1000 + ids[order[i]]));
   CHECK_EQ(peer_drain(p), 0);
 }
 
@@ -293,7 +299,8 @@ static void script_pipeline(peer_t *p) {
     for (int k = 99; k >= 0; k--) {
       char body[128];
       uint64_t id = ids[base + k];
-      snprintf(body, sizeof body, "{\"Result\":0,\"ProcessId\":%u}", (unsigned)(id * 3));
+      snprintf(body, sizeof body, "{\"Result\":0,\"ProcessId\":%u}",
+               (unsigned)(id * 3));
       len += peer_frame(buf + len, EXEC_RESP, id, body);
     }
     peer_send_raw(p, buf, len);
@@ -477,15 +484,17 @@ static void test_cancel(void) {
 static void script_bad_responses(peer_t *p) {
   peer_negotiate(p);
   uint64_t id = peer_expect(p, HCSB_MSG_EXECUTE_PROCESS);
-  send_pid(p, 999, 1);                                   /* unknown ID */
-  send_pid(p, 0, 1);                                     /* ID 0 */
-  peer_send(p, HCSB_MSG_GET_PROPERTIES_RESPONSE, id, PEER_OK_BODY); /* wrong type */
+  send_pid(p, 999, 1); /* unknown ID */
+  send_pid(p, 0, 1);   /* ID 0 */
+  peer_send(p, HCSB_MSG_GET_PROPERTIES_RESPONSE, id,
+            PEER_OK_BODY); /* wrong type */
   id = peer_expect(p, HCSB_MSG_EXECUTE_PROCESS);
   peer_send(p, EXEC_RESP, id, "{\"Result\":0,\"ProcessId\":"); /* malformed */
   id = peer_expect(p, HCSB_MSG_EXECUTE_PROCESS);
   peer_send(p, EXEC_RESP, id, "{\"ProcessId\":5}"); /* no Result */
   id = peer_expect(p, HCSB_MSG_EXECUTE_PROCESS);
-  peer_send(p, EXEC_RESP, id, "{\"Result\":0,\"ProcessId\":-1}"); /* out of range */
+  peer_send(p, EXEC_RESP, id,
+            "{\"Result\":0,\"ProcessId\":-1}"); /* out of range */
   id = peer_expect(p, HCSB_MSG_EXECUTE_PROCESS);
   send_pid(p, id, 77);
   CHECK_EQ(peer_drain(p), 0);
@@ -521,11 +530,13 @@ static void test_bad_responses_keep_connection(void) {
 static void script_guest_error(peer_t *p) {
   peer_negotiate(p);
   uint64_t id = peer_expect(p, HCSB_MSG_EXECUTE_PROCESS);
-  peer_send(p, EXEC_RESP, id,
-            "{\"Result\":-2147023728,\"ActivityId\":\"00000000-0000-0000-0000-000000000000\","
-            "\"ErrorMessage\":\"HRESULT: 0x80070490\",\"ErrorRecords\":[{\"Result\":"
-            "-2147023728,\"Message\":\"HRESULT: 0x80070490\",\"ModuleName\":\"gcs\","
-            "\"FileName\":\"\",\"Line\":4294967295}]}");
+  peer_send(
+      p, EXEC_RESP, id,
+      "{\"Result\":-2147023728,\"ActivityId\":\"00000000-0000-0000-0000-"
+      "000000000000\","
+      "\"ErrorMessage\":\"HRESULT: 0x80070490\",\"ErrorRecords\":[{\"Result\":"
+      "-2147023728,\"Message\":\"HRESULT: 0x80070490\",\"ModuleName\":\"gcs\","
+      "\"FileName\":\"\",\"Line\":4294967295}]}");
   CHECK_EQ(peer_drain(p), 0);
 }
 
@@ -553,12 +564,13 @@ static void script_notify(peer_t *p) {
   peer_negotiate(p);
   uint64_t id = peer_expect(p, HCSB_MSG_EXECUTE_PROCESS);
   peer_send(p, HCSB_MSG_NOTIFY_CONTAINER, 0,
-            "{\"ContainerId\":\"c1\",\"ActivityId\":\"00000000-0000-0000-0000-000000000000\","
+            "{\"ContainerId\":\"c1\",\"ActivityId\":\"00000000-0000-0000-0000-"
+            "000000000000\","
             "\"Type\":\"GracefulExit\",\"Operation\":\"None\",\"Result\":0}");
-  peer_send(p, HCSB_MSG_NOTIFY_CONTAINER, 0, "[1,2]");         /* bad body */
-  peer_send(p, HCSB_MSG_CREATE, 5, "{}");                      /* a request */
-  peer_send(p, 0x30100201u, 0, "{\"ContainerId\":\"c2\"}");   /* unknown notify */
-  peer_send(p, 0x00000000u, 0, "{}");                          /* no type at all */
+  peer_send(p, HCSB_MSG_NOTIFY_CONTAINER, 0, "[1,2]");      /* bad body */
+  peer_send(p, HCSB_MSG_CREATE, 5, "{}");                   /* a request */
+  peer_send(p, 0x30100201u, 0, "{\"ContainerId\":\"c2\"}"); /* unknown notify */
+  peer_send(p, 0x00000000u, 0, "{}");                       /* no type at all */
   send_pid(p, id, 9);
   CHECK_EQ(peer_drain(p), 0);
 }
@@ -674,7 +686,8 @@ static void test_write_double_buffering(void) {
       q.raw_body = body;
       q.raw_len = 256;
       r[k * SLOW_PER_BATCH + i].then = slow_then;
-      CHECK_EQ(api_call(fx.b, &q, 0, rec_cb, &r[k * SLOW_PER_BATCH + i], NULL), 0);
+      CHECK_EQ(api_call(fx.b, &q, 0, rec_cb, &r[k * SLOW_PER_BATCH + i], NULL),
+               0);
     }
     uv_run(&fx.loop, UV_RUN_NOWAIT); /* one flush per turn */
   }
@@ -793,13 +806,15 @@ static void test_limit_write_queue(void) {
   /* Not opened yet: frames wait (with ID 0) and count against the limit. */
   hcsb_request_t q = req_start("queued");
   int accepted = 0;
-  while (accepted < 64 && api_call(fx.b, &q, 0, rec_cb, &r[accepted], NULL) == 0)
+  while (accepted < 64 &&
+         api_call(fx.b, &q, 0, rec_cb, &r[accepted], NULL) == 0)
     accepted++;
   CHECK(accepted >= 2 && accepted < 64);
   hcsb_bridge_stats_t st;
   hcsb_bridge_stats(fx.b, &st);
   CHECK(st.queued_bytes <= 1000);
-  CHECK(st.queued_bytes + st.queued_bytes / (size_t)accepted > 1000); /* one more is too many */
+  CHECK(st.queued_bytes + st.queued_bytes / (size_t)accepted >
+        1000); /* one more is too many */
   CHECK_EQ(st.pending, accepted);
   CHECK_EQ(api_call(fx.b, &q, 0, rec_cb, &r[63], NULL), -ENOBUFS);
   CHECK_EQ(hcsb_bridge_open_fd(fx.b, fd, NULL, NULL), -EINVAL);

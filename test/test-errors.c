@@ -21,14 +21,16 @@ enum {
 };
 
 typedef struct expect_s {
-  int status;       /* HCSB_EGUEST: hresult applies */
+  int status; /* HCSB_EGUEST: hresult applies */
   uint32_t hresult;
   unsigned flags;
   hcsb_errclass_t cls;
 } expect_t;
 
-#define HR(h, f, c) {HCSB_EGUEST, (h), (f), HCSB_ERRCLASS_##c}
-#define EN(e, f, c) {-(e), 0, (f), HCSB_ERRCLASS_##c}
+#define HR(h, f, c) \
+  { HCSB_EGUEST, (h), (f), HCSB_ERRCLASS_##c }
+#define EN(e, f, c) \
+  { -(e), 0, (f), HCSB_ERRCLASS_##c }
 
 static const expect_t rows[] = {
     /* The four the issue names, then the rest of CONSTANTS.md. */
@@ -142,11 +144,19 @@ static void test_hresult_only_with_eguest(void) {
 }
 
 static void test_class_names(void) {
-  static const char *const want[] = {
-      "OK",       "Unknown",          "NotFound",         "AlreadyExists",
-      "FailedPrecondition", "Unavailable", "NotImplemented", "DeadlineExceeded",
-      "Canceled", "InvalidArgument",  "PermissionDenied", "ResourceExhausted",
-      "Internal"};
+  static const char *const want[] = {"OK",
+                                     "Unknown",
+                                     "NotFound",
+                                     "AlreadyExists",
+                                     "FailedPrecondition",
+                                     "Unavailable",
+                                     "NotImplemented",
+                                     "DeadlineExceeded",
+                                     "Canceled",
+                                     "InvalidArgument",
+                                     "PermissionDenied",
+                                     "ResourceExhausted",
+                                     "Internal"};
   size_t i;
 
   for (i = 0; i < sizeof want / sizeof want[0]; i++)

@@ -40,9 +40,9 @@
 /* ------------------------------------------------------------------------ */
 /* The injector */
 
-static atomic_long fa_live;  /* blocks allocated and not freed */
-static long fa_counted;      /* allocations seen while armed */
-static long fa_fail_at;      /* fail the Nth of them (0: none) */
+static atomic_long fa_live; /* blocks allocated and not freed */
+static long fa_counted;     /* allocations seen while armed */
+static long fa_fail_at;     /* fail the Nth of them (0: none) */
 static long fa_injected;
 static int fa_armed;
 static int fa_owns_malloc; /* counts are meaningful (see fa_active) */
@@ -70,7 +70,9 @@ static void *fa_track(void *p) {
   return p;
 }
 
-FA_EXPORT void *malloc(size_t n) { return fa_fail() ? NULL : fa_track(__libc_malloc(n)); }
+FA_EXPORT void *malloc(size_t n) {
+  return fa_fail() ? NULL : fa_track(__libc_malloc(n));
+}
 
 FA_EXPORT void *calloc(size_t a, size_t b) {
   return fa_fail() ? NULL : fa_track(__libc_calloc(a, b));
@@ -96,7 +98,9 @@ FA_EXPORT void *memalign(size_t align, size_t n) {
   return fa_fail() ? NULL : fa_track(__libc_memalign(align, n));
 }
 
-FA_EXPORT void *aligned_alloc(size_t align, size_t n) { return memalign(align, n); }
+FA_EXPORT void *aligned_alloc(size_t align, size_t n) {
+  return memalign(align, n);
+}
 
 FA_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
   void *p = memalign(align, n);
@@ -161,7 +165,9 @@ static void fa_arm(long n) {
   fa_armed = 1;
 }
 
-static void fa_disarm(void) { fa_armed = 0; }
+static void fa_disarm(void) {
+  fa_armed = 0;
+}
 
 /* ------------------------------------------------------------------------ */
 /* The guest: answers on the same loop, from static buffers. */
@@ -174,7 +180,8 @@ typedef struct guest_s {
   int eof;
 } guest_t;
 
-static void guest_reply(guest_t *g, uint32_t type, uint64_t id, const char *body) {
+static void guest_reply(guest_t *g, uint32_t type, uint64_t id,
+                        const char *body) {
   uint8_t out[1024];
   size_t n = strlen(body);
   CHECK(n + 16 <= sizeof out);
@@ -186,19 +193,19 @@ static void guest_reply(guest_t *g, uint32_t type, uint64_t id, const char *body
 
 static void guest_frame(guest_t *g, uint32_t type, uint64_t id) {
   switch (type) {
-  case HCSB_MSG_NEGOTIATE_PROTOCOL:
-    guest_reply(g, type, id, faults_negotiate_body());
-    break;
-  case HCSB_MSG_GET_PROPERTIES:
-    guest_reply(g, type, id,
-                "{\"Result\":0,\"Properties\":\"{\\\"ProcessList\\\":[{"
-                "\\\"ProcessId\\\":7,\\\"ImageName\\\":\\\"sh\\\"}]}\"}");
-    break;
-  case HCSB_MSG_WAIT_FOR_PROCESS:
-    guest_reply(g, type, id, "{\"Result\":0,\"ExitCode\":3}");
-    break;
-  default:
-    guest_reply(g, type, id, FAULTS_OK_BODY);
+    case HCSB_MSG_NEGOTIATE_PROTOCOL:
+      guest_reply(g, type, id, faults_negotiate_body());
+      break;
+    case HCSB_MSG_GET_PROPERTIES:
+      guest_reply(g, type, id,
+                  "{\"Result\":0,\"Properties\":\"{\\\"ProcessList\\\":[{"
+                  "\\\"ProcessId\\\":7,\\\"ImageName\\\":\\\"sh\\\"}]}\"}");
+      break;
+    case HCSB_MSG_WAIT_FOR_PROCESS:
+      guest_reply(g, type, id, "{\"Result\":0,\"ExitCode\":3}");
+      break;
+    default:
+      guest_reply(g, type, id, FAULTS_OK_BODY);
   }
 }
 
@@ -208,7 +215,8 @@ static void guest_readable(uv_poll_t *h, int status, int events) {
   (void)events;
   faults_rig_thread = 1;
   for (;;) {
-    ssize_t n = status < 0 ? -1 : read(g->fd, g->in + g->have, sizeof g->in - g->have);
+    ssize_t n =
+        status < 0 ? -1 : read(g->fd, g->in + g->have, sizeof g->in - g->have);
     if (n < 0 && errno == EAGAIN) break;
     if (n <= 0) {
       g->eof = 1;
@@ -341,7 +349,8 @@ static long bridge_run(long n) {
     if (opened && r.wait_started) {
       CHECK(r.wait.status == 0 || r.wait.status == -ENOMEM ||
             is_loss(r.wait.status));
-      if (r.wait.status == 0) CHECK(r.wait.has_exit_code && r.wait.exit_code == 3);
+      if (r.wait.status == 0)
+        CHECK(r.wait.has_exit_code && r.wait.exit_code == 3);
     }
     if (opened) { /* (the other one is closed and freed already) */
       faults_in_api = 1;
@@ -376,12 +385,15 @@ static void sweep(const char *what, long (*run)(long)) {
     failures += fa_injected;
     if (seen < n) break; /* the run ended before reaching the Nth */
   }
-  fprintf(stderr, "  %s: %ld allocations in a clean run, %ld runs with one failing\n",
+  fprintf(stderr,
+          "  %s: %ld allocations in a clean run, %ld runs with one failing\n",
           what, total, failures);
   CHECK(failures >= total - 1);
 }
 
-static void test_alloc_failures_bridge(void) { sweep("bridge", bridge_run); }
+static void test_alloc_failures_bridge(void) {
+  sweep("bridge", bridge_run);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Connection scenario: hcsb_conn_open on fd://, a container's process list,
@@ -454,7 +466,8 @@ static long conn_run(long n) {
     close(fd);
   } else {
     RUN_UNTIL_MS(&loop, r.open_n == 1, 5000);
-    CHECK(r.open_status == 0 || r.open_status == -ENOMEM || is_loss(r.open_status));
+    CHECK(r.open_status == 0 || r.open_status == -ENOMEM ||
+          is_loss(r.open_status));
     rc = hcsb_conn_open_container(r.conn, "c1", &r.c);
     CHECK(rc == 0 || rc == -ENOMEM);
     if (rc == 0) {
@@ -484,8 +497,8 @@ static long conn_run(long n) {
     if (r.p != NULL) hcsb_process_close(r.p, fclosed_cb, &closes);
     if (r.c != NULL) hcsb_container_close(r.c, fclosed_cb, &closes);
     hcsb_conn_close(r.conn, fclosed_cb, &r.closed);
-    RUN_UNTIL_MS(&loop, r.closed == 1 && closes == (r.p != NULL) + (r.c != NULL),
-                 5000);
+    RUN_UNTIL_MS(
+        &loop, r.closed == 1 && closes == (r.p != NULL) + (r.c != NULL), 5000);
   }
   fa_disarm();
   guest_stop(&g);
@@ -499,7 +512,9 @@ static long conn_run(long n) {
   return fa_counted;
 }
 
-static void test_alloc_failures_conn(void) { sweep("connection", conn_run); }
+static void test_alloc_failures_conn(void) {
+  sweep("connection", conn_run);
+}
 
 /* Whatever owns malloc, the scenarios themselves must pass clean. */
 static void test_alloc_scenarios_clean(void) {
@@ -517,8 +532,9 @@ int main(int argc, char **argv) {
   size_t n = sizeof injection_tests / sizeof injection_tests[0];
   fa_owns_malloc = fa_active();
   if (!fa_owns_malloc) {
-    fprintf(stderr, "  allocation-failure injection unavailable (ASan or "
-                    "valgrind owns malloc): injection tests left out\n");
+    fprintf(stderr,
+            "  allocation-failure injection unavailable (ASan or "
+            "valgrind owns malloc): injection tests left out\n");
     n = 1;
   }
   return hcsb_test_main(argc, argv, injection_tests, n);

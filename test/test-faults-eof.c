@@ -38,9 +38,9 @@ static int32_t recorded_result(const char *body, size_t len) {
  * writes never fail and the loss is the read side's EOF). */
 
 typedef struct session_s {
-  ftrans_t in;      /* gcs-to-host */
-  ftrans_t out;     /* host-to-gcs: the request types */
-  size_t ncalls;    /* requests after NegotiateProtocol */
+  ftrans_t in;   /* gcs-to-host */
+  ftrans_t out;  /* host-to-gcs: the request types */
+  size_t ncalls; /* requests after NegotiateProtocol */
   fcall_t calls[64];
   int full_status[64];
   uint32_t full_hresult[64];
@@ -179,7 +179,7 @@ static void test_eof_every_offset_06_properties_stacks(void) {
  * then the guest half-closes. */
 
 static const struct {
-  uint64_t rec_id;  /* in 13_container.gcs-to-host */
+  uint64_t rec_id; /* in 13_container.gcs-to-host */
   uint32_t rec_type;
   uint64_t host_id; /* 0: a notification */
 } api_plan[] = {
@@ -195,10 +195,15 @@ static const struct {
 };
 #define API_FRAMES (sizeof api_plan / sizeof api_plan[0])
 
-static const uint32_t api_requests[] = {
-    0, HCSB_MSG_NEGOTIATE_PROTOCOL, HCSB_MSG_MODIFY_SETTINGS, HCSB_MSG_CREATE,
-    HCSB_MSG_EXECUTE_PROCESS, HCSB_MSG_WAIT_FOR_PROCESS, HCSB_MSG_GET_PROPERTIES,
-    HCSB_MSG_GET_PROPERTIES, HCSB_MSG_SHUTDOWN_GRACEFUL};
+static const uint32_t api_requests[] = {0,
+                                        HCSB_MSG_NEGOTIATE_PROTOCOL,
+                                        HCSB_MSG_MODIFY_SETTINGS,
+                                        HCSB_MSG_CREATE,
+                                        HCSB_MSG_EXECUTE_PROCESS,
+                                        HCSB_MSG_WAIT_FOR_PROCESS,
+                                        HCSB_MSG_GET_PROPERTIES,
+                                        HCSB_MSG_GET_PROPERTIES,
+                                        HCSB_MSG_SHUTDOWN_GRACEFUL};
 
 typedef struct replay_s {
   uint8_t *frame[API_FRAMES]; /* with the host's IDs */
@@ -214,12 +219,13 @@ static void replay_build(replay_t *r, const ftrans_t *in) {
   for (size_t i = 0; i < API_FRAMES; i++) {
     size_t j;
     for (j = 0; j < in->n; j++)
-      if (in->f[j].id == api_plan[i].rec_id && in->f[j].type == api_plan[i].rec_type)
+      if (in->f[j].id == api_plan[i].rec_id &&
+          in->f[j].type == api_plan[i].rec_type)
         break;
     CHECK(j < in->n);
-    r->len[i] = faults_frame_append(&r->frame[i], 0, in->f[j].type,
-                                    api_plan[i].host_id, in->f[j].body,
-                                    in->f[j].body_len);
+    r->len[i] =
+        faults_frame_append(&r->frame[i], 0, in->f[j].type, api_plan[i].host_id,
+                            in->f[j].body, in->f[j].body_len);
     at += r->len[i];
     r->end[i] = at;
   }
@@ -240,7 +246,8 @@ static void replay_script(fpeer_t *p) {
     while (seen < want) {
       fframe_t f;
       if (fpeer_read(p, &f) != 0)
-        hcsb_test_fail(__FILE__, __LINE__, "guest: EOF waiting for request %llu",
+        hcsb_test_fail(__FILE__, __LINE__,
+                       "guest: EOF waiting for request %llu",
                        (unsigned long long)want);
       CHECK_U64(f.id, seen + 1);
       CHECK_EQ(f.type, api_requests[f.id]);
@@ -355,7 +362,8 @@ static void d_ctr_cb(void *data, hcsb_container_t *c, int status,
   if (status != 0) return;
   memset(&pc, 0, sizeof pc); /* no command: the spec's init process */
   faults_in_api = 1;
-  CHECK_EQ(hcsb_container_create_process(d->c, NULL, &pc, d_proc_cb, d, &d->p), 0);
+  CHECK_EQ(hcsb_container_create_process(d->c, NULL, &pc, d_proc_cb, d, &d->p),
+           0);
   CHECK_EQ(hcsb_process_wait(d->p, 0, d_proc_wait_cb, d), 0);
   faults_in_api = 0;
 }
@@ -388,7 +396,8 @@ static void d_opened(fconn_t *f, int status) {
   cfg.nlayers = 1;
   cfg.layer_scratch_path = "/run/gcs/c/gcspeer-c1/scratch";
   faults_in_api = 1;
-  CHECK_EQ(hcsb_conn_create_container(f->conn, NULL, &cfg, d_ctr_cb, d, &d->c), 0);
+  CHECK_EQ(hcsb_conn_create_container(f->conn, NULL, &cfg, d_ctr_cb, d, &d->c),
+           0);
   CHECK_EQ(hcsb_container_wait(d->c, 0, d_ctr_wait_cb, d), 0);
   faults_in_api = 0;
 }
@@ -430,7 +439,8 @@ static void run_api_cut(replay_t *r, size_t k) {
     EXPECT(d.cw_n == 1);
     if (m >= 9) {
       EXPECT(d.cw_status == 0 && d.cw_exit.end == HCSB_CONTAINER_EXITED);
-      EXPECT(d.cw_exit.type == HCSB_NOTIFY_GRACEFUL_EXIT && d.cw_exit.result == 0);
+      EXPECT(d.cw_exit.type == HCSB_NOTIFY_GRACEFUL_EXIT &&
+             d.cw_exit.result == 0);
       EXPECT(strcmp(d.cw_type, "GracefulExit") == 0);
     } else {
       EXPECT(d.cw_status == -ECONNRESET &&
@@ -475,8 +485,8 @@ static void run_api_cut(replay_t *r, size_t k) {
     faults_in_api = 0;
     EXPECT(d.cw_n == before);
     RUN_UNTIL(&d.f.loop, d.cw_n == before + 1);
-    EXPECT(d.cw_exit.end == (m >= 9 ? HCSB_CONTAINER_EXITED
-                                    : HCSB_CONTAINER_CONNECTION_LOST));
+    EXPECT(d.cw_exit.end ==
+           (m >= 9 ? HCSB_CONTAINER_EXITED : HCSB_CONTAINER_CONNECTION_LOST));
   }
   faults_in_api = 1;
   if (d.p != NULL) hcsb_process_close(d.p, fclosed_cb, &d.p_closed);

@@ -20,14 +20,16 @@
  * same loop, completes a long run of round trips while A's answers are
  * still dribbling in.  Then A's answers arrive whole and exact. */
 
-static size_t loris_len(void) { return faults_pick(2000, 4000); }
+static size_t loris_len(void) {
+  return faults_pick(2000, 4000);
+}
 
 static void script_loris(fpeer_t *p) {
   uint64_t nid = fpeer_expect(p, HCSB_MSG_NEGOTIATE_PROTOCOL);
   uint8_t *buf = NULL;
   const char *nb = faults_negotiate_body();
-  size_t n = faults_frame_append(&buf, 0, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, nid,
-                                 nb, strlen(nb));
+  size_t n = faults_frame_append(&buf, 0, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE,
+                                 nid, nb, strlen(nb));
   fpeer_trickle(p, buf, n, 1, 1000);
   uint64_t id = fpeer_expect(p, GETPROPS);
   /* {"Result":0,"Properties":"\"aaa...\""}: Properties is a JSON string. */
@@ -105,9 +107,10 @@ static void test_slow_loris_does_not_block_others(void) {
   CHECK_EQ(slow.n, 0);
   hcsb_bridge_stats(a.b, &st);
   size_t a_total = 342 + 16 + loris_len() + 32 + 16;
-  fprintf(stderr, "  %zu round trips in %.0f ms while the loris had sent %llu of "
-          "%zu bytes\n", ch.want, dt, (unsigned long long)st.bytes_received,
-          a_total);
+  fprintf(stderr,
+          "  %zu round trips in %.0f ms while the loris had sent %llu of "
+          "%zu bytes\n",
+          ch.want, dt, (unsigned long long)st.bytes_received, a_total);
   CHECK(st.bytes_received > 0 && st.bytes_received < a_total);
   RUN_UNTIL_MS(&a.loop, slow.n == 1, 30000);
   CHECK_EQ(a.ready_status, 0);
@@ -159,7 +162,8 @@ static void script_stalled_reader(fpeer_t *p) {
       if (i % 8 == 0) usleep(200);
     }
     uint32_t size = (uint32_t)(uint8_t)buf[4] | (uint32_t)(uint8_t)buf[5] << 8 |
-                    (uint32_t)(uint8_t)buf[6] << 16 | (uint32_t)(uint8_t)buf[7] << 24;
+                    (uint32_t)(uint8_t)buf[6] << 16 |
+                    (uint32_t)(uint8_t)buf[7] << 24;
     uint64_t id = 0;
     for (int k = 7; k >= 0; k--) id = id << 8 | (uint8_t)buf[8 + k];
     CHECK_EQ(size, QBODY + 16);
@@ -176,7 +180,8 @@ static void script_stalled_reader(fpeer_t *p) {
 
 static void small_sndbuf(fbr_t *f) {
   int small = 4096;
-  CHECK_EQ(setsockopt(f->host_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  CHECK_EQ(setsockopt(f->host_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small),
+           0);
   CHECK_EQ(hcsb_bridge_set_max_write_queue(f->b, QLIMIT), 0);
 }
 
@@ -209,8 +214,10 @@ static void test_stalled_reader_write_queue_limit(void) {
   }
   CHECK_EQ(rc, -ENOBUFS);
   hcsb_bridge_stats(f.b, &st);
-  fprintf(stderr, "  accepted %zu frames (%zu bytes queued, %llu writes) before "
-          "-ENOBUFS\n", n, st.queued_bytes, (unsigned long long)st.writes);
+  fprintf(stderr,
+          "  accepted %zu frames (%zu bytes queued, %llu writes) before "
+          "-ENOBUFS\n",
+          n, st.queued_bytes, (unsigned long long)st.writes);
   CHECK(st.queued_bytes <= QLIMIT);
   CHECK(st.queued_bytes + 2 * (QBODY + 16) > QLIMIT);
   CHECK(n >= QLIMIT / (QBODY + 16));
@@ -246,7 +253,9 @@ static void test_stalled_reader_write_queue_limit(void) {
  * every callback once, the answered ones 0 with their own ID, the rest
  * -ECONNRESET; and the memory they took is given back. */
 
-static size_t npipe(void) { return faults_pick(100000, 10000); }
+static size_t npipe(void) {
+  return faults_pick(100000, 10000);
+}
 
 static void script_half_then_hangup(fpeer_t *p) {
   size_t n = npipe();
@@ -276,7 +285,8 @@ static void test_pipelined_then_disconnect(void) {
   fbr_open(&f, script_half_then_hangup, NULL, NULL);
   RUN_UNTIL(&f.loop, f.ready_n == 1);
   hcsb_request_t q = faults_req(START);
-  for (size_t i = 0; i < n; i++) CHECK_EQ(fcall(f.b, &q, 0, &calls[i], NULL), 0);
+  for (size_t i = 0; i < n; i++)
+    CHECK_EQ(fcall(f.b, &q, 0, &calls[i], NULL), 0);
   hcsb_bridge_stats_t st;
   hcsb_bridge_stats(f.b, &st);
   CHECK_EQ(st.pending, n);
@@ -302,8 +312,8 @@ static void test_pipelined_then_disconnect(void) {
   CHECK_U64(st.calls_completed, n);
   fbr_finish(&f);
   size_t heap1 = faults_heap_bytes();
-  fprintf(stderr, "  %zu calls: %zu answered, %zu lost; heap %zu -> %zu\n", n, ok,
-          lost, heap0, heap1);
+  fprintf(stderr, "  %zu calls: %zu answered, %zu lost; heap %zu -> %zu\n", n,
+          ok, lost, heap0, heap1);
   CHECK(heap1 < heap0 + 64 * 1024);
   free(calls);
 }
@@ -314,7 +324,9 @@ static void test_pipelined_then_disconnect(void) {
  * answers are dropped and counted), once with the calls still waiting for
  * negotiation (then none of them may ever reach the guest). */
 
-static size_t ncancel(void) { return faults_pick(100000, 5000); }
+static size_t ncancel(void) {
+  return faults_pick(100000, 5000);
+}
 
 typedef struct cancel_s {
   fcall_t *calls;
@@ -356,7 +368,8 @@ static void script_first_then_late(fpeer_t *p) {
   for (size_t i = 0; i < n; i++) {
     fframe_t f;
     CHECK_EQ(fpeer_read(p, &f), 0);
-    if (i == 0) fpeer_send(p, START_RESP, f.id, FAULTS_OK_BODY);
+    if (i == 0)
+      fpeer_send(p, START_RESP, f.id, FAULTS_OK_BODY);
     else
       len = faults_frame_append(&out, len, START_RESP, f.id, FAULTS_OK_BODY,
                                 strlen(FAULTS_OK_BODY));
@@ -404,7 +417,8 @@ static void test_cancel_chain_sent(void) {
 static void script_gate_then_negotiate(fpeer_t *p) {
   uint64_t nid = fpeer_expect(p, HCSB_MSG_NEGOTIATE_PROTOCOL);
   fpeer_wait_gate(p);
-  fpeer_send(p, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, nid, faults_negotiate_body());
+  fpeer_send(p, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, nid,
+             faults_negotiate_body());
   /* The cancelled calls never got an ID: the next frame is the one call
    * made after them, with ID 2. */
   fframe_t f;

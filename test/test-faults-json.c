@@ -78,7 +78,8 @@ static jcase_t cases[] = {
     {N, CAPS("{\"SupportedSchemaVersions\":[{\"Major\":-1}]}"), EPROTO_, 0, -1},
     {N, CAPS("{\"SupportedSchemaVersions\":[{\"Minor\":4294967296}]}"), EPROTO_,
      0, -1},
-    {N, CAPS("{\"SupportedSchemaVersions\":[{\"Major\":\"2\"}]}"), EPROTO_, 0, -1},
+    {N, CAPS("{\"SupportedSchemaVersions\":[{\"Major\":\"2\"}]}"), EPROTO_, 0,
+     -1},
     {N, CAPS("{\"RuntimeOsType\":5}"), EPROTO_, 0, -1},
     {N, CAPS("{\"GuestDefinedCapabilities\":[]}"), EPROTO_, 0, -1},
     {N, CAPS("{\"SendHostCreateMessage\":\"true\"}"), EPROTO_, 0, -1},
@@ -90,8 +91,8 @@ static jcase_t cases[] = {
      EPROTO_, 0, -1},
     {N, CAPS("{\"GuestDefinedCapabilities\":{\"DumpStacksSupported\":\"y\"}}"),
      EPROTO_, 0, -1},
-    {N, CAPS("{\"SupportedSchemaVersions\":[null,{\"Major\":2,\"Minor\":1}]}"), 0,
-     0, -1},
+    {N, CAPS("{\"SupportedSchemaVersions\":[null,{\"Major\":2,\"Minor\":1}]}"),
+     0, 0, -1},
     /* The error fields and every field of an error record. */
     {S, "{\"Result\":-1,\"ErrorMessage\":5}", EPROTO_, 0, -1},
     {S, "{\"Result\":0,\"ActivityId\":5}", EPROTO_, 0, -1},
@@ -128,8 +129,8 @@ static jcase_t cases[] = {
     {G, "{\"Result\":0,\"Properties\":\"\\\"\xfe\\\"\"}", EPROTO_, 0, -1},
     {S, "{\"Result\":-1,\"ErrorMessage\":\"h\xc3\xa9\xf0\x9f\x98\x80\"}", GUEST,
      0xFFFFFFFFu, 7},
-    {S, "{\"Result\":-1,\"ErrorMessage\":\"\\ud83d\\ude00\"}", GUEST, 0xFFFFFFFFu,
-     4},
+    {S, "{\"Result\":-1,\"ErrorMessage\":\"\\ud83d\\ude00\"}", GUEST,
+     0xFFFFFFFFu, 4},
     /* Built below: nesting and size. */
     {S, NULL, EPROTO_, 0, -1}, /* 10,000 nested arrays in an unknown field */
     {S, NULL, EPROTO_, 0, -1}, /* 10,000 nested objects */
@@ -152,7 +153,8 @@ static char *repeat(const char *head, const char *unit, size_t n,
                     const char *mid, const char *unit2, size_t n2,
                     const char *tail) {
   size_t u = strlen(unit), u2 = strlen(unit2);
-  char *b = malloc(strlen(head) + u * n + strlen(mid) + u2 * n2 + strlen(tail) + 1);
+  char *b =
+      malloc(strlen(head) + u * n + strlen(mid) + u2 * n2 + strlen(tail) + 1);
   CHECK(b != NULL);
   char *p = stpcpy(b, head);
   for (size_t i = 0; i < n; i++, p += u) memcpy(p, unit, u);
@@ -166,15 +168,15 @@ static void build_bodies(void) {
   const char *r0 = "{\"Result\":0,\"X\":";
   built[0] = repeat(r0, "[", 10000, "", "]", 10000, "}");
   built[1] = repeat(r0, "{\"a\":", 10000, "0", "}", 10000, "}");
-  built[2] = repeat("{\"Result\":0,\"Properties\":\"", "[", 10000, "", "]", 10000,
-                    "\"}");
+  built[2] = repeat("{\"Result\":0,\"Properties\":\"", "[", 10000, "", "]",
+                    10000, "\"}");
   built[3] = repeat(r0, "[", 10000, "", "", 0, "");
   built[4] = repeat(r0, "[", 63, "", "]", 63, "}");
   built[5] = repeat(r0, "[", 64, "", "]", 64, "}");
-  built[6] = repeat("{\"Result\":-2147467259,\"ErrorMessage\":\"", "a", 1 << 20, "",
-                    "", 0, "\"}");
-  built[7] = repeat("{\"Result\":0,\"Properties\":\"\\\"", "a", 1 << 20, "", "", 0,
-                    "\\\"\"}");
+  built[6] = repeat("{\"Result\":-2147467259,\"ErrorMessage\":\"", "a", 1 << 20,
+                    "", "", 0, "\"}");
+  built[7] = repeat("{\"Result\":0,\"Properties\":\"\\\"", "a", 1 << 20, "", "",
+                    0, "\\\"\"}");
   built[8] = repeat("{\"Result\":-2147467259,\"ErrorMessage\":\"", "\\u00e9",
                     512 * 1024, "", "", 0, "\"}");
   built[9] = repeat("{\"Result\":0,\"", "k", 1 << 20, "\":1}", "", 0, "");
@@ -203,7 +205,7 @@ static const char *const bad_notes[] = {
     NULL, /* 10,000 nested arrays */
 };
 #define NBAD (sizeof bad_notes / sizeof bad_notes[0])
-#define GOOD_NOTE                                                          \
+#define GOOD_NOTE                                                           \
   "{\"ContainerId\":\"ok\",\"Type\":\"ForcedExit\",\"Result\":-2147467259," \
   "\"ResultInfo\":\"{\\\"a\\\":1}\"}"
 
@@ -233,8 +235,8 @@ static void test_json_bombs_and_bad_fields(void) {
   size_t nproto = 0;
 
   build_bodies();
-  deep_note = repeat("{\"ContainerId\":\"c\",\"X\":", "[", 10000, "", "]", 10000,
-                     "}");
+  deep_note =
+      repeat("{\"ContainerId\":\"c\",\"X\":", "[", 10000, "", "]", 10000, "}");
   memset(calls, 0, sizeof calls);
   memset(&last, 0, sizeof last);
   fbr_open(&f, script_cases, NULL, NULL);
@@ -261,8 +263,8 @@ static void test_json_bombs_and_bad_fields(void) {
       hcsb_test_fail(__FILE__, __LINE__,
                      "case %zu (%.60s): %d callbacks, status %d (want %d), "
                      "hresult 0x%08X, value %ld (want %ld)",
-                     i, k->body ? k->body : "(built)", c->n, c->status, k->status,
-                     (unsigned)c->hresult, got, k->check);
+                     i, k->body ? k->body : "(built)", c->n, c->status,
+                     k->status, (unsigned)c->hresult, got, k->check);
     nproto += k->status == -EPROTO;
   }
   /* Everything arrived in order on one connection that is still alive. */
@@ -318,7 +320,8 @@ static const pcase_t pcases[] = {
     {"{\"LCOWMetrics\":{\"blkio\":{\"io_serviced_recursive\":[{\"op\":5}]}}}",
      -EPROTO},
     {"{\"LCOWMetrics\":{\"blkio\":{\"io_service_bytes_recursive\":[{\"op\":"
-     "\"Read\",\"value\":18446744073709551615},{\"op\":\"Read\",\"value\":1}]}}}",
+     "\"Read\",\"value\":18446744073709551615},{\"op\":\"Read\",\"value\":1}]}}"
+     "}",
      -EPROTO},
     {"{\"LCOWMetrics\":{\"blkio\":{\"io_serviced_recursive\":[{\"op\":"
      "\"Write\",\"value\":18446744073709551615},{\"op\":\"Write\",\"value\":"
@@ -327,7 +330,8 @@ static const pcase_t pcases[] = {
     /* At the edges, and fine. */
     {"{\"ProcessList\":[{\"ProcessId\":4294967295,\"ImageName\":\"a\\u00e9\","
      "\"KernelTime100ns\":18446744073709551615}],\"LCOWMetrics\":{\"pids\":{"
-     "\"current\":18446744073709551615},\"blkio\":{\"io_service_bytes_recursive\":"
+     "\"current\":18446744073709551615},\"blkio\":{\"io_service_bytes_"
+     "recursive\":"
      "[{\"op\":\"Read\",\"value\":18446744073709551614},{\"op\":\"Read\","
      "\"value\":1},null]}}}",
      0},
@@ -386,8 +390,9 @@ static void props_cb(void *data, int status, const hcsb_guest_error_t *gerr,
     r->pid0 = props->processes[0].process_id;
     r->pid_last = props->processes[props->nprocesses - 1].process_id;
     r->kt0 = props->processes[0].kernel_time_100ns;
-    snprintf(r->image0, sizeof r->image0, "%s",
-             props->processes[0].image_name ? props->processes[0].image_name : "");
+    snprintf(
+        r->image0, sizeof r->image0, "%s",
+        props->processes[0].image_name ? props->processes[0].image_name : "");
   }
   r->props.processes = NULL;
   r->props.json = NULL;
@@ -405,7 +410,8 @@ static void test_properties_bad_numbers_and_types(void) {
   CHECK(big_list != NULL);
   n = (size_t)sprintf(big_list, "{\"ProcessList\":[");
   for (unsigned i = 0; i < BIG_LIST; i++)
-    n += (size_t)sprintf(big_list + n, "%s{\"ProcessId\":%u}", i ? "," : "", i + 1);
+    n += (size_t)sprintf(big_list + n, "%s{\"ProcessId\":%u}", i ? "," : "",
+                         i + 1);
   strcpy(big_list + n, "]}");
 
   memset(res, 0, sizeof res);
@@ -414,18 +420,18 @@ static void test_properties_bad_numbers_and_types(void) {
   CHECK_EQ(hcsb_conn_open_container(f.conn, "c1", &c), 0);
   faults_in_api = 1;
   for (size_t i = 0; i <= NPCASES; i++)
-    CHECK_EQ(hcsb_container_properties(c, NULL,
-                                       HCSB_PROPERTY_PROCESS_LIST |
-                                           HCSB_PROPERTY_STATISTICS,
-                                       props_cb, &res[i]),
+    CHECK_EQ(hcsb_container_properties(
+                 c, NULL, HCSB_PROPERTY_PROCESS_LIST | HCSB_PROPERTY_STATISTICS,
+                 props_cb, &res[i]),
              0);
   faults_in_api = 0;
   RUN_UNTIL(&f.loop, res[NPCASES].n == 1);
   for (size_t i = 0; i < NPCASES; i++)
     if (res[i].n != 1 || res[i].status != pcases[i].status)
-      hcsb_test_fail(__FILE__, __LINE__,
-                     "properties case %zu (%s): %d callbacks, status %d, want %d",
-                     i, pcases[i].props, res[i].n, res[i].status, pcases[i].status);
+      hcsb_test_fail(
+          __FILE__, __LINE__,
+          "properties case %zu (%s): %d callbacks, status %d, want %d", i,
+          pcases[i].props, res[i].n, res[i].status, pcases[i].status);
   const pres_t *ok = &res[NPCASES - 1];
   CHECK_EQ(ok->props.nprocesses, 1);
   CHECK_U64(ok->pid0, 4294967295u);

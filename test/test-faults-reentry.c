@@ -108,8 +108,8 @@ static void start_process(int want_stdout) {
   pc.ncommand_args = 2;
   pc.create_stdout_pipe = want_stdout;
   faults_in_api = 1;
-  CHECK_EQ(hcsb_container_create_process(w.c, NULL, &pc, on_created, NULL, &w.p),
-           0);
+  CHECK_EQ(
+      hcsb_container_create_process(w.c, NULL, &pc, on_created, NULL, &w.p), 0);
   faults_in_api = 0;
 }
 
@@ -120,7 +120,8 @@ static void finish(void) {
   if (w.p != NULL) hcsb_process_close(w.p, fclosed_cb, &w.p_closed);
   if (w.c != NULL) hcsb_container_close(w.c, fclosed_cb, &w.c_closed);
   faults_in_api = 0;
-  RUN_UNTIL(&w.f.loop, w.p_closed == (w.p != NULL) && w.c_closed == (w.c != NULL));
+  RUN_UNTIL(&w.f.loop,
+            w.p_closed == (w.p != NULL) && w.c_closed == (w.c != NULL));
   w.f.conn = NULL; /* closed above; fconn_finish only joins and drains */
   fconn_finish(&w.f);
   CHECK_EQ(w.conn_closed, 1);
@@ -239,8 +240,9 @@ static void script_note_then_hang(fpeer_t *p) {
   exec_and_answer(p, 33, 0);
   fpeer_expect(p, WAIT);
   fpeer_expect(p, HCSB_MSG_SIGNAL_PROCESS);
-  fpeer_send(p, HCSB_MSG_NOTIFY_CONTAINER, 0,
-             "{\"ContainerId\":\"c1\",\"Type\":\"UnexpectedExit\",\"Result\":0}");
+  fpeer_send(
+      p, HCSB_MSG_NOTIFY_CONTAINER, 0,
+      "{\"ContainerId\":\"c1\",\"Type\":\"UnexpectedExit\",\"Result\":0}");
   fpeer_drain(p);
 }
 
@@ -307,8 +309,8 @@ static void test_close_conn_inside_open_cb(void) {
                             "\"Update\",\"Settings\":1}",
                             fdone_cb, &w.modify),
            0);
-  CHECK_EQ(hcsb_conn_create_container(w.f.conn, NULL, &cfg, on_ccreated, &w.props,
-                                      &w.c),
+  CHECK_EQ(hcsb_conn_create_container(w.f.conn, NULL, &cfg, on_ccreated,
+                                      &w.props, &w.c),
            0);
   CHECK_EQ(hcsb_container_wait(w.c, 0, on_cwait, NULL), 0);
   faults_in_api = 0;

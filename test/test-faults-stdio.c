@@ -77,7 +77,8 @@ static void proc_created(void *data, hcsb_process_t *p, int status,
   r->created_at = faults_now_ms();
 }
 
-static void proc_waited(void *data, hcsb_process_t *p, int status, uint32_t code) {
+static void proc_waited(void *data, hcsb_process_t *p, int status,
+                        uint32_t code) {
   proc_t *r = data;
   (void)p;
   CHECK(!faults_in_api);
@@ -94,7 +95,8 @@ static void proc_start(fconn_t *f, proc_t *r, int want_stdout) {
   pc.ncommand_args = 1;
   pc.create_stdout_pipe = want_stdout;
   faults_in_api = 1;
-  CHECK_EQ(hcsb_conn_create_process(f->conn, NULL, &pc, proc_created, r, &r->p), 0);
+  CHECK_EQ(hcsb_conn_create_process(f->conn, NULL, &pc, proc_created, r, &r->p),
+           0);
   CHECK_EQ(hcsb_process_wait(r->p, 0, proc_waited, r), 0);
   faults_in_api = 0;
 }
@@ -352,9 +354,10 @@ static void test_gigabyte_stdout_slow_reader(void) {
   CHECK_EQ(fl.bad_byte, 0);
   CHECK_EQ(fl.r.nread, flood_total());
   size_t growth = fl.heap_peak - fl.heap0;
-  fprintf(stderr, "  %zu MiB in %.0f ms, %d pauses, guest at most %zu KiB ahead, "
-          "heap growth %zu bytes\n", fl.r.nread >> 20, dt, fl.pauses,
-          fl.max_ahead >> 10, growth);
+  fprintf(stderr,
+          "  %zu MiB in %.0f ms, %d pauses, guest at most %zu KiB ahead, "
+          "heap growth %zu bytes\n",
+          fl.r.nread >> 20, dt, fl.pauses, fl.max_ahead >> 10, growth);
   CHECK(fl.pauses >= (int)(flood_total() / flood_pause_every()) - 1);
   CHECK(fl.max_ahead < (size_t)8 << 20);
   CHECK(growth < (size_t)2 << 20);

@@ -123,7 +123,9 @@ static void script_over_limit(fpeer_t *p) {
   fpeer_drain(p);
 }
 
-static void set_limit(fbr_t *f) { CHECK_EQ(hcsb_bridge_set_max_frame(f->b, LIMIT), 0); }
+static void set_limit(fbr_t *f) {
+  CHECK_EQ(hcsb_bridge_set_max_frame(f->b, LIMIT), 0);
+}
 
 static void over_limit(int trickle) {
   fbr_t f;
@@ -149,8 +151,12 @@ static void over_limit(int trickle) {
   CHECK_EQ(b.n, 1);
 }
 
-static void test_size_just_over_limit(void) { over_limit(0); }
-static void test_size_just_over_limit_trickled(void) { over_limit(1); }
+static void test_size_just_over_limit(void) {
+  over_limit(0);
+}
+static void test_size_just_over_limit_trickled(void) {
+  over_limit(1);
+}
 
 /* ------------------------------------------------------------------------ */
 /* A 100 MB frame announced, then trickled: the call fails -EMSGSIZE as
@@ -288,7 +294,8 @@ static void test_declared_max_frame_then_eof(void) {
 static void script_orphans(fpeer_t *p) {
   uint64_t nid = fpeer_expect(p, HCSB_MSG_NEGOTIATE_PROTOCOL);
   fpeer_send(p, START_RESP, 77, FAULTS_OK_BODY); /* before negotiation */
-  fpeer_send(p, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, nid, faults_negotiate_body());
+  fpeer_send(p, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, nid,
+             faults_negotiate_body());
   uint64_t a = fpeer_expect(p, START);
   uint64_t late = fpeer_expect(p, START);
   fpeer_send(p, START_RESP, a, FAULTS_OK_BODY);
@@ -344,7 +351,8 @@ static void script_mismatch(fpeer_t *p) {
   fpeer_send(p, HCSB_MSG_EXECUTE_PROCESS_RESPONSE, g,
              "{\"Result\":0,\"ProcessId\":5}");
   fpeer_send(p, START, s, FAULTS_OK_BODY); /* a request type: dropped */
-  fpeer_send(p, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, s, faults_negotiate_body());
+  fpeer_send(p, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, s,
+             faults_negotiate_body());
   fpeer_send(p, 0x20200501u, e, "{\"Result\":0,\"ProcessId\":5}");
   fpeer_send(p, GETPROPS_RESP, g, "{\"Result\":0}"); /* the real one, late */
   script_answer_one_start(p);
@@ -383,8 +391,9 @@ static void test_response_type_mismatch(void) {
  * notification of another version or category.  Dropped and counted. */
 
 static void script_strays(fpeer_t *p) {
-  static const uint32_t types[] = {HCSB_MSG_CREATE, 0u, 0x30100102u, 0x30200101u,
-                                   0x40000000u, 0xF0100101u, 0x10100b01u};
+  static const uint32_t types[] = {HCSB_MSG_CREATE, 0u,          0x30100102u,
+                                   0x30200101u,     0x40000000u, 0xF0100101u,
+                                   0x10100b01u};
   fpeer_negotiate(p);
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
     fpeer_send(p, types[i], i, FAULTS_OK_BODY);

@@ -35,8 +35,25 @@ static const char *subdir(const char *name) {
 }
 
 /* Memory counters by v1 name, for the assertions. */
-enum { CACHE, RSS, RSS_HUGE, MAPPED, DIRTY, WRITEBACK, PGIN, PGOUT, PGFAULT,
-       PGMAJ, IANON, AANON, IFILE, AFILE, UNEVICT, HLIMIT, HSWAP };
+enum {
+  CACHE,
+  RSS,
+  RSS_HUGE,
+  MAPPED,
+  DIRTY,
+  WRITEBACK,
+  PGIN,
+  PGOUT,
+  PGFAULT,
+  PGMAJ,
+  IANON,
+  AANON,
+  IFILE,
+  AFILE,
+  UNEVICT,
+  HLIMIT,
+  HSWAP
+};
 
 static void test_v2_mapping(void) {
   const char *d = subdir("v2");
@@ -132,7 +149,8 @@ static void test_v1_names(void) {
   put(dirs[0], "cpuacct.usage", "3000000000\n");
   put(dirs[0], "cpuacct.stat", "user 150\nsystem 50\n");
   put(dirs[0], "cpuacct.usage_percpu", "1000000000 2000000000 \n");
-  put(dirs[1], "cpu.stat", "nr_periods 4\nnr_throttled 2\nthrottled_time 999\n");
+  put(dirs[1], "cpu.stat",
+      "nr_periods 4\nnr_throttled 2\nthrottled_time 999\n");
   put(dirs[2], "memory.stat",
       "cache 1\nrss 2\nrss_huge 3\nshmem 99\nmapped_file 4\ndirty 5\n"
       "writeback 6\npgpgin 7\npgpgout 8\npgfault 9\npgmajfault 10\n"

@@ -230,7 +230,8 @@ static int recv_id(gc_t *c, uint64_t id, int notification, gc_frame_t *out,
 
     /* Bypass the stash: everything in it was checked above. */
     c->nstash = 0;
-    r = gc_recv(c, &f, (int)(deadline - now_ms() > 0 ? deadline - now_ms() : 0));
+    r = gc_recv(c, &f,
+                (int)(deadline - now_ms() > 0 ? deadline - now_ms() : 0));
     c->nstash = saved;
     if (r < 0) return r;
     if (notification ? f.type == 0x30100101u
@@ -272,11 +273,12 @@ void gc_expect(gc_t *c, uint64_t id, uint32_t type, uint32_t hresult,
   int r = recv_id(c, id, 0, &f, IO_TIMEOUT_MS);
 
   if (r < 0)
-    hcsb_test_fail(__FILE__, __LINE__, "no response to id %" PRIu64 " (%s)",
-                   id, r == -EPIPE ? "EOF" : "timeout");
+    hcsb_test_fail(__FILE__, __LINE__, "no response to id %" PRIu64 " (%s)", id,
+                   r == -EPIPE ? "EOF" : "timeout");
   if (f.type != type || f.json == NULL || gc_result(&f) != hresult)
     hcsb_test_fail(__FILE__, __LINE__,
-                   "id %" PRIu64 ": type 0x%08" PRIx32 " body %s, wanted type "
+                   "id %" PRIu64 ": type 0x%08" PRIx32
+                   " body %s, wanted type "
                    "0x%08" PRIx32 " Result 0x%08" PRIx32,
                    id, f.type, f.body, type, hresult);
   if (out != NULL)

@@ -25,14 +25,15 @@ typedef struct gc_frame_s {
 } gc_frame_t;
 
 typedef struct gc_s {
-  pid_t pid;           /* the emulator */
-  int fd;              /* our end of its stdin/stdout */
-  int err_fd;          /* its stderr when captured, else -1 */
-  char dir[512];       /* --stdio-dir */
+  pid_t pid;     /* the emulator */
+  int fd;        /* our end of its stdin/stdout */
+  int err_fd;    /* its stderr when captured, else -1 */
+  char dir[512]; /* --stdio-dir */
   hcsb__decoder_t dec;
   uint8_t in[65536];
   size_t in_off, in_len;
-  gc_frame_t stash[GC_MAX_STASH]; /* frames received while looking for another */
+  gc_frame_t
+      stash[GC_MAX_STASH]; /* frames received while looking for another */
   size_t nstash;
   int eof;
 } gc_t;

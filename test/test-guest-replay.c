@@ -208,21 +208,22 @@ static void replay(const char *name, const uint64_t *skip, size_t nskip) {
     /* Every notification in these recordings followed a skipped wait on
      * init, so none may come (it is sent only after such a wait). */
     if (f.type == 0x30100101u)
-      hcsb_test_fail(__FILE__, __LINE__, "%s: unexpected notification %s",
-                     name, f.body);
+      hcsb_test_fail(__FILE__, __LINE__, "%s: unexpected notification %s", name,
+                     f.body);
     for (i = 0; i < s.nexps && e == NULL; i++)
       if (s.exps[i].id == f.id && !s.exps[i].matched &&
           s.exps[i].type != 0x30100101u)
         e = &s.exps[i];
     if (e == NULL)
-      hcsb_test_fail(__FILE__, __LINE__, "%s: answer to id %" PRIu64
-                     " not in the recording: %s", name, f.id, f.body);
+      hcsb_test_fail(__FILE__, __LINE__,
+                     "%s: answer to id %" PRIu64 " not in the recording: %s",
+                     name, f.id, f.body);
     hr = f.json != NULL ? gc_result(&f) : 0xFFFFFFFFu;
     if (f.type != e->type || hr != e->hr)
       hcsb_test_fail(__FILE__, __LINE__,
-                     "%s id %" PRIu64 ": got type 0x%08" PRIx32 " Result 0x%08"
-                     PRIx32 ", recorded type 0x%08" PRIx32 " Result 0x%08"
-                     PRIx32 ": %.300s",
+                     "%s id %" PRIu64 ": got type 0x%08" PRIx32
+                     " Result 0x%08" PRIx32 ", recorded type 0x%08" PRIx32
+                     " Result 0x%08" PRIx32 ": %.300s",
                      name, f.id, f.type, hr, e->type, e->hr, f.body);
     e->matched = 1;
     got++;

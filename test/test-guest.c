@@ -54,7 +54,6 @@
 #define AID "6f1c2a9e-0000-4000-8000-00000000a1d0"
 #define INFINITE "4294967295"
 
-
 static long long now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -65,9 +64,8 @@ static long long now_ms(void) {
 /* Request builders */
 
 /* ExecuteProcess with a ProcessParameters JSON text; ports 0 = omitted. */
-static void send_exec(gc_t *c, uint64_t id, const char *cid,
-                      const char *params, uint32_t in, uint32_t out,
-                      uint32_t err) {
+static void send_exec(gc_t *c, uint64_t id, const char *cid, const char *params,
+                      uint32_t in, uint32_t out, uint32_t err) {
   char relay[128] = "";
   int n = 0;
 
@@ -79,7 +77,8 @@ static void send_exec(gc_t *c, uint64_t id, const char *cid,
     n += snprintf(relay + n, sizeof relay - n, "%s\"StdErr\":%u", n ? "," : "",
                   err);
   gc_sendf(c, T_EXECUTE, id,
-           "{\"ContainerId\":\"%s\",\"ActivityId\":\"" AID "\",\"Settings\":"
+           "{\"ContainerId\":\"%s\",\"ActivityId\":\"" AID
+           "\",\"Settings\":"
            "{\"ProcessParameters\":%s,\"VsockStdioRelaySettings\":{%s}}}",
            cid, gc_quote(params), relay);
 }
@@ -91,7 +90,8 @@ static const char *sh_params(const char *script, const char *more) {
   char *b = buf[next++ & 1];
 
   snprintf(b, sizeof buf[0],
-           "{\"CommandArgs\":[\"/bin/sh\",\"-c\",%s],\"CreateInUtilityVM\":true%s%s}",
+           "{\"CommandArgs\":[\"/bin/"
+           "sh\",\"-c\",%s],\"CreateInUtilityVM\":true%s%s}",
            gc_quote(script), more[0] ? "," : "", more);
   return b;
 }
@@ -113,7 +113,8 @@ static uint32_t exec_ok(gc_t *c, uint64_t id, const char *cid,
 static void send_wait(gc_t *c, uint64_t id, const char *cid, uint32_t pid,
                       const char *timeout) {
   gc_sendf(c, T_WAIT, id,
-           "{\"ContainerId\":\"%s\",\"ActivityId\":\"" AID "\","
+           "{\"ContainerId\":\"%s\",\"ActivityId\":\"" AID
+           "\","
            "\"ProcessId\":%u,\"TimeoutInMs\":%s}",
            cid, pid, timeout);
 }
@@ -133,12 +134,14 @@ static void send_signal(gc_t *c, uint64_t id, const char *cid, uint32_t pid,
                         int sig) {
   if (sig < 0)
     gc_sendf(c, T_SIGNAL, id,
-             "{\"ContainerId\":\"%s\",\"ActivityId\":\"" AID "\","
+             "{\"ContainerId\":\"%s\",\"ActivityId\":\"" AID
+             "\","
              "\"ProcessId\":%u}",
              cid, pid);
   else
     gc_sendf(c, T_SIGNAL, id,
-             "{\"ContainerId\":\"%s\",\"ActivityId\":\"" AID "\","
+             "{\"ContainerId\":\"%s\",\"ActivityId\":\"" AID
+             "\","
              "\"ProcessId\":%u,\"Options\":{\"Signal\":%d}}",
              cid, pid, sig);
 }
@@ -146,7 +149,8 @@ static void send_signal(gc_t *c, uint64_t id, const char *cid, uint32_t pid,
 static void send_resize(gc_t *c, uint64_t id, const char *cid, uint32_t pid,
                         int h, int w) {
   gc_sendf(c, T_RESIZE, id,
-           "{\"ContainerId\":\"%s\",\"ActivityId\":\"" AID "\","
+           "{\"ContainerId\":\"%s\",\"ActivityId\":\"" AID
+           "\","
            "\"ProcessId\":%u,\"Height\":%d,\"Width\":%d}",
            cid, pid, h, w);
 }
@@ -173,8 +177,8 @@ static void send_modify(gc_t *c, uint64_t id, const char *cid,
 }
 
 /* Create with an OCI spec whose process runs `script` (terminal off). */
-static void send_create(gc_t *c, uint64_t id, const char *cid,
-                        const char *aid, const char *script) {
+static void send_create(gc_t *c, uint64_t id, const char *cid, const char *aid,
+                        const char *script) {
   char spec[4096], config[8192];
 
   snprintf(spec, sizeof spec,
@@ -201,11 +205,12 @@ static const char *oci_params(const char *script, int terminal,
   static int next;
   char *b = buf[next++ & 1];
 
-  snprintf(b, sizeof buf[0],
-           "{%s%s\"OciProcess\":{\"terminal\":%s,\"args\":[\"/bin/sh\",\"-c\","
-           "%s],\"env\":[\"PATH=/usr/bin:/bin\",\"TERM=xterm\"],\"cwd\":\"/\"}}",
-           pipes, pipes[0] ? "," : "", terminal ? "true" : "false",
-           gc_quote(script));
+  snprintf(
+      b, sizeof buf[0],
+      "{%s%s\"OciProcess\":{\"terminal\":%s,\"args\":[\"/bin/sh\",\"-c\","
+      "%s],\"env\":[\"PATH=/usr/bin:/bin\",\"TERM=xterm\"],\"cwd\":\"/\"}}",
+      pipes, pipes[0] ? "," : "", terminal ? "true" : "false",
+      gc_quote(script));
   return b;
 }
 
@@ -223,7 +228,8 @@ static size_t process_list(gc_t *c, uint64_t id, const char *cid, size_t want,
     send_props(c, id, cid, "\"ProcessList\"");
     gc_expect(c, id, RESP(T_GET_PROPERTIES), 0, &f);
     CHECK_EQ(hcsb__json_parse(gc_str(&f, "Properties"),
-                              strlen(gc_str(&f, "Properties")), &props), 0);
+                              strlen(gc_str(&f, "Properties")), &props),
+             0);
     list = hcsb__json_get(props, "ProcessList");
     n = list != NULL ? json_object_array_length(list) : 0;
     for (i = 0; i < n && i < max; i++)
@@ -241,7 +247,7 @@ static size_t process_list(gc_t *c, uint64_t id, const char *cid, size_t want,
  * it) while reading the cat's stdout relay `out_fd` here; the bytes must
  * come back unchanged.  The caller reaps the child. */
 static void cat_round_trip(int in, int out_fd, const char *text, char *out,
-                         size_t outsz, int timeout_ms) {
+                           size_t outsz, int timeout_ms) {
   if (fork() == 0) {
     gc_write(in, text);
     shutdown(in, SHUT_WR);
@@ -282,23 +288,27 @@ static void test_negotiation_rules(void) {
   gc_frame_free(&f);
 
   gc_sendf(&c, T_NEGOTIATE, 2,
-           "{\"ContainerId\":\"\",\"ActivityId\":\"" AID "\","
+           "{\"ContainerId\":\"\",\"ActivityId\":\"" AID
+           "\","
            "\"MinimumVersion\":1,\"MaximumVersion\":3}");
   gc_expect(&c, 2, RESP(T_NEGOTIATE), E_VERSION, &f);
   CHECK_STR(gc_str(&f, "ErrorMessage"), "HRESULT: 0xc037010c");
   gc_frame_free(&f);
   gc_sendf(&c, T_NEGOTIATE, 3,
-           "{\"ContainerId\":\"\",\"ActivityId\":\"" AID "\","
+           "{\"ContainerId\":\"\",\"ActivityId\":\"" AID
+           "\","
            "\"MinimumVersion\":5,\"MaximumVersion\":9}");
   gc_expect(&c, 3, RESP(T_NEGOTIATE), E_VERSION, NULL);
 
   /* 3..7 overlaps 4: version 4 and exactly the v0.11.8 capabilities. */
   gc_sendf(&c, T_NEGOTIATE, 4,
-           "{\"ContainerId\":\"\",\"ActivityId\":\"" AID "\","
+           "{\"ContainerId\":\"\",\"ActivityId\":\"" AID
+           "\","
            "\"MinimumVersion\":3,\"MaximumVersion\":7}");
   gc_expect(&c, 4, RESP(T_NEGOTIATE), 0, &f);
   CHECK_STR(f.body,
-            "{\"Result\":0,\"ActivityId\":\"" AID "\",\"Version\":4,"
+            "{\"Result\":0,\"ActivityId\":\"" AID
+            "\",\"Version\":4,"
             "\"Capabilities\":{\"SupportedSchemaVersions\":[{\"Major\":2,"
             "\"Minor\":1}],\"RuntimeOsType\":\"Linux\","
             "\"GuestDefinedCapabilities\":{\"NamespaceAddRequestSupported\":"
@@ -307,10 +317,12 @@ static void test_negotiation_rules(void) {
   gc_frame_free(&f);
 
   gc_sendf(&c, T_NEGOTIATE, 5,
-           "{\"ContainerId\":\"\",\"ActivityId\":\"" AID "\","
+           "{\"ContainerId\":\"\",\"ActivityId\":\"" AID
+           "\","
            "\"MinimumVersion\":4,\"MaximumVersion\":4}");
   gc_expect(&c, 5, RESP(T_NEGOTIATE), E_NOTIMPL, &f);
-  check_contains(gc_str(&f, "ErrorMessage"), "ComputeSystemNegotiateProtocolV1");
+  check_contains(gc_str(&f, "ErrorMessage"),
+                 "ComputeSystemNegotiateProtocolV1");
   gc_frame_free(&f);
   stop_ok(&c);
 }
@@ -324,11 +336,15 @@ static void test_negotiation_bytes_match_recording(void) {
   gc_frame_t f;
   char hdr[16];
 
-  fp = fopen(hcsb_test_data_path("transcripts/raw/01_negotiate.host-to-gcs.bin"), "rb");
+  fp =
+      fopen(hcsb_test_data_path("transcripts/raw/01_negotiate.host-to-gcs.bin"),
+            "rb");
   CHECK(fp != NULL);
   nreq = fread(req, 1, sizeof req, fp);
   fclose(fp);
-  fp = fopen(hcsb_test_data_path("transcripts/raw/01_negotiate.gcs-to-host.bin"), "rb");
+  fp =
+      fopen(hcsb_test_data_path("transcripts/raw/01_negotiate.gcs-to-host.bin"),
+            "rb");
   CHECK(fp != NULL);
   nwant = fread(want, 1, sizeof want, fp);
   fclose(fp);
@@ -354,13 +370,13 @@ static void test_unknown_types(void) {
     uint32_t type;
     const char *name;
   } cases[] = {
-      {0x10100e01u, "269487617"},  /* UpdateContainer (historic) */
-      {0x10100f01u, "269487873"},  /* LifecycleNotification */
+      {0x10100e01u, "269487617"}, /* UpdateContainer (historic) */
+      {0x10100f01u, "269487873"}, /* LifecycleNotification */
       {0x10109901u, "269523201"},
-      {0x10100b02u, "269486850"},  /* version 2 of a known message */
+      {0x10100b02u, "269486850"}, /* version 2 of a known message */
       {0x20100101u, "ComputeSystemResponseCreateV1"},
       {0x00000000u, "None"},
-      {0x10200101u, "270532865"},  /* ModifyServiceSettings (Windows) */
+      {0x10200101u, "270532865"}, /* ModifyServiceSettings (Windows) */
   };
   char want[256];
   size_t i;
@@ -427,7 +443,8 @@ static void test_malformed_json(void) {
 
   /* A broken JSON-in-string field: the ActivityId is still echoed. */
   gc_sendf(&c, T_EXECUTE, 7,
-           "{\"ContainerId\":\"%s\",\"ActivityId\":\"" AID "\",\"Settings\":"
+           "{\"ContainerId\":\"%s\",\"ActivityId\":\"" AID
+           "\",\"Settings\":"
            "{\"ProcessParameters\":\"{broken\"}}",
            GC_NULL_ID);
   gc_expect(&c, 7, RESP(T_EXECUTE), E_JSON, &f);
@@ -599,11 +616,12 @@ static void test_uvm_env_cwd_commandline(void) {
   gc_start(&c, NULL, 0);
   gc_negotiate(&c);
   l1 = gc_listen(&c, 21);
-  snprintf(params, sizeof params,
-           "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"echo \\\"$FOO\\\"; pwd; "
-           "echo \\\"${HOME-unset}\\\"\"],\"Environment\":{\"FOO\":\"bar baz\"},"
-           "\"WorkingDirectory\":%s,\"CreateStdOutPipe\":true}",
-           gc_quote(c.dir));
+  snprintf(
+      params, sizeof params,
+      "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"echo \\\"$FOO\\\"; pwd; "
+      "echo \\\"${HOME-unset}\\\"\"],\"Environment\":{\"FOO\":\"bar baz\"},"
+      "\"WorkingDirectory\":%s,\"CreateStdOutPipe\":true}",
+      gc_quote(c.dir));
   pid = exec_ok(&c, 2, GC_NULL_ID, params, 0, 21, 0);
   s1 = gc_accept(l1, 1000);
   gc_read_all(s1, out, sizeof out, 3000);
@@ -670,9 +688,10 @@ static void test_uvm_exit_codes_and_errors(void) {
   send_wait(&c, 8, "no-such-container", 1, INFINITE);
   gc_expect(&c, 8, RESP(T_WAIT), E_NO_SYSTEM, NULL);
 
-  send_exec(&c, 9, GC_NULL_ID,
-            "{\"CommandArgs\":[\"/no/such/binary\"],\"CreateInUtilityVM\":true}",
-            0, 0, 0);
+  send_exec(
+      &c, 9, GC_NULL_ID,
+      "{\"CommandArgs\":[\"/no/such/binary\"],\"CreateInUtilityVM\":true}", 0,
+      0, 0);
   gc_expect(&c, 9, RESP(T_EXECUTE), E_FAIL, &f);
   CHECK_STR(gc_str(&f, "ErrorMessage"),
             "failed to call Start for external process: fork/exec "
@@ -827,7 +846,8 @@ static void test_container_lifecycle_and_notification(void) {
   CHECK_EQ(wait_exit(&c, 8, "c2", init), 6);
   gc_expect_notification(&c, &f, 2000);
   snprintf(want, sizeof want,
-           "{\"ContainerId\":\"c2\",\"ActivityId\":\"" CAID "\","
+           "{\"ContainerId\":\"c2\",\"ActivityId\":\"" CAID
+           "\","
            "\"Type\":\"UnexpectedExit\",\"Operation\":\"None\",\"Result\":0}");
   CHECK_STR(f.body, want);
   gc_frame_free(&f);
@@ -955,14 +975,16 @@ static void test_container_create_errors(void) {
   gc_negotiate(&c);
   /* No OciSpecification: the real guest panics; we answer. */
   gc_sendf(&c, T_CREATE, 2,
-           "{\"ContainerId\":\"c3\",\"ActivityId\":\"" AID "\","
+           "{\"ContainerId\":\"c3\",\"ActivityId\":\"" AID
+           "\","
            "\"ContainerConfig\":%s}",
            gc_quote("{\"SchemaVersion\":{\"Major\":2,\"Minor\":1}}"));
   gc_expect(&c, 2, RESP(T_CREATE), E_JSON, &f);
   check_contains(gc_str(&f, "ErrorMessage"), "OciSpecification");
   gc_frame_free(&f);
   gc_sendf(&c, T_CREATE, 3,
-           "{\"ContainerId\":\"c3\",\"ActivityId\":\"" AID "\","
+           "{\"ContainerId\":\"c3\",\"ActivityId\":\"" AID
+           "\","
            "\"ContainerConfig\":%s}",
            gc_quote("{\"SchemaVersion\": {\"Major\": 2, \"Minor\": 0}}"));
   gc_expect(&c, 3, RESP(T_CREATE), E_JSON, &f);
@@ -983,7 +1005,8 @@ static void test_container_create_errors(void) {
   }
   /* A ContainerConfig that is an object, not a string. */
   gc_sendf(&c, T_CREATE, 7,
-           "{\"ContainerId\":\"c3\",\"ActivityId\":\"" AID "\","
+           "{\"ContainerId\":\"c3\",\"ActivityId\":\"" AID
+           "\","
            "\"ContainerConfig\":{}}");
   gc_expect(&c, 7, RESP(T_CREATE), E_JSON, NULL);
   /* Everything above was refused; the guest lives on. */
@@ -1029,7 +1052,8 @@ static void test_container_stdio_signals_tty(void) {
   {
     json_object *props = NULL, *m;
     CHECK_EQ(hcsb__json_parse(gc_str(&f, "Properties"),
-                              strlen(gc_str(&f, "Properties")), &props), 0);
+                              strlen(gc_str(&f, "Properties")), &props),
+             0);
     m = hcsb__json_get(props, "LCOWMetrics");
     CHECK(m != NULL);
     CHECK_EQ(json_object_get_int64(
@@ -1066,10 +1090,11 @@ static void test_container_stdio_signals_tty(void) {
   gc_expect(&c, 13, RESP(T_SIGNAL), E_NO_SYSTEM, NULL);
 
   /* A tty exec: stty sees the size set by ResizeConsole. */
-  tty = exec_ok(&c, 14, "c1",
-                oci_params("stty size; read x; stty size; exit 9", 1,
-                           "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true"),
-                104, 105, 0);
+  tty =
+      exec_ok(&c, 14, "c1",
+              oci_params("stty size; read x; stty size; exit 9", 1,
+                         "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true"),
+              104, 105, 0);
   s[3] = gc_accept(l[3], 1000);
   s[4] = gc_accept(l[4], 1000);
   gc_read_until(s[4], "0 0\r\n", out, sizeof out, 3000);
@@ -1230,7 +1255,8 @@ static void test_dump_stacks_describes_state(void) {
   send_base(&c, T_DUMP_STACKS, 5, GC_NULL_ID);
   gc_expect(&c, 5, RESP(T_DUMP_STACKS), 0, &f);
   check_contains(gc_str(&f, "GuestStacks"), "hcsb-guest");
-  snprintf(want, sizeof want, "process %u [running] argv0=/bin/sh waits=1", pid);
+  snprintf(want, sizeof want, "process %u [running] argv0=/bin/sh waits=1",
+           pid);
   check_contains(gc_str(&f, "GuestStacks"), want);
   check_contains(gc_str(&f, "GuestStacks"), "container c6 [created]");
   gc_frame_free(&f);
@@ -1265,8 +1291,8 @@ static void test_host_close_kills_and_reaps(void) {
 
   gc_start(&c, NULL, 0);
   gc_negotiate(&c);
-  uvm = exec_ok(&c, 2, GC_NULL_ID, sh_params("sleep 100 & sleep 100", ""), 0,
-                0, 0);
+  uvm = exec_ok(&c, 2, GC_NULL_ID, sh_params("sleep 100 & sleep 100", ""), 0, 0,
+                0);
   send_create(&c, 3, "c7", CAID, "sleep 100");
   gc_expect(&c, 3, RESP(T_CREATE), 0, NULL);
   init = exec_ok(&c, 4, "c7", "{}", 0, 0, 0);
@@ -1460,10 +1486,11 @@ static void test_container_pipe_relay_bulk(void) {
   init = exec_ok(&c, 3, "c8", "{}", 0, 0, 0);
   l0 = gc_listen(&c, 51);
   l1 = gc_listen(&c, 52);
-  pid = exec_ok(&c, 4, "c8",
-                oci_params("cat", 0,
-                           "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true"),
-                51, 52, 0);
+  pid =
+      exec_ok(&c, 4, "c8",
+              oci_params("cat", 0,
+                         "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true"),
+              51, 52, 0);
   s0 = gc_accept(l0, 1000);
   s1 = gc_accept(l1, 1000);
   cat_round_trip(s0, s1, big, out, sizeof out, 10000);
@@ -1509,9 +1536,9 @@ static void test_vsock_addresses(void) {
   CHECK_EQ(v, 7);
 
   memset(&sa, 0xAB, sizeof sa);
-  CHECK_EQ(hcsb__gvsock_addr(HCSB__G_VSOCK_HOST_CID, HCSB__G_VSOCK_BRIDGE_PORT,
-                             &sa),
-           0);
+  CHECK_EQ(
+      hcsb__gvsock_addr(HCSB__G_VSOCK_HOST_CID, HCSB__G_VSOCK_BRIDGE_PORT, &sa),
+      0);
   CHECK_EQ(sa.svm_family, AF_VSOCK);
   CHECK_EQ(sa.svm_cid, VMADDR_CID_HOST);
   CHECK_U64(sa.svm_port, 1073741824u);

@@ -140,7 +140,8 @@ static void rstart(run_t *r, int flags, const char *input, ...) {
   rstart_v(r, flags, input, input ? strlen(input) : 0, args);
 }
 
-static void append(char **buf, size_t *len, size_t *cap, const char *data, size_t n) {
+static void append(char **buf, size_t *len, size_t *cap, const char *data,
+                   size_t n) {
   if (*len + n + 1 > *cap) {
     *cap = (*len + n + 1) * 2;
     *buf = realloc(*buf, *cap);
@@ -170,7 +171,8 @@ static int rpump(run_t *r, int (*cond)(run_t *), double ms) {
     for (int i = 0; i < n; i++) {
       if (!p[i].revents) continue;
       if (p[i].fd == r->in) {
-        ssize_t w = write(r->in, r->input + r->input_off, r->input_len - r->input_off);
+        ssize_t w =
+            write(r->in, r->input + r->input_off, r->input_len - r->input_off);
         if (w > 0) r->input_off += (size_t)w;
         if (w < 0 && errno != EAGAIN) r->input_off = r->input_len;
         if (r->input_off == r->input_len) {
@@ -183,11 +185,15 @@ static int rpump(run_t *r, int (*cond)(run_t *), double ms) {
       ssize_t got = read(p[i].fd, chunk, sizeof chunk);
       if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (p[i].fd == r->out) {
-        if (got <= 0) close(r->out), r->out = -1;
-        else append(&r->obuf, &r->olen, &r->ocap, chunk, (size_t)got);
+        if (got <= 0)
+          close(r->out), r->out = -1;
+        else
+          append(&r->obuf, &r->olen, &r->ocap, chunk, (size_t)got);
       } else {
-        if (got <= 0) close(r->err), r->err = -1;
-        else append(&r->ebuf, &r->elen, &r->ecap, chunk, (size_t)got);
+        if (got <= 0)
+          close(r->err), r->err = -1;
+        else
+          append(&r->ebuf, &r->elen, &r->ecap, chunk, (size_t)got);
       }
     }
   }
@@ -224,16 +230,18 @@ static void rfree(run_t *r) {
   free(r->ebuf);
 }
 
-#define CHECK_PREFIX(s, prefix)                                                   \
-  do {                                                                            \
-    if (strncmp((s), (prefix), strlen(prefix)) != 0)                              \
-      hcsb_test_fail(__FILE__, __LINE__, "\"%s\" does not start: %s", (prefix), (s)); \
+#define CHECK_PREFIX(s, prefix)                                       \
+  do {                                                                \
+    if (strncmp((s), (prefix), strlen(prefix)) != 0)                  \
+      hcsb_test_fail(__FILE__, __LINE__, "\"%s\" does not start: %s", \
+                     (prefix), (s));                                  \
   } while (0)
 
-#define CHECK_HAS(hay, needle)                                                    \
-  do {                                                                            \
-    if (strstr((hay), (needle)) == NULL)                                          \
-      hcsb_test_fail(__FILE__, __LINE__, "\"%s\" not found in: %s", (needle), (hay)); \
+#define CHECK_HAS(hay, needle)                                                \
+  do {                                                                        \
+    if (strstr((hay), (needle)) == NULL)                                      \
+      hcsb_test_fail(__FILE__, __LINE__, "\"%s\" not found in: %s", (needle), \
+                     (hay));                                                  \
   } while (0)
 
 static size_t count_char(const char *s, char c) {
@@ -262,7 +270,8 @@ static const char *tmp_path(const char *name) {
 
 static void test_run_stdout_stderr_exit(void) {
   run_t r;
-  rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 7", NULL);
+  rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c",
+         "echo out; echo err >&2; exit 7", NULL);
   rfinish(&r);
   CHECK_STR(r.obuf, "out\n");
   CHECK_STR(r.ebuf, "err\n");
@@ -273,8 +282,8 @@ static void test_run_stdout_stderr_exit(void) {
 static void test_run_without_dashdash(void) {
   run_t r;
   /* The first operand starts the command; its own options stay its own. */
-  rstart(&r, 0, NULL, "run", "-e", "GREETING=hi there", "-w", "/tmp", "/bin/sh", "-c",
-         "echo \"$GREETING\"; pwd", NULL);
+  rstart(&r, 0, NULL, "run", "-e", "GREETING=hi there", "-w", "/tmp", "/bin/sh",
+         "-c", "echo \"$GREETING\"; pwd", NULL);
   rfinish(&r);
   CHECK_STR(r.obuf, "hi there\n/tmp\n");
   CHECK_STR(r.ebuf, "");
@@ -298,7 +307,8 @@ static void test_run_stdin_large(void) {
   size_t n = 4u << 20;
   char *data = malloc(n);
   CHECK(data != NULL);
-  for (size_t i = 0; i < n; i++) data[i] = (char)('a' + (i * 7 + i / 4096) % 26);
+  for (size_t i = 0; i < n; i++)
+    data[i] = (char)('a' + (i * 7 + i / 4096) % 26);
   const char *args[] = {"run", "-i", "--", "cat", NULL};
   run_t r;
   rstart_v(&r, 0, data, n, args);
@@ -313,7 +323,8 @@ static void test_run_stdin_large(void) {
 /* Without -i the process gets no stdin, whatever ours is. */
 static void test_run_no_stdin_without_i(void) {
   run_t r;
-  rstart(&r, 0, "must not arrive\n", "run", "--", "/bin/sh", "-c", "cat; echo done", NULL);
+  rstart(&r, 0, "must not arrive\n", "run", "--", "/bin/sh", "-c",
+         "cat; echo done", NULL);
   rfinish(&r);
   CHECK_STR(r.obuf, "done\n");
   CHECK_EQ(r.status, 0);
@@ -356,7 +367,8 @@ static void test_run_stdin_regular_file(void) {
 static void test_run_large_output(void) {
   run_t r;
   rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c",
-         "head -c 3000000 /dev/zero | tr '\\0' x; head -c 1000000 /dev/zero | tr '\\0' y >&2",
+         "head -c 3000000 /dev/zero | tr '\\0' x; head -c 1000000 /dev/zero | "
+         "tr '\\0' y >&2",
          NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 0);
@@ -369,12 +381,14 @@ static void test_run_large_output(void) {
 
 static void test_run_signal_death(void) {
   run_t r;
-  rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c", "echo before; kill -KILL $$", NULL);
+  rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c",
+         "echo before; kill -KILL $$", NULL);
   rfinish(&r);
   CHECK_STR(r.obuf, "before\n");
   /* The Linux guest does not say which signal, and hcsbctl sent none. */
   CHECK_STR(r.ebuf,
-            "hcsbctl: run: the process was killed by a signal (the guest does not say which)\n");
+            "hcsbctl: run: the process was killed by a signal (the guest does "
+            "not say which)\n");
   CHECK_EQ(r.status, 255);
   rfree(&r);
 }
@@ -383,7 +397,8 @@ static void test_run_tty_without_terminal(void) {
   run_t r;
   /* No terminal here: -t still gives the process a pty, stderr merged. */
   rstart(&r, 0, NULL, "run", "-t", "--", "/bin/sh", "-c",
-         "test -t 0 && test -t 1 && echo is-a-tty; echo to-stderr >&2; exit 3", NULL);
+         "test -t 0 && test -t 1 && echo is-a-tty; echo to-stderr >&2; exit 3",
+         NULL);
   rfinish(&r);
   CHECK_STR(r.obuf, "is-a-tty\r\nto-stderr\r\n");
   CHECK_STR(r.ebuf, "");
@@ -421,7 +436,8 @@ static void test_run_forwards_sigint(void) {
 static void test_run_timeout(void) {
   run_t r;
   char ms[32];
-  snprintf(ms, sizeof ms, "%d", (int)(500 * timeout_scale())); /* connecting counts too */
+  snprintf(ms, sizeof ms, "%d",
+           (int)(500 * timeout_scale())); /* connecting counts too */
   rstart(&r, 0, NULL, "--timeout", ms, "run", "--", "sleep", "30", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 4);
@@ -450,8 +466,8 @@ static pid_t pty_start(int master, int slave, char **argv) {
 
 /* Reads what the terminal shows into out (NUL-terminated) until `until`
  * appears or `ms` pass. */
-static size_t pty_read_until(int master, char *out, size_t cap, size_t len, const char *until,
-                             double ms) {
+static size_t pty_read_until(int master, char *out, size_t cap, size_t len,
+                             const char *until, double ms) {
   double deadline = now_ms() + ms;
   out[len] = '\0';
   while (now_ms() < deadline && !strstr(out, until) && len + 1 < cap) {
@@ -491,15 +507,19 @@ static void test_run_tty_terminal(void) {
   int master, slave;
   struct winsize ws = {.ws_row = 30, .ws_col = 100};
   CHECK(openpty(&master, &slave, NULL, NULL, &ws) == 0);
-  char *argv[] = {NULL, "run", "-t", "-i", "--", "/bin/sh", "-c",
-                  "read a; stty size; read x; stty size; echo \"got:$x\"", NULL};
+  char *argv[] = {NULL, "run",
+                  "-t", "-i",
+                  "--", "/bin/sh",
+                  "-c", "read a; stty size; read x; stty size; echo \"got:$x\"",
+                  NULL};
   pid_t pid = pty_start(master, slave, argv);
   /* The initial size is applied before input is relayed; a later resize
    * travels on the bridge while input takes its own relay, hence the pause
    * before typing after it. */
   char out[4096];
   CHECK(write(master, "a\r", 2) == 2);
-  size_t len = pty_read_until(master, out, sizeof out, 0, "30 100\r", 15000 * timeout_scale());
+  size_t len = pty_read_until(master, out, sizeof out, 0, "30 100\r",
+                              15000 * timeout_scale());
   if (strstr(out, "30 100\r")) {
     /* Local raw mode is on while the process runs. */
     struct termios t;
@@ -510,7 +530,8 @@ static void test_run_tty_terminal(void) {
     CHECK(ioctl(master, TIOCSWINSZ, &ws) == 0); /* SIGWINCH to hcsbctl */
     usleep((useconds_t)(300000 * timeout_scale()));
     CHECK(write(master, "go\r", 3) == 3);
-    pty_read_until(master, out, sizeof out, len, "got:go", 15000 * timeout_scale());
+    pty_read_until(master, out, sizeof out, len, "got:go",
+                   15000 * timeout_scale());
   }
   int status = pty_reap(pid, master, out);
   /* (libuv's raw mode keeps ONLCR: lines end in "\r\r\n" here) */
@@ -550,7 +571,8 @@ static void test_run_output_backpressure(void) {
   long during = rss_kib(r.pid);
   CHECK(before > 0 && during > 0);
   if (during - before > 16 * 1024)
-    hcsb_test_fail(__FILE__, __LINE__, "RSS grew from %ld to %ld KiB", before, during);
+    hcsb_test_fail(__FILE__, __LINE__, "RSS grew from %ld to %ld KiB", before,
+                   during);
   rfinish(&r);
   CHECK_EQ(r.status, 0);
   CHECK_EQ(r.olen, 6 + 33554432);
@@ -595,7 +617,8 @@ static void test_run_broken_stdout(void) {
     if (now_ms() > deadline) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
-      hcsb_test_fail(__FILE__, __LINE__, "hcsbctl kept relaying into /dev/full");
+      hcsb_test_fail(__FILE__, __LINE__,
+                     "hcsbctl kept relaying into /dev/full");
     }
     usleep(5000);
   }
@@ -625,7 +648,8 @@ static int saw_guest_log(run_t *r) {
  * and, with -v, prints the GCS log stream; the bridge itself is dialled by
  * the emulator standing in for the VM. */
 static void test_vm_transport_entropy_and_log(void) {
-  char addr[PATH_MAX + 32], port1[PATH_MAX + 8], port109[PATH_MAX + 8], bridge[PATH_MAX + 16];
+  char addr[PATH_MAX + 32], port1[PATH_MAX + 8], port109[PATH_MAX + 8],
+      bridge[PATH_MAX + 16];
   const char *base = tmp_path("vm.sock");
   snprintf(addr, sizeof addr, "hvsock+fc://%s", base);
   snprintf(port1, sizeof port1, "%s_1", base);
@@ -635,7 +659,8 @@ static void test_vm_transport_entropy_and_log(void) {
   rstart(&r, 0, NULL, "-v", "--guest", addr, "caps", "--json", NULL);
   double deadline = now_ms() + 10000 * timeout_scale();
   while (!(exists(port1) && exists(port109) && exists(bridge))) {
-    if (now_ms() > deadline) hcsb_test_fail(__FILE__, __LINE__, "no listeners at %s_*", base);
+    if (now_ms() > deadline)
+      hcsb_test_fail(__FILE__, __LINE__, "no listeners at %s_*", base);
     usleep(5000);
   }
   /* The entropy port: exactly 512 bytes, then EOF. */
@@ -651,7 +676,9 @@ static void test_vm_transport_entropy_and_log(void) {
   CHECK_EQ(got, 512);
   /* The log port: a logrus record. */
   fd = unix_dial(port109);
-  const char *rec = "{\"level\":\"info\",\"msg\":\"booted\",\"time\":\"2026-01-01T00:00:00Z\"}\n";
+  const char *rec =
+      "{\"level\":\"info\",\"msg\":\"booted\",\"time\":\"2026-01-01T00:00:"
+      "00Z\"}\n";
   CHECK(write(fd, rec, strlen(rec)) == (ssize_t)strlen(rec));
   CHECK(rpump(&r, saw_guest_log, 10000 * timeout_scale()));
   close(fd);
@@ -662,8 +689,8 @@ static void test_vm_transport_entropy_and_log(void) {
     int null = open("/dev/null", O_RDWR);
     dup2(null, 0);
     dup2(null, 1);
-    execl(hcsb_test_build_path("src/hcsb-guest"), "hcsb-guest", "--connect", bridge,
-          (char *)NULL);
+    execl(hcsb_test_build_path("src/hcsb-guest"), "hcsb-guest", "--connect",
+          bridge, (char *)NULL);
     _exit(127);
   }
   rfinish(&r);
@@ -682,16 +709,18 @@ static void test_caps_json(void) {
   rstart(&r, 0, NULL, "caps", "--json", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 0);
-  CHECK_STR(r.obuf,
-            "{\"Version\":4,\"Os\":\"linux\",\"Capabilities\":{\"RuntimeOsType\":\"Linux\","
-            "\"SupportedSchemaVersions\":[{\"Major\":2,\"Minor\":1}],"
-            "\"SendHostCreateMessage\":false,\"SendHostStartMessage\":false,"
-            "\"HvSocketConfigOnStartup\":false,\"SendLifecycleNotifications\":false,"
-            "\"ModifyServiceSettingsSupported\":false,\"GuestDefinedCapabilities\":{"
-            "\"NamespaceAddRequestSupported\":true,\"SignalProcessSupported\":true,"
-            "\"DumpStacksSupported\":true,\"DeleteContainerStateSupported\":true,"
-            "\"UpdateContainerSupported\":false,\"LogForwardingSupported\":false,"
-            "\"HostProcessContainerSupported\":false}}}\n");
+  CHECK_STR(
+      r.obuf,
+      "{\"Version\":4,\"Os\":\"linux\",\"Capabilities\":{\"RuntimeOsType\":"
+      "\"Linux\","
+      "\"SupportedSchemaVersions\":[{\"Major\":2,\"Minor\":1}],"
+      "\"SendHostCreateMessage\":false,\"SendHostStartMessage\":false,"
+      "\"HvSocketConfigOnStartup\":false,\"SendLifecycleNotifications\":false,"
+      "\"ModifyServiceSettingsSupported\":false,\"GuestDefinedCapabilities\":{"
+      "\"NamespaceAddRequestSupported\":true,\"SignalProcessSupported\":true,"
+      "\"DumpStacksSupported\":true,\"DeleteContainerStateSupported\":true,"
+      "\"UpdateContainerSupported\":false,\"LogForwardingSupported\":false,"
+      "\"HostProcessContainerSupported\":false}}}\n");
   CHECK_STR(r.ebuf, "");
   rfree(&r);
 
@@ -707,7 +736,9 @@ static void test_caps_plain(void) {
   rstart(&r, 0, NULL, "caps", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 0);
-  CHECK(strncmp(r.obuf, "Protocol version: 4\nOS: linux (RuntimeOsType \"Linux\")\n", 54) == 0);
+  CHECK(strncmp(r.obuf,
+                "Protocol version: 4\nOS: linux (RuntimeOsType \"Linux\")\n",
+                54) == 0);
   CHECK_HAS(r.obuf, "Supported schema versions: 2.1\n");
   CHECK_HAS(r.obuf, "  DumpStacksSupported: true\n");
   CHECK_HAS(r.obuf, "  SendHostCreateMessage: false\n");
@@ -727,10 +758,13 @@ static void test_stacks(void) {
 
 static void test_modify(void) {
   const char *good = tmp_path("modify.json"), *bad = tmp_path("bad.json");
-  write_file(good,
-             "{\"ResourceType\":\"CombinedLayers\",\"RequestType\":\"Add\",\"Settings\":{"
-             "\"ContainerID\":\"m1\",\"ContainerRootPath\":\"/run/gcs/c/m1/rootfs\","
-             "\"Layers\":[{\"Path\":\"/tmp\"}],\"ScratchPath\":\"/run/gcs/c/m1/scratch\"}}\n");
+  write_file(
+      good,
+      "{\"ResourceType\":\"CombinedLayers\",\"RequestType\":\"Add\","
+      "\"Settings\":{"
+      "\"ContainerID\":\"m1\",\"ContainerRootPath\":\"/run/gcs/c/m1/rootfs\","
+      "\"Layers\":[{\"Path\":\"/tmp\"}],\"ScratchPath\":\"/run/gcs/c/m1/"
+      "scratch\"}}\n");
   write_file(bad, "[1, 2]\n");
   run_t r;
   rstart(&r, 0, NULL, "modify", "--json", good, NULL);
@@ -756,8 +790,10 @@ static const char *write_spec(const char *name, const char *script) {
   mkdir(root, 0700);
   char text[PATH_MAX + 1024];
   snprintf(text, sizeof text,
-           "{\"ociVersion\":\"1.0.2\",\"process\":{\"terminal\":false,\"user\":{\"uid\":0,"
-           "\"gid\":0},\"args\":[\"/bin/sh\",\"-c\",\"%s\"],\"env\":[\"PATH=/usr/bin:/bin\"],"
+           "{\"ociVersion\":\"1.0.2\",\"process\":{\"terminal\":false,\"user\":"
+           "{\"uid\":0,"
+           "\"gid\":0},\"args\":[\"/bin/sh\",\"-c\",\"%s\"],\"env\":[\"PATH=/"
+           "usr/bin:/bin\"],"
            "\"cwd\":\"/\"},\"root\":{\"path\":\"%s\"},\"hostname\":\"c1\"}\n",
            script, root);
   write_file(path, text);
@@ -766,27 +802,30 @@ static const char *write_spec(const char *name, const char *script) {
 
 /* The whole workflow over one connection, --keep-going past a failing exec. */
 static void test_script_container_workflow(void) {
-  const char *spec = write_spec("config.json", "echo init-pid=$$; exec sleep 30");
+  const char *spec =
+      write_spec("config.json", "echo init-pid=$$; exec sleep 30");
   const char *script = tmp_path("workflow.txt");
   char text[PATH_MAX + 1024];
-  snprintf(text, sizeof text,
-           "# a container's life\n"
-           "create c1 --spec '%s'\n"
-           "start c1\n"
-           "\n"
-           "ps --json c1\n"
-           "stats --json c1\n"
-           "exec c1 -- /bin/sh -c \"echo 'in exec'; echo exec-err >&2; exit 3\"\n"
-           "kill c1 -s TERM\n"
-           "wait c1   # prints how it ended\n"
-           "delete c1\n",
-           spec);
+  snprintf(
+      text, sizeof text,
+      "# a container's life\n"
+      "create c1 --spec '%s'\n"
+      "start c1\n"
+      "\n"
+      "ps --json c1\n"
+      "stats --json c1\n"
+      "exec c1 -- /bin/sh -c \"echo 'in exec'; echo exec-err >&2; exit 3\"\n"
+      "kill c1 -s TERM\n"
+      "wait c1   # prints how it ended\n"
+      "delete c1\n",
+      spec);
   write_file(script, text);
   run_t r;
   rstart(&r, 0, NULL, "script", "--keep-going", script, NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 3);
-  CHECK_HAS(r.ebuf, "hcsbctl: script: line 7 failed with exit status 3: exec c1 -- ");
+  CHECK_HAS(r.ebuf,
+            "hcsbctl: script: line 7 failed with exit status 3: exec c1 -- ");
   CHECK_HAS(r.ebuf, "exec-err\n");
   CHECK_HAS(r.obuf, "in exec\n");
   /* The init's PID, as the container printed it, is in the process list. */
@@ -799,12 +838,16 @@ static void test_script_container_workflow(void) {
   CHECK_HAS(r.obuf, "{\"ProcessList\":[");
   CHECK_HAS(r.obuf, needle);
   /* What ps --help says a Linux guest gives: no ImageName, no times. */
-  CHECK_HAS(r.obuf, ",\"KernelTime100ns\":0,\"UserTime100ns\":0,\"MemoryCommitBytes\":0}]}\n");
+  CHECK_HAS(r.obuf,
+            ",\"KernelTime100ns\":0,\"UserTime100ns\":0,\"MemoryCommitBytes\":"
+            "0}]}\n");
   CHECK(strstr(r.obuf, "ImageName") == NULL);
   CHECK_HAS(r.obuf, "{\"Cpu\":{\"TotalNs\":");
   CHECK_HAS(r.obuf, "\"UserNs\":");
   CHECK_HAS(r.obuf, "\"KernelNs\":");
-  CHECK_HAS(r.obuf, "c1 exited: GracefulExit (Result 0x00000000, init exit code 143)\n");
+  CHECK_HAS(
+      r.obuf,
+      "c1 exited: GracefulExit (Result 0x00000000, init exit code 143)\n");
   /* Only the exec line failed. */
   const char *f = strstr(r.ebuf, "failed with exit status");
   CHECK(f != NULL && strstr(f + 1, "failed with exit status") == NULL);
@@ -815,8 +858,8 @@ static void test_script_container_workflow(void) {
  * (DeleteContainerState: "unlinkat /run/gcs/c/c1: directory not empty"):
  * the layers create mounted are removed before the state is deleted. */
 static void test_script_layers_deleted(void) {
-  const char *spec = write_spec("config-layers.json",
-                                "trap 'exit 143' TERM; sleep 30 & wait");
+  const char *spec =
+      write_spec("config-layers.json", "trap 'exit 143' TERM; sleep 30 & wait");
   char text[PATH_MAX * 3 + 1024], layer[PATH_MAX], scratch[PATH_MAX];
   snprintf(layer, sizeof layer, "%s", tmp_path("layer0"));
   snprintf(scratch, sizeof scratch, "%s", tmp_path("scratch"));
@@ -838,9 +881,12 @@ static void test_script_layers_deleted(void) {
   CHECK_EQ(r.status, 0);
   CHECK(strstr(r.ebuf, "directory not empty") == NULL);
   CHECK_HAS(r.obuf, "in-exec\n");
-  CHECK_HAS(r.obuf, "c1 exited: GracefulExit (Result 0x00000000, init exit code 143)\n");
+  CHECK_HAS(
+      r.obuf,
+      "c1 exited: GracefulExit (Result 0x00000000, init exit code 143)\n");
   /* Mounted until the delete, nothing after it. */
-  const char *first = strstr(r.obuf, "\nresources: 1\n  CombinedLayers /run/gcs/c/c1/rootfs");
+  const char *first =
+      strstr(r.obuf, "\nresources: 1\n  CombinedLayers /run/gcs/c/c1/rootfs");
   CHECK(first != NULL);
   CHECK(strstr(first, "\nresources: 0\n") != NULL);
   rfree(&r);
@@ -848,7 +894,8 @@ static void test_script_layers_deleted(void) {
 
 /* From stdin, all lines succeed; --json output for wait. */
 static void test_script_stdin_json_wait(void) {
-  const char *spec = write_spec("config2.json", "echo from-init; echo init-err >&2; exec sleep 30");
+  const char *spec = write_spec(
+      "config2.json", "echo from-init; echo init-err >&2; exec sleep 30");
   char text[PATH_MAX + 1024], expect[PATH_MAX + 16];
   snprintf(text, sizeof text,
            "create c2 --spec %s\n"
@@ -867,8 +914,10 @@ static void test_script_stdin_json_wait(void) {
   /* The emulator runs the container in root.path, as if chrooted. */
   snprintf(expect, sizeof expect, "x=1\n%s\n", tmp_path("rootfs"));
   CHECK_HAS(r.obuf, expect);
-  CHECK_HAS(r.obuf, "{\"Id\":\"c2\",\"End\":\"Exited\",\"Type\":\"ForcedExit\",\"Result\":0,"
-                    "\"InitExitCode\":137}\n");
+  CHECK_HAS(
+      r.obuf,
+      "{\"Id\":\"c2\",\"End\":\"Exited\",\"Type\":\"ForcedExit\",\"Result\":0,"
+      "\"InitExitCode\":137}\n");
   rfree(&r);
 }
 
@@ -902,9 +951,13 @@ static void test_script_shutdown_and_more(void) {
   CHECK_HAS(r.obuf, "Cpu.TotalNs ");
   CHECK_HAS(r.obuf, "exec-tty\r\n");
   CHECK_HAS(r.ebuf, "hcsbctl: kill: process 999999999 is not running\n");
-  CHECK_HAS(r.ebuf, "line 6 failed with exit status 1: kill s1 --pid 999999999\n");
-  CHECK_HAS(r.obuf, "s1 exited: GracefulExit (Result 0x00000000, init exit code 143)\n");
-  CHECK_HAS(r.obuf, "s2 exited: ForcedExit (Result 0x00000000, init exit code 137)\n");
+  CHECK_HAS(r.ebuf,
+            "line 6 failed with exit status 1: kill s1 --pid 999999999\n");
+  CHECK_HAS(
+      r.obuf,
+      "s1 exited: GracefulExit (Result 0x00000000, init exit code 143)\n");
+  CHECK_HAS(r.obuf,
+            "s2 exited: ForcedExit (Result 0x00000000, init exit code 137)\n");
   CHECK_HAS(r.obuf, "attached-init\n");
   CHECK_HAS(r.ebuf, "line 14 failed with exit status 6: start --attach s3\n");
   CHECK_HAS(r.obuf, "s3 exited: UnexpectedExit (Result 0x00000000)\n");
@@ -941,7 +994,8 @@ static void test_script_wait_connection_lost(void) {
     fprintf(stderr, "stdout: %s\nstderr: %s\n", r.obuf, r.ebuf);
   CHECK_EQ(r.status, 3);
   CHECK_HAS(r.obuf, "{\"Id\":\"l1\",\"End\":\"ConnectionLost\"}\n");
-  CHECK_HAS(r.ebuf, "hcsbctl: wait: connection lost before the container exited");
+  CHECK_HAS(r.ebuf,
+            "hcsbctl: wait: connection lost before the container exited");
   CHECK_HAS(r.ebuf, "line 5 failed with exit status 3: wait --json l1\n");
   rfree(&r);
 }
@@ -953,9 +1007,12 @@ static void test_script_stops_at_failure(void) {
   rfinish(&r);
   CHECK_EQ(r.status, 1);
   /* In a script the guest is the script's: no hint about fresh guests. */
-  CHECK_HAS(r.ebuf, "hcsbctl: ps: no container nosuch in this guest (guest error 0xC037010E");
+  CHECK_HAS(
+      r.ebuf,
+      "hcsbctl: ps: no container nosuch in this guest (guest error 0xC037010E");
   CHECK(strstr(r.ebuf, "spawns a new, empty guest") == NULL);
-  CHECK_HAS(r.ebuf, "hcsbctl: script: line 2 failed with exit status 1: ps nosuch\n");
+  CHECK_HAS(r.ebuf,
+            "hcsbctl: script: line 2 failed with exit status 1: ps nosuch\n");
   /* One caps output only. */
   const char *first = strstr(r.obuf, "{\"Version\"");
   CHECK(first != NULL && strstr(first + 1, "{\"Version\"") == NULL);
@@ -987,16 +1044,21 @@ static void test_guest_errors_exit_1(void) {
   rstart(&r, 0, NULL, "start", "c1", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 1);
-  CHECK_PREFIX(r.ebuf, "hcsbctl: start: no container c1 in this guest (guest error 0xC037010E");
-  CHECK_HAS(r.ebuf, "\nhcsbctl: each hcsbctl command spawns a new, empty guest: run a "
-                    "container's commands as one 'hcsbctl script'");
+  CHECK_PREFIX(
+      r.ebuf,
+      "hcsbctl: start: no container c1 in this guest (guest error 0xC037010E");
+  CHECK_HAS(r.ebuf,
+            "\nhcsbctl: each hcsbctl command spawns a new, empty guest: run a "
+            "container's commands as one 'hcsbctl script'");
   CHECK_EQ(count_char(r.ebuf, '\n'), 2);
   rfree(&r);
 
   rstart(&r, 0, NULL, "wait", "nosuch", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 1);
-  CHECK_HAS(r.ebuf, "hcsbctl: wait: no container nosuch in this guest (guest error 0xC037010E");
+  CHECK_HAS(r.ebuf,
+            "hcsbctl: wait: no container nosuch in this guest (guest error "
+            "0xC037010E");
   rfree(&r);
 
   rstart(&r, 0, NULL, "kill", "nosuch", NULL);
@@ -1021,8 +1083,8 @@ static void expect_usage(const char *needle, ...) {
   rstart_v(&r, 0, NULL, 0, args);
   rfinish(&r);
   if (r.status != 2 || strstr(r.ebuf, needle) == NULL)
-    hcsb_test_fail(__FILE__, __LINE__, "%s...: status %d, stderr: %s", args[0] ? args[0] : "",
-                   r.status, r.ebuf);
+    hcsb_test_fail(__FILE__, __LINE__, "%s...: status %d, stderr: %s",
+                   args[0] ? args[0] : "", r.status, r.ebuf);
   CHECK_STR(r.obuf, "");
   rfree(&r);
 }
@@ -1031,23 +1093,31 @@ static void test_usage_errors(void) {
   expect_usage("hcsbctl: no command given\nTry 'hcsbctl --help'.\n", NULL);
   expect_usage("hcsbctl: unknown command 'frobnicate'", "frobnicate", NULL);
   expect_usage("hcsbctl: unknown option '--bogus'", "--bogus", "caps", NULL);
-  expect_usage("hcsbctl: run: a command is needed\nTry 'hcsbctl run --help'.\n", "run", NULL);
-  expect_usage("hcsbctl: run: unknown option '-x'", "run", "-x", "--", "true", NULL);
+  expect_usage("hcsbctl: run: a command is needed\nTry 'hcsbctl run --help'.\n",
+               "run", NULL);
+  expect_usage("hcsbctl: run: unknown option '-x'", "run", "-x", "--", "true",
+               NULL);
   expect_usage("hcsbctl: run: option '-e' needs a value", "run", "-e", NULL);
-  expect_usage("hcsbctl: exec: a container ID and a command are needed", "exec", "c1", NULL);
-  expect_usage("hcsbctl: kill: unknown signal 'NOPE'", "kill", "c1", "-s", "NOPE", NULL);
-  expect_usage("hcsbctl: kill: invalid PID 'x'", "kill", "c1", "--pid", "x", NULL);
+  expect_usage("hcsbctl: exec: a container ID and a command are needed", "exec",
+               "c1", NULL);
+  expect_usage("hcsbctl: kill: unknown signal 'NOPE'", "kill", "c1", "-s",
+               "NOPE", NULL);
+  expect_usage("hcsbctl: kill: invalid PID 'x'", "kill", "c1", "--pid", "x",
+               NULL);
   expect_usage("hcsbctl: ps: a container ID is needed", "ps", NULL);
-  expect_usage("hcsbctl: caps: unexpected argument 'extra'", "caps", "extra", NULL);
+  expect_usage("hcsbctl: caps: unexpected argument 'extra'", "caps", "extra",
+               NULL);
   expect_usage("hcsbctl: create: --spec FILE is needed", "create", "c1", NULL);
   expect_usage("hcsbctl: modify: --json FILE is needed", "modify", NULL);
-  expect_usage("--timeout needs a positive number of ms", "--timeout", "soon", "caps", NULL);
-  expect_usage("--guest and --spawn exclude each other", "--guest", "unix://x", "--spawn",
-               "y", "caps", NULL);
-  expect_usage("invalid guest address 'bogus://x'", "--guest", "bogus://x", "caps", NULL);
+  expect_usage("--timeout needs a positive number of ms", "--timeout", "soon",
+               "caps", NULL);
+  expect_usage("--guest and --spawn exclude each other", "--guest", "unix://x",
+               "--spawn", "y", "caps", NULL);
+  expect_usage("invalid guest address 'bogus://x'", "--guest", "bogus://x",
+               "caps", NULL);
   /* Arguments are checked before any guest is contacted. */
-  expect_usage("hcsbctl: run: a command is needed", "--guest", "unix+connect:///nonexistent",
-               "run", NULL);
+  expect_usage("hcsbctl: run: a command is needed", "--guest",
+               "unix+connect:///nonexistent", "run", NULL);
 }
 
 static void test_connection_failure_exit_3(void) {
@@ -1055,7 +1125,9 @@ static void test_connection_failure_exit_3(void) {
   rstart(&r, 0, NULL, "--guest", "unix+connect:///nonexistent", "caps", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 3);
-  CHECK_HAS(r.ebuf, "hcsbctl: cannot connect to the guest (unix+connect:///nonexistent): ");
+  CHECK_HAS(
+      r.ebuf,
+      "hcsbctl: cannot connect to the guest (unix+connect:///nonexistent): ");
   CHECK_STR(r.obuf, "");
   rfree(&r);
 
@@ -1072,13 +1144,15 @@ static void test_help_and_version(void) {
   rstart(&r, 0, NULL, "--help", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 0);
-  CHECK(strncmp(r.obuf, "Usage: hcsbctl [GLOBAL OPTIONS] COMMAND [ARGS...]\n", 50) == 0);
+  CHECK(strncmp(r.obuf, "Usage: hcsbctl [GLOBAL OPTIONS] COMMAND [ARGS...]\n",
+                50) == 0);
   CHECK_HAS(r.obuf, "Exit status:\n");
   CHECK_HAS(r.obuf, "  3  connection or transport failure");
   rfree(&r);
 
   /* Help needs no guest, even a broken one. */
-  rstart(&r, 0, NULL, "--guest", "unix+connect:///nonexistent", "run", "--help", NULL);
+  rstart(&r, 0, NULL, "--guest", "unix+connect:///nonexistent", "run", "--help",
+         NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 0);
   CHECK(strncmp(r.obuf, "Usage: hcsbctl run ", 19) == 0);
@@ -1109,10 +1183,12 @@ static void test_spawn_with_stdio_dir(void) {
   const char *dir = tmp_path("relays"), *seen = tmp_path("seen");
   CHECK(mkdir(dir, 0700) == 0);
   char cmd[PATH_MAX * 3];
-  snprintf(cmd, sizeof cmd, "echo \"$HCSB_STDIO_DIR\" > '%s'; exec '%s' --allow-uvm-signal",
+  snprintf(cmd, sizeof cmd,
+           "echo \"$HCSB_STDIO_DIR\" > '%s'; exec '%s' --allow-uvm-signal",
            seen, hcsb_test_build_path("src/hcsb-guest"));
   run_t r;
-  rstart(&r, 0, NULL, "--spawn", cmd, "--stdio-dir", dir, "run", "--", "/bin/echo", "ok", NULL);
+  rstart(&r, 0, NULL, "--spawn", cmd, "--stdio-dir", dir, "run", "--",
+         "/bin/echo", "ok", NULL);
   rfinish(&r);
   CHECK_STR(r.ebuf, "");
   CHECK_STR(r.obuf, "ok\n");
@@ -1136,8 +1212,8 @@ static void test_guest_unix_connect(void) {
     int null = open("/dev/null", O_RDWR);
     dup2(null, 0);
     dup2(null, 1);
-    execl(hcsb_test_build_path("src/hcsb-guest"), "hcsb-guest", "--listen", sock,
-          "--stdio-dir", hcsb_test_tmpdir(), (char *)NULL);
+    execl(hcsb_test_build_path("src/hcsb-guest"), "hcsb-guest", "--listen",
+          sock, "--stdio-dir", hcsb_test_tmpdir(), (char *)NULL);
     _exit(127);
   }
   double deadline = now_ms() + 5000 * timeout_scale();
@@ -1146,8 +1222,8 @@ static void test_guest_unix_connect(void) {
   char addr[PATH_MAX + 32];
   snprintf(addr, sizeof addr, "unix+connect://%s", sock);
   run_t r;
-  rstart(&r, 0, NULL, "--guest", addr, "--stdio-dir", hcsb_test_tmpdir(), "run", "--",
-         "/bin/sh", "-c", "echo via-unix; exit 4", NULL);
+  rstart(&r, 0, NULL, "--guest", addr, "--stdio-dir", hcsb_test_tmpdir(), "run",
+         "--", "/bin/sh", "-c", "echo via-unix; exit 4", NULL);
   rfinish(&r);
   CHECK_STR(r.obuf, "via-unix\n");
   CHECK_EQ(r.status, 4);
@@ -1174,7 +1250,6 @@ static void test_verbose_logs_frames(void) {
   rfree(&r);
 }
 
-
 /* ------------------------------------------------------------------------ */
 /* A new user's first hour (issue 11) */
 
@@ -1191,7 +1266,8 @@ static int pid_live(pid_t pid, pid_t *pgrp) {
   const char *rp = strrchr(buf, ')'); /* the command name may hold anything */
   char state;
   int ppid, pg;
-  if (rp == NULL || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pg) != 3) return 0;
+  if (rp == NULL || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pg) != 3)
+    return 0;
   if (pgrp) *pgrp = pg;
   return state != 'Z' && state != 'X';
 }
@@ -1216,13 +1292,14 @@ static pid_t group_member(pid_t pgid) {
 static void check_gone(pid_t pid, pid_t pgid, const char *what) {
   double deadline = now_ms() + 2000 * timeout_scale();
   pid_t left;
-  while ((left = pid_live(pid, NULL) ? pid : group_member(pgid)) != 0 && now_ms() < deadline)
+  while ((left = pid_live(pid, NULL) ? pid : group_member(pgid)) != 0 &&
+         now_ms() < deadline)
     usleep(10000);
   if (left != 0) {
     kill(pid, SIGKILL);
     kill(left, SIGKILL);
-    hcsb_test_fail(__FILE__, __LINE__, "%s: process %d of group %d survived", what,
-                   (int)left, (int)pgid);
+    hcsb_test_fail(__FILE__, __LINE__, "%s: process %d of group %d survived",
+                   what, (int)left, (int)pgid);
   }
 }
 
@@ -1237,19 +1314,21 @@ static void read_small(const char *path, char *buf, size_t len) {
 
 /* 1. COMMAND --help prints that help and exits 0, whatever the guest. */
 static void test_help_every_command(void) {
-  static const char *const cmds[] = {"run",  "exec",     "create", "start", "kill",
-                                     "wait", "ps",       "stats",  "shutdown",
-                                     "delete", "modify", "stacks", "caps",  "script"};
+  static const char *const cmds[] = {
+      "run",   "exec",     "create", "start",  "kill",   "wait", "ps",
+      "stats", "shutdown", "delete", "modify", "stacks", "caps", "script"};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
     char usage[64];
     int n = snprintf(usage, sizeof usage, "Usage: hcsbctl %s", cmds[i]);
     run_t r;
-    rstart(&r, 0, NULL, "--guest", "unix+connect:///nonexistent", cmds[i], "--help", NULL);
+    rstart(&r, 0, NULL, "--guest", "unix+connect:///nonexistent", cmds[i],
+           "--help", NULL);
     rfinish(&r);
     if (r.status != 0 || strncmp(r.obuf, usage, (size_t)n) != 0 ||
         (r.obuf[n] != ' ' && r.obuf[n] != '\n') || r.elen != 0)
-      hcsb_test_fail(__FILE__, __LINE__, "%s --help: status %d, stdout: %.40s, stderr: %s",
-                     cmds[i], r.status, r.obuf, r.ebuf);
+      hcsb_test_fail(__FILE__, __LINE__,
+                     "%s --help: status %d, stdout: %.40s, stderr: %s", cmds[i],
+                     r.status, r.obuf, r.ebuf);
     rfree(&r);
   }
   /* The built-in guest is not even started. */
@@ -1267,12 +1346,16 @@ static void test_run_tty_at_terminal_relays_typing(void) {
   int master, slave;
   struct winsize ws = {.ws_row = 24, .ws_col = 80};
   CHECK(openpty(&master, &slave, NULL, NULL, &ws) == 0);
-  char *argv[] = {NULL, "run", "-t", "--", "/bin/sh", "-c", "read x; echo \"got:$x\"", NULL};
+  char *argv[] = {
+      NULL, "run", "-t", "--", "/bin/sh", "-c", "read x; echo \"got:$x\"",
+      NULL};
   pid_t pid = pty_start(master, slave, argv);
   char out[4096];
   CHECK(write(master, "typed\r", 6) == 6);
-  pty_read_until(master, out, sizeof out, 0, "got:typed", 10000 * timeout_scale());
-  if (strstr(out, "got:typed") == NULL) kill(pid, SIGKILL); /* it would wait forever */
+  pty_read_until(master, out, sizeof out, 0, "got:typed",
+                 10000 * timeout_scale());
+  if (strstr(out, "got:typed") == NULL)
+    kill(pid, SIGKILL); /* it would wait forever */
   int status = pty_reap(pid, master, out);
   close(master);
   close(slave);
@@ -1287,7 +1370,8 @@ static void test_run_ctrl_c_reaches_the_process_only(void) {
   run_t r;
   run_and_signal(&r, R_OWN_PGRP, TRAP_INT READY_LOOP, SIGINT);
   CHECK_STR(r.ebuf, ""); /* e.g. no "hcsb-guest: signal 2: stopping" */
-  CHECK_STR(r.obuf, "ready\ngot-INT\n"); /* relayed after the signal: the guest lived */
+  CHECK_STR(r.obuf,
+            "ready\ngot-INT\n"); /* relayed after the signal: the guest lived */
   CHECK_EQ(r.status, 5);
   rfree(&r);
 }
@@ -1298,17 +1382,20 @@ static void test_run_ctrl_c_reaches_the_process_only(void) {
 static void test_run_ctrl_c_without_signal_support(void) {
   char cmd[PATH_MAX + 16];
   const char *pidfile = tmp_path("uvm-proc.pid");
-  snprintf(cmd, sizeof cmd, "exec '%s'", hcsb_test_build_path("src/hcsb-guest"));
+  snprintf(cmd, sizeof cmd, "exec '%s'",
+           hcsb_test_build_path("src/hcsb-guest"));
   char script[PATH_MAX + 128];
   snprintf(script, sizeof script, "echo $$ > '%s'; " READY_LOOP, pidfile);
   run_t r;
-  rstart(&r, R_OWN_PGRP, NULL, "--spawn", cmd, "run", "--", "/bin/sh", "-c", script, NULL);
+  rstart(&r, R_OWN_PGRP, NULL, "--spawn", cmd, "run", "--", "/bin/sh", "-c",
+         script, NULL);
   CHECK(rpump(&r, saw_ready, 10000 * timeout_scale()));
   CHECK(kill(-r.pid, SIGINT) == 0);
   rfinish(&r);
   CHECK_EQ(r.status, 128 + SIGINT);
   CHECK_PREFIX(r.ebuf,
-               "hcsbctl: run: cannot forward SIGINT to the process: guest error 0xC037010E");
+               "hcsbctl: run: cannot forward SIGINT to the process: guest "
+               "error 0xC037010E");
   CHECK_EQ(count_char(r.ebuf, '\n'), 1);
   char buf[32];
   read_small(pidfile, buf, sizeof buf);
@@ -1321,7 +1408,8 @@ static void test_run_ctrl_c_without_signal_support(void) {
 /* 3. The guest dies under a running process: said once, exit 3. */
 static void test_run_guest_lost_said_once(void) {
   run_t r;
-  rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c", "kill -KILL $PPID; sleep 1", NULL);
+  rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c", "kill -KILL $PPID; sleep 1",
+         NULL);
   rfinish(&r);
   CHECK_STR(r.ebuf, "hcsbctl: run: the connection to the guest is lost\n");
   CHECK_EQ(r.status, 3);
@@ -1345,8 +1433,10 @@ static void test_run_forwarded_signal_exit_status(void) {
 static void test_spawn_timeout_kills_the_group(void) {
   const char *info = tmp_path("spawned.txt");
   char cmd[PATH_MAX + 128];
-  snprintf(cmd, sizeof cmd,
-           "sleep 32 & echo \"$$ $(cut -d' ' -f5 /proc/$$/stat) $!\" > '%s'; wait", info);
+  snprintf(
+      cmd, sizeof cmd,
+      "sleep 32 & echo \"$$ $(cut -d' ' -f5 /proc/$$/stat) $!\" > '%s'; wait",
+      info);
   double t0 = now_ms();
   run_t r;
   rstart(&r, 0, NULL, "--timeout", "1000", "--spawn", cmd, "caps", NULL);
@@ -1395,8 +1485,9 @@ static void test_spawn_echo_peer_fails_at_once(void) {
   rstart(&r, 0, NULL, "--timeout", "10000", "--spawn", "cat", "caps", NULL);
   rfinish(&r);
   double elapsed = now_ms() - t0;
-  CHECK_STR(r.ebuf, "hcsbctl: cannot connect to the guest (spawn:cat): the peer sent "
-                    "requests, not responses: is it a GCS?\n");
+  CHECK_STR(r.ebuf,
+            "hcsbctl: cannot connect to the guest (spawn:cat): the peer sent "
+            "requests, not responses: is it a GCS?\n");
   CHECK_EQ(r.status, 3);
   if (elapsed > 3000 * timeout_scale())
     hcsb_test_fail(__FILE__, __LINE__, "took %.0f ms", elapsed);
@@ -1408,7 +1499,8 @@ static void test_verbose_levels_and_secrets(void) {
   static const char *const flags[] = {"-v", "-vv"};
   run_t r;
   for (int shown = 0; shown < 2; shown++) {
-    rstart(&r, 0, NULL, flags[shown], "run", "-e", "SECRET_TOKEN=s3cr3t", "--", "true", NULL);
+    rstart(&r, 0, NULL, flags[shown], "run", "-e", "SECRET_TOKEN=s3cr3t", "--",
+           "true", NULL);
     rfinish(&r);
     CHECK_EQ(r.status, 0);
     CHECK_HAS(r.ebuf, "send ExecuteProcess (0x");
@@ -1429,7 +1521,9 @@ static void test_ps_help_image_name(void) {
   run_t r;
   rstart(&r, 0, NULL, "ps", "--help", NULL);
   rfinish(&r);
-  CHECK_HAS(r.obuf, "plus \"ImageName\" (the IMAGE\ncolumn) for the processes the guest names");
+  CHECK_HAS(r.obuf,
+            "plus \"ImageName\" (the IMAGE\ncolumn) for the processes the "
+            "guest names");
   rfree(&r);
 }
 

@@ -47,8 +47,10 @@ static void check_paths_agree(void) {
   for (i = 0; i < gerr.nrecords; i++) {
     CHECK_U64(gerr.records[i].result, slow_gerr.records[i].result);
     CHECK_STR(gerr.records[i].message, slow_gerr.records[i].message);
-    CHECK(same_str(gerr.records[i].stack_trace, slow_gerr.records[i].stack_trace));
-    CHECK(same_str(gerr.records[i].module_name, slow_gerr.records[i].module_name));
+    CHECK(same_str(gerr.records[i].stack_trace,
+                   slow_gerr.records[i].stack_trace));
+    CHECK(same_str(gerr.records[i].module_name,
+                   slow_gerr.records[i].module_name));
     CHECK(same_str(gerr.records[i].file_name, slow_gerr.records[i].file_name));
     CHECK_U64(gerr.records[i].line, slow_gerr.records[i].line);
     CHECK(same_str(gerr.records[i].function_name,
@@ -63,8 +65,8 @@ static int dec_len(uint32_t type, const char *body, size_t len) {
 
   rs = hcsb__response_decode(&slow_ctx, type, 42, body, len, &slow_resp,
                              &slow_gerr, &slow_has_gerr);
-  rf = hcsb__response_decode(&ctx, type, 42, body, len, &resp, &gerr,
-                             &has_gerr);
+  rf =
+      hcsb__response_decode(&ctx, type, 42, body, len, &resp, &gerr, &has_gerr);
   if (rs != rf)
     hcsb_test_fail(__FILE__, __LINE__, "paths disagree on %.*s: %d vs %d",
                    (int)len, body, rf, rs);
@@ -140,10 +142,20 @@ static void test_result_values(void) {
 }
 
 static void test_not_an_object(void) {
-  static const char *const bodies[] = {
-      "", " ", "[]", "1", "\"x\"", "null", "true", "{", "{\"Result\":0",
-      "{\"Result\":0} x", "{\"Result\":0}{}", "{\"Result\":0,}",
-      "{'Result':0}", "{\"Result\":NaN}"};
+  static const char *const bodies[] = {"",
+                                       " ",
+                                       "[]",
+                                       "1",
+                                       "\"x\"",
+                                       "null",
+                                       "true",
+                                       "{",
+                                       "{\"Result\":0",
+                                       "{\"Result\":0} x",
+                                       "{\"Result\":0}{}",
+                                       "{\"Result\":0,}",
+                                       "{'Result':0}",
+                                       "{\"Result\":NaN}"};
   size_t i;
 
   setup();
@@ -162,17 +174,18 @@ static void test_error_fields(void) {
   const hcsb_error_record_t *r;
 
   setup();
-  CHECK_EQ(dec(WAIT,
-               "{\"Result\":-2147023728,\"ActivityId\":\"a-id\","
-               "\"ErrorMessage\":\"HRESULT: 0x80070490\",\"ErrorRecords\":["
-               "{\"Result\":-2147023728,\"Message\":\"m1\",\"StackTrace\":\"st\","
-               "\"ModuleName\":\"gcs\",\"FileName\":\"f.go\",\"Line\":35,"
-               "\"FunctionName\":\"fn\"},"
-               "{\"Result\":1,\"ModuleName\":\"gcs\",\"FileName\":\"\","
-               "\"Line\":4294967295},"
-               "null,"
-               "{\"result\":2,\"message\":\"lower\",\"LINE\":0}]}"),
-           0);
+  CHECK_EQ(
+      dec(WAIT,
+          "{\"Result\":-2147023728,\"ActivityId\":\"a-id\","
+          "\"ErrorMessage\":\"HRESULT: 0x80070490\",\"ErrorRecords\":["
+          "{\"Result\":-2147023728,\"Message\":\"m1\",\"StackTrace\":\"st\","
+          "\"ModuleName\":\"gcs\",\"FileName\":\"f.go\",\"Line\":35,"
+          "\"FunctionName\":\"fn\"},"
+          "{\"Result\":1,\"ModuleName\":\"gcs\",\"FileName\":\"\","
+          "\"Line\":4294967295},"
+          "null,"
+          "{\"result\":2,\"message\":\"lower\",\"LINE\":0}]}"),
+      0);
   CHECK_U64(resp.result, 0x80070490u);
   CHECK_STR(resp.activity_id, "a-id");
   CHECK_EQ(has_gerr, 1);
@@ -312,12 +325,14 @@ static void test_typed_fields(void) {
   CHECK_U64(resp.result, 0x80004001u);
 
   CHECK_EQ(dec(HCSB_MSG_DUMP_STACKS_RESPONSE,
-               "{\"Result\":0,\"GuestStacks\":\"goroutine 1 [running]:\\n\\tx.go:1 \\u003cnil\\u003e\"}"),
+               "{\"Result\":0,\"GuestStacks\":\"goroutine 1 "
+               "[running]:\\n\\tx.go:1 \\u003cnil\\u003e\"}"),
            0);
   CHECK_STR(resp.guest_stacks, "goroutine 1 [running]:\n\tx.go:1 <nil>");
   CHECK_EQ(resp.guest_stacks_len, strlen(resp.guest_stacks));
-  CHECK_EQ(dec(HCSB_MSG_DUMP_STACKS_RESPONSE, "{\"Result\":0,\"GuestStacks\":1}"),
-           -EPROTO);
+  CHECK_EQ(
+      dec(HCSB_MSG_DUMP_STACKS_RESPONSE, "{\"Result\":0,\"GuestStacks\":1}"),
+      -EPROTO);
   teardown();
 }
 
@@ -325,15 +340,16 @@ static void test_properties(void) {
   setup();
   CHECK_EQ(dec(PROPS,
                "{\"Result\":0,\"Properties\":"
-               "\"{\\\"ProcessList\\\":[{\\\"ProcessId\\\":1},{\\\"ProcessId\\\":42}]}\"}"),
+               "\"{\\\"ProcessList\\\":[{\\\"ProcessId\\\":1},{"
+               "\\\"ProcessId\\\":42}]}\"}"),
            0);
   CHECK_STR(resp.properties,
             "{\"ProcessList\":[{\"ProcessId\":1},{\"ProcessId\":42}]}");
   CHECK_EQ(resp.properties_len, strlen(resp.properties));
 
   /* An object instead of a string: accepted, exposed as compact text. */
-  CHECK_EQ(dec(PROPS, "{\"Result\":0,\"Properties\":{ \"ProcessList\" : [ ] }}"),
-           0);
+  CHECK_EQ(
+      dec(PROPS, "{\"Result\":0,\"Properties\":{ \"ProcessList\" : [ ] }}"), 0);
   CHECK_STR(resp.properties, "{\"ProcessList\":[]}");
   CHECK_EQ(resp.properties_len, 18);
 
@@ -384,16 +400,17 @@ static void test_negotiate_caps(void) {
   CHECK_EQ(c->guest.host_process_container_supported, 0);
 
   /* Windows-style: every flag set; no GuestDefinedCapabilities. */
-  CHECK_EQ(dec(NEG,
-               "{\"Result\":0,\"Version\":4,\"Capabilities\":{"
-               "\"SendHostCreateMessage\":true,\"SendHostStartMessage\":true,"
-               "\"HvSocketConfigOnStartup\":true,\"SendLifecycleNotifications\":"
-               "true,\"ModifyServiceSettingsSupported\":true,"
-               "\"SupportedSchemaVersions\":[{\"Major\":1,\"Minor\":0},null,"
-               "{\"Major\":2},{},{},{},{},{},{\"Major\":9,\"Minor\":9}],"
-               "\"RuntimeOsType\":\"WindowsWithAVeryLongOsTypeName\xc3\xa9\xc3\xa9"
-               "\"}}"),
-           0);
+  CHECK_EQ(
+      dec(NEG,
+          "{\"Result\":0,\"Version\":4,\"Capabilities\":{"
+          "\"SendHostCreateMessage\":true,\"SendHostStartMessage\":true,"
+          "\"HvSocketConfigOnStartup\":true,\"SendLifecycleNotifications\":"
+          "true,\"ModifyServiceSettingsSupported\":true,"
+          "\"SupportedSchemaVersions\":[{\"Major\":1,\"Minor\":0},null,"
+          "{\"Major\":2},{},{},{},{},{},{\"Major\":9,\"Minor\":9}],"
+          "\"RuntimeOsType\":\"WindowsWithAVeryLongOsTypeName\xc3\xa9\xc3\xa9"
+          "\"}}"),
+      0);
   c = resp.caps;
   CHECK_EQ(c->send_host_create_message, 1);
   CHECK_EQ(c->send_host_start_message, 1);
@@ -415,22 +432,30 @@ static void test_negotiate_caps(void) {
 
   CHECK_EQ(dec(NEG, "{\"Result\":0,\"Version\":-4}"), -EPROTO);
   CHECK_EQ(dec(NEG, "{\"Result\":0,\"Capabilities\":[]}"), -EPROTO);
-  CHECK_EQ(dec(NEG, "{\"Result\":0,\"Capabilities\":{\"SendHostCreateMessage\":1}}"),
-           -EPROTO);
-  CHECK_EQ(dec(NEG, "{\"Result\":0,\"Capabilities\":{\"SupportedSchemaVersions\":{}}}"),
-           -EPROTO);
-  CHECK_EQ(dec(NEG, "{\"Result\":0,\"Capabilities\":{\"SupportedSchemaVersions\":[1]}}"),
-           -EPROTO);
-  CHECK_EQ(dec(NEG, "{\"Result\":0,\"Capabilities\":{\"SupportedSchemaVersions\":"
-                    "[{\"Major\":-2}]}}"),
+  CHECK_EQ(
+      dec(NEG, "{\"Result\":0,\"Capabilities\":{\"SendHostCreateMessage\":1}}"),
+      -EPROTO);
+  CHECK_EQ(
+      dec(NEG,
+          "{\"Result\":0,\"Capabilities\":{\"SupportedSchemaVersions\":{}}}"),
+      -EPROTO);
+  CHECK_EQ(
+      dec(NEG,
+          "{\"Result\":0,\"Capabilities\":{\"SupportedSchemaVersions\":[1]}}"),
+      -EPROTO);
+  CHECK_EQ(dec(NEG,
+               "{\"Result\":0,\"Capabilities\":{\"SupportedSchemaVersions\":"
+               "[{\"Major\":-2}]}}"),
            -EPROTO);
   CHECK_EQ(dec(NEG, "{\"Result\":0,\"Capabilities\":{\"RuntimeOsType\":1}}"),
            -EPROTO);
-  CHECK_EQ(dec(NEG, "{\"Result\":0,\"Capabilities\":{\"GuestDefinedCapabilities\":"
-                    "true}}"),
+  CHECK_EQ(dec(NEG,
+               "{\"Result\":0,\"Capabilities\":{\"GuestDefinedCapabilities\":"
+               "true}}"),
            -EPROTO);
-  CHECK_EQ(dec(NEG, "{\"Result\":0,\"Capabilities\":{\"GuestDefinedCapabilities\":"
-                    "{\"DumpStacksSupported\":\"yes\"}}}"),
+  CHECK_EQ(dec(NEG,
+               "{\"Result\":0,\"Capabilities\":{\"GuestDefinedCapabilities\":"
+               "{\"DumpStacksSupported\":\"yes\"}}}"),
            -EPROTO);
   teardown();
 }
@@ -480,15 +505,18 @@ static void test_big_string(void) {
 static void test_invalid_utf8(void) {
   setup();
   /* Documented choice: rejected (a Go guest always writes valid UTF-8). */
-  CHECK_EQ(dec(WAIT, "{\"Result\":1,\"ErrorMessage\":\"bad \xff byte\"}"), -EPROTO);
-  CHECK_EQ(dec(WAIT, "{\"Result\":1,\"ErrorMessage\":\"\xed\xa0\x80\"}"), -EPROTO);
+  CHECK_EQ(dec(WAIT, "{\"Result\":1,\"ErrorMessage\":\"bad \xff byte\"}"),
+           -EPROTO);
+  CHECK_EQ(dec(WAIT, "{\"Result\":1,\"ErrorMessage\":\"\xed\xa0\x80\"}"),
+           -EPROTO);
   CHECK_EQ(dec(WAIT, "{\"Result\":1,\"Unknown\":\"\xc0\x80\"}"), -EPROTO);
   CHECK_EQ(dec(WAIT, "{\"Result\":1,\"ErrorMessage\":\"caf\xc3\xa9\"}"), 0);
   CHECK_STR(gerr.message, "caf\xc3\xa9");
   /* Escaped surrogate pairs decode; a lone escaped surrogate becomes
    * U+FFFD, as in Go. */
-  CHECK_EQ(dec(WAIT, "{\"Result\":1,\"ErrorMessage\":\"\\ud83d\\ude00\\ud800\"}"),
-           0);
+  CHECK_EQ(
+      dec(WAIT, "{\"Result\":1,\"ErrorMessage\":\"\\ud83d\\ude00\\ud800\"}"),
+      0);
   CHECK_STR(gerr.message, "\xf0\x9f\x98\x80\xef\xbf\xbd");
   teardown();
 }
@@ -501,7 +529,8 @@ static void test_release_and_reuse(void) {
   CHECK_EQ(dec(WAIT, "{\"Result\":1,\"ErrorMessage\":\"first\"}"), 0);
   msg = gerr.message;
   CHECK_STR(msg, "first");
-  CHECK_EQ(hcsb__response_decode(&ctx, WAIT, 1, "{\"Result\":2,\"ErrorMessage\":\"second\"}",
+  CHECK_EQ(hcsb__response_decode(&ctx, WAIT, 1,
+                                 "{\"Result\":2,\"ErrorMessage\":\"second\"}",
                                  36, &resp, &gerr, &has_gerr),
            0);
   CHECK_STR(gerr.message, "second");
@@ -601,7 +630,8 @@ static void test_flat_fast_path(void) {
       "\"ErrorRecords\" : null, \"Other\": \"x\", \"N\": -5 } \n",
       "{\"Result\":0,\"ActivityId\":null,\"ExitCode\":null}",
       "{\"Result\":0,\"ExitCode\":4294967295}",
-      "{\"Result\":1,\"ErrorMessage\":\"a \\\"b\\\" \\\\ \\/ \\b\\f\\n\\r\\t\"}",
+      "{\"Result\":1,\"ErrorMessage\":\"a \\\"b\\\" \\\\ \\/ "
+      "\\b\\f\\n\\r\\t\"}",
   };
   /* Each needs the json-c path: escapes, non-ASCII, nesting, a fraction,
    * a case variant, a repeat, a wrong type, a missing Result. */
@@ -661,15 +691,17 @@ static void test_flat_fast_path(void) {
       CHECK(ctx.root == NULL);
     }
     CHECK_EQ(dec(PROPS, props[0]), 0);
-    CHECK_STR(resp.properties, "{\"ProcessList\":[{\"ProcessId\":1},"
-                               "{\"ProcessId\":42,\"ImageName\":\"a\\\\b\"}]}");
+    CHECK_STR(resp.properties,
+              "{\"ProcessList\":[{\"ProcessId\":1},"
+              "{\"ProcessId\":42,\"ImageName\":\"a\\\\b\"}]}");
     CHECK_EQ(resp.properties_len, strlen(resp.properties));
     CHECK_EQ(dec(PROPS, props[1]), 0);
     CHECK(resp.properties == NULL && resp.properties_len == 0);
   }
   /* ...unless it is no JSON (the json-c path's error), not a string, or
    * escaped with \\u. */
-  CHECK_EQ(dec(PROPS, "{\"Result\":0,\"Properties\":\"{\\\"a\\\":}\"}"), -EPROTO);
+  CHECK_EQ(dec(PROPS, "{\"Result\":0,\"Properties\":\"{\\\"a\\\":}\"}"),
+           -EPROTO);
   CHECK_EQ(dec(PROPS, "{\"Result\":0,\"Properties\":{\"a\":1}}"), 0);
   CHECK(ctx.root != NULL);
   CHECK_EQ(dec(PROPS, "{\"Result\":0,\"Properties\":\"[\\u0031]\"}"), 0);
@@ -680,7 +712,8 @@ static void test_flat_fast_path(void) {
   /* Strings that do not fit the store go the json-c way. */
   {
     char body[5200];
-    snprintf(body, sizeof(body), "{\"Result\":1,\"ErrorMessage\":\"%05000d\"}", 7);
+    snprintf(body, sizeof(body), "{\"Result\":1,\"ErrorMessage\":\"%05000d\"}",
+             7);
     CHECK_EQ(dec(WAIT, body), 0);
     CHECK(ctx.root != NULL);
     CHECK_EQ(strlen(gerr.message), 5000);

@@ -31,7 +31,8 @@ static size_t put_frame(uint8_t *out, uint32_t type, uint32_t size, uint64_t id,
   return 16 + blen;
 }
 
-static size_t frame(uint8_t *out, uint32_t type, uint64_t id, const char *body) {
+static size_t frame(uint8_t *out, uint32_t type, uint64_t id,
+                    const char *body) {
   return put_frame(out, type, (uint32_t)(16 + strlen(body)), id, body);
 }
 
@@ -145,7 +146,8 @@ static void test_byte_by_byte(void) {
 
   /* Mid-frame the decoder is not idle, and a zero-length feed is a no-op. */
   for (i = 0; i < 20; i++) {
-    CHECK_EQ(hcsb__decoder_feed(&d, buf + i, 1, &used, &f), HCSB__DEC_NEED_MORE);
+    CHECK_EQ(hcsb__decoder_feed(&d, buf + i, 1, &used, &f),
+             HCSB__DEC_NEED_MORE);
     CHECK_EQ(used, 1);
     CHECK(!hcsb__decoder_idle(&d));
   }
@@ -394,21 +396,24 @@ static void test_big_buffer_released_after_use(void) {
   tn = frame(tail, 0x20100601u, 9, "{\"Result\":0}");
   CHECK_EQ(hcsb__decoder_feed(&d, tail, 3, &used, &f), HCSB__DEC_NEED_MORE);
   CHECK(d.buf_cap <= 64u * 1024u);
-  CHECK_EQ(hcsb__decoder_feed(&d, tail + 3, tn - 3, &used, &f), HCSB__DEC_FRAME);
+  CHECK_EQ(hcsb__decoder_feed(&d, tail + 3, tn - 3, &used, &f),
+           HCSB__DEC_FRAME);
   CHECK_U64(f.hdr.id, 9);
   hcsb__decoder_free(&d);
 }
 
 static void test_body_split_after_header_zero_copy(void) {
   uint8_t buf[128];
-  size_t n = frame(buf, 0x20100501u, 6, "{\"Result\":0,\"ProcessId\":44}"), used;
+  size_t n = frame(buf, 0x20100501u, 6, "{\"Result\":0,\"ProcessId\":44}"),
+         used;
   hcsb__decoder_t d;
   hcsb__frame_t f;
 
   /* Header alone first, then the whole body: no copy needed either. */
   hcsb__decoder_init(&d, 0);
   CHECK_EQ(hcsb__decoder_feed(&d, buf, 16, &used, &f), HCSB__DEC_NEED_MORE);
-  CHECK_EQ(hcsb__decoder_feed(&d, buf + 16, n - 16, &used, &f), HCSB__DEC_FRAME);
+  CHECK_EQ(hcsb__decoder_feed(&d, buf + 16, n - 16, &used, &f),
+           HCSB__DEC_FRAME);
   CHECK(f.body == buf + 16);
   CHECK_EQ(d.buf_cap, 0);
   hcsb__decoder_free(&d);

@@ -8,7 +8,8 @@
 
 #define NULL_ID "00000000-0000-0000-0000-000000000000"
 #define ACT "70a75da0-0c7b-49e9-9157-80727d7d28da"
-#define BASE_NULL "{\"ContainerId\":\"" NULL_ID "\",\"ActivityId\":\"" NULL_ID "\""
+#define BASE_NULL \
+  "{\"ContainerId\":\"" NULL_ID "\",\"ActivityId\":\"" NULL_ID "\""
 #define BASE_C1 "{\"ContainerId\":\"c1\",\"ActivityId\":\"" ACT "\""
 
 static hcsb_request_t req_of(uint32_t type) {
@@ -42,8 +43,7 @@ static void test_encode_negotiate(void) {
 
   r.u.negotiate.min_version = 4;
   r.u.negotiate.max_version = 4;
-  check_body(&r, 0,
-             BASE_NULL ",\"MinimumVersion\":4,\"MaximumVersion\":4}");
+  check_body(&r, 0, BASE_NULL ",\"MinimumVersion\":4,\"MaximumVersion\":4}");
   r.activity_id = ACT;
   r.u.negotiate.min_version = 3;
   r.u.negotiate.max_version = 4294967295u;
@@ -53,11 +53,13 @@ static void test_encode_negotiate(void) {
 }
 
 static void test_encode_base_only(void) {
-  static const uint32_t types[] = {
-      HCSB_MSG_START,        HCSB_MSG_SHUTDOWN_GRACEFUL,
-      HCSB_MSG_SHUTDOWN_FORCED, HCSB_MSG_DUMP_STACKS,
-      HCSB_MSG_DELETE_CONTAINER_STATE, HCSB_MSG_UPDATE_CONTAINER,
-      HCSB_MSG_LIFECYCLE_NOTIFICATION};
+  static const uint32_t types[] = {HCSB_MSG_START,
+                                   HCSB_MSG_SHUTDOWN_GRACEFUL,
+                                   HCSB_MSG_SHUTDOWN_FORCED,
+                                   HCSB_MSG_DUMP_STACKS,
+                                   HCSB_MSG_DELETE_CONTAINER_STATE,
+                                   HCSB_MSG_UPDATE_CONTAINER,
+                                   HCSB_MSG_LIFECYCLE_NOTIFICATION};
   size_t i;
 
   for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
@@ -97,25 +99,30 @@ static void test_encode_wait_signal_resize(void) {
 static void test_encode_execute(void) {
   hcsb_request_t r = req_of(HCSB_MSG_EXECUTE_PROCESS);
 
-  r.u.execute.process_parameters = "{\"CommandArgs\":[\"sh\"],\"EmulateConsole\":true}";
+  r.u.execute.process_parameters =
+      "{\"CommandArgs\":[\"sh\"],\"EmulateConsole\":true}";
   r.u.execute.stdin_port = 1073741825;
   r.u.execute.stdout_port = 1073741826;
   r.u.execute.stderr_port = 1073741827;
-  check_body(&r, 1,
-             BASE_NULL ",\"Settings\":{\"ProcessParameters\":"
-             "\"{\\\"CommandArgs\\\":[\\\"sh\\\"],\\\"EmulateConsole\\\":true}\","
-             "\"VsockStdioRelaySettings\":{\"StdIn\":1073741825,"
-             "\"StdOut\":1073741826,\"StdErr\":1073741827}}}");
+  check_body(
+      &r, 1,
+      BASE_NULL
+      ",\"Settings\":{\"ProcessParameters\":"
+      "\"{\\\"CommandArgs\\\":[\\\"sh\\\"],\\\"EmulateConsole\\\":true}\","
+      "\"VsockStdioRelaySettings\":{\"StdIn\":1073741825,"
+      "\"StdOut\":1073741826,\"StdErr\":1073741827}}}");
   /* Zero ports are omitted; the object stays. */
   r.u.execute.process_parameters = "  {}\n";
   r.u.execute.stdin_port = 0;
   r.u.execute.stderr_port = 0;
   check_body(&r, 1,
-             BASE_NULL ",\"Settings\":{\"ProcessParameters\":\"{}\","
+             BASE_NULL
+             ",\"Settings\":{\"ProcessParameters\":\"{}\","
              "\"VsockStdioRelaySettings\":{\"StdOut\":1073741826}}}");
   r.u.execute.stdout_port = 0;
   check_body(&r, 1,
-             BASE_NULL ",\"Settings\":{\"ProcessParameters\":\"{}\","
+             BASE_NULL
+             ",\"Settings\":{\"ProcessParameters\":\"{}\","
              "\"VsockStdioRelaySettings\":{}}}");
   r.u.execute.stdout_port = 5;
   r.u.execute.omit_relay_settings = 1;
@@ -129,7 +136,8 @@ static void test_encode_create_properties_modify(void) {
   r.activity_id = ACT;
   r.u.create.config = "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1}}";
   check_body(&r, 3,
-             BASE_C1 ",\"ContainerConfig\":"
+             BASE_C1
+             ",\"ContainerConfig\":"
              "\"{\\\"SchemaVersion\\\":{\\\"Major\\\":2,\\\"Minor\\\":1}}\"}");
 
   r = req_of(HCSB_MSG_GET_PROPERTIES);
@@ -138,21 +146,26 @@ static void test_encode_create_properties_modify(void) {
   check_body(&r, 4, BASE_NULL ",\"Query\":\"\"}");
   r.u.get_properties.query = "{\"PropertyTypes\":[\"ProcessList\"]}";
   check_body(&r, 4,
-             BASE_NULL ",\"Query\":\"{\\\"PropertyTypes\\\":[\\\"ProcessList\\\"]}\"}");
+             BASE_NULL
+             ",\"Query\":\"{\\\"PropertyTypes\\\":[\\\"ProcessList\\\"]}\"}");
 
   r = req_of(HCSB_MSG_MODIFY_SETTINGS);
   r.u.modify.request =
       "\n {\"RequestType\":\"Add\",\"ResourceType\":\"MappedVirtualDisk\","
       "\"Settings\":{\"Controller\":0,\"Lun\":1}} \t";
-  check_body(&r, 5,
-             BASE_NULL ",\"Request\":{\"RequestType\":\"Add\",\"ResourceType\":"
-             "\"MappedVirtualDisk\",\"Settings\":{\"Controller\":0,\"Lun\":1}}}");
+  check_body(
+      &r, 5,
+      BASE_NULL
+      ",\"Request\":{\"RequestType\":\"Add\",\"ResourceType\":"
+      "\"MappedVirtualDisk\",\"Settings\":{\"Controller\":0,\"Lun\":1}}}");
 
   r = req_of(HCSB_MSG_MODIFY_SERVICE_SETTINGS);
   r.u.service.property_type = "LogForwardService";
-  r.u.service.settings = "{\"RPCType\":\"StartLogForwarding\",\"Settings\":\"\"}";
+  r.u.service.settings =
+      "{\"RPCType\":\"StartLogForwarding\",\"Settings\":\"\"}";
   check_body(&r, 6,
-             BASE_NULL ",\"PropertyType\":\"LogForwardService\",\"Settings\":"
+             BASE_NULL
+             ",\"PropertyType\":\"LogForwardService\",\"Settings\":"
              "{\"RPCType\":\"StartLogForwarding\",\"Settings\":\"\"}}");
 }
 
@@ -196,7 +209,8 @@ static void test_double_encoded_round_trip(void) {
   /* Quotes, backslashes, escapes, non-ASCII and HTML characters inside. */
   const char *cfg =
       "{\"Path\":\"C:\\\\dir\\\\x\",\"Args\":[\"a \\\"b\\\"\",\"tab\\there\"],"
-      "\"Env\":{\"L\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\",\"H\":\"<&>\"},"
+      "\"Env\":{\"L\":\"caf\xc3\xa9 \xe2\x82\xac "
+      "\xf0\x9f\x98\x80\",\"H\":\"<&>\"},"
       "\"U\":\"\\u0001\\ud83d\\ude00\",\"N\":-1.5e3,\"B\":[true,false,null]}";
   hcsb_request_t r = req_of(HCSB_MSG_CREATE);
   hcsb__buf_t b = HCSB__BUF_INIT;
@@ -267,8 +281,8 @@ static void test_container_id_escaped(void) {
 
   r.container_id = "we\"ird\\id\n\xc3\xa9";
   check_body(&r, 1,
-             "{\"ContainerId\":\"we\\\"ird\\\\id\\n\xc3\xa9\",\"ActivityId\":\"" NULL_ID
-             "\"}");
+             "{\"ContainerId\":\"we\\\"ird\\\\id\\n\xc3\xa9\",\"ActivityId\":"
+             "\"" NULL_ID "\"}");
   CHECK_EQ(hcsb__request_encode(&b, 1, &r), 0);
   CHECK_EQ(hcsb__json_parse(b.data + 16, b.len - 16, &o), 0);
   CHECK_STR(json_object_get_string(hcsb__json_get(o, "ContainerId")),
@@ -278,11 +292,22 @@ static void test_container_id_escaped(void) {
 }
 
 static void test_encode_rejects(void) {
-  static const char *const not_objects[] = {
-      "",          "   ",        "[1]",      "\"s\"",      "1",
-      "{} x",      "{}{}",       "{'a':1}",  "{\"a\":1,}", "{\"a\":NaN}",
-      "{\"a\":01}", "{\"a\"}",   "{\"a\":\"\xff\"}", "{\"a\":\"\x01\"}",
-      "{\"a\":tru}", "{\"a\":[}"};
+  static const char *const not_objects[] = {"",
+                                            "   ",
+                                            "[1]",
+                                            "\"s\"",
+                                            "1",
+                                            "{} x",
+                                            "{}{}",
+                                            "{'a':1}",
+                                            "{\"a\":1,}",
+                                            "{\"a\":NaN}",
+                                            "{\"a\":01}",
+                                            "{\"a\"}",
+                                            "{\"a\":\"\xff\"}",
+                                            "{\"a\":\"\x01\"}",
+                                            "{\"a\":tru}",
+                                            "{\"a\":[}"};
   hcsb__buf_t b = HCSB__BUF_INIT;
   hcsb_request_t r;
   size_t i, len0;
@@ -293,12 +318,12 @@ static void test_encode_rejects(void) {
   data0 = b.data;
   len0 = b.len;
 
-#define REJECT(req)                                              \
-  do {                                                           \
-    CHECK_EQ(hcsb__request_encode(&b, 1, &(req)), -EINVAL);      \
-    CHECK_EQ(b.len, len0);                                       \
-    CHECK(b.data == data0);                                      \
-    CHECK_MEM(b.data, "prefix", 6);                              \
+#define REJECT(req)                                         \
+  do {                                                      \
+    CHECK_EQ(hcsb__request_encode(&b, 1, &(req)), -EINVAL); \
+    CHECK_EQ(b.len, len0);                                  \
+    CHECK(b.data == data0);                                 \
+    CHECK_MEM(b.data, "prefix", 6);                         \
   } while (0)
 
   r = req_of(0x10109901u);
@@ -372,9 +397,9 @@ static void test_encode_appends_without_realloc(void) {
   /* The frames decode back, in order, with their IDs. */
   hcsb__decoder_init(&d, 0);
   for (id = 1; id <= 10; id++) {
-    CHECK_EQ(hcsb__decoder_feed(&d, (uint8_t *)b.data + off, b.len - off, &used,
-                                &f),
-             HCSB__DEC_FRAME);
+    CHECK_EQ(
+        hcsb__decoder_feed(&d, (uint8_t *)b.data + off, b.len - off, &used, &f),
+        HCSB__DEC_FRAME);
     off += used;
     CHECK_U64(f.hdr.id, id == 1 ? 99 : id);
     CHECK_U64(f.hdr.type, HCSB_MSG_WAIT_FOR_PROCESS);
@@ -401,7 +426,8 @@ static void test_json_validate(void) {
       {"0", json_type_double},
       {"-0.5e+3", json_type_double},
       {"1E9", json_type_double},
-      {"{\"a\":[1,{\"b\":null},\"\\u00e9\\ud83d\\ude00\\/\"]}\n", json_type_object},
+      {"{\"a\":[1,{\"b\":null},\"\\u00e9\\ud83d\\ude00\\/\"]}\n",
+       json_type_object},
       {"\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"", json_type_string},
       {"", -EPROTO},
       {" ", -EPROTO},

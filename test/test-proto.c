@@ -38,22 +38,35 @@ static const struct {
 
 static void test_msg_enum_values(void) {
   /* The public enum against CONSTANTS.md, one by one. */
-  static const uint32_t enum_req[] = {
-      HCSB_MSG_CREATE,          HCSB_MSG_START,
-      HCSB_MSG_SHUTDOWN_GRACEFUL, HCSB_MSG_SHUTDOWN_FORCED,
-      HCSB_MSG_EXECUTE_PROCESS, HCSB_MSG_WAIT_FOR_PROCESS,
-      HCSB_MSG_SIGNAL_PROCESS,  HCSB_MSG_RESIZE_CONSOLE,
-      HCSB_MSG_GET_PROPERTIES,  HCSB_MSG_MODIFY_SETTINGS,
-      HCSB_MSG_NEGOTIATE_PROTOCOL, HCSB_MSG_DUMP_STACKS,
-      HCSB_MSG_DELETE_CONTAINER_STATE, HCSB_MSG_UPDATE_CONTAINER,
-      HCSB_MSG_LIFECYCLE_NOTIFICATION, HCSB_MSG_MODIFY_SERVICE_SETTINGS};
+  static const uint32_t enum_req[] = {HCSB_MSG_CREATE,
+                                      HCSB_MSG_START,
+                                      HCSB_MSG_SHUTDOWN_GRACEFUL,
+                                      HCSB_MSG_SHUTDOWN_FORCED,
+                                      HCSB_MSG_EXECUTE_PROCESS,
+                                      HCSB_MSG_WAIT_FOR_PROCESS,
+                                      HCSB_MSG_SIGNAL_PROCESS,
+                                      HCSB_MSG_RESIZE_CONSOLE,
+                                      HCSB_MSG_GET_PROPERTIES,
+                                      HCSB_MSG_MODIFY_SETTINGS,
+                                      HCSB_MSG_NEGOTIATE_PROTOCOL,
+                                      HCSB_MSG_DUMP_STACKS,
+                                      HCSB_MSG_DELETE_CONTAINER_STATE,
+                                      HCSB_MSG_UPDATE_CONTAINER,
+                                      HCSB_MSG_LIFECYCLE_NOTIFICATION,
+                                      HCSB_MSG_MODIFY_SERVICE_SETTINGS};
   static const uint32_t enum_resp[] = {
-      HCSB_MSG_CREATE_RESPONSE,          HCSB_MSG_START_RESPONSE,
-      HCSB_MSG_SHUTDOWN_GRACEFUL_RESPONSE, HCSB_MSG_SHUTDOWN_FORCED_RESPONSE,
-      HCSB_MSG_EXECUTE_PROCESS_RESPONSE, HCSB_MSG_WAIT_FOR_PROCESS_RESPONSE,
-      HCSB_MSG_SIGNAL_PROCESS_RESPONSE,  HCSB_MSG_RESIZE_CONSOLE_RESPONSE,
-      HCSB_MSG_GET_PROPERTIES_RESPONSE,  HCSB_MSG_MODIFY_SETTINGS_RESPONSE,
-      HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, HCSB_MSG_DUMP_STACKS_RESPONSE,
+      HCSB_MSG_CREATE_RESPONSE,
+      HCSB_MSG_START_RESPONSE,
+      HCSB_MSG_SHUTDOWN_GRACEFUL_RESPONSE,
+      HCSB_MSG_SHUTDOWN_FORCED_RESPONSE,
+      HCSB_MSG_EXECUTE_PROCESS_RESPONSE,
+      HCSB_MSG_WAIT_FOR_PROCESS_RESPONSE,
+      HCSB_MSG_SIGNAL_PROCESS_RESPONSE,
+      HCSB_MSG_RESIZE_CONSOLE_RESPONSE,
+      HCSB_MSG_GET_PROPERTIES_RESPONSE,
+      HCSB_MSG_MODIFY_SETTINGS_RESPONSE,
+      HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE,
+      HCSB_MSG_DUMP_STACKS_RESPONSE,
       HCSB_MSG_DELETE_CONTAINER_STATE_RESPONSE,
       HCSB_MSG_UPDATE_CONTAINER_RESPONSE,
       HCSB_MSG_LIFECYCLE_NOTIFICATION_RESPONSE,
@@ -96,13 +109,13 @@ static void test_msg_names(void) {
   CHECK_STR(hcsb_msg_name(0x30100101u), "ContainerNotification");
   CHECK(hcsb_msg_name(0) == NULL);
   CHECK(hcsb_msg_name(0x20000000u) == NULL);
-  CHECK(hcsb_msg_name(0x10109901u) == NULL);  /* message id 0x99 */
-  CHECK(hcsb_msg_name(0x10100b02u) == NULL);  /* version 2 */
-  CHECK(hcsb_msg_name(0x10101001u) == NULL);  /* message id 16 */
-  CHECK(hcsb_msg_name(0x10100001u) == NULL);  /* message id 0 */
-  CHECK(hcsb_msg_name(0x10200201u) == NULL);  /* service id 2 */
-  CHECK(hcsb_msg_name(0x10300101u) == NULL);  /* category 3 */
-  CHECK(hcsb_msg_name(0x30100201u) == NULL);  /* other notification */
+  CHECK(hcsb_msg_name(0x10109901u) == NULL); /* message id 0x99 */
+  CHECK(hcsb_msg_name(0x10100b02u) == NULL); /* version 2 */
+  CHECK(hcsb_msg_name(0x10101001u) == NULL); /* message id 16 */
+  CHECK(hcsb_msg_name(0x10100001u) == NULL); /* message id 0 */
+  CHECK(hcsb_msg_name(0x10200201u) == NULL); /* service id 2 */
+  CHECK(hcsb_msg_name(0x10300101u) == NULL); /* category 3 */
+  CHECK(hcsb_msg_name(0x30100201u) == NULL); /* other notification */
   CHECK(hcsb_msg_name(0x40100101u) == NULL);
 }
 
@@ -111,9 +124,9 @@ static void test_msg_names(void) {
 
 static void test_header_appendix_a(void) {
   static const uint8_t req_hdr[16] = {0x01, 0x0b, 0x10, 0x10, 0x7d, 0, 0, 0,
-                                      0, 0, 0, 0, 0, 0, 0, 0};
-  static const uint8_t resp_hdr[16] = {0x01, 0x0b, 0x10, 0x20, 0x56, 0x01, 0, 0,
-                                       0, 0, 0, 0, 0, 0, 0, 0};
+                                      0,    0,    0,    0,    0,    0, 0, 0};
+  static const uint8_t resp_hdr[16] = {
+      0x01, 0x0b, 0x10, 0x20, 0x56, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   static const char body[] =
       "{\"ContainerId\":\"\",\"ActivityId\":\"00000000-0000-0000-0000-"
       "000000000000\",\"MinimumVersion\":4,\"MaximumVersion\":4}\n";
@@ -169,10 +182,10 @@ static void test_header_byte_order(void) {
 /* Status and HRESULT strings */
 
 static void test_strerror(void) {
-  static const int listed[] = {
-      0,          HCSB_EGUEST, -ETIMEDOUT, -ECANCELED, -ECONNRESET, -EPIPE,
-      -EPROTO,    -EMSGSIZE,   -ENOTCONN,  -ENOBUFS,   -ENOMEM,     -EINVAL,
-      -ENOTSUP,   -4095};
+  static const int listed[] = {0,           HCSB_EGUEST, -ETIMEDOUT, -ECANCELED,
+                               -ECONNRESET, -EPIPE,      -EPROTO,    -EMSGSIZE,
+                               -ENOTCONN,   -ENOBUFS,    -ENOMEM,    -EINVAL,
+                               -ENOTSUP,    -4095};
   size_t i, j;
 
   for (i = 0; i < sizeof(listed) / sizeof(listed[0]); i++) {
@@ -259,7 +272,8 @@ static void test_guest_error_format(void) {
   e.hresult = 0xC037010Cu;
   e.message = NULL;
   hcsb_guest_error_format(&e, buf, sizeof(buf));
-  CHECK_STR(buf, "guest error 0xC037010C (VmcomputeUnsupportedProtocolVersion)");
+  CHECK_STR(buf,
+            "guest error 0xC037010C (VmcomputeUnsupportedProtocolVersion)");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -310,27 +324,35 @@ static void test_hvsock_service_id(void) {
   CHECK(bytes[0] == 0x01 && bytes[3] == 0x40 && bytes[4] == 0xcb);
 
   CHECK_EQ(hcsb_hvsock_port_from_service_id(
-               "40000000-facb-11e6-bd58-64006a7986d3", &port), 0);
+               "40000000-facb-11e6-bd58-64006a7986d3", &port),
+           0);
   CHECK_U64(port, 0x40000000u);
   CHECK_EQ(hcsb_hvsock_port_from_service_id(
-               "40000003-FACB-11E6-BD58-64006A7986D3", &port), 0);
+               "40000003-FACB-11E6-BD58-64006A7986D3", &port),
+           0);
   CHECK_U64(port, 0x40000003u);
   CHECK_EQ(hcsb_hvsock_port_from_service_id(
-               "00000001-facb-11e6-bd58-64006a7986d3", &port), 0);
+               "00000001-facb-11e6-bd58-64006a7986d3", &port),
+           0);
   CHECK_U64(port, 1);
 
   port = 77;
   /* Windows GCS service, a near miss in each template part, bad shapes. */
   CHECK_EQ(hcsb_hvsock_port_from_service_id(
-               "acef5661-84a1-4e44-856b-6245e69f4620", &port), -EINVAL);
+               "acef5661-84a1-4e44-856b-6245e69f4620", &port),
+           -EINVAL);
   CHECK_EQ(hcsb_hvsock_port_from_service_id(
-               "40000000-facc-11e6-bd58-64006a7986d3", &port), -EINVAL);
+               "40000000-facc-11e6-bd58-64006a7986d3", &port),
+           -EINVAL);
   CHECK_EQ(hcsb_hvsock_port_from_service_id(
-               "40000000-facb-11e7-bd58-64006a7986d3", &port), -EINVAL);
+               "40000000-facb-11e7-bd58-64006a7986d3", &port),
+           -EINVAL);
   CHECK_EQ(hcsb_hvsock_port_from_service_id(
-               "40000000-facb-11e6-bd58-64006a7986d4", &port), -EINVAL);
+               "40000000-facb-11e6-bd58-64006a7986d4", &port),
+           -EINVAL);
   CHECK_EQ(hcsb_hvsock_port_from_service_id(
-               "40000000-facb-11e6-bd58-64006a7986d3x", &port), -EINVAL);
+               "40000000-facb-11e6-bd58-64006a7986d3x", &port),
+           -EINVAL);
   CHECK_EQ(hcsb_hvsock_port_from_service_id("40000000", &port), -EINVAL);
   CHECK_EQ(hcsb_hvsock_port_from_service_id(NULL, &port), -EINVAL);
   CHECK_EQ(port, 77);
@@ -560,13 +582,20 @@ static void test_addr_format(void) {
 }
 
 static const hcsb_test_t tests[] = {
-    TEST_ENTRY(msg_enum_values),   TEST_ENTRY(msg_response_type),
-    TEST_ENTRY(msg_names),         TEST_ENTRY(header_appendix_a),
-    TEST_ENTRY(header_byte_order), TEST_ENTRY(strerror),
-    TEST_ENTRY(hresult_names),     TEST_ENTRY(guest_error_format),
-    TEST_ENTRY(guid),              TEST_ENTRY(hvsock_service_id),
-    TEST_ENTRY(addr_vsock),        TEST_ENTRY(addr_other),
-    TEST_ENTRY(addr_reject),       TEST_ENTRY(addr_too_long),
+    TEST_ENTRY(msg_enum_values),
+    TEST_ENTRY(msg_response_type),
+    TEST_ENTRY(msg_names),
+    TEST_ENTRY(header_appendix_a),
+    TEST_ENTRY(header_byte_order),
+    TEST_ENTRY(strerror),
+    TEST_ENTRY(hresult_names),
+    TEST_ENTRY(guest_error_format),
+    TEST_ENTRY(guid),
+    TEST_ENTRY(hvsock_service_id),
+    TEST_ENTRY(addr_vsock),
+    TEST_ENTRY(addr_other),
+    TEST_ENTRY(addr_reject),
+    TEST_ENTRY(addr_too_long),
     TEST_ENTRY(addr_format),
 };
 

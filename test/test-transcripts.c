@@ -189,7 +189,6 @@ typedef struct {
   size_t stack_frames;
 } tally_t;
 
-
 static void check_caps(const hcsb_caps_t *c) {
   CHECK(c != NULL);
   CHECK_EQ(c->nschema_versions, 1);
@@ -216,8 +215,8 @@ static void check_json_c_path_agrees(const bin_frame_t *f,
 
   CHECK_EQ(hcsb__decode_ctx_init(&slow), 0);
   slow.flat_disabled = 1;
-  CHECK_EQ(hcsb__response_decode(&slow, f->hdr.type, f->hdr.id, f->body,
-                                 f->len, &r, &g, &hg),
+  CHECK_EQ(hcsb__response_decode(&slow, f->hdr.type, f->hdr.id, f->body, f->len,
+                                 &r, &g, &hg),
            0);
   CHECK_U64(r.result, fast->result);
   CHECK((r.activity_id == NULL) == (fast->activity_id == NULL));
@@ -441,7 +440,8 @@ static void test_container_recording(void) {
   CHECK(b != NULL);
   CHECK_EQ(hcsb__decode_ctx_init(&ctx), 0);
   data = hcsb_test_read_file(
-      hcsb_test_data_path("transcripts/raw/13_container.gcs-to-host.bin"), &len);
+      hcsb_test_data_path("transcripts/raw/13_container.gcs-to-host.bin"),
+      &len);
   decode_stream(data, len, 0, b);
   CHECK_EQ(b->n, 24);
   for (i = 0; i < b->n; i++) {

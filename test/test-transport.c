@@ -110,7 +110,8 @@ static void test_unix_listen(void) {
   const hcsb_addr_t *a = hcsb_bridge_address(fx.b);
   CHECK(a != NULL);
   CHECK_EQ(a->transport, HCSB_TRANSPORT_UNIX);
-  CHECK_STR(a->stdio_dir, hcsb_test_tmpdir()); /* defaults to the socket's dir */
+  CHECK_STR(a->stdio_dir,
+            hcsb_test_tmpdir()); /* defaults to the socket's dir */
   one_call(&fx);
   fx_finish(&fx, 1);
 }
@@ -127,7 +128,8 @@ static void test_unix_connect(void) {
   char addr[300];
   tmp_path(path_a, "guest.sock");
   int lfd = unix_listen(path_a);
-  snprintf(addr, sizeof addr, "unix+connect://%s?stdio=/somewhere/else", path_a);
+  snprintf(addr, sizeof addr, "unix+connect://%s?stdio=/somewhere/else",
+           path_a);
   fx_setup(&fx, NULL);
   peer_start(&fx.peer, -1, script_accept_then_serve, &lfd);
   CHECK_EQ(fx_connect(&fx, addr), 0);
@@ -261,10 +263,13 @@ static void guest_mode(const char *mode) {
   while (peer_read(&p, &f) == 0) {
     char body[512];
     const char *dir = getenv("HCSB_STDIO_DIR");
-    snprintf(body, sizeof body, "{\"Result\":0,\"Properties\":\"{\\\"dir\\\":\\\"%s\\\"}\"}",
+    snprintf(body, sizeof body,
+             "{\"Result\":0,\"Properties\":\"{\\\"dir\\\":\\\"%s\\\"}\"}",
              dir ? dir : "(unset)");
-    peer_send(&p, f.type == HCSB_MSG_GET_PROPERTIES ? HCSB_MSG_GET_PROPERTIES_RESPONSE
-                                                    : START_RESP,
+    peer_send(&p,
+              f.type == HCSB_MSG_GET_PROPERTIES
+                  ? HCSB_MSG_GET_PROPERTIES_RESPONSE
+                  : START_RESP,
               f.id, body);
     pframe_free(&f);
   }
@@ -400,7 +405,8 @@ static void test_spawn_unready_group_killed_at_once(void) {
   char addr[600], pidfile[256];
   tmp_path(pidfile, "group.pid");
   unlink(pidfile);
-  snprintf(addr, sizeof addr, "spawn:sleep 30 & echo \"$$ $!\" > '%s'; wait", pidfile);
+  snprintf(addr, sizeof addr, "spawn:sleep 30 & echo \"$$ $!\" > '%s'; wait",
+           pidfile);
   fx_setup(&fx, NULL);
   CHECK_EQ(fx_connect(&fx, addr), 0);
   int leader = 0, child = 0;
@@ -415,7 +421,8 @@ static void test_spawn_unready_group_killed_at_once(void) {
   }
   CHECK(leader > 0 && child > 0);
   CHECK_EQ(getpgid(child), leader); /* the spawned shell leads its group */
-  CHECK(getsid(leader) == leader);  /* in a session of its own: no terminal's Ctrl-C */
+  CHECK(getsid(leader) ==
+        leader); /* in a session of its own: no terminal's Ctrl-C */
   uv_update_time(&fx.loop);
   uint64_t t0 = uv_now(&fx.loop);
   api_close(&fx);
@@ -435,7 +442,8 @@ static void test_spawn_unready_group_killed_at_once(void) {
         fclose(f);
       }
       const char *rp = strrchr(st, ')');
-      gone = rp != NULL && rp[1] == ' ' && rp[2] == 'Z'; /* dead, not yet reaped */
+      gone =
+          rp != NULL && rp[1] == ' ' && rp[2] == 'Z'; /* dead, not yet reaped */
       if (!gone) usleep(10000);
     }
   }
@@ -450,9 +458,9 @@ static void test_spawn_unready_group_killed_at_once(void) {
 
 typedef struct vmm_s {
   int lfd;
-  const char *reply;  /* NULL: hang up without a word */
-  int serve;          /* then act as the guest */
-  int early_frames;   /* send the negotiate answer right behind "OK" */
+  const char *reply; /* NULL: hang up without a word */
+  int serve;         /* then act as the guest */
+  int early_frames;  /* send the negotiate answer right behind "OK" */
   char got[64];
 } vmm_t;
 
@@ -461,7 +469,7 @@ static void script_vmm(peer_t *p) {
   p->fd = accept(v->lfd, NULL, NULL);
   CHECK(p->fd >= 0);
   size_t n = 0;
-  while (n < sizeof v->got - 1) { /* one line */
+  while (n < sizeof v->got - 1) {               /* one line */
     if (read(p->fd, v->got + n, 1) != 1) break; /* the dialer gave up */
     if (v->got[n++] == '\n') break;
   }
@@ -471,7 +479,8 @@ static void script_vmm(peer_t *p) {
     char buf[1024];
     size_t len = strlen(v->reply);
     memcpy(buf, v->reply, len);
-    len += peer_frame(buf + len, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, 1, PEER_NEGOTIATE_BODY);
+    len += peer_frame(buf + len, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, 1,
+                      PEER_NEGOTIATE_BODY);
     peer_send_raw(p, buf, len);
     CHECK_U64(peer_expect(p, HCSB_MSG_NEGOTIATE_PROTOCOL), 1);
     uint64_t id = peer_expect(p, HCSB_MSG_START);
@@ -587,7 +596,8 @@ static void echo_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   x->echoed++;
 }
 
-static void on_stdio_accept(void *data, hcsb__listener_t *l, int status, uv_stream_t *s) {
+static void on_stdio_accept(void *data, hcsb__listener_t *l, int status,
+                            uv_stream_t *s) {
   lfx_t *x = data;
   CHECK(l == x->l);
   if (status == -ETIMEDOUT) {
@@ -622,14 +632,19 @@ static void hello(const char *path, int times) {
   }
 }
 
-static void script_hello(peer_t *p) { hello(p->arg, 2); }
-static void script_hello_once(peer_t *p) { hello(p->arg, 1); }
+static void script_hello(peer_t *p) {
+  hello(p->arg, 2);
+}
+static void script_hello_once(peer_t *p) {
+  hello(p->arg, 1);
+}
 
 static void run_until(uv_loop_t *loop, int *counter, int value) {
   run_loop_until(loop, counter, value);
 }
 
-static void listener_case(const char *address, const char *want_path, uint32_t port) {
+static void listener_case(const char *address, const char *want_path,
+                          uint32_t port) {
   lfx_t x;
   hcsb_addr_t a;
   peer_t p;
@@ -664,7 +679,8 @@ static void test_stdio_listener_unix(void) {
 static void test_stdio_listener_hybrid(void) {
   char addr[300], want[300];
   snprintf(addr, sizeof addr, "hvsock+fc://%s/vm.vsock", hcsb_test_tmpdir());
-  snprintf(want, sizeof want, "%s/vm.vsock_%u", hcsb_test_tmpdir(), 0x40000002u);
+  snprintf(want, sizeof want, "%s/vm.vsock_%u", hcsb_test_tmpdir(),
+           0x40000002u);
   listener_case(addr, want, 0x40000002u);
 }
 
@@ -708,7 +724,8 @@ static void test_stdio_listener_errors(void) {
   /* The bridge path fits in sun_path, "<its dir>/7.sock" does not. */
   snprintf(addr, sizeof addr, "unix:///tmp/%098d/b", 0);
   CHECK_EQ(hcsb_addr_parse(addr, &a), 0);
-  CHECK_EQ(hcsb__listen(&loop, &a, 7, 0, on_stdio_accept, NULL, &l), -ENAMETOOLONG);
+  CHECK_EQ(hcsb__listen(&loop, &a, 7, 0, on_stdio_accept, NULL, &l),
+           -ENAMETOOLONG);
   CHECK(l == NULL);
   CHECK_EQ(uv_loop_close(&loop), 0);
 }
@@ -737,7 +754,8 @@ static void test_vsock_listen(void) {
   CHECK_EQ(uv_loop_init(&x.loop), 0);
   CHECK_EQ(hcsb__listen(&x.loop, &a, port, 60, on_stdio_accept, &x, &x.l), 0);
   CHECK_STR(hcsb__listener_path(x.l), "");
-  CHECK_EQ(hcsb__listen(&x.loop, &a, port, 0, on_stdio_accept, &x, &second), -EADDRINUSE);
+  CHECK_EQ(hcsb__listen(&x.loop, &a, port, 0, on_stdio_accept, &x, &second),
+           -EADDRINUSE);
   run_until(&x.loop, &x.timeouts, 1);
   CHECK_EQ(x.accepted, 0);
   hcsb__listener_close(x.l);

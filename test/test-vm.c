@@ -29,8 +29,8 @@ static void run_until_out(uv_loop_t *loop, api_proc_t *r, const char *text) {
          mono_ms() < end)
     uv_run(loop, UV_RUN_ONCE);
   if (r->out == NULL || strstr(r->out, text) == NULL)
-    hcsb_test_fail(__FILE__, __LINE__, "no \"%s\" in the output (\"%s\")",
-                   text, r->out != NULL ? r->out : "");
+    hcsb_test_fail(__FILE__, __LINE__, "no \"%s\" in the output (\"%s\")", text,
+                   r->out != NULL ? r->out : "");
 }
 
 static const char *vm_address(void) {
@@ -95,9 +95,8 @@ static void test_vm_caps(void) {
 /* Processes */
 
 static void test_vm_stdio_1mb_round_trip(void) {
-  const char *argv[] = {"/bin/sh", "-c",
-                        "cat; echo \"to-stderr $(uname -s)\" >&2; exit 3",
-                        NULL};
+  const char *argv[] = {
+      "/bin/sh", "-c", "cat; echo \"to-stderr $(uname -s)\" >&2; exit 3", NULL};
   size_t n = 1u << 20, i;
   uint32_t x = 2463534242u;
   char *in = malloc(n + 1);
@@ -195,8 +194,8 @@ static void test_vm_64_parallel(void) {
   for (i = 0; i < 64; i++) {
     const char *argv[4];
     hcsb_process_config_t cfg;
-    snprintf(scripts[i], sizeof scripts[i], "echo out-%d; echo err-%d >&2; exit %d",
-             i, i, i);
+    snprintf(scripts[i], sizeof scripts[i],
+             "echo out-%d; echo err-%d >&2; exit %d", i, i, i);
     argv[0] = "/bin/sh";
     argv[1] = "-c";
     argv[2] = scripts[i];
@@ -246,10 +245,10 @@ static void test_vm_64_parallel(void) {
 /* ------------------------------------------------------------------------ */
 /* Containers */
 
-#define SPEC                                                                \
-  "{\"ociVersion\":\"1.0.2-dev\",\"process\":{\"terminal\":false,"          \
-  "\"user\":{\"uid\":0,\"gid\":0},\"args\":[\"/bin/sh\",\"-c\",\"%s\"],"    \
-  "\"env\":[\"PATH=/bin\"],\"cwd\":\"/\"},\"root\":{\"path\":\"/\"},"      \
+#define SPEC                                                             \
+  "{\"ociVersion\":\"1.0.2-dev\",\"process\":{\"terminal\":false,"       \
+  "\"user\":{\"uid\":0,\"gid\":0},\"args\":[\"/bin/sh\",\"-c\",\"%s\"]," \
+  "\"env\":[\"PATH=/bin\"],\"cwd\":\"/\"},\"root\":{\"path\":\"/\"},"    \
   "\"hostname\":\"vm-ctr\"}"
 
 typedef struct ctr_s {
@@ -289,9 +288,9 @@ static void ctr_create(api_guest_t *g, ctr_t *t, const char *id,
   memset(&cfg, 0, sizeof cfg);
   cfg.id = id;
   cfg.oci_spec_json = spec;
-  CHECK_EQ(hcsb_conn_create_container(g->conn, NULL, &cfg, ctr_created, t,
-                                      &t->c),
-           0);
+  CHECK_EQ(
+      hcsb_conn_create_container(g->conn, NULL, &cfg, ctr_created, t, &t->c),
+      0);
   RUN_UNTIL(g->loop, t->created);
   CHECK_EQ(t->create_status, 0);
 }
@@ -316,8 +315,8 @@ static void ctr_proc(api_guest_t *g, ctr_t *t, api_proc_t *r,
   cfg.create_stdin_pipe = strchr(pipes, 'i') != NULL;
   cfg.create_stdout_pipe = strchr(pipes, 'o') != NULL;
   cfg.create_stderr_pipe = strchr(pipes, 'e') != NULL;
-  CHECK_EQ(hcsb_container_create_process(t->c, NULL, &cfg, api_proc_created,
-                                         r, &r->p),
+  CHECK_EQ(hcsb_container_create_process(t->c, NULL, &cfg, api_proc_created, r,
+                                         &r->p),
            0);
   RUN_UNTIL(g->loop, r->created);
   CHECK_EQ(r->create_status, 0);
@@ -406,9 +405,9 @@ static void test_vm_container_lifecycle(void) {
   RUN_UNTIL(&loop, init.closed);
   api_proc_free(&init);
 
-  CHECK_EQ(hcsb_conn_delete_container_state(g.conn, NULL, "vm-life", api_done,
-                                            &del),
-           0);
+  CHECK_EQ(
+      hcsb_conn_delete_container_state(g.conn, NULL, "vm-life", api_done, &del),
+      0);
   RUN_UNTIL(&loop, del.done);
   CHECK_EQ(del.status, 0);
   hcsb_container_close(t.c, ctr_closed, &t);
@@ -492,8 +491,7 @@ static double rate(api_guest_t *g, rate_t *r, int n, int window) {
       if (r->dump)
         CHECK_EQ(hcsb_conn_dump_stacks(g->conn, NULL, rate_dump_cb, r), 0);
       else
-        CHECK_EQ(hcsb_container_process_list(r->c, NULL, rate_props_cb, r),
-                 0);
+        CHECK_EQ(hcsb_container_process_list(r->c, NULL, rate_props_cb, r), 0);
       sent++;
     }
     uv_run(g->loop, UV_RUN_ONCE);
@@ -559,7 +557,7 @@ typedef struct loss_s {
   api_done_t stacks_done;
   ctr_t w;
   int stacks;
-  int out_ends;   /* read callbacks with nread < 0 */
+  int out_ends; /* read callbacks with nread < 0 */
   ssize_t out_end;
 } loss_t;
 

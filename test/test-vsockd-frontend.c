@@ -245,8 +245,7 @@ static hcsb__vsd_hdr_t guest_recv(fe_t *f, char *payload, size_t cap) {
     wait_readable(f->call[FAKE_RX]);
     CHECK_EQ(read(f->call[FAKE_RX], &v, 8), 8);
   }
-  int n = fake_rx_packet(&f->vm, f->rx_seen++, &h, (uint8_t *)payload,
-                         cap - 1);
+  int n = fake_rx_packet(&f->vm, f->rx_seen++, &h, (uint8_t *)payload, cap - 1);
   CHECK(n >= 0);
   payload[n] = 0;
   uint64_t one = 1;

@@ -69,16 +69,24 @@ static hcsb__vsd_conn_t *establish(rig_t *r, uint32_t guest_buf_alloc) {
 }
 
 static void test_header_layout(void) {
-  hcsb__vsd_hdr_t h = {0x0102030405060708ull, 2, 0x11223344, 0x55667788,
-                       0x99aabbcc, 1, 5, 0xdeadbeef, 0x00040000, 7};
+  hcsb__vsd_hdr_t h = {0x0102030405060708ull,
+                       2,
+                       0x11223344,
+                       0x55667788,
+                       0x99aabbcc,
+                       1,
+                       5,
+                       0xdeadbeef,
+                       0x00040000,
+                       7};
   hcsb__vsd_hdr_t back;
   uint8_t raw[HCSB__VSD_HDR_LEN];
   hcsb__vsd_hdr_encode(&h, raw);
   static const uint8_t want[HCSB__VSD_HDR_LEN] = {
-      8, 7, 6, 5, 4, 3, 2, 1,  2, 0, 0, 0, 0, 0, 0, 0,
-      0x44, 0x33, 0x22, 0x11,  0x88, 0x77, 0x66, 0x55,
-      0xcc, 0xbb, 0xaa, 0x99,  1, 0,  5, 0,
-      0xef, 0xbe, 0xad, 0xde,  0, 0, 4, 0,  7, 0, 0, 0};
+      8,    7,    6,    5,    4,    3,    2,    1,    2,    0,    0,
+      0,    0,    0,    0,    0,    0x44, 0x33, 0x22, 0x11, 0x88, 0x77,
+      0x66, 0x55, 0xcc, 0xbb, 0xaa, 0x99, 1,    0,    5,    0,    0xef,
+      0xbe, 0xad, 0xde, 0,    0,    4,    0,    7,    0,    0,    0};
   CHECK_MEM(raw, want, sizeof want);
   hcsb__vsd_hdr_decode(raw, &back);
   CHECK_U64(back.src_cid, h.src_cid);
@@ -440,9 +448,9 @@ static void test_header_only_rx_buffer(void) {
   fake_desc(&r->vm, FAKE_RX, 100, a, HCSB__VSD_HDR_LEN, 2, 0);
   fake_publish(&r->vm, FAKE_RX, 100);
   uint16_t before = fake_used_idx(&r->vm, FAKE_RX);
-  CHECK_EQ(hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 1,
-                             &signal),
-           1);
+  CHECK_EQ(
+      hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 1, &signal),
+      1);
   fake_used(&r->vm, FAKE_RX, before, &id, &used_len);
   CHECK_EQ(id, 100);
   CHECK_EQ(used_len, 0);
@@ -566,9 +574,12 @@ static void test_host_connect_handshake(void) {
 }
 
 static void test_host_connect_bad_lines(void) {
-  static const char *const bad[] = {"CONNECT\n", "CONNECT x\n",
-                                    "connect 5\n", "CONNECT 4294967295\n",
-                                    "CONNECT 99999999999\n", "CONNECT  5\n",
+  static const char *const bad[] = {"CONNECT\n",
+                                    "CONNECT x\n",
+                                    "connect 5\n",
+                                    "CONNECT 4294967295\n",
+                                    "CONNECT 99999999999\n",
+                                    "CONNECT  5\n",
                                     "CONNECT 5 \n"};
   rig_t *r = rig_new();
   uint8_t *space;
@@ -649,22 +660,22 @@ static void test_tx_budget(void) {
     fake_desc(&r->vm, FAKE_TX, i, a, 44, 0, 0);
     fake_publish(&r->vm, FAKE_TX, i);
   }
-  CHECK_EQ(hcsb__vsd_pump_tx(&r->dev, &r->vm.vq[FAKE_TX], &r->vm.mem, 4,
-                             &signal),
-           4);
+  CHECK_EQ(
+      hcsb__vsd_pump_tx(&r->dev, &r->vm.vq[FAKE_TX], &r->vm.mem, 4, &signal),
+      4);
   CHECK_EQ(signal, 1);
   CHECK_EQ(fake_used_idx(&r->vm, FAKE_TX), 4);
-  CHECK_EQ(hcsb__vsd_pump_tx(&r->dev, &r->vm.vq[FAKE_TX], &r->vm.mem, 100,
-                             &signal),
-           6);
+  CHECK_EQ(
+      hcsb__vsd_pump_tx(&r->dev, &r->vm.vq[FAKE_TX], &r->vm.mem, 100, &signal),
+      6);
   /* The driver asked for no interrupts. */
   signal = 0;
   hcsb__vsd_put16(r->vm.ram + 0x10000 + 0x8000, 1);
   fake_desc(&r->vm, FAKE_TX, 10, a, 44, 0, 0);
   fake_publish(&r->vm, FAKE_TX, 10);
-  CHECK_EQ(hcsb__vsd_pump_tx(&r->dev, &r->vm.vq[FAKE_TX], &r->vm.mem, 100,
-                             &signal),
-           1);
+  CHECK_EQ(
+      hcsb__vsd_pump_tx(&r->dev, &r->vm.vq[FAKE_TX], &r->vm.mem, 100, &signal),
+      1);
   CHECK_EQ(signal, 0);
   rig_free(r);
 }

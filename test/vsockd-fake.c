@@ -66,10 +66,9 @@ uint16_t fake_used_idx(fake_vm_t *vm, int q) {
   return hcsb__vsd_le16(vm->ram + 0x10000u * (unsigned)q + 0xa000 + 2);
 }
 
-void fake_used(fake_vm_t *vm, int q, uint16_t at, uint32_t *id,
-               uint32_t *len) {
-  uint8_t *e = vm->ram + 0x10000u * (unsigned)q + 0xa000 + 4 +
-               8 * (at % vm->vq[q].num);
+void fake_used(fake_vm_t *vm, int q, uint16_t at, uint32_t *id, uint32_t *len) {
+  uint8_t *e =
+      vm->ram + 0x10000u * (unsigned)q + 0xa000 + 4 + 8 * (at % vm->vq[q].num);
   *id = hcsb__vsd_le32(e);
   *len = hcsb__vsd_le32(e + 4);
 }

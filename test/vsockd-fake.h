@@ -6,7 +6,7 @@
 
 #include "vsockd/vsockd.h"
 
-#define FAKE_GPA 0x100000ull      /* guest physical base of the RAM */
+#define FAKE_GPA 0x100000ull       /* guest physical base of the RAM */
 #define FAKE_UVA 0x7f0000000000ull /* where the "frontend" has it */
 #define FAKE_RAM (1u << 20)
 #define FAKE_RX 0
@@ -55,8 +55,7 @@ void fake_desc(fake_vm_t *vm, int q, uint16_t i, uint64_t addr, uint32_t len,
                uint16_t flags, uint16_t next);
 void fake_publish(fake_vm_t *vm, int q, uint16_t head);
 uint16_t fake_used_idx(fake_vm_t *vm, int q);
-void fake_used(fake_vm_t *vm, int q, uint16_t at, uint32_t *id,
-               uint32_t *len);
+void fake_used(fake_vm_t *vm, int q, uint16_t at, uint32_t *id, uint32_t *len);
 
 /* A tx chain (header buffer, payload buffer) made available... */
 void fake_post_tx(fake_vm_t *vm, const hcsb__vsd_hdr_t *h, const void *payload,

@@ -66,12 +66,13 @@ HCSB_EXTERN int hcsb_bridge_set_max_pending(hcsb_bridge_t *b, size_t calls);
 /* Encoded bytes waiting to be written (default 64 MiB); beyond it -ENOBUFS. */
 HCSB_EXTERN int hcsb_bridge_set_max_write_queue(hcsb_bridge_t *b, size_t bytes);
 
-HCSB_EXTERN void hcsb_bridge_set_log(hcsb_bridge_t *b, hcsb_log_cb cb, void *data,
-                                     hcsb_log_level_t max_level);
+HCSB_EXTERN void hcsb_bridge_set_log(hcsb_bridge_t *b, hcsb_log_cb cb,
+                                     void *data, hcsb_log_level_t max_level);
 HCSB_EXTERN void hcsb_bridge_set_notify_cb(hcsb_bridge_t *b, hcsb_notify_cb cb,
                                            void *data);
 HCSB_EXTERN void hcsb_bridge_set_disconnect_cb(hcsb_bridge_t *b,
-                                               hcsb_disconnect_cb cb, void *data);
+                                               hcsb_disconnect_cb cb,
+                                               void *data);
 HCSB_EXTERN void hcsb_bridge_set_data(hcsb_bridge_t *b, void *data);
 HCSB_EXTERN void *hcsb_bridge_get_data(const hcsb_bridge_t *b);
 
@@ -82,7 +83,8 @@ HCSB_EXTERN void *hcsb_bridge_get_data(const hcsb_bridge_t *b);
 HCSB_EXTERN int hcsb_bridge_connect(hcsb_bridge_t *b, const char *address,
                                     hcsb_ready_cb cb, void *data);
 /* As hcsb_bridge_connect() with an already-parsed address. */
-HCSB_EXTERN int hcsb_bridge_connect_addr(hcsb_bridge_t *b, const hcsb_addr_t *addr,
+HCSB_EXTERN int hcsb_bridge_connect_addr(hcsb_bridge_t *b,
+                                         const hcsb_addr_t *addr,
                                          hcsb_ready_cb cb, void *data);
 /* Adopts a connected descriptor (the bridge owns and closes it), then
  * negotiates as above. */
@@ -96,8 +98,8 @@ HCSB_EXTERN int hcsb_bridge_open_fd(hcsb_bridge_t *b, int fd, hcsb_ready_cb cb,
  * never runs.  After the bridge was closed or lost, returns 0 and `cb` runs
  * on the next loop turn with -ENOTCONN. */
 HCSB_EXTERN int hcsb_bridge_call(hcsb_bridge_t *b, const hcsb_request_t *req,
-                                 uint32_t timeout_ms, hcsb_call_cb cb, void *data,
-                                 hcsb_call_t **callp);
+                                 uint32_t timeout_ms, hcsb_call_cb cb,
+                                 void *data, hcsb_call_t **callp);
 
 /* Cancels a call: its callback runs on the next loop turn with -ECANCELED
  * and a late response is dropped and counted.  Returns 0, or -EALREADY when
@@ -111,7 +113,8 @@ HCSB_EXTERN uint64_t hcsb_call_id(const hcsb_call_t *call);
  * once every libuv handle has been closed; the memory is freed after `cb`.
  * Safe from inside any callback.  Idempotent: a second call only replaces
  * nothing and returns. */
-HCSB_EXTERN void hcsb_bridge_close(hcsb_bridge_t *b, hcsb_close_cb cb, void *data);
+HCSB_EXTERN void hcsb_bridge_close(hcsb_bridge_t *b, hcsb_close_cb cb,
+                                   void *data);
 
 /* After negotiation: the guest's capabilities and version; NULL/0 before. */
 HCSB_EXTERN const hcsb_caps_t *hcsb_bridge_caps(const hcsb_bridge_t *b);
@@ -134,15 +137,15 @@ typedef struct hcsb_bridge_stats_s {
   uint64_t frames_received;
   uint64_t bytes_sent;
   uint64_t bytes_received;
-  uint64_t writes; /* uv_write calls: frames_sent / writes = batching */
-  uint64_t late_responses;      /* for timed-out/cancelled calls, dropped */
-  uint64_t unknown_responses;   /* ID never sent or already answered */
-  uint64_t oversize_frames;     /* skipped, their call failed -EMSGSIZE */
-  uint64_t bad_responses;       /* undecodable or wrong type: -EPROTO */
+  uint64_t writes;         /* uv_write calls: frames_sent / writes = batching */
+  uint64_t late_responses; /* for timed-out/cancelled calls, dropped */
+  uint64_t unknown_responses; /* ID never sent or already answered */
+  uint64_t oversize_frames;   /* skipped, their call failed -EMSGSIZE */
+  uint64_t bad_responses;     /* undecodable or wrong type: -EPROTO */
   uint64_t notifications;
-  uint64_t dropped_messages;    /* requests or unknown types from the guest */
-  size_t pending;               /* calls outstanding now */
-  size_t queued_bytes;          /* encoded, not yet written */
+  uint64_t dropped_messages; /* requests or unknown types from the guest */
+  size_t pending;            /* calls outstanding now */
+  size_t queued_bytes;       /* encoded, not yet written */
   /* Create or ExecuteProcess calls that timed out or were cancelled, then
    * succeeded in the guest after all (a late success response): the bridge
    * undid what the guest made with calls of its own (container:
@@ -153,7 +156,8 @@ typedef struct hcsb_bridge_stats_s {
   uint64_t orphans_reaped;
 } hcsb_bridge_stats_t;
 
-HCSB_EXTERN void hcsb_bridge_stats(const hcsb_bridge_t *b, hcsb_bridge_stats_t *out);
+HCSB_EXTERN void hcsb_bridge_stats(const hcsb_bridge_t *b,
+                                   hcsb_bridge_stats_t *out);
 
 #ifdef __cplusplus
 }

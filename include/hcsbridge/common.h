@@ -80,8 +80,8 @@ typedef struct hcsb_error_record_s {
 /* What the guest said when Result != 0.  Owned by the library; valid only
  * for the duration of the callback it is passed to (copy what you keep). */
 typedef struct hcsb_guest_error_s {
-  uint32_t hresult;                   /* Result, reinterpreted as unsigned */
-  const char *message;                /* ErrorMessage, never NULL ("" if absent) */
+  uint32_t hresult;    /* Result, reinterpreted as unsigned */
+  const char *message; /* ErrorMessage, never NULL ("" if absent) */
   size_t nrecords;
   const hcsb_error_record_t *records; /* nrecords entries */
 } hcsb_guest_error_t;
@@ -124,8 +124,8 @@ HCSB_EXTERN const char *hcsb_hresult_name(uint32_t hresult);
  * "guest error 0xC037010E (VmcomputeSystemNotFound): container x not found".
  * Writes at most `len` bytes including the terminating NUL; returns the
  * length it would have written (like snprintf). */
-HCSB_EXTERN int hcsb_guest_error_format(const hcsb_guest_error_t *err, char *buf,
-                                        size_t len);
+HCSB_EXTERN int hcsb_guest_error_format(const hcsb_guest_error_t *err,
+                                        char *buf, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Message identifiers (PROTOCOL.md §2.4-§2.6) */
@@ -154,8 +154,8 @@ typedef enum hcsb_msg_e {
   HCSB_MSG_NEGOTIATE_PROTOCOL = 0x10100b01u,
   HCSB_MSG_DUMP_STACKS = 0x10100c01u,
   HCSB_MSG_DELETE_CONTAINER_STATE = 0x10100d01u,
-  HCSB_MSG_UPDATE_CONTAINER = 0x10100e01u,       /* historic; Linux: E_NOTIMPL */
-  HCSB_MSG_LIFECYCLE_NOTIFICATION = 0x10100f01u, /* unused; Linux: E_NOTIMPL */
+  HCSB_MSG_UPDATE_CONTAINER = 0x10100e01u, /* historic; Linux: E_NOTIMPL */
+  HCSB_MSG_LIFECYCLE_NOTIFICATION = 0x10100f01u,  /* unused; Linux: E_NOTIMPL */
   HCSB_MSG_MODIFY_SERVICE_SETTINGS = 0x10200101u, /* Windows guests only */
 
   HCSB_MSG_CREATE_RESPONSE = 0x20100101u,
@@ -207,7 +207,8 @@ HCSB_EXTERN const char *hcsb_msg_name(uint32_t type);
 HCSB_EXTERN void hcsb_hvsock_service_id(uint32_t port, char out[37]);
 /* The reverse: returns 0 and sets *port when `guid` is a vsock template GUID
  * (case-insensitive), -EINVAL otherwise. */
-HCSB_EXTERN int hcsb_hvsock_port_from_service_id(const char *guid, uint32_t *port);
+HCSB_EXTERN int hcsb_hvsock_port_from_service_id(const char *guid,
+                                                 uint32_t *port);
 /* The 16-byte binary GUID layout (Data1..3 little-endian) of the service ID. */
 HCSB_EXTERN void hcsb_hvsock_service_id_bytes(uint32_t port, uint8_t out[16]);
 

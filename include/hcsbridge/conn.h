@@ -67,7 +67,7 @@ typedef struct hcsb_process_s hcsb_process_t;
  * (hcsb_conn_set_span_context). */
 typedef struct hcsb_call_opts_s {
   const char *activity_id; /* NULL: a fresh random GUID (libuuid) per call */
-  uint32_t timeout_ms;     /* 0: the connection's default for this kind of call */
+  uint32_t timeout_ms; /* 0: the connection's default for this kind of call */
 } hcsb_call_opts_t;
 
 /* Completion without a payload. */
@@ -107,9 +107,9 @@ typedef struct hcsb_conn_options_s {
    * syntax's default of 120000 is not used by hcsb_conn_open), so 0 here
    * really waits forever.  hcsb_conn_open_bridge: the bridge's address was
    * the caller's; connect_timeout_ms bounds the wait for its negotiation. */
-  uint32_t connect_timeout_ms;   /* default 120000 */
-  uint32_t call_timeout_ms;      /* default for RPCs; default 300000 */
-  uint32_t shutdown_timeout_ms;  /* Shutdown/Terminate; default 30000 */
+  uint32_t connect_timeout_ms;      /* default 120000 */
+  uint32_t call_timeout_ms;         /* default for RPCs; default 300000 */
+  uint32_t shutdown_timeout_ms;     /* Shutdown/Terminate; default 30000 */
   uint32_t stdio_accept_timeout_ms; /* guest's dial of a relay; default 30000 */
   /* Bring-up helpers (PROTOCOL.md §1.3-§1.5), each optional, on the same
    * listening transport as the bridge: */
@@ -178,7 +178,8 @@ HCSB_EXTERN int hcsb_conn_open_bridge(hcsb_bridge_t *bridge,
  * it may run while process handles are still open; the connection's
  * memory goes once the last of them is closed.  The lost callback is not
  * called for this.  A second call does nothing. */
-HCSB_EXTERN void hcsb_conn_close(hcsb_conn_t *conn, hcsb_close_cb cb, void *data);
+HCSB_EXTERN void hcsb_conn_close(hcsb_conn_t *conn, hcsb_close_cb cb,
+                                 void *data);
 
 /* The bridge (NULL once the connection is closing). */
 HCSB_EXTERN hcsb_bridge_t *hcsb_conn_bridge(const hcsb_conn_t *conn);
@@ -232,9 +233,9 @@ typedef struct hcsb_tracestate_entry_s {
 } hcsb_tracestate_entry_t;
 
 typedef struct hcsb_span_context_s {
-  uint8_t trace_id[16];   /* not all zero */
-  uint8_t span_id[8];     /* not all zero */
-  uint32_t trace_options; /* bit 0: sampled */
+  uint8_t trace_id[16];                      /* not all zero */
+  uint8_t span_id[8];                        /* not all zero */
+  uint32_t trace_options;                    /* bit 0: sampled */
   const hcsb_tracestate_entry_t *tracestate; /* at most 32 distinct keys */
   size_t ntracestate;
 } hcsb_span_context_t;
@@ -266,7 +267,8 @@ HCSB_EXTERN int hcsb_conn_set_span_context(hcsb_conn_t *conn,
  * whichever container held it.
  * Returns -EINVAL when the text is not a JSON object, or is a
  * MappedVirtualDisk request whose Settings are not what the guest reads. */
-HCSB_EXTERN int hcsb_conn_modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
+HCSB_EXTERN int hcsb_conn_modify(hcsb_conn_t *conn,
+                                 const hcsb_call_opts_t *opts,
                                  const char *request_json, hcsb_done_cb cb,
                                  void *data);
 
@@ -290,7 +292,8 @@ HCSB_EXTERN int hcsb_conn_modify_for_container(hcsb_conn_t *conn,
 typedef void (*hcsb_stacks_cb)(void *data, int status,
                                const hcsb_guest_error_t *gerr,
                                const char *stacks, size_t len);
-HCSB_EXTERN int hcsb_conn_dump_stacks(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
+HCSB_EXTERN int hcsb_conn_dump_stacks(hcsb_conn_t *conn,
+                                      const hcsb_call_opts_t *opts,
                                       hcsb_stacks_cb cb, void *data);
 
 /* Container resources (hcsshim's hcsoci bookkeeping).
@@ -300,10 +303,10 @@ HCSB_EXTERN int hcsb_conn_dump_stacks(hcsb_conn_t *conn, const hcsb_call_opts_t 
  * hcsb_conn_create_container added (mapped virtual disks, mapped
  * directories, the CombinedLayers overlay, network adapters), what the
  * caller added for it with hcsb_conn_modify_for_container, and the
- * CombinedLayers Adds with that ContainerID sent through hcsb_conn_modify.  The record belongs to the ID, not to a handle: it
- * survives hcsb_container_close and is seen again by
- * hcsb_conn_open_container.  It is not persisted: another connection (a
- * new hcsbctl run, say) knows nothing of it.
+ * CombinedLayers Adds with that ContainerID sent through hcsb_conn_modify.  The
+ * record belongs to the ID, not to a handle: it survives hcsb_container_close
+ * and is seen again by hcsb_conn_open_container.  It is not persisted: another
+ * connection (a new hcsbctl run, say) knows nothing of it.
  *   - A create that fails removes what it added, newest first, before its
  *     callback runs; see hcsb_conn_create_container.
  *   - Deleting releases every tracked resource, newest first, before
@@ -475,7 +478,7 @@ typedef struct hcsb_network_adapter_s {
   int policy_based_routing;           /* main shape only */
   const hcsb_ip_config_t *ip_configs; /* main shape only */
   size_t nip_configs;
-  const hcsb_route_t *routes;         /* main shape only */
+  const hcsb_route_t *routes; /* main shape only */
   size_t nroutes;
   /* v0.11 shape only */
   const char *ip_address;
@@ -493,9 +496,9 @@ typedef struct hcsb_security_policy_s {
   const char *encoded_uvm_hash_envelope_reference;
 } hcsb_security_policy_t;
 
-HCSB_EXTERN int hcsb_modify_mapped_virtual_disk(hcsb_request_type_t rt,
-                                                const hcsb_mapped_virtual_disk_t *d,
-                                                char **json_out);
+HCSB_EXTERN int hcsb_modify_mapped_virtual_disk(
+    hcsb_request_type_t rt, const hcsb_mapped_virtual_disk_t *d,
+    char **json_out);
 /* The same requests with dm-verity metadata (`verity` NULL: none, as the
  * builders above).  Give it on Remove too: the guest tears down the verity
  * target it made for the device.  A container's layer devices sent with
@@ -503,12 +506,12 @@ HCSB_EXTERN int hcsb_modify_mapped_virtual_disk(hcsb_request_type_t rt,
 HCSB_EXTERN int hcsb_modify_mapped_virtual_disk_verity(
     hcsb_request_type_t rt, const hcsb_mapped_virtual_disk_t *d,
     const hcsb_verity_info_t *verity, char **json_out);
-HCSB_EXTERN int hcsb_modify_vpmem_device_verity(hcsb_request_type_t rt,
-                                                const hcsb_vpmem_device_t *d,
-                                                const hcsb_verity_info_t *verity,
-                                                char **json_out);
-HCSB_EXTERN int hcsb_modify_scsi_device(hcsb_request_type_t rt, uint8_t controller,
-                                        uint8_t lun, char **json_out);
+HCSB_EXTERN int hcsb_modify_vpmem_device_verity(
+    hcsb_request_type_t rt, const hcsb_vpmem_device_t *d,
+    const hcsb_verity_info_t *verity, char **json_out);
+HCSB_EXTERN int hcsb_modify_scsi_device(hcsb_request_type_t rt,
+                                        uint8_t controller, uint8_t lun,
+                                        char **json_out);
 HCSB_EXTERN int hcsb_modify_mapped_directory(hcsb_request_type_t rt,
                                              const hcsb_mapped_directory_t *d,
                                              char **json_out);
@@ -522,20 +525,19 @@ HCSB_EXTERN int hcsb_modify_network_adapter(hcsb_request_type_t rt,
                                             const hcsb_network_adapter_t *a,
                                             char **json_out);
 HCSB_EXTERN int hcsb_modify_vpci_device(hcsb_request_type_t rt,
-                                        const char *vmbus_guid, char **json_out);
+                                        const char *vmbus_guid,
+                                        char **json_out);
 /* `linux_resources_json`: an OCI LinuxResources object text (or NULL);
  * `windows_json`: a Windows constraints object text (or NULL). */
-HCSB_EXTERN int hcsb_modify_container_constraints(hcsb_request_type_t rt,
-                                                  const char *linux_resources_json,
-                                                  const char *windows_json,
-                                                  char **json_out);
+HCSB_EXTERN int hcsb_modify_container_constraints(
+    hcsb_request_type_t rt, const char *linux_resources_json,
+    const char *windows_json, char **json_out);
 HCSB_EXTERN int hcsb_modify_security_policy(hcsb_request_type_t rt,
                                             const hcsb_security_policy_t *p,
                                             char **json_out);
-HCSB_EXTERN int hcsb_modify_security_policy_fragment(hcsb_request_type_t rt,
-                                                     const char *fragment_base64,
-                                                     const char *media_type,
-                                                     char **json_out);
+HCSB_EXTERN int hcsb_modify_security_policy_fragment(
+    hcsb_request_type_t rt, const char *fragment_base64, const char *media_type,
+    char **json_out);
 HCSB_EXTERN int hcsb_modify_pod_cgroup_memory_limit(hcsb_request_type_t rt,
                                                     char **json_out);
 
@@ -550,24 +552,24 @@ HCSB_EXTERN size_t hcsb_conn_mapped_virtual_disks(
 /* ProcessConfig (hcsshim's ProcessConfig) */
 
 typedef struct hcsb_process_config_s {
-  const char *application_name; /* Windows only: -ENOTSUP when set */
-  const char *command_line;     /* split by the guest (UVM processes) */
+  const char *application_name;    /* Windows only: -ENOTSUP when set */
+  const char *command_line;        /* split by the guest (UVM processes) */
   const char *const *command_args; /* argv; preferred over command_line */
   size_t ncommand_args;
-  const char *user;              /* container processes: OCI user.username;
-                                    UVM processes: -ENOTSUP when set */
+  const char *user; /* container processes: OCI user.username;
+                       UVM processes: -ENOTSUP when set */
   const char *working_directory;
   const char *const *environment; /* "KEY=VALUE" strings */
   size_t nenvironment;
-  int emulate_console;           /* a pty; with it create_stderr_pipe is -EINVAL */
+  int emulate_console; /* a pty; with it create_stderr_pipe is -EINVAL */
   int create_stdin_pipe;
   int create_stdout_pipe;
   int create_stderr_pipe;
-  uint16_t console_height;       /* ConsoleSize: applied with ResizeConsole */
-  uint16_t console_width;        /* once the process exists (0 = leave) */
-  int create_in_utility_vm;      /* run in the UVM even on a container */
-  const char *oci_process_json;  /* container exec: the OCI process object;
-                                    NULL: built from the fields above */
+  uint16_t console_height;      /* ConsoleSize: applied with ResizeConsole */
+  uint16_t console_width;       /* once the process exists (0 = leave) */
+  int create_in_utility_vm;     /* run in the UVM even on a container */
+  const char *oci_process_json; /* container exec: the OCI process object;
+                                   NULL: built from the fields above */
   const char *oci_specification_json; /* legacy v1 field: -ENOTSUP when set */
 } hcsb_process_config_t;
 
@@ -575,7 +577,7 @@ typedef struct hcsb_process_config_s {
 /* ContainerConfig (what applies to a Linux guest) */
 
 typedef struct hcsb_container_config_s {
-  const char *id;            /* NULL: a generated 64-hex-character ID */
+  const char *id; /* NULL: a generated 64-hex-character ID */
   /* Raw ContainerConfig JSON text: sent as is; the typed V2 fields below and
    * the resources are then ignored. */
   const char *config_json;
@@ -591,8 +593,8 @@ typedef struct hcsb_container_config_s {
   const hcsb_mapped_directory_t *mapped_directories;
   size_t nmapped_directories;
   const char *const *layers; /* guest paths, base first: CombinedLayers Add */
-  size_t nlayers;            /* root: <bundle>/rootfs, spec root.path set to it */
-  const char *layer_scratch_path; /* CombinedLayers ScratchPath */
+  size_t nlayers; /* root: <bundle>/rootfs, spec root.path set to it */
+  const char *layer_scratch_path;          /* CombinedLayers ScratchPath */
   const hcsb_network_adapter_t *endpoints; /* Network Add (NamespaceID taken
                                               from the spec when NULL) */
   size_t nendpoints;
@@ -625,11 +627,10 @@ typedef void (*hcsb_container_cb)(void *data, hcsb_container_t *c, int status,
  * (no config_json and no oci_spec_json, a text that is not a JSON object,
  * an empty ID), -EEXIST (a handle for the ID is open on this connection),
  * -ENAMETOOLONG (bundle path), -ENOMEM. */
-HCSB_EXTERN int hcsb_conn_create_container(hcsb_conn_t *conn,
-                                           const hcsb_call_opts_t *opts,
-                                           const hcsb_container_config_t *config,
-                                           hcsb_container_cb cb, void *data,
-                                           hcsb_container_t **out);
+HCSB_EXTERN int hcsb_conn_create_container(
+    hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
+    const hcsb_container_config_t *config, hcsb_container_cb cb, void *data,
+    hcsb_container_t **out);
 
 /* Attaches to a container that already exists in the guest (no RPC).
  * Returns -EEXIST when this connection already has a handle for `id`.  A
@@ -653,13 +654,16 @@ HCSB_EXTERN void *hcsb_container_get_data(const hcsb_container_t *c);
 
 /* Start (a no-op on Linux guests, sent for parity).  Default timeout:
  * call_timeout_ms; Shutdown/Terminate: shutdown_timeout_ms. */
-HCSB_EXTERN int hcsb_container_start(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+HCSB_EXTERN int hcsb_container_start(hcsb_container_t *c,
+                                     const hcsb_call_opts_t *opts,
                                      hcsb_done_cb cb, void *data);
 /* ShutdownGraceful / ShutdownForced; neither waits for the exit.  The guest's
  * "not found" (0xC037010E) is reported as success, as hcsshim does. */
-HCSB_EXTERN int hcsb_container_shutdown(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+HCSB_EXTERN int hcsb_container_shutdown(hcsb_container_t *c,
+                                        const hcsb_call_opts_t *opts,
                                         hcsb_done_cb cb, void *data);
-HCSB_EXTERN int hcsb_container_terminate(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+HCSB_EXTERN int hcsb_container_terminate(hcsb_container_t *c,
+                                         const hcsb_call_opts_t *opts,
                                          hcsb_done_cb cb, void *data);
 
 typedef enum hcsb_container_end_e {
@@ -681,7 +685,8 @@ typedef struct hcsb_container_exit_s {
  * (0 = none) passed first (exit is NULL then; the container is still
  * waitable).  Any number of waits may be outstanding; once the container has
  * ended, later waits complete on the next turn with the same outcome. */
-typedef void (*hcsb_container_wait_cb)(void *data, hcsb_container_t *c, int status,
+typedef void (*hcsb_container_wait_cb)(void *data, hcsb_container_t *c,
+                                       int status,
                                        const hcsb_container_exit_t *exit);
 HCSB_EXTERN int hcsb_container_wait(hcsb_container_t *c, uint32_t timeout_ms,
                                     hcsb_container_wait_cb cb, void *data);
@@ -718,9 +723,9 @@ typedef struct hcsb_statistics_s {
   uint64_t pids_current;
   uint64_t pids_limit;
   int has_blkio;
-  uint64_t blkio_read_bytes;  /* sums of io_service_bytes_recursive */
+  uint64_t blkio_read_bytes; /* sums of io_service_bytes_recursive */
   uint64_t blkio_write_bytes;
-  uint64_t blkio_read_ops;    /* sums of io_serviced_recursive */
+  uint64_t blkio_read_ops; /* sums of io_serviced_recursive */
   uint64_t blkio_write_ops;
 } hcsb_statistics_t;
 
@@ -747,11 +752,13 @@ typedef void (*hcsb_properties_cb)(void *data, int status,
  * wrong type in the guest's text makes that call -EPROTO; unknown fields
  * are ignored, null is absent.  A warm call allocates nothing in this
  * layer. */
-HCSB_EXTERN int hcsb_container_properties(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+HCSB_EXTERN int hcsb_container_properties(hcsb_container_t *c,
+                                          const hcsb_call_opts_t *opts,
                                           unsigned types, hcsb_properties_cb cb,
                                           void *data);
 /* Shorthands: the same callback with only that property requested. */
-HCSB_EXTERN int hcsb_container_statistics(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+HCSB_EXTERN int hcsb_container_statistics(hcsb_container_t *c,
+                                          const hcsb_call_opts_t *opts,
                                           hcsb_properties_cb cb, void *data);
 HCSB_EXTERN int hcsb_container_process_list(hcsb_container_t *c,
                                             const hcsb_call_opts_t *opts,
@@ -759,15 +766,18 @@ HCSB_EXTERN int hcsb_container_process_list(hcsb_container_t *c,
 
 /* ModifySettings against this container (Linux: ContainerConstraints).
  * -EINVAL when the text is not a JSON object. */
-HCSB_EXTERN int hcsb_container_modify(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+HCSB_EXTERN int hcsb_container_modify(hcsb_container_t *c,
+                                      const hcsb_call_opts_t *opts,
                                       const char *request_json, hcsb_done_cb cb,
                                       void *data);
 
 /* Present for parity with hcsshim's Container; no bridge RPC exists.  Each
  * returns 0 and completes with -ENOTSUP on the next loop turn. */
-HCSB_EXTERN int hcsb_container_pause(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+HCSB_EXTERN int hcsb_container_pause(hcsb_container_t *c,
+                                     const hcsb_call_opts_t *opts,
                                      hcsb_done_cb cb, void *data);
-HCSB_EXTERN int hcsb_container_resume(hcsb_container_t *c, const hcsb_call_opts_t *opts,
+HCSB_EXTERN int hcsb_container_resume(hcsb_container_t *c,
+                                      const hcsb_call_opts_t *opts,
                                       hcsb_done_cb cb, void *data);
 HCSB_EXTERN int hcsb_container_has_pending_updates(hcsb_container_t *c,
                                                    const hcsb_call_opts_t *opts,
@@ -807,7 +817,8 @@ typedef void (*hcsb_process_cb)(void *data, hcsb_process_t *p, int status,
  * environment entry without '=', NULL array entries; pipes requested on a
  * connection with no place to listen for them) for what the Linux guest
  * cannot honour. */
-HCSB_EXTERN int hcsb_conn_create_process(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
+HCSB_EXTERN int hcsb_conn_create_process(hcsb_conn_t *conn,
+                                         const hcsb_call_opts_t *opts,
                                          const hcsb_process_config_t *config,
                                          hcsb_process_cb cb, void *data,
                                          hcsb_process_t **out);
@@ -817,11 +828,10 @@ HCSB_EXTERN int hcsb_conn_create_process(hcsb_conn_t *conn, const hcsb_call_opts
  * from the spec (do it once); otherwise it is an exec whose OCI process is
  * oci_process_json or is built from the config (args, env, cwd, terminal,
  * user, console size). */
-HCSB_EXTERN int hcsb_container_create_process(hcsb_container_t *c,
-                                              const hcsb_call_opts_t *opts,
-                                              const hcsb_process_config_t *config,
-                                              hcsb_process_cb cb, void *data,
-                                              hcsb_process_t **out);
+HCSB_EXTERN int hcsb_container_create_process(
+    hcsb_container_t *c, const hcsb_call_opts_t *opts,
+    const hcsb_process_config_t *config, hcsb_process_cb cb, void *data,
+    hcsb_process_t **out);
 
 /* Attaches to an existing process by PID (no stdio): registers a
  * WaitForProcess for it.  Returns -EEXIST when a handle for that PID is
@@ -849,9 +859,11 @@ HCSB_EXTERN void *hcsb_process_get_data(const hcsb_process_t *p);
 #define HCSB_SIGNAL_MAX 64 /* SIGRTMAX of the Linux guest */
 typedef void (*hcsb_signal_cb)(void *data, int status,
                                const hcsb_guest_error_t *gerr, int delivered);
-HCSB_EXTERN int hcsb_process_signal(hcsb_process_t *p, const hcsb_call_opts_t *opts,
-                                    int signum, hcsb_signal_cb cb, void *data);
-HCSB_EXTERN int hcsb_process_kill(hcsb_process_t *p, const hcsb_call_opts_t *opts,
+HCSB_EXTERN int hcsb_process_signal(hcsb_process_t *p,
+                                    const hcsb_call_opts_t *opts, int signum,
+                                    hcsb_signal_cb cb, void *data);
+HCSB_EXTERN int hcsb_process_kill(hcsb_process_t *p,
+                                  const hcsb_call_opts_t *opts,
                                   hcsb_signal_cb cb, void *data);
 
 /* Waits for the exit reported by the library's own outstanding
@@ -878,7 +890,8 @@ HCSB_EXTERN int hcsb_process_exit_code(const hcsb_process_t *p, uint32_t *code);
  * failed).  UVM processes: HCSB_EGUEST 0xC037010E from the Linux GCS.  The
  * config's console_width/height are applied the same way, for container
  * processes with a terminal only. */
-HCSB_EXTERN int hcsb_process_resize_console(hcsb_process_t *p, const hcsb_call_opts_t *opts,
+HCSB_EXTERN int hcsb_process_resize_console(hcsb_process_t *p,
+                                            const hcsb_call_opts_t *opts,
                                             uint16_t width, uint16_t height,
                                             hcsb_done_cb cb, void *data);
 
@@ -908,21 +921,22 @@ HCSB_EXTERN int hcsb_process_close_stderr(hcsb_process_t *p);
  * nor stderr was requested, -EPIPE when the streams are closed. */
 typedef void (*hcsb_process_read_cb)(void *data, hcsb_process_t *p, int fd,
                                      const char *buf, ssize_t nread);
-HCSB_EXTERN int hcsb_process_read_start(hcsb_process_t *p, hcsb_process_read_cb cb,
-                                        void *data);
+HCSB_EXTERN int hcsb_process_read_start(hcsb_process_t *p,
+                                        hcsb_process_read_cb cb, void *data);
 HCSB_EXTERN int hcsb_process_read_stop(hcsb_process_t *p);
 
 /* Convenience writing to stdin: the bytes are copied; `cb` (may be NULL)
  * runs once they were written or failed.  -EPIPE when stdin is closed or was
  * never requested. */
-HCSB_EXTERN int hcsb_process_write(hcsb_process_t *p, const void *buf, size_t len,
-                                   hcsb_done_cb cb, void *data);
+HCSB_EXTERN int hcsb_process_write(hcsb_process_t *p, const void *buf,
+                                   size_t len, hcsb_done_cb cb, void *data);
 
 /* Releases the handle: closes its stdio streams and listeners; does not kill
  * the process nor cancel the guest-side wait (its answer is still consumed).
  * Pending operations of this handle (waits, signals, resizes, writes, the
  * create) complete with -ECANCELED first. */
-HCSB_EXTERN void hcsb_process_close(hcsb_process_t *p, hcsb_close_cb cb, void *data);
+HCSB_EXTERN void hcsb_process_close(hcsb_process_t *p, hcsb_close_cb cb,
+                                    void *data);
 
 #ifdef __cplusplus
 }

@@ -17,11 +17,10 @@
  *   hcsb_is_already_stopped 0xC0370110, 0x80370110 (already  -ESRCH
  *                           stopped), 0x8037011F (process
  *                           already stopped), 0x80070490, 0x490
- *   hcsb_is_already_closed  0x6 ERROR_INVALID_HANDLE          -ENOTCONN, -EBADF,
- *                                                             -ECONNRESET, -EPIPE
- *   hcsb_is_timeout         0xC0370109 VmcomputeTimeout       -ETIMEDOUT
- *   hcsb_is_not_supported   0x80004001 E_NOTIMPL, 0xC037010B  -ENOTSUP, -ENOSYS
- *                           UnknownMessage, 0xC037010C
+ *   hcsb_is_already_closed  0x6 ERROR_INVALID_HANDLE          -ENOTCONN,
+ * -EBADF, -ECONNRESET, -EPIPE hcsb_is_timeout         0xC0370109
+ * VmcomputeTimeout       -ETIMEDOUT hcsb_is_not_supported   0x80004001
+ * E_NOTIMPL, 0xC037010B  -ENOTSUP, -ENOSYS UnknownMessage, 0xC037010C
  *                           UnsupportedProtocolVersion,
  *                           0xC037010D InvalidJson, 0x32
  *                           NOT_SUPPORTED, 0xD INVALID_DATA,

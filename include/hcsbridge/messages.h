@@ -73,15 +73,15 @@ typedef enum hcsb_transport_e {
 
 typedef struct hcsb_addr_s {
   hcsb_transport_t transport;
-  int listen;               /* 1: host listens, guest dials; 0: host dials */
-  uint32_t cid;             /* vsock: CID to bind or dial (HCSB_VSOCK_CID_ANY) */
-  uint32_t port;            /* vsock and hybrid: the bridge port */
-  int has_peer_cid;         /* vsock listen: filter accepted peers by CID */
+  int listen;       /* 1: host listens, guest dials; 0: host dials */
+  uint32_t cid;     /* vsock: CID to bind or dial (HCSB_VSOCK_CID_ANY) */
+  uint32_t port;    /* vsock and hybrid: the bridge port */
+  int has_peer_cid; /* vsock listen: filter accepted peers by CID */
   uint32_t peer_cid;
-  int fd;                   /* fd:// */
-  uint32_t timeout_ms;      /* accept/dial/handshake timeout; 0 = none */
-  char path[HCSB_ADDR_PATH_MAX];      /* unix and hybrid socket path */
-  char stdio_dir[HCSB_ADDR_PATH_MAX]; /* "" = default */
+  int fd;                        /* fd:// */
+  uint32_t timeout_ms;           /* accept/dial/handshake timeout; 0 = none */
+  char path[HCSB_ADDR_PATH_MAX]; /* unix and hybrid socket path */
+  char stdio_dir[HCSB_ADDR_PATH_MAX];  /* "" = default */
   char command[HCSB_ADDR_COMMAND_MAX]; /* spawn: */
 } hcsb_addr_t;
 
@@ -91,7 +91,8 @@ typedef struct hcsb_addr_s {
 HCSB_EXTERN int hcsb_addr_parse(const char *address, hcsb_addr_t *out);
 
 /* Formats `addr` back into the syntax above (snprintf semantics). */
-HCSB_EXTERN int hcsb_addr_format(const hcsb_addr_t *addr, char *buf, size_t len);
+HCSB_EXTERN int hcsb_addr_format(const hcsb_addr_t *addr, char *buf,
+                                 size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Messages */
@@ -131,7 +132,8 @@ typedef struct hcsb_request_s {
       uint16_t height, width;
     } resize;
     struct {
-      const char *query; /* Query JSON text, e.g. {"PropertyTypes":["ProcessList"]} */
+      const char
+          *query; /* Query JSON text, e.g. {"PropertyTypes":["ProcessList"]} */
     } get_properties;
     struct {
       const char *request; /* ModificationRequest JSON object text (nested) */
@@ -179,14 +181,14 @@ typedef struct hcsb_response_s {
   const char *body;        /* the raw JSON body (not NUL-terminated) */
   size_t body_len;
 
-  uint32_t version;          /* NegotiateProtocol */
-  const hcsb_caps_t *caps;   /* NegotiateProtocol */
-  uint32_t process_id;       /* ExecuteProcess */
-  int has_exit_code;         /* WaitForProcess */
-  uint32_t exit_code;        /* WaitForProcess */
-  const char *properties;    /* GetProperties: the JSON text inside the string */
+  uint32_t version;        /* NegotiateProtocol */
+  const hcsb_caps_t *caps; /* NegotiateProtocol */
+  uint32_t process_id;     /* ExecuteProcess */
+  int has_exit_code;       /* WaitForProcess */
+  uint32_t exit_code;      /* WaitForProcess */
+  const char *properties;  /* GetProperties: the JSON text inside the string */
   size_t properties_len;
-  const char *guest_stacks;  /* DumpStacks */
+  const char *guest_stacks; /* DumpStacks */
   size_t guest_stacks_len;
 } hcsb_response_t;
 
@@ -204,13 +206,13 @@ typedef enum hcsb_notification_type_e {
 
 /* A container notification (0x30100101).  Valid only during the callback. */
 typedef struct hcsb_notification_s {
-  const char *container_id;  /* never NULL */
-  const char *activity_id;   /* NULL when absent */
-  const char *type;          /* the Type string, "" when absent */
+  const char *container_id; /* never NULL */
+  const char *activity_id;  /* NULL when absent */
+  const char *type;         /* the Type string, "" when absent */
   hcsb_notification_type_t kind;
-  const char *operation;     /* the Operation string, "" when absent */
-  uint32_t result;           /* HRESULT */
-  const char *result_info;   /* decoded ResultInfo JSON text, or NULL */
+  const char *operation;   /* the Operation string, "" when absent */
+  uint32_t result;         /* HRESULT */
+  const char *result_info; /* decoded ResultInfo JSON text, or NULL */
 } hcsb_notification_t;
 
 #ifdef __cplusplus

@@ -27,11 +27,11 @@
 extern "C" {
 #endif
 
-#define HCSB_METRICS_MAX_CPUS 1024u      /* cpu.usage.per_cpu */
-#define HCSB_METRICS_MAX_BLKIO 4096u     /* each blkio list */
-#define HCSB_METRICS_MAX_HUGETLB 64u     /* page sizes */
-#define HCSB_METRICS_MAX_NETWORK 1024u   /* interfaces */
-#define HCSB_METRICS_MAX_RDMA 256u       /* each rdma list */
+#define HCSB_METRICS_MAX_CPUS 1024u    /* cpu.usage.per_cpu */
+#define HCSB_METRICS_MAX_BLKIO 4096u   /* each blkio list */
+#define HCSB_METRICS_MAX_HUGETLB 64u   /* page sizes */
+#define HCSB_METRICS_MAX_NETWORK 1024u /* interfaces */
+#define HCSB_METRICS_MAX_RDMA 256u     /* each rdma list */
 
 typedef struct hcsb_hugetlb_stat_s {
   uint64_t usage;

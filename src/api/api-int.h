@@ -54,13 +54,16 @@ typedef struct hcsb__obj_s {
 
 /* A connection refers to itself; children hold a reference on it. */
 void hcsb__obj_init(hcsb__obj_t *o, hcsb__kind_t kind, hcsb_conn_t *conn);
-static inline void hcsb__obj_ref(hcsb__obj_t *o) { hcsb__handle_ref(&o->base); }
+static inline void hcsb__obj_ref(hcsb__obj_t *o) {
+  hcsb__handle_ref(&o->base);
+}
 static inline void hcsb__obj_unref(hcsb__obj_t *o) {
   hcsb__handle_unref(&o->base);
 }
 /* Marks `o` closing, cancels its operations and queues the close callback
  * once nothing is pending any more (see hcsb__obj_check_closed). */
-static inline void hcsb__obj_close(hcsb__obj_t *o, hcsb_close_cb cb, void *data) {
+static inline void hcsb__obj_close(hcsb__obj_t *o, hcsb_close_cb cb,
+                                   void *data) {
   hcsb__handle_close(&o->base, cb, data);
 }
 /* Queues the close callback when `o` is closing and idle; call whenever
@@ -123,7 +126,7 @@ typedef struct hcsb__op_class_s {
  * status in call.w.status, on the connection's queue, and every step
  * starts with the op's timeout kept in call.timeout_ms. */
 struct hcsb__op_s {
-  hcsb_call_t call; /* busy while a step is with the bridge */
+  hcsb_call_t call;  /* busy while a step is with the bridge */
   hcsb__link_t link; /* owner's pending list (its base.reqs) */
   hcsb__obj_t *owner;
   const hcsb__op_class_t *cls;
@@ -235,7 +238,7 @@ typedef struct hcsb__cwaiter_s {
   char type_name[32];
   uint32_t result;
   struct hcsb__res_s *res; /* what the container holds in the guest */
-  char id[]; /* NUL-terminated */
+  char id[];               /* NUL-terminated */
 } hcsb__cwaiter_t;
 
 struct hcsb_conn_s {
@@ -405,7 +408,7 @@ struct hcsb_container_s {
   size_t items_cap;
   hcsb__buf_t strings;
   struct hcsb__mstore_s *mstore; /* typed LCOWMetrics (metrics.c), lazily */
-  char id[]; /* NUL-terminated */
+  char id[];                     /* NUL-terminated */
 };
 
 typedef enum hcsb__pstate_e {

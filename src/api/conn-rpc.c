@@ -296,8 +296,7 @@ static void modify_step(hcsb__op_t *op, int status,
       m->res = NULL;
       if (hcsb__res_push(c, owner, x) != 0)
         hcsb__api_log(c, HCSB_LOG_ERROR, hcsb__op_activity(op, aid),
-                      "container %s: out of memory tracking a resource",
-                      owner);
+                      "container %s: out of memory tracking a resource", owner);
     }
   }
   hcsb__op_done(op, status, gerr, resp);
@@ -307,8 +306,8 @@ static const hcsb__op_class_t modify_op = {modify_step, hcsb__deliver_done,
                                            modify_ctx_free};
 
 static int modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
-                  const char *owner, const char *request_json,
-                  hcsb_done_cb cb, void *data) {
+                  const char *owner, const char *request_json, hcsb_done_cb cb,
+                  void *data) {
   hcsb_request_t req;
   hcsb__disk_change_t *change;
   hcsb__res_t *res = NULL;

@@ -342,8 +342,10 @@ void hcsb__conn_release(hcsb_conn_t *c) {
   hcsb__pool_free(&c->ops);
   if (c->inited < 0) return;
   hcsb__dq_close(&c->dq);
-  if (c->inited > 0) hcsb__handle_uv_close(&c->obj.base, (uv_handle_t *)&c->timer);
-  if (c->inited > 1) hcsb__handle_uv_close(&c->obj.base, (uv_handle_t *)&c->check);
+  if (c->inited > 0)
+    hcsb__handle_uv_close(&c->obj.base, (uv_handle_t *)&c->timer);
+  if (c->inited > 1)
+    hcsb__handle_uv_close(&c->obj.base, (uv_handle_t *)&c->check);
 }
 
 int hcsb__conn_idle(const hcsb_conn_t *c) {

@@ -88,7 +88,8 @@ int hcsb_container_wait(hcsb_container_t *c, uint32_t timeout_ms,
   if (r != 0) return r;
   w->cb.container = cb;
   w->data = data;
-  if (c->obj.base.closing || c->waiter == NULL || c->waiter->end != HCSB__CEND_NONE)
+  if (c->obj.base.closing || c->waiter == NULL ||
+      c->waiter->end != HCSB__CEND_NONE)
     wait_fill(c, w);
   return 0;
 }
@@ -586,16 +587,16 @@ int hcsb_container_shutdown(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                             hcsb_done_cb cb, void *data) {
   if (c == NULL) return -EINVAL;
   return simple_rpc(c, opts, HCSB_MSG_SHUTDOWN_GRACEFUL,
-                    c->obj.conn->shutdown_timeout_ms, NULL, &shutdown_op,
-                    cb, data);
+                    c->obj.conn->shutdown_timeout_ms, NULL, &shutdown_op, cb,
+                    data);
 }
 
 int hcsb_container_terminate(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                              hcsb_done_cb cb, void *data) {
   if (c == NULL) return -EINVAL;
   return simple_rpc(c, opts, HCSB_MSG_SHUTDOWN_FORCED,
-                    c->obj.conn->shutdown_timeout_ms, NULL, &shutdown_op,
-                    cb, data);
+                    c->obj.conn->shutdown_timeout_ms, NULL, &shutdown_op, cb,
+                    data);
 }
 
 int hcsb_container_modify(hcsb_container_t *c, const hcsb_call_opts_t *opts,
@@ -606,8 +607,8 @@ int hcsb_container_modify(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                           HCSB__JSON_MAX_DEPTH) != (int)json_type_object)
     return -EINVAL;
   return simple_rpc(c, opts, HCSB_MSG_MODIFY_SETTINGS,
-                    c->obj.conn->call_timeout_ms, request_json,
-                    &hcsb__done_op, cb, data);
+                    c->obj.conn->call_timeout_ms, request_json, &hcsb__done_op,
+                    cb, data);
 }
 
 static int unsupported(hcsb_container_t *c, const hcsb_call_opts_t *opts,

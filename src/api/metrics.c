@@ -49,7 +49,8 @@ struct dec_s {
 };
 
 #define NF(t) (sizeof(t) / sizeof((t)[0]))
-#define U(type, f) {#f, offsetof(type, f), NULL}
+#define U(type, f) \
+  { #f, offsetof(type, f), NULL }
 
 static int obj(dec_t *d, cur_t *c, void *base, const fld_t *f, size_t nf,
                int *present) {
@@ -105,18 +106,24 @@ typedef struct kind_s {
 static const fld_t blkio_entry_f[] = {
     {"op", offsetof(hcsb_blkio_entry_t, op), f_str},
     {"device", offsetof(hcsb_blkio_entry_t, device), f_str},
-    U(hcsb_blkio_entry_t, major), U(hcsb_blkio_entry_t, minor),
+    U(hcsb_blkio_entry_t, major),
+    U(hcsb_blkio_entry_t, minor),
     U(hcsb_blkio_entry_t, value)};
 static const fld_t hugetlb_f[] = {
-    U(hcsb_hugetlb_stat_t, usage), U(hcsb_hugetlb_stat_t, max),
+    U(hcsb_hugetlb_stat_t, usage),
+    U(hcsb_hugetlb_stat_t, max),
     U(hcsb_hugetlb_stat_t, failcnt),
     {"pagesize", offsetof(hcsb_hugetlb_stat_t, pagesize), f_str}};
 static const fld_t network_f[] = {
     {"name", offsetof(hcsb_network_stat_t, name), f_str},
-    U(hcsb_network_stat_t, rx_bytes),   U(hcsb_network_stat_t, rx_packets),
-    U(hcsb_network_stat_t, rx_errors),  U(hcsb_network_stat_t, rx_dropped),
-    U(hcsb_network_stat_t, tx_bytes),   U(hcsb_network_stat_t, tx_packets),
-    U(hcsb_network_stat_t, tx_errors),  U(hcsb_network_stat_t, tx_dropped)};
+    U(hcsb_network_stat_t, rx_bytes),
+    U(hcsb_network_stat_t, rx_packets),
+    U(hcsb_network_stat_t, rx_errors),
+    U(hcsb_network_stat_t, rx_dropped),
+    U(hcsb_network_stat_t, tx_bytes),
+    U(hcsb_network_stat_t, tx_packets),
+    U(hcsb_network_stat_t, tx_errors),
+    U(hcsb_network_stat_t, tx_dropped)};
 static const fld_t rdma_f[] = {
     {"device", offsetof(hcsb_rdma_entry_t, device), f_str},
     {"hca_handles", offsetof(hcsb_rdma_entry_t, hca_handles), f_u32},
@@ -124,22 +131,30 @@ static const fld_t rdma_f[] = {
 
 /* str_off: where string members that read "" when absent sit, plus one
  * (0 = none). */
-static const kind_t per_cpu_k = {sizeof(uint64_t), HCSB_METRICS_MAX_CPUS,
-                                 NULL, 0, {0, 0}};
-static const kind_t blkio_k = {
-    sizeof(hcsb_blkio_entry_t), HCSB_METRICS_MAX_BLKIO, blkio_entry_f,
-    NF(blkio_entry_f),
-    {offsetof(hcsb_blkio_entry_t, op) + 1,
-     offsetof(hcsb_blkio_entry_t, device) + 1}};
+static const kind_t per_cpu_k = {
+    sizeof(uint64_t), HCSB_METRICS_MAX_CPUS, NULL, 0, {0, 0}};
+static const kind_t blkio_k = {sizeof(hcsb_blkio_entry_t),
+                               HCSB_METRICS_MAX_BLKIO,
+                               blkio_entry_f,
+                               NF(blkio_entry_f),
+                               {offsetof(hcsb_blkio_entry_t, op) + 1,
+                                offsetof(hcsb_blkio_entry_t, device) + 1}};
 static const kind_t hugetlb_k = {
-    sizeof(hcsb_hugetlb_stat_t), HCSB_METRICS_MAX_HUGETLB, hugetlb_f,
-    NF(hugetlb_f), {offsetof(hcsb_hugetlb_stat_t, pagesize) + 1, 0}};
-static const kind_t network_k = {
-    sizeof(hcsb_network_stat_t), HCSB_METRICS_MAX_NETWORK, network_f,
-    NF(network_f), {offsetof(hcsb_network_stat_t, name) + 1, 0}};
-static const kind_t rdma_k = {
-    sizeof(hcsb_rdma_entry_t), HCSB_METRICS_MAX_RDMA, rdma_f, NF(rdma_f),
-    {offsetof(hcsb_rdma_entry_t, device) + 1, 0}};
+    sizeof(hcsb_hugetlb_stat_t),
+    HCSB_METRICS_MAX_HUGETLB,
+    hugetlb_f,
+    NF(hugetlb_f),
+    {offsetof(hcsb_hugetlb_stat_t, pagesize) + 1, 0}};
+static const kind_t network_k = {sizeof(hcsb_network_stat_t),
+                                 HCSB_METRICS_MAX_NETWORK,
+                                 network_f,
+                                 NF(network_f),
+                                 {offsetof(hcsb_network_stat_t, name) + 1, 0}};
+static const kind_t rdma_k = {sizeof(hcsb_rdma_entry_t),
+                              HCSB_METRICS_MAX_RDMA,
+                              rdma_f,
+                              NF(rdma_f),
+                              {offsetof(hcsb_rdma_entry_t, device) + 1, 0}};
 
 /* The slot for the next element: in the array while under the cap, else
  * `scratch` (the element is checked, then counted as dropped). */
@@ -164,7 +179,8 @@ static void *slot(arr_t *a, const kind_t *k, void *scratch) {
   }
   memset(e, 0, k->size);
   for (i = 0; i < 2; i++)
-    if (k->str_off[i] != 0) *(const char **)(void *)(e + k->str_off[i] - 1) = "";
+    if (k->str_off[i] != 0)
+      *(const char **)(void *)(e + k->str_off[i] - 1) = "";
   return e;
 }
 
@@ -224,10 +240,10 @@ static int f_per_cpu(dec_t *d, cur_t *c, void *at) {
   return arr(d, c, A_PER_CPU, &per_cpu_k);
 }
 
-#define BLKIO_FN(i)                                         \
-  static int f_blkio##i(dec_t *d, cur_t *c, void *at) {     \
-    (void)at;                                               \
-    return arr(d, c, A_BLKIO + (i), &blkio_k);              \
+#define BLKIO_FN(i)                                     \
+  static int f_blkio##i(dec_t *d, cur_t *c, void *at) { \
+    (void)at;                                           \
+    return arr(d, c, A_BLKIO + (i), &blkio_k);          \
   }
 BLKIO_FN(0)
 BLKIO_FN(1)
@@ -289,53 +305,69 @@ static const fld_t cpu_f[] = {
     {"throttling", offsetof(hcsb_cpu_stat_t, throttling), f_throttle}};
 
 #define M(f) U(hcsb_memory_stat_t, f)
-#define E(f) {#f, offsetof(hcsb_memory_stat_t, f), f_entry}
-static const fld_t memory_f[] = {
-    M(cache),          M(rss),
-    M(rss_huge),       M(mapped_file),
-    M(dirty),          M(writeback),
-    M(pg_pg_in),       M(pg_pg_out),
-    M(pg_fault),       M(pg_maj_fault),
-    M(inactive_anon),  M(active_anon),
-    M(inactive_file),  M(active_file),
-    M(unevictable),    M(hierarchical_memory_limit),
-    M(hierarchical_swap_limit), M(total_cache),
-    M(total_rss),      M(total_rss_huge),
-    M(total_mapped_file), M(total_dirty),
-    M(total_writeback), M(total_pg_pg_in),
-    M(total_pg_pg_out), M(total_pg_fault),
-    M(total_pg_maj_fault), M(total_inactive_anon),
-    M(total_active_anon), M(total_inactive_file),
-    M(total_active_file), M(total_unevictable),
-    E(usage),          E(swap),
-    E(kernel),         E(kernel_tcp)};
+#define E(f) \
+  { #f, offsetof(hcsb_memory_stat_t, f), f_entry }
+static const fld_t memory_f[] = {M(cache),
+                                 M(rss),
+                                 M(rss_huge),
+                                 M(mapped_file),
+                                 M(dirty),
+                                 M(writeback),
+                                 M(pg_pg_in),
+                                 M(pg_pg_out),
+                                 M(pg_fault),
+                                 M(pg_maj_fault),
+                                 M(inactive_anon),
+                                 M(active_anon),
+                                 M(inactive_file),
+                                 M(active_file),
+                                 M(unevictable),
+                                 M(hierarchical_memory_limit),
+                                 M(hierarchical_swap_limit),
+                                 M(total_cache),
+                                 M(total_rss),
+                                 M(total_rss_huge),
+                                 M(total_mapped_file),
+                                 M(total_dirty),
+                                 M(total_writeback),
+                                 M(total_pg_pg_in),
+                                 M(total_pg_pg_out),
+                                 M(total_pg_fault),
+                                 M(total_pg_maj_fault),
+                                 M(total_inactive_anon),
+                                 M(total_active_anon),
+                                 M(total_inactive_file),
+                                 M(total_active_file),
+                                 M(total_unevictable),
+                                 E(usage),
+                                 E(swap),
+                                 E(kernel),
+                                 E(kernel_tcp)};
 
-static const fld_t blkio_f[] = {
-    {"io_service_bytes_recursive", 0, f_blkio0},
-    {"io_serviced_recursive", 0, f_blkio1},
-    {"io_queued_recursive", 0, f_blkio2},
-    {"io_service_time_recursive", 0, f_blkio3},
-    {"io_wait_time_recursive", 0, f_blkio4},
-    {"io_merged_recursive", 0, f_blkio5},
-    {"io_time_recursive", 0, f_blkio6},
-    {"sectors_recursive", 0, f_blkio7}};
+static const fld_t blkio_f[] = {{"io_service_bytes_recursive", 0, f_blkio0},
+                                {"io_serviced_recursive", 0, f_blkio1},
+                                {"io_queued_recursive", 0, f_blkio2},
+                                {"io_service_time_recursive", 0, f_blkio3},
+                                {"io_wait_time_recursive", 0, f_blkio4},
+                                {"io_merged_recursive", 0, f_blkio5},
+                                {"io_time_recursive", 0, f_blkio6},
+                                {"sectors_recursive", 0, f_blkio7}};
 static const fld_t rdma_stat_f[] = {{"current", 0, f_rdma_current},
                                     {"limit", 0, f_rdma_limit}};
 static const fld_t pids_f[] = {U(hcsb_pids_stat_t, current),
                                U(hcsb_pids_stat_t, limit)};
-static const fld_t cgroup_f[] = {
-    U(hcsb_cgroup_stats_t, nr_sleeping), U(hcsb_cgroup_stats_t, nr_running),
-    U(hcsb_cgroup_stats_t, nr_stopped),
-    U(hcsb_cgroup_stats_t, nr_uninterruptible),
-    U(hcsb_cgroup_stats_t, nr_io_wait)};
-static const fld_t oom_f[] = {
-    U(hcsb_memory_oom_control_t, oom_kill_disable),
-    U(hcsb_memory_oom_control_t, under_oom),
-    U(hcsb_memory_oom_control_t, oom_kill)};
+static const fld_t cgroup_f[] = {U(hcsb_cgroup_stats_t, nr_sleeping),
+                                 U(hcsb_cgroup_stats_t, nr_running),
+                                 U(hcsb_cgroup_stats_t, nr_stopped),
+                                 U(hcsb_cgroup_stats_t, nr_uninterruptible),
+                                 U(hcsb_cgroup_stats_t, nr_io_wait)};
+static const fld_t oom_f[] = {U(hcsb_memory_oom_control_t, oom_kill_disable),
+                              U(hcsb_memory_oom_control_t, under_oom),
+                              U(hcsb_memory_oom_control_t, oom_kill)};
 
-#define SUB(name, fields, flag)                                       \
-  static int f_##name(dec_t *d, cur_t *c, void *at) {                 \
-    return obj(d, c, at, fields, NF(fields), &d->ms->m.flag);         \
+#define SUB(name, fields, flag)                               \
+  static int f_##name(dec_t *d, cur_t *c, void *at) {         \
+    return obj(d, c, at, fields, NF(fields), &d->ms->m.flag); \
   }
 SUB(pids, pids_f, has_pids)
 SUB(cpu, cpu_f, has_cpu)
@@ -367,8 +399,7 @@ static void finish(hcsb__mstore_t *ms) {
   m->cpu.usage.per_cpu = (const uint64_t *)(void *)ms->a[A_PER_CPU].p;
   m->cpu.usage.nper_cpu = ms->a[A_PER_CPU].n;
   for (i = 0; i < 8; i++) {
-    lists[i].entries =
-        (const hcsb_blkio_entry_t *)(void *)ms->a[A_BLKIO + i].p;
+    lists[i].entries = (const hcsb_blkio_entry_t *)(void *)ms->a[A_BLKIO + i].p;
     lists[i].n = ms->a[A_BLKIO + i].n;
   }
   m->hugetlb = (const hcsb_hugetlb_stat_t *)(void *)ms->a[A_HUGETLB].p;

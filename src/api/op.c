@@ -95,7 +95,7 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
   /* An op started on a closing handle still completes, with -ECANCELED. */
   op->cancelled = owner->base.closing;
   op->call.timeout_ms = opts != NULL && opts->timeout_ms != 0 ? opts->timeout_ms
-                                                         : default_timeout;
+                                                              : default_timeout;
   if (opts != NULL && opts->activity_id != NULL) {
     hcsb__call_set_activity(&op->call, opts->activity_id);
   } else {

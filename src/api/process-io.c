@@ -86,7 +86,8 @@ int hcsb_process_write(hcsb_process_t *p, const void *buf, size_t len,
   int r;
 
   if (p == NULL || (buf == NULL && len != 0)) return -EINVAL;
-  if (p->stdio == NULL || p->obj.base.closing || p->ports[0] == 0) return -EPIPE;
+  if (p->stdio == NULL || p->obj.base.closing || p->ports[0] == 0)
+    return -EPIPE;
   w = malloc(sizeof(*w));
   if (w == NULL) return -ENOMEM;
   w->p = p;

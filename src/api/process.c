@@ -495,8 +495,7 @@ void hcsb__process_conn_closed(hcsb_process_t *p) {
   hcsb__list_remove(&p->conn_link);
   stdio_release(p, -ECANCELED);
   /* A create that only waited for its stdio would wait forever. */
-  if (op != NULL && !hcsb__op_busy(op))
-    hcsb__op_done_later(op, -ECANCELED);
+  if (op != NULL && !hcsb__op_busy(op)) hcsb__op_done_later(op, -ECANCELED);
 }
 
 void hcsb_process_close(hcsb_process_t *p, hcsb_close_cb cb, void *data) {

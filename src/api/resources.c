@@ -208,8 +208,7 @@ int hcsb__res_parse(const char *request_json, hcsb__res_t **out) {
   if (x == NULL) goto out;
   memcpy(x->key, key, n + 1);
   x->add = rt[0] == '\0' || strcasecmp(rt, "Add") == 0;
-  cid = strcasecmp(type, "CombinedLayers") == 0 ? str_at(s, "ContainerID")
-                                                 : "";
+  cid = strcasecmp(type, "CombinedLayers") == 0 ? str_at(s, "ContainerID") : "";
   if (cid[0] != '\0' && (x->cid = strdup(cid)) == NULL) goto out;
   /* Last: this rewrites `root`, after which rt and s are stale. */
   if (x->add && remove_text(root, type, s, &x->remove_json) != 0) goto out;
@@ -278,8 +277,7 @@ hcsb__res_t *hcsb__res_take(hcsb_conn_t *conn, const char *id, uint64_t tag) {
   return taken;
 }
 
-void hcsb__res_give_back(hcsb_conn_t *conn, const char *id,
-                         hcsb__res_t *list) {
+void hcsb__res_give_back(hcsb_conn_t *conn, const char *id, hcsb__res_t *list) {
   hcsb__cwaiter_t *w;
   hcsb__res_t **pp;
 
@@ -360,8 +358,7 @@ void hcsb__release_reply(hcsb__op_t *op, const char *id, hcsb__release_t *rl,
     w = hcsb__waiter_find(conn, id);
     if (hcsb__disks_apply(&conn->disks, &conn->ndisks, change) != 0 ||
         (w != NULL && w->handle != NULL &&
-         hcsb__disks_apply(&w->handle->disks, &w->handle->ndisks, change) !=
-             0))
+         hcsb__disks_apply(&w->handle->disks, &w->handle->ndisks, change) != 0))
       hcsb__api_log(conn, HCSB_LOG_ERROR, hcsb__op_activity(op, aid),
                     "out of memory recording a mapped virtual disk");
     hcsb__disk_change_free(change);
@@ -369,8 +366,7 @@ void hcsb__release_reply(hcsb__op_t *op, const char *id, hcsb__release_t *rl,
   hcsb__res_free(x);
 }
 
-void hcsb__release_end(hcsb_conn_t *conn, const char *id,
-                       hcsb__release_t *rl) {
+void hcsb__release_end(hcsb_conn_t *conn, const char *id, hcsb__release_t *rl) {
   /* Not removed: still in the guest, still the container's.  In the
    * order they were taken (newest first). */
   if (rl->cur != NULL) {

@@ -50,7 +50,8 @@ int hcsb__stdio_close_fd(hcsb__stdio_t *s, int fd);
  * without `cb`, -EPIPE after hcsb__stdio_close(). */
 typedef void (*hcsb__stdio_read_cb)(void *data, int fd, const char *buf,
                                     ssize_t nread);
-int hcsb__stdio_read_start(hcsb__stdio_t *s, hcsb__stdio_read_cb cb, void *data);
+int hcsb__stdio_read_start(hcsb__stdio_t *s, hcsb__stdio_read_cb cb,
+                           void *data);
 int hcsb__stdio_read_stop(hcsb__stdio_t *s);
 
 /* Copies and writes to stdin; `cb` may be NULL.  -EPIPE when stdin is not

@@ -20,7 +20,7 @@
 struct hcsb__trace_s {
   uint32_t refs; /* 0: free, `next_free` links it */
   uint32_t next_free;
-  char *json;    /* the `ocsc` object text */
+  char *json; /* the `ocsc` object text */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -87,12 +87,23 @@ static void put_go_string(hcsb__buf_t *b, const char *s, int *err) {
   PUT_LIT(b, "\"", err);
   for (; *s != '\0'; s++) {
     switch (*s) {
-      case '"': PUT_LIT(b, "\\\"", err); break;
-      case '\\': PUT_LIT(b, "\\\\", err); break;
-      case '<': PUT_LIT(b, "\\u003c", err); break;
-      case '>': PUT_LIT(b, "\\u003e", err); break;
-      case '&': PUT_LIT(b, "\\u0026", err); break;
-      default: put(b, s, 1, err);
+      case '"':
+        PUT_LIT(b, "\\\"", err);
+        break;
+      case '\\':
+        PUT_LIT(b, "\\\\", err);
+        break;
+      case '<':
+        PUT_LIT(b, "\\u003c", err);
+        break;
+      case '>':
+        PUT_LIT(b, "\\u003e", err);
+        break;
+      case '&':
+        PUT_LIT(b, "\\u0026", err);
+        break;
+      default:
+        put(b, s, 1, err);
     }
   }
   PUT_LIT(b, "\"", err);

@@ -19,7 +19,8 @@ int hcsb_bridge_new(uv_loop_t *loop, hcsb_bridge_t **out) {
   b->loop = loop;
   b->next_id = 1; /* 0 is what notifications carry */
   b->tab = (hcsb__calltab_t)HCSB__CALLTAB_INIT(offsetof(hcsb_call_t, u.id));
-  b->pool = (hcsb__pool_t)HCSB__POOL_INIT(sizeof(hcsb_call_t), HCSB__FREE_CALLS_MAX);
+  b->pool =
+      (hcsb__pool_t)HCSB__POOL_INIT(sizeof(hcsb_call_t), HCSB__FREE_CALLS_MAX);
   b->max_frame = HCSB_DEFAULT_MAX_FRAME;
   b->max_pending = HCSB__DEFAULT_MAX_PENDING;
   b->max_write_queue = HCSB__DEFAULT_MAX_WRITE_QUEUE;
@@ -68,7 +69,8 @@ int hcsb_bridge_set_max_pending(hcsb_bridge_t *b, size_t calls) {
 
 int hcsb_bridge_set_max_write_queue(hcsb_bridge_t *b, size_t bytes) {
   /* One flush must fit one uv_buf_t (an unsigned int of length). */
-  if (b == NULL || bytes == 0 || bytes > HCSB__MAX_WRITE_QUEUE_LIMIT) return -EINVAL;
+  if (b == NULL || bytes == 0 || bytes > HCSB__MAX_WRITE_QUEUE_LIMIT)
+    return -EINVAL;
   b->max_write_queue = bytes;
   return 0;
 }
@@ -80,7 +82,8 @@ void hcsb_bridge_set_log(hcsb_bridge_t *b, hcsb_log_cb cb, void *data,
   b->log_level = max_level;
 }
 
-void hcsb_bridge_set_notify_cb(hcsb_bridge_t *b, hcsb_notify_cb cb, void *data) {
+void hcsb_bridge_set_notify_cb(hcsb_bridge_t *b, hcsb_notify_cb cb,
+                               void *data) {
   b->notify_cb = cb;
   b->notify_data = data;
 }
@@ -91,8 +94,12 @@ void hcsb_bridge_set_disconnect_cb(hcsb_bridge_t *b, hcsb_disconnect_cb cb,
   b->disconnect_data = data;
 }
 
-void hcsb_bridge_set_data(hcsb_bridge_t *b, void *data) { b->h.data = data; }
-void *hcsb_bridge_get_data(const hcsb_bridge_t *b) { return b->h.data; }
+void hcsb_bridge_set_data(hcsb_bridge_t *b, void *data) {
+  b->h.data = data;
+}
+void *hcsb_bridge_get_data(const hcsb_bridge_t *b) {
+  return b->h.data;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Getters */
@@ -109,9 +116,13 @@ int hcsb_bridge_is_connected(const hcsb_bridge_t *b) {
   return b->phase == HCSB__READY;
 }
 
-int hcsb_bridge_close_cause(const hcsb_bridge_t *b) { return b->close_cause; }
+int hcsb_bridge_close_cause(const hcsb_bridge_t *b) {
+  return b->close_cause;
+}
 
-uv_loop_t *hcsb_bridge_loop(const hcsb_bridge_t *b) { return b->loop; }
+uv_loop_t *hcsb_bridge_loop(const hcsb_bridge_t *b) {
+  return b->loop;
+}
 
 const hcsb_addr_t *hcsb_bridge_address(const hcsb_bridge_t *b) {
   if (b->opener != NULL) return hcsb__opener_addr(b->opener);
@@ -180,8 +191,8 @@ static int send_negotiate(hcsb_bridge_t *b) {
   req.u.negotiate.min_version = HCSB_PROTOCOL_VERSION;
   req.u.negotiate.max_version = HCSB_PROTOCOL_VERSION;
   b->phase = HCSB__NEGOTIATING;
-  return hcsb__call_start(b, &b->negotiate, &req, open_timeout(b), negotiated, b,
-                          HCSB__CALL_INTERNAL, NULL);
+  return hcsb__call_start(b, &b->negotiate, &req, open_timeout(b), negotiated,
+                          b, HCSB__CALL_INTERNAL, NULL);
 }
 
 /* The open failed before NegotiateProtocol went out: ready_cb gets
@@ -210,8 +221,8 @@ static void open_cb(void *data, int status, uv_stream_t *stream) {
   hcsb__bridge_ref(b);
   if (status == 0) status = start_stream(b, stream);
   if (status != 0) {
-    hcsb__log(b, HCSB_LOG_ERROR, NULL, "opening the bridge transport failed: %s",
-              hcsb__errstr(status));
+    hcsb__log(b, HCSB_LOG_ERROR, NULL,
+              "opening the bridge transport failed: %s", hcsb__errstr(status));
     negotiate_fail(b, status);
     hcsb__bridge_lost(b, b->stream ? -ECONNRESET : -ENOTCONN, status);
   }
@@ -249,9 +260,12 @@ int hcsb_bridge_connect(hcsb_bridge_t *b, const char *address, hcsb_ready_cb cb,
   return rc;
 }
 
-static void free_handle(uv_handle_t *h) { free(h); }
+static void free_handle(uv_handle_t *h) {
+  free(h);
+}
 
-int hcsb_bridge_open_fd(hcsb_bridge_t *b, int fd, hcsb_ready_cb cb, void *data) {
+int hcsb_bridge_open_fd(hcsb_bridge_t *b, int fd, hcsb_ready_cb cb,
+                        void *data) {
   if (b == NULL || fd < 0 || cb == NULL) return -EINVAL;
   if (b->phase != HCSB__NEW || b->h.closing) return -EALREADY;
   uv_pipe_t *p = malloc(sizeof *p);

@@ -20,7 +20,9 @@ static void call_reset(hcsb_call_t *c, int embedded) {
   c->embedded = (uint8_t)embedded;
 }
 
-void hcsb__call_embed(hcsb_call_t *c) { call_reset(c, 1); }
+void hcsb__call_embed(hcsb_call_t *c) {
+  call_reset(c, 1);
+}
 
 void hcsb__call_recycle(hcsb_bridge_t *b, hcsb_call_t *c) {
   c->state = HCSB__CALL_IDLE;
@@ -83,27 +85,27 @@ static void compact_hold(hcsb_bridge_t *b) {
 /* Detaches `c` from whichever structure holds it. */
 static void detach(hcsb_bridge_t *b, hcsb_call_t *c) {
   switch (c->state) {
-  case HCSB__CALL_WAITING:
-    hcsb__list_remove(&c->dq.link);
-    if (!c->internal) b->npending--;
-    /* Its held frame will never be sent: stop counting it as queued, and
-     * once dead frames are half of `hold`, reclaim them (amortised O(1),
-     * so cancelling while waiting cannot grow `hold` without bound). */
-    b->hold_dead += c->w.wire_len;
-    if (b->hold_dead >= b->hold.len ||
-        (b->hold_dead >= 4096 && b->hold_dead * 2 >= b->hold.len))
-      compact_hold(b);
-    break;
-  case HCSB__CALL_PENDING:
-    hcsb__calltab_del(&b->tab, c->u.id);
-    hcsb__list_remove(&c->dq.link);
-    if (!c->internal) b->npending--;
-    break;
-  case HCSB__CALL_DONE:
-    hcsb__defer_cancel(&b->dq, &c->dq);
-    break;
-  default:
-    break;
+    case HCSB__CALL_WAITING:
+      hcsb__list_remove(&c->dq.link);
+      if (!c->internal) b->npending--;
+      /* Its held frame will never be sent: stop counting it as queued, and
+       * once dead frames are half of `hold`, reclaim them (amortised O(1),
+       * so cancelling while waiting cannot grow `hold` without bound). */
+      b->hold_dead += c->w.wire_len;
+      if (b->hold_dead >= b->hold.len ||
+          (b->hold_dead >= 4096 && b->hold_dead * 2 >= b->hold.len))
+        compact_hold(b);
+      break;
+    case HCSB__CALL_PENDING:
+      hcsb__calltab_del(&b->tab, c->u.id);
+      hcsb__list_remove(&c->dq.link);
+      if (!c->internal) b->npending--;
+      break;
+    case HCSB__CALL_DONE:
+      hcsb__defer_cancel(&b->dq, &c->dq);
+      break;
+    default:
+      break;
   }
   c->state = HCSB__CALL_IDLE;
   hcsb__dlheap_remove(&b->heap, &c->dl);
@@ -133,7 +135,8 @@ static void timer_cb(uv_timer_t *t) {
     if (hcsb__log_on(b, HCSB_LOG_INFO)) {
       char act[37];
       hcsb__log(b, HCSB_LOG_INFO, hcsb__call_activity(c, act),
-                "call %llu (%s) timed out", sent ? (unsigned long long)c->u.id : 0ull,
+                "call %llu (%s) timed out",
+                sent ? (unsigned long long)c->u.id : 0ull,
                 hcsb__msg_name(request_type(c)));
     }
     hcsb__call_finish(c, -ETIMEDOUT, NULL, NULL);
@@ -145,7 +148,8 @@ static void timer_cb(uv_timer_t *t) {
 /* ------------------------------------------------------------------------ */
 /* Completion */
 
-void hcsb__call_finish(hcsb_call_t *c, int status, const hcsb_guest_error_t *gerr,
+void hcsb__call_finish(hcsb_call_t *c, int status,
+                       const hcsb_guest_error_t *gerr,
                        const hcsb_response_t *resp) {
   hcsb_bridge_t *b = c->bridge;
   detach(b, c);
@@ -258,8 +262,9 @@ static uint32_t response_type(uint32_t request_type) {
 }
 
 /* Binds `c` to its callback; no state yet. */
-static void call_bind(hcsb_bridge_t *b, hcsb_call_t *c, const hcsb_request_t *req,
-                      uint32_t timeout_ms, hcsb_call_cb cb, void *data) {
+static void call_bind(hcsb_bridge_t *b, hcsb_call_t *c,
+                      const hcsb_request_t *req, uint32_t timeout_ms,
+                      hcsb_call_cb cb, void *data) {
   c->bridge = b;
   c->cb = cb;
   c->data = data;
@@ -270,8 +275,8 @@ static void call_bind(hcsb_bridge_t *b, hcsb_call_t *c, const hcsb_request_t *re
 
 /* Puts `req` on the wire (ready, or an internal call) or in `hold` with
  * ID 0 until negotiation: nothing can fail once the frame is queued. */
-static int call_queue(hcsb_bridge_t *b, hcsb_call_t *c, const hcsb_request_t *req,
-                      uint32_t timeout_ms) {
+static int call_queue(hcsb_bridge_t *b, hcsb_call_t *c,
+                      const hcsb_request_t *req, uint32_t timeout_ms) {
   int now = c->internal || b->phase == HCSB__READY;
   if ((timeout_ms != 0 && hcsb__dlheap_reserve(&b->heap, b->heap.n + 1) != 0) ||
       (now && hcsb__calltab_reserve(&b->tab, b->tab.count + 1) != 0))
@@ -305,13 +310,15 @@ static int call_queue(hcsb_bridge_t *b, hcsb_call_t *c, const hcsb_request_t *re
   /* Last: a log callback may close the bridge, and the call is already
    * where closing will find it. */
   if (now && hcsb__log_on(b, HCSB_LOG_TRACE))
-    hcsb__log_frame(b, "send", req->type, c->u.id, buf->data + old + HCSB__HDR_SIZE,
+    hcsb__log_frame(b, "send", req->type, c->u.id,
+                    buf->data + old + HCSB__HDR_SIZE,
                     buf->len - old - HCSB__HDR_SIZE);
   return 0;
 }
 
-int hcsb__call_start(hcsb_bridge_t *b, hcsb_call_t *given, const hcsb_request_t *req,
-                     uint32_t timeout_ms, hcsb_call_cb cb, void *data, int flags,
+int hcsb__call_start(hcsb_bridge_t *b, hcsb_call_t *given,
+                     const hcsb_request_t *req, uint32_t timeout_ms,
+                     hcsb_call_cb cb, void *data, int flags,
                      hcsb_call_t **callp) {
   int internal = (flags & HCSB__CALL_INTERNAL) != 0;
   if (b == NULL || req == NULL || cb == NULL) return -EINVAL;
@@ -385,7 +392,9 @@ uint64_t hcsb_call_id(const hcsb_call_t *c) {
 /* ------------------------------------------------------------------------ */
 /* ActivityIds: 16 bytes instead of 37 per call. */
 
-static int hex(char ch) { return hcsb__hex_value[(unsigned char)ch]; }
+static int hex(char ch) {
+  return hcsb__hex_value[(unsigned char)ch];
+}
 
 /* The encoder has already insisted on a canonical GUID; this only packs it
  * (and stays safe on anything else). */

@@ -10,9 +10,13 @@
 
 char hcsb__calltab_bare_marker;
 
-static int is_bare(uint64_t w) { return (w & 1) != 0; }
+static int is_bare(uint64_t w) {
+  return (w & 1) != 0;
+}
 
-static void *item_of(uint64_t w) { return (void *)(uintptr_t)w; }
+static void *item_of(uint64_t w) {
+  return (void *)(uintptr_t)w;
+}
 
 static uint64_t key_of(const hcsb__calltab_t *t, uint64_t w) {
   if (is_bare(w)) return w >> 1;
@@ -26,7 +30,9 @@ static size_t home(const hcsb__calltab_t *t, uint64_t key) {
 }
 
 /* At most 3/4 full: linear probing stays short even for a miss. */
-static int fits(size_t cap, size_t n) { return n <= cap - cap / 4; }
+static int fits(size_t cap, size_t n) {
+  return n <= cap - cap / 4;
+}
 
 static void insert_fresh(hcsb__calltab_t *t, uint64_t key, uint64_t w) {
   size_t mask = t->cap - 1;

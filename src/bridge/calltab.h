@@ -27,7 +27,8 @@ typedef struct hcsb__calltab_s {
   size_t key_off; /* where an item keeps its uint64_t key */
 } hcsb__calltab_t;
 
-#define HCSB__CALLTAB_INIT(key_off) {NULL, 0, 0, 64, (key_off)}
+#define HCSB__CALLTAB_INIT(key_off) \
+  { NULL, 0, 0, 64, (key_off) }
 
 /* The largest bare key. */
 #define HCSB__CALLTAB_BARE_MAX (UINT64_MAX >> 1)

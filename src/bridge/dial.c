@@ -73,7 +73,8 @@ static void receive(hcsb__dialer_t *d) {
   char peek[REPLY_MAX];
   ssize_t n = recv(d->fd, peek, sizeof d->reply - d->reply_len, MSG_PEEK);
   if (n < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) finish(d, -errno);
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+      finish(d, -errno);
     return;
   }
   if (n == 0) { /* the VMM hangs up when nothing listens on the port */
@@ -115,9 +116,11 @@ static void on_poll(uv_poll_t *p, int status, int events) {
     d->state = SENDING;
   }
   if (d->state == SENDING) {
-    ssize_t n = send(d->fd, d->req + d->req_sent, d->req_len - d->req_sent, MSG_NOSIGNAL);
+    ssize_t n = send(d->fd, d->req + d->req_sent, d->req_len - d->req_sent,
+                     MSG_NOSIGNAL);
     if (n < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) finish(d, -errno);
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        finish(d, -errno);
       return;
     }
     d->req_sent += (size_t)n;
@@ -136,11 +139,12 @@ static void on_timer(uv_timer_t *t) {
 
 static void on_closed(uv_handle_t *h);
 
-static int dial(uv_loop_t *loop, int family, const struct sockaddr *sa, socklen_t len,
-                uint32_t hybrid_port, uint32_t timeout_ms, hcsb__dial_cb cb,
-                void *data, hcsb__dialer_t **out) {
+static int dial(uv_loop_t *loop, int family, const struct sockaddr *sa,
+                socklen_t len, uint32_t hybrid_port, uint32_t timeout_ms,
+                hcsb__dial_cb cb, void *data, hcsb__dialer_t **out) {
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return errno == EINVAL && family != AF_UNIX ? -EAFNOSUPPORT : -errno;
+  if (fd < 0)
+    return errno == EINVAL && family != AF_UNIX ? -EAFNOSUPPORT : -errno;
   hcsb__dialer_t *d = calloc(1, sizeof *d);
   if (d == NULL) {
     close(fd);
@@ -157,7 +161,8 @@ static int dial(uv_loop_t *loop, int family, const struct sockaddr *sa, socklen_
   d->data = data;
   d->hybrid_port = hybrid_port;
   if (hybrid_port != 0)
-    d->req_len = (size_t)snprintf(d->req, sizeof d->req, "CONNECT %u\n", hybrid_port);
+    d->req_len =
+        (size_t)snprintf(d->req, sizeof d->req, "CONNECT %u\n", hybrid_port);
   d->poll.data = d;
   rc = uv_timer_init(loop, &d->timer);
   if (rc != 0) {
@@ -191,8 +196,8 @@ int hcsb__dial_unix(uv_loop_t *loop, const char *path, uint32_t hybrid_port,
   socklen_t len;
   int rc = hcsb__sockaddr_unix(&ss, &len, path);
   if (rc != 0) return rc;
-  return dial(loop, AF_UNIX, (struct sockaddr *)&ss, len, hybrid_port, timeout_ms,
-              cb, data, out);
+  return dial(loop, AF_UNIX, (struct sockaddr *)&ss, len, hybrid_port,
+              timeout_ms, cb, data, out);
 }
 
 int hcsb__dial_vsock(uv_loop_t *loop, uint32_t cid, uint32_t port,
@@ -204,8 +209,8 @@ int hcsb__dial_vsock(uv_loop_t *loop, uint32_t cid, uint32_t port,
   svm.svm_family = AF_VSOCK;
   svm.svm_cid = cid;
   svm.svm_port = port;
-  return dial(loop, AF_VSOCK, (struct sockaddr *)&svm, sizeof svm, 0, timeout_ms,
-              cb, data, out);
+  return dial(loop, AF_VSOCK, (struct sockaddr *)&svm, sizeof svm, 0,
+              timeout_ms, cb, data, out);
 #else
   (void)loop, (void)cid, (void)port, (void)timeout_ms, (void)cb, (void)data;
   (void)out;

@@ -28,7 +28,8 @@ typedef struct hcsb__dlheap_s {
   uint32_t next_seq;
 } hcsb__dlheap_t;
 
-#define HCSB__DLHEAP_INIT {NULL, 0, 0, 0}
+#define HCSB__DLHEAP_INIT \
+  { NULL, 0, 0, 0 }
 
 /* Makes sure `n` nodes fit without growing.  0 or -ENOMEM (also beyond
  * 2^32 - 1 nodes). */

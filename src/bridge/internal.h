@@ -88,7 +88,7 @@ struct hcsb_bridge_s {
   /* Create/ExecuteProcess calls out, or abandoned: one per bare key in
    * `tab`, so bounded by max_pending like those. */
   hcsb__link_t watches;
-  int ready_due;          /* ready_cb not yet called */
+  int ready_due; /* ready_cb not yet called */
 
   /* Writing: wbuf[wcur] fills while wbuf[!wcur] is on the wire. */
   hcsb__buf_t wbuf[2];
@@ -134,7 +134,9 @@ struct hcsb_bridge_s {
 
 /* bridge.c */
 /* Held while a dispatch is on the stack: closing waits for it. */
-static inline void hcsb__bridge_ref(hcsb_bridge_t *b) { hcsb__handle_ref(&b->h); }
+static inline void hcsb__bridge_ref(hcsb_bridge_t *b) {
+  hcsb__handle_ref(&b->h);
+}
 static inline void hcsb__bridge_unref(hcsb_bridge_t *b) {
   hcsb__handle_unref(&b->h);
 }
@@ -145,7 +147,8 @@ void hcsb__bridge_lost(hcsb_bridge_t *b, int call_status, int cause);
 
 /* call.c */
 /* The one completion path: detaches `c`, runs its callback, recycles it. */
-void hcsb__call_finish(hcsb_call_t *c, int status, const hcsb_guest_error_t *gerr,
+void hcsb__call_finish(hcsb_call_t *c, int status,
+                       const hcsb_guest_error_t *gerr,
                        const hcsb_response_t *resp);
 /* Detaches `c` and queues its callback for the next turn with `status`. */
 void hcsb__call_defer(hcsb_call_t *c, int status);
@@ -160,8 +163,9 @@ void hcsb__call_recycle(hcsb_bridge_t *b, hcsb_call_t *c);
  * pool.  HCSB__CALL_INTERNAL: the bridge's own call, sent before
  * negotiation ends and not counted as the user's. */
 #define HCSB__CALL_INTERNAL 1
-int hcsb__call_start(hcsb_bridge_t *b, hcsb_call_t *given, const hcsb_request_t *req,
-                     uint32_t timeout_ms, hcsb_call_cb cb, void *data, int flags,
+int hcsb__call_start(hcsb_bridge_t *b, hcsb_call_t *given,
+                     const hcsb_request_t *req, uint32_t timeout_ms,
+                     hcsb_call_cb cb, void *data, int flags,
                      hcsb_call_t **callp);
 /* Arms the timer for `c`'s deadline `timeout_ms` from now (room reserved). */
 void hcsb__call_set_deadline(hcsb_call_t *c, uint32_t timeout_ms);

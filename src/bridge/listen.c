@@ -40,7 +40,8 @@ struct hcsb__listener_s {
   ino_t ino;
 };
 
-static int peer_allowed(const hcsb__listener_t *l, const struct sockaddr_storage *ss) {
+static int peer_allowed(const hcsb__listener_t *l,
+                        const struct sockaddr_storage *ss) {
 #ifdef HAVE_LINUX_VM_SOCKETS_H
   if (l->has_peer) {
     const struct sockaddr_vm *svm = (const struct sockaddr_vm *)ss;
@@ -69,7 +70,8 @@ static void on_readable(uv_poll_t *p, int status, int events) {
   while (!l->closing) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (transient(errno)) continue;
@@ -118,7 +120,8 @@ static void on_closed(uv_handle_t *h) {
   if (cb != NULL) cb(data);
 }
 
-void hcsb__listener_close_cb(hcsb__listener_t *l, hcsb__closed_cb cb, void *data) {
+void hcsb__listener_close_cb(hcsb__listener_t *l, hcsb__closed_cb cb,
+                             void *data) {
   if (l == NULL || l->closing) return;
   l->closing = 1;
   l->closed_cb = cb;
@@ -128,13 +131,17 @@ void hcsb__listener_close_cb(hcsb__listener_t *l, hcsb__closed_cb cb, void *data
   uv_close((uv_handle_t *)&l->timer, on_closed);
 }
 
-void hcsb__listener_close(hcsb__listener_t *l) { hcsb__listener_close_cb(l, NULL, NULL); }
+void hcsb__listener_close(hcsb__listener_t *l) {
+  hcsb__listener_close_cb(l, NULL, NULL);
+}
 
-const char *hcsb__listener_path(const hcsb__listener_t *l) { return l->path; }
+const char *hcsb__listener_path(const hcsb__listener_t *l) {
+  return l->path;
+}
 
 /* Takes ownership of the listening socket `fd` (closed on failure). */
-static int start(uv_loop_t *loop, int fd, uint32_t timeout_ms, hcsb__accept_cb cb,
-                 void *data, hcsb__listener_t **out) {
+static int start(uv_loop_t *loop, int fd, uint32_t timeout_ms,
+                 hcsb__accept_cb cb, void *data, hcsb__listener_t **out) {
   hcsb__listener_t *l = calloc(1, sizeof *l);
   if (l == NULL) {
     close(fd);
@@ -180,7 +187,8 @@ static int clear_stale(const char *path, const struct sockaddr_storage *ss,
   if (!S_ISSOCK(st.st_mode)) return -EADDRINUSE;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
-  int live = connect(fd, (const struct sockaddr *)ss, len) == 0 || errno == EAGAIN;
+  int live =
+      connect(fd, (const struct sockaddr *)ss, len) == 0 || errno == EAGAIN;
   close(fd);
   if (live) return -EADDRINUSE;
   return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
@@ -212,24 +220,26 @@ int hcsb__listen_unix(uv_loop_t *loop, const char *path, uint32_t timeout_ms,
     unlink(path);
     return rc;
   }
-  snprintf((*out)->path, sizeof (*out)->path, "%s", path);
+  snprintf((*out)->path, sizeof(*out)->path, "%s", path);
   (*out)->dev = st.st_dev;
   (*out)->ino = st.st_ino;
   return 0;
 }
 
-int hcsb__listen_vsock(uv_loop_t *loop, uint32_t cid, uint32_t port, int has_peer,
-                       uint32_t peer_cid, uint32_t timeout_ms, hcsb__accept_cb cb,
-                       void *data, hcsb__listener_t **out) {
+int hcsb__listen_vsock(uv_loop_t *loop, uint32_t cid, uint32_t port,
+                       int has_peer, uint32_t peer_cid, uint32_t timeout_ms,
+                       hcsb__accept_cb cb, void *data, hcsb__listener_t **out) {
 #ifdef HAVE_LINUX_VM_SOCKETS_H
   int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return errno == EINVAL || errno == EPROTONOSUPPORT ? -EAFNOSUPPORT : -errno;
+  if (fd < 0)
+    return errno == EINVAL || errno == EPROTONOSUPPORT ? -EAFNOSUPPORT : -errno;
   struct sockaddr_vm svm;
   memset(&svm, 0, sizeof svm);
   svm.svm_family = AF_VSOCK;
   svm.svm_cid = cid; /* HCSB_VSOCK_CID_ANY == VMADDR_CID_ANY */
   svm.svm_port = port;
-  if (bind(fd, (struct sockaddr *)&svm, sizeof svm) != 0 || listen(fd, BACKLOG) != 0) {
+  if (bind(fd, (struct sockaddr *)&svm, sizeof svm) != 0 ||
+      listen(fd, BACKLOG) != 0) {
     int rc = -errno;
     close(fd);
     return rc;
@@ -273,20 +283,20 @@ int hcsb__listen(uv_loop_t *loop, const hcsb_addr_t *addr, uint32_t port,
   char path[HCSB_ADDR_PATH_MAX + 16];
   int n;
   switch (addr->transport) {
-  case HCSB_TRANSPORT_VSOCK:
-    return hcsb__listen_vsock(loop, addr->cid, port, addr->has_peer_cid,
-                              addr->peer_cid, timeout_ms, cb, data, out);
-  case HCSB_TRANSPORT_HVSOCK_HYBRID:
-    n = snprintf(path, sizeof path, "%s_%u", addr->path, (unsigned)port);
-    break;
-  case HCSB_TRANSPORT_UNIX:
-  case HCSB_TRANSPORT_FD:
-  case HCSB_TRANSPORT_SPAWN:
-    if (stdio_dir(addr, dir, sizeof dir) != 0) return -EINVAL;
-    n = snprintf(path, sizeof path, "%s/%u.sock", dir, (unsigned)port);
-    break;
-  default:
-    return -EINVAL;
+    case HCSB_TRANSPORT_VSOCK:
+      return hcsb__listen_vsock(loop, addr->cid, port, addr->has_peer_cid,
+                                addr->peer_cid, timeout_ms, cb, data, out);
+    case HCSB_TRANSPORT_HVSOCK_HYBRID:
+      n = snprintf(path, sizeof path, "%s_%u", addr->path, (unsigned)port);
+      break;
+    case HCSB_TRANSPORT_UNIX:
+    case HCSB_TRANSPORT_FD:
+    case HCSB_TRANSPORT_SPAWN:
+      if (stdio_dir(addr, dir, sizeof dir) != 0) return -EINVAL;
+      n = snprintf(path, sizeof path, "%s/%u.sock", dir, (unsigned)port);
+      break;
+    default:
+      return -EINVAL;
   }
   if (n < 0 || (size_t)n >= HCSB_ADDR_PATH_MAX) return -ENAMETOOLONG;
   return hcsb__listen_unix(loop, path, timeout_ms, cb, data, out);

@@ -40,8 +40,9 @@ void hcsb__log_frame(const hcsb_bridge_t *b, const char *dir, uint32_t type,
   if (n < 0) return;
   size_t len = (size_t)n;
   /* PROTOCOL.md §8.9: these carry the environment of the process. */
-  int withheld = (type == HCSB_MSG_CREATE || type == HCSB_MSG_EXECUTE_PROCESS) &&
-                 b->log_level < HCSB_LOG_TRACE_SECRETS;
+  int withheld =
+      (type == HCSB_MSG_CREATE || type == HCSB_MSG_EXECUTE_PROCESS) &&
+      b->log_level < HCSB_LOG_TRACE_SECRETS;
   if (withheld) {
     snprintf(line + len, sizeof line - len, "(body withheld)");
   } else {

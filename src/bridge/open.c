@@ -18,7 +18,7 @@ struct hcsb__opener_s {
   hcsb__listener_t *listener;
   hcsb__dialer_t *dialer;
   hcsb__child_t *child;
-  uv_stream_t *early;  /* fd:// and spawn: delivered on the next turn */
+  uv_stream_t *early; /* fd:// and spawn: delivered on the next turn */
   uv_timer_t defer;
   int delivered;
   int closing;
@@ -37,7 +37,8 @@ static void deliver(hcsb__opener_t *o, int status, uv_stream_t *s) {
   o->cb(o->data, status, s);
 }
 
-static void on_accept(void *data, hcsb__listener_t *l, int status, uv_stream_t *s) {
+static void on_accept(void *data, hcsb__listener_t *l, int status,
+                      uv_stream_t *s) {
   hcsb__opener_t *o = data;
   /* One bridge connection per listen (PROTOCOL.md §1.1). */
   hcsb__listener_close(l);
@@ -105,7 +106,8 @@ static int open_spawn(hcsb__opener_t *o) {
     o->own_dir = 1;
   }
   int fd;
-  int rc = hcsb__child_spawn(o->loop, o->addr.command, o->addr.stdio_dir, &fd, &o->child);
+  int rc = hcsb__child_spawn(o->loop, o->addr.command, o->addr.stdio_dir, &fd,
+                             &o->child);
   if (rc != 0) return rc;
   rc = hcsb__stream_adopt(o->loop, fd, &o->early);
   if (rc != 0) close(fd); /* the child sees EOF; shutdown reaps it */
@@ -117,30 +119,34 @@ static int start(hcsb__opener_t *o) {
   uint32_t t = a->timeout_ms;
   char path[HCSB_ADDR_PATH_MAX + 16];
   switch (a->transport) {
-  case HCSB_TRANSPORT_VSOCK:
-    if (a->listen)
-      return hcsb__listen_vsock(o->loop, a->cid, a->port, a->has_peer_cid, a->peer_cid,
-                                t, on_accept, o, &o->listener);
-    return hcsb__dial_vsock(o->loop, a->cid, a->port, t, on_dial, o, &o->dialer);
-  case HCSB_TRANSPORT_HVSOCK_HYBRID:
-    if (!a->listen)
-      return hcsb__dial_unix(o->loop, a->path, a->port, t, on_dial, o, &o->dialer);
-    /* The guest dials the host port; the VMM connects to <path>_<port>. */
-    if ((size_t)snprintf(path, sizeof path, "%s_%u", a->path, (unsigned)a->port) >=
-        HCSB_ADDR_PATH_MAX)
-      return -ENAMETOOLONG;
-    return hcsb__listen_unix(o->loop, path, t, on_accept, o, &o->listener);
-  case HCSB_TRANSPORT_UNIX:
-    if (o->addr.stdio_dir[0] == '\0')
-      dirname_of(a->path, o->addr.stdio_dir, sizeof o->addr.stdio_dir);
-    if (a->listen) return hcsb__listen_unix(o->loop, a->path, t, on_accept, o, &o->listener);
-    return hcsb__dial_unix(o->loop, a->path, 0, t, on_dial, o, &o->dialer);
-  case HCSB_TRANSPORT_FD:
-    return hcsb__stream_adopt(o->loop, a->fd, &o->early);
-  case HCSB_TRANSPORT_SPAWN:
-    return open_spawn(o);
-  default:
-    return -EINVAL;
+    case HCSB_TRANSPORT_VSOCK:
+      if (a->listen)
+        return hcsb__listen_vsock(o->loop, a->cid, a->port, a->has_peer_cid,
+                                  a->peer_cid, t, on_accept, o, &o->listener);
+      return hcsb__dial_vsock(o->loop, a->cid, a->port, t, on_dial, o,
+                              &o->dialer);
+    case HCSB_TRANSPORT_HVSOCK_HYBRID:
+      if (!a->listen)
+        return hcsb__dial_unix(o->loop, a->path, a->port, t, on_dial, o,
+                               &o->dialer);
+      /* The guest dials the host port; the VMM connects to <path>_<port>. */
+      if ((size_t)snprintf(path, sizeof path, "%s_%u", a->path,
+                           (unsigned)a->port) >= HCSB_ADDR_PATH_MAX)
+        return -ENAMETOOLONG;
+      return hcsb__listen_unix(o->loop, path, t, on_accept, o, &o->listener);
+    case HCSB_TRANSPORT_UNIX:
+      if (o->addr.stdio_dir[0] == '\0')
+        dirname_of(a->path, o->addr.stdio_dir, sizeof o->addr.stdio_dir);
+      if (a->listen)
+        return hcsb__listen_unix(o->loop, a->path, t, on_accept, o,
+                                 &o->listener);
+      return hcsb__dial_unix(o->loop, a->path, 0, t, on_dial, o, &o->dialer);
+    case HCSB_TRANSPORT_FD:
+      return hcsb__stream_adopt(o->loop, a->fd, &o->early);
+    case HCSB_TRANSPORT_SPAWN:
+      return open_spawn(o);
+    default:
+      return -EINVAL;
   }
 }
 
@@ -153,11 +159,15 @@ static void release(hcsb__opener_t *o) {
   if (cb != NULL) cb(data);
 }
 
-static void on_part_closed(void *data) { release(data); }
-static void on_handle_closed(uv_handle_t *h) { release(h->data); }
+static void on_part_closed(void *data) {
+  release(data);
+}
+static void on_handle_closed(uv_handle_t *h) {
+  release(h->data);
+}
 
-void hcsb__opener_shutdown(hcsb__opener_t *o, uint32_t grace_ms, hcsb__closed_cb cb,
-                           void *data) {
+void hcsb__opener_shutdown(hcsb__opener_t *o, uint32_t grace_ms,
+                           hcsb__closed_cb cb, void *data) {
   if (o == NULL || o->closing) return;
   o->closing = 1;
   o->closed_cb = cb;
@@ -188,12 +198,16 @@ void hcsb__opener_shutdown(hcsb__opener_t *o, uint32_t grace_ms, hcsb__closed_cb
   uv_close((uv_handle_t *)&o->defer, on_handle_closed);
 }
 
-void hcsb__opener_close(hcsb__opener_t *o) { hcsb__opener_shutdown(o, 0, NULL, NULL); }
+void hcsb__opener_close(hcsb__opener_t *o) {
+  hcsb__opener_shutdown(o, 0, NULL, NULL);
+}
 
-const hcsb_addr_t *hcsb__opener_addr(const hcsb__opener_t *o) { return &o->addr; }
+const hcsb_addr_t *hcsb__opener_addr(const hcsb__opener_t *o) {
+  return &o->addr;
+}
 
-int hcsb__open(uv_loop_t *loop, const hcsb_addr_t *addr, hcsb__open_cb cb, void *data,
-               hcsb__opener_t **out) {
+int hcsb__open(uv_loop_t *loop, const hcsb_addr_t *addr, hcsb__open_cb cb,
+               void *data, hcsb__opener_t **out) {
   if (loop == NULL || addr == NULL || cb == NULL || out == NULL) return -EINVAL;
   hcsb__opener_t *o = calloc(1, sizeof *o);
   if (o == NULL) return -ENOMEM;

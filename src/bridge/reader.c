@@ -17,9 +17,10 @@ static void orphan_response(hcsb_bridge_t *b, const hcsb__hdr_t *h, void *val,
     if (!hcsb__list_empty(&b->watches)) hcsb__reap_late(b, h, body, len);
   } else {
     b->st.unknown_responses++;
-    hcsb__log(b, HCSB_LOG_WARN, NULL,
-              "dropping %s with unknown ID %llu (never sent or already answered)",
-              hcsb__msg_name(h->type), (unsigned long long)h->id);
+    hcsb__log(
+        b, HCSB_LOG_WARN, NULL,
+        "dropping %s with unknown ID %llu (never sent or already answered)",
+        hcsb__msg_name(h->type), (unsigned long long)h->id);
   }
 }
 
@@ -33,9 +34,10 @@ static void on_response(hcsb_bridge_t *b, const hcsb__frame_t *f) {
   char act[37]; /* the ActivityId, formatted only for a log line */
   if (f->hdr.type != c->resp_type) {
     b->st.bad_responses++;
-    hcsb__log(b, HCSB_LOG_WARN, hcsb__call_activity(c, act), "call %llu: got %s (0x%08X), expected 0x%08X",
-              (unsigned long long)f->hdr.id, hcsb__msg_name(f->hdr.type), f->hdr.type,
-              c->resp_type);
+    hcsb__log(b, HCSB_LOG_WARN, hcsb__call_activity(c, act),
+              "call %llu: got %s (0x%08X), expected 0x%08X",
+              (unsigned long long)f->hdr.id, hcsb__msg_name(f->hdr.type),
+              f->hdr.type, c->resp_type);
     hcsb__call_finish(c, -EPROTO, NULL, NULL);
     return;
   }
@@ -45,30 +47,32 @@ static void on_response(hcsb_bridge_t *b, const hcsb__frame_t *f) {
   memset(&resp, 0, sizeof resp);
   memset(&gerr, 0, sizeof gerr);
   int rc = hcsb__response_decode(&b->dctx, f->hdr.type, f->hdr.id,
-                                 (const char *)f->body, f->body_len, &resp, &gerr,
-                                 &has_gerr);
+                                 (const char *)f->body, f->body_len, &resp,
+                                 &gerr, &has_gerr);
   if (rc != 0) {
     hcsb__decode_release(&b->dctx);
     if (rc != -ENOMEM) {
       rc = -EPROTO;
       b->st.bad_responses++;
     }
-    hcsb__log(b, HCSB_LOG_WARN, hcsb__call_activity(c, act), "call %llu: undecodable %s: %s",
-              (unsigned long long)f->hdr.id, hcsb__msg_name(f->hdr.type),
-              hcsb__errstr(rc));
+    hcsb__log(b, HCSB_LOG_WARN, hcsb__call_activity(c, act),
+              "call %llu: undecodable %s: %s", (unsigned long long)f->hdr.id,
+              hcsb__msg_name(f->hdr.type), hcsb__errstr(rc));
     hcsb__call_finish(c, rc, NULL, NULL);
     return;
   }
   if (has_gerr && hcsb__log_on(b, HCSB_LOG_DEBUG))
     hcsb__log_guest_error(b, hcsb__call_activity(c, act), &gerr);
-  hcsb__call_finish(c, has_gerr ? HCSB_EGUEST : 0, has_gerr ? &gerr : NULL, &resp);
+  hcsb__call_finish(c, has_gerr ? HCSB_EGUEST : 0, has_gerr ? &gerr : NULL,
+                    &resp);
   hcsb__decode_release(&b->dctx);
 }
 
 static void on_notification(hcsb_bridge_t *b, const hcsb__frame_t *f) {
   hcsb_notification_t n;
   memset(&n, 0, sizeof n);
-  int rc = hcsb__notification_decode(&b->dctx, (const char *)f->body, f->body_len, &n);
+  int rc = hcsb__notification_decode(&b->dctx, (const char *)f->body,
+                                     f->body_len, &n);
   if (rc != 0) {
     b->st.dropped_messages++;
     hcsb__log(b, HCSB_LOG_WARN, NULL, "dropping undecodable notification: %s",
@@ -103,7 +107,8 @@ static void on_frame(hcsb_bridge_t *b, const hcsb__frame_t *f) {
     b->st.dropped_messages++;
     hcsb__log(b, HCSB_LOG_WARN, NULL,
               "dropping guest message 0x%08X (%s), ID %llu: not a response or "
-              "notification", f->hdr.type, hcsb__msg_name(f->hdr.type),
+              "notification",
+              f->hdr.type, hcsb__msg_name(f->hdr.type),
               (unsigned long long)f->hdr.id);
   }
 }
@@ -111,8 +116,10 @@ static void on_frame(hcsb_bridge_t *b, const hcsb__frame_t *f) {
 /* Announced larger than max_frame: its body streams past unbuffered. */
 static void on_oversize(hcsb_bridge_t *b, const hcsb__hdr_t *h) {
   b->st.oversize_frames++;
-  hcsb__log(b, HCSB_LOG_WARN, NULL, "skipping %s of %u bytes (limit %u), ID %llu",
-            hcsb__msg_name(h->type), h->size, b->max_frame, (unsigned long long)h->id);
+  hcsb__log(b, HCSB_LOG_WARN, NULL,
+            "skipping %s of %u bytes (limit %u), ID %llu",
+            hcsb__msg_name(h->type), h->size, b->max_frame,
+            (unsigned long long)h->id);
   if ((h->type & HCSB_MSG_TYPE_MASK) != HCSB_MSG_TYPE_RESPONSE) {
     b->st.dropped_messages++;
     return;
@@ -130,31 +137,34 @@ static void feed(hcsb_bridge_t *b, const uint8_t *data, size_t len) {
   while (off < len && b->phase != HCSB__DEAD) {
     size_t used = 0;
     hcsb__frame_t f;
-    hcsb__dec_event_t ev = hcsb__decoder_feed(&b->dec, data + off, len - off, &used, &f);
+    hcsb__dec_event_t ev =
+        hcsb__decoder_feed(&b->dec, data + off, len - off, &used, &f);
     off += used;
     switch (ev) {
-    case HCSB__DEC_FRAME:
-      b->st.frames_received++;
-      on_frame(b, &f);
-      break;
-    case HCSB__DEC_OVERSIZE:
-      b->st.frames_received++;
-      on_oversize(b, &f.hdr);
-      break;
-    case HCSB__DEC_ERROR:
-      hcsb__log(b, HCSB_LOG_ERROR, NULL,
-                "guest sent a frame header with Size < 16: stream untrustworthy");
-      hcsb__bridge_lost(b, -ECONNRESET, -EPROTO);
-      return;
-    case HCSB__DEC_NOMEM:
-      /* The decoder kept nothing of this chunk past `used`; we cannot ask
-       * libuv to hand it over again, so the stream is lost. */
-      hcsb__log(b, HCSB_LOG_ERROR, NULL, "out of memory buffering a guest frame");
-      hcsb__bridge_lost(b, -ECONNRESET, -ENOMEM);
-      return;
-    case HCSB__DEC_NEED_MORE:
-    default:
-      return;
+      case HCSB__DEC_FRAME:
+        b->st.frames_received++;
+        on_frame(b, &f);
+        break;
+      case HCSB__DEC_OVERSIZE:
+        b->st.frames_received++;
+        on_oversize(b, &f.hdr);
+        break;
+      case HCSB__DEC_ERROR:
+        hcsb__log(
+            b, HCSB_LOG_ERROR, NULL,
+            "guest sent a frame header with Size < 16: stream untrustworthy");
+        hcsb__bridge_lost(b, -ECONNRESET, -EPROTO);
+        return;
+      case HCSB__DEC_NOMEM:
+        /* The decoder kept nothing of this chunk past `used`; we cannot ask
+         * libuv to hand it over again, so the stream is lost. */
+        hcsb__log(b, HCSB_LOG_ERROR, NULL,
+                  "out of memory buffering a guest frame");
+        hcsb__bridge_lost(b, -ECONNRESET, -ENOMEM);
+        return;
+      case HCSB__DEC_NEED_MORE:
+      default:
+        return;
     }
   }
 }
@@ -172,7 +182,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   hcsb__bridge_ref(b);
   if (nread < 0) {
     if (nread != UV_EOF || !hcsb__decoder_idle(&b->dec))
-      hcsb__log(b, HCSB_LOG_WARN, NULL, "bridge read: %s%s", hcsb__errstr((int)nread),
+      hcsb__log(b, HCSB_LOG_WARN, NULL, "bridge read: %s%s",
+                hcsb__errstr((int)nread),
                 hcsb__decoder_idle(&b->dec) ? "" : " (inside a frame)");
     hcsb__bridge_lost(b, -ECONNRESET, (int)nread);
   } else {

@@ -76,7 +76,8 @@ static void forget_abandoned_create(hcsb_bridge_t *b, const hcsb__watch_t *w) {
   }
 }
 
-void hcsb__reap_watch_start(hcsb_bridge_t *b, hcsb__watch_t *w, hcsb_call_t *c) {
+void hcsb__reap_watch_start(hcsb_bridge_t *b, hcsb__watch_t *w,
+                            hcsb_call_t *c) {
   forget_abandoned_create(b, w);
   w->call = c;
   hcsb__list_push(&b->watches, &w->link);
@@ -166,8 +167,9 @@ static void reap_step(void *data, int status, const hcsb_guest_error_t *gerr,
   (void)gerr, (void)resp;
 
   hcsb__log(b, status == 0 ? HCSB_LOG_DEBUG : HCSB_LOG_INFO, NULL,
-            "cleanup after a late %s in %s, step %d: %s", hcsb__msg_name(r->type),
-            r->has_cid ? r->cid : "the UVM", r->step, hcsb__errstr(status));
+            "cleanup after a late %s in %s, step %d: %s",
+            hcsb__msg_name(r->type), r->has_cid ? r->cid : "the UVM", r->step,
+            hcsb__errstr(status));
   /* A lost or closed bridge fails every step: no point trying the next. */
   r->step++;
   if (b->phase != HCSB__READY || !reap_send(b, r)) free(r);
@@ -198,8 +200,8 @@ void hcsb__reap_late(hcsb_bridge_t *b, const hcsb__hdr_t *h, const void *body,
   memset(&resp, 0, sizeof resp);
   memset(&gerr, 0, sizeof gerr);
   if (body != NULL)
-    rc = hcsb__response_decode(&b->dctx, h->type, h->id, body, len, &resp, &gerr,
-                               &has_gerr);
+    rc = hcsb__response_decode(&b->dctx, h->type, h->id, body, len, &resp,
+                               &gerr, &has_gerr);
   uint32_t pid = resp.process_id;
   hcsb__decode_release(&b->dctx);
   int is_exec = w->type == HCSB_MSG_EXECUTE_PROCESS;

@@ -26,13 +26,14 @@ int hcsb__listen_unix(uv_loop_t *loop, const char *path, uint32_t timeout_ms,
                       hcsb__accept_cb cb, void *data, hcsb__listener_t **out);
 /* Listens on AF_VSOCK `cid`:`port`; with `has_peer`, dials from any CID but
  * `peer_cid` are closed at once.  -EAFNOSUPPORT where vsock is missing. */
-int hcsb__listen_vsock(uv_loop_t *loop, uint32_t cid, uint32_t port, int has_peer,
-                       uint32_t peer_cid, uint32_t timeout_ms, hcsb__accept_cb cb,
-                       void *data, hcsb__listener_t **out);
+int hcsb__listen_vsock(uv_loop_t *loop, uint32_t cid, uint32_t port,
+                       int has_peer, uint32_t peer_cid, uint32_t timeout_ms,
+                       hcsb__accept_cb cb, void *data, hcsb__listener_t **out);
 
 /* hcsb__listener_close() with a callback once its handles are closed and
  * its socket file is gone (never inside this call). */
-void hcsb__listener_close_cb(hcsb__listener_t *l, hcsb__closed_cb cb, void *data);
+void hcsb__listener_close_cb(hcsb__listener_t *l, hcsb__closed_cb cb,
+                             void *data);
 
 /* ------------------------------------------------------------------------ */
 /* Dialling */

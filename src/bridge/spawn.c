@@ -66,8 +66,8 @@ static void on_grace_over(uv_timer_t *t) {
   if (!c->exited) kill_group(c);
 }
 
-void hcsb__child_shutdown(hcsb__child_t *c, uint32_t grace_ms, hcsb__closed_cb cb,
-                          void *data) {
+void hcsb__child_shutdown(hcsb__child_t *c, uint32_t grace_ms,
+                          hcsb__closed_cb cb, void *data) {
   if (c == NULL || c->closing) return;
   c->closing = 1;
   c->cb = cb;
@@ -81,7 +81,9 @@ void hcsb__child_shutdown(hcsb__child_t *c, uint32_t grace_ms, hcsb__closed_cb c
   }
 }
 
-int hcsb__child_pid(const hcsb__child_t *c) { return c->pid; }
+int hcsb__child_pid(const hcsb__child_t *c) {
+  return c->pid;
+}
 
 /* environ without HCSB_STDIO_DIR, plus ours; `entry` is the caller's. */
 static char **child_env(const char *entry) {
@@ -91,24 +93,28 @@ static char **child_env(const char *entry) {
   if (env == NULL) return NULL;
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], STDIO_ENV "=", sizeof STDIO_ENV) != 0) env[k++] = environ[i];
+    if (strncmp(environ[i], STDIO_ENV "=", sizeof STDIO_ENV) != 0)
+      env[k++] = environ[i];
   if (entry != NULL) env[k++] = (char *)entry;
   env[k] = NULL;
   return env;
 }
 
-int hcsb__child_spawn(uv_loop_t *loop, const char *command, const char *stdio_dir,
-                      int *fd, hcsb__child_t **out) {
+int hcsb__child_spawn(uv_loop_t *loop, const char *command,
+                      const char *stdio_dir, int *fd, hcsb__child_t **out) {
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -errno;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return -errno;
   char *entry = NULL;
   if (stdio_dir != NULL && stdio_dir[0] != '\0') {
     size_t len = sizeof STDIO_ENV + strlen(stdio_dir) + 1;
-    if ((entry = malloc(len)) != NULL) snprintf(entry, len, STDIO_ENV "=%s", stdio_dir);
+    if ((entry = malloc(len)) != NULL)
+      snprintf(entry, len, STDIO_ENV "=%s", stdio_dir);
   }
   char **env = child_env(entry);
   hcsb__child_t *c = calloc(1, sizeof *c);
-  if (env == NULL || c == NULL || (stdio_dir && stdio_dir[0] && entry == NULL)) {
+  if (env == NULL || c == NULL ||
+      (stdio_dir && stdio_dir[0] && entry == NULL)) {
     free(entry);
     free(env);
     free(c);

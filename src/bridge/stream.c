@@ -7,7 +7,9 @@
 
 #include "bridge/sock.h"
 
-static void free_handle(uv_handle_t *h) { free(h); }
+static void free_handle(uv_handle_t *h) {
+  free(h);
+}
 
 void hcsb__stream_close(uv_stream_t *s) {
   if (s == NULL || uv_is_closing((uv_handle_t *)s)) return;

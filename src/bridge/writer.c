@@ -11,7 +11,9 @@
 
 static void write_cb(uv_write_t *req, int status);
 
-hcsb__buf_t *hcsb__writer_buf(hcsb_bridge_t *b) { return &b->wbuf[b->wcur]; }
+hcsb__buf_t *hcsb__writer_buf(hcsb_bridge_t *b) {
+  return &b->wbuf[b->wcur];
+}
 
 size_t hcsb__writer_queued(const hcsb_bridge_t *b) {
   return b->wbuf[b->wcur].len + (b->winflight ? b->inflight_len : 0) +
@@ -81,5 +83,6 @@ static void write_cb(uv_write_t *req, int status) {
 
 void hcsb__writer_kick(hcsb_bridge_t *b) {
   b->wreq.data = b;
-  if (!uv_is_active((uv_handle_t *)&b->prepare)) uv_prepare_start(&b->prepare, flush);
+  if (!uv_is_active((uv_handle_t *)&b->prepare))
+    uv_prepare_start(&b->prepare, flush);
 }

@@ -55,7 +55,7 @@ struct hcsb__defer_s {
 typedef struct hcsb__dq_s {
   uv_idle_t idle;
   hcsb__link_t items;
-  size_t n;               /* queued and not yet run, this turn's included */
+  size_t n;              /* queued and not yet run, this turn's included */
   hcsb__handle_t *owner; /* referenced while a run is on the stack */
 } hcsb__dq_t;
 
@@ -95,7 +95,7 @@ typedef struct hcsb__handle_class_s {
 
 struct hcsb__handle_s {
   const hcsb__handle_class_t *cls;
-  hcsb__dq_t *dq; /* where its close callback is deferred */
+  hcsb__dq_t *dq;    /* where its close callback is deferred */
   hcsb__link_t reqs; /* owned requests, oldest first (the class's links) */
   hcsb__defer_t close_defer;
   hcsb_close_cb close_cb;
@@ -111,7 +111,9 @@ struct hcsb__handle_s {
 /* One reference (the owner's), nothing owned, not closing. */
 void hcsb__handle_init(hcsb__handle_t *h, const hcsb__handle_class_t *cls,
                        hcsb__dq_t *dq);
-static inline void hcsb__handle_ref(hcsb__handle_t *h) { h->refs++; }
+static inline void hcsb__handle_ref(hcsb__handle_t *h) {
+  h->refs++;
+}
 void hcsb__handle_unref(hcsb__handle_t *h);
 /* Step 1 of the rule.  `cb` may be NULL. */
 void hcsb__handle_close(hcsb__handle_t *h, hcsb_close_cb cb, void *data);
@@ -130,7 +132,8 @@ typedef struct hcsb__pool_s {
   size_t n, max, size;
 } hcsb__pool_t;
 
-#define HCSB__POOL_INIT(size, max) {NULL, 0, (max), (size)}
+#define HCSB__POOL_INIT(size, max) \
+  { NULL, 0, (max), (size) }
 
 static inline void *hcsb__pool_get(hcsb__pool_t *p) {
   void *s = p->head;

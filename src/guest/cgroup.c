@@ -33,7 +33,7 @@
 #define V1_UNLIMITED 9223372036854771712ull
 
 enum { C_CPUACCT, C_CPU, C_MEMORY, C_PIDS, C_BLKIO, C_HUGETLB, C_COUNT };
-static const char *const ctl_names[C_COUNT] = {"cpuacct", "cpu",  "memory",
+static const char *const ctl_names[C_COUNT] = {"cpuacct", "cpu",   "memory",
                                                "pids",    "blkio", "hugetlb"};
 
 typedef struct mounts_s {
@@ -100,8 +100,8 @@ static int has_word(const char *list, const char *word) {
   const char *p = list;
 
   while ((p = strstr(p, word)) != NULL) {
-    if ((p == list || p[-1] == ',') && (p[wl] == ',' || p[wl] == '\0' ||
-                                        p[wl] == ' ' || p[wl] == '\n'))
+    if ((p == list || p[-1] == ',') &&
+        (p[wl] == ',' || p[wl] == '\0' || p[wl] == ' ' || p[wl] == '\n'))
       return 1;
     p += wl;
   }
@@ -139,8 +139,8 @@ static void find_mounts(mounts_t *m) {
 
 /* mount + (path relative to the mount's root); 0 when it is a cgroup of
  * its own (not the root of the hierarchy). */
-static int join(const char *mnt, const char *mroot, const char *path,
-                char *out, size_t size) {
+static int join(const char *mnt, const char *mroot, const char *path, char *out,
+                size_t size) {
   size_t rl = strlen(mroot);
 
   if (strcmp(mroot, "/") != 0 && strncmp(path, mroot, rl) == 0) path += rl;
@@ -195,7 +195,8 @@ static void read_cpuacct(hcsb__gcg_t *cg, const char *dir) {
   if (tick <= 0) tick = 100;
   snprintf(path, sizeof path, "%s/cpuacct.stat", dir);
   if (slurp(path, buf, sizeof buf) > 0) {
-    if (kv(buf, "user", &v) == 0) cg->cpu_user = v * (1000000000u / (uint64_t)tick);
+    if (kv(buf, "user", &v) == 0)
+      cg->cpu_user = v * (1000000000u / (uint64_t)tick);
     if (kv(buf, "system", &v) == 0)
       cg->cpu_kernel = v * (1000000000u / (uint64_t)tick);
   }
@@ -346,13 +347,16 @@ static void read_blkio_v1(hcsb__gcg_t *cg, const char *dir) {
     snprintf(path, sizeof path, "%s/%s", dir, files[f]);
     if (slurp(path, buf, sizeof buf) < 0) continue;
     cg->have_blkio = 1;
-    for (p = buf; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+    for (p = buf; p != NULL && *p != '\0';
+         p = strchr(p, '\n'), p = p ? p + 1 : p) {
       hcsb__gcg_dev_t *d;
       if (sscanf(p, "%u:%u %15s %llu", &major, &minor, op, &v) != 4) continue;
       d = dev_slot(cg, major, minor);
       if (d == NULL) continue;
-      if (strcmp(op, "Read") == 0) d->v[f][0] = v;
-      else if (strcmp(op, "Write") == 0) d->v[f][1] = v;
+      if (strcmp(op, "Read") == 0)
+        d->v[f][0] = v;
+      else if (strcmp(op, "Write") == 0)
+        d->v[f][1] = v;
     }
   }
 }
@@ -366,7 +370,8 @@ static void read_blkio_v2(hcsb__gcg_t *cg, const char *dir) {
   snprintf(path, sizeof path, "%s/io.stat", dir);
   if (slurp(path, buf, sizeof buf) < 0) return;
   cg->have_blkio = 1;
-  for (p = buf; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+  for (p = buf; p != NULL && *p != '\0';
+       p = strchr(p, '\n'), p = p ? p + 1 : p) {
     hcsb__gcg_dev_t *d;
     if (sscanf(p, "%u:%u rbytes=%llu wbytes=%llu rios=%llu wios=%llu", &major,
                &minor, &rb, &wb, &ri, &wi) != 6)
@@ -402,8 +407,7 @@ static void read_hugetlb(hcsb__gcg_t *cg, const char *dir, int v2) {
              h->pagesize);
     if (read_num(dir, file, &h->usage) != 0) continue;
     if (!v2) {
-      snprintf(file, sizeof file, "hugetlb.%s.max_usage_in_bytes",
-               h->pagesize);
+      snprintf(file, sizeof file, "hugetlb.%s.max_usage_in_bytes", h->pagesize);
       read_num(dir, file, &h->max);
       snprintf(file, sizeof file, "hugetlb.%s.failcnt", h->pagesize);
       read_num(dir, file, &h->failcnt);
@@ -543,8 +547,7 @@ int hcsb__gcgroup_join_files(pid_t init, char ***out) {
           mroot = m->v1root[i];
         }
     }
-    if (mnt == NULL || join(mnt, mroot, c2 + 1, dir, sizeof dir) != 0)
-      continue;
+    if (mnt == NULL || join(mnt, mroot, c2 + 1, dir, sizeof dir) != 0) continue;
     grown = realloc(v, (n + 2) * sizeof *v);
     if (grown == NULL) {
       r = -ENOMEM;

@@ -67,8 +67,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   /* A host that closes with our answers still unread resets the socket:
    * it went away all the same, which is how a session ends. */
   if (nread == UV_EOF || nread == UV_ECONNRESET) {
-    hcsb__guest_teardown(g, 0, nread == UV_EOF ? "the host closed the bridge"
-                                               : "the host reset the bridge");
+    hcsb__guest_teardown(g, 0,
+                         nread == UV_EOF ? "the host closed the bridge"
+                                         : "the host reset the bridge");
     return;
   }
   if (nread < 0) {

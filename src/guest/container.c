@@ -21,7 +21,7 @@ hcsb__gctr_t *hcsb__gctr_find(hcsb__guest_t *g, const char *id) {
   hcsb__gctr_t *c;
 
   TAILQ_FOREACH(c, &g->ctrs, link)
-    if (strcmp(c->id, id) == 0) return c;
+  if (strcmp(c->id, id) == 0) return c;
   return NULL;
 }
 
@@ -267,8 +267,7 @@ void hcsb__gh_create(hcsb__greq_t *r) {
   if (spec != NULL) {
     d.strct = "Spec";
     if (hcsb__gdec_obj(&d, spec, "process", &proc) < 0) goto bad_config;
-    if (proc != NULL && hcsb__gctr_check_process(&d, proc) < 0)
-      goto bad_config;
+    if (proc != NULL && hcsb__gctr_check_process(&d, proc) < 0) goto bad_config;
   }
 
   if (major < 2 || (major == 2 && minor < 1)) {
@@ -293,8 +292,9 @@ void hcsb__gh_create(hcsb__greq_t *r) {
   /* The null ID addresses the UVM everywhere else, so a container by that
    * name could never be reached. */
   if (!valid_id(r->cid) || strcmp(r->cid, HCSB__G_NULL_ID) == 0) {
-    hcsb__greply_errf(g, &r->call, HCSB_E_INVALIDARG, "invalid container id: %.*s",
-                      (int)strnlen(r->cid, 300), r->cid);
+    hcsb__greply_errf(g, &r->call, HCSB_E_INVALIDARG,
+                      "invalid container id: %.*s", (int)strnlen(r->cid, 300),
+                      r->cid);
     goto out;
   }
   if (proc == NULL) {
@@ -311,8 +311,8 @@ void hcsb__gh_create(hcsb__greq_t *r) {
   }
   c = calloc(1, sizeof *c);
   if (c == NULL || (c->id = strdup(r->cid)) == NULL ||
-      (c->create_aid = strndup(r->call.aid ? r->call.aid : "",
-                               HCSB__G_MAX_AID)) == NULL ||
+      (c->create_aid =
+           strndup(r->call.aid ? r->call.aid : "", HCSB__G_MAX_AID)) == NULL ||
       (c->bundle = strdup(bundle)) == NULL) {
     if (c != NULL) {
       free(c->id);
@@ -449,8 +449,8 @@ void hcsb__gh_resize(hcsb__greq_t *r) {
   /* After the relay closed the GCS ignores resizes (no error). */
   e = p->relay != NULL ? hcsb__grelay_resize(p->relay, height, width) : 0;
   if (e < 0) {
-    hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL, "resize pid %" PRIu32
-                      ": %s", pid, strerror(-e));
+    hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL, "resize pid %" PRIu32 ": %s",
+                      pid, strerror(-e));
     return;
   }
   hcsb__greply_ok(r->g, &r->call);
@@ -526,7 +526,8 @@ void hcsb__gh_get_properties(hcsb__greq_t *r) {
       return;
     }
     for (i = 0; types != NULL && i < json_object_array_length(types); i++) {
-      const char *t = json_object_get_string(json_object_array_get_idx(types, i));
+      const char *t =
+          json_object_get_string(json_object_array_get_idx(types, i));
       if (t == NULL) continue;
       if (strcmp(t, "ProcessList") == 0) want_list = 1;
       if (strcmp(t, "Statistics") == 0) want_stats = 1;
@@ -564,8 +565,10 @@ void hcsb__gh_get_properties(hcsb__greq_t *r) {
   free(pids);
 
   hcsb__greply_begin(&w, 0, r->call.aid);
-  if (props.err) w.err = 1;
-  else hcsb__gjw_str(&w, "Properties", props.b.data, props.b.len);
+  if (props.err)
+    w.err = 1;
+  else
+    hcsb__gjw_str(&w, "Properties", props.b.data, props.b.len);
   hcsb__greply_finish(r->g, &r->call, &w);
   hcsb__gjw_free(&props);
 }
@@ -583,7 +586,7 @@ void hcsb__gh_delete(hcsb__greq_t *r) {
     return;
   }
   TAILQ_FOREACH(p, &c->procs, clink)
-    if (!p->reaped) running = 1;
+  if (!p->reaped) running = 1;
   if (running) kill_members(c);
 
   /* The GCS forgets the container even when the delete fails.  Records of
@@ -607,8 +610,7 @@ void hcsb__gh_delete(hcsb__greq_t *r) {
                       c->id, c->bundle);
   else if (running)
     hcsb__greply_errf(r->g, &r->call, HCSB_E_VMCOMPUTE_INVALID_STATE,
-                      "cannot delete container %s that is not stopped",
-                      c->id);
+                      "cannot delete container %s that is not stopped", c->id);
   else if (mounted)
     hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL,
                       "unlinkat %s: directory not empty", c->bundle);

@@ -14,12 +14,18 @@
 
 static const char *json_kind(json_object *v) {
   switch (json_object_get_type(v)) {
-    case json_type_string: return "string";
-    case json_type_object: return "object";
-    case json_type_array: return "array";
-    case json_type_boolean: return "bool";
-    case json_type_null: return "null";
-    default: return "number";
+    case json_type_string:
+      return "string";
+    case json_type_object:
+      return "object";
+    case json_type_array:
+      return "array";
+    case json_type_boolean:
+      return "bool";
+    case json_type_null:
+      return "null";
+    default:
+      return "number";
   }
 }
 
@@ -52,8 +58,8 @@ int hcsb__gdec_root(hcsb__gdec_t *d, json_object *root, const char *gotype) {
 /* Integers: json-c keeps what the text said; a fraction or exponent makes a
  * double, which Go refuses for an integer field. */
 static int get_int(hcsb__gdec_t *d, json_object *o, const char *key,
-                   const char *gotype, int64_t lo, uint64_t hi,
-                   uint64_t *uout, int64_t *sout) {
+                   const char *gotype, int64_t lo, uint64_t hi, uint64_t *uout,
+                   int64_t *sout) {
   json_object *v = hcsb__json_get(o, key);
   int64_t s;
   uint64_t u;
@@ -137,7 +143,8 @@ int hcsb__gdec_str(hcsb__gdec_t *d, json_object *o, const char *key,
   return 0;
 }
 
-int hcsb__gdec_bool(hcsb__gdec_t *d, json_object *o, const char *key, int *out) {
+int hcsb__gdec_bool(hcsb__gdec_t *d, json_object *o, const char *key,
+                    int *out) {
   json_object *v = hcsb__json_get(o, key);
 
   if (v == NULL) return 0;
@@ -184,15 +191,13 @@ int hcsb__gdec_strmap(hcsb__gdec_t *d, json_object *o, const char *key,
   if (v == NULL) return 0;
   if (!json_object_is_type(v, json_type_object))
     return mismatch(d, v, key, "map[string]string");
-  {
-    json_object_object_foreach(v, k, val) {
-      (void)k;
-      if (val != NULL && !json_object_is_type(val, json_type_string))
-        return mismatch(d, val, key, "string");
-    }
-  }
-  *out = v;
-  return 0;
+  {json_object_object_foreach(v, k, val){(void)k;
+  if (val != NULL && !json_object_is_type(val, json_type_string))
+    return mismatch(d, val, key, "string");
+}
+}
+*out = v;
+return 0;
 }
 
 int hcsb__gdec_inner(hcsb__gdec_t *d, const char *text, json_object **out) {
@@ -292,7 +297,8 @@ static void tracestate(json_object *ocsc, char *out, size_t len) {
   if (n > HCSB__TRACESTATE_MAX_ENTRIES) goto out;
   for (i = 0; i < n; i++) {
     json_object *e = json_object_array_get_idx(list, i);
-    json_object *k = hcsb__json_get(e, "Key"), *val = hcsb__json_get(e, "Value");
+    json_object *k = hcsb__json_get(e, "Key"),
+                *val = hcsb__json_get(e, "Value");
     const char *ks, *vs;
 
     if (!json_object_is_type(k, json_type_string) ||

@@ -32,11 +32,14 @@ const char *hcsb__gmsg_name(uint32_t type, char buf[HCSB__GMSG_NAME_MAX]) {
   if (type == HCSB_MSG_NOTIFY_CONTAINER) return "ComputeSystemNotificationV1";
   if ((type & HCSB_MSG_CATEGORY_MASK) == HCSB_MSG_CATEGORY_COMPUTE_SYSTEM &&
       (type & HCSB_MSG_ID_MASK) != 0 &&
-      ((kind == HCSB_MSG_TYPE_REQUEST && type <= HCSB_MSG_DELETE_CONTAINER_STATE) ||
-       (kind == HCSB_MSG_TYPE_RESPONSE && type <= HCSB_MSG_DUMP_STACKS_RESPONSE)) &&
+      ((kind == HCSB_MSG_TYPE_REQUEST &&
+        type <= HCSB_MSG_DELETE_CONTAINER_STATE) ||
+       (kind == HCSB_MSG_TYPE_RESPONSE &&
+        type <= HCSB_MSG_DUMP_STACKS_RESPONSE)) &&
       hcsb_msg_name(base) != NULL) {
     snprintf(buf, HCSB__GMSG_NAME_MAX, "ComputeSystem%s%sV1",
-             kind == HCSB_MSG_TYPE_RESPONSE ? "Response" : "", hcsb_msg_name(base));
+             kind == HCSB_MSG_TYPE_RESPONSE ? "Response" : "",
+             hcsb_msg_name(base));
     return buf;
   }
   snprintf(buf, HCSB__GMSG_NAME_MAX, "%" PRIu32, type);
@@ -70,7 +73,8 @@ static void negotiate(hcsb__greq_t *r) {
     return;
   }
   if (max < 4 || min > 4) {
-    hcsb__greply_err(r->g, &r->call, HCSB_E_VMCOMPUTE_UNSUPPORTED_PROTOCOL_VERSION, NULL);
+    hcsb__greply_err(r->g, &r->call,
+                     HCSB_E_VMCOMPUTE_UNSUPPORTED_PROTOCOL_VERSION, NULL);
     return;
   }
   r->g->negotiated = 1;
@@ -183,7 +187,8 @@ void hcsb__gdispatch(hcsb__guest_t *g, const hcsb__frame_t *f) {
   }
 
   hcsb__glog(g, 1, "request %s id %" PRIu64 " (%zu bytes)",
-             hcsb__gmsg_name(r.call.type, (char[HCSB__GMSG_NAME_MAX]){0}), r.call.id, r.len);
+             hcsb__gmsg_name(r.call.type, (char[HCSB__GMSG_NAME_MAX]){0}),
+             r.call.id, r.len);
 
   if (!allowed(g, r.call.type)) {
     not_implemented(&r);

@@ -25,8 +25,9 @@ static void dump_proc(FILE *f, const hcsb__gproc_t *p) {
 
   TAILQ_FOREACH(w, &p->waits, link) nwaits++;
   fprintf(f, "  process %d [%s]%s%s argv0=%s waits=%u", (int)p->pid,
-          p->finished ? "exited" : p->reaped ? "exited, draining stdio"
-                                             : "running",
+          p->finished ? "exited"
+          : p->reaped ? "exited, draining stdio"
+                      : "running",
           p->is_init ? " init" : "", p->tty ? " tty" : "",
           p->argv0 != NULL ? p->argv0 : "?", nwaits);
   if (p->finished) fprintf(f, " exit_code=%" PRIu32, p->exit_code);
@@ -44,21 +45,24 @@ char *hcsb__gdump(hcsb__guest_t *g, const char *span_parent, size_t *len) {
   f = open_memstream(&buf, len);
   if (f == NULL) return NULL;
 
-  fprintf(f, "hcsb-guest %s (pid %d): emulated Linux GCS bridge "
+  fprintf(f,
+          "hcsb-guest %s (pid %d): emulated Linux GCS bridge "
           "(hcsshim v0.11.8 behaviour)\n",
           HCSB_VERSION_STRING, (int)getpid());
-  fprintf(f, "uptime %" PRIu64 " ms, requests %" PRIu64
+  fprintf(f,
+          "uptime %" PRIu64 " ms, requests %" PRIu64
           ", protocol %s, stdio dir %s\n",
           uv_now(g->loop) - g->start_ms, g->nrequests,
           g->negotiated ? "4" : "not negotiated", g->stdio_dir);
-  fprintf(f, "outstanding: %u waits/execs (%u execs dialing stdio), "
+  fprintf(f,
+          "outstanding: %u waits/execs (%u execs dialing stdio), "
           "%zu response bytes queued\n",
           g->npending, ndialing, g->wq_bytes);
   fprintf(f, "this request's span parent: %s\n", span_parent);
 
   fprintf(f, "\nUVM processes:\n");
   TAILQ_FOREACH(p, &g->procs, link)
-    if (p->ctr == NULL) dump_proc(f, p);
+  if (p->ctr == NULL) dump_proc(f, p);
 
   TAILQ_FOREACH(c, &g->ctrs, link) {
     fprintf(f, "\ncontainer %s [%s]%s\n", c->id, state_name(c->state),
@@ -69,9 +73,9 @@ char *hcsb__gdump(hcsb__guest_t *g, const char *span_parent, size_t *len) {
   /* The count first: a host test checks what is left mounted from it. */
   fprintf(f, "\nresources: %u\n", g->nresources);
   TAILQ_FOREACH(x, &g->resources, link)
-    fprintf(f, "  %s %s%s%s%s%s\n", x->type, x->key,
-            x->cid != NULL ? " container=" : "", x->cid != NULL ? x->cid : "",
-            x->detail != NULL ? " " : "", x->detail != NULL ? x->detail : "");
+  fprintf(f, "  %s %s%s%s%s%s\n", x->type, x->key,
+          x->cid != NULL ? " container=" : "", x->cid != NULL ? x->cid : "",
+          x->detail != NULL ? " " : "", x->detail != NULL ? x->detail : "");
 
   if (fclose(f) != 0) {
     free(buf);

@@ -48,9 +48,9 @@ struct hcsb__gexec_s {
   int sock[3];
   int cur;
   int tries;
-  int inflight;   /* a vsock dial still connecting, or -1 */
+  int inflight; /* a vsock dial still connecting, or -1 */
   unsigned poll_ms;
-  size_t cost;    /* counted in g->retained until it is answered */
+  size_t cost; /* counted in g->retained until it is answered */
   uv_timer_t timer;
 };
 
@@ -278,12 +278,12 @@ static void spawn_failed(hcsb__gexec_t *e, const char *stage, const char *path,
   if (e->mode == MODE_UVM)
     hcsb__greply_errf(e->g, &e->call, HCSB_E_FAIL,
                       "failed to call Start for external process: %s%s %s: %s",
-                      strcmp(stage, "exec") == 0 ? "fork/" : "",
-                      stage, what, go_err(err, eb));
+                      strcmp(stage, "exec") == 0 ? "fork/" : "", stage, what,
+                      go_err(err, eb));
   else
     hcsb__greply_errf(e->g, &e->call, HCSB_E_FAIL,
-                      "failed to start the container process: %s %s: %s",
-                      stage, what, go_err(err, eb));
+                      "failed to start the container process: %s %s: %s", stage,
+                      what, go_err(err, eb));
 }
 
 /* What makes a container process see its container like a real guest's
@@ -293,7 +293,7 @@ static void spawn_failed(hcsb__gexec_t *e, const char *stage, const char *path,
  * HOSTNAME=<hostname> in its environment instead (unless it sets one). */
 typedef struct iso_s {
   int uts_fd;
-  char **env;    /* envp + HOSTNAME (pointers borrowed from e->envp) */
+  char **env; /* envp + HOSTNAME (pointers borrowed from e->envp) */
   char *hostenv;
   char **cgroups;
 } iso_t;
@@ -369,7 +369,7 @@ static void spawn(hcsb__gexec_t *e) {
     return;
   }
 
-  mode = e->tty                 ? HCSB__GRELAY_TTY
+  mode = e->tty                ? HCSB__GRELAY_TTY
          : e->mode == MODE_UVM ? HCSB__GRELAY_DIRECT
                                : HCSB__GRELAY_PIPES;
   r = hcsb__grelay_prepare(g, mode, e->sock, e->mode == MODE_INIT, e->rows,
@@ -413,8 +413,9 @@ static void spawn(hcsb__gexec_t *e) {
     c->state = HCSB__GCTR_RUNNING;
   }
   hcsb__glog(g, 1, "started %s process %d (%s)",
-             e->mode == MODE_UVM ? "UVM" : e->mode == MODE_INIT ? "init"
-                                                                : "exec",
+             e->mode == MODE_UVM    ? "UVM"
+             : e->mode == MODE_INIT ? "init"
+                                    : "exec",
              (int)pid, e->argv[0]);
   hcsb__greply_begin(&w, 0, e->call.aid);
   hcsb__gjw_u64(&w, "ProcessId", (uint64_t)pid);
@@ -509,8 +510,7 @@ static void dial_step(hcsb__gexec_t *e) {
       hcsb__greply_errf(e->g, &e->call, HCSB_E_FAIL,
                         "failed creating %s Connection: vsock Dial port "
                         "(%" PRIu32 ") failed: %s",
-                        stream_names[e->cur], e->port[e->cur],
-                        go_err(-fd, eb));
+                        stream_names[e->cur], e->port[e->cur], go_err(-fd, eb));
     else
       hcsb__greply_errf(e->g, &e->call, HCSB_E_FAIL,
                         "failed creating %s Connection: unix Dial port "
@@ -655,10 +655,9 @@ void hcsb__gh_execute(hcsb__greq_t *r) {
        hcsb__gdec_obj(&d, settings, "VsockStdioRelaySettings", &relay) < 0))
     goto bad_body;
   d.strct = "ExecuteProcessVsockStdioRelaySettings";
-  if (relay != NULL &&
-      (hcsb__gdec_u32(&d, relay, "StdIn", &port[0]) < 0 ||
-       hcsb__gdec_u32(&d, relay, "StdOut", &port[1]) < 0 ||
-       hcsb__gdec_u32(&d, relay, "StdErr", &port[2]) < 0))
+  if (relay != NULL && (hcsb__gdec_u32(&d, relay, "StdIn", &port[0]) < 0 ||
+                        hcsb__gdec_u32(&d, relay, "StdOut", &port[1]) < 0 ||
+                        hcsb__gdec_u32(&d, relay, "StdErr", &port[2]) < 0))
     goto bad_body;
 
   if (hcsb__gdec_inner(&d, text, &pp) < 0) {
@@ -729,8 +728,7 @@ void hcsb__gh_execute(hcsb__greq_t *r) {
   }
   if (hcsb__gproc_live(g) >= HCSB__G_MAX_PROCS ||
       g->nprocs >= 16 * HCSB__G_MAX_PROCS ||
-      g->npending > HCSB__G_MAX_PENDING ||
-      g->retained > HCSB__G_MAX_RETAINED) {
+      g->npending > HCSB__G_MAX_PENDING || g->retained > HCSB__G_MAX_RETAINED) {
     hcsb__greply_err(g, &r->call, HCSB_E_FAIL,
                      "too many processes or outstanding requests");
     goto fail;

@@ -37,19 +37,20 @@
 /* ------------------------------------------------------------------------ */
 /* Limits */
 
-#define HCSB__G_MAX_PROCS 4096u        /* live process records */
-#define HCSB__G_MAX_PENDING 65536u     /* outstanding waits and execs */
+#define HCSB__G_MAX_PROCS 4096u    /* live process records */
+#define HCSB__G_MAX_PENDING 65536u /* outstanding waits and execs */
 #define HCSB__G_MAX_CONTAINERS 1024u
-#define HCSB__G_MAX_RESOURCES 4096u    /* ModifySettings records kept */
-#define HCSB__G_MAX_AID 1024u          /* longest ActivityId echoed back */
-#define HCSB__G_MAX_ECHO 4096u         /* request bytes quoted in errors */
-#define HCSB__G_MAX_RETAINED (64u << 20) /* request bytes kept: specs, execs */
-#define HCSB__G_WRITE_HIGH (8u << 20)  /* stop reading requests above... */
-#define HCSB__G_WRITE_LOW (1u << 20)   /* ...and resume below */
+#define HCSB__G_MAX_RESOURCES 4096u /* ModifySettings records kept */
+#define HCSB__G_MAX_AID 1024u       /* longest ActivityId echoed back */
+#define HCSB__G_MAX_ECHO 4096u      /* request bytes quoted in errors */
+/* Request bytes kept (specs, execs). */
+#define HCSB__G_MAX_RETAINED (64u << 20)
+#define HCSB__G_WRITE_HIGH (8u << 20) /* stop reading requests above... */
+#define HCSB__G_WRITE_LOW (1u << 20)  /* ...and resume below */
 #define HCSB__G_MAX_FAIL_AT 16u       /* --fail-request options */
 #define HCSB__G_DIAL_TRIES 10
 #define HCSB__G_DIAL_INTERVAL_MS 100
-#define HCSB__G_VSOCK_HOST_CID 2u            /* VMADDR_CID_HOST */
+#define HCSB__G_VSOCK_HOST_CID 2u             /* VMADDR_CID_HOST */
 #define HCSB__G_VSOCK_BRIDGE_PORT 0x40000000u /* LinuxGcsVsockPort */
 #define HCSB__G_VSOCK_DIAL_MS 120000u         /* GCSConnectionTimeout */
 
@@ -73,18 +74,18 @@ TAILQ_HEAD(hcsb__gres_list, hcsb__gres_s);
 typedef struct hcsb__gcall_s {
   uint32_t type; /* the request type; the answer uses its response type */
   uint64_t id;
-  char *aid;     /* ActivityId to echo, NULL when the request had none */
+  char *aid; /* ActivityId to echo, NULL when the request had none */
 } hcsb__gcall_t;
 
 /* One request while it is being dispatched (body valid only meanwhile). */
 typedef struct hcsb__greq_s {
   hcsb__guest_t *g;
-  hcsb__gcall_t call;     /* call.aid points into root, not owned */
+  hcsb__gcall_t call; /* call.aid points into root, not owned */
   const char *body;
   size_t len;
-  json_object *root;      /* parsed body, NULL when it did not parse */
-  int parsed;             /* 1 when body is JSON */
-  const char *cid;        /* ContainerId ("" when absent or not a string) */
+  json_object *root; /* parsed body, NULL when it did not parse */
+  int parsed;        /* 1 when body is JSON */
+  const char *cid;   /* ContainerId ("" when absent or not a string) */
 } hcsb__greq_t;
 
 struct hcsb__guest_s {
@@ -97,7 +98,7 @@ struct hcsb__guest_s {
   int verbose;
   uint32_t fail_at[HCSB__G_MAX_FAIL_AT]; /* --fail-request: request numbers */
   unsigned nfail_at;
-  int vsock;                   /* stdio relays dial vsock_cid:<port> */
+  int vsock; /* stdio relays dial vsock_cid:<port> */
   uint32_t vsock_cid;
 
   /* bridge */
@@ -105,12 +106,12 @@ struct hcsb__guest_s {
   uv_stream_t *in, *out;
   int conn_open;
   int reading;
-  size_t wq_bytes;             /* response bytes written or waiting */
-  hcsb__buf_t wnext;           /* frames batched behind the write in flight */
+  size_t wq_bytes;   /* response bytes written or waiting */
+  hcsb__buf_t wnext; /* frames batched behind the write in flight */
   int writing;
   hcsb__decoder_t dec;
   int negotiated;
-  int closing;                 /* teardown started: nothing more is sent */
+  int closing; /* teardown started: nothing more is sent */
   int exit_code;
   uv_timer_t flush_timer;
   int flush_timer_init;
@@ -124,12 +125,12 @@ struct hcsb__guest_s {
   unsigned npending;             /* waits + execs outstanding */
   struct hcsb__gres_list resources;
   unsigned nresources;
-  size_t retained;               /* bytes of requests kept alive (specs...) */
+  size_t retained; /* bytes of requests kept alive (specs...) */
 
   uv_signal_t sigchld, sigterm, sigint, sighup;
 
   uint64_t nrequests;
-  uint64_t nsession;  /* requests since negotiation (--fail-request) */
+  uint64_t nsession; /* requests since negotiation (--fail-request) */
   uint64_t start_ms;
 };
 
@@ -181,7 +182,7 @@ void hcsb__gjw_init(hcsb__gjw_t *w);
 void hcsb__gjw_free(hcsb__gjw_t *w);
 void hcsb__gjw_obj(hcsb__gjw_t *w, const char *key); /* key NULL: a value */
 void hcsb__gjw_arr(hcsb__gjw_t *w, const char *key);
-void hcsb__gjw_end(hcsb__gjw_t *w, char close);     /* '}' or ']' */
+void hcsb__gjw_end(hcsb__gjw_t *w, char close); /* '}' or ']' */
 void hcsb__gjw_str(hcsb__gjw_t *w, const char *key, const char *s, size_t n);
 void hcsb__gjw_cstr(hcsb__gjw_t *w, const char *key, const char *s);
 void hcsb__gjw_i64(hcsb__gjw_t *w, const char *key, int64_t v);
@@ -199,8 +200,8 @@ void hcsb__greply_ok(hcsb__guest_t *g, const hcsb__gcall_t *call);
 /* An error response: ErrorMessage = msg, or "HRESULT: 0x%08x" when NULL. */
 void hcsb__greply_err(hcsb__guest_t *g, const hcsb__gcall_t *call, uint32_t hr,
                       const char *msg);
-void hcsb__greply_errf(hcsb__guest_t *g, const hcsb__gcall_t *call,
-                       uint32_t hr, const char *fmt, ...)
+void hcsb__greply_errf(hcsb__guest_t *g, const hcsb__gcall_t *call, uint32_t hr,
+                       const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* The container exit notification (0x30100101, ID 0). */
 void hcsb__greply_notify(hcsb__guest_t *g, const char *cid, const char *aid,
@@ -221,10 +222,14 @@ typedef struct hcsb__gdec_s {
 } hcsb__gdec_t;
 
 int hcsb__gdec_root(hcsb__gdec_t *d, json_object *root, const char *gotype);
-int hcsb__gdec_u32(hcsb__gdec_t *d, json_object *o, const char *key, uint32_t *out);
-int hcsb__gdec_u16(hcsb__gdec_t *d, json_object *o, const char *key, uint16_t *out);
-int hcsb__gdec_u8(hcsb__gdec_t *d, json_object *o, const char *key, uint8_t *out);
-int hcsb__gdec_i32(hcsb__gdec_t *d, json_object *o, const char *key, int32_t *out);
+int hcsb__gdec_u32(hcsb__gdec_t *d, json_object *o, const char *key,
+                   uint32_t *out);
+int hcsb__gdec_u16(hcsb__gdec_t *d, json_object *o, const char *key,
+                   uint16_t *out);
+int hcsb__gdec_u8(hcsb__gdec_t *d, json_object *o, const char *key,
+                  uint8_t *out);
+int hcsb__gdec_i32(hcsb__gdec_t *d, json_object *o, const char *key,
+                   int32_t *out);
 int hcsb__gdec_i64(hcsb__gdec_t *d, json_object *o, const char *key,
                    const char *gotype, int64_t *out);
 int hcsb__gdec_str(hcsb__gdec_t *d, json_object *o, const char *key,
@@ -251,16 +256,16 @@ int hcsb__gdec_inner(hcsb__gdec_t *d, const char *text, json_object **out);
 /* spawn.c */
 
 typedef struct hcsb__gspawn_s {
-  const char *path;   /* resolved executable */
+  const char *path; /* resolved executable */
   char *const *argv;
   char *const *envp;
-  const char *cwd;    /* NULL: inherit */
-  int fds[3];         /* become 0, 1, 2 in the child */
-  int tty_slave;      /* >= 0: made the controlling terminal */
+  const char *cwd; /* NULL: inherit */
+  int fds[3];      /* become 0, 1, 2 in the child */
+  int tty_slave;   /* >= 0: made the controlling terminal */
   /* Container processes only (NULL / -1 otherwise): */
-  int uts_fd;         /* join this UTS namespace (the init's)... */
-  const char *hostname; /* ...or, failing that, a new one with this name */
-  char *const *envp_no_uts; /* the environment when neither is permitted */
+  int uts_fd;                /* join this UTS namespace (the init's)... */
+  const char *hostname;      /* ...or, failing that, a new one with this name */
+  char *const *envp_no_uts;  /* the environment when neither is permitted */
   char *const *cgroup_procs; /* cgroup.procs files the child joins */
 } hcsb__gspawn_t;
 
@@ -320,14 +325,14 @@ struct hcsb__gproc_s {
   TAILQ_ENTRY(hcsb__gproc_s) link;  /* g->procs */
   TAILQ_ENTRY(hcsb__gproc_s) clink; /* ctr->procs */
   hcsb__guest_t *g;
-  hcsb__gctr_t *ctr;   /* NULL for a UVM process */
+  hcsb__gctr_t *ctr; /* NULL for a UVM process */
   int is_init;
-  int listed;          /* visible to Wait/Signal/Resize by PID */
+  int listed; /* visible to Wait/Signal/Resize by PID */
   pid_t pid;
   char *argv0;
   int reaped;
   int wstatus;
-  int finished;        /* reaped and stdio drained: exit code final */
+  int finished; /* reaped and stdio drained: exit code final */
   uint32_t exit_code;
   int outputs_open;
   int tty;
@@ -368,19 +373,19 @@ struct hcsb__gctr_s {
   TAILQ_ENTRY(hcsb__gctr_s) link;
   hcsb__guest_t *g;
   char *id;
-  char *create_aid;     /* the notification echoes Create's ActivityId */
-  json_object *spec;    /* OciSpecification */
-  char *bundle;         /* OciBundlePath: removed by DeleteContainerState */
+  char *create_aid;  /* the notification echoes Create's ActivityId */
+  json_object *spec; /* OciSpecification */
+  char *bundle;      /* OciBundlePath: removed by DeleteContainerState */
   int state;
   int in_table;
-  unsigned refs;        /* table membership + process records */
+  unsigned refs; /* table membership + process records */
   hcsb__gproc_t *init;
   struct hcsb__gproc_list procs;
-  int last_kill_sig;    /* last SIGTERM/SIGKILL delivered to init */
+  int last_kill_sig; /* last SIGTERM/SIGKILL delivered to init */
   int notified;
-  pid_t *sids;          /* sessions of every process it ever ran */
+  pid_t *sids; /* sessions of every process it ever ran */
   size_t nsids, sids_cap;
-  size_t cost;          /* counted in g->retained while in the table */
+  size_t cost; /* counted in g->retained while in the table */
 };
 
 hcsb__gctr_t *hcsb__gctr_find(hcsb__guest_t *g, const char *id);
@@ -426,10 +431,10 @@ void hcsb__gstrv_free(char **v);
 
 struct hcsb__gres_s {
   TAILQ_ENTRY(hcsb__gres_s) link;
-  char *cid;        /* NULL for the UVM */
-  char *type;       /* ResourceType */
-  char *key;        /* what identifies it (mount path, ...) */
-  char *detail;     /* what the guest made of it (addresses, verity), or NULL */
+  char *cid;    /* NULL for the UVM */
+  char *type;   /* ResourceType */
+  char *key;    /* what identifies it (mount path, ...) */
+  char *detail; /* what the guest made of it (addresses, verity), or NULL */
 };
 
 void hcsb__gh_modify(hcsb__greq_t *r);
@@ -491,9 +496,9 @@ typedef struct hcsb__gcg_s {
   uint64_t periods, throttled_periods, throttled_time;
   uint64_t mem[HCSB__G_NMEM];   /* v1 memory.stat order (Go's MemoryStat) */
   uint64_t total[HCSB__G_NMEM]; /* total_*; the last two have none */
-  uint64_t entry[4][4]; /* usage, swap, kernel, kernel_tcp x
-                           limit, usage, max, failcnt */
-  uint64_t oom[3];      /* oom_kill_disable, under_oom, oom_kill */
+  uint64_t entry[4][4];         /* usage, swap, kernel, kernel_tcp x
+                                   limit, usage, max, failcnt */
+  uint64_t oom[3];              /* oom_kill_disable, under_oom, oom_kill */
   uint64_t pids_current, pids_limit;
   size_t ndev;
   hcsb__gcg_dev_t dev[HCSB__G_MAX_DEVS];

@@ -33,16 +33,19 @@ static const char usage_text[] =
     "                      the --listen/--connect socket, else the current\n"
     "                      directory)\n"
     "  --listen PATH       accept one bridge connection on a Unix socket\n"
-    "  --connect PATH      dial the host's Unix socket (10 tries, 100 ms apart)\n"
+    "  --connect PATH      dial the host's Unix socket (10 tries, 100 ms "
+    "apart)\n"
     "  --vsock             inside a utility VM, like the real GCS: dial the\n"
     "                      bridge on vsock CID 2 port 0x40000000 (retried for\n"
     "                      up to 2 minutes while the host refuses) and every\n"
     "                      stdio relay on CID 2 and the port the host chose\n"
     "  --vsock-cid N       the host's CID for --vsock (default 2)\n"
     "  --vsock-port N      the bridge port for --vsock (default 0x40000000)\n"
-    "  --allow-uvm-signal  let SignalProcess/ResizeConsole reach UVM processes\n"
+    "  --allow-uvm-signal  let SignalProcess/ResizeConsole reach UVM "
+    "processes\n"
     "                      (the real guest answers 0xC037010E)\n"
-    "  --max-frame N       largest request accepted, in bytes (default 16 MiB);\n"
+    "  --max-frame N       largest request accepted, in bytes (default 16 "
+    "MiB);\n"
     "                      larger ones are answered with E_FAIL and skipped\n"
     "  --fail-request N    answer the Nth request after NegotiateProtocol\n"
     "                      (1 = the first) with E_FAIL without acting on it;\n"
@@ -204,8 +207,9 @@ int main(int argc, char **argv) {
       n = strtoull(argv[++i], &end, 10);
       if (errno != 0 || *end != '\0' || n == 0 || n > UINT32_MAX ||
           g->nfail_at == HCSB__G_MAX_FAIL_AT) {
-        fprintf(stderr, "hcsb-guest: --fail-request wants 1..%" PRIu32
-                        ", at most %u times\n",
+        fprintf(stderr,
+                "hcsb-guest: --fail-request wants 1..%" PRIu32
+                ", at most %u times\n",
                 UINT32_MAX, HCSB__G_MAX_FAIL_AT);
         return 2;
       }
@@ -254,15 +258,17 @@ int main(int argc, char **argv) {
   }
   if (listen_path == NULL && connect_path == NULL && !g->vsock &&
       isatty(STDIN_FILENO)) {
-    fprintf(stderr, "hcsb-guest: the bridge protocol is spoken on stdin and "
-                    "stdout, which is a terminal here; see --help\n");
+    fprintf(stderr,
+            "hcsb-guest: the bridge protocol is spoken on stdin and "
+            "stdout, which is a terminal here; see --help\n");
     return 2;
   }
 
   /* First, while nothing is allocated: see watchdog.c. */
   if (hcsb__gwatch_start() < 0)
-    fprintf(stderr, "hcsb-guest: no watchdog: processes would outlive a "
-                    "killed emulator\n");
+    fprintf(stderr,
+            "hcsb-guest: no watchdog: processes would outlive a "
+            "killed emulator\n");
 
   /* A vanished relay or host must not kill us: writes report EPIPE. */
   signal(SIGPIPE, SIG_IGN);
@@ -329,8 +335,8 @@ int main(int argc, char **argv) {
     uv_walk(&loop, close_walk, NULL);
   } else {
     if (g->vsock)
-      hcsb__glog(g, 1, "bridge up; stdio relays dial vsock %" PRIu32
-                 ":<port>", g->vsock_cid);
+      hcsb__glog(g, 1, "bridge up; stdio relays dial vsock %" PRIu32 ":<port>",
+                 g->vsock_cid);
     else
       hcsb__glog(g, 1, "bridge up; stdio relays dial %s/<port>.sock",
                  g->stdio_dir);

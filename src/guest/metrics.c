@@ -41,8 +41,7 @@ int hcsb__gstat_read(pid_t pid, hcsb__gstat_t *st) {
   if (sscanf(p + 1,
              " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
              "%*d %*d %*d %llu %*u %llu",
-             &st->state, &ppid, &pgrp, &sid, &utime, &stime, &start,
-             &rss) != 8)
+             &st->state, &ppid, &pgrp, &sid, &utime, &stime, &start, &rss) != 8)
     return -EINVAL;
   st->pid = pid;
   st->ppid = ppid;
@@ -54,8 +53,7 @@ int hcsb__gstat_read(pid_t pid, hcsb__gstat_t *st) {
   return 0;
 }
 
-int hcsb__gstat_each(int (*fn)(const hcsb__gstat_t *st, void *arg),
-                     void *arg) {
+int hcsb__gstat_each(int (*fn)(const hcsb__gstat_t *st, void *arg), void *arg) {
   DIR *d = opendir("/proc");
   struct dirent *e;
   hcsb__gstat_t st;
@@ -105,12 +103,23 @@ static void put_nz(hcsb__gjw_t *w, const char *key, uint64_t v) {
 }
 
 /* Go's MemoryStat field names, in hcsb__gcg_t.mem order. */
-static const char *const mem_json[HCSB__G_NMEM] = {
-    "cache",         "rss",           "rss_huge",      "mapped_file",
-    "dirty",         "writeback",     "pg_pg_in",      "pg_pg_out",
-    "pg_fault",      "pg_maj_fault",  "inactive_anon", "active_anon",
-    "inactive_file", "active_file",   "unevictable",
-    "hierarchical_memory_limit", "hierarchical_swap_limit"};
+static const char *const mem_json[HCSB__G_NMEM] = {"cache",
+                                                   "rss",
+                                                   "rss_huge",
+                                                   "mapped_file",
+                                                   "dirty",
+                                                   "writeback",
+                                                   "pg_pg_in",
+                                                   "pg_pg_out",
+                                                   "pg_fault",
+                                                   "pg_maj_fault",
+                                                   "inactive_anon",
+                                                   "active_anon",
+                                                   "inactive_file",
+                                                   "active_file",
+                                                   "unevictable",
+                                                   "hierarchical_memory_limit",
+                                                   "hierarchical_swap_limit"};
 
 static void put_entry(hcsb__gjw_t *w, const char *key, const uint64_t e[4]) {
   hcsb__gjw_obj(w, key);

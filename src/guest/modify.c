@@ -26,15 +26,16 @@ enum { RT_ADD = 1, RT_REMOVE = 2, RT_UPDATE = 4, RT_PREADD = 8, RT_ANY = 15 };
 
 typedef struct rtype_s {
   const char *name;
-  unsigned requests;    /* accepted RequestTypes */
-  const char *go_name;  /* the settings type in decode errors */
-  const char *key;      /* the settings field that identifies the resource */
+  unsigned requests;   /* accepted RequestTypes */
+  const char *go_name; /* the settings type in decode errors */
+  const char *key;     /* the settings field that identifies the resource */
 } rtype_t;
 
 /* The 0.11 guest's catalogue (§7).  PodCgroupMemoryLimit and the Windows
  * types are unknown to it. */
 static const rtype_t rtypes[] = {
-    {"MappedVirtualDisk", RT_ADD | RT_REMOVE, "MappedVirtualDiskV2", "MountPath"},
+    {"MappedVirtualDisk", RT_ADD | RT_REMOVE, "MappedVirtualDiskV2",
+     "MountPath"},
     {"SCSIDevice", RT_REMOVE, "SCSIDevice", NULL},
     {"MappedDirectory", RT_ADD | RT_REMOVE, "MappedDirectoryV2", "MountPath"},
     {"VPMemDevice", RT_ADD | RT_REMOVE, "MappedVPMemDeviceV2", "MountPath"},
@@ -60,10 +61,9 @@ static void fail(hcsb__greq_t *r, uint32_t hr, const char *fmt, ...) {
   va_start(ap, fmt);
   k = vasprintf(&what, fmt, ap);
   va_end(ap);
-  hcsb__greply_errf(r->g, &r->call, hr,
-                    "failed to unmarshal JSON in message \"%.*s%s\": %s",
-                    (int)n, r->body, n < r->len ? "..." : "",
-                    k < 0 ? "out of memory" : what);
+  hcsb__greply_errf(
+      r->g, &r->call, hr, "failed to unmarshal JSON in message \"%.*s%s\": %s",
+      (int)n, r->body, n < r->len ? "..." : "", k < 0 ? "out of memory" : what);
   if (k >= 0) free(what);
 }
 
@@ -137,9 +137,8 @@ static void detail_add(char **s, const char *fmt, ...) {
   k = vasprintf(&more, fmt, ap);
   va_end(ap);
   if (k < 0) more = NULL;
-  if (more != NULL &&
-      asprintf(&joined, "%s%s%s", *s != NULL ? *s : "", *s != NULL ? " " : "",
-               more) < 0)
+  if (more != NULL && asprintf(&joined, "%s%s%s", *s != NULL ? *s : "",
+                               *s != NULL ? " " : "", more) < 0)
     joined = NULL;
   free(more);
   free(*s);
@@ -287,8 +286,8 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
            t->go_name, d.err);
       goto out;
     }
-    snprintf(scsi_key, sizeof scsi_key, "scsi %" PRIu32 ":%" PRIu32,
-             controller, lun);
+    snprintf(scsi_key, sizeof scsi_key, "scsi %" PRIu32 ":%" PRIu32, controller,
+             lun);
     key = scsi_key;
   }
 
@@ -305,8 +304,8 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
                                          : 0;
   if ((t->requests & bit) == 0) {
     hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL,
-                      "the RequestType \"%s\" is not supported for %s",
-                      reqtype, t->name);
+                      "the RequestType \"%s\" is not supported for %s", reqtype,
+                      t->name);
     goto out;
   }
   if (strcmp(t->name, "CombinedLayers") == 0 && key[0] == '\0') {
@@ -331,9 +330,9 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
     e = res_add(r->g, uvm ? NULL : r->cid, t->name, key, detail);
     detail = NULL;
     if (e < 0) {
-      hcsb__greply_err(r->g, &r->call, e == -ENOMEM ? HCSB__G_E_OUTOFMEMORY : HCSB_E_FAIL,
-                       e == -ENOMEM ? "out of memory"
-                                    : "too many resources recorded");
+      hcsb__greply_err(
+          r->g, &r->call, e == -ENOMEM ? HCSB__G_E_OUTOFMEMORY : HCSB_E_FAIL,
+          e == -ENOMEM ? "out of memory" : "too many resources recorded");
       goto out;
     }
   }

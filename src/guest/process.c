@@ -45,7 +45,7 @@ unsigned hcsb__gproc_live(const hcsb__guest_t *g) {
   unsigned n = 0;
 
   TAILQ_FOREACH(p, &g->procs, link)
-    if (!p->finished) n++;
+  if (!p->finished) n++;
   return n;
 }
 
@@ -113,7 +113,7 @@ hcsb__gproc_t *hcsb__gproc_find(hcsb__guest_t *g, hcsb__gctr_t *ctr,
   hcsb__gproc_t *p;
 
   TAILQ_FOREACH(p, &g->procs, link)
-    if (p->listed && p->ctr == ctr && (uint32_t)p->pid == pid) return p;
+  if (p->listed && p->ctr == ctr && (uint32_t)p->pid == pid) return p;
   return NULL;
 }
 
@@ -210,8 +210,7 @@ static void check_finished(hcsb__gproc_t *p) {
   hcsb__gwait_t *w;
   unsigned answered = 0;
 
-  if (p->finished || !p->reaped || p->outputs_open > 0 || p->g->closing)
-    return;
+  if (p->finished || !p->reaped || p->outputs_open > 0 || p->g->closing) return;
   p->finished = 1;
   p->exit_code = exit_code_of(p);
   hcsb__glog(p->g, 1, "process %d finished, exit code %" PRIu32, (int)p->pid,
@@ -255,7 +254,7 @@ void hcsb__gproc_reap(hcsb__guest_t *g) {
     if (pid < 0 && errno == EINTR) continue;
     if (pid <= 0) break;
     TAILQ_FOREACH(p, &g->procs, link)
-      if (!p->reaped && p->pid == pid) break;
+    if (!p->reaped && p->pid == pid) break;
     /* No record: an orphaned descendant we adopted as subreaper. */
     if (p != NULL) on_reaped(p, status);
   }
@@ -306,12 +305,12 @@ void hcsb__gproc_final_reap(hcsb__guest_t *g, unsigned deadline_ms) {
    * children, reap what died, until none is left. */
   for (;;) {
     TAILQ_FOREACH(p, &g->procs, link)
-      if (!p->reaped) kill(p->pid, SIGKILL);
+    if (!p->reaped) kill(p->pid, SIGKILL);
     hcsb__gstat_each(kill_child, NULL);
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0 ||
            (pid < 0 && errno == EINTR)) {
       TAILQ_FOREACH(p, &g->procs, link)
-        if (!p->reaped && p->pid == pid) p->reaped = 1;
+      if (!p->reaped && p->pid == pid) p->reaped = 1;
     }
     if (pid < 0) break; /* ECHILD: nothing left */
     if (waited >= deadline_ms) {

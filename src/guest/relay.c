@@ -33,8 +33,8 @@ typedef struct pump_s pump_t;
 
 struct pump_s {
   hcsb__grelay_t *r;
-  int out;        /* an output stream: its end is reported to the process */
-  int handshake;  /* half-close the socket, then wait for the host's close */
+  int out;       /* an output stream: its end is reported to the process */
+  int handshake; /* half-close the socket, then wait for the host's close */
   uv_pipe_t src, dst;
   int src_open, dst_open;
   int nopen;
@@ -48,9 +48,9 @@ struct hcsb__grelay_s {
   hcsb__guest_t *g;
   hcsb__gproc_t *p;
   int mode;
-  int master;        /* TTY: the pty master (resize), else -1 */
-  int socks[3];      /* sockets not handed to a pump yet */
-  int ends[3];       /* PIPES: our end of each pipe */
+  int master;   /* TTY: the pty master (resize), else -1 */
+  int socks[3]; /* sockets not handed to a pump yet */
+  int ends[3];  /* PIPES: our end of each pipe */
   pump_t *in, *out, *err;
   int npumps;
   int released;
@@ -128,8 +128,8 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
   pump_t *p = req->data;
 
   if (p->done) return;
-  if (status < 0 || uv_read_start((uv_stream_t *)&p->dst, on_alloc,
-                                  on_drain_read) < 0)
+  if (status < 0 ||
+      uv_read_start((uv_stream_t *)&p->dst, on_alloc, on_drain_read) < 0)
     pump_finish(p);
 }
 

@@ -86,7 +86,10 @@ void hcsb__gjw_str(hcsb__gjw_t *w, const char *key, const char *s, size_t n) {
     char ch = p[--i];
     if (ch == '<' || ch == '>' || ch == '&') {
       j -= 6;
-      memcpy(p + j, ch == '<' ? "\\u003c" : ch == '>' ? "\\u003e" : "\\u0026",
+      memcpy(p + j,
+             ch == '<'   ? "\\u003c"
+             : ch == '>' ? "\\u003e"
+                         : "\\u0026",
              6);
     } else {
       p[--j] = ch;
@@ -185,8 +188,8 @@ void hcsb__greply_err(hcsb__guest_t *g, const hcsb__gcall_t *call, uint32_t hr,
   hcsb__greply_finish(g, call, &w);
 }
 
-void hcsb__greply_errf(hcsb__guest_t *g, const hcsb__gcall_t *call,
-                       uint32_t hr, const char *fmt, ...) {
+void hcsb__greply_errf(hcsb__guest_t *g, const hcsb__gcall_t *call, uint32_t hr,
+                       const char *fmt, ...) {
   va_list ap;
   char *msg = NULL;
   int n;

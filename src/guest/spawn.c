@@ -157,8 +157,9 @@ int hcsb__gspawn(const hcsb__gspawn_t *o, pid_t *pid, const char **stage) {
   if (n == (ssize_t)sizeof e) {
     while (waitpid(c, &status, 0) < 0 && errno == EINTR) {
     }
-    *stage = e.stage == STAGE_CHDIR ? "chdir" : e.stage == STAGE_EXEC ? "exec"
-                                                                      : "setup";
+    *stage = e.stage == STAGE_CHDIR  ? "chdir"
+             : e.stage == STAGE_EXEC ? "exec"
+                                     : "setup";
     return -e.err;
   }
   *pid = c;

@@ -45,7 +45,8 @@ static const row_t hresults[] = {
     {0x7Fu, F_NOTSUP, HCSB_ERRCLASS_NOT_IMPLEMENTED},
     {HCSB_E_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, F_EXISTS,
      HCSB_ERRCLASS_ALREADY_EXISTS},
-    {HCSB_E_VMCOMPUTE_INVALID_STATE, F_STATE, HCSB_ERRCLASS_FAILED_PRECONDITION},
+    {HCSB_E_VMCOMPUTE_INVALID_STATE, F_STATE,
+     HCSB_ERRCLASS_FAILED_PRECONDITION},
     {HCSB_E_VMCOMPUTE_OPERATION_INVALID_STATE, F_STATE,
      HCSB_ERRCLASS_FAILED_PRECONDITION},
     {HCSB_E_VMCOMPUTE_OPERATION_PENDING, F_PENDING, HCSB_ERRCLASS_UNKNOWN},
@@ -98,10 +99,9 @@ static const row_t *find(const row_t *rows, size_t n, uint32_t code) {
 /* NULL for success and for codes no row names. */
 static const row_t *lookup(int status, const hcsb_guest_error_t *gerr) {
   if (status == HCSB_EGUEST)
-    return gerr != NULL ? find(hresults, NROWS(hresults), gerr->hresult)
-                        : NULL;
+    return gerr != NULL ? find(hresults, NROWS(hresults), gerr->hresult) : NULL;
   if (status >= 0) return NULL;
-  return find(errnos, NROWS(errnos), (uint32_t)-(int64_t)status);
+  return find(errnos, NROWS(errnos), (uint32_t) - (int64_t)status);
 }
 
 hcsb_errclass_t hcsb_error_class(int status, const hcsb_guest_error_t *gerr) {
@@ -123,11 +123,19 @@ hcsb_errclass_t hcsb_hresult_class(uint32_t hresult) {
 }
 
 const char *hcsb_errclass_name(hcsb_errclass_t c) {
-  static const char *const names[] = {
-      "OK",          "Unknown",          "NotFound",        "AlreadyExists",
-      "FailedPrecondition", "Unavailable", "NotImplemented", "DeadlineExceeded",
-      "Canceled",    "InvalidArgument",  "PermissionDenied", "ResourceExhausted",
-      "Internal"};
+  static const char *const names[] = {"OK",
+                                      "Unknown",
+                                      "NotFound",
+                                      "AlreadyExists",
+                                      "FailedPrecondition",
+                                      "Unavailable",
+                                      "NotImplemented",
+                                      "DeadlineExceeded",
+                                      "Canceled",
+                                      "InvalidArgument",
+                                      "PermissionDenied",
+                                      "ResourceExhausted",
+                                      "Internal"};
 
   if ((unsigned)c >= NROWS(names)) return "Unknown";
   return names[c];

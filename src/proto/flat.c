@@ -113,14 +113,16 @@ enum {
   K_COUNT
 };
 
-#define KEY(s) {s, sizeof(s) - 1}
+#define KEY(s) \
+  { s, sizeof(s) - 1 }
 static const struct {
   const char *name;
   size_t len;
-} keys[K_COUNT] = {KEY("Result"),       KEY("ActivityId"), KEY("ErrorMessage"),
-                   KEY("ErrorRecords"), KEY("ExitCode"),   KEY("ProcessId"),
-                   KEY("Version"),      KEY("Capabilities"), KEY("Properties"),
-                   KEY("GuestStacks")};
+} keys[K_COUNT] = {KEY("Result"),       KEY("ActivityId"),
+                   KEY("ErrorMessage"), KEY("ErrorRecords"),
+                   KEY("ExitCode"),     KEY("ProcessId"),
+                   KEY("Version"),      KEY("Capabilities"),
+                   KEY("Properties"),   KEY("GuestStacks")};
 #undef KEY
 
 static int key_read_for(int k, uint32_t type) {
@@ -171,12 +173,24 @@ static const char *store(hcsb__decode_ctx_t *ctx, size_t *used,
       char c = v->s[i];
       if (c == '\\') {
         switch (v->s[++i]) {
-          case 'b': c = '\b'; break;
-          case 'f': c = '\f'; break;
-          case 'n': c = '\n'; break;
-          case 'r': c = '\r'; break;
-          case 't': c = '\t'; break;
-          default: c = v->s[i]; break; /* " \ / */
+          case 'b':
+            c = '\b';
+            break;
+          case 'f':
+            c = '\f';
+            break;
+          case 'n':
+            c = '\n';
+            break;
+          case 'r':
+            c = '\r';
+            break;
+          case 't':
+            c = '\t';
+            break;
+          default:
+            c = v->s[i];
+            break; /* " \ / */
         }
       }
       *q++ = c;
@@ -223,8 +237,7 @@ int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
       case -1:
         break;
       case K_RESULT:
-        if (v.kind != V_INT || v.num < INT32_MIN || v.num > INT32_MAX)
-          return 0;
+        if (v.kind != V_INT || v.num < INT32_MIN || v.num > INT32_MAX) return 0;
         resp->result = (uint32_t)(int32_t)v.num;
         break;
       case K_ACTIVITY:

@@ -73,7 +73,8 @@ const char *hcsb_msg_name(uint32_t type) {
       return system_names[n][is_resp];
     case HCSB_MSG_CATEGORY_COMPUTE_SERVICE:
       if (n != 1) return NULL;
-      return is_resp ? "ModifyServiceSettingsResponse" : "ModifyServiceSettings";
+      return is_resp ? "ModifyServiceSettingsResponse"
+                     : "ModifyServiceSettings";
     default:
       return NULL;
   }

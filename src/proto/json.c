@@ -250,7 +250,8 @@ int hcsb__json_parse_tok(json_tokener *tok, const char *s, size_t len,
   if (o == NULL && type != (int)json_type_null) return -ENOMEM;
   if (end < len) {
     const unsigned char *p = (const unsigned char *)s + end;
-    if (skip_ws(p, (const unsigned char *)s + len) != (const unsigned char *)s + len) {
+    if (skip_ws(p, (const unsigned char *)s + len) !=
+        (const unsigned char *)s + len) {
       json_object_put(o);
       return -EPROTO;
     }
@@ -333,7 +334,9 @@ static const unsigned char plain_byte[256] = {
 };
 /* clang-format on */
 
-static int is_plain(unsigned char c) { return plain_byte[c]; }
+static int is_plain(unsigned char c) {
+  return plain_byte[c];
+}
 
 /* Short strings (all of a hot path's IDs and queries) reserve the worst
  * case, 6 bytes out per byte in, and are written in one pass; longer ones

@@ -25,7 +25,8 @@ typedef struct hcsb__buf_s {
   size_t cap;
 } hcsb__buf_t;
 
-#define HCSB__BUF_INIT {NULL, 0, 0}
+#define HCSB__BUF_INIT \
+  { NULL, 0, 0 }
 
 /* Makes room for `extra` more bytes.  0 or -ENOMEM (buffer unchanged). */
 int hcsb__buf_reserve(hcsb__buf_t *b, size_t extra);
@@ -167,7 +168,8 @@ int hcsb__base64_decode(const char *s, size_t n, hcsb__buf_t *out);
  * with outer whitespace trimmed: escaped into a string, or nested.  A NULL or
  * "" Query is sent as "".  UpdateContainer and LifecycleNotification are
  * encoded as the base only; raw_body frames may carry any type. */
-int hcsb__request_encode(hcsb__buf_t *out, uint64_t id, const hcsb_request_t *req);
+int hcsb__request_encode(hcsb__buf_t *out, uint64_t id,
+                         const hcsb_request_t *req);
 /* Rewrites the SequenceID of an encoded frame in place. */
 void hcsb__frame_set_id(void *frame, uint64_t id);
 
@@ -187,7 +189,7 @@ typedef struct hcsb__decode_ctx_s {
   hcsb_error_record_t rec_inline[4];
   hcsb_error_record_t *recs; /* rec_inline or heap */
   size_t nrecs_cap;
-  char *props_copy; /* unused unless needed */
+  char *props_copy;     /* unused unless needed */
   size_t nrecs_omitted; /* ErrorRecords beyond HCSB__MAX_ERROR_RECORDS */
   /* Flat responses are read without json-c (src/proto/flat.c); their
    * strings live here.  flat_disabled forces the json-c path (tests). */

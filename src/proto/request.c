@@ -8,8 +8,9 @@
  * JSON texts supplied by the caller (ContainerConfig, ProcessParameters,
  * Query, the ModifySettings Request, service Settings) are validated and
  * then sent verbatim with surrounding whitespace trimmed: double-encoded
- * ones as an escaped string, nested ones as they are.  Re-serialising them through json-c
- * would only cost time and could alter numbers json-c cannot represent. */
+ * ones as an escaped string, nested ones as they are.  Re-serialising them
+ * through json-c would only cost time and could alter numbers json-c cannot
+ * represent. */
 #include <string.h>
 
 #include "proto/proto.h"
@@ -164,11 +165,11 @@ static int put_execute(hcsb__buf_t *b, const hcsb_request_t *req) {
 static int put_fields(hcsb__buf_t *b, const hcsb_request_t *req) {
   switch (req->type) {
     case HCSB_MSG_NEGOTIATE_PROTOCOL:
-      if (PUT_FIELD_U64(b, ",\"MinimumVersion\":",
-                        req->u.negotiate.min_version) != 0)
+      if (PUT_FIELD_U64(
+              b, ",\"MinimumVersion\":", req->u.negotiate.min_version) != 0)
         return -ENOMEM;
-      return PUT_FIELD_U64(b, ",\"MaximumVersion\":",
-                           req->u.negotiate.max_version);
+      return PUT_FIELD_U64(
+          b, ",\"MaximumVersion\":", req->u.negotiate.max_version);
     case HCSB_MSG_CREATE:
       if (PUT_LIT(b, ",\"ContainerConfig\":") != 0) return -ENOMEM;
       return put_json_string(b, req->u.create.config);

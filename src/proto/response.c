@@ -11,8 +11,8 @@
 
 #include "proto/flat.h"
 
-#define INLINE_RECS (sizeof(((hcsb__decode_ctx_t *)0)->rec_inline) / \
-                     sizeof(hcsb_error_record_t))
+#define INLINE_RECS \
+  (sizeof(((hcsb__decode_ctx_t *)0)->rec_inline) / sizeof(hcsb_error_record_t))
 
 int hcsb__decode_ctx_init(hcsb__decode_ctx_t *ctx) {
   memset(ctx, 0, sizeof(*ctx));
@@ -311,8 +311,7 @@ static int read_typed(hcsb__decode_ctx_t *ctx, uint32_t type,
     case HCSB_MSG_EXECUTE_PROCESS_RESPONSE:
       return read_u32(root, "ProcessId", &present, &resp->process_id);
     case HCSB_MSG_WAIT_FOR_PROCESS_RESPONSE:
-      return read_u32(root, "ExitCode", &resp->has_exit_code,
-                      &resp->exit_code);
+      return read_u32(root, "ExitCode", &resp->has_exit_code, &resp->exit_code);
     case HCSB_MSG_GET_PROPERTIES_RESPONSE:
       return read_json_text(root, "Properties", &resp->properties,
                             &resp->properties_len);

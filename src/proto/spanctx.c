@@ -55,7 +55,8 @@ int hcsb__base64_put(hcsb__buf_t *b, const void *data, size_t n) {
     *w++ = alphabet[v & 63];
   }
   if (i < n) {
-    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+    uint32_t v =
+        (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
     *w++ = alphabet[v >> 18];
     *w++ = alphabet[(v >> 12) & 63];
     *w++ = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';

@@ -8,8 +8,16 @@
 
 #define CTL_MAX_INPUT_FILE (16u * 1024u * 1024u)
 
-enum { OPT_JSON = 1, OPT_SPEC, OPT_LAYER, OPT_SCRATCH, OPT_PID, OPT_SIGNAL, OPT_FORCE,
-       OPT_MAX };
+enum {
+  OPT_JSON = 1,
+  OPT_SPEC,
+  OPT_LAYER,
+  OPT_SCRATCH,
+  OPT_PID,
+  OPT_SIGNAL,
+  OPT_FORCE,
+  OPT_MAX
+};
 
 /* Parsed arguments of the simple commands: option values by id, operands. */
 typedef struct parsed_s {
@@ -39,9 +47,11 @@ static int parse(ctl_t *ctl, const char *cmd, int argc, char **argv,
     else
       p->val[id] = arg ? arg : "";
   }
-  if (p->a.noperands < nops) return ctl_usage_error(ctl, cmd, "a container ID is needed");
+  if (p->a.noperands < nops)
+    return ctl_usage_error(ctl, cmd, "a container ID is needed");
   if (p->a.noperands > nops)
-    return ctl_usage_error(ctl, cmd, "unexpected argument '%s'", p->a.operands[nops]);
+    return ctl_usage_error(ctl, cmd, "unexpected argument '%s'",
+                           p->a.operands[nops]);
   return -1;
 }
 
@@ -73,11 +83,13 @@ static void container_created(void *data, hcsb_container_t *c, int status,
 
 static int do_create(ctl_t *ctl, parsed_t *p) {
   const char *id = p->a.operands[0];
-  if (p->val[OPT_SPEC] == NULL) return ctl_usage_error(ctl, "create", "--spec FILE is needed");
+  if (p->val[OPT_SPEC] == NULL)
+    return ctl_usage_error(ctl, "create", "--spec FILE is needed");
   char *spec;
   int rc = ctl_read_file(p->val[OPT_SPEC], CTL_MAX_INPUT_FILE, &spec, NULL);
   if (rc != 0) {
-    ctl_errorf(ctl, "create: cannot read %s: %s", p->val[OPT_SPEC], strerror(-rc));
+    ctl_errorf(ctl, "create: cannot read %s: %s", p->val[OPT_SPEC],
+               strerror(-rc));
     return CTL_EXIT_USAGE;
   }
   if ((rc = ctl_need_conn(ctl)) != 0) {
@@ -98,10 +110,12 @@ static int do_create(ctl_t *ctl, parsed_t *p) {
   ctl_op_init(&op);
   hcsb_call_opts_t opts = ctl_call_opts(ctl);
   hcsb_container_t *c;
-  rc = hcsb_conn_create_container(ctl->conn, &opts, &cfg, container_created, &op, &c);
+  rc = hcsb_conn_create_container(ctl->conn, &opts, &cfg, container_created,
+                                  &op, &c);
   free(spec); /* the library copies what it keeps */
   if (rc == -EINVAL) {
-    ctl_errorf(ctl, "create: invalid container configuration (is %s an OCI spec?)",
+    ctl_errorf(ctl,
+               "create: invalid container configuration (is %s an OCI spec?)",
                p->val[OPT_SPEC]);
     return CTL_EXIT_USAGE;
   }
@@ -137,7 +151,8 @@ typedef struct kill_s {
   int delivered;
 } kill_t;
 
-static void killed(void *data, int status, const hcsb_guest_error_t *gerr, int delivered) {
+static void killed(void *data, int status, const hcsb_guest_error_t *gerr,
+                   int delivered) {
   kill_t *k = data;
   k->delivered = delivered;
   ctl_op_record(&k->op, status, gerr);
@@ -148,8 +163,10 @@ static int do_kill(ctl_t *ctl, parsed_t *p) {
   int signum = 15;
   uint32_t pid = 0;
   if (p->val[OPT_SIGNAL] && (signum = ctl_parse_signal(p->val[OPT_SIGNAL])) < 0)
-    return ctl_usage_error(ctl, "kill", "unknown signal '%s'", p->val[OPT_SIGNAL]);
-  if (p->val[OPT_PID] && (ctl_parse_u32(p->val[OPT_PID], &pid) != 0 || pid == 0))
+    return ctl_usage_error(ctl, "kill", "unknown signal '%s'",
+                           p->val[OPT_SIGNAL]);
+  if (p->val[OPT_PID] &&
+      (ctl_parse_u32(p->val[OPT_PID], &pid) != 0 || pid == 0))
     return ctl_usage_error(ctl, "kill", "invalid PID '%s'", p->val[OPT_PID]);
   int st = ctl_need_conn(ctl);
   if (st != 0) return st;
@@ -164,8 +181,10 @@ static int do_kill(ctl_t *ctl, parsed_t *p) {
     opened = 1;
   }
   if (proc == NULL) {
-    ctl_errorf(ctl, "kill: the init process of %s was not started in this session; "
-                    "give --pid", id);
+    ctl_errorf(ctl,
+               "kill: the init process of %s was not started in this session; "
+               "give --pid",
+               id);
     return CTL_EXIT_FAILED;
   }
   kill_t k;
@@ -173,7 +192,8 @@ static int do_kill(ctl_t *ctl, parsed_t *p) {
   ctl_op_init(&k.op);
   hcsb_call_opts_t opts = ctl_call_opts(ctl);
   int rc = hcsb_process_signal(proc, &opts, signum, killed, &k);
-  st = rc != 0 ? ctl_report(ctl, "kill", rc, NULL) : ctl_op_finish(ctl, &k.op, "kill");
+  st = rc != 0 ? ctl_report(ctl, "kill", rc, NULL)
+               : ctl_op_finish(ctl, &k.op, "kill");
   if (st == 0 && !k.delivered) {
     ctl_errorf(ctl, "kill: process %u is not running", hcsb_process_pid(proc));
     st = CTL_EXIT_FAILED;
@@ -183,8 +203,9 @@ static int do_kill(ctl_t *ctl, parsed_t *p) {
 }
 
 int ctl_cmd_kill(ctl_t *ctl, int argc, char **argv) {
-  static const ctl_opt_t opts[] = {
-      {"pid", 'p', 1, OPT_PID}, {"signal", 's', 1, OPT_SIGNAL}, {NULL, 0, 0, 0}};
+  static const ctl_opt_t opts[] = {{"pid", 'p', 1, OPT_PID},
+                                   {"signal", 's', 1, OPT_SIGNAL},
+                                   {NULL, 0, 0, 0}};
   parsed_t p;
   int st = parse(ctl, "kill", argc, argv, opts, 0, 1, &p);
   if (st < 0) st = do_kill(ctl, &p);
@@ -222,8 +243,8 @@ static void ps_format(props_t *pr, const hcsb_properties_t *props) {
     ctl_buf_printf(b, "]}\n");
     return;
   }
-  ctl_buf_printf(b, "%8s %10s %10s %12s  %s\n", "PID", "KERNEL_MS", "USER_MS", "MEMORY",
-                 "IMAGE");
+  ctl_buf_printf(b, "%8s %10s %10s %12s  %s\n", "PID", "KERNEL_MS", "USER_MS",
+                 "MEMORY", "IMAGE");
   for (size_t i = 0; i < props->nprocesses; i++) {
     const hcsb_process_list_item_t *it = &props->processes[i];
     ctl_buf_printf(b, "%8u %10llu %10llu %12llu  %s\n", it->process_id,
@@ -235,17 +256,20 @@ static void ps_format(props_t *pr, const hcsb_properties_t *props) {
 }
 
 /* One group of statistics: {"Name":{"Key":v,...}} or "name.key v" lines. */
-static void stats_group(props_t *pr, int *first, const char *name, const char *const *keys,
-                        const uint64_t *vals, size_t n) {
+static void stats_group(props_t *pr, int *first, const char *name,
+                        const char *const *keys, const uint64_t *vals,
+                        size_t n) {
   ctl_buf_t *b = &pr->text;
   if (ctl_want_json(pr->ctl)) {
     ctl_buf_printf(b, "%s\"%s\":{", *first ? "" : ",", name);
     for (size_t i = 0; i < n; i++)
-      ctl_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", keys[i], (unsigned long long)vals[i]);
+      ctl_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", keys[i],
+                     (unsigned long long)vals[i]);
     ctl_buf_printf(b, "}");
   } else {
     for (size_t i = 0; i < n; i++)
-      ctl_buf_printf(b, "%s.%s %llu\n", name, keys[i], (unsigned long long)vals[i]);
+      ctl_buf_printf(b, "%s.%s %llu\n", name, keys[i],
+                     (unsigned long long)vals[i]);
   }
   *first = 0;
 }
@@ -255,8 +279,8 @@ static void stats_format(props_t *pr, const hcsb_properties_t *props) {
   int json = ctl_want_json(pr->ctl), first = 1;
   if (json) ctl_buf_printf(&pr->text, "{");
   if (s->has_cpu) {
-    static const char *const k[] = {"TotalNs", "UserNs", "KernelNs", "ThrottledPeriods",
-                                    "ThrottledTimeNs"};
+    static const char *const k[] = {"TotalNs", "UserNs", "KernelNs",
+                                    "ThrottledPeriods", "ThrottledTimeNs"};
     uint64_t v[] = {s->cpu_total_ns, s->cpu_user_ns, s->cpu_kernel_ns,
                     s->cpu_throttled_periods, s->cpu_throttled_time_ns};
     stats_group(pr, &first, "Cpu", k, v, 5);
@@ -264,8 +288,9 @@ static void stats_format(props_t *pr, const hcsb_properties_t *props) {
   if (s->has_memory) {
     static const char *const k[] = {"UsageBytes", "MaxUsageBytes", "LimitBytes",
                                     "CacheBytes", "RssBytes"};
-    uint64_t v[] = {s->memory_usage_bytes, s->memory_max_usage_bytes, s->memory_limit_bytes,
-                    s->memory_cache_bytes, s->memory_rss_bytes};
+    uint64_t v[] = {s->memory_usage_bytes, s->memory_max_usage_bytes,
+                    s->memory_limit_bytes, s->memory_cache_bytes,
+                    s->memory_rss_bytes};
     stats_group(pr, &first, "Memory", k, v, 5);
   }
   if (s->has_pids) {
@@ -274,9 +299,10 @@ static void stats_format(props_t *pr, const hcsb_properties_t *props) {
     stats_group(pr, &first, "Pids", k, v, 2);
   }
   if (s->has_blkio) {
-    static const char *const k[] = {"ReadBytes", "WriteBytes", "ReadOps", "WriteOps"};
-    uint64_t v[] = {s->blkio_read_bytes, s->blkio_write_bytes, s->blkio_read_ops,
-                    s->blkio_write_ops};
+    static const char *const k[] = {"ReadBytes", "WriteBytes", "ReadOps",
+                                    "WriteOps"};
+    uint64_t v[] = {s->blkio_read_bytes, s->blkio_write_bytes,
+                    s->blkio_read_ops, s->blkio_write_ops};
     stats_group(pr, &first, "Blkio", k, v, 4);
   }
   if (json) ctl_buf_printf(&pr->text, "}\n");
@@ -296,7 +322,8 @@ static void stats_done(void *data, int status, const hcsb_guest_error_t *gerr,
   ctl_op_record(&pr->op, status, gerr);
 }
 
-static int properties(ctl_t *ctl, int argc, char **argv, const char *cmd, int stats) {
+static int properties(ctl_t *ctl, int argc, char **argv, const char *cmd,
+                      int stats) {
   static const ctl_opt_t opts[] = {{"json", 0, 0, OPT_JSON}, {NULL, 0, 0, 0}};
   parsed_t p;
   int st = parse_connect(ctl, cmd, argc, argv, opts, 1, &p);
@@ -309,9 +336,11 @@ static int properties(ctl_t *ctl, int argc, char **argv, const char *cmd, int st
   pr.ctl = ctl;
   ctl_op_init(&pr.op);
   hcsb_call_opts_t copts = ctl_call_opts(ctl);
-  int rc = stats ? hcsb_container_statistics(ct->handle, &copts, stats_done, &pr)
-                 : hcsb_container_process_list(ct->handle, &copts, ps_done, &pr);
-  st = rc != 0 ? ctl_report(ctl, cmd, rc, NULL) : ctl_op_finish(ctl, &pr.op, cmd);
+  int rc = stats
+               ? hcsb_container_statistics(ct->handle, &copts, stats_done, &pr)
+               : hcsb_container_process_list(ct->handle, &copts, ps_done, &pr);
+  st = rc != 0 ? ctl_report(ctl, cmd, rc, NULL)
+               : ctl_op_finish(ctl, &pr.op, cmd);
   if (st == 0) ctl_out(ctl, pr.text.data, pr.text.len);
   ctl_buf_free(&pr.text);
   return st;
@@ -342,7 +371,8 @@ static void container_waited(void *data, hcsb_container_t *c, int status,
   w->status = status;
   if (exit) {
     w->end = exit->end;
-    snprintf(w->type, sizeof(w->type), "%s", exit->type_name ? exit->type_name : "");
+    snprintf(w->type, sizeof(w->type), "%s",
+             exit->type_name ? exit->type_name : "");
     w->result = exit->result;
   }
   w->done = 1;
@@ -363,12 +393,14 @@ static int do_wait(ctl_t *ctl, const char *id) {
     ctl_op_init(&op);
     hcsb_call_opts_t opts = ctl_call_opts(ctl);
     int rc = hcsb_container_process_list(ct->handle, &opts, list_done, &op);
-    int st = rc ? ctl_report(ctl, "wait", rc, NULL) : ctl_op_finish(ctl, &op, "wait");
+    int st = rc ? ctl_report(ctl, "wait", rc, NULL)
+                : ctl_op_finish(ctl, &op, "wait");
     if (st != 0) return st;
   }
   wait_t w;
   memset(&w, 0, sizeof(w));
-  int rc = hcsb_container_wait(ct->handle, ctl->timeout_ms, container_waited, &w);
+  int rc =
+      hcsb_container_wait(ct->handle, ctl->timeout_ms, container_waited, &w);
   if (rc != 0) return ctl_report(ctl, "wait", rc, NULL);
   ctl_await(ctl, &w.done);
 
@@ -402,9 +434,10 @@ static int do_wait(ctl_t *ctl, const char *id) {
       ctl_buf_printf(&b, ",\"End\":\"ConnectionLost\"}\n");
     }
     st = lost ? CTL_EXIT_CONN : ctl_exit_status(w.status);
-    ctl_errorf(ctl, "wait: %s: %s", lost ? "connection lost before the container exited"
-                                         : "the wait ended",
-               hcsb_strerror(w.status));
+    ctl_errorf(
+        ctl, "wait: %s: %s",
+        lost ? "connection lost before the container exited" : "the wait ended",
+        hcsb_strerror(w.status));
   }
   ctl_out(ctl, b.data, b.len);
   ctl_buf_free(&b);
@@ -424,7 +457,8 @@ int ctl_cmd_wait(ctl_t *ctl, int argc, char **argv) {
 /* shutdown, delete */
 
 int ctl_cmd_shutdown(ctl_t *ctl, int argc, char **argv) {
-  static const ctl_opt_t opts[] = {{"force", 'f', 0, OPT_FORCE}, {NULL, 0, 0, 0}};
+  static const ctl_opt_t opts[] = {{"force", 'f', 0, OPT_FORCE},
+                                   {NULL, 0, 0, 0}};
   parsed_t p;
   int st = parse_connect(ctl, "shutdown", argc, argv, opts, 1, &p);
   ctl_container_t *ct = st < 0 ? ctl_container_get(ctl, p.a.operands[0]) : NULL;
@@ -435,9 +469,11 @@ int ctl_cmd_shutdown(ctl_t *ctl, int argc, char **argv) {
   ctl_op_t op;
   ctl_op_init(&op);
   hcsb_call_opts_t opts2 = ctl_call_opts(ctl);
-  int rc = force ? hcsb_container_terminate(ct->handle, &opts2, ctl_op_done_cb, &op)
-                 : hcsb_container_shutdown(ct->handle, &opts2, ctl_op_done_cb, &op);
-  return rc ? ctl_report(ctl, "shutdown", rc, NULL) : ctl_op_finish(ctl, &op, "shutdown");
+  int rc =
+      force ? hcsb_container_terminate(ct->handle, &opts2, ctl_op_done_cb, &op)
+            : hcsb_container_shutdown(ct->handle, &opts2, ctl_op_done_cb, &op);
+  return rc ? ctl_report(ctl, "shutdown", rc, NULL)
+            : ctl_op_finish(ctl, &op, "shutdown");
 }
 
 int ctl_cmd_delete(ctl_t *ctl, int argc, char **argv) {
@@ -450,10 +486,13 @@ int ctl_cmd_delete(ctl_t *ctl, int argc, char **argv) {
     ctl_op_t op;
     ctl_op_init(&op);
     hcsb_call_opts_t copts = ctl_call_opts(ctl);
-    int rc = hcsb_conn_delete_container_state(ctl->conn, &copts, id, ctl_op_done_cb, &op);
-    st = rc ? ctl_report(ctl, "delete", rc, NULL) : ctl_op_finish(ctl, &op, "delete");
+    int rc = hcsb_conn_delete_container_state(ctl->conn, &copts, id,
+                                              ctl_op_done_cb, &op);
+    st = rc ? ctl_report(ctl, "delete", rc, NULL)
+            : ctl_op_finish(ctl, &op, "delete");
     ctl_container_t *ct = ctl_container_find(ctl, id);
-    if (st == 0 && ct) ctl_container_forget(ctl, ct); /* nothing left to talk to */
+    if (st == 0 && ct)
+      ctl_container_forget(ctl, ct); /* nothing left to talk to */
   }
   parsed_free(&p);
   return st;
@@ -468,7 +507,8 @@ int ctl_cmd_modify(ctl_t *ctl, int argc, char **argv) {
   int st = parse(ctl, "modify", argc, argv, opts, 0, 0, &p);
   const char *file = p.val[OPT_JSON];
   ctl->line_json = 0; /* here --json names the request, not the output */
-  if (st < 0 && file == NULL) st = ctl_usage_error(ctl, "modify", "--json FILE is needed");
+  if (st < 0 && file == NULL)
+    st = ctl_usage_error(ctl, "modify", "--json FILE is needed");
   if (st < 0 && strcmp(file, "-") == 0 && ctl->stdin_is_script)
     st = ctl_usage_error(ctl, "modify", "stdin carries the script");
   char *req = NULL;
@@ -494,7 +534,8 @@ int ctl_cmd_modify(ctl_t *ctl, int argc, char **argv) {
     ctl_errorf(ctl, "modify: the request is not a JSON object");
     return CTL_EXIT_USAGE;
   }
-  return rc ? ctl_report(ctl, "modify", rc, NULL) : ctl_op_finish(ctl, &op, "modify");
+  return rc ? ctl_report(ctl, "modify", rc, NULL)
+            : ctl_op_finish(ctl, &op, "modify");
 }
 
 typedef struct stacks_s {
@@ -523,7 +564,8 @@ int ctl_cmd_stacks(ctl_t *ctl, int argc, char **argv) {
   ctl_op_init(&s.op);
   hcsb_call_opts_t copts = ctl_call_opts(ctl);
   int rc = hcsb_conn_dump_stacks(ctl->conn, &copts, stacks_done, &s);
-  st = rc ? ctl_report(ctl, "stacks", rc, NULL) : ctl_op_finish(ctl, &s.op, "stacks");
+  st = rc ? ctl_report(ctl, "stacks", rc, NULL)
+          : ctl_op_finish(ctl, &s.op, "stacks");
   if (st == 0) ctl_out(ctl, s.text.data, s.text.len);
   ctl_buf_free(&s.text);
   return st;
@@ -548,18 +590,25 @@ int ctl_cmd_caps(ctl_t *ctl, int argc, char **argv) {
              {"SendHostStartMessage", c->send_host_start_message},
              {"HvSocketConfigOnStartup", c->hvsocket_config_on_startup},
              {"SendLifecycleNotifications", c->send_lifecycle_notifications},
-             {"ModifyServiceSettingsSupported", c->modify_service_settings_supported}},
-    guest[] = {{"NamespaceAddRequestSupported", c->guest.namespace_add_request_supported},
-               {"SignalProcessSupported", c->guest.signal_process_supported},
-               {"DumpStacksSupported", c->guest.dump_stacks_supported},
-               {"DeleteContainerStateSupported", c->guest.delete_container_state_supported},
-               {"UpdateContainerSupported", c->guest.update_container_supported},
-               {"LogForwardingSupported", c->guest.log_forwarding_supported},
-               {"HostProcessContainerSupported", c->guest.host_process_container_supported}};
-  const size_t ntop = sizeof(top) / sizeof(top[0]), nguest = sizeof(guest) / sizeof(guest[0]);
+             {"ModifyServiceSettingsSupported",
+              c->modify_service_settings_supported}},
+    guest[] = {
+        {"NamespaceAddRequestSupported",
+         c->guest.namespace_add_request_supported},
+        {"SignalProcessSupported", c->guest.signal_process_supported},
+        {"DumpStacksSupported", c->guest.dump_stacks_supported},
+        {"DeleteContainerStateSupported",
+         c->guest.delete_container_state_supported},
+        {"UpdateContainerSupported", c->guest.update_container_supported},
+        {"LogForwardingSupported", c->guest.log_forwarding_supported},
+        {"HostProcessContainerSupported",
+         c->guest.host_process_container_supported}};
+  const size_t ntop = sizeof(top) / sizeof(top[0]),
+               nguest = sizeof(guest) / sizeof(guest[0]);
   ctl_buf_t b = {0};
   if (ctl_want_json(ctl)) {
-    ctl_buf_printf(&b, "{\"Version\":%u,\"Os\":", hcsb_conn_protocol(ctl->conn));
+    ctl_buf_printf(&b,
+                   "{\"Version\":%u,\"Os\":", hcsb_conn_protocol(ctl->conn));
     ctl_buf_json_str(&b, hcsb_conn_os(ctl->conn));
     ctl_buf_printf(&b, ",\"Capabilities\":{\"RuntimeOsType\":");
     ctl_buf_json_str(&b, c->runtime_os_type);
@@ -572,7 +621,8 @@ int ctl_cmd_caps(ctl_t *ctl, int argc, char **argv) {
       ctl_buf_printf(&b, ",\"%s\":%s", top[i].name, yes(top[i].value));
     ctl_buf_printf(&b, ",\"GuestDefinedCapabilities\":{");
     for (size_t i = 0; i < nguest; i++)
-      ctl_buf_printf(&b, "%s\"%s\":%s", i ? "," : "", guest[i].name, yes(guest[i].value));
+      ctl_buf_printf(&b, "%s\"%s\":%s", i ? "," : "", guest[i].name,
+                     yes(guest[i].value));
     ctl_buf_printf(&b, "}}}\n");
   } else {
     ctl_buf_printf(&b, "Protocol version: %u\nOS: %s (RuntimeOsType \"%s\")\n",
@@ -580,7 +630,8 @@ int ctl_cmd_caps(ctl_t *ctl, int argc, char **argv) {
                    c->runtime_os_type);
     ctl_buf_printf(&b, "Supported schema versions:");
     for (size_t i = 0; i < c->nschema_versions; i++)
-      ctl_buf_printf(&b, " %u.%u", c->schema_versions[i].major, c->schema_versions[i].minor);
+      ctl_buf_printf(&b, " %u.%u", c->schema_versions[i].major,
+                     c->schema_versions[i].minor);
     ctl_buf_printf(&b, "\nCapabilities:\n");
     for (size_t i = 0; i < ntop; i++)
       ctl_buf_printf(&b, "  %s: %s\n", top[i].name, yes(top[i].value));

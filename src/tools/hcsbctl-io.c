@@ -35,7 +35,8 @@ int ctl_tty_size(uint16_t *width, uint16_t *height) {
   struct winsize ws;
   for (int fd = STDOUT_FILENO; fd >= STDIN_FILENO; fd--) {
     if (fd == STDERR_FILENO) continue;
-    if (isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col && ws.ws_row) {
+    if (isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col &&
+        ws.ws_row) {
       *width = ws.ws_col;
       *height = ws.ws_row;
       return 0;
@@ -46,7 +47,8 @@ int ctl_tty_size(uint16_t *width, uint16_t *height) {
 
 /* Opens a libuv stream on a duplicate of `fd` when it is a stream.  Returns
  * 1 (opened), 0 (not a stream: use plain I/O) or a negative errno. */
-static int stream_open(uv_loop_t *loop, int fd, int readable, void *h, int *is_tty) {
+static int stream_open(uv_loop_t *loop, int fd, int readable, void *h,
+                       int *is_tty) {
   uv_handle_type t = uv_guess_handle(fd);
   *is_tty = t == UV_TTY;
   if (t != UV_TTY && t != UV_NAMED_PIPE && t != UV_TCP) return 0;
@@ -116,7 +118,8 @@ static void sink_written(uv_write_t *req, int status) {
   s->queued -= w->len;
   if (status < 0 && status != UV_ECANCELED) s->broken = 1;
   free(w);
-  if (before >= CTL_SINK_LOW && s->queued < CTL_SINK_LOW) ctl_relays_resume(s->ctl);
+  if (before >= CTL_SINK_LOW && s->queued < CTL_SINK_LOW)
+    ctl_relays_resume(s->ctl);
 }
 
 void ctl_sink_write(ctl_sink_t *s, const char *buf, size_t len) {
@@ -126,7 +129,8 @@ void ctl_sink_write(ctl_sink_t *s, const char *buf, size_t len) {
     return;
   }
   if (s->queued == 0) {
-    int n = uv_try_write(&s->h.stream, &(uv_buf_t){.base = (char *)buf, .len = len}, 1);
+    int n = uv_try_write(&s->h.stream,
+                         &(uv_buf_t){.base = (char *)buf, .len = len}, 1);
     if (n > 0) {
       buf += n;
       len -= (size_t)n;
@@ -248,7 +252,8 @@ static void source_fs_next(ctl_source_t *s) {
   if (!s->active || !s->reading || s->eof || s->fs_busy) return;
   uv_buf_t b = uv_buf_init(s->buf, CTL_READ_SIZE);
   s->fs.data = s;
-  int rc = uv_fs_read(&s->ctl->loop, &s->fs, STDIN_FILENO, &b, 1, -1, source_fs_done);
+  int rc = uv_fs_read(&s->ctl->loop, &s->fs, STDIN_FILENO, &b, 1, -1,
+                      source_fs_done);
   if (rc == 0)
     s->fs_busy = 1;
   else

@@ -53,7 +53,8 @@ static void relay_read(void *data, hcsb_process_t *p, int fd, const char *buf,
     return;
   }
   /* Back-pressure: a slow reader of our output slows the guest down. */
-  if (!r->paused && (ctl->out.queued > CTL_SINK_HIGH || ctl->err.queued > CTL_SINK_HIGH)) {
+  if (!r->paused &&
+      (ctl->out.queued > CTL_SINK_HIGH || ctl->err.queued > CTL_SINK_HIGH)) {
     if (hcsb_process_read_stop(p) == 0) r->paused = 1;
   }
 }
@@ -75,9 +76,11 @@ ctl_relay_t *ctl_relay_start(ctl_t *ctl, hcsb_process_t *p, int outputs) {
 }
 
 void ctl_relays_resume(ctl_t *ctl) {
-  if (ctl->out.queued >= CTL_SINK_LOW || ctl->err.queued >= CTL_SINK_LOW) return;
+  if (ctl->out.queued >= CTL_SINK_LOW || ctl->err.queued >= CTL_SINK_LOW)
+    return;
   for (ctl_relay_t *r = ctl->relays; r; r = r->next) {
-    if (r->paused && hcsb_process_read_start(r->proc, relay_read, r) == 0) r->paused = 0;
+    if (r->paused && hcsb_process_read_start(r->proc, relay_read, r) == 0)
+      r->paused = 0;
   }
 }
 
@@ -101,14 +104,17 @@ void ctl_process_close_sync(ctl_t *ctl, hcsb_process_t *p) {
   ctl_await(ctl, &done);
 }
 
-int ctl_exit_from_code(ctl_t *ctl, const char *what, uint32_t code, int forwarded) {
+int ctl_exit_from_code(ctl_t *ctl, const char *what, uint32_t code,
+                       int forwarded) {
   if (code <= 255) return (int)code;
   if (code == CTL_UVM_SIGNAL_EXIT) {
     /* The Linux GCS does not say which signal; if we sent one, it is the
      * likely cause, and a shell would report 128+N for it silently. */
     if (forwarded > 0) return 128 + forwarded;
-    ctl_errorf(ctl, "%s: the process was killed by a signal (the guest does not say which)",
-               what);
+    ctl_errorf(
+        ctl,
+        "%s: the process was killed by a signal (the guest does not say which)",
+        what);
   } else {
     ctl_errorf(ctl, "%s: the process exited with %u", what, code);
   }
@@ -127,14 +133,14 @@ typedef struct fg_s {
   const char *what;
   ctl_op_t create;
   ctl_relay_t *relay;
-  int stop;        /* await condition: exited, or given up */
+  int stop; /* await condition: exited, or given up */
   int exited;
   int wait_status;
   uint32_t exit_code;
-  int abandon;     /* a signal we could not forward: exit with 128+it */
-  int forwarding;  /* the signal whose SignalProcess is in flight */
-  int forwarded;   /* the last signal the guest delivered */
-  int closing;     /* our own close cancels the wait: not an outcome */
+  int abandon;    /* a signal we could not forward: exit with 128+it */
+  int forwarding; /* the signal whose SignalProcess is in flight */
+  int forwarded;  /* the last signal the guest delivered */
+  int closing;    /* our own close cancels the wait: not an outcome */
   /* stdin */
   ctl_source_t src;
   size_t in_flight;
@@ -143,7 +149,7 @@ typedef struct fg_s {
   uv_signal_t sig[NFORWARDED];
   uv_signal_t winch;
   uv_timer_t drain;
-  int handles;     /* 1 once the handles above are initialised */
+  int handles; /* 1 once the handles above are initialised */
   int drained;
 } fg_t;
 
@@ -157,7 +163,8 @@ static void process_created(void *data, hcsb_process_t *p, int status,
   ctl_op_record(data, status, gerr);
 }
 
-static void fg_exited(void *data, hcsb_process_t *p, int status, uint32_t code) {
+static void fg_exited(void *data, hcsb_process_t *p, int status,
+                      uint32_t code) {
   fg_t *fg = data;
   if (fg->closing) return;
   fg->exited = 1;
@@ -166,7 +173,8 @@ static void fg_exited(void *data, hcsb_process_t *p, int status, uint32_t code) 
   fg->stop = 1;
 }
 
-static void fg_stdin_written(void *data, int status, const hcsb_guest_error_t *gerr) {
+static void fg_stdin_written(void *data, int status,
+                             const hcsb_guest_error_t *gerr) {
   stdin_write_t *w = data;
   fg_t *fg = w->fg;
   fg->in_flight -= w->len;
@@ -184,7 +192,8 @@ static void fg_stdin(void *data, const char *buf, ssize_t n) {
   fg_t *fg = data;
   if (n < 0) {
     if (n != UV_EOF)
-      ctl_errorf(fg->ctl, "%s: reading stdin: %s", fg->what, uv_strerror((int)n));
+      ctl_errorf(fg->ctl, "%s: reading stdin: %s", fg->what,
+                 uv_strerror((int)n));
     hcsb_process_close_stdin(fg->proc); /* flushes what is queued first */
     return;
   }
@@ -216,7 +225,8 @@ static void fg_signalled(void *data, int status, const hcsb_guest_error_t *gerr,
   ctl_op_init(&op);
   ctl_op_record(&op, status, gerr);
   ctl_errorf(fg->ctl, "%s: cannot forward SIG%s to the process: %s", fg->what,
-             ctl_signal_name(h->signum), op.gerr ? op.gerr : hcsb_strerror(status));
+             ctl_signal_name(h->signum),
+             op.gerr ? op.gerr : hcsb_strerror(status));
   free(op.gerr);
   fg->abandon = h->signum;
   fg->stop = 1;
@@ -227,8 +237,8 @@ static void fg_signal(uv_signal_t *h, int signum) {
   if (fg->stop) return;
   if (fg->forwarding) {
     /* Asked twice while the guest has not even answered: give up. */
-    ctl_errorf(fg->ctl, "%s: SIG%s again before the guest answered: giving up", fg->what,
-               ctl_signal_name(signum));
+    ctl_errorf(fg->ctl, "%s: SIG%s again before the guest answered: giving up",
+               fg->what, ctl_signal_name(signum));
     fg->abandon = signum;
     fg->stop = 1;
     return;
@@ -302,9 +312,10 @@ static int create_sync_error(ctl_t *ctl, const char *what, int rc) {
   /* The library refuses up front what the guest cannot honour. */
   if (rc == -EINVAL || rc == -ENOTSUP) {
     ctl_errorf(ctl, "%s: %s", what,
-               rc == -ENOTSUP ? "an option is not supported for this kind of process "
-                                "(--user: container processes only)"
-                              : "invalid process configuration");
+               rc == -ENOTSUP
+                   ? "an option is not supported for this kind of process "
+                     "(--user: container processes only)"
+                   : "invalid process configuration");
     return CTL_EXIT_USAGE;
   }
   return ctl_report(ctl, what, rc, NULL);
@@ -319,10 +330,10 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
   ctl_op_init(&fg.create);
 
   hcsb_call_opts_t opts = ctl_call_opts(ctl);
-  int rc = c ? hcsb_container_create_process(c, &opts, cfg, process_created, &fg.create,
-                                             &fg.proc)
-             : hcsb_conn_create_process(ctl->conn, &opts, cfg, process_created, &fg.create,
-                                        &fg.proc);
+  int rc = c ? hcsb_container_create_process(c, &opts, cfg, process_created,
+                                             &fg.create, &fg.proc)
+             : hcsb_conn_create_process(ctl->conn, &opts, cfg, process_created,
+                                        &fg.create, &fg.proc);
   if (rc != 0) return create_sync_error(ctl, what, rc);
   int st = ctl_op_finish(ctl, &fg.create, what);
   if (st != 0) {
@@ -337,10 +348,12 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
   if (c == NULL && cfg->emulate_console && ctl_tty_size(&width, &height) == 0) {
     ctl_op_t op;
     ctl_op_init(&op);
-    if (hcsb_process_resize_console(fg.proc, &opts, width, height, ctl_op_done_cb, &op) == 0) {
+    if (hcsb_process_resize_console(fg.proc, &opts, width, height,
+                                    ctl_op_done_cb, &op) == 0) {
       ctl_await(ctl, &op.done);
       if (op.status != 0 && ctl->verbose)
-        ctl_errorf(ctl, "%s: resize: %s", what, op.gerr ? op.gerr : hcsb_strerror(op.status));
+        ctl_errorf(ctl, "%s: resize: %s", what,
+                   op.gerr ? op.gerr : hcsb_strerror(op.status));
       free(op.gerr);
     }
   }
@@ -363,7 +376,8 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
   ctl_await(ctl, &fg.stop);
 
   /* Output may trail the exit report (UVM processes): give it a moment. */
-  if (fg.exited && fg.wait_status == 0 && fg.relay && fg.relay->ended < fg.relay->outputs) {
+  if (fg.exited && fg.wait_status == 0 && fg.relay &&
+      fg.relay->ended < fg.relay->outputs) {
     uv_timer_start(&fg.drain, fg_drain_timeout, CTL_DRAIN_AFTER_EXIT_MS, 0);
     while (!fg.drained && fg.relay->ended < fg.relay->outputs)
       if (uv_run(&ctl->loop, UV_RUN_ONCE) == 0) break;
@@ -379,16 +393,16 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
 
   if (!fg.exited) return 128 + fg.abandon; /* as --help promises */
   switch (fg.wait_status) {
-  case 0:
-    return ctl_exit_from_code(ctl, what, fg.exit_code, fg.forwarded);
-  case -ETIMEDOUT:
-    ctl_errorf(ctl, "%s: timed out waiting for the process to exit", what);
-    return CTL_EXIT_TIMEOUT;
-  case HCSB_EGUEST:
-    ctl_errorf(ctl, "%s: the guest could not report the exit code", what);
-    return CTL_EXIT_FAILED;
-  default:
-    return ctl_report(ctl, what, fg.wait_status, NULL);
+    case 0:
+      return ctl_exit_from_code(ctl, what, fg.exit_code, fg.forwarded);
+    case -ETIMEDOUT:
+      ctl_errorf(ctl, "%s: timed out waiting for the process to exit", what);
+      return CTL_EXIT_TIMEOUT;
+    case HCSB_EGUEST:
+      ctl_errorf(ctl, "%s: the guest could not report the exit code", what);
+      return CTL_EXIT_FAILED;
+    default:
+      return ctl_report(ctl, what, fg.wait_status, NULL);
   }
 }
 
@@ -398,12 +412,13 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
 enum { OPT_TTY = 1, OPT_STDIN, OPT_ENV, OPT_WORKDIR, OPT_USER };
 
 static const ctl_opt_t process_opts[] = {
-    {"tty", 't', 0, OPT_TTY},         {"interactive", 'i', 0, OPT_STDIN},
-    {"env", 'e', 1, OPT_ENV},         {"workdir", 'w', 1, OPT_WORKDIR},
-    {"user", 'u', 1, OPT_USER},       {NULL, 0, 0, 0},
+    {"tty", 't', 0, OPT_TTY},   {"interactive", 'i', 0, OPT_STDIN},
+    {"env", 'e', 1, OPT_ENV},   {"workdir", 'w', 1, OPT_WORKDIR},
+    {"user", 'u', 1, OPT_USER}, {NULL, 0, 0, 0},
 };
 
-#define CTL_DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define CTL_DEFAULT_PATH \
+  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 typedef struct process_args_s {
   ctl_args_t args;
@@ -431,8 +446,8 @@ static void process_args_free(process_args_t *pa) {
 /* Parses [-t] [-i] [-e K=V]... [-w DIR] [--user U] [ID] [--] CMD ARGS...
  * (`nids` leading operands before the command).  Returns -1 to go on, or an
  * exit status. */
-static int process_args_parse(ctl_t *ctl, const char *cmd, int argc, char **argv,
-                              int nids, process_args_t *pa) {
+static int process_args_parse(ctl_t *ctl, const char *cmd, int argc,
+                              char **argv, int nids, process_args_t *pa) {
   memset(pa, 0, sizeof(*pa));
   pa->env = calloc((size_t)argc + 2, sizeof(*pa->env));
   pa->owned = calloc((size_t)argc + 1, sizeof(*pa->owned));
@@ -446,48 +461,63 @@ static int process_args_parse(ctl_t *ctl, const char *cmd, int argc, char **argv
   int id;
   while ((id = ctl_getopt(ctl, &pa->args, process_opts, &arg)) != 0) {
     switch (id) {
-    case -1: ctl_cmd_help(ctl, cmd); return CTL_EXIT_OK;
-    case -2: return CTL_EXIT_USAGE;
-    case OPT_TTY: cfg->emulate_console = 1; break;
-    case OPT_STDIN: cfg->create_stdin_pipe = 1; break;
-    case OPT_WORKDIR: cfg->working_directory = arg; break;
-    case OPT_USER: cfg->user = arg; break;
-    case OPT_ENV:
-      if (strchr(arg, '=')) {
-        pa->env[pa->nenv++] = arg;
-      } else if (*arg && getenv(arg)) {
-        /* "-e NAME" passes our own value, as docker does. */
-        size_t len = strlen(arg) + strlen(getenv(arg)) + 2;
-        char *kv = malloc(len);
-        if (kv == NULL) return CTL_EXIT_FAILED;
-        snprintf(kv, len, "%s=%s", arg, getenv(arg));
-        pa->owned[pa->nowned++] = kv;
-        pa->env[pa->nenv++] = kv;
-      } else if (!*arg) {
-        return ctl_usage_error(ctl, cmd, "-e needs NAME=VALUE");
-      }
-      break;
+      case -1:
+        ctl_cmd_help(ctl, cmd);
+        return CTL_EXIT_OK;
+      case -2:
+        return CTL_EXIT_USAGE;
+      case OPT_TTY:
+        cfg->emulate_console = 1;
+        break;
+      case OPT_STDIN:
+        cfg->create_stdin_pipe = 1;
+        break;
+      case OPT_WORKDIR:
+        cfg->working_directory = arg;
+        break;
+      case OPT_USER:
+        cfg->user = arg;
+        break;
+      case OPT_ENV:
+        if (strchr(arg, '=')) {
+          pa->env[pa->nenv++] = arg;
+        } else if (*arg && getenv(arg)) {
+          /* "-e NAME" passes our own value, as docker does. */
+          size_t len = strlen(arg) + strlen(getenv(arg)) + 2;
+          char *kv = malloc(len);
+          if (kv == NULL) return CTL_EXIT_FAILED;
+          snprintf(kv, len, "%s=%s", arg, getenv(arg));
+          pa->owned[pa->nowned++] = kv;
+          pa->env[pa->nenv++] = kv;
+        } else if (!*arg) {
+          return ctl_usage_error(ctl, cmd, "-e needs NAME=VALUE");
+        }
+        break;
     }
   }
   if (pa->args.noperands < nids + 1)
-    return ctl_usage_error(ctl, cmd, nids ? "a container ID and a command are needed"
-                                          : "a command is needed");
+    return ctl_usage_error(ctl, cmd,
+                           nids ? "a container ID and a command are needed"
+                                : "a command is needed");
   if (cfg->create_stdin_pipe && ctl->stdin_is_script)
-    return ctl_usage_error(ctl, cmd, "-i cannot be used while the script is read from stdin");
+    return ctl_usage_error(
+        ctl, cmd, "-i cannot be used while the script is read from stdin");
   /* A pty is for typing into: at a terminal, -t implies -i. */
   if (cfg->emulate_console && !ctl->stdin_is_script && isatty(STDIN_FILENO))
     cfg->create_stdin_pipe = 1;
   int st = ctl_need_conn(ctl);
   if (st != 0) return st;
   if (!env_has(pa, "PATH")) pa->env[pa->nenv++] = CTL_DEFAULT_PATH;
-  if (cfg->emulate_console && !env_has(pa, "TERM")) pa->env[pa->nenv++] = "TERM=xterm";
+  if (cfg->emulate_console && !env_has(pa, "TERM"))
+    pa->env[pa->nenv++] = "TERM=xterm";
   cfg->command_args = (const char *const *)pa->args.operands + nids;
   cfg->ncommand_args = (size_t)(pa->args.noperands - nids);
   cfg->environment = pa->env;
   cfg->nenvironment = pa->nenv;
   cfg->create_stdout_pipe = 1;
   cfg->create_stderr_pipe = !cfg->emulate_console; /* a pty merges them */
-  if (cfg->emulate_console) ctl_tty_size(&cfg->console_width, &cfg->console_height);
+  if (cfg->emulate_console)
+    ctl_tty_size(&cfg->console_width, &cfg->console_height);
   return -1;
 }
 
@@ -505,7 +535,8 @@ int ctl_cmd_exec(ctl_t *ctl, int argc, char **argv) {
   if (st < 0) {
     ctl_container_t *ct = ctl_container_get(ctl, pa.args.operands[0]);
     if (pa.cfg.working_directory == NULL) pa.cfg.working_directory = "/";
-    st = ct ? ctl_process_foreground(ctl, ct->handle, &pa.cfg, "exec") : CTL_EXIT_FAILED;
+    st = ct ? ctl_process_foreground(ctl, ct->handle, &pa.cfg, "exec")
+            : CTL_EXIT_FAILED;
   }
   process_args_free(&pa);
   return st;
@@ -524,14 +555,17 @@ int ctl_cmd_start(ctl_t *ctl, int argc, char **argv) {
     if (id == 1)
       attach = 1;
     else
-      st = id == -1 ? (ctl_cmd_help(ctl, "start"), CTL_EXIT_OK) : CTL_EXIT_USAGE;
+      st =
+          id == -1 ? (ctl_cmd_help(ctl, "start"), CTL_EXIT_OK) : CTL_EXIT_USAGE;
   }
-  if (st < 0 && a.noperands != 1) st = ctl_usage_error(ctl, "start", "one container ID is needed");
+  if (st < 0 && a.noperands != 1)
+    st = ctl_usage_error(ctl, "start", "one container ID is needed");
   if (st < 0 && (rc = ctl_need_conn(ctl)) != 0) st = rc;
   ctl_container_t *ct = st < 0 ? ctl_container_get(ctl, a.operands[0]) : NULL;
   if (st < 0 && ct == NULL) st = CTL_EXIT_FAILED;
   if (st < 0 && ct->init) {
-    ctl_errorf(ctl, "start: the init process of %s was already started", a.operands[0]);
+    ctl_errorf(ctl, "start: the init process of %s was already started",
+               a.operands[0]);
     st = CTL_EXIT_FAILED;
   }
   ctl_args_free(&a);
@@ -550,11 +584,11 @@ int ctl_cmd_start(ctl_t *ctl, int argc, char **argv) {
   cfg.create_stdout_pipe = cfg.create_stderr_pipe = 1;
   if (attach) return ctl_process_foreground(ctl, ct->handle, &cfg, "start");
 
-  /* Detached (scripts): init runs in the background, its output interleaved with
-   * whatever comes next; `wait` collects its end. */
+  /* Detached (scripts): init runs in the background, its output interleaved
+   * with whatever comes next; `wait` collects its end. */
   ctl_op_init(&op);
-  rc = hcsb_container_create_process(ct->handle, &copts, &cfg, process_created, &op,
-                                     &ct->init);
+  rc = hcsb_container_create_process(ct->handle, &copts, &cfg, process_created,
+                                     &op, &ct->init);
   if (rc != 0) return create_sync_error(ctl, "start", rc);
   if ((st = ctl_op_finish(ctl, &op, "start")) != 0) {
     ctl_process_close_sync(ctl, ct->init);

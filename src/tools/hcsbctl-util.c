@@ -56,16 +56,26 @@ void ctl_buf_json_str(ctl_buf_t *b, const char *s) {
   ctl_buf_append(b, "\"", 1);
   for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
     switch (*p) {
-    case '"': ctl_buf_append(b, "\\\"", 2); break;
-    case '\\': ctl_buf_append(b, "\\\\", 2); break;
-    case '\n': ctl_buf_append(b, "\\n", 2); break;
-    case '\r': ctl_buf_append(b, "\\r", 2); break;
-    case '\t': ctl_buf_append(b, "\\t", 2); break;
-    default:
-      if (*p < 0x20)
-        ctl_buf_printf(b, "\\u%04x", *p);
-      else
-        ctl_buf_append(b, (const char *)p, 1);
+      case '"':
+        ctl_buf_append(b, "\\\"", 2);
+        break;
+      case '\\':
+        ctl_buf_append(b, "\\\\", 2);
+        break;
+      case '\n':
+        ctl_buf_append(b, "\\n", 2);
+        break;
+      case '\r':
+        ctl_buf_append(b, "\\r", 2);
+        break;
+      case '\t':
+        ctl_buf_append(b, "\\t", 2);
+        break;
+      default:
+        if (*p < 0x20)
+          ctl_buf_printf(b, "\\u%04x", *p);
+        else
+          ctl_buf_append(b, (const char *)p, 1);
     }
   }
   ctl_buf_append(b, "\"", 1);
@@ -85,13 +95,13 @@ static const struct {
   const char *name;
   int num;
 } signals[] = {
-    {"HUP", 1},     {"INT", 2},   {"QUIT", 3},    {"ILL", 4},     {"TRAP", 5},
-    {"ABRT", 6},    {"IOT", 6},   {"BUS", 7},     {"FPE", 8},     {"KILL", 9},
-    {"USR1", 10},   {"SEGV", 11}, {"USR2", 12},   {"PIPE", 13},   {"ALRM", 14},
-    {"TERM", 15},   {"STKFLT", 16}, {"CHLD", 17}, {"CONT", 18},   {"STOP", 19},
-    {"TSTP", 20},   {"TTIN", 21}, {"TTOU", 22},   {"URG", 23},    {"XCPU", 24},
-    {"XFSZ", 25},   {"VTALRM", 26}, {"PROF", 27}, {"WINCH", 28},  {"IO", 29},
-    {"POLL", 29},   {"PWR", 30},  {"SYS", 31},
+    {"HUP", 1},   {"INT", 2},     {"QUIT", 3},  {"ILL", 4},    {"TRAP", 5},
+    {"ABRT", 6},  {"IOT", 6},     {"BUS", 7},   {"FPE", 8},    {"KILL", 9},
+    {"USR1", 10}, {"SEGV", 11},   {"USR2", 12}, {"PIPE", 13},  {"ALRM", 14},
+    {"TERM", 15}, {"STKFLT", 16}, {"CHLD", 17}, {"CONT", 18},  {"STOP", 19},
+    {"TSTP", 20}, {"TTIN", 21},   {"TTOU", 22}, {"URG", 23},   {"XCPU", 24},
+    {"XFSZ", 25}, {"VTALRM", 26}, {"PROF", 27}, {"WINCH", 28}, {"IO", 29},
+    {"POLL", 29}, {"PWR", 30},    {"SYS", 31},
 };
 
 int ctl_parse_signal(const char *s) {
@@ -180,7 +190,8 @@ oom:
 }
 
 int ctl_read_file(const char *path, size_t max, char **out, size_t *len_out) {
-  int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+  int fd =
+      strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   size_t cap = 4096, len = 0;
   char *data = malloc(cap);
@@ -258,7 +269,8 @@ static void take_rest(ctl_args_t *a, int from) {
   a->ind = a->argc;
 }
 
-int ctl_getopt(ctl_t *ctl, ctl_args_t *a, const ctl_opt_t *opts, const char **arg) {
+int ctl_getopt(ctl_t *ctl, ctl_args_t *a, const ctl_opt_t *opts,
+               const char **arg) {
   *arg = NULL;
   if (a->cluster) {
     char c = *a->cluster++;
@@ -272,7 +284,8 @@ int ctl_getopt(ctl_t *ctl, ctl_args_t *a, const ctl_opt_t *opts, const char **ar
       } else if (a->ind < a->argc) {
         *arg = a->argv[a->ind++];
       } else {
-        return ctl_usage_error(ctl, a->cmd, "option '-%c' needs a value", c), -2;
+        return ctl_usage_error(ctl, a->cmd, "option '-%c' needs a value", c),
+               -2;
       }
       a->cluster = NULL;
     } else if (*a->cluster == '\0') {
@@ -305,10 +318,12 @@ int ctl_getopt(ctl_t *ctl, ctl_args_t *a, const ctl_opt_t *opts, const char **ar
     size_t len = eq ? (size_t)(eq - name) : strlen(name);
     const ctl_opt_t *o = find_long(opts, name, len);
     if (o == NULL)
-      return ctl_usage_error(ctl, a->cmd, "unknown option '--%.*s'", (int)len, name),
+      return ctl_usage_error(ctl, a->cmd, "unknown option '--%.*s'", (int)len,
+                             name),
              -2;
     if (!o->has_arg && eq)
-      return ctl_usage_error(ctl, a->cmd, "option '--%s' takes no value", o->name),
+      return ctl_usage_error(ctl, a->cmd, "option '--%s' takes no value",
+                             o->name),
              -2;
     if (o->has_arg) {
       if (eq) {
@@ -316,7 +331,8 @@ int ctl_getopt(ctl_t *ctl, ctl_args_t *a, const ctl_opt_t *opts, const char **ar
       } else if (a->ind < a->argc) {
         *arg = a->argv[a->ind++];
       } else {
-        return ctl_usage_error(ctl, a->cmd, "option '--%s' needs a value", o->name),
+        return ctl_usage_error(ctl, a->cmd, "option '--%s' needs a value",
+                               o->name),
                -2;
       }
     }

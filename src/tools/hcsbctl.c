@@ -27,7 +27,8 @@
 int ctl_await(ctl_t *ctl, const int *done) {
   while (!*done) {
     if (uv_run(&ctl->loop, UV_RUN_ONCE) == 0 && !*done) {
-      ctl_errorf(ctl, "internal error: waiting for something that cannot happen");
+      ctl_errorf(ctl,
+                 "internal error: waiting for something that cannot happen");
       return -1;
     }
   }
@@ -61,10 +62,14 @@ void ctl_op_done_cb(void *data, int status, const hcsb_guest_error_t *gerr) {
 /* Each invocation that spawns its guest starts an empty one, which is the
  * likely reason a container from an earlier command is unknown. */
 static int no_container(ctl_t *ctl, const char *what, const char *gerr_line) {
-  ctl_errorf(ctl, "%s: no container %s in this guest (%s)", what, ctl->container, gerr_line);
-  if (!ctl->script && (ctl->guest == NULL || strncmp(ctl->guest, "spawn:", 6) == 0))
-    ctl_errorf(ctl, "each hcsbctl command spawns a new, empty guest: run a container's "
-                    "commands as one 'hcsbctl script' (see 'hcsbctl script --help')");
+  ctl_errorf(ctl, "%s: no container %s in this guest (%s)", what,
+             ctl->container, gerr_line);
+  if (!ctl->script &&
+      (ctl->guest == NULL || strncmp(ctl->guest, "spawn:", 6) == 0))
+    ctl_errorf(
+        ctl,
+        "each hcsbctl command spawns a new, empty guest: run a container's "
+        "commands as one 'hcsbctl script' (see 'hcsbctl script --help')");
   return CTL_EXIT_FAILED;
 }
 
@@ -84,25 +89,26 @@ int ctl_op_finish(ctl_t *ctl, ctl_op_t *op, const char *what) {
 
 int ctl_exit_status(int status) {
   switch (status) {
-  case 0:
-    return CTL_EXIT_OK;
-  case -ETIMEDOUT:
-    return CTL_EXIT_TIMEOUT;
-  case -ECONNRESET:
-  case -EPIPE:
-  case -ENOTCONN:
-  case -ECONNREFUSED:
-  case -ENOENT:
-  case -EPROTO:
-  case -EMSGSIZE:
-  case -ENOMSG:
-    return CTL_EXIT_CONN;
-  default:
-    return CTL_EXIT_FAILED;
+    case 0:
+      return CTL_EXIT_OK;
+    case -ETIMEDOUT:
+      return CTL_EXIT_TIMEOUT;
+    case -ECONNRESET:
+    case -EPIPE:
+    case -ENOTCONN:
+    case -ECONNREFUSED:
+    case -ENOENT:
+    case -EPROTO:
+    case -EMSGSIZE:
+    case -ENOMSG:
+      return CTL_EXIT_CONN;
+    default:
+      return CTL_EXIT_FAILED;
   }
 }
 
-int ctl_report(ctl_t *ctl, const char *what, int status, const char *gerr_line) {
+int ctl_report(ctl_t *ctl, const char *what, int status,
+               const char *gerr_line) {
   if (status == 0) return CTL_EXIT_OK;
   if (status == HCSB_EGUEST && gerr_line)
     ctl_errorf(ctl, "%s: %s", what, gerr_line);
@@ -182,10 +188,12 @@ void ctl_container_forget(ctl_t *ctl, ctl_container_t *ct) {
 /* ------------------------------------------------------------------------ */
 /* Connecting */
 
-static void log_line(void *data, hcsb_log_level_t level, const char *activity_id,
-                     const char *msg) {
-  static const char *const names[] = {"error", "warn", "info", "debug", "trace"};
-  ctl_errorf(data, "%s%s%s%s %s", names[level <= HCSB_LOG_TRACE ? level : HCSB_LOG_TRACE],
+static void log_line(void *data, hcsb_log_level_t level,
+                     const char *activity_id, const char *msg) {
+  static const char *const names[] = {"error", "warn", "info", "debug",
+                                      "trace"};
+  ctl_errorf(data, "%s%s%s%s %s",
+             names[level <= HCSB_LOG_TRACE ? level : HCSB_LOG_TRACE],
              activity_id ? " [" : "", activity_id ? activity_id : "",
              activity_id ? "]" : "", msg);
 }
@@ -278,8 +286,8 @@ static int connect_guest(ctl_t *ctl) {
       snprintf(addr.stdio_dir, sizeof(addr.stdio_dir), "%s", ctl->stdio_dir);
   }
   if (rc != 0) {
-    ctl_errorf(ctl, "invalid guest address '%s': %s\nTry 'hcsbctl --help'.", address.data,
-               hcsb_strerror(rc));
+    ctl_errorf(ctl, "invalid guest address '%s': %s\nTry 'hcsbctl --help'.",
+               address.data, hcsb_strerror(rc));
     ctl_buf_free(&address);
     return CTL_EXIT_USAGE;
   }
@@ -287,7 +295,8 @@ static int connect_guest(ctl_t *ctl) {
   hcsb_conn_options_t o;
   hcsb_conn_options_init(&o);
   if (ctl->timeout_ms) {
-    o.connect_timeout_ms = o.call_timeout_ms = o.shutdown_timeout_ms = ctl->timeout_ms;
+    o.connect_timeout_ms = o.call_timeout_ms = o.shutdown_timeout_ms =
+        ctl->timeout_ms;
     addr.timeout_ms = ctl->timeout_ms;
   }
   if (ctl->verbose) {
@@ -297,8 +306,8 @@ static int connect_guest(ctl_t *ctl) {
   }
   /* A utility VM's init blocks until it got entropy, and its GCS logs to a
    * port of its own: offer both on the VM transports. */
-  if (addr.listen &&
-      (addr.transport == HCSB_TRANSPORT_VSOCK || addr.transport == HCSB_TRANSPORT_HVSOCK_HYBRID)) {
+  if (addr.listen && (addr.transport == HCSB_TRANSPORT_VSOCK ||
+                      addr.transport == HCSB_TRANSPORT_HVSOCK_HYBRID)) {
     o.entropy = 1;
     if (ctl->verbose) {
       o.guest_log_cb = guest_log;
@@ -334,7 +343,8 @@ static int connect_guest(ctl_t *ctl) {
 
   int st;
   if (rc != 0) {
-    ctl_errorf(ctl, "cannot connect to the guest (%s): %s", address.data, hcsb_strerror(rc));
+    ctl_errorf(ctl, "cannot connect to the guest (%s): %s", address.data,
+               hcsb_strerror(rc));
     st = rc == -EINVAL ? CTL_EXIT_USAGE : CTL_EXIT_CONN;
     ctl->conn = NULL;
   } else {
@@ -342,8 +352,10 @@ static int connect_guest(ctl_t *ctl) {
     st = CTL_EXIT_OK;
     if (op.status != 0) {
       const char *why = op.gerr ? op.gerr : hcsb_strerror(op.status);
-      if (op.status == -ENOMSG) why = "the peer sent requests, not responses: is it a GCS?";
-      ctl_errorf(ctl, "cannot connect to the guest (%s): %s", address.data, why);
+      if (op.status == -ENOMSG)
+        why = "the peer sent requests, not responses: is it a GCS?";
+      ctl_errorf(ctl, "cannot connect to the guest (%s): %s", address.data,
+                 why);
       st = op.status == -ETIMEDOUT ? CTL_EXIT_TIMEOUT : CTL_EXIT_CONN;
     } else {
       hcsb_conn_set_lost_cb(ctl->conn, conn_lost, ctl);
@@ -385,18 +397,28 @@ static const struct {
   const char *name;
   ctl_cmd_fn fn;
 } commands[] = {
-    {"run", ctl_cmd_run},           {"exec", ctl_cmd_exec},     {"create", ctl_cmd_create},
-    {"start", ctl_cmd_start},       {"kill", ctl_cmd_kill},     {"wait", ctl_cmd_wait},
-    {"ps", ctl_cmd_ps},             {"stats", ctl_cmd_stats},   {"shutdown", ctl_cmd_shutdown},
-    {"delete", ctl_cmd_delete},     {"modify", ctl_cmd_modify}, {"stacks", ctl_cmd_stacks},
-    {"caps", ctl_cmd_caps},         {"script", cmd_script},
+    {"run", ctl_cmd_run},
+    {"exec", ctl_cmd_exec},
+    {"create", ctl_cmd_create},
+    {"start", ctl_cmd_start},
+    {"kill", ctl_cmd_kill},
+    {"wait", ctl_cmd_wait},
+    {"ps", ctl_cmd_ps},
+    {"stats", ctl_cmd_stats},
+    {"shutdown", ctl_cmd_shutdown},
+    {"delete", ctl_cmd_delete},
+    {"modify", ctl_cmd_modify},
+    {"stacks", ctl_cmd_stacks},
+    {"caps", ctl_cmd_caps},
+    {"script", cmd_script},
 };
 
 static int dispatch(ctl_t *ctl, int argc, char **argv) {
   ctl->line_json = 0;
   ctl->container = NULL;
   for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-    if (strcmp(argv[0], commands[i].name) == 0) return commands[i].fn(ctl, argc, argv);
+    if (strcmp(argv[0], commands[i].name) == 0)
+      return commands[i].fn(ctl, argc, argv);
   return ctl_usage_error(ctl, NULL, "unknown command '%s'", argv[0]);
 }
 
@@ -421,11 +443,15 @@ static int cmd_script(ctl_t *ctl, int argc, char **argv) {
   if (ctl->script) return ctl_usage_error(ctl, "script", "scripts do not nest");
   if (ctl_args_init(&a, "script", argc, argv, 0) != 0) return CTL_EXIT_FAILED;
   while (st < 0 && (id = ctl_getopt(ctl, &a, opts, &arg)) != 0) {
-    if (id == 1) keep_going = 1;
-    else st = id == -1 ? (ctl_cmd_help(ctl, "script"), CTL_EXIT_OK) : CTL_EXIT_USAGE;
+    if (id == 1)
+      keep_going = 1;
+    else
+      st = id == -1 ? (ctl_cmd_help(ctl, "script"), CTL_EXIT_OK)
+                    : CTL_EXIT_USAGE;
   }
   if (st < 0 && a.noperands > 1)
-    st = ctl_usage_error(ctl, "script", "unexpected argument '%s'", a.operands[1]);
+    st = ctl_usage_error(ctl, "script", "unexpected argument '%s'",
+                         a.operands[1]);
   const char *path = a.noperands ? a.operands[0] : "-";
   FILE *f = NULL;
   if (st < 0) {
@@ -461,8 +487,8 @@ static int cmd_script(ctl_t *ctl, int argc, char **argv) {
       free(words);
     }
     if (st != 0) {
-      ctl_errorf(ctl, "script: line %d failed with exit status %d: %s", lineno, st,
-                 copy ? copy : "");
+      ctl_errorf(ctl, "script: line %d failed with exit status %d: %s", lineno,
+                 st, copy ? copy : "");
       if (!first_failure) first_failure = st;
       if (!keep_going) break;
     }
@@ -478,13 +504,21 @@ static int cmd_script(ctl_t *ctl, int argc, char **argv) {
 /* ------------------------------------------------------------------------ */
 /* main */
 
-enum { G_GUEST = 1, G_SPAWN, G_STDIO_DIR, G_VERBOSE, G_JSON, G_TIMEOUT, G_VERSION };
+enum {
+  G_GUEST = 1,
+  G_SPAWN,
+  G_STDIO_DIR,
+  G_VERBOSE,
+  G_JSON,
+  G_TIMEOUT,
+  G_VERSION
+};
 
 static const ctl_opt_t global_opts[] = {
-    {"guest", 0, 1, G_GUEST},       {"spawn", 0, 1, G_SPAWN},
+    {"guest", 0, 1, G_GUEST},         {"spawn", 0, 1, G_SPAWN},
     {"stdio-dir", 0, 1, G_STDIO_DIR}, {"verbose", 'v', 0, G_VERBOSE},
-    {"json", 0, 0, G_JSON},         {"timeout", 0, 1, G_TIMEOUT},
-    {"version", 0, 0, G_VERSION},   {NULL, 0, 0, 0},
+    {"json", 0, 0, G_JSON},           {"timeout", 0, 1, G_TIMEOUT},
+    {"version", 0, 0, G_VERSION},     {NULL, 0, 0, 0},
 };
 
 /* Parses the global options; returns -1 to go on, or an exit status. */
@@ -493,21 +527,35 @@ static int parse_globals(ctl_t *ctl, ctl_args_t *a) {
   int id;
   while ((id = ctl_getopt(ctl, a, global_opts, &arg)) != 0) {
     switch (id) {
-    case -1: ctl_main_help(ctl); return CTL_EXIT_OK;
-    case -2: return CTL_EXIT_USAGE;
-    case G_GUEST: ctl->guest = arg; break;
-    case G_SPAWN: ctl->spawn = arg; break;
-    case G_STDIO_DIR: ctl->stdio_dir = arg; break;
-    case G_VERBOSE: ctl->verbose++; break;
-    case G_JSON: ctl->json = 1; break;
-    case G_TIMEOUT:
-      if (ctl_parse_u32(arg, &ctl->timeout_ms) != 0 || ctl->timeout_ms == 0)
-        return ctl_usage_error(ctl, NULL, "--timeout needs a positive number of ms");
-      break;
-    case G_VERSION:
-      ctl_printf(ctl, "hcsbctl %s (libhcsbridge %s)\n", HCSB_VERSION_STRING,
-                 hcsb_version_string());
-      return CTL_EXIT_OK;
+      case -1:
+        ctl_main_help(ctl);
+        return CTL_EXIT_OK;
+      case -2:
+        return CTL_EXIT_USAGE;
+      case G_GUEST:
+        ctl->guest = arg;
+        break;
+      case G_SPAWN:
+        ctl->spawn = arg;
+        break;
+      case G_STDIO_DIR:
+        ctl->stdio_dir = arg;
+        break;
+      case G_VERBOSE:
+        ctl->verbose++;
+        break;
+      case G_JSON:
+        ctl->json = 1;
+        break;
+      case G_TIMEOUT:
+        if (ctl_parse_u32(arg, &ctl->timeout_ms) != 0 || ctl->timeout_ms == 0)
+          return ctl_usage_error(ctl, NULL,
+                                 "--timeout needs a positive number of ms");
+        break;
+      case G_VERSION:
+        ctl_printf(ctl, "hcsbctl %s (libhcsbridge %s)\n", HCSB_VERSION_STRING,
+                   hcsb_version_string());
+        return CTL_EXIT_OK;
     }
   }
   if (ctl->guest && ctl->spawn)

@@ -21,9 +21,9 @@
 /* Exit statuses (documented in --help). */
 enum {
   CTL_EXIT_OK = 0,
-  CTL_EXIT_FAILED = 1,  /* the guest refused or failed the operation */
+  CTL_EXIT_FAILED = 1, /* the guest refused or failed the operation */
   CTL_EXIT_USAGE = 2,
-  CTL_EXIT_CONN = 3,    /* connection or transport failure */
+  CTL_EXIT_CONN = 3, /* connection or transport failure */
   CTL_EXIT_TIMEOUT = 4
 };
 
@@ -161,8 +161,8 @@ typedef struct ctl_relay_s {
 typedef struct ctl_container_s {
   struct ctl_container_s *next;
   hcsb_container_t *handle;
-  hcsb_process_t *init;      /* started by `start` in this session */
-  ctl_relay_t *init_relay;   /* its output relay (script mode) */
+  hcsb_process_t *init;    /* started by `start` in this session */
+  ctl_relay_t *init_relay; /* its output relay (script mode) */
 } ctl_container_t;
 
 struct ctl_s {
@@ -189,7 +189,7 @@ struct ctl_s {
 typedef struct ctl_op_s {
   int done;
   int status;
-  char *gerr; /* the one-line guest error when status == HCSB_EGUEST */
+  char *gerr;       /* the one-line guest error when status == HCSB_EGUEST */
   uint32_t hresult; /* and its HRESULT */
 } ctl_op_t;
 
@@ -249,7 +249,8 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
 /* Maps a guest exit code to this process's exit status (see run --help):
  * `forwarded` is the last signal hcsbctl had delivered to the process (0:
  * none), the likely cause of a UVM process's "killed by a signal". */
-int ctl_exit_from_code(ctl_t *ctl, const char *what, uint32_t code, int forwarded);
+int ctl_exit_from_code(ctl_t *ctl, const char *what, uint32_t code,
+                       int forwarded);
 
 /* ------------------------------------------------------------------------ */
 /* Sub-commands: each returns an exit status. */
@@ -275,18 +276,18 @@ typedef struct ctl_opt_s {
   const char *name; /* "pid" for --pid; NULL ends the table */
   char short_name;  /* 'p' or 0 */
   int has_arg;
-  int id;           /* > 0 */
+  int id; /* > 0 */
 } ctl_opt_t;
 
 typedef struct ctl_args_s {
   const char *cmd;
   int argc;
-  char **argv;          /* argv[0] is the sub-command */
+  char **argv; /* argv[0] is the sub-command */
   int ind;
-  const char *cluster;  /* rest of a "-ti" cluster */
-  int stop_after;       /* after this many operands the rest is operands
-                           (the command of run/exec); 0: never */
-  char **operands;      /* collected in order; "--" ends the options */
+  const char *cluster; /* rest of a "-ti" cluster */
+  int stop_after;      /* after this many operands the rest is operands
+                          (the command of run/exec); 0: never */
+  char **operands;     /* collected in order; "--" ends the options */
   int noperands;
 } ctl_args_t;
 
@@ -296,7 +297,8 @@ void ctl_args_free(ctl_args_t *a);
 /* Returns the next option's id (*arg set for options with an argument),
  * 0 when the arguments are consumed, -1 for --help/-h, or -2 after printing
  * a usage error. */
-int ctl_getopt(ctl_t *ctl, ctl_args_t *a, const ctl_opt_t *opts, const char **arg);
+int ctl_getopt(ctl_t *ctl, ctl_args_t *a, const ctl_opt_t *opts,
+               const char **arg);
 /* Help texts (hcsbctl-help.c), printed to stdout.  The first returns 0 for
  * a known command. */
 int ctl_cmd_help(ctl_t *ctl, const char *cmd);

@@ -53,10 +53,14 @@ static void table_remove(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
 
 static void queue_remove(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
   if (!c->queued) return;
-  if (c->qprev) c->qprev->qnext = c->qnext;
-  else d->qhead = c->qnext;
-  if (c->qnext) c->qnext->qprev = c->qprev;
-  else d->qtail = c->qprev;
+  if (c->qprev)
+    c->qprev->qnext = c->qnext;
+  else
+    d->qhead = c->qnext;
+  if (c->qnext)
+    c->qnext->qprev = c->qprev;
+  else
+    d->qtail = c->qprev;
   c->qprev = c->qnext = NULL;
   c->queued = 0;
 }
@@ -65,8 +69,10 @@ static void queue_add(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
   if (c->queued) return;
   c->qprev = d->qtail;
   c->qnext = NULL;
-  if (d->qtail) d->qtail->qnext = c;
-  else d->qhead = c;
+  if (d->qtail)
+    d->qtail->qnext = c;
+  else
+    d->qhead = c;
   d->qtail = c;
   c->queued = 1;
 }
@@ -135,8 +141,10 @@ static void conn_free(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c, int send_rst) {
     if (send_rst) rst_push(d, c->local_port, c->peer_port, RST_CAP);
   }
   queue_remove(d, c);
-  if (c->aprev) c->aprev->anext = c->anext;
-  else d->all = c->anext;
+  if (c->aprev)
+    c->aprev->anext = c->anext;
+  else
+    d->all = c->anext;
   if (c->anext) c->anext->aprev = c->aprev;
   d->nconns--;
   d->ops->close(d->ctx, c);
@@ -208,8 +216,7 @@ static void maybe_shutdown_host(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
 static int guest_data(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
                       const hcsb__vsd_hdr_t *h, const hcsb__vsd_chain_t *ch) {
   if (c->state != HCSB__VSD_ESTABLISHED || c->peer_shut_send ||
-      h->len > HCSB__VSD_MAX_PAYLOAD ||
-      h->len > ch->rlen - HCSB__VSD_HDR_LEN) {
+      h->len > HCSB__VSD_MAX_PAYLOAD || h->len > ch->rlen - HCSB__VSD_HDR_LEN) {
     d->stats.bad_pkts++;
     return -1;
   }
@@ -411,8 +418,7 @@ uint32_t hcsb__vsd_guest_rx(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *ch) {
     memmove(c->txbuf, c->txbuf + n, c->tx_len - n);
     c->tx_len -= n;
     c->tx_cnt += n;
-    if (c->tx_len > 0 && credit(c) == 0)
-      c->owe |= HCSB__VSD_OWE_CREDIT_REQUEST;
+    if (c->tx_len > 0 && credit(c) == 0) c->owe |= HCSB__VSD_OWE_CREDIT_REQUEST;
     update_reading(d, c);
     requeue(d, c);
     return HCSB__VSD_HDR_LEN + n;
@@ -462,8 +468,7 @@ void hcsb__vsd_host_connected(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
   requeue(d, c);
 }
 
-void hcsb__vsd_host_read_space(hcsb__vsd_conn_t *c, uint8_t **p,
-                               size_t *len) {
+void hcsb__vsd_host_read_space(hcsb__vsd_conn_t *c, uint8_t **p, size_t *len) {
   *p = NULL;
   *len = read_allowance(c);
   if (*len == 0) return;

@@ -35,7 +35,7 @@ static const char usage_text[] =
     "  --ready-fd FD     write \"\\n\" to FD and close it once listening\n"
     "  -v, --verbose     log vhost-user messages and connection counts\n";
 
-#define BUDGET 256    /* chains per ring per pass */
+#define BUDGET 256 /* chains per ring per pass */
 #define SWEEP_MS 1000
 #define REPLY_WAIT_MS 1000
 
@@ -109,17 +109,19 @@ static void signal_guest(app_t *a, unsigned i) {
 static void pump(app_t *a) {
   int sig_tx = 0, sig_rx = 0;
   if (a->stopping) return;
-  unsigned t = hcsb__vsd_pump_tx(&a->dev, &a->vh.vq[1], &a->vh.mem, BUDGET,
-                                 &sig_tx);
-  unsigned r = hcsb__vsd_pump_rx(&a->dev, &a->vh.vq[0], &a->vh.mem, BUDGET,
-                                 &sig_rx);
+  unsigned t =
+      hcsb__vsd_pump_tx(&a->dev, &a->vh.vq[1], &a->vh.mem, BUDGET, &sig_tx);
+  unsigned r =
+      hcsb__vsd_pump_rx(&a->dev, &a->vh.vq[0], &a->vh.mem, BUDGET, &sig_rx);
   if (sig_tx) signal_guest(a, 1);
   if (sig_rx) signal_guest(a, 0);
   for (unsigned i = 0; i < HCSB__VSD_NQUEUES; i++) {
     /* Said once per breakage: the ring is not served until set up again. */
     if (a->vh.vq[i].broken && !a->broken_said[i])
-      fprintf(stderr, "hcsb-vsockd: the guest broke ring %u (index or head "
-              "out of range); it is no longer served\n", i);
+      fprintf(stderr,
+              "hcsb-vsockd: the guest broke ring %u (index or head "
+              "out of range); it is no longer served\n",
+              i);
     a->broken_said[i] = a->vh.vq[i].broken;
   }
   /* A full budget means there may be more: come back after other events. */
@@ -363,9 +365,10 @@ static void on_session(uv_poll_t *p, int status, int events) {
     return;
   }
   for (;;) {
-    size_t want = a->have < HCSB__VSD_MSG_HDR
-                      ? HCSB__VSD_MSG_HDR - a->have
-                      : HCSB__VSD_MSG_HDR + hcsb__vsd_le32(a->msg + 8) - a->have;
+    size_t want =
+        a->have < HCSB__VSD_MSG_HDR
+            ? HCSB__VSD_MSG_HDR - a->have
+            : HCSB__VSD_MSG_HDR + hcsb__vsd_le32(a->msg + 8) - a->have;
     union {
       struct cmsghdr align;
       char buf[CMSG_SPACE(sizeof(int) * HCSB__VSD_MAX_FDS)];
@@ -385,7 +388,8 @@ static void on_session(uv_poll_t *p, int status, int events) {
       return;
     }
     int overflow = (mh.msg_flags & MSG_CTRUNC) != 0;
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm;
+         cm = CMSG_NXTHDR(&mh, cm)) {
       if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
       unsigned k = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
       int *fds = (int *)CMSG_DATA(cm);
@@ -475,8 +479,7 @@ static void stop(app_t *a, int code) {
   a->stopping = 1;
   a->exit_code = code;
   hcsb__vsd_dev_reset(&a->dev);
-  for (unsigned i = 0; i < HCSB__VSD_NQUEUES; i++)
-    on_kick_closing(&a->vh, i);
+  for (unsigned i = 0; i < HCSB__VSD_NQUEUES; i++) on_kick_closing(&a->vh, i);
   if (a->listen_open) uv_close((uv_handle_t *)&a->listen_poll, NULL);
   if (a->session_open) uv_close((uv_handle_t *)&a->session_poll, NULL);
   if (a->uds_open) uv_close((uv_handle_t *)&a->uds, NULL);

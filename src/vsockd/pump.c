@@ -18,8 +18,10 @@ unsigned hcsb__vsd_pump_tx(hcsb__vsd_dev_t *d, hcsb__vsd_vring_t *vq,
   while (done < budget) {
     int r = hcsb__vsd_vring_pop(vq, m, &ch);
     if (r == 0 || r == -EIO) break;
-    if (r == 1) hcsb__vsd_guest_tx(d, &ch);
-    else d->stats.bad_pkts++;
+    if (r == 1)
+      hcsb__vsd_guest_tx(d, &ch);
+    else
+      d->stats.bad_pkts++;
     hcsb__vsd_vring_push(vq, ch.head, 0);
     done++;
   }

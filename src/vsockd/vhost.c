@@ -56,8 +56,8 @@ enum {
 #define PF_CONFIG (1ull << 9)
 #define OFFERED_PROTOCOL (PF_REPLY_ACK | PF_CONFIG)
 
-#define CONFIG_SPACE 8     /* struct virtio_vsock_config: le64 guest_cid */
-#define CONFIG_MAX 256     /* the protocol's VhostUserConfig payload */
+#define CONFIG_SPACE 8 /* struct virtio_vsock_config: le64 guest_cid */
+#define CONFIG_MAX 256 /* the protocol's VhostUserConfig payload */
 #define VRING_NOFD (1u << 8)
 
 static const char *const names[] = {
@@ -151,9 +151,9 @@ static int set_mem_table(hcsb__vsd_vhost_t *vh, const uint8_t *p, size_t n,
     uint64_t gpa = hcsb__vsd_le64(r), size = hcsb__vsd_le64(r + 8);
     uint64_t uva = hcsb__vsd_le64(r + 16), off = hcsb__vsd_le64(r + 24);
     struct stat st;
-    int bad = size == 0 || off > UINT64_MAX - size ||
-              gpa > UINT64_MAX - size || uva > UINT64_MAX - size ||
-              off + size > SIZE_MAX || fstat(fds[i], &st) != 0 ||
+    int bad = size == 0 || off > UINT64_MAX - size || gpa > UINT64_MAX - size ||
+              uva > UINT64_MAX - size || off + size > SIZE_MAX ||
+              fstat(fds[i], &st) != 0 ||
               (S_ISREG(st.st_mode) && off + size > (uint64_t)st.st_size);
     void *base = bad ? MAP_FAILED
                      : mmap(NULL, (size_t)(off + size), PROT_READ | PROT_WRITE,
@@ -217,8 +217,7 @@ static int set_vring_fd(hcsb__vsd_vhost_t *vh, uint32_t req, const uint8_t *p,
   return 0;
 }
 
-static size_t reply(uint8_t *out, uint32_t req, const void *payload,
-                    size_t n) {
+static size_t reply(uint8_t *out, uint32_t req, const void *payload, size_t n) {
   hcsb__vsd_put32(out, req);
   hcsb__vsd_put32(out + 4, FLAG_VERSION | FLAG_REPLY);
   hcsb__vsd_put32(out + 8, (uint32_t)n);

@@ -64,8 +64,8 @@ static size_t seg_copy(const hcsb__vsd_seg_t *seg, unsigned n, uint64_t off,
   return done;
 }
 
-size_t hcsb__vsd_chain_read(const hcsb__vsd_chain_t *c, uint64_t off,
-                            void *dst, size_t len) {
+size_t hcsb__vsd_chain_read(const hcsb__vsd_chain_t *c, uint64_t off, void *dst,
+                            size_t len) {
   return seg_copy(c->seg, c->nr, off, dst, len, 0);
 }
 
@@ -169,7 +169,8 @@ int hcsb__vsd_vring_pop(hcsb__vsd_vring_t *vq, const hcsb__vsd_mem_t *m,
     vq->broken = 1;
     return -EIO;
   }
-  uint16_t head = hcsb__vsd_le16(vq->avail + 4 + 2 * (vq->last_avail % vq->num));
+  uint16_t head =
+      hcsb__vsd_le16(vq->avail + 4 + 2 * (vq->last_avail % vq->num));
   if (head >= vq->num) {
     vq->broken = 1;
     return -EIO;
@@ -201,8 +202,7 @@ void hcsb__vsd_vring_push(hcsb__vsd_vring_t *vq, uint16_t head, uint32_t len) {
   hcsb__vsd_put32(e, head);
   hcsb__vsd_put32(e + 4, len);
   vq->used_idx++;
-  __atomic_store_n((uint16_t *)(vq->used + 2), vq->used_idx,
-                   __ATOMIC_RELEASE);
+  __atomic_store_n((uint16_t *)(vq->used + 2), vq->used_idx, __ATOMIC_RELEASE);
 }
 
 int hcsb__vsd_vring_want_signal(const hcsb__vsd_vring_t *vq) {

@@ -23,19 +23,20 @@
 #include <stdint.h>
 
 /* Caps.  What the guest can make us hold is bounded by these. */
-#define HCSB__VSD_MAX_REGIONS 8      /* SET_MEM_TABLE regions */
-#define HCSB__VSD_MAX_QUEUE 32768    /* virtqueue size (split ring limit) */
-#define HCSB__VSD_MAX_SEGS 64        /* guest buffers in one chain */
-#define HCSB__VSD_MAX_INDIRECT 1024  /* descriptors in one indirect table */
+#define HCSB__VSD_MAX_REGIONS 8     /* SET_MEM_TABLE regions */
+#define HCSB__VSD_MAX_QUEUE 32768   /* virtqueue size (split ring limit) */
+#define HCSB__VSD_MAX_SEGS 64       /* guest buffers in one chain */
+#define HCSB__VSD_MAX_INDIRECT 1024 /* descriptors in one indirect table */
 #define HCSB__VSD_HDR_LEN 44
-#define HCSB__VSD_MAX_PAYLOAD 65536  /* largest RW payload the guest may send */
-#define HCSB__VSD_BUF_ALLOC 262144   /* credit we give per connection */
-#define HCSB__VSD_TXBUF 65536        /* host bytes held per connection */
+/* The largest RW payload the guest may send. */
+#define HCSB__VSD_MAX_PAYLOAD 65536
+#define HCSB__VSD_BUF_ALLOC 262144 /* credit we give per connection */
+#define HCSB__VSD_TXBUF 65536      /* host bytes held per connection */
 #define HCSB__VSD_MAX_CONNS 1024
-#define HCSB__VSD_RST_QUEUE 256      /* RSTs for unknown connections */
+#define HCSB__VSD_RST_QUEUE 256 /* RSTs for unknown connections */
 #define HCSB__VSD_RST_CAP (HCSB__VSD_MAX_CONNS + HCSB__VSD_RST_QUEUE)
-#define HCSB__VSD_LINE_MAX 32        /* "CONNECT <port>\n" */
-#define HCSB__VSD_TIMEOUT_MS 10000   /* CONNECT line, guest RESPONSE */
+#define HCSB__VSD_LINE_MAX 32      /* "CONNECT <port>\n" */
+#define HCSB__VSD_TIMEOUT_MS 10000 /* CONNECT line, guest RESPONSE */
 #define HCSB__VSD_HOST_CID 2
 #define HCSB__VSD_PORT_BASE 0x80000000u /* host ports for host connects */
 
@@ -74,8 +75,8 @@ typedef struct {
 
 /* Copies up to len bytes starting at byte off of the readable (writable)
  * part; returns how many were copied. */
-size_t hcsb__vsd_chain_read(const hcsb__vsd_chain_t *c, uint64_t off,
-                            void *dst, size_t len);
+size_t hcsb__vsd_chain_read(const hcsb__vsd_chain_t *c, uint64_t off, void *dst,
+                            size_t len);
 size_t hcsb__vsd_chain_write(const hcsb__vsd_chain_t *c, uint64_t off,
                              const void *src, size_t len);
 
@@ -236,8 +237,7 @@ hcsb__vsd_conn_t *hcsb__vsd_host_accept(hcsb__vsd_dev_t *d, void *io);
 void hcsb__vsd_host_connected(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
                               int status);
 /* Where the next read may land, and how much: 0 means stop reading. */
-void hcsb__vsd_host_read_space(hcsb__vsd_conn_t *c, uint8_t **p,
-                               size_t *len);
+void hcsb__vsd_host_read_space(hcsb__vsd_conn_t *c, uint8_t **p, size_t *len);
 void hcsb__vsd_host_read(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c, size_t n);
 void hcsb__vsd_host_eof(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c);
 void hcsb__vsd_host_error(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c);

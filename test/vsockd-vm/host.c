@@ -81,7 +81,8 @@ static int echo_server(const char *path) {
 }
 
 /* One attempt: the connected socket after "OK", or -1 to retry. */
-static int try_connect(const char *path, unsigned port, char *ok, size_t oklen) {
+static int try_connect(const char *path, unsigned port, char *ok,
+                       size_t oklen) {
   struct sockaddr_un sa;
   char line[64];
   size_t n = 0;

@@ -164,7 +164,8 @@ int main(int argc, char **argv) {
     return refused((unsigned)strtoul(argv[2], NULL, 0));
   if (argc == 3 && strcmp(argv[1], "echo-server") == 0)
     return echo_server((unsigned)strtoul(argv[2], NULL, 0));
-  fprintf(stderr, "usage: probe echo-client PORT BYTES | refused PORT | "
-                  "echo-server PORT\n");
+  fprintf(stderr,
+          "usage: probe echo-client PORT BYTES | refused PORT | "
+          "echo-server PORT\n");
   return 2;
 }

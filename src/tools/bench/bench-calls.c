@@ -81,8 +81,9 @@ static void on_props(void *data, int status, const hcsb_guest_error_t *gerr,
   r->done++;
   if (status != 0 || !props_ok(props)) {
     if (r->failures++ == 0)
-      bench_report_error(status ? "GetProperties" : "GetProperties (wrong "
-                                                    "process list)",
+      bench_report_error(status ? "GetProperties"
+                                : "GetProperties (wrong "
+                                  "process list)",
                          status, gerr);
     r->stopping = 1;
   }
@@ -153,8 +154,9 @@ int bench_calls(const bench_args_t *a, int random_activity) {
   for (i = 0; i < a->inflight; i++) r.slots[i].run = &r;
   bench_hist_reset(&hist);
   uv_loop_init(&r.loop);
-  bench_watchdog(&r.loop, &r.watchdog,
-                 a->count ? 60 + (double)a->count / 1000 : 60 + a->duration_s * 2);
+  bench_watchdog(
+      &r.loop, &r.watchdog,
+      a->count ? 60 + (double)a->count / 1000 : 60 + a->duration_s * 2);
   rc = bench_conn_open(&r.loop, a->connect, on_open, &r, &r.conn);
   if (rc != 0) {
     bench_report_error("hcsb_conn_open", rc, NULL);

@@ -33,7 +33,7 @@ typedef struct fan_conn_s {
 typedef struct fan_proc_s {
   fanout_t *f;
   hcsb_process_t *p;
-  char *out;  /* payload + 1 bytes: one extra catches overlong output */
+  char *out; /* payload + 1 bytes: one extra catches overlong output */
   size_t got;
   int eof, waited, failed, closing;
 } fan_proc_t;
@@ -238,8 +238,9 @@ static void raise_fd_limit(const bench_fanout_opts_t *o) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   if (rl.rlim_cur < need)
-    fprintf(stderr, "hcsb-bench: warning: %llu descriptors allowed, %llu "
-                    "wanted\n",
+    fprintf(stderr,
+            "hcsb-bench: warning: %llu descriptors allowed, %llu "
+            "wanted\n",
             (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
@@ -279,8 +280,8 @@ int bench_fanout(const bench_fanout_opts_t *o) {
      * cannot pass for its own. */
     if (snprintf(address, sizeof(address),
                  "spawn:exec '%s' --stdio --payload %zu --first-pid %zu",
-                 o->peer, o->payload, (i + 1) * (size_t)100000) >=
-        (int)sizeof(address))
+                 o->peer, o->payload,
+                 (i + 1) * (size_t)100000) >= (int)sizeof(address))
       return 2;
     rc = bench_conn_open(&f.loop, address, on_open, &f.conns[i],
                          &f.conns[i].conn);
@@ -293,9 +294,10 @@ int bench_fanout(const bench_fanout_opts_t *o) {
   uv_loop_close(&f.loop);
 
   failed = f.ok != nprocs;
-  printf("RESULT impl=hcsbridge label=fanout conns=%u procs=%u ok=%u "
-         "max_stall_ms=%.2f\n",
-         o->conns, o->procs, f.ok, (double)f.max_gap / 1e6);
+  printf(
+      "RESULT impl=hcsbridge label=fanout conns=%u procs=%u ok=%u "
+      "max_stall_ms=%.2f\n",
+      o->conns, o->procs, f.ok, (double)f.max_gap / 1e6);
   fflush(stdout);
   fprintf(stderr,
           "hcsb-bench: fanout: connect %.0f ms, %zu processes started in "
@@ -303,8 +305,9 @@ int bench_fanout(const bench_fanout_opts_t *o) {
           f.t_procs ? (double)(f.t_procs - f.t_start) / 1e6 : -1.0, nprocs,
           f.t_started ? (double)(f.t_started - f.t_procs) / 1e6 : -1.0,
           f.t_procs ? (double)(f.t_end - f.t_procs) / 1e6 : -1.0,
-          f.t_end > f.t_procs ? (double)nprocs * 1e9 / (double)(f.t_end - f.t_procs)
-                              : 0.0,
+          f.t_end > f.t_procs
+              ? (double)nprocs * 1e9 / (double)(f.t_end - f.t_procs)
+              : 0.0,
           nprocs - f.ok);
   for (i = 0; i < nprocs; i++) free(f.procs[i].out);
   free(f.procs);

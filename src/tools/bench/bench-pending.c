@@ -135,11 +135,11 @@ int bench_pending(const char *address, uint64_t calls) {
   uv_loop_close(&p.loop);
 
   if (p.measured) {
-    printf("RESULT impl=hcsbridge label=pending calls=%llu heap_bytes_call=%.1f "
-           "rss_bytes_call=%.1f allocs_call=%.2f\n",
-           (unsigned long long)calls, (double)(p.heap1 - p.heap0) / n,
-           (double)(p.rss1 - p.rss0) / n,
-           (double)(p.allocs1 - p.allocs0) / n);
+    printf(
+        "RESULT impl=hcsbridge label=pending calls=%llu heap_bytes_call=%.1f "
+        "rss_bytes_call=%.1f allocs_call=%.2f\n",
+        (unsigned long long)calls, (double)(p.heap1 - p.heap0) / n,
+        (double)(p.rss1 - p.rss0) / n, (double)(p.allocs1 - p.allocs0) / n);
     fflush(stdout);
   }
   if (p.cancelled != p.issued || p.other != 0) {

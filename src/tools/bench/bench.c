@@ -41,7 +41,8 @@ void bench_report_error(const char *what, int status,
 
   if (gerr != NULL) {
     hcsb_guest_error_format(gerr, buf, sizeof(buf));
-    fprintf(stderr, "hcsb-bench: %s: %s: %s\n", what, hcsb_strerror(status), buf);
+    fprintf(stderr, "hcsb-bench: %s: %s: %s\n", what, hcsb_strerror(status),
+            buf);
   } else {
     fprintf(stderr, "hcsb-bench: %s: %s\n", what, hcsb_strerror(status));
   }
@@ -65,13 +66,14 @@ void bench_close_noop(void *data) {
 }
 
 static void usage(void) {
-  fprintf(stderr,
-          "usage: hcsb-bench --connect ADDRESS --mode seq|pipe [--inflight N]\n"
-          "                  (--count M | --duration S) [--warmup M]\n"
-          "                  [--activity zero|random] [--label L]\n"
-          "       hcsb-bench --connect ADDRESS --pending N\n"
-          "       hcsb-bench --fanout CONNS --procs P --peer FASTPEER\n"
-          "                  [--payload BYTES] [--relay-dir DIR] [--timeout S]\n");
+  fprintf(
+      stderr,
+      "usage: hcsb-bench --connect ADDRESS --mode seq|pipe [--inflight N]\n"
+      "                  (--count M | --duration S) [--warmup M]\n"
+      "                  [--activity zero|random] [--label L]\n"
+      "       hcsb-bench --connect ADDRESS --pending N\n"
+      "       hcsb-bench --fanout CONNS --procs P --peer FASTPEER\n"
+      "                  [--payload BYTES] [--relay-dir DIR] [--timeout S]\n");
   exit(2);
 }
 

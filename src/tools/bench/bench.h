@@ -32,8 +32,8 @@ int bench_pending(const char *address, uint64_t calls);
 typedef struct bench_fanout_opts_s {
   const char *peer; /* hcsb-fastpeer executable */
   unsigned conns;
-  unsigned procs;   /* per connection */
-  size_t payload;   /* stdout bytes per process */
+  unsigned procs; /* per connection */
+  size_t payload; /* stdout bytes per process */
   double timeout_s;
   int random_activity;
   const char *relay_dir; /* parent of the per-connection relay directories */

@@ -91,11 +91,12 @@ void bench_print_result(const char *impl, const bench_args_t *a, uint64_t ops,
                         uint64_t allocs) {
   double secs = (double)elapsed_ns / 1e9;
 
-  printf("RESULT impl=%s label=%s mode=%s conc=%u ops_s=%.0f p50_us=%.2f "
-         "p99_us=%.2f allocs_op=%.2f\n",
-         impl, a->label, a->pipe ? "pipe" : "seq", a->inflight,
-         secs > 0 ? (double)ops / secs : 0.0,
-         bench_hist_quantile(h, 0.50) / 1e3, bench_hist_quantile(h, 0.99) / 1e3,
-         ops ? (double)allocs / (double)ops : 0.0);
+  printf(
+      "RESULT impl=%s label=%s mode=%s conc=%u ops_s=%.0f p50_us=%.2f "
+      "p99_us=%.2f allocs_op=%.2f\n",
+      impl, a->label, a->pipe ? "pipe" : "seq", a->inflight,
+      secs > 0 ? (double)ops / secs : 0.0, bench_hist_quantile(h, 0.50) / 1e3,
+      bench_hist_quantile(h, 0.99) / 1e3,
+      ops ? (double)allocs / (double)ops : 0.0);
   fflush(stdout);
 }

@@ -109,8 +109,7 @@ size_t peer_activity_id(const uint8_t *body, size_t len, char out[40],
   if (p == NULL) return 0;
   if (hint != NULL) *hint = (size_t)(p - (const char *)body);
   p += sizeof(key) - 1;
-  while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n'))
-    p++;
+  while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n')) p++;
   if (p == end || *p != '"') return 0;
   p++;
   for (q = p; q < end && *q != '"'; q++)
@@ -120,7 +119,6 @@ size_t peer_activity_id(const uint8_t *body, size_t len, char out[40],
   out[q - p] = '\0';
   return (size_t)(q - p);
 }
-
 
 static void put_header(peer_conn_t *c, size_t start, uint32_t req_type,
                        uint64_t id) {
@@ -145,7 +143,8 @@ void peer_respond(peer_conn_t *c, uint32_t req_type, uint64_t id,
   char num[32];
   int n;
 
-  if (hcsb__buf_reserve(&c->out, HCSB__HDR_SIZE + 64 + aid_len + extra_len) != 0)
+  if (hcsb__buf_reserve(&c->out, HCSB__HDR_SIZE + 64 + aid_len + extra_len) !=
+      0)
     die_oom();
   c->out.len += HCSB__HDR_SIZE;
   n = snprintf(num, sizeof(num), "{\"Result\":%d", (int)(int32_t)result);
@@ -170,8 +169,8 @@ static void respond_properties(peer_conn_t *c, uint64_t id, const uint8_t *body,
     peer_respond(c, HCSB_MSG_GET_PROPERTIES, id, NULL, 0, props_noaid);
     return;
   }
-  if (hcsb__buf_reserve(&c->out, HCSB__HDR_SIZE + sizeof(props_head) +
-                                     aid_len + sizeof(props_tail)) != 0)
+  if (hcsb__buf_reserve(&c->out, HCSB__HDR_SIZE + sizeof(props_head) + aid_len +
+                                     sizeof(props_tail)) != 0)
     die_oom();
   c->out.len += HCSB__HDR_SIZE;
   out_append(c, props_head, sizeof(props_head) - 1);
@@ -199,8 +198,7 @@ static void on_frame(peer_conn_t *c, const hcsb__frame_t *f) {
     if (p->record != NULL && !c->recorded) record(c, f);
     if (p->fail_every != 0 && ++p->properties_seen % p->fail_every == 0) {
       aid_len = peer_activity_id(f->body, f->body_len, aid, NULL);
-      peer_respond(c, f->hdr.type, f->hdr.id, aid_len ? aid : NULL,
-                   HCSB_E_FAIL,
+      peer_respond(c, f->hdr.type, f->hdr.id, aid_len ? aid : NULL, HCSB_E_FAIL,
                    ",\"ErrorMessage\":\"hcsb-fastpeer: injected failure\"");
       return;
     }
@@ -235,7 +233,7 @@ static void on_frame(peer_conn_t *c, const hcsb__frame_t *f) {
  * share a descriptor. */
 static void conn_arm(peer_conn_t *c) {
   size_t queued = c->out.len - c->out_off;
-  int want_in = queued < OUT_HIGH_WATER, want_out = queued > 0;
+  int want_in = queued<OUT_HIGH_WATER, want_out = queued> 0;
   peer_t *p = c->peer;
 
   if (c->rfd == c->wfd) {

@@ -33,7 +33,7 @@ typedef struct peer_s {
   uint64_t fail_every; /* answer every Nth GetProperties with E_FAIL */
   uint64_t properties_seen;
   const char *record; /* append each connection's first GetProperties body */
-  void **grave; /* closed objects, freed once no event can name them */
+  void **grave;       /* closed objects, freed once no event can name them */
   size_t ngrave, grave_cap;
 } peer_t;
 
@@ -58,7 +58,7 @@ typedef struct peer_relay_s {
   peer_src_t src;
   peer_proc_t *proc;
   int fd;
-  int which; /* 0 stdin, 1 stdout, 2 stderr */
+  int which;     /* 0 stdin, 1 stdout, 2 stderr */
   char *pending; /* stdout payload not yet written */
   size_t pending_len, pending_off;
 } peer_relay_t;

@@ -88,8 +88,10 @@ static int dial(const char *address) {
   const char *path = address;
   int fd;
 
-  if (strncmp(path, "unix+connect://", 15) == 0) path += 15;
-  else if (strncmp(path, "unix://", 7) == 0) path += 7;
+  if (strncmp(path, "unix+connect://", 15) == 0)
+    path += 15;
+  else if (strncmp(path, "unix://", 7) == 0)
+    path += 7;
   memset(&sa, 0, sizeof(sa));
   sa.sun_family = AF_UNIX;
   if (strlen(path) >= sizeof(sa.sun_path)) fail("socket path too long");
@@ -268,8 +270,8 @@ int main(int argc, char **argv) {
                "\"{\\\"PropertyTypes\\\":[\\\"ProcessList\\\"]}\"}",
                r.args.container, HCSB_ZERO_GUID) >= (int)sizeof(body))
     fail("container ID too long");
-  r.frame_len = build_frame(r.frame, sizeof(r.frame), HCSB_MSG_GET_PROPERTIES,
-                            body);
+  r.frame_len =
+      build_frame(r.frame, sizeof(r.frame), HCSB_MSG_GET_PROPERTIES, body);
   while (cap < 2 * (uint64_t)r.args.inflight) cap *= 2;
   r.mask = cap - 1;
   r.slots = calloc(cap, sizeof(*r.slots));
