@@ -800,10 +800,27 @@ static const char *write_spec(const char *name, const char *script) {
   return path;
 }
 
+/* Shell code for an exec that must not run before the container's init
+ * printed what the test looks for: it waits (up to 20 s, then exits 9)
+ * until the init created `marker` in root.path, the working directory of
+ * both.  A script's `start` returns once the init is exec'd, not once it
+ * ran: on a loaded machine a kill right after the exec could otherwise land
+ * before the init's first echo. */
+#define AWAIT_INIT(marker)                                                  \
+  "i=0; until [ -e " marker " ]; do [ $i -lt 2000 ] || exit 9; i=$((i+1)); " \
+  "sleep 0.01; done; "
+
+/* Removes a marker an earlier run of the test may have left. */
+static void clear_marker(const char *marker) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", tmp_path("rootfs"), marker);
+  CHECK(unlink(path) == 0 || errno == ENOENT);
+}
+
 /* The whole workflow over one connection, --keep-going past a failing exec. */
 static void test_script_container_workflow(void) {
-  const char *spec =
-      write_spec("config.json", "echo init-pid=$$; exec sleep 30");
+  const char *spec = write_spec("config.json",
+                                "echo init-pid=$$; : > c1-ready; exec sleep 30");
   const char *script = tmp_path("workflow.txt");
   char text[PATH_MAX + 1024];
   snprintf(
@@ -814,12 +831,14 @@ static void test_script_container_workflow(void) {
       "\n"
       "ps --json c1\n"
       "stats --json c1\n"
-      "exec c1 -- /bin/sh -c \"echo 'in exec'; echo exec-err >&2; exit 3\"\n"
+      "exec c1 -- /bin/sh -c \"" AWAIT_INIT("c1-ready")
+      "echo 'in exec'; echo exec-err >&2; exit 3\"\n"
       "kill c1 -s TERM\n"
       "wait c1   # prints how it ended\n"
       "delete c1\n",
       spec);
   write_file(script, text);
+  clear_marker("c1-ready");
   run_t r;
   rstart(&r, 0, NULL, "script", "--keep-going", script, NULL);
   rfinish(&r);
@@ -895,16 +914,18 @@ static void test_script_layers_deleted(void) {
 /* From stdin, all lines succeed; --json output for wait. */
 static void test_script_stdin_json_wait(void) {
   const char *spec = write_spec(
-      "config2.json", "echo from-init; echo init-err >&2; exec sleep 30");
+      "config2.json",
+      "echo from-init; echo init-err >&2; : > c2-ready; exec sleep 30");
   char text[PATH_MAX + 1024], expect[PATH_MAX + 16];
   snprintf(text, sizeof text,
            "create c2 --spec %s\n"
            "start c2\n"
-           "exec c2 -e X=1 -- /bin/sh -c 'echo x=$X; pwd'\n"
+           "exec c2 -e X=1 -- /bin/sh -c '" AWAIT_INIT("c2-ready") "echo x=$X; pwd'\n"
            "kill c2 --signal SIGKILL\n"
            "wait --json c2\n"
            "delete c2\n",
            spec);
+  clear_marker("c2-ready");
   run_t r;
   rstart(&r, 0, text, "script", "-", NULL);
   rfinish(&r);
