@@ -806,8 +806,9 @@ static const char *write_spec(const char *name, const char *script) {
  * both.  A script's `start` returns once the init is exec'd, not once it
  * ran: on a loaded machine a kill right after the exec could otherwise land
  * before the init's first echo. */
-#define AWAIT_INIT(marker)                                                  \
-  "i=0; until [ -e " marker " ]; do [ $i -lt 2000 ] || exit 9; i=$((i+1)); " \
+#define AWAIT_INIT(marker)                         \
+  "i=0; until [ -e " marker                        \
+  " ]; do [ $i -lt 2000 ] || exit 9; i=$((i+1)); " \
   "sleep 0.01; done; "
 
 /* Removes a marker an earlier run of the test may have left. */
@@ -819,8 +820,8 @@ static void clear_marker(const char *marker) {
 
 /* The whole workflow over one connection, --keep-going past a failing exec. */
 static void test_script_container_workflow(void) {
-  const char *spec = write_spec("config.json",
-                                "echo init-pid=$$; : > c1-ready; exec sleep 30");
+  const char *spec = write_spec(
+      "config.json", "echo init-pid=$$; : > c1-ready; exec sleep 30");
   const char *script = tmp_path("workflow.txt");
   char text[PATH_MAX + 1024];
   snprintf(
