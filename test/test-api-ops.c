@@ -521,8 +521,10 @@ static held_t *expect_held(script_t *s, size_t n, uint32_t type,
   return h;
 }
 
-static void create_late(script_t *s, const char *id, const char *late_body,
-                        hcsb_container_t **c, int *status) {
+/* Starts a Create of `id` with a short timeout and runs until it has
+ * timed out; the guest holds its answer. */
+static void create_given_up(script_t *s, const char *id, hcsb_container_t **c,
+                            int *status) {
   hcsb_container_config_t cfg;
   hcsb_call_opts_t quick = {NULL, 30};
   api_done_t d = {0};
@@ -535,6 +537,11 @@ static void create_late(script_t *s, const char *id, const char *late_body,
   expect_held(s, s->nheld + 1, HCSB_MSG_CREATE, id);
   RUN_UNTIL(&s->loop, d.done);
   *status = d.status;
+}
+
+static void create_late(script_t *s, const char *id, const char *late_body,
+                        hcsb_container_t **c, int *status) {
+  create_given_up(s, id, c, status);
   CHECK_EQ(answer(s, id, late_body), 1);
 }
 
@@ -639,23 +646,14 @@ static void test_late_create_success_after_retry_is_left_alone(void) {
   start(&s);
   hcsb_bridge_stats(s.bridge, &before);
   /* The first Create times out; its answer is held back. */
-  {
-    hcsb_call_opts_t quick = {NULL, 30};
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.id = "retry";
-    cfg.oci_spec_json = "{}";
-    CHECK_EQ(
-        hcsb_conn_create_container(s.conn, &quick, &cfg, create_done, &d, &c),
-        0);
-    expect_held(&s, s.nheld + 1, HCSB_MSG_CREATE, "retry");
-    RUN_UNTIL(&s.loop, d.done);
-    status = d.status;
-  }
+  create_given_up(&s, "retry", &c, &status);
   CHECK_EQ(status, -ETIMEDOUT);
   hcsb_container_close(c, api_closed_flag, &closed);
   RUN_UNTIL(&s.loop, closed);
   /* The caller retries; then both answers arrive, the late one first. */
-  memset(&d, 0, sizeof d);
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.id = "retry";
+  cfg.oci_spec_json = "{}";
   CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg, create_done, &d, &c2),
            0);
   expect_held(&s, s.nheld + 1, HCSB_MSG_CREATE, "retry");
