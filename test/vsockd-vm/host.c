@@ -19,15 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static unsigned char pattern(size_t i) {
-  return (unsigned char)(i * 131u + (i >> 11));
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "echo.h"
 
 static int unix_addr(const char *path, struct sockaddr_un *sa) {
   memset(sa, 0, sizeof *sa);
@@ -111,9 +103,7 @@ static int try_connect(const char *path, unsigned port, char *ok,
 }
 
 static int connect_echo(const char *path, unsigned port, size_t total) {
-  unsigned char buf[65536];
   char ok[64];
-  size_t sent = 0, got = 0;
   int fd = -1;
   double deadline = now_s() + 60, t0;
 
@@ -129,45 +119,9 @@ static int connect_echo(const char *path, unsigned port, size_t total) {
     return 1;
   }
   t0 = now_s();
-  while (got < total) {
-    struct pollfd pfd = {fd, POLLIN | (sent < total ? POLLOUT : 0), 0};
-    if (poll(&pfd, 1, 30000) <= 0) {
-      printf("HOST connect FAIL stalled at sent=%zu got=%zu\n", sent, got);
-      return 1;
-    }
-    if (sent < total && (pfd.revents & POLLOUT)) {
-      size_t n = total - sent < 16384 ? total - sent : 16384;
-      for (size_t i = 0; i < n; i++) buf[i] = pattern(sent + i);
-      ssize_t w = send(fd, buf, n, MSG_DONTWAIT);
-      if (w < 0 && errno != EAGAIN) {
-        printf("HOST connect FAIL write: %s\n", strerror(errno));
-        return 1;
-      }
-      if (w > 0) sent += (size_t)w;
-      if (sent == total) shutdown(fd, SHUT_WR);
-    }
-    if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (r < 0 && errno == EAGAIN) continue;
-    if (r <= 0) {
-      printf("HOST connect FAIL read after %zu: %s\n", got,
-             r == 0 ? "EOF" : strerror(errno));
-      return 1;
-    }
-    for (ssize_t i = 0; i < r; i++)
-      if (buf[i] != pattern(got + (size_t)i)) {
-        printf("HOST connect FAIL byte %zu differs\n", got + (size_t)i);
-        return 1;
-      }
-    got += (size_t)r;
-  }
-  char extra;
-  if (read(fd, &extra, 1) != 0) {
-    printf("HOST connect FAIL no EOF after %zu bytes\n", got);
-    return 1;
-  }
+  if (echo_exchange(fd, total, "HOST connect") != 0) return 1;
   close(fd);
-  printf("HOST connect ok reply=\"%s\" bytes=%zu seconds=%.3f\n", ok, got,
+  printf("HOST connect ok reply=\"%s\" bytes=%zu seconds=%.3f\n", ok, total,
          now_s() - t0);
   return 0;
 }

@@ -20,15 +20,7 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
-static unsigned char pattern(size_t i) {
-  return (unsigned char)(i * 131u + (i >> 11));
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "echo.h"
 
 static int dial(unsigned port) {
   struct sockaddr_vm sa;
@@ -47,54 +39,15 @@ static int dial(unsigned port) {
 }
 
 static int echo_client(unsigned port, size_t total) {
-  unsigned char buf[65536];
-  size_t sent = 0, got = 0;
   double t0 = now_s();
   int fd = dial(port);
   if (fd < 0) {
     printf("PROBE echo-client FAIL connect: %s\n", strerror(-fd));
     return 1;
   }
-  /* Non-blocking both ways, or a full buffer on each side deadlocks. */
-  while (got < total) {
-    struct pollfd pfd = {fd, POLLIN | (sent < total ? POLLOUT : 0), 0};
-    if (poll(&pfd, 1, 30000) <= 0) {
-      printf("PROBE echo-client FAIL stalled at sent=%zu got=%zu\n", sent, got);
-      return 1;
-    }
-    if (sent < total && (pfd.revents & POLLOUT)) {
-      size_t n = total - sent < 16384 ? total - sent : 16384;
-      for (size_t i = 0; i < n; i++) buf[i] = pattern(sent + i);
-      ssize_t w = send(fd, buf, n, MSG_DONTWAIT);
-      if (w < 0 && errno != EAGAIN) {
-        printf("PROBE echo-client FAIL write: %s\n", strerror(errno));
-        return 1;
-      }
-      if (w > 0) sent += (size_t)w;
-      if (sent == total) shutdown(fd, SHUT_WR);
-    }
-    if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
-    if (r <= 0) {
-      printf("PROBE echo-client FAIL read after %zu: %s\n", got,
-             r == 0 ? "EOF" : strerror(errno));
-      return 1;
-    }
-    for (ssize_t i = 0; i < r; i++)
-      if (buf[i] != pattern(got + (size_t)i)) {
-        printf("PROBE echo-client FAIL byte %zu differs\n", got + (size_t)i);
-        return 1;
-      }
-    got += (size_t)r;
-  }
-  char extra;
-  if (read(fd, &extra, 1) != 0) {
-    printf("PROBE echo-client FAIL no EOF after %zu bytes\n", got);
-    return 1;
-  }
+  if (echo_exchange(fd, total, "PROBE echo-client") != 0) return 1;
   close(fd);
-  printf("PROBE echo-client ok bytes=%zu seconds=%.3f\n", got, now_s() - t0);
+  printf("PROBE echo-client ok bytes=%zu seconds=%.3f\n", total, now_s() - t0);
   return 0;
 }
 
