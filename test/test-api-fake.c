@@ -321,7 +321,7 @@ static void test_notifications(void) {
 }
 
 /* The exact requests: Create's ContainerConfig and ExecuteProcess's
- * ProcessParameters (PROTOCOL.md §6.1, §6.4). */
+ * ProcessParameters (protocol.md §7.1, §7.4). */
 static void test_request_shapes(void) {
   const char *args[] = {"/bin/echo", "a b", "c\"d"};
   const char *env[] = {"A=1", "PATH=/bin"};

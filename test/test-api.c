@@ -645,7 +645,7 @@ static void test_conn_close_with_open_handles(void) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Bring-up listeners (PROTOCOL.md §1.3-§1.5) */
+/* Bring-up listeners (protocol.md §2.2-§2.3) */
 
 typedef struct dial_s {
   uv_pipe_t pipe;

@@ -1105,8 +1105,8 @@ static void test_container_stdio_signals_tty(void) {
   CHECK_EQ(wait_exit(&c, 16, "c1", tty), 9);
   gc_read_all(s[4], out, sizeof out, 3000);
 
-  /* §8.6: a non-tty exec is reported only after the host drained and
-   * closed its output. */
+  /* protocol.md §9.5: a non-tty exec is reported only after the host drained
+   * and closed its output. */
   {
     int l6 = gc_listen(&c, 106), s6;
     echoer = exec_ok(&c, 17, "c1",

@@ -76,8 +76,9 @@ HCSB_EXTERN void hcsb_bridge_set_disconnect_cb(hcsb_bridge_t *b,
 HCSB_EXTERN void hcsb_bridge_set_data(hcsb_bridge_t *b, void *data);
 HCSB_EXTERN void *hcsb_bridge_get_data(const hcsb_bridge_t *b);
 
-/* Opens the transport named by `address` (see the syntax above), then sends
- * NegotiateProtocol (min = max = 4) and waits for its answer.  `cb` runs once.
+/* Opens the transport named by `address` (the syntax is at hcsb_addr_parse()
+ * in messages.h), then sends NegotiateProtocol (min = max = 4) and waits
+ * for its answer.  `cb` runs once.
  * Calls made before `cb` are queued and sent, in order, after negotiation.
  * Returns 0, -EINVAL (bad address), -EALREADY (already opened). */
 HCSB_EXTERN int hcsb_bridge_connect(hcsb_bridge_t *b, const char *address,

@@ -8,7 +8,7 @@
  * negative errno is classified by its value.  Nothing here allocates or
  * blocks; every function is safe from any thread.
  *
- * Which codes map to what (CONSTANTS.md "HRESULTs"; a code may be in more
+ * Which codes map to what (protocol.md §10.2; a code may be in more
  * than one predicate, exactly as in hcsshim):
  *
  *   predicate               HRESULTs                          errno statuses

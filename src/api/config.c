@@ -1,5 +1,5 @@
 /* hcsshim's ProcessConfig mapped onto the bridge's ProcessParameters
- * (PROTOCOL.md §6.4), refusing what a Linux guest cannot honour, and the
+ * (protocol.md §7.4), refusing what a Linux guest cannot honour, and the
  * IDs the library makes up when the caller gives none. */
 #include <stdlib.h>
 #include <string.h>

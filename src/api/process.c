@@ -1,5 +1,5 @@
 /* Processes: ExecuteProcess with its stdio listeners opened first, the one
- * outstanding WaitForProcess that reports the exit (PROTOCOL.md §8.6),
+ * outstanding WaitForProcess that reports the exit (protocol.md §9.5),
  * signals and console resizes (queued until the process exists), close. */
 #include <stdlib.h>
 #include <string.h>
@@ -198,7 +198,7 @@ static int process_send(hcsb__op_t *op) {
 }
 
 /* Sends now, or parks the op until the process exists (hcsshim users hit
- * resizes that raced the create: PROTOCOL.md §10). */
+ * resizes that raced the create: protocol.md §12). */
 static int process_start_op(hcsb_process_t *p, hcsb__op_t *op) {
   int r;
 

@@ -40,7 +40,7 @@ static void deliver(hcsb__opener_t *o, int status, uv_stream_t *s) {
 static void on_accept(void *data, hcsb__listener_t *l, int status,
                       uv_stream_t *s) {
   hcsb__opener_t *o = data;
-  /* One bridge connection per listen (PROTOCOL.md §1.1). */
+  /* One bridge connection per listen (protocol.md §2.1). */
   hcsb__listener_close(l);
   o->listener = NULL;
   deliver(o, status, s);

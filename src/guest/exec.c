@@ -1,4 +1,4 @@
-/* ExecuteProcess in its three Linux modes (§6.4):
+/* ExecuteProcess in its three Linux modes (protocol.md §7.4):
  *   UVM   null container ID or CreateInUtilityVM: CommandArgs/CommandLine,
  *         Environment, WorkingDirectory, EmulateConsole;
  *   INIT  container ID without OciProcess: the Create spec's process, once;
