@@ -566,11 +566,16 @@ typedef struct hcsb_process_config_s {
   int create_stdin_pipe;
   int create_stdout_pipe;
   int create_stderr_pipe;
-  uint16_t console_height;      /* ConsoleSize: applied with ResizeConsole */
-  uint16_t console_width;       /* once the process exists (0 = leave) */
-  int create_in_utility_vm;     /* run in the UVM even on a container */
-  const char *oci_process_json; /* container exec: the OCI process object;
-                                   NULL: built from the fields above */
+  /* With emulate_console, the pty's size at start (0 and 0: leave it).  It
+   * travels in the request: ConsoleSize for a UVM process (a Linux GCS
+   * ignores it, protocol.md §7.4), the OCI consoleSize for an exec built
+   * from these fields; a container's init and a caller's OCI process get
+   * it by ResizeConsole once they exist. */
+  uint16_t console_height;
+  uint16_t console_width;
+  int create_in_utility_vm;           /* run in the UVM even on a container */
+  const char *oci_process_json;       /* container exec: the OCI process object;
+                                         NULL: built from the fields above */
   const char *oci_specification_json; /* legacy v1 field: -ENOTSUP when set */
 } hcsb_process_config_t;
 
@@ -889,8 +894,7 @@ HCSB_EXTERN int hcsb_process_exit_code(const hcsb_process_t *p, uint32_t *code);
 /* ResizeConsole (note the order: width, height).  Before the process exists
  * the size is kept and applied once it does (-ESRCH when the create
  * failed).  UVM processes: HCSB_EGUEST 0xC037010E from the Linux GCS.  The
- * config's console_width/height are applied the same way, for container
- * processes with a terminal only. */
+ * config's console_width/height need no call (see hcsb_process_config_t). */
 HCSB_EXTERN int hcsb_process_resize_console(hcsb_process_t *p,
                                             const hcsb_call_opts_t *opts,
                                             uint16_t width, uint16_t height,

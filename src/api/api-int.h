@@ -459,6 +459,10 @@ void hcsb__container_conn_ended(hcsb_container_t *c);
  * or a container; *tty tells whether it has a terminal (-1 unknown). */
 int hcsb__process_params(const hcsb_process_config_t *config, int in_container,
                          char **json_out, int *tty);
+/* Whether those ProcessParameters carry the config's console size
+ * (ConsoleSize, or the OCI process's consoleSize). */
+int hcsb__process_size_sent(const hcsb_process_config_t *config,
+                            int in_container);
 /* 64 lower-case hex characters from libuuid randomness. */
 void hcsb__container_id_generate(char out[65]);
 /* Splits a command line as the guest does for UVM processes: words on
