@@ -39,7 +39,18 @@ enum {
   R_OWN_PGRP = 4,     /* hcsbctl leads a process group of its own, as a
                          shell's foreground job does: kill(-pid) is what a
                          terminal's Ctrl-C does to it */
+  R_CAPABLE = 8,      /* a guest that signals and sizes UVM processes (the
+                         emulator with --allow-uvm-signal); the built-in
+                         one refuses, as a real GCS does */
 };
+
+/* The --spawn command of a guest able to signal and size UVM processes. */
+static const char *capable_spawn(void) {
+  static char cmd[PATH_MAX + 64];
+  snprintf(cmd, sizeof cmd, "exec '%s' --allow-uvm-signal",
+           hcsb_test_build_path("src/hcsb-guest"));
+  return cmd;
+}
 
 static double timeout_scale(void) {
   const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
@@ -88,11 +99,15 @@ static void rstart_v(run_t *r, int flags, const char *input, size_t input_len,
   r->input = input;
   r->input_len = input_len;
   CHECK(pipe(pin) == 0 && pipe(pout) == 0 && pipe(perr) == 0);
-  size_t n = 0;
+  size_t n = 0, k = 1;
   while (args[n]) n++;
-  char **argv = calloc(n + 2, sizeof(*argv));
+  char **argv = calloc(n + 4, sizeof(*argv));
   CHECK(argv != NULL);
-  for (size_t i = 0; i < n; i++) argv[i + 1] = (char *)args[i];
+  if (flags & R_CAPABLE) {
+    argv[k++] = "--spawn";
+    argv[k++] = (char *)capable_spawn();
+  }
+  for (size_t i = 0; i < n; i++) argv[k++] = (char *)args[i];
   r->pid = fork();
   CHECK(r->pid >= 0);
   if (r->pid == 0) {
@@ -417,14 +432,15 @@ static int saw_ready(run_t *r) {
  * to hcsbctl, or with R_OWN_PGRP to its whole process group as a terminal
  * does, and collects the outcome. */
 static void run_and_signal(run_t *r, int flags, const char *script, int sig) {
-  rstart(r, flags, NULL, "run", "--", "/bin/sh", "-c", script, NULL);
+  rstart(r, flags | R_CAPABLE, NULL, "run", "--", "/bin/sh", "-c", script,
+         NULL);
   CHECK(rpump(r, saw_ready, 10000 * timeout_scale()));
   CHECK(kill(flags & R_OWN_PGRP ? -r->pid : r->pid, sig) == 0);
   rfinish(r);
 }
 
-/* SIGINT to hcsbctl reaches the process (the emulator allows signalling UVM
- * processes with --allow-uvm-signal, which the built-in guest gets). */
+/* SIGINT to hcsbctl reaches the process (a guest that can signal UVM
+ * processes: the emulator with --allow-uvm-signal). */
 static void test_run_forwards_sigint(void) {
   run_t r;
   run_and_signal(&r, 0, TRAP_INT READY_LOOP, SIGINT);
@@ -500,24 +516,30 @@ static int pty_reap(pid_t pid, int master, const char *out) {
   return status;
 }
 
-/* A pty as hcsbctl's terminal: raw mode while the process runs (our "\r"
- * reaches the guest's pty unchanged), the window size at start and after
- * SIGWINCH, and the terminal restored afterwards. */
+/* A pty as hcsbctl's terminal, with a guest that can size UVM processes:
+ * raw mode while the process runs (our "\r" reaches the guest's pty
+ * unchanged), the window size from the start (it travels in the request:
+ * the process's first look sees it) and after SIGWINCH, and the terminal
+ * restored afterwards. */
 static void test_run_tty_terminal(void) {
   int master, slave;
   struct winsize ws = {.ws_row = 30, .ws_col = 100};
   CHECK(openpty(&master, &slave, NULL, NULL, &ws) == 0);
-  char *argv[] = {NULL, "run",
-                  "-t", "-i",
-                  "--", "/bin/sh",
-                  "-c", "read a; stty size; read x; stty size; echo \"got:$x\"",
+  char *argv[] = {NULL,
+                  "--spawn",
+                  (char *)capable_spawn(),
+                  "run",
+                  "-t",
+                  "-i",
+                  "--",
+                  "/bin/sh",
+                  "-c",
+                  "stty size; read x; stty size; echo \"got:$x\"",
                   NULL};
   pid_t pid = pty_start(master, slave, argv);
-  /* The initial size is applied before input is relayed; a later resize
-   * travels on the bridge while input takes its own relay, hence the pause
-   * before typing after it. */
+  /* A later resize travels on the bridge while input takes its own relay,
+   * hence the pause before typing after it. */
   char out[4096];
-  CHECK(write(master, "a\r", 2) == 2);
   size_t len = pty_read_until(master, out, sizeof out, 0, "30 100\r",
                               15000 * timeout_scale());
   if (strstr(out, "30 100\r")) {
@@ -538,12 +560,63 @@ static void test_run_tty_terminal(void) {
   CHECK_HAS(out, "30 100\r");
   CHECK_HAS(out, "40 120\r");
   CHECK_HAS(out, "got:go");
+  CHECK(strstr(out, "hcsbctl:") == NULL); /* nothing refused */
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   struct termios t;
   CHECK(tcgetattr(slave, &t) == 0);
   CHECK((t.c_lflag & (ICANON | ECHO)) == (ICANON | ECHO));
   close(master);
   close(slave);
+}
+
+static size_t count_str(const char *hay, const char *needle) {
+  size_t n = 0;
+  for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++) n++;
+  return n;
+}
+
+/* The built-in guest, like a real GCS, leaves a UVM process's terminal 0x0
+ * (the size went in the request as ConsoleSize, and it ignores that) and
+ * refuses resizes: hcsbctl finds out with one ResizeConsole at start and
+ * says so once, without -v; later window changes are not sent. */
+static void test_run_tty_size_refused(void) {
+  int master, slave;
+  struct winsize ws = {.ws_row = 30, .ws_col = 100};
+  CHECK(openpty(&master, &slave, NULL, NULL, &ws) == 0);
+  char *argv[] = {
+      NULL, "-vv",     "run", "-t",
+      "--", "/bin/sh", "-c",  "stty size; read x; stty size; echo \"got:$x\"",
+      NULL};
+  pid_t pid = pty_start(master, slave, argv);
+  char out[65536];
+  size_t len = pty_read_until(master, out, sizeof out, 0, "0 0\r",
+                              15000 * timeout_scale());
+  if (strstr(out, "0 0\r")) {
+    ws.ws_row = 40;
+    ws.ws_col = 120;
+    CHECK(ioctl(master, TIOCSWINSZ, &ws) == 0); /* SIGWINCH to hcsbctl */
+    usleep((useconds_t)(300000 * timeout_scale()));
+    CHECK(write(master, "go\r", 3) == 3);
+    pty_read_until(master, out, sizeof out, len, "got:go",
+                   15000 * timeout_scale());
+  }
+  int status = pty_reap(pid, master, out);
+  close(master);
+  close(slave);
+  CHECK_HAS(out, "got:go");
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  /* The size was in the request... */
+  CHECK_HAS(out, "ConsoleSize\\\":[30,100]");
+  /* ...the guest ignored it and refused the one check... */
+  CHECK_EQ(count_str(out, "0 0\r"), 2);
+  CHECK_EQ(count_str(out, "send ResizeConsole (0x"), 1);
+  CHECK_EQ(count_str(out,
+                     "hcsbctl: run: the guest cannot size the process's "
+                     "terminal (guest error 0xC037010E"),
+           1);
+  CHECK_HAS(out, "a Linux GCS leaves a UVM process's terminal at 0x0");
+  /* ...and the window change was not sent. */
+  CHECK(strstr(out, "40 120") == NULL);
 }
 
 static long rss_kib(pid_t pid) {
@@ -1562,6 +1635,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(run_forwards_sigint),
     TEST_ENTRY(run_timeout),
     TEST_ENTRY(run_tty_terminal),
+    TEST_ENTRY(run_tty_size_refused),
     TEST_ENTRY(run_output_backpressure),
     TEST_ENTRY(run_broken_stdout),
     TEST_ENTRY(vm_transport_entropy_and_log),

@@ -274,7 +274,8 @@ static int connect_guest(ctl_t *ctl) {
     ctl_buf_printf(&address, "spawn:exec ");
     shell_quote(&address, path.data);
     ctl_buf_free(&path);
-    ctl_buf_printf(&address, " --allow-uvm-signal");
+    /* As it is, like the real GCS: refusing to signal or resize UVM
+     * processes, so nothing works here that fails against a real guest. */
   }
 
   hcsb_addr_t addr;
