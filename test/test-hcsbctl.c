@@ -1226,11 +1226,40 @@ static void test_connection_failure_exit_3(void) {
   CHECK_STR(r.obuf, "");
   rfree(&r);
 
-  /* A guest that exits at once. */
+  /* A guest that exits at once: how it ended, not what the stream did. */
   rstart(&r, 0, NULL, "--spawn", "exit 0", "caps", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 3);
-  CHECK_HAS(r.ebuf, "hcsbctl: cannot connect to the guest (spawn:exit 0): ");
+  CHECK_STR(r.ebuf,
+            "hcsbctl: cannot connect to the guest (spawn:exit 0): the "
+            "guest program exited with status 0 before negotiating\n");
+  rfree(&r);
+
+  /* A guest program that does not exist (the shell says 127), also when
+   * hcsbctl opens the bridge itself (--stdio-dir with a spawned guest). */
+  for (int with_dir = 0; with_dir < 2; with_dir++) {
+    if (with_dir)
+      rstart(&r, 0, NULL, "--spawn", "/no/such/guest 2>/dev/null",
+             "--stdio-dir", hcsb_test_tmpdir(), "caps", NULL);
+    else
+      rstart(&r, 0, NULL, "--spawn", "/no/such/guest 2>/dev/null", "caps",
+             NULL);
+    rfinish(&r);
+    CHECK_EQ(r.status, 3);
+    CHECK_STR(r.ebuf,
+              "hcsbctl: cannot connect to the guest (spawn:/no/such/guest "
+              "2>/dev/null): the guest program exited with status 127 before "
+              "negotiating (127: the shell found no such command)\n");
+    rfree(&r);
+  }
+
+  rstart(&r, 0, NULL, "--spawn", "kill -KILL $$", "run", "--", "true", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 3);
+  CHECK_STR(r.ebuf,
+            "hcsbctl: cannot connect to the guest (spawn:kill -KILL $$): the "
+            "guest program was killed by signal 9 (SIGKILL) before "
+            "negotiating\n");
   rfree(&r);
 }
 

@@ -186,7 +186,7 @@ static void test_strerror(void) {
   static const int listed[] = {0,           HCSB_EGUEST, -ETIMEDOUT, -ECANCELED,
                                -ECONNRESET, -EPIPE,      -EPROTO,    -EMSGSIZE,
                                -ENOTCONN,   -ENOBUFS,    -ENOMEM,    -EINVAL,
-                               -ENOTSUP,    -4095};
+                               -ENOTSUP,    -ECHILD,     -4095};
   size_t i, j;
 
   for (i = 0; i < sizeof(listed) / sizeof(listed[0]); i++) {

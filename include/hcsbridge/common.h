@@ -46,6 +46,8 @@ HCSB_EXTERN const char *hcsb_version_string(void);
  *   -ECONNRESET  the connection was lost (EOF, read error, untrustworthy byte
  *                stream); hcsb_bridge_close_cause() tells the original cause
  *   -EPIPE       a write to the guest failed
+ *   -ECHILD      a guest started by a spawn: address exited before the
+ *                negotiation ended (hcsb_bridge_guest_exit() says how)
  *   -EPROTO      the guest's response could not be decoded, or its type does
  *                not match the request
  *   -EMSGSIZE    the guest's response exceeded the configured frame limit

@@ -18,9 +18,14 @@
  *                           stopped), 0x8037011F (process
  *                           already stopped), 0x80070490, 0x490
  *   hcsb_is_already_closed  0x6 ERROR_INVALID_HANDLE          -ENOTCONN,
- * -EBADF, -ECONNRESET, -EPIPE hcsb_is_timeout         0xC0370109
- * VmcomputeTimeout       -ETIMEDOUT hcsb_is_not_supported   0x80004001
- * E_NOTIMPL, 0xC037010B  -ENOTSUP, -ENOSYS UnknownMessage, 0xC037010C
+ *                                                             -EBADF,
+ *                                                             -ECONNRESET,
+ *                                                             -EPIPE,
+ *                                                             -ECHILD
+ *   hcsb_is_timeout         0xC0370109 VmcomputeTimeout       -ETIMEDOUT
+ *   hcsb_is_not_supported   0x80004001 E_NOTIMPL,             -ENOTSUP,
+ *                           0xC037010B UnknownMessage,        -ENOSYS
+ *                           0xC037010C
  *                           UnsupportedProtocolVersion,
  *                           0xC037010D InvalidJson, 0x32
  *                           NOT_SUPPORTED, 0xD INVALID_DATA,

@@ -101,6 +101,7 @@ int ctl_exit_status(int status) {
     case -EPROTO:
     case -EMSGSIZE:
     case -ENOMSG:
+    case -ECHILD:
       return CTL_EXIT_CONN;
     default:
       return CTL_EXIT_FAILED;
@@ -220,7 +221,10 @@ static void conn_lost(void *data, hcsb_conn_t *conn, int status) {
 
 static void bridge_ready(void *data, hcsb_bridge_t *b, int status,
                          const hcsb_guest_error_t *gerr) {
-  /* The connection's own open callback reports the outcome. */
+  /* The connection's own open callback reports the outcome, but it sees a
+   * spawned guest's end as a lost stream: this says -ECHILD, a moment
+   * later. */
+  ctl_op_record(data, status, NULL);
 }
 
 /* The emulator to spawn when no guest is named: $HCSB_GUEST, else beside
@@ -258,6 +262,26 @@ static void shell_quote(ctl_buf_t *b, const char *s) {
       ctl_buf_append(b, s, 1);
   }
   ctl_buf_append(b, "'", 1);
+}
+
+/* How a spawned guest that went away before negotiating ended. */
+static const char *guest_exit_text(ctl_t *ctl, char *buf, size_t len) {
+  int st = 0, sig = 0;
+  hcsb_bridge_t *b = ctl->conn ? hcsb_conn_bridge(ctl->conn) : NULL;
+  if (b == NULL || hcsb_bridge_guest_exit(b, &st, &sig) != 1)
+    return hcsb_strerror(-ECHILD);
+  if (sig != 0)
+    snprintf(buf, len,
+             "the guest program was killed by signal %d (SIG%s) before "
+             "negotiating",
+             sig, ctl_signal_name(sig) ? ctl_signal_name(sig) : "?");
+  else
+    snprintf(buf, len,
+             "the guest program exited with status %d before negotiating%s", st,
+             st == 127   ? " (127: the shell found no such command)"
+             : st == 126 ? " (126: the command cannot be executed)"
+                         : "");
+  return buf;
 }
 
 static int connect_guest(ctl_t *ctl) {
@@ -318,6 +342,7 @@ static int connect_guest(ctl_t *ctl) {
 
   ctl_op_t op;
   ctl_op_init(&op);
+  ctl_op_init(&ctl->bridge_ready);
   char formatted[HCSB_ADDR_COMMAND_MAX + 512];
   if (addr.transport == HCSB_TRANSPORT_SPAWN && ctl->stdio_dir) {
     /* spawn: takes no ?options, so the stdio directory travels in the
@@ -326,7 +351,7 @@ static int connect_guest(ctl_t *ctl) {
     rc = hcsb_bridge_new(&ctl->loop, &b);
     if (rc == 0) {
       if (ctl->verbose) hcsb_bridge_set_log(b, log_line, ctl, o.log_level);
-      rc = hcsb_bridge_connect_addr(b, &addr, bridge_ready, NULL);
+      rc = hcsb_bridge_connect_addr(b, &addr, bridge_ready, &ctl->bridge_ready);
       if (rc == 0)
         rc = hcsb_conn_open_bridge(b, &o, conn_opened, &op, &ctl->conn);
       else
@@ -350,11 +375,19 @@ static int connect_guest(ctl_t *ctl) {
     ctl->conn = NULL;
   } else {
     ctl_await(ctl, &op.done);
+    if (op.status != 0 && addr.transport == HCSB_TRANSPORT_SPAWN &&
+        ctl->stdio_dir && ctl->conn) {
+      ctl_await(ctl, &ctl->bridge_ready.done);
+      if (ctl->bridge_ready.status == -ECHILD) op.status = -ECHILD;
+    }
     st = CTL_EXIT_OK;
     if (op.status != 0) {
       const char *why = op.gerr ? op.gerr : hcsb_strerror(op.status);
+      char exited[160];
       if (op.status == -ENOMSG)
         why = "the peer sent requests, not responses: is it a GCS?";
+      else if (op.status == -ECHILD)
+        why = guest_exit_text(ctl, exited, sizeof exited);
       ctl_errorf(ctl, "cannot connect to the guest (%s): %s", address.data,
                  why);
       st = op.status == -ETIMEDOUT ? CTL_EXIT_TIMEOUT : CTL_EXIT_CONN;

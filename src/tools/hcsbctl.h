@@ -34,6 +34,14 @@ enum {
 
 typedef struct ctl_s ctl_t;
 
+/* Outcome of one asynchronous operation. */
+typedef struct ctl_op_s {
+  int done;
+  int status;
+  char *gerr;       /* the one-line guest error when status == HCSB_EGUEST */
+  uint32_t hresult; /* and its HRESULT */
+} ctl_op_t;
+
 /* ------------------------------------------------------------------------ */
 /* Growable text buffer (hcsbctl-util.c) */
 
@@ -183,15 +191,9 @@ struct ctl_s {
   ctl_container_t *containers;
   ctl_relay_t *relays;
   int fd_flags[3]; /* of fds 0-2 at start: libuv makes pipes non-blocking */
+  ctl_op_t bridge_ready; /* our own bridge's ready callback (--stdio-dir with
+                            a spawned guest): it may come after connecting */
 };
-
-/* Outcome of one asynchronous operation. */
-typedef struct ctl_op_s {
-  int done;
-  int status;
-  char *gerr;       /* the one-line guest error when status == HCSB_EGUEST */
-  uint32_t hresult; /* and its HRESULT */
-} ctl_op_t;
 
 void ctl_op_init(ctl_op_t *op);
 /* Records status and guest error (copied: it is only valid in callbacks). */
