@@ -31,6 +31,7 @@ typedef struct run_s {
   size_t olen, ocap, elen, ecap;
   int status; /* exit status, or 128+signal */
   int exited;
+  int keep_in; /* R_KEEP_STDIN */
 } run_t;
 
 enum {
@@ -42,6 +43,7 @@ enum {
   R_CAPABLE = 8,      /* a guest that signals and sizes UVM processes (the
                          emulator with --allow-uvm-signal); the built-in
                          one refuses, as a real GCS does */
+  R_KEEP_STDIN = 16,  /* stdin stays open after the input was written */
 };
 
 /* The --spawn command of a guest able to signal and size UVM processes. */
@@ -98,6 +100,7 @@ static void rstart_v(run_t *r, int flags, const char *input, size_t input_len,
   memset(r, 0, sizeof(*r));
   r->input = input;
   r->input_len = input_len;
+  r->keep_in = (flags & R_KEEP_STDIN) != 0;
   CHECK(pipe(pin) == 0 && pipe(pout) == 0 && pipe(perr) == 0);
   size_t n = 0, k = 1;
   while (args[n]) n++;
@@ -138,7 +141,7 @@ static void rstart_v(run_t *r, int flags, const char *input, size_t input_len,
   r->err = perr[0];
   fcntl(r->in, F_SETFL, O_NONBLOCK);
   signal(SIGPIPE, SIG_IGN);
-  if (input == NULL || input_len == 0) {
+  if ((input == NULL || input_len == 0) && !r->keep_in) {
     close(r->in);
     r->in = -1;
   }
@@ -175,7 +178,8 @@ static int rpump(run_t *r, int (*cond)(run_t *), double ms) {
     if (cond && cond(r)) return 1;
     struct pollfd p[3];
     int n = 0;
-    if (r->in >= 0) p[n++] = (struct pollfd){.fd = r->in, .events = POLLOUT};
+    if (r->in >= 0 && r->input_off < r->input_len)
+      p[n++] = (struct pollfd){.fd = r->in, .events = POLLOUT};
     if (r->out >= 0) p[n++] = (struct pollfd){.fd = r->out, .events = POLLIN};
     if (r->err >= 0) p[n++] = (struct pollfd){.fd = r->err, .events = POLLIN};
     double left = deadline - now_ms();
@@ -190,7 +194,7 @@ static int rpump(run_t *r, int (*cond)(run_t *), double ms) {
             write(r->in, r->input + r->input_off, r->input_len - r->input_off);
         if (w > 0) r->input_off += (size_t)w;
         if (w < 0 && errno != EAGAIN) r->input_off = r->input_len;
-        if (r->input_off == r->input_len) {
+        if (r->input_off == r->input_len && !r->keep_in) {
           close(r->in);
           r->in = -1;
         }
@@ -1436,6 +1440,102 @@ static void read_small(const char *path, char *buf, size_t len) {
   buf[n] = '\0';
 }
 
+/* Waits until `path` exists and is not empty, pumping r's output. */
+static void await_file(run_t *r, const char *path) {
+  double deadline = now_ms() + 10000 * timeout_scale();
+  struct stat st;
+  while (!(stat(path, &st) == 0 && st.st_size > 0) && now_ms() < deadline)
+    rpump(r, NULL, 20);
+  CHECK(stat(path, &st) == 0 && st.st_size > 0);
+}
+
+static int dir_is_empty(const char *path) {
+  DIR *d = opendir(path);
+  struct dirent *e;
+  int empty = 1;
+  CHECK(d != NULL);
+  while ((e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) empty = 0;
+  closedir(d);
+  return empty;
+}
+
+/* 4. A signal while connecting: the spawned guest (a session of its own,
+ * so only hcsbctl's cleanup can stop it) is killed, its private stdio
+ * directory removed, one line says why, and the exit status is 128+N. */
+static void test_signal_while_connecting(void) {
+  static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+  const char *tmp = tmp_path("sigtmp"), *pidfile = tmp_path("sleeper.pid");
+  char cmd[PATH_MAX + 64], want[64], buf[32];
+  CHECK(mkdir(tmp, 0700) == 0);
+  setenv("TMPDIR", tmp, 1); /* where the private stdio directory goes */
+  snprintf(cmd, sizeof cmd, "echo $$ > '%s'; exec sleep 77", pidfile);
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    run_t r;
+    unlink(pidfile);
+    rstart(&r, i == 1 ? R_OWN_PGRP : 0, NULL, "--spawn", cmd, "caps", NULL);
+    await_file(&r, pidfile);
+    CHECK(!dir_is_empty(tmp)); /* the guest's stdio directory */
+    /* SIGINT as a terminal sends it: to hcsbctl's whole group. */
+    CHECK(kill(i == 1 ? -r.pid : r.pid, sigs[i]) == 0);
+    rfinish(&r);
+    snprintf(want, sizeof want, "hcsbctl: stopped by SIG%s\n",
+             sigs[i] == SIGTERM  ? "TERM"
+             : sigs[i] == SIGINT ? "INT"
+                                 : "HUP");
+    CHECK_STR(r.ebuf, want);
+    CHECK_EQ(r.status, 128 + sigs[i]);
+    read_small(pidfile, buf, sizeof buf);
+    check_gone((pid_t)atoi(buf), (pid_t)atoi(buf), "the spawned guest");
+    CHECK(dir_is_empty(tmp));
+    rfree(&r);
+  }
+  unsetenv("TMPDIR");
+}
+
+/* 4. The socket hcsbctl listens on for a guest that never dials is removed
+ * on a signal, as on --timeout. */
+static void test_signal_while_listening(void) {
+  const char *sock = tmp_path("listen.sock");
+  char addr[PATH_MAX + 16];
+  snprintf(addr, sizeof addr, "unix://%s", sock);
+  run_t r;
+  rstart(&r, 0, NULL, "--guest", addr, "caps", NULL);
+  double deadline = now_ms() + 10000 * timeout_scale();
+  struct stat st;
+  while (stat(sock, &st) != 0 && now_ms() < deadline) rpump(&r, NULL, 20);
+  CHECK(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode));
+  CHECK(kill(r.pid, SIGTERM) == 0);
+  rfinish(&r);
+  CHECK_STR(r.ebuf, "hcsbctl: stopped by SIGTERM\n");
+  CHECK_EQ(r.status, 128 + SIGTERM);
+  CHECK(stat(sock, &st) != 0);
+  rfree(&r);
+}
+
+static int saw_caps(run_t *r) {
+  return r->obuf && strstr(r->obuf, "{\"Version\":4,") != NULL;
+}
+
+/* 4. A signal while `script -` waits for its next line: the same. */
+static void test_signal_while_script_waits(void) {
+  const char *pidfile = tmp_path("guest.pid");
+  char cmd[PATH_MAX * 2], buf[32];
+  snprintf(cmd, sizeof cmd, "echo $$ > '%s'; exec '%s'", pidfile,
+           hcsb_test_build_path("src/hcsb-guest"));
+  run_t r;
+  rstart(&r, R_KEEP_STDIN, "caps --json\n", "--spawn", cmd, "script", "-",
+         NULL);
+  CHECK(rpump(&r, saw_caps, 10000 * timeout_scale()));
+  CHECK(kill(r.pid, SIGTERM) == 0);
+  rfinish(&r);
+  CHECK_STR(r.ebuf, "hcsbctl: stopped by SIGTERM\n");
+  CHECK_EQ(r.status, 128 + SIGTERM);
+  read_small(pidfile, buf, sizeof buf);
+  check_gone((pid_t)atoi(buf), (pid_t)atoi(buf), "the spawned guest");
+  rfree(&r);
+}
+
 /* 1. COMMAND --help prints that help and exits 0, whatever the guest. */
 static void test_help_every_command(void) {
   static const char *const cmds[] = {
@@ -1697,6 +1797,9 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(spawn_echo_peer_fails_at_once),
     TEST_ENTRY(verbose_levels_and_secrets),
     TEST_ENTRY(ps_help_image_name),
+    TEST_ENTRY(signal_while_connecting),
+    TEST_ENTRY(signal_while_listening),
+    TEST_ENTRY(signal_while_script_waits),
 };
 
 int main(int argc, char **argv) {

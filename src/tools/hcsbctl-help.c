@@ -76,7 +76,11 @@ static const char main_help[] =
     "     line: guest error 0x... (Name): message)\n"
     "  2  usage error\n"
     "  3  connection or transport failure, including losing the connection\n"
-    "  4  timeout (--timeout)\n";
+    "  4  timeout (--timeout)\n"
+    "  128+N  stopped by signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT) while no\n"
+    "     process runs in the foreground (one that does gets it forwarded):\n"
+    "     the connection is closed, a spawned guest stopped and what was\n"
+    "     created for it (stdio directory, listening socket) removed\n";
 
 static const struct {
   const char *cmd;

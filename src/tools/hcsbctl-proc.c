@@ -295,6 +295,7 @@ static void fg_handle_closed(uv_handle_t *h) {
 
 static void fg_handles_start(fg_t *fg, int tty) {
   uv_loop_t *loop = &fg->ctl->loop;
+  fg->ctl->fg_signals = 1; /* ours to forward, not to stop hcsbctl */
   for (size_t i = 0; i < NFORWARDED; i++) {
     uv_signal_init(loop, &fg->sig[i]);
     fg->sig[i].data = fg;
@@ -311,6 +312,7 @@ static void fg_handles_start(fg_t *fg, int tty) {
 static void fg_handles_close(fg_t *fg) {
   if (!fg->handles) return;
   fg->handles = 0;
+  fg->ctl->fg_signals = 0;
   for (size_t i = 0; i < NFORWARDED; i++) {
     fg->ctl->closing++;
     uv_close((uv_handle_t *)&fg->sig[i], fg_handle_closed);
@@ -359,7 +361,7 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
    * either: one ResizeConsole with the same size, before any input is
    * relayed, finds out and says so now rather than at the first window
    * change (a guest that can resize has the size already: no harm). */
-  if (c == NULL && cfg->emulate_console &&
+  if (c == NULL && cfg->emulate_console && ctl->conn != NULL &&
       (cfg->console_width != 0 || cfg->console_height != 0) &&
       strcmp(hcsb_conn_os(ctl->conn), "linux") == 0) {
     ctl_op_t op;
@@ -368,7 +370,7 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
                                     cfg->console_height, ctl_op_done_cb,
                                     &op) == 0) {
       ctl_await(ctl, &op.done);
-      if (op.status != 0) {
+      if (op.status != 0 && !ctl->interrupted) {
         fg.resize_refused = 1;
         ctl_errorf(ctl,
                    "%s: the guest cannot size the process's terminal (%s): a "

@@ -111,6 +111,8 @@ int ctl_exit_status(int status) {
 int ctl_report(ctl_t *ctl, const char *what, int status,
                const char *gerr_line) {
   if (status == 0) return CTL_EXIT_OK;
+  /* Ended by our own close on a signal: main says so, once. */
+  if (ctl->interrupted && status != HCSB_EGUEST) return 128 + ctl->interrupted;
   if (status == HCSB_EGUEST && gerr_line)
     ctl_errorf(ctl, "%s: %s", what, gerr_line);
   else if (status == -ENOTCONN || status == -ECONNRESET ||
@@ -167,6 +169,61 @@ ctl_container_t *ctl_container_get(ctl_t *ctl, const char *id) {
 static void closed_cb(void *data) {
   ctl_t *ctl = data;
   ctl->closing--;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Signals outside a foreground process */
+
+static void conn_closed_by_signal(void *data) {
+  ctl_t *ctl = data;
+  ctl->conn = NULL; /* its memory may be gone: nothing may use it now */
+  ctl->closing--;
+}
+
+/* Whatever is under way (connecting, a call, a wait) ends through the
+ * connection's close: a spawned guest is stopped, a stdio directory or a
+ * listening socket it created removed, every pending operation fails with
+ * -ECANCELED, and main exits 128+N. */
+static void stop_signal(uv_signal_t *h, int signum) {
+  ctl_t *ctl = h->data;
+  if (ctl->draining) {
+    ctl->draining = 2;
+    return;
+  }
+  if (ctl->fg_signals) return; /* forwarded to the process instead */
+  if (ctl->interrupted == 0) ctl->interrupted = signum;
+  if (ctl->conn != NULL && !ctl->conn_closing) {
+    ctl->conn_closing = 1;
+    hcsb_conn_set_lost_cb(ctl->conn, NULL, NULL);
+    ctl->closing++;
+    hcsb_conn_close(ctl->conn, conn_closed_by_signal, ctl);
+  }
+}
+
+static void stop_signals_start(ctl_t *ctl) {
+  static const int sigs[4] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+  for (int i = 0; i < 4; i++) {
+    if (uv_signal_init(&ctl->loop, &ctl->stop_sig[i]) != 0) continue;
+    ctl->stop_sig[i].data = ctl;
+    uv_signal_start(&ctl->stop_sig[i], stop_signal, sigs[i]);
+    /* Waiting for a signal is no reason to keep running. */
+    uv_unref((uv_handle_t *)&ctl->stop_sig[i]);
+    ctl->stop_sigs |= 1 << i;
+  }
+}
+
+static void stop_sig_closed(uv_handle_t *h) {
+  ctl_t *ctl = h->data;
+  ctl->closing--;
+}
+
+static void stop_signals_close(ctl_t *ctl) {
+  for (int i = 0; i < 4; i++) {
+    if (!(ctl->stop_sigs & (1 << i))) continue;
+    ctl->closing++;
+    uv_close((uv_handle_t *)&ctl->stop_sig[i], stop_sig_closed);
+  }
+  ctl->stop_sigs = 0;
 }
 
 void ctl_container_forget(ctl_t *ctl, ctl_container_t *ct) {
@@ -381,7 +438,9 @@ static int connect_guest(ctl_t *ctl) {
       if (ctl->bridge_ready.status == -ECHILD) op.status = -ECHILD;
     }
     st = CTL_EXIT_OK;
-    if (op.status != 0) {
+    if (op.status != 0 && ctl->interrupted) {
+      st = 128 + ctl->interrupted; /* main says why */
+    } else if (op.status != 0) {
       const char *why = op.gerr ? op.gerr : hcsb_strerror(op.status);
       char exited[160];
       if (op.status == -ENOMSG)
@@ -408,6 +467,8 @@ int ctl_need_conn(ctl_t *ctl) {
     conn_tried = 1;
     conn_status = connect_guest(ctl);
   }
+  if (conn_status == 0 && ctl->interrupted) return 128 + ctl->interrupted;
+  if (conn_status == 0 && ctl->conn == NULL) return CTL_EXIT_CONN;
   return conn_status;
 }
 
@@ -456,16 +517,20 @@ static int dispatch(ctl_t *ctl, int argc, char **argv) {
   return ctl_usage_error(ctl, NULL, "unknown command '%s'", argv[0]);
 }
 
-/* getline() that survives a non-blocking stdin (libuv may have made a
- * descriptor sharing its file description non-blocking). */
-static ssize_t read_line(FILE *f, char **line, size_t *cap) {
+/* getline() on a non-blocking descriptor (a script on stdin is made one),
+ * waiting for input and for the loop at once: the loop runs what is due
+ * meanwhile (a signal, a detached init's output), and a signal that
+ * stopped us ends the script as end of input does. */
+static ssize_t read_line(ctl_t *ctl, FILE *f, char **line, size_t *cap) {
   for (;;) {
+    if (ctl->interrupted) return -1;
     errno = 0;
     ssize_t n = getline(line, cap, f);
     if (n >= 0 || errno != EAGAIN) return n;
     clearerr(f);
-    struct pollfd p = {.fd = fileno(f), .events = POLLIN};
-    poll(&p, 1, -1);
+    struct pollfd p[2] = {{.fd = fileno(f), .events = POLLIN},
+                          {.fd = uv_backend_fd(&ctl->loop), .events = POLLIN}};
+    if (poll(p, 2, -1) < 0 || p[1].revents) uv_run(&ctl->loop, UV_RUN_NOWAIT);
   }
 }
 
@@ -502,10 +567,14 @@ static int cmd_script(ctl_t *ctl, int argc, char **argv) {
 
   ctl->script = 1;
   ctl->stdin_is_script = f == stdin;
+  /* A signal must be able to end the wait for the next line (main restores
+   * stdin's flags). */
+  if (f == stdin && ctl->fd_flags[0] >= 0)
+    fcntl(STDIN_FILENO, F_SETFL, ctl->fd_flags[0] | O_NONBLOCK);
   char *line = NULL, *copy = NULL;
   size_t cap = 0;
   int lineno = 0, first_failure = 0;
-  while (read_line(f, &line, &cap) >= 0) {
+  while (read_line(ctl, f, &line, &cap) >= 0) {
     lineno++;
     free(copy);
     copy = strdup(line);
@@ -519,6 +588,10 @@ static int cmd_script(ctl_t *ctl, int argc, char **argv) {
     } else {
       st = n == 0 ? CTL_EXIT_OK : dispatch(ctl, n, words);
       free(words);
+    }
+    if (ctl->interrupted) {
+      first_failure = 128 + ctl->interrupted;
+      break;
     }
     if (st != 0) {
       ctl_errorf(ctl, "script: line %d failed with exit status %d: %s", lineno,
@@ -616,6 +689,8 @@ int main(int argc, char **argv) {
     return CTL_EXIT_FAILED;
   }
 
+  stop_signals_start(&ctl);
+
   ctl_args_t a;
   if (ctl_args_init(&a, NULL, argc, argv, 1) != 0) return CTL_EXIT_FAILED;
   st = parse_globals(&ctl, &a);
@@ -623,9 +698,17 @@ int main(int argc, char **argv) {
   ctl_args_free(&a);
 
   disconnect(&ctl);
-  /* Everything written must reach its reader before the sinks close. */
-  while ((ctl.out.queued || ctl.err.queued) && uv_run(&ctl.loop, UV_RUN_ONCE)) {
+  if (ctl.interrupted) {
+    ctl_errorf(&ctl, "stopped by SIG%s", ctl_signal_name(ctl.interrupted));
+    st = 128 + ctl.interrupted;
   }
+  /* Everything written must reach its reader before the sinks close (a
+   * signal stops the wait for a reader that does not read). */
+  ctl.draining = 1;
+  while ((ctl.out.queued || ctl.err.queued) && ctl.draining == 1 &&
+         uv_run(&ctl.loop, UV_RUN_ONCE)) {
+  }
+  stop_signals_close(&ctl);
   ctl_sink_close(&ctl.out);
   ctl_sink_close(&ctl.err);
   ctl_await_closed(&ctl);

@@ -193,6 +193,15 @@ struct ctl_s {
   int fd_flags[3]; /* of fds 0-2 at start: libuv makes pipes non-blocking */
   ctl_op_t bridge_ready; /* our own bridge's ready callback (--stdio-dir with
                             a spawned guest): it may come after connecting */
+  /* SIGINT, SIGTERM, SIGHUP, SIGQUIT outside a foreground process (which
+   * forwards them): the connection is closed, which stops a spawned guest
+   * and removes what was created for it, and hcsbctl exits 128+N. */
+  uv_signal_t stop_sig[4];
+  int stop_sigs;    /* the handles above are initialised */
+  int fg_signals;   /* a foreground process forwards signals: not ours */
+  int interrupted;  /* the signal that stopped us, 0 if none */
+  int conn_closing; /* closed by that signal */
+  int draining;     /* flushing output at exit: a signal stops waiting */
 };
 
 void ctl_op_init(ctl_op_t *op);
@@ -221,7 +230,7 @@ int ctl_want_json(const ctl_t *ctl);
 
 /* Connects on first use (the guest is only started when a command that
  * needs it parsed its arguments).  Returns 0, or the exit status after
- * reporting the failure. */
+ * reporting the failure (also once a signal closed the connection). */
 int ctl_need_conn(ctl_t *ctl);
 
 /* Looks up a container by ID, attaching to it (no RPC) when this session
