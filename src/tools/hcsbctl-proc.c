@@ -417,6 +417,7 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
   if (!fg.exited) return 128 + fg.abandon; /* as --help promises */
   switch (fg.wait_status) {
     case 0:
+      ctl->process_exit = 1;
       return ctl_exit_from_code(ctl, what, fg.exit_code, fg.forwarded);
     case -ETIMEDOUT:
       ctl_errorf(ctl, "%s: timed out waiting for the process to exit", what);

@@ -488,6 +488,22 @@ static void disconnect(ctl_t *ctl) {
 
 static int cmd_script(ctl_t *ctl, int argc, char **argv);
 
+/* What one of hcsbctl's own exit statuses means (see --help). */
+static const char *exit_meaning(int st) {
+  switch (st) {
+    case CTL_EXIT_FAILED:
+      return "the guest refused or failed the operation";
+    case CTL_EXIT_USAGE:
+      return "usage error";
+    case CTL_EXIT_CONN:
+      return "connection or transport failure";
+    case CTL_EXIT_TIMEOUT:
+      return "timeout";
+    default:
+      return st > 128 ? "stopped by a signal" : "failure";
+  }
+}
+
 static const struct {
   const char *name;
   ctl_cmd_fn fn;
@@ -511,6 +527,7 @@ static const struct {
 static int dispatch(ctl_t *ctl, int argc, char **argv) {
   ctl->line_json = 0;
   ctl->container = NULL;
+  ctl->process_exit = 0;
   for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
     if (strcmp(argv[0], commands[i].name) == 0)
       return commands[i].fn(ctl, argc, argv);
@@ -594,8 +611,18 @@ static int cmd_script(ctl_t *ctl, int argc, char **argv) {
       break;
     }
     if (st != 0) {
-      ctl_errorf(ctl, "script: line %d failed with exit status %d: %s", lineno,
-                 st, copy ? copy : "");
+      /* A process's exit code would read like one of hcsbctl's statuses
+       * (an exec's "exit 3" as "3 = connection failure"): the script says
+       * which it was and exits 5 for it. */
+      if (ctl->process_exit) {
+        ctl_errorf(ctl,
+                   "script: line %d: the process exited with status %d: %s",
+                   lineno, st, copy ? copy : "");
+        st = CTL_EXIT_SCRIPT_PROCESS;
+      } else {
+        ctl_errorf(ctl, "script: line %d failed with exit status %d (%s): %s",
+                   lineno, st, exit_meaning(st), copy ? copy : "");
+      }
       if (!first_failure) first_failure = st;
       if (!keep_going) break;
     }

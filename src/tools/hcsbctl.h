@@ -24,7 +24,8 @@ enum {
   CTL_EXIT_FAILED = 1, /* the guest refused or failed the operation */
   CTL_EXIT_USAGE = 2,
   CTL_EXIT_CONN = 3, /* connection or transport failure */
-  CTL_EXIT_TIMEOUT = 4
+  CTL_EXIT_TIMEOUT = 4,
+  CTL_EXIT_SCRIPT_PROCESS = 5 /* script: a process exited non-zero */
 };
 
 /* Output queued on a sink above which relays stop reading from the guest,
@@ -202,6 +203,8 @@ struct ctl_s {
   int interrupted;  /* the signal that stopped us, 0 if none */
   int conn_closing; /* closed by that signal */
   int draining;     /* flushing output at exit: a signal stops waiting */
+  int process_exit; /* the current command's status is its process's exit
+                       code (run, exec, start), not hcsbctl's own */
 };
 
 void ctl_op_init(ctl_op_t *op);
