@@ -78,11 +78,14 @@ fi
 # The files the project was written from are not part of it.
 spec=$(printf '%s' 'PROTOCOL' '.md')
 consts=$(printf '%s' 'CONSTANTS' '.md')
+shim=$(printf '%s' 'SHIM' '.md')
+style=$(printf '%s' 'STYLE' '.md')
 stale=$(grep -v "/test/test-docrefs.sh$" "$tmp/files" | while IFS= read -r f; do
-  [ -f "$f" ] && grep -HnI -e "$spec" -e "$consts" -e 'sec\. [0-9]' "$f"
+  [ -f "$f" ] && grep -HnI -e "$spec" -e "$consts" -e "$shim" -e "$style" \
+    -e 'sec\. [0-9]' "$f"
 done)
 if [ -z "$stale" ]; then
-  ok "no reference to $spec or $consts"
+  ok "no reference to $spec, $consts, $shim or $style"
 else
   not_ok "references to documents users do not have: $stale"
 fi
