@@ -44,13 +44,19 @@ static size_t decode(const uint8_t *data, size_t size, size_t chunk,
       }
       FUZZ_CHECK(m.root != NULL);
       switch (m.kind) {
-      case HCSB__QMP_GREETING: FUZZ_CHECK(m.value != NULL); break;
-      case HCSB__QMP_RETURN: break;
-      case HCSB__QMP_ERROR:
-        FUZZ_CHECK(m.error_class != NULL && m.error_desc != NULL);
-        break;
-      case HCSB__QMP_EVENT: FUZZ_CHECK(m.event != NULL); break;
-      default: FUZZ_CHECK(0);
+        case HCSB__QMP_GREETING:
+          FUZZ_CHECK(m.value != NULL);
+          break;
+        case HCSB__QMP_RETURN:
+          break;
+        case HCSB__QMP_ERROR:
+          FUZZ_CHECK(m.error_class != NULL && m.error_desc != NULL);
+          break;
+        case HCSB__QMP_EVENT:
+          FUZZ_CHECK(m.event != NULL);
+          break;
+        default:
+          FUZZ_CHECK(0);
       }
       *sum = *sum * 31 + (uint64_t)m.kind * 7 + (m.has_id ? m.id + 1 : 0);
       n++;

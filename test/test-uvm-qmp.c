@@ -91,8 +91,8 @@ static void check_session(const got_t *g) {
 }
 
 static size_t session(char *buf, size_t cap) {
-  int n = snprintf(buf, cap, "%s%s%s%s%s", greeting, ret1, status2,
-                   quit_event, busy_error);
+  int n = snprintf(buf, cap, "%s%s%s%s%s", greeting, ret1, status2, quit_event,
+                   busy_error);
   CHECK(n > 0 && (size_t)n < cap);
   return (size_t)n;
 }
@@ -272,9 +272,10 @@ static void test_qmp_encode(void) {
   json_object_object_add(args, "bus", json_object_new_string("rp1"));
   json_object_object_add(args, "path", json_object_new_string("/a/b\"c"));
   s = hcsb__qmp_encode(42, "device_add", args, &len);
-  CHECK_STR(s, "{\"execute\":\"device_add\",\"arguments\":{\"driver\":"
-               "\"virtio-pmem-pci\",\"bus\":\"rp1\",\"path\":\"/a/b\\\"c\"},"
-               "\"id\":42}\r\n");
+  CHECK_STR(s,
+            "{\"execute\":\"device_add\",\"arguments\":{\"driver\":"
+            "\"virtio-pmem-pci\",\"bus\":\"rp1\",\"path\":\"/a/b\\\"c\"},"
+            "\"id\":42}\r\n");
   free(s);
   /* `args` is the caller's still. */
   CHECK_EQ(json_object_object_length(args), 3);
@@ -301,10 +302,10 @@ static void test_qmp_id_round_trip(void) {
 }
 
 static const hcsb_test_t tests[] = {
-    TEST_ENTRY(qmp_session_whole),     TEST_ENTRY(qmp_session_every_split),
-    TEST_ENTRY(qmp_odd_but_valid),     TEST_ENTRY(qmp_refused_shapes),
-    TEST_ENTRY(qmp_nul_byte),          TEST_ENTRY(qmp_size_bound),
-    TEST_ENTRY(qmp_depth_bound),       TEST_ENTRY(qmp_encode),
+    TEST_ENTRY(qmp_session_whole), TEST_ENTRY(qmp_session_every_split),
+    TEST_ENTRY(qmp_odd_but_valid), TEST_ENTRY(qmp_refused_shapes),
+    TEST_ENTRY(qmp_nul_byte),      TEST_ENTRY(qmp_size_bound),
+    TEST_ENTRY(qmp_depth_bound),   TEST_ENTRY(qmp_encode),
     TEST_ENTRY(qmp_id_round_trip),
 };
 

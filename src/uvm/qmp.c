@@ -31,7 +31,8 @@ static int get_id(json_object *root, hcsb__qmp_msg_t *msg) {
   json_object *id;
   if (!json_object_object_get_ex(root, "id", &id)) return 0;
   /* Our ids are non-negative integers; QEMU echoes them as it got them. */
-  if (json_object_is_type(id, json_type_int) && json_object_get_int64(id) >= 0) {
+  if (json_object_is_type(id, json_type_int) &&
+      json_object_get_int64(id) >= 0) {
     msg->has_id = 1;
     msg->id = (uint64_t)json_object_get_int64(id);
   }
@@ -168,8 +169,8 @@ char *hcsb__qmp_encode(uint64_t id, const char *command, json_object *args,
     json_object_put(jid);
     goto done;
   }
-  s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                            JSON_C_TO_STRING_NOSLASHESCAPE);
+  s = json_object_to_json_string_ext(
+      o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
   if (s == NULL) goto done;
   n = strlen(s);
   out = malloc(n + 3);

@@ -74,7 +74,7 @@ void hcsb__qmp_msg_release(hcsb__qmp_msg_t *msg);
  * NUL-terminated string (free() it; *len without the NUL).  `args` may be
  * NULL (no "arguments"); it is not consumed.  NULL on -ENOMEM or an
  * empty command. */
-char *hcsb__qmp_encode(uint64_t id, const char *command,
-                       json_object *args, size_t *len);
+char *hcsb__qmp_encode(uint64_t id, const char *command, json_object *args,
+                       size_t *len);
 
 #endif /* HCSB_UVM_QMP_H */
