@@ -70,8 +70,8 @@ static int check_file(const char *what, const char *path, struct stat *st,
 }
 
 /* Resolves a program: a path as it is; a bare name in PATH. */
-static int find_program(char **out, const char *what, const char *prog,
-                        char *w, size_t wl) {
+static int find_program(char **out, const char *what, const char *prog, char *w,
+                        size_t wl) {
   const char *path, *p, *c;
 
   *out = NULL;
@@ -213,8 +213,8 @@ static int cfg_fill(hcsb__uvm_cfg_t *c, const hcsb_uvm_options_t *o, char *w,
       (rc = check_range("cpus", c->cpus, 1, 64, w, wl)) != 0 ||
       (rc = check_range("vpmem_slots", c->vpmem_slots, 1, HCSB__UVM_MAX_SLOTS,
                         w, wl)) != 0 ||
-      (rc = check_range("vpmem_max_mb", c->vpmem_max_mb, 2, 1u << 22, w,
-                        wl)) != 0)
+      (rc = check_range("vpmem_max_mb", c->vpmem_max_mb, 2, 1u << 22, w, wl)) !=
+          0)
     return rc;
   if (c->vpmem_max_mb % 2 != 0)
     return why(w, wl, -EINVAL, "vpmem_max_mb %u is not a multiple of 2 MiB",
@@ -226,13 +226,13 @@ static int cfg_fill(hcsb__uvm_cfg_t *c, const hcsb_uvm_options_t *o, char *w,
 
   /* Bounds. */
   c->time_limit_s = o->time_limit_s;
-  c->boot_timeout_ms = o->boot_timeout_ms ? o->boot_timeout_ms
-                                          : d.boot_timeout_ms;
+  c->boot_timeout_ms =
+      o->boot_timeout_ms ? o->boot_timeout_ms : d.boot_timeout_ms;
   c->qmp_timeout_ms = o->qmp_timeout_ms ? o->qmp_timeout_ms : d.qmp_timeout_ms;
-  c->vpmem_timeout_ms = o->vpmem_timeout_ms ? o->vpmem_timeout_ms
-                                            : d.vpmem_timeout_ms;
-  c->shutdown_timeout_ms = o->shutdown_timeout_ms ? o->shutdown_timeout_ms
-                                                  : d.shutdown_timeout_ms;
+  c->vpmem_timeout_ms =
+      o->vpmem_timeout_ms ? o->vpmem_timeout_ms : d.vpmem_timeout_ms;
+  c->shutdown_timeout_ms =
+      o->shutdown_timeout_ms ? o->shutdown_timeout_ms : d.shutdown_timeout_ms;
 
   /* Programs and places. */
   if ((rc = find_program(&c->qemu, "QEMU",
@@ -276,8 +276,8 @@ static int cfg_fill(hcsb__uvm_cfg_t *c, const hcsb_uvm_options_t *o, char *w,
   return 0;
 }
 
-int hcsb__uvm_cfg_init(hcsb__uvm_cfg_t *c, const hcsb_uvm_options_t *o,
-                       char *w, size_t wl) {
+int hcsb__uvm_cfg_init(hcsb__uvm_cfg_t *c, const hcsb_uvm_options_t *o, char *w,
+                       size_t wl) {
   int rc;
 
   memset(c, 0, sizeof *c);

@@ -75,8 +75,8 @@ static void err_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 }
 
 int hcsb__vmproc_spawn(hcsb__vmproc_t *c, hcsb_uvm_t *u, const char *name,
-                      const hcsb__argv_t *argv, uv_stdio_container_t *extra,
-                      int nextra, void (*on_exit)(hcsb__vmproc_t *c)) {
+                       const hcsb__argv_t *argv, uv_stdio_container_t *extra,
+                       int nextra, void (*on_exit)(hcsb__vmproc_t *c)) {
   uv_stdio_container_t stdio[8];
   uv_process_options_t po;
   int rc;

@@ -317,8 +317,7 @@ int hcsb_uvm_create_container(hcsb_uvm_t *u, const hcsb_call_opts_t *opts,
        dup_str(&op->config.layer_scratch_path, config->layer_scratch_path) !=
            0))
     rc = -ENOMEM;
-  if (rc == 0 && (op->rec = rec_new(config->id, nlayers)) == NULL)
-    rc = -ENOMEM;
+  if (rc == 0 && (op->rec = rec_new(config->id, nlayers)) == NULL) rc = -ENOMEM;
   if (rc == 0) {
     memset(&vo, 0, sizeof vo);
     vo.verity = op->layers[0].verity;

@@ -42,8 +42,8 @@ static int put(out_t *o, const void *p, size_t n) {
   while (n > 0) {
     ssize_t w = write(o->fd, c, n);
     if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return fail(o, -errno, "write %s: %s", o->job->out,
-                           strerror(errno));
+    if (w < 0)
+      return fail(o, -errno, "write %s: %s", o->job->out, strerror(errno));
     c += w;
     n -= (size_t)w;
     o->off += (uint64_t)w;
@@ -197,7 +197,8 @@ void hcsb__initrd_build(hcsb__initrd_job_t *job) {
       free(text);
     }
   }
-  for (size_t i = 0; rc == 0 && i < c->nfiles; i++) rc = add_file(&o, &c->files[i]);
+  for (size_t i = 0; rc == 0 && i < c->nfiles; i++)
+    rc = add_file(&o, &c->files[i]);
   if (rc == 0) {
     n = hcsb__cpio_trailer(trailer, sizeof trailer);
     rc = put(&o, trailer, n);

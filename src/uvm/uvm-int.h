@@ -134,9 +134,9 @@ struct hcsb__vmproc_s {
   const char *name;
   void (*on_exit)(hcsb__vmproc_t *c);
   int pid;
-  uint8_t spawned;   /* proc is a live handle (close it) */
-  uint8_t exited;    /* reaped: never signal the PID again */
-  uint8_t err_open;  /* err is a live handle */
+  uint8_t spawned;  /* proc is a live handle (close it) */
+  uint8_t exited;   /* reaped: never signal the PID again */
+  uint8_t err_open; /* err is a live handle */
   uint8_t err_reading;
   int64_t exit_status;
   int term_signal;
@@ -151,8 +151,8 @@ struct hcsb__vmproc_s {
  * /dev/null, stderr a pipe the VM reads, and `extra` at fds 3.. .  0 or
  * uv_spawn's error (nothing to close then). */
 int hcsb__vmproc_spawn(hcsb__vmproc_t *c, hcsb_uvm_t *u, const char *name,
-                      const hcsb__argv_t *argv, uv_stdio_container_t *extra,
-                      int nextra, void (*on_exit)(hcsb__vmproc_t *c));
+                       const hcsb__argv_t *argv, uv_stdio_container_t *extra,
+                       int nextra, void (*on_exit)(hcsb__vmproc_t *c));
 /* Signals the process by PID while it has not been reaped. */
 void hcsb__vmproc_kill(hcsb__vmproc_t *c, int signum);
 /* Closes its libuv handles (once reaped). */
@@ -274,16 +274,16 @@ struct hcsb_uvm_s {
   hcsb__vpmem_dev_t *devs;
   hcsb_uvm_vpmem_t *pubs; /* hcsb_uvm_vpmem_devices' array */
   size_t ndevs, devs_cap;
-  uint64_t vpmem_bytes; /* plugged so far */
-  uint8_t vpmem_broken; /* the guest's numbering can no longer be known */
+  uint64_t vpmem_bytes;     /* plugged so far */
+  uint8_t vpmem_broken;     /* the guest's numbering can no longer be known */
   hcsb__link_t vpmem_queue; /* operations, the first one running */
   hcsb__link_t ctrs;        /* containers with layers */
   hcsb__link_t ctr_ops;     /* container operations pending */
 };
 
 /* Logs at `level` through the VM's log callback. */
-void hcsb__uvm_log(const hcsb_uvm_t *u, hcsb_log_level_t level,
-                   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void hcsb__uvm_log(const hcsb_uvm_t *u, hcsb_log_level_t level, const char *fmt,
+                   ...) __attribute__((format(printf, 3, 4)));
 /* Milliseconds since hcsb_uvm_start. */
 double hcsb__uvm_elapsed_ms(const hcsb_uvm_t *u);
 /* A child exited (child.c calls it through on_exit). */

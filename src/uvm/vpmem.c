@@ -182,12 +182,12 @@ static int build_request(const hcsb__uvm_op_t *op, hcsb_request_type_t rt,
   d.has_mapping = op->has_mapping;
   d.device_offset_bytes = op->map_offset;
   d.device_size_bytes = op->map_size;
-  return hcsb_modify_vpmem_device_verity(rt, &d,
-                                         op->has_verity ? &op->verity : NULL,
-                                         json);
+  return hcsb_modify_vpmem_device_verity(
+      rt, &d, op->has_verity ? &op->verity : NULL, json);
 }
 
-static void modify_done(void *data, int status, const hcsb_guest_error_t *gerr) {
+static void modify_done(void *data, int status,
+                        const hcsb_guest_error_t *gerr) {
   hcsb__uvm_op_t *op = data;
   hcsb_uvm_t *u = op->u;
   hcsb__vpmem_dev_t *d = op->dev < u->ndevs ? &u->devs[op->dev] : NULL;
@@ -393,8 +393,9 @@ static void device_done(void *data, int status, const hcsb__qmp_msg_t *msg) {
   if (!step_back(op)) return;
   if (status != 0) {
     if (msg != NULL && msg->kind == HCSB__QMP_ERROR)
-      hcsb__uvm_log(u, HCSB_LOG_ERROR, "QEMU refused the VPMem device for %s: %s",
-                    op->image, msg->error_desc);
+      hcsb__uvm_log(u, HCSB_LOG_ERROR,
+                    "QEMU refused the VPMem device for %s: %s", op->image,
+                    msg->error_desc);
     op_finish(op, status == -EREMOTEIO ? -EINVAL : status, NULL);
     return;
   }
@@ -492,7 +493,8 @@ static void run_add(hcsb__uvm_op_t *op) {
   if (d != NULL) {
     op->dev = (uint32_t)(d - u->devs);
     if (d->mounted) {
-      if (op->mount_path != NULL && strcmp(op->mount_path, d->mount_path) != 0) {
+      if (op->mount_path != NULL &&
+          strcmp(op->mount_path, d->mount_path) != 0) {
         hcsb__uvm_log(u, HCSB_LOG_ERROR,
                       "%s is mounted at %s already, not at %s", op->image,
                       d->mount_path, op->mount_path);
@@ -514,8 +516,8 @@ static void run_add(hcsb__uvm_op_t *op) {
     return;
   }
   if (u->ndevs >= u->cfg.vpmem_slots ||
-      u->vpmem_bytes + (uint64_t)op->st.st_size >
-          (uint64_t)u->cfg.vpmem_max_mb << 20) {
+      u->vpmem_bytes + (uint64_t)op->st.st_size > (uint64_t)u->cfg.vpmem_max_mb
+                                                      << 20) {
     hcsb__uvm_log(u, HCSB_LOG_ERROR,
                   "no room for %s: %zu of %u VPMem slots and %llu of %u MiB "
                   "used",
