@@ -53,15 +53,15 @@ static void tick(uv_timer_t *t) {
 
 /* Runs `loop` until `cond` holds or `ms` passed; a ticking timer makes
  * each turn return even when nothing else happens. */
-#define RUN_LOOP_FOR(loop, cond, ms)                          \
-  do {                                                        \
-    uv_timer_t tick_;                                         \
-    double end_ = now_ms() + (ms);                            \
-    uv_timer_init((loop), &tick_);                            \
-    uv_timer_start(&tick_, tick, 10, 10);                     \
+#define RUN_LOOP_FOR(loop, cond, ms)                                \
+  do {                                                              \
+    uv_timer_t tick_;                                               \
+    double end_ = now_ms() + (ms);                                  \
+    uv_timer_init((loop), &tick_);                                  \
+    uv_timer_start(&tick_, tick, 10, 10);                           \
     while (!(cond) && now_ms() < end_) uv_run((loop), UV_RUN_ONCE); \
-    uv_close((uv_handle_t *)&tick_, NULL);                    \
-    uv_run((loop), UV_RUN_NOWAIT);                            \
+    uv_close((uv_handle_t *)&tick_, NULL);                          \
+    uv_run((loop), UV_RUN_NOWAIT);                                  \
   } while (0)
 #define RUN_FOR(vm, cond, ms) RUN_LOOP_FOR(&(vm)->loop, cond, ms)
 
@@ -229,7 +229,8 @@ static void test_uvm_fake_initrd_override(void) {
 }
 
 static void on_added(void *data, hcsb_uvm_t *u, int status,
-                     const hcsb_guest_error_t *gerr, const hcsb_uvm_vpmem_t *d) {
+                     const hcsb_guest_error_t *gerr,
+                     const hcsb_uvm_vpmem_t *d) {
   add_t *a = data;
   (void)u, (void)gerr;
   a->calls++;
@@ -695,9 +696,8 @@ static void test_uvm_fake_three_at_once(void) {
       CHECK(strcmp(hcsb_uvm_run_dir(vm[i].u), hcsb_uvm_run_dir(vm[j].u)) != 0);
     hcsb_uvm_close(vm[i].u, on_closed, &vm[i]);
   }
-  RUN_LOOP_FOR(&loop,
-               (closed = vm[0].closed + vm[1].closed + vm[2].closed) == 3,
-               30000);
+  RUN_LOOP_FOR(
+      &loop, (closed = vm[0].closed + vm[1].closed + vm[2].closed) == 3, 30000);
   CHECK_EQ(closed, 3);
   for (int i = 0; i < 3; i++) CHECK(gone(vm[i].qemu_pid));
   CHECK_EQ(uv_loop_close(&loop), 0);

@@ -122,9 +122,9 @@ static void command(json_object *o) {
   if (!json_object_object_get_ex(o, "execute", &ex)) return;
   name = json_object_get_string(ex);
   json_object_object_get_ex(o, "arguments", &args);
-  snprintf(line, sizeof line, "%s %s", name,
-           args ? json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN)
-                : "");
+  snprintf(
+      line, sizeof line, "%s %s", name,
+      args ? json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN) : "");
   logcmd(line);
   if (strcmp(name, "qmp_capabilities") == 0 ||
       strcmp(name, "query-status") == 0) {
@@ -252,13 +252,14 @@ int main(int argc, char **argv) {
       if (ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 >= poweroff_at)
         power_off(0);
     }
-    if (guest > 0 && !exited_guest && waitpid(guest, &status, WNOHANG) == guest) {
+    if (guest > 0 && !exited_guest &&
+        waitpid(guest, &status, WNOHANG) == guest) {
       char line[128];
       exited_guest = 1;
       guest = -1;
-      snprintf(line, sizeof line,
-               "hcsb-uvm: guest program exited with status %d\n",
-               WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+      snprintf(
+          line, sizeof line, "hcsb-uvm: guest program exited with status %d\n",
+          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
       console(line);
       if (!mode("no-poweroff")) power_off(0);
     }
