@@ -44,16 +44,16 @@ static void tick(uv_timer_t *t) {
 }
 
 /* Runs `loop` until `cond` holds; fails the case after `ms` (scaled). */
-#define RUN_UNTIL_MS(loop, cond, ms)                                        \
-  do {                                                                      \
-    uv_timer_t tick_;                                                       \
-    double end_ = now_ms() + (double)(ms)*scale();                          \
-    uv_timer_init((loop), &tick_);                                          \
-    uv_timer_start(&tick_, tick, 20, 20);                                   \
-    while (!(cond) && now_ms() < end_) uv_run((loop), UV_RUN_ONCE);         \
-    uv_close((uv_handle_t *)&tick_, NULL);                                  \
-    uv_run((loop), UV_RUN_NOWAIT);                                          \
-    if (!(cond))                                                            \
+#define RUN_UNTIL_MS(loop, cond, ms)                                         \
+  do {                                                                       \
+    uv_timer_t tick_;                                                        \
+    double end_ = now_ms() + (double)(ms)*scale();                           \
+    uv_timer_init((loop), &tick_);                                           \
+    uv_timer_start(&tick_, tick, 20, 20);                                    \
+    while (!(cond) && now_ms() < end_) uv_run((loop), UV_RUN_ONCE);          \
+    uv_close((uv_handle_t *)&tick_, NULL);                                   \
+    uv_run((loop), UV_RUN_NOWAIT);                                           \
+    if (!(cond))                                                             \
       hcsb_test_fail(__FILE__, __LINE__, "timed out waiting for %s", #cond); \
   } while (0)
 
@@ -74,8 +74,8 @@ typedef struct vm_s {
   double t_plugged, t_node, t_mounted;
 } vm_t;
 
-static vm_t *V;                 /* the group's VM, in its child */
-static char images[512];        /* the layer images of this child */
+static vm_t *V;          /* the group's VM, in its child */
+static char images[512]; /* the layer images of this child */
 static char base_img[600], top_img[600], verity_img[600], late_img[600];
 
 static void logcb(void *data, hcsb_log_level_t level, const char *aid,
@@ -209,7 +209,8 @@ static void p_read(void *data, hcsb_process_t *p, int fd, const char *buf,
     return;
   }
   if (r->nout == 0 && n > 0) r->t_first = now_ms();
-  if ((size_t)n > sizeof r->out - 1 - r->nout) n = (ssize_t)(sizeof r->out - 1 - r->nout);
+  if ((size_t)n > sizeof r->out - 1 - r->nout)
+    n = (ssize_t)(sizeof r->out - 1 - r->nout);
   memcpy(r->out + r->nout, buf, (size_t)n);
   r->nout += (size_t)n;
   r->out[r->nout] = '\0';
@@ -415,8 +416,8 @@ static void ctr_delete(ctr_t *t) {
            0);
   RUN_UNTIL_MS(&V->loop, d.done, 120000);
   if (d.status != 0)
-    hcsb_test_fail(__FILE__, __LINE__, "delete: %s %s",
-                   hcsb_strerror(d.status), d.message);
+    hcsb_test_fail(__FILE__, __LINE__, "delete: %s %s", hcsb_strerror(d.status),
+                   d.message);
   hcsb_container_close(t->c, c_closed, t);
   RUN_UNTIL_MS(&V->loop, t->closed, 10000);
 }
@@ -447,15 +448,17 @@ static void make_images(void) {
 
   snprintf(images, sizeof images, "%s", t);
   /* base: busybox with its applets, a marker, a file the top shadows */
-  sh_ok("set -e; r=%s/base; mkdir -p $r/bin $r/proc $r/dev $r/etc; "
-        "cp /bin/busybox $r/bin/; for a in $(/bin/busybox --list); do "
-        "[ $a = busybox ] || ln -s busybox $r/bin/$a; done; "
-        "echo from-the-base-layer >$r/marker-layer; "
-        "echo base >$r/shadowed",
-        t);
-  sh_ok("set -e; r=%s/top; mkdir -p $r; echo from-the-top-layer "
-        ">$r/marker-top; echo top >$r/shadowed",
-        t);
+  sh_ok(
+      "set -e; r=%s/base; mkdir -p $r/bin $r/proc $r/dev $r/etc; "
+      "cp /bin/busybox $r/bin/; for a in $(/bin/busybox --list); do "
+      "[ $a = busybox ] || ln -s busybox $r/bin/$a; done; "
+      "echo from-the-base-layer >$r/marker-layer; "
+      "echo base >$r/shadowed",
+      t);
+  sh_ok(
+      "set -e; r=%s/top; mkdir -p $r; echo from-the-top-layer "
+      ">$r/marker-top; echo top >$r/shadowed",
+      t);
   sh_ok("set -e; r=%s/late; mkdir -p $r; echo late >$r/marker-late", t);
   snprintf(base_img, sizeof base_img, "%s/base.img", t);
   snprintf(top_img, sizeof top_img, "%s/top.img", t);
@@ -477,7 +480,8 @@ static void verity_of(hcsb_verity_info_t *v, char *digest, char *salt) {
   while (fscanf(f, "%63s %199s", key, val) == 2) {
     if (strcmp(key, "root_digest") == 0) strcpy(digest, val);
     if (strcmp(key, "salt") == 0) strcpy(salt, val);
-    if (strcmp(key, "data_block_size") == 0) v->data_block_size = (uint32_t)atoi(val);
+    if (strcmp(key, "data_block_size") == 0)
+      v->data_block_size = (uint32_t)atoi(val);
     if (strcmp(key, "hash_offset_bytes") == 0)
       v->hash_offset_bytes = strtoull(val, NULL, 10);
     if (strcmp(key, "super_block") == 0) v->super_block = atoi(val);
@@ -521,9 +525,10 @@ static void case_negotiated(void) {
 
   CHECK_EQ(hcsb_conn_protocol(V->conn), 4);
   CHECK_STR(hcsb_conn_os(V->conn), "linux");
-  printf("# boot to negotiated: %.2f s (QEMU started to the bridge "
-         "negotiated)\n",
-         (V->t_up - V->t_start) / 1e3);
+  printf(
+      "# boot to negotiated: %.2f s (QEMU started to the bridge "
+      "negotiated)\n",
+      (V->t_up - V->t_start) / 1e3);
   /* The host memory one more VM costs this process: the library's heap
    * for a second, identical VM, measured from before its start to its
    * negotiated connection.  hcsb-vsockd's and QEMU's own RSS are read
@@ -544,10 +549,11 @@ static void case_negotiated(void) {
       if (sscanf(line, "VmRSS: %ld kB", &qemu_kb) == 1) break;
     fclose(f);
   }
-  printf("# host memory per VM: library heap %.1f KiB, hcsb-vsockd RSS %ld "
-         "KiB (QEMU's own RSS, aside: %ld KiB)\n",
-         ((double)after.uordblks - (double)before.uordblks) / 1024.0,
-         vsockd_kb, qemu_kb);
+  printf(
+      "# host memory per VM: library heap %.1f KiB, hcsb-vsockd RSS %ld "
+      "KiB (QEMU's own RSS, aside: %ld KiB)\n",
+      ((double)after.uordblks - (double)before.uordblks) / 1024.0, vsockd_kb,
+      qemu_kb);
   CHECK(after.uordblks > before.uordblks);
   vm_shutdown(&probe);
   CHECK_EQ(uv_loop_close(&probe.loop), 0);
@@ -571,18 +577,19 @@ static void case_container_lifecycle(void) {
 
   ctr_create(&t, "life", LONG_INIT, base, 1);
   if (t.status != 0)
-    hcsb_test_fail(__FILE__, __LINE__, "create: %s %s",
-                   hcsb_strerror(t.status), t.message);
+    hcsb_test_fail(__FILE__, __LINE__, "create: %s %s", hcsb_strerror(t.status),
+                   t.message);
   ndev = hcsb_uvm_vpmem_devices(V->u, &devs);
   CHECK(ndev >= 1);
   CHECK_EQ(devs[ndev - 1].refs, 1);
   CHECK(devs[ndev - 1].mount_path != NULL);
   p_start(&init, t.c, NULL);
   RUN_UNTIL_MS(&V->loop, strstr(init.out, "ready\n") != NULL, 120000);
-  printf("# create -> first output: %.0f ms (VPMem %.0f ms: plug %.0f, "
-         "node %.0f, mount %.0f)\n",
-         init.t_first - t0, V->t_mounted - t0, V->t_plugged - t0,
-         V->t_node - V->t_plugged, V->t_mounted - V->t_node);
+  printf(
+      "# create -> first output: %.0f ms (VPMem %.0f ms: plug %.0f, "
+      "node %.0f, mount %.0f)\n",
+      init.t_first - t0, V->t_mounted - t0, V->t_plugged - t0,
+      V->t_node - V->t_plugged, V->t_mounted - V->t_node);
   /* The container sees the image, not the VM's initramfs. */
   p_start(&ex, t.c, cat);
   p_finish(&ex);
@@ -663,8 +670,8 @@ static void case_second_layer_hot_added(void) {
 
   ctr_create(&t, "two-layers", LONG_INIT, layers, 2);
   if (t.status != 0)
-    hcsb_test_fail(__FILE__, __LINE__, "create: %s %s",
-                   hcsb_strerror(t.status), t.message);
+    hcsb_test_fail(__FILE__, __LINE__, "create: %s %s", hcsb_strerror(t.status),
+                   t.message);
   CHECK_EQ(hcsb_uvm_vpmem_devices(V->u, NULL), n0 + 1);
   p_start(&init, t.c, NULL);
   RUN_UNTIL_MS(&V->loop, strstr(init.out, "ready") != NULL, 120000);
@@ -707,7 +714,8 @@ typedef struct vp_s {
 } vp_t;
 
 static void on_vpmem(void *data, hcsb_uvm_t *u, int status,
-                     const hcsb_guest_error_t *gerr, const hcsb_uvm_vpmem_t *d) {
+                     const hcsb_guest_error_t *gerr,
+                     const hcsb_uvm_vpmem_t *d) {
   vp_t *v = data;
   (void)u;
   v->done++;
@@ -782,14 +790,13 @@ static void case_qemu_killed_mid_call(void) {
   CHECK_EQ(t.status, 0);
   p_start(&init, t.c, NULL);
   p_start(&uvmp, NULL, argv);
-  RUN_UNTIL_MS(&V->loop,
-               strstr(init.out, "ready") && strstr(uvmp.out, "up"), 120000);
+  RUN_UNTIL_MS(&V->loop, strstr(init.out, "ready") && strstr(uvmp.out, "up"),
+               120000);
   CHECK_EQ(hcsb_container_wait(t.c, 0, c_waited, &t), 0);
   /* A hot-plug and a call on the wire when QEMU dies. */
   CHECK_EQ(hcsb_uvm_add_vpmem(V->u, late_img, NULL, on_vpmem, &add), 0);
-  CHECK_EQ(hcsb_conn_dump_stacks(V->conn, NULL,
-                                 (hcsb_stacks_cb)(void (*)(void))on_done,
-                                 &stacks),
+  CHECK_EQ(hcsb_conn_dump_stacks(
+               V->conn, NULL, (hcsb_stacks_cb)(void (*)(void))on_done, &stacks),
            0);
   CHECK_EQ(kill(qemu, SIGKILL), 0);
   RUN_UNTIL_MS(&V->loop,
@@ -847,8 +854,7 @@ static void case_starter_killed(void) {
   CHECK_EQ(waitpid(child, NULL, 0), child);
   {
     double end = now_ms() + 10000.0 * scale();
-    while ((!gone(pids[0]) || !gone(pids[1])) && now_ms() < end)
-      usleep(20000);
+    while ((!gone(pids[0]) || !gone(pids[1])) && now_ms() < end) usleep(20000);
   }
   CHECK(gone(pids[0]));
   CHECK(gone(pids[1]));
@@ -886,7 +892,8 @@ static const vcase_t starter[] = {
     {"uvm_vm_starter_killed", case_starter_killed},
 };
 static const vgroup_t groups[] = {
-    {"containers", 1, 900, containers, sizeof containers / sizeof containers[0]},
+    {"containers", 1, 900, containers,
+     sizeof containers / sizeof containers[0]},
     {"kill", 1, 400, killing, 1},
     {"starter", 0, 400, starter, 1},
 };
@@ -935,7 +942,8 @@ int main(int argc, char **argv) {
     const vgroup_t *g = &groups[gi];
     size_t first = 0;
     int any = 0;
-    for (size_t i = 0; i < g->n; i++) any |= selected(argc, argv, g->cases[i].name);
+    for (size_t i = 0; i < g->n; i++)
+      any |= selected(argc, argv, g->cases[i].name);
     if (!any) continue;
     printf("# group %s%s\n", g->name, g->shared_vm ? " (one VM)" : "");
     while (first < g->n) {
