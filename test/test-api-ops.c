@@ -710,6 +710,78 @@ static void test_late_uvm_exec_success_is_undone(void) {
   finish(&s);
 }
 
+/* A ModifySettings Add for a container that times out, then succeeds:
+ * tracked under the container after all, so its delete removes it. */
+static void test_late_modify_add_is_tracked(void) {
+  static const char add[] =
+      "{\"ResourceType\":\"VPMemDevice\",\"RequestType\":\"Add\","
+      "\"Settings\":{\"DeviceNumber\":3,\"MountPath\":\"/run/layers/p3\"}}";
+  hcsb_call_opts_t quick = {NULL, 30};
+  hcsb_bridge_stats_t before, st;
+  api_done_t d = {0}, del = {0};
+  held_t *h;
+  script_t s;
+  size_t n;
+
+  start(&s);
+  hcsb_bridge_stats(s.bridge, &before);
+  CHECK_EQ(hcsb_conn_modify_for_container(s.conn, &quick, "late-m", add,
+                                          api_done, &d),
+           0);
+  expect_held(&s, s.nheld + 1, HCSB_MSG_MODIFY_SETTINGS, NULL_ID);
+  RUN_UNTIL(&s.loop, d.done);
+  CHECK_EQ(d.status, -ETIMEDOUT);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "late-m"), 0);
+  n = s.nheld;
+  CHECK_EQ(answer(&s, NULL_ID, "{\"Result\":0}"), 1);
+  st = run_until_late(&s, before.late_responses + 1);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "late-m"), 1);
+  CHECK_U64(st.orphans_reaped, before.orphans_reaped); /* nothing undone */
+  /* The delete removes it first. */
+  CHECK_EQ(hcsb_conn_delete_container_state(s.conn, NULL, "late-m", api_done,
+                                            &del),
+           0);
+  h = expect_held(&s, n + 1, HCSB_MSG_MODIFY_SETTINGS, NULL_ID);
+  CHECK_EQ(answer(&s, NULL_ID, "{\"Result\":0}"), 1);
+  h = expect_held(&s, n + 2, HCSB_MSG_DELETE_CONTAINER_STATE, "late-m");
+  (void)h;
+  CHECK_EQ(answer(&s, "late-m", "{\"Result\":0}"), 1);
+  RUN_UNTIL(&s.loop, del.done);
+  CHECK_EQ(del.status, 0);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "late-m"), 0);
+  finish(&s);
+}
+
+/* A create's CombinedLayers cancelled by closing the handle, then done
+ * by the guest: the overlay is tracked under the ID for the delete. */
+static void test_late_create_step_is_tracked(void) {
+  static const char *const layers[] = {"/run/layers/p0"};
+  hcsb_container_config_t cfg;
+  hcsb_container_t *c = NULL;
+  api_done_t d = {0};
+  script_t s;
+  int closed = 0;
+
+  start(&s);
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.id = "late-l";
+  cfg.oci_spec_json = "{}";
+  cfg.layers = layers;
+  cfg.nlayers = 1;
+  CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg, create_done, &d, &c),
+           0);
+  expect_held(&s, s.nheld + 1, HCSB_MSG_MODIFY_SETTINGS, NULL_ID);
+  hcsb_container_close(c, api_closed_flag, &closed);
+  RUN_UNTIL(&s.loop, d.done);
+  CHECK_EQ(d.status, -ECANCELED);
+  RUN_UNTIL(&s.loop, closed);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "late-l"), 0);
+  CHECK_EQ(answer(&s, NULL_ID, "{\"Result\":0}"), 1);
+  run_until_late(&s, 1);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "late-l"), 1);
+  finish(&s);
+}
+
 /* A retried Create owns its ID: the late success of the Create the caller
  * gave up on does not tear down the container the retry made. */
 static void test_late_create_success_after_retry_is_left_alone(void) {
@@ -785,6 +857,8 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(late_create_success_is_undone),
     TEST_ENTRY(late_exec_success_is_undone),
     TEST_ENTRY(late_uvm_exec_success_is_undone),
+    TEST_ENTRY(late_modify_add_is_tracked),
+    TEST_ENTRY(late_create_step_is_tracked),
     TEST_ENTRY(late_create_failure_is_left_alone),
     TEST_ENTRY(late_create_success_after_retry_is_left_alone),
 };

@@ -18,9 +18,14 @@
  *
  * and counts it in hcsb_bridge_stats_t.orphans_reaped.  Each step runs
  * whatever the previous one answered (a container that never started has
- * nothing to shut down, yet its state must go).  Only Create and
- * ExecuteProcess pay for this: one small allocation per call, none on the
- * other calls' paths. */
+ * nothing to shut down, yet its state must go).
+ *
+ * A ModifySettings given up on is watched the same way, but not undone:
+ * its caller (the API layer) registers what a late success means to its
+ * records (hcsb__call_on_late_success), so the resource is tracked and
+ * removed with the container it belongs to.  Only Create, ExecuteProcess
+ * and ModifySettings pay for this: one small allocation per call, none on
+ * the other calls' paths. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +41,10 @@ struct hcsb__watch_s {
   uint64_t id;       /* abandoned: the SequenceID a late answer carries */
   uint32_t type;     /* the request type */
   int has_cid;       /* 0: the null container (a UVM process) */
+  /* ModifySettings: the caller's record of a late success */
+  void (*late)(void *ctx);
+  void (*late_free)(void *ctx);
+  void *late_ctx;
   char cid[];
 };
 
@@ -54,7 +63,8 @@ enum { X_SIGNAL = 0, X_KILLER, X_KILLER_WAIT, X_WAIT, X_DONE };
 
 int hcsb__reap_watched(uint32_t msg_type) {
   uint32_t req = (msg_type & ~HCSB_MSG_TYPE_MASK) | HCSB_MSG_TYPE_REQUEST;
-  return req == HCSB_MSG_CREATE || req == HCSB_MSG_EXECUTE_PROCESS;
+  return req == HCSB_MSG_CREATE || req == HCSB_MSG_EXECUTE_PROCESS ||
+         req == HCSB_MSG_MODIFY_SETTINGS;
 }
 
 hcsb__watch_t *hcsb__reap_watch_new(const hcsb_request_t *req) {
@@ -106,7 +116,22 @@ static hcsb__watch_t *find_call(hcsb_bridge_t *b, const hcsb_call_t *c) {
 
 static void watch_free(hcsb__watch_t *w) {
   hcsb__list_remove(&w->link);
+  if (w->late_free != NULL) w->late_free(w->late_ctx);
   free(w);
+}
+
+void hcsb__call_on_late_success(hcsb_call_t *c, void (*fn)(void *ctx),
+                                void *ctx, void (*ctx_free)(void *ctx)) {
+  hcsb__watch_t *w = c->bridge != NULL && hcsb__call_busy(c)
+                         ? find_call(c->bridge, c)
+                         : NULL;
+  if (w == NULL || w->type != HCSB_MSG_MODIFY_SETTINGS) {
+    if (ctx_free != NULL) ctx_free(ctx);
+    return;
+  }
+  w->late = fn;
+  w->late_free = ctx_free;
+  w->late_ctx = ctx;
 }
 
 void hcsb__reap_call_ended(hcsb_bridge_t *b, hcsb_call_t *c) {
@@ -253,6 +278,14 @@ void hcsb__reap_late(hcsb_bridge_t *b, const hcsb__hdr_t *h, const void *body,
                                &gerr, &has_gerr);
   uint32_t pid = resp.process_id;
   hcsb__decode_release(&b->dctx);
+  if (w->type == HCSB_MSG_MODIFY_SETTINGS) {
+    /* Nothing to undo: the caller records what the guest now holds, so
+     * its teardown removes it. */
+    if (rc == 0 && !has_gerr && b->phase == HCSB__READY && w->late != NULL)
+      w->late(w->late_ctx);
+    watch_free(w);
+    return;
+  }
   int is_exec = w->type == HCSB_MSG_EXECUTE_PROCESS;
   if (rc != 0 || has_gerr || (is_exec && pid == 0) || b->phase != HCSB__READY) {
     watch_free(w);
