@@ -738,9 +738,9 @@ static void test_late_modify_add_is_tracked(void) {
   CHECK_EQ(hcsb_conn_container_resources(s.conn, "late-m"), 1);
   CHECK_U64(st.orphans_reaped, before.orphans_reaped); /* nothing undone */
   /* The delete removes it first. */
-  CHECK_EQ(hcsb_conn_delete_container_state(s.conn, NULL, "late-m", api_done,
-                                            &del),
-           0);
+  CHECK_EQ(
+      hcsb_conn_delete_container_state(s.conn, NULL, "late-m", api_done, &del),
+      0);
   h = expect_held(&s, n + 1, HCSB_MSG_MODIFY_SETTINGS, NULL_ID);
   CHECK_EQ(answer(&s, NULL_ID, "{\"Result\":0}"), 1);
   h = expect_held(&s, n + 2, HCSB_MSG_DELETE_CONTAINER_STATE, "late-m");

@@ -122,9 +122,8 @@ static void watch_free(hcsb__watch_t *w) {
 
 void hcsb__call_on_late_success(hcsb_call_t *c, void (*fn)(void *ctx),
                                 void *ctx, void (*ctx_free)(void *ctx)) {
-  hcsb__watch_t *w = c->bridge != NULL && hcsb__call_busy(c)
-                         ? find_call(c->bridge, c)
-                         : NULL;
+  hcsb__watch_t *w =
+      c->bridge != NULL && hcsb__call_busy(c) ? find_call(c->bridge, c) : NULL;
   if (w == NULL || w->type != HCSB_MSG_MODIFY_SETTINGS) {
     if (ctx_free != NULL) ctx_free(ctx);
     return;
