@@ -664,6 +664,55 @@ static void test_vmg_create_fails(void) {
   api_close(&g);
 }
 
+/* The state deleted while the overlay is still mounted below the bundle
+ * (the caller kept the resources): it fails as under the GCS, and the
+ * removal stops at the mount point: the layer is intact. */
+static void test_vmg_delete_while_mounted(void) {
+  hcsb_combined_layers_t cl;
+  uv_loop_t loop;
+  api_guest_t g;
+  api_done_t d, del;
+  uint32_t dev[3];
+  char *out, *json = NULL;
+  ctr_t t;
+  int n0;
+
+  vm_open(&g, &loop);
+  devices(&g, dev);
+  n0 = mounts(&g);
+  vpmem(&g, HCSB_REQUEST_ADD, dev[0], "/run/layers/vmgk", 0, NULL, &d);
+  check_ok(&d);
+  ctr_create(&g, &t, "vmg-keep", "/run/layers/vmgk", "sleep 1000", NULL);
+  CHECK_EQ(t.create_status, 0);
+  hcsb_container_close(t.c, ctr_closed, &t);
+  api_run_until(&loop, &t.closed, LONG_MS);
+  memset(&del, 0, sizeof del);
+  CHECK_EQ(
+      hcsb_conn_delete_container(g.conn, NULL, "vmg-keep",
+                                 HCSB_DELETE_KEEP_RESOURCES, api_done, &del),
+      0);
+  api_run_until(&loop, &del.done, LONG_MS);
+  CHECK_EQ(del.status, HCSB_EGUEST);
+  CHECK_EQ(del.hresult, E_FAIL);
+  CHECK_STR(del.message, "unlinkat /run/gcs/c/vmg-keep: directory not empty");
+  out = sh(&g,
+           "cat /run/gcs/c/vmg-keep/rootfs/marker-layer "
+           "/run/layers/vmgk/marker-layer",
+           NULL);
+  CHECK_STR(out, "from-the-layer\nfrom-the-layer\n");
+  free(out);
+  memset(&cl, 0, sizeof cl);
+  cl.container_root_path = "/run/gcs/c/vmg-keep/rootfs";
+  CHECK_EQ(hcsb_modify_combined_layers(HCSB_REQUEST_REMOVE, &cl, &json), 0);
+  modify(&g, json, &d);
+  free(json);
+  check_ok(&d);
+  vpmem(&g, HCSB_REQUEST_REMOVE, dev[0], "/run/layers/vmgk", 0, NULL, &d);
+  check_ok(&d);
+  CHECK_EQ(mounts(&g), n0);
+  api_close(&g);
+}
+
 static const hcsb_test_t tests[] = {
     TEST_ENTRY_T(vmg_vpmem_mount, 300),
     TEST_ENTRY_T(vmg_dm_linear, 300),
@@ -671,6 +720,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY_T(vmg_vpmem_missing, 300),
     TEST_ENTRY_T(vmg_container_lifecycle, 600),
     TEST_ENTRY_T(vmg_create_fails, 600),
+    TEST_ENTRY_T(vmg_delete_while_mounted, 600),
 };
 
 int main(int argc, char **argv) {
