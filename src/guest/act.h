@@ -11,11 +11,14 @@
  *                  initramfs has no dmsetup) and the table strings
  *   act-storage.c  VPMem (wait for /dev/pmemN, dm-linear, dm-verity, ext4
  *                  read-only `noload`) and CombinedLayers (overlay)
+ *   act-fs.c       mkdir -p, mount points, removal that stops at them
  *   act-spec.c     the OCI spec adapted as the GCS does for a standalone
  *                  container; config.json and process.json
  *   act-runc.c     runc command lines, runc's JSON log, console sockets
- *   act-ctr.c      containers through runc: create, start, exec, kill,
- *                  delete, their processes and cgroup
+ *   act-create.c   Create: the bundle, runc create
+ *   act-ctr.c      the rest through runc: start, exec, kill, delete, the
+ *                  container's processes and cgroup (act-ctr.h: what the
+ *                  two share)
  *
  * Everything that waits (a device node, a runc command) is asynchronous:
  * the request is answered from a callback, errors with E_FAIL and the
@@ -30,6 +33,7 @@
 #define HCSB_GUEST_ACT_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "guest/guest.h"
 
@@ -53,6 +57,22 @@
 /* An absolute path without "." or ".." components, of at most 4095
  * bytes: where the guest may mount or create things.  1 or 0. */
 int hcsb__ga_path_ok(const char *path);
+
+/* ------------------------------------------------------------------------ */
+/* act-fs.c */
+
+/* "a/b" (malloc'd), NULL on ENOMEM. */
+char *hcsb__ga_path_join(const char *a, const char *b);
+/* mkdir -p (parents 0755); *made says whether `path` itself was created.
+ * 0 or -errno. */
+int hcsb__ga_mkdir_p(const char *path, mode_t mode, int *made);
+/* 1 when something is mounted at `path` / at `dir` or below it. */
+int hcsb__ga_mounted_at(const char *path);
+int hcsb__ga_mounted_under(const char *dir);
+/* Removes `path` and what is below it, except below mount points; err
+ * gets the outermost failure ("unlinkat DIR: directory not empty"), ""
+ * when none.  0 or -errno. */
+int hcsb__ga_rm_tree(const char *path, char *err, size_t esize);
 
 /* ------------------------------------------------------------------------ */
 /* act-dm.c */
@@ -130,8 +150,6 @@ int hcsb__ga_modify(hcsb__greq_t *r, const char *type, int add,
 void hcsb__ga_storage_final(hcsb__guest_t *g);
 /* Pending Adds dropped without an answer (the bridge is closing). */
 void hcsb__ga_storage_teardown(hcsb__guest_t *g);
-/* 1 when something is mounted at `dir` or below it. */
-int hcsb__ga_mounted_under(const char *dir);
 
 /* ------------------------------------------------------------------------ */
 /* act-spec.c */
@@ -203,7 +221,8 @@ typedef struct hcsb__grunc_cmd_s {
  * one runc accepts. */
 int hcsb__grunc_argv(const hcsb__grunc_cmd_t *c, char num[16],
                      const char *argv[HCSB__GRUNC_MAX_ARGS]);
-/* runc's rule for IDs: [A-Za-z0-9_+.-]+, not "." or "..", at most 255. */
+/* runc's rule for IDs: [A-Za-z0-9_+.-]+, not "." or "..", at most 255;
+ * and no leading '-' (its command line would read a flag). */
 int hcsb__grunc_id_ok(const char *id);
 /* The last error ("level":"error" or worse) in runc's JSON log at `path`,
  * its "msg" (and ": <error>" when the entry has one) into out; 0, or
