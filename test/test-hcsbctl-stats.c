@@ -51,7 +51,7 @@ static void fill(hcsb_metrics_t *m) {
   m->dropped = 4;
 }
 
-#define HAS(text, s) \
+#define HAS(text, s)               \
   if (strstr((text), (s)) == NULL) \
   hcsb_test_fail(__FILE__, __LINE__, "no \"%s\" in:\n%s", (s), (text))
 
