@@ -526,8 +526,8 @@ static void case_negotiated(void) {
   CHECK_EQ(hcsb_conn_protocol(V->conn), 4);
   CHECK_STR(hcsb_conn_os(V->conn), "linux");
   printf(
-      "# boot to negotiated: %.2f s (QEMU started to the bridge "
-      "negotiated)\n",
+      "# boot to negotiated: %.2f s (hcsb_uvm_start to its callback: "
+      "backend, QEMU, kernel, init, guest, negotiation)\n",
       (V->t_up - V->t_start) / 1e3);
   /* The host memory one more VM costs this process: the library's heap
    * for a second, identical VM, measured from before its start to its
