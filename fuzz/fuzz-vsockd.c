@@ -3,8 +3,9 @@
  * erratic host would (test/vsockd-fake.c provides guest memory and a
  * socket layer that records instead of doing I/O).
  *
- * Input: [ring size selector] [indirect?] then operations, each an opcode
- * byte and its arguments (integers little-endian; missing bytes read 0):
+ * Input: [ring size selector] [features: bit 0 INDIRECT_DESC, bit 1
+ * EVENT_IDX] then operations, each an opcode byte and its arguments
+ * (integers little-endian; missing bytes read 0):
  *   0 SEND    44-byte header, u32 payload length (max 65537), u8 k, k
  *             bytes repeated to that length
  *   1 RECV    u8 size: post one rx chain of 44 + 64*size bytes, pump rx
@@ -155,7 +156,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int accepted = 0, poked = 0;
 
   fake_vm_init(&vm, (uint16_t)(1u << (u8(&in) % 9)));
-  vm.vq[0].indirect = vm.vq[1].indirect = u8(&in) & 1;
+  uint8_t features = u8(&in);
+  vm.vq[0].indirect = vm.vq[1].indirect = features & 1;
+  vm.vq[0].event_idx = vm.vq[1].event_idx = (features >> 1) & 1;
   fake_host_init(&fh);
   hcsb__vsd_dev_init(&dev, FAKE_CID, &fake_ops, &fh);
 

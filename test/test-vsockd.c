@@ -214,6 +214,54 @@ static void test_chain_rejects(void) {
   fake_vm_free(&vm);
 }
 
+/* virtio 1.x 2.7.5.3.2: direct descriptors followed by one INDIRECT
+ * descriptor, which ends the chain, must be taken. */
+static void test_chain_direct_then_indirect(void) {
+  fake_vm_t vm;
+  hcsb__vsd_chain_t c;
+  uint8_t out[8];
+  fake_vm_init(&vm, 16);
+  uint64_t h = fake_alloc(&vm, 44), b = fake_alloc(&vm, 100);
+  uint64_t t = fake_alloc(&vm, 32);
+  uint8_t *tp = fake_ptr(&vm, t);
+  memcpy(fake_ptr(&vm, h), "header", 6);
+  /* table: 60 writable bytes, then 40 more */
+  hcsb__vsd_put64(tp, b);
+  hcsb__vsd_put32(tp + 8, 60);
+  hcsb__vsd_put16(tp + 12, 1 | 2);
+  hcsb__vsd_put16(tp + 14, 1);
+  hcsb__vsd_put64(tp + 16, b + 60);
+  hcsb__vsd_put32(tp + 24, 40);
+  hcsb__vsd_put16(tp + 28, 2);
+  /* head 0: the header; 5: the table (its WRITE flag means nothing) */
+  fake_desc(&vm, FAKE_TX, 0, h, 44, 1, 5);
+  fake_desc(&vm, FAKE_TX, 5, t, 32, 4 | 2, 0);
+  vm.vq[FAKE_TX].indirect = 1;
+  CHECK_EQ(pop_head0(&vm, &c), 1);
+  CHECK_EQ(c.head, 0);
+  CHECK_EQ(c.nr, 1);
+  CHECK_EQ(c.nw, 2);
+  CHECK_U64(c.rlen, 44);
+  CHECK_U64(c.wlen, 100);
+  CHECK_EQ(hcsb__vsd_chain_read(&c, 0, out, 6), 6);
+  CHECK_MEM(out, "header", 6);
+  CHECK_EQ(hcsb__vsd_chain_write(&c, 58, "wxyz", 4), 4); /* across both */
+  CHECK_MEM(fake_ptr(&vm, b + 58), "wxyz", 4);
+  /* Still refused: the table followed by more (NEXT), or without the
+   * feature, or a table holding a readable buffer after writable ones. */
+  fake_desc(&vm, FAKE_TX, 5, t, 32, 4 | 1, 6);
+  fake_desc(&vm, FAKE_TX, 6, h, 44, 2, 0);
+  CHECK_EQ(pop_head0(&vm, &c), -EINVAL);
+  fake_desc(&vm, FAKE_TX, 5, t, 32, 4, 0);
+  vm.vq[FAKE_TX].indirect = 0;
+  CHECK_EQ(pop_head0(&vm, &c), -EINVAL);
+  vm.vq[FAKE_TX].indirect = 1;
+  fake_desc(&vm, FAKE_TX, 0, h, 44, 1 | 2, 5); /* writable direct part */
+  hcsb__vsd_put16(tp + 12, 1);                 /* readable in the table */
+  CHECK_EQ(pop_head0(&vm, &c), -EINVAL);
+  fake_vm_free(&vm);
+}
+
 static void test_ring_index_jump(void) {
   fake_vm_t vm;
   hcsb__vsd_chain_t c;
@@ -680,6 +728,106 @@ static void test_tx_budget(void) {
   rig_free(r);
 }
 
+/* Where fake_vm_init puts ring q's flags and event words (ring size n):
+ * used->flags, the driver's used_event, our avail_event. */
+static uint8_t *used_flags(fake_vm_t *vm, int q) {
+  return vm->ram + 0x10000u * (unsigned)q + 0xa000;
+}
+static uint8_t *used_event_of(fake_vm_t *vm, int q) {
+  return vm->ram + 0x10000u * (unsigned)q + 0x8000 + 4 + 2 * vm->vq[q].num;
+}
+static uint8_t *avail_event_of(fake_vm_t *vm, int q) {
+  return vm->ram + 0x10000u * (unsigned)q + 0xa000 + 4 + 8 * vm->vq[q].num;
+}
+
+/* n CREDIT_UPDATEs for a connection nobody has: each is taken and answered
+ * with an RST, which this test does not look at. */
+static unsigned post_tx(rig_t *r, int n, int *signal) {
+  hcsb__vsd_hdr_t h = fake_hdr(HCSB__VSD_OP_CREDIT_UPDATE, 1, 1);
+  for (int i = 0; i < n; i++) fake_post_tx(&r->vm, &h, NULL, 0);
+  *signal = 0;
+  return hcsb__vsd_pump_tx(&r->dev, &r->vm.vq[FAKE_TX], &r->vm.mem, 64, signal);
+}
+
+/* VIRTIO_RING_F_EVENT_IDX: an interrupt only when the used index steps
+ * over the driver's used_event; after every pass that emptied the ring,
+ * avail_event names the next entry, so the driver kicks once for it. */
+static void test_event_idx(void) {
+  rig_t *r = rig_new();
+  int signal;
+  r->vm.vq[FAKE_TX].event_idx = r->vm.vq[FAKE_RX].event_idx = 1;
+  /* The NO_INTERRUPT flag means nothing with EVENT_IDX. */
+  hcsb__vsd_put16(r->vm.ram + 0x10000 + 0x8000, 1);
+  hcsb__vsd_put16(used_event_of(&r->vm, FAKE_TX), 0);
+  CHECK_EQ(post_tx(r, 3, &signal), 3); /* used 0 -> 3 passes 0 */
+  CHECK_EQ(signal, 1);
+  CHECK_EQ(hcsb__vsd_le16(avail_event_of(&r->vm, FAKE_TX)), 3);
+  CHECK_EQ(hcsb__vsd_le16(used_flags(&r->vm, FAKE_TX)), 0);
+  CHECK_EQ(post_tx(r, 2, &signal), 2); /* 3 -> 5: 0 is behind */
+  CHECK_EQ(signal, 0);
+  CHECK_EQ(hcsb__vsd_le16(avail_event_of(&r->vm, FAKE_TX)), 5);
+  hcsb__vsd_put16(used_event_of(&r->vm, FAKE_TX), 6);
+  CHECK_EQ(post_tx(r, 1, &signal), 1); /* 5 -> 6: not past 6 yet */
+  CHECK_EQ(signal, 0);
+  CHECK_EQ(post_tx(r, 1, &signal), 1); /* 6 -> 7 */
+  CHECK_EQ(signal, 1);
+  /* Across the 16-bit wrap. */
+  r->vm.vq[FAKE_TX].used_idx = 0xfffe;
+  hcsb__vsd_put16(used_event_of(&r->vm, FAKE_TX), 0xffff);
+  CHECK_EQ(post_tx(r, 3, &signal), 3); /* 0xfffe -> 1 */
+  CHECK_EQ(signal, 1);
+
+  /* rx: avail_event moves only while packets wait for buffers. */
+  hcsb__vsd_dev_reset(&r->dev); /* forget the RSTs */
+  hcsb__vsd_put16(avail_event_of(&r->vm, FAKE_RX), 0x1234);
+  hcsb__vsd_put16(used_event_of(&r->vm, FAKE_RX), 0);
+  signal = 0;
+  fake_post_rx(&r->vm); /* a buffer, nothing to send */
+  hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 64, &signal);
+  CHECK_EQ(hcsb__vsd_le16(avail_event_of(&r->vm, FAKE_RX)), 0x1234);
+  CHECK_EQ(signal, 0);
+  /* Two RSTs: the first takes the buffer, the second waits: armed at 1. */
+  post_tx(r, 2, &signal);
+  signal = 0;
+  hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 64, &signal);
+  CHECK(hcsb__vsd_rx_pending(&r->dev));
+  CHECK_EQ(signal, 1);
+  CHECK_EQ(fake_used_idx(&r->vm, FAKE_RX), 1);
+  CHECK_EQ(hcsb__vsd_le16(avail_event_of(&r->vm, FAKE_RX)), 1);
+  CHECK_EQ(hcsb__vsd_le16(used_flags(&r->vm, FAKE_RX)), 0);
+  rig_free(r);
+}
+
+/* Without EVENT_IDX the used ring's NO_NOTIFY flag does the same: the tx
+ * ring wants kicks whenever it is empty; the rx ring only while packets
+ * wait for buffers. */
+static void test_no_notify_flag(void) {
+  rig_t *r = rig_new();
+  int signal;
+  hcsb__vsd_put16(used_flags(&r->vm, FAKE_TX), 1);
+  CHECK_EQ(post_tx(r, 2, &signal), 2);
+  CHECK_EQ(hcsb__vsd_le16(used_flags(&r->vm, FAKE_TX)), 0);
+  /* rx with nothing to send: no kicks wanted, buffers stay. */
+  fake_post_rx(&r->vm);
+  fake_post_rx(&r->vm);
+  hcsb__vsd_dev_reset(&r->dev); /* forget the RSTs */
+  hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 64, &signal);
+  CHECK_EQ(hcsb__vsd_le16(used_flags(&r->vm, FAKE_RX)), 1);
+  CHECK_EQ(fake_used_idx(&r->vm, FAKE_RX), 0);
+  /* Three RSTs for two buffers: the third waits, and kicks are wanted. */
+  post_tx(r, 3, &signal);
+  hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 64, &signal);
+  CHECK_EQ(fake_used_idx(&r->vm, FAKE_RX), 2);
+  CHECK(hcsb__vsd_rx_pending(&r->dev));
+  CHECK_EQ(hcsb__vsd_le16(used_flags(&r->vm, FAKE_RX)), 0);
+  /* A buffer comes, the RST goes: back to no kicks. */
+  fake_post_rx(&r->vm);
+  hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 64, &signal);
+  CHECK(!hcsb__vsd_rx_pending(&r->dev));
+  CHECK_EQ(hcsb__vsd_le16(used_flags(&r->vm, FAKE_RX)), 1);
+  rig_free(r);
+}
+
 /* --- vhost-user ------------------------------------------------------ */
 
 static uint8_t out[HCSB__VSD_MSG_HDR + HCSB__VSD_MSG_MAX];
@@ -716,6 +864,8 @@ static void test_vhost_features_and_config(void) {
   uint64_t f = hcsb__vsd_le64(out + 12);
   CHECK(f & (1ull << 32)); /* VERSION_1 */
   CHECK(f & (1ull << 30)); /* PROTOCOL_FEATURES */
+  CHECK(f & (1ull << 29)); /* EVENT_IDX */
+  CHECK(f & (1ull << 28)); /* INDIRECT_DESC */
   CHECK(!(f & 2));         /* no SEQPACKET */
   CHECK_EQ(call(&vh, 15, 1, NULL, 0, NULL, 0, &rc), 20);
   CHECK(hcsb__vsd_le64(out + 12) & (1ull << 9)); /* CONFIG */
@@ -737,9 +887,11 @@ static void test_vhost_features_and_config(void) {
 
   /* NEED_REPLY on a message with no reply: an ack, 0 ok / 1 refused. */
   uint8_t u[8];
-  hcsb__vsd_put64(u, 1ull << 32);
+  hcsb__vsd_put64(u, (1ull << 32) | (1ull << 29));
   CHECK_EQ(call(&vh, 2, 1 | 8, u, 8, NULL, 0, &rc), 20);
   CHECK_U64(hcsb__vsd_le64(out + 12), 0);
+  CHECK(vh.vq[0].event_idx && vh.vq[1].event_idx);
+  CHECK(!vh.vq[0].indirect);
   hcsb__vsd_put64(u, 1ull << 33); /* never offered */
   CHECK_EQ(call(&vh, 2, 1 | 8, u, 8, NULL, 0, &rc), 20);
   CHECK_U64(hcsb__vsd_le64(out + 12), 1);
@@ -834,6 +986,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(memory_bounds),
     TEST_ENTRY(chain_walk),
     TEST_ENTRY(chain_rejects),
+    TEST_ENTRY(chain_direct_then_indirect),
     TEST_ENTRY(ring_index_jump),
     TEST_ENTRY(chain_spans_regions),
     TEST_ENTRY(guest_connect_and_data),
@@ -851,6 +1004,8 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(connection_cap),
     TEST_ENTRY(rst_flood_is_bounded),
     TEST_ENTRY(tx_budget),
+    TEST_ENTRY(event_idx),
+    TEST_ENTRY(no_notify_flag),
     TEST_ENTRY(vhost_features_and_config),
     TEST_ENTRY(vhost_rings_and_memory),
 };

@@ -85,7 +85,8 @@ size_t hcsb__vsd_chain_write(const hcsb__vsd_chain_t *c, uint64_t off,
 typedef struct {
   uint16_t num; /* 0 until SET_VRING_NUM */
   int addr_set, started, enabled, broken;
-  int indirect; /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+  int indirect;  /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+  int event_idx; /* VIRTIO_RING_F_EVENT_IDX negotiated */
   uint64_t desc_uva, avail_uva, used_uva;
   uint16_t last_avail, used_idx;
   /* Resolved by hcsb__vsd_vring_ready() for the current pass. */
@@ -104,8 +105,17 @@ int hcsb__vsd_vring_ready(hcsb__vsd_vring_t *vq, const hcsb__vsd_mem_t *m);
 int hcsb__vsd_vring_pop(hcsb__vsd_vring_t *vq, const hcsb__vsd_mem_t *m,
                         hcsb__vsd_chain_t *c);
 void hcsb__vsd_vring_push(hcsb__vsd_vring_t *vq, uint16_t head, uint32_t len);
-/* After pushes: 0 when the driver asked for no interrupts. */
-int hcsb__vsd_vring_want_signal(const hcsb__vsd_vring_t *vq);
+/* After the pushes of one pass, which began at used index `old`: 1 when
+ * the driver wants an interrupt for them (its used_event lies in
+ * [old, used_idx) with EVENT_IDX, else its NO_INTERRUPT flag is clear). */
+int hcsb__vsd_vring_want_signal(const hcsb__vsd_vring_t *vq, uint16_t old);
+/* Asks the driver to notify (kick) us of new buffers (on = 1) or spares it
+ * the trouble (on = 0).  With EVENT_IDX "on" publishes avail_event =
+ * last_avail and "off" leaves it stale (the driver kicks at most once more);
+ * without, it is the used ring's NO_NOTIFY flag.  Turning notifications on
+ * returns 1 when buffers arrived meanwhile: the caller must look again, or
+ * a buffer added just before would wait for a kick that never comes. */
+int hcsb__vsd_vring_notify(hcsb__vsd_vring_t *vq, int on);
 
 /* --- virtio-vsock packets ------------------------------------------ */
 
