@@ -398,6 +398,79 @@ static void test_signals_and_errors(void) {
   }
 }
 
+/* The whole backend log so far (NUL-terminated into buf). */
+static void read_log(fe_t *f, char *buf, size_t cap) {
+  int fd = open(f->log, O_RDONLY);
+  CHECK(fd >= 0);
+  ssize_t n = read(fd, buf, cap - 1);
+  close(fd);
+  CHECK(n >= 0);
+  buf[n] = 0;
+}
+
+/* The guest's SHUTDOWN(RCV) reaches the host socket: its writer gets
+ * EPIPE instead of filling the buffer and blocking forever. */
+static void test_guest_shutdown_rcv_epipe(void) {
+  fe_t f;
+  char path[320], buf[4200];
+  start(&f);
+  negotiate(&f);
+  snprintf(path, sizeof path, "%s_5000", f.uds);
+  int ls = unix_listen(path);
+  guest_send(&f, HCSB__VSD_OP_REQUEST, 1234, 5000, NULL, 0);
+  wait_readable(ls);
+  int hs = accept(ls, NULL, NULL);
+  CHECK(hs >= 0);
+  CHECK_EQ(guest_recv(&f, buf, sizeof buf).op, HCSB__VSD_OP_RESPONSE);
+
+  guest_send(&f, HCSB__VSD_OP_SHUTDOWN, 1234, 5000, NULL, HCSB__VSD_SHUT_RCV);
+  int err = 0;
+  for (int i = 0; i < WAIT_MS / 10 && err == 0; i++) {
+    if (send(hs, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+      err = errno;
+    else
+      usleep(10000);
+  }
+  CHECK_EQ(err, EPIPE);
+  /* The other direction is untouched. */
+  guest_send(&f, HCSB__VSD_OP_RW, 1234, 5000, "still here", 0);
+  read_all(hs, buf, 10);
+  CHECK_MEM(buf, "still here", 10);
+  close(hs);
+  close(ls);
+  finish(&f);
+}
+
+/* CONNECT lines as Firecracker takes them; one it would refuse closes the
+ * client at once and leaves a line in the log saying why. */
+static void test_connect_lines(void) {
+  fe_t f;
+  char buf[4200], want[32], log[4096];
+  start(&f);
+  negotiate(&f);
+  int c = unix_connect(f.uds);
+  CHECK_EQ(write(c, "connect 6000\r\n", 14), 14);
+  hcsb__vsd_hdr_t h = guest_recv(&f, buf, sizeof buf);
+  CHECK_EQ(h.op, HCSB__VSD_OP_REQUEST);
+  CHECK_EQ(h.dst_port, 6000);
+  guest_send(&f, HCSB__VSD_OP_RESPONSE, 6000, h.src_port, NULL, 0);
+  int n = snprintf(want, sizeof want, "OK %u\n", (unsigned)h.src_port);
+  read_all(c, buf, (size_t)n);
+  CHECK_MEM(buf, want, (size_t)n);
+  close(c);
+
+  c = unix_connect(f.uds);
+  CHECK_EQ(write(c, "CONNECT six\n", 12), 12);
+  wait_readable(c);
+  CHECK_EQ(read(c, buf, 1), 0);
+  close(c);
+  read_log(&f, log, sizeof log);
+  CHECK(strstr(log,
+               "hcsb-vsockd: host connection refused: the port is not a "
+               "number from 0 to 4294967295: \"CONNECT six\\n\"\n") != NULL);
+  finish(&f);
+}
+
 /* A guest that claims more new buffers than its ring holds: the ring is
  * dropped (and said so once), the process keeps serving the frontend. */
 static void test_hostile_ring(void) {
@@ -428,10 +501,9 @@ static void test_hostile_ring(void) {
 }
 
 static const hcsb_test_t tests[] = {
-    TEST_ENTRY(guest_connects),
-    TEST_ENTRY(refused_and_host_connect),
-    TEST_ENTRY(signals_and_errors),
-    TEST_ENTRY(hostile_ring),
+    TEST_ENTRY(guest_connects),           TEST_ENTRY(refused_and_host_connect),
+    TEST_ENTRY(signals_and_errors),       TEST_ENTRY(hostile_ring),
+    TEST_ENTRY(guest_shutdown_rcv_epipe), TEST_ENTRY(connect_lines),
 };
 
 int main(int argc, char **argv) {

@@ -230,6 +230,35 @@ static void op_shutdown(void *ctx, hcsb__vsd_conn_t *c) {
     free(req);
 }
 
+/* The read side only: the write side stays open for the guest's data. */
+static void op_shutdown_read(void *ctx, hcsb__vsd_conn_t *c) {
+  hostsock_t *hs = c->io;
+  uv_os_fd_t fd;
+  (void)ctx;
+  if (uv_fileno((uv_handle_t *)&hs->pipe, &fd) == 0) shutdown(fd, SHUT_RD);
+}
+
+/* Printable and on one line, whatever the client sent. */
+static void op_refused(void *ctx, hcsb__vsd_conn_t *c, const char *why,
+                       const uint8_t *line, size_t len) {
+  char shown[4 * HCSB__VSD_LINE_MAX + 1];
+  size_t n = 0;
+  (void)ctx;
+  (void)c;
+  for (size_t i = 0; i < len && i < HCSB__VSD_LINE_MAX; i++) {
+    uint8_t b = line[i];
+    if (b == '\n')
+      n += (size_t)snprintf(shown + n, sizeof shown - n, "\\n");
+    else if (b == '"' || b == '\\' || b < 0x20 || b >= 0x7f)
+      n += (size_t)snprintf(shown + n, sizeof shown - n, "\\x%02x", b);
+    else
+      shown[n++] = (char)b;
+  }
+  shown[n] = 0;
+  fprintf(stderr, "hcsb-vsockd: host connection refused: %s: \"%s\"\n", why,
+          shown);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   hostsock_t *hs = h->data;
   uint8_t *p = NULL;
@@ -248,8 +277,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     hcsb__vsd_host_read(&a->dev, hs->conn, (size_t)nread);
   else if (nread == UV_EOF)
     hcsb__vsd_host_eof(&a->dev, hs->conn);
-  else
-    hcsb__vsd_host_error(&a->dev, hs->conn);
+  else /* UV_ENOBUFS (on_alloc found no room) is -ENOBUFS: not fatal */
+    hcsb__vsd_host_read_failed(&a->dev, hs->conn, (int)nread);
   pump(a);
 }
 
@@ -269,8 +298,11 @@ static void op_close(void *ctx, hcsb__vsd_conn_t *c) {
   if (hs != NULL) hs_close(hs);
 }
 
-static const hcsb__vsd_ops_t ops = {op_connect, op_write, op_shutdown,
-                                    op_reading, op_close};
+_Static_assert(UV_ENOBUFS == -ENOBUFS, "conn.c gets libuv's read errors");
+
+static const hcsb__vsd_ops_t ops = {op_connect,       op_write,   op_shutdown,
+                                    op_shutdown_read, op_reading, op_refused,
+                                    op_close};
 
 static void on_uds_connection(uv_stream_t *server, int status) {
   app_t *a = server->data;

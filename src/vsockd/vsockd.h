@@ -6,6 +6,7 @@
  *   vring.c  guest memory table and split virtqueues: turns an avail entry
  *            into a validated list of host pointers (no I/O, no libuv)
  *   pkt.c    the 44-byte virtio-vsock header
+ *   line.c   the host side's "CONNECT <port>" line, read as Firecracker does
  *   conn.c   the vsock device: connections, state machine, credit, the
  *            queue of packets for the guest; talks to sockets only through
  *            hcsb__vsd_ops_t (no I/O, no libuv)
@@ -35,7 +36,7 @@
 #define HCSB__VSD_MAX_CONNS 1024
 #define HCSB__VSD_RST_QUEUE 256 /* RSTs for unknown connections */
 #define HCSB__VSD_RST_CAP (HCSB__VSD_MAX_CONNS + HCSB__VSD_RST_QUEUE)
-#define HCSB__VSD_LINE_MAX 32      /* "CONNECT <port>\n" */
+#define HCSB__VSD_LINE_MAX 32      /* "CONNECT <port>\n" (line.c) */
 #define HCSB__VSD_TIMEOUT_MS 10000 /* CONNECT line, guest RESPONSE */
 #define HCSB__VSD_HOST_CID 2
 #define HCSB__VSD_PORT_BASE 0x80000000u /* host ports for host connects */
@@ -145,6 +146,16 @@ void hcsb__vsd_hdr_encode(const hcsb__vsd_hdr_t *h,
 void hcsb__vsd_hdr_decode(const uint8_t in[HCSB__VSD_HDR_LEN],
                           hcsb__vsd_hdr_t *h);
 
+/* --- the CONNECT line (line.c) ------------------------------------ */
+
+/* Looks for the CONNECT line at the start of the len bytes a host client
+ * sent.  Returns 0 while more bytes are needed, 1 with *port and *line_len
+ * (the bytes the line takes; what follows is data for the guest), or -1
+ * with *why (a static phrase for the log) and *line_len (the bytes that
+ * were judged) when the line must be refused. */
+int hcsb__vsd_connect_line(const uint8_t *buf, size_t len, size_t *line_len,
+                           uint32_t *port, const char **why);
+
 /* --- the device ------------------------------------------------------ */
 
 typedef struct hcsb__vsd_conn_s hcsb__vsd_conn_t;
@@ -163,8 +174,15 @@ typedef struct {
                size_t counted);
   /* shutdown(SHUT_WR) after the queued writes. */
   void (*shutdown)(void *ctx, hcsb__vsd_conn_t *c);
+  /* shutdown(SHUT_RD) now: the guest reads no more (its SHUTDOWN carried
+   * RCV), so whoever writes to the host socket gets EPIPE, not a stall. */
+  void (*shutdown_read)(void *ctx, hcsb__vsd_conn_t *c);
   /* Start (on=1) or stop reading c's socket. */
   void (*reading)(void *ctx, hcsb__vsd_conn_t *c, int on);
+  /* A host client is about to be closed over its CONNECT line: why (a
+   * static phrase), and the bytes it sent (line/len, maybe none). */
+  void (*refused)(void *ctx, hcsb__vsd_conn_t *c, const char *why,
+                  const uint8_t *line, size_t len);
   /* Close c's socket; c is freed right after this returns. */
   void (*close)(void *ctx, hcsb__vsd_conn_t *c);
 } hcsb__vsd_ops_t;
@@ -198,17 +216,20 @@ struct hcsb__vsd_conn_s {
   int writing; /* writes handed to the socket layer, not yet done */
   /* host -> guest: the guest's credit and what we sent */
   uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
-  uint8_t *txbuf; /* HCSB__VSD_TXBUF bytes, allocated on first use */
-  size_t tx_len;
+  /* HCSB__VSD_TXBUF bytes, allocated on first use: a ring, the bytes for
+   * the guest are tx_len bytes from tx_off (wrapping), never moved. */
+  uint8_t *txbuf;
+  size_t tx_off, tx_len;
   int peer_shut_rcv, peer_shut_send; /* from the guest's SHUTDOWN */
   int host_eof, shut_sent;           /* host socket EOF, our SHUTDOWN */
-  int host_wr_shut;
+  int host_wr_shut, host_rd_shut;
+  int read_retry;    /* no buffer for a read: the sweep tries again */
   uint64_t deadline; /* HANDSHAKE/REQUESTED: 0 = not yet seen by sweep */
 };
 
 typedef struct {
   uint64_t guest_pkts, host_pkts, bad_pkts, credit_violations, rst_dropped;
-  uint64_t refused_conns, timeouts;
+  uint64_t refused_conns, timeouts, bad_lines;
 } hcsb__vsd_stats_t;
 
 #define HCSB__VSD_HASH 2048
@@ -250,10 +271,18 @@ void hcsb__vsd_host_connected(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
 void hcsb__vsd_host_read_space(hcsb__vsd_conn_t *c, uint8_t **p, size_t *len);
 void hcsb__vsd_host_read(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c, size_t n);
 void hcsb__vsd_host_eof(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c);
+/* A read failed with err (a negative errno).  -ENOBUFS means no buffer
+ * could be had for it (hcsb__vsd_host_read_space found no memory): reading
+ * stops and the sweep tries again, the connection lives on.  Anything else
+ * is the socket's failure: the connection is reset. */
+void hcsb__vsd_host_read_failed(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
+                                int err);
+/* Writing to the socket failed: the connection is reset. */
 void hcsb__vsd_host_error(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c);
 void hcsb__vsd_host_written(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
                             size_t counted);
-/* Expires CONNECT lines and guest RESPONSEs that take too long. */
+/* Expires CONNECT lines and guest RESPONSEs that take too long; retries
+ * reads that found no buffer. */
 void hcsb__vsd_sweep(hcsb__vsd_dev_t *d, uint64_t now_ms);
 hcsb__vsd_conn_t *hcsb__vsd_find(const hcsb__vsd_dev_t *d, uint32_t local,
                                  uint32_t peer);
