@@ -130,6 +130,9 @@ void hcsb__vsd_vhost_free(hcsb__vsd_vhost_t *vh) {
     close_fd(&vh->err_fd[i]);
   }
   unmap_all(vh);
+  /* As after init, for the next frontend. */
+  memset(vh->vq, 0, sizeof vh->vq);
+  vh->features = vh->protocol_features = 0;
 }
 
 /* Every region is checked against its file before anything is mapped:

@@ -332,6 +332,9 @@ void hcsb__vsd_vhost_init(hcsb__vsd_vhost_t *vh, uint64_t guest_cid);
 int hcsb__vsd_vhost_handle(hcsb__vsd_vhost_t *vh, const uint8_t *msg,
                            size_t len, int *fds, unsigned nfds, uint8_t *out,
                            size_t *out_len);
+/* Closes the session's fds (kick_closing first for kick fds) and unmaps
+ * its memory; vh is then as after init, callbacks kept, ready for the next
+ * frontend. */
 void hcsb__vsd_vhost_free(hcsb__vsd_vhost_t *vh);
 const char *hcsb__vsd_vhost_name(uint32_t request);
 
