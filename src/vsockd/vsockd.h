@@ -267,8 +267,12 @@ uint32_t hcsb__vsd_guest_rx(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *c);
 hcsb__vsd_conn_t *hcsb__vsd_host_accept(hcsb__vsd_dev_t *d, void *io);
 void hcsb__vsd_host_connected(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
                               int status);
-/* Where the next read may land, and how much: 0 means stop reading. */
+/* Where the next read may land, and how much (one contiguous run of the
+ * ring, within the guest's credit): 0 means stop reading, or, with *p
+ * NULL while reading is on, that no buffer could be allocated (the socket
+ * layer then reports -ENOBUFS to hcsb__vsd_host_read_failed). */
 void hcsb__vsd_host_read_space(hcsb__vsd_conn_t *c, uint8_t **p, size_t *len);
+/* n bytes were read into that space. */
 void hcsb__vsd_host_read(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c, size_t n);
 void hcsb__vsd_host_eof(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c);
 /* A read failed with err (a negative errno).  -ENOBUFS means no buffer
