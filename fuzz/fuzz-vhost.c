@@ -241,8 +241,8 @@ static void mem_table(rig_t *r, in_t *in, int canonical) {
         region(g, FAKE_GPA, FAKE_RAM / 2, FAKE_UVA, 0);
         break;
       case 2:
-        region(g, FAKE_GPA + FAKE_RAM / 2, FAKE_RAM / 2, FAKE_UVA + FAKE_RAM / 2,
-               FAKE_RAM / 2);
+        region(g, FAKE_GPA + FAKE_RAM / 2, FAKE_RAM / 2,
+               FAKE_UVA + FAKE_RAM / 2, FAKE_RAM / 2);
         break;
       default:
         region(g, uN(in, 8), uN(in, 8), uN(in, 8), uN(in, 8));
@@ -310,9 +310,9 @@ static void pump(rig_t *r) {
   for (int q = 0; q < 2; q++) {
     hcsb__vsd_vring_t *vq = &r->vh.vq[q == 0 ? 1 : 0];
     uint16_t ours = vq->used_idx;
-    unsigned done =
-        q == 0 ? hcsb__vsd_pump_tx(&r->dev, vq, &r->vh.mem, 8, &sig)
-               : hcsb__vsd_pump_rx(&r->dev, vq, &r->vh.mem, 8, &sig);
+    unsigned done = q == 0
+                        ? hcsb__vsd_pump_tx(&r->dev, vq, &r->vh.mem, 8, &sig)
+                        : hcsb__vsd_pump_rx(&r->dev, vq, &r->vh.mem, 8, &sig);
     FUZZ_CHECK(done <= 8);
     FUZZ_CHECK((uint16_t)(vq->used_idx - ours) == done);
   }
