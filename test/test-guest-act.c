@@ -480,6 +480,11 @@ static void test_runc_argv(void) {
   CHECK_EQ(hcsb__grunc_argv(&c, num, argv), 0);
   CHECK_STR(joined(argv), "/bin/runc delete --force c1");
 
+  c.op = HCSB__GRUNC_UPDATE;
+  c.process = "/r.json";
+  CHECK_EQ(hcsb__grunc_argv(&c, num, argv), 0);
+  CHECK_STR(joined(argv), "/bin/runc update --resources /r.json c1");
+
   /* What runc would misread is refused. */
   c.id = "--all";
   CHECK_EQ(hcsb__grunc_argv(&c, num, argv), -EINVAL);

@@ -195,7 +195,8 @@ enum {
   HCSB__GRUNC_EXEC,
   HCSB__GRUNC_KILL,
   HCSB__GRUNC_DELETE,
-  HCSB__GRUNC_STATE
+  HCSB__GRUNC_STATE,
+  HCSB__GRUNC_UPDATE
 };
 
 typedef struct hcsb__grunc_cmd_s {
@@ -206,7 +207,7 @@ typedef struct hcsb__grunc_cmd_s {
   const char *bundle;   /* create */
   const char *pid_file; /* create, exec */
   const char *console;  /* create, exec: --console-socket, or NULL */
-  const char *process;  /* exec: the process.json */
+  const char *process;  /* exec: the process.json; update: resources */
   int sig;              /* kill */
   int all;              /* kill --all */
   int force;            /* delete --force */
@@ -216,7 +217,8 @@ typedef struct hcsb__grunc_cmd_s {
 /* Fills argv (NULL-terminated, pointing into `c` and `num`) with the
  * command line the GCS uses: create -b B --no-pivot --pid-file P
  * [--console-socket S] ID; start ID; exec -d --process J --pid-file P
- * [--console-socket S] ID; kill [--all] ID SIG; delete [--force] ID.
+ * [--console-socket S] ID; kill [--all] ID SIG; delete [--force] ID;
+ * update --resources FILE ID.
  * -EINVAL when a field the operation needs is missing or the ID is not
  * one runc accepts. */
 int hcsb__grunc_argv(const hcsb__grunc_cmd_t *c, char num[16],
@@ -331,6 +333,10 @@ void hcsb__ga_exec(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *x);
  * --all, then the answer. */
 void hcsb__ga_kill(hcsb__guest_t *g, const hcsb__gcall_t *call, hcsb__gctr_t *c,
                    int sig);
+/* ModifySettings ContainerConstraints on a container: its "Linux"
+ * resources (an OCI LinuxResources object) through `runc update
+ * --resources`, as the GCS does; without them there is nothing to do. */
+void hcsb__ga_update(hcsb__greq_t *r, hcsb__gctr_t *c, json_object *settings);
 /* DeleteContainerState: runc delete, the bundle and state removed. */
 void hcsb__ga_delete(hcsb__greq_t *r, hcsb__gctr_t *c);
 /* The PIDs in the container's cgroup, ascending. */
