@@ -43,6 +43,8 @@
 #define HCSB__GA_DEVICE_WAIT_MS 10000u /* for /dev/pmemN to appear */
 #define HCSB__GA_DEVICE_POLL_MS 20u
 #define HCSB__GA_JOB_MS 120000u    /* one runc command, under TCG too */
+#define HCSB__GA_MAX_JOBS 64u      /* runc commands at once */
+#define HCSB__GA_MAX_WAITS 256u    /* VPMem Adds waiting for a device */
 #define HCSB__GA_JOB_OUTPUT 8192u  /* output of a helper kept for errors */
 #define HCSB__GA_ORPHANS 256u      /* unclaimed exits remembered */
 #define HCSB__GA_MAX_LAYERS 128u   /* CombinedLayers */
@@ -55,8 +57,11 @@
 /* Pure helpers: argument checks */
 
 /* An absolute path without "." or ".." components, of at most 4095
- * bytes: where the guest may mount or create things.  1 or 0. */
+ * bytes, not "/" itself: where the guest may mount things.  1 or 0. */
 int hcsb__ga_path_ok(const char *path);
+/* A path_ok strictly below /run or /tmp: where a bundle or a scratch
+ * directory may be (the delete removes them recursively). */
+int hcsb__ga_state_path_ok(const char *path);
 
 /* ------------------------------------------------------------------------ */
 /* act-fs.c */
@@ -251,10 +256,10 @@ typedef void (*hcsb__gjob_cb)(void *data, int status, const char *out,
                               uint64_t seq);
 
 /* Runs argv[0] (a path) with argv; fds[i] >= 0 become its stdio (the
- * caller keeps its copies), -1 means /dev/null for stdin and the captured
- * output for stdout/stderr.  The callback runs once, from the loop, after
- * the exit (and the end of captured output).  0 or -errno (nothing runs,
- * no callback). */
+ * caller keeps its copies), -1 means the captured output for stdout and
+ * stderr (/dev/null for stdin), -2 /dev/null.  The callback runs once,
+ * from the loop, after the exit.  0 or -errno (nothing runs, no
+ * callback): -EAGAIN when HCSB__GA_MAX_JOBS run already. */
 int hcsb__gjob_run(hcsb__guest_t *g, const char *const *argv, const int fds[3],
                    hcsb__gjob_cb cb, void *data);
 /* The same, synchronously (after the loop): the wait status or -errno. */
