@@ -188,7 +188,8 @@ static void test_overlay_data(void) {
 
 static void test_path_checks(void) {
   CHECK(hcsb__ga_path_ok("/run/layers/p0"));
-  CHECK(hcsb__ga_path_ok("/"));
+  CHECK(!hcsb__ga_path_ok("/"));
+  CHECK(!hcsb__ga_path_ok("//"));
   CHECK(hcsb__ga_path_ok("/a//b/"));
   CHECK(hcsb__ga_path_ok("/a/..b/c."));
   CHECK(!hcsb__ga_path_ok("run/layers"));
@@ -205,6 +206,20 @@ static void test_path_checks(void) {
     long_path[sizeof long_path - 1] = '\0';
     CHECK(!hcsb__ga_path_ok(long_path));
   }
+  /* Bundles and scratches are removed recursively: only below /run or
+   * /tmp. */
+  CHECK(hcsb__ga_state_path_ok("/run/gcs/c/c1"));
+  CHECK(hcsb__ga_state_path_ok("/tmp/s"));
+  CHECK(hcsb__ga_state_path_ok("/run/mounts/m0/scratch"));
+  CHECK(!hcsb__ga_state_path_ok("/run"));
+  CHECK(!hcsb__ga_state_path_ok("/run/"));
+  CHECK(!hcsb__ga_state_path_ok("/tmp"));
+  CHECK(!hcsb__ga_state_path_ok("/"));
+  CHECK(!hcsb__ga_state_path_ok("/bin/x"));
+  CHECK(!hcsb__ga_state_path_ok("/runx/a"));
+  CHECK(!hcsb__ga_state_path_ok("/ru/a"));
+  CHECK(!hcsb__ga_state_path_ok("/run/../bin"));
+  CHECK(!hcsb__ga_state_path_ok("run/x"));
   CHECK(hcsb__grunc_id_ok("c1"));
   CHECK(hcsb__grunc_id_ok("a.B_c+d-9"));
   CHECK(!hcsb__grunc_id_ok(""));
@@ -479,6 +494,11 @@ static void test_runc_argv(void) {
   c.force = 1;
   CHECK_EQ(hcsb__grunc_argv(&c, num, argv), 0);
   CHECK_STR(joined(argv), "/bin/runc delete --force c1");
+
+  c.op = HCSB__GRUNC_UPDATE;
+  c.process = "/r.json";
+  CHECK_EQ(hcsb__grunc_argv(&c, num, argv), 0);
+  CHECK_STR(joined(argv), "/bin/runc update --resources /r.json c1");
 
   /* What runc would misread is refused. */
   c.id = "--all";
@@ -780,6 +800,44 @@ static void test_jobs(void) {
   rig_free(&r);
 }
 
+/* Helpers in flight are bounded; the session's end cancels them all. */
+static void test_jobs_bounded(void) {
+  const char *sleep_argv[] = {"/bin/sleep", "100", NULL};
+  const int none[3] = {-2, -2, -2};
+  static jobrun_t runs[HCSB__GA_MAX_JOBS + 1];
+  int all = 0;
+  unsigned i;
+  rig_t r;
+
+  rig_init(&r);
+  memset(runs, 0, sizeof runs);
+  for (i = 0; i < HCSB__GA_MAX_JOBS; i++)
+    CHECK_EQ(hcsb__gjob_run(&r.g, sleep_argv, none, job_done, &runs[i]), 0);
+  CHECK_EQ(hcsb__gjob_run(&r.g, sleep_argv, none, job_done,
+                          &runs[HCSB__GA_MAX_JOBS]),
+           -EAGAIN);
+  hcsb__ga_teardown(&r.g);
+  while (!all) {
+    uv_run(&r.loop, UV_RUN_ONCE);
+    all = 1;
+    for (i = 0; i < HCSB__GA_MAX_JOBS; i++)
+      if (runs[i].calls == 0) all = 0;
+  }
+  for (i = 0; i < HCSB__GA_MAX_JOBS; i++) {
+    CHECK_EQ(runs[i].calls, 1);
+    CHECK_EQ(runs[i].status, -ECANCELED);
+  }
+  CHECK_EQ(runs[HCSB__GA_MAX_JOBS].calls, 0);
+  /* The killed helpers are reaped (as orphans now) before the loop goes. */
+  for (i = 0; i < 200; i++) {
+    int st;
+    if (waitpid(-1, &st, WNOHANG) < 0 && errno == ECHILD) break;
+    uv_run(&r.loop, UV_RUN_NOWAIT);
+    usleep(10000);
+  }
+  rig_free(&r);
+}
+
 static void test_orphans(void) {
   hcsb__gact_t *a = calloc(1, sizeof *a);
   hcsb__guest_t g;
@@ -819,7 +877,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(runc_argv),         TEST_ENTRY(runc_log),
       TEST_ENTRY(runc_pid_file),     TEST_ENTRY(console_socket),
       TEST_ENTRY(status_text),       TEST_ENTRY(jobs),
-      TEST_ENTRY(orphans),
+      TEST_ENTRY(jobs_bounded),      TEST_ENTRY(orphans),
   };
   return hcsb_test_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -565,6 +565,28 @@ static void test_vmg_container_lifecycle(void) {
   CHECK_EQ(st.pids_current, 2);
   CHECK(st.mem_usage > 0);
 
+  /* ContainerConstraints: runc update sets the cgroup's limit. */
+  {
+    api_done_t up = {0};
+    char *json = NULL;
+    CHECK_EQ(hcsb_modify_container_constraints(
+                 HCSB_REQUEST_UPDATE, "{\"memory\":{\"limit\":67108864}}", NULL,
+                 &json),
+             0);
+    CHECK_EQ(hcsb_container_modify(t.c, NULL, json, api_done, &up), 0);
+    free(json);
+    api_run_until(&loop, &up.done, LONG_MS);
+    if (up.status != 0)
+      hcsb_test_fail(__FILE__, __LINE__, "update: %d %s", up.status,
+                     up.message);
+    out = sh(&g,
+             "cat /sys/fs/cgroup/memory/containers/vmg-c1/"
+             "memory.limit_in_bytes",
+             NULL);
+    CHECK_STR(out, "67108864\n");
+    free(out);
+  }
+
   /* SIGTERM to the init is the container's shutdown (runc kill --all). */
   memset(&sig, 0, sizeof sig);
   CHECK_EQ(hcsb_process_signal(init.p, NULL, SIGTERM, signal_cb, &sig), 0);

@@ -56,6 +56,7 @@ static void create_fail(hcsb__garun_t *op, uint32_t hr, const char *fmt, ...) {
   va_end(ap);
   hcsb__greply_err(op->g, &op->call, hr, msg);
   if (op->c->act != NULL) undo_create(op->c);
+  op->g->retained -= op->c->cost;
   hcsb__gctr_unref(op->c);
   op->c = NULL;
   hcsb__garun_free(op);
@@ -84,6 +85,7 @@ static void on_created(void *data, int status, const char *out, uint64_t seq) {
      * runc to forget it. */
     hcsb__ga_stale(g, c->id);
     undo_create(c);
+    g->retained -= c->cost;
     hcsb__gctr_unref(c);
     op->c = NULL;
     hcsb__garun_free(op);
@@ -125,7 +127,8 @@ static void on_created(void *data, int status, const char *out, uint64_t seq) {
   x->init_relay = op->relay;
   x->init_tty = op->console >= 0;
   op->relay = NULL;
-  hcsb__gctr_insert(c); /* the op's reference becomes the table's */
+  g->retained -= c->cost; /* the table counts it from here */
+  hcsb__gctr_insert(c);   /* the op's reference becomes the table's */
   op->c = NULL;
   hcsb__glog(g, 1, "container %s created by runc, init %d", c->id, (int)pid);
   hcsb__greply_begin(&w, 0, op->call.aid);
@@ -262,6 +265,8 @@ void hcsb__ga_create(hcsb__greq_t *r, hcsb__gctr_t *c, const char *scratch) {
   }
   x->init_pid = -1;
   c->act = x;
+  /* Its spec is held from now on, like a created container's. */
+  g->retained += c->cost;
   op->log = hcsb__ga_path_join(x->state, "runc.log");
   op->pid_file = hcsb__ga_path_join(x->state, "init.pid");
   if (op->log == NULL || op->pid_file == NULL) {
@@ -281,12 +286,15 @@ void hcsb__ga_create(hcsb__greq_t *r, hcsb__gctr_t *c, const char *scratch) {
                 "guest (hcsb-mkuvm includes it unless --no-runc)");
     return;
   }
-  if (!hcsb__ga_path_ok(c->bundle) ||
-      (x->scratch != NULL && !hcsb__ga_path_ok(x->scratch))) {
+  /* The delete removes both recursively: they must be somewhere that
+   * can only hold container state. */
+  if (!hcsb__ga_state_path_ok(c->bundle) ||
+      (x->scratch != NULL && !hcsb__ga_state_path_ok(x->scratch))) {
     free(k);
     create_fail(op, HCSB_E_FAIL,
                 "failed to create OCIBundlePath: '%.300s': the bundle and "
-                "scratch must be absolute paths without \".\" and \"..\"",
+                "scratch must be absolute paths below /run or /tmp, without "
+                "\".\" and \"..\"",
                 c->bundle);
     return;
   }

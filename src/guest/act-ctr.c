@@ -453,6 +453,78 @@ void hcsb__ga_kill(hcsb__guest_t *g, const hcsb__gcall_t *call, hcsb__gctr_t *c,
 }
 
 /* ------------------------------------------------------------------------ */
+/* Update */
+
+static void on_updated(void *data, int status, const char *out, uint64_t seq) {
+  hcsb__garun_t *op = data;
+  char why[1024], st[64];
+
+  (void)seq;
+  if (status == -ECANCELED) {
+  } else if (status == 0) {
+    hcsb__greply_ok(op->g, &op->call);
+  } else {
+    hcsb__ga_status_text(status, st, sizeof st);
+    hcsb__garun_reason(NULL, out, status, why, sizeof why);
+    hcsb__greply_errf(op->g, &op->call, HCSB_E_FAIL,
+                      "runc update request failed with %s: %s", st, why);
+  }
+  hcsb__gctr_unref(op->c);
+  op->c = NULL;
+  hcsb__garun_free(op);
+}
+
+void hcsb__ga_update(hcsb__greq_t *r, hcsb__gctr_t *c, json_object *settings) {
+  json_object *res = hcsb__json_get(settings, "Linux");
+  hcsb__grunc_cmd_t cmd;
+  int fds[3] = {-2, -1, -1}, e;
+  char name[64], eb[128];
+  const char *json;
+  hcsb__garun_t *op;
+
+  if (res == NULL || json_object_is_type(res, json_type_null)) {
+    hcsb__greply_ok(r->g, &r->call);
+    return;
+  }
+  if (!json_object_is_type(res, json_type_object)) {
+    hcsb__gmodify_fail(r, HCSB_E_VMCOMPUTE_INVALID_JSON,
+                       "failed to unmarshal settings as "
+                       "ContainerConstraintsV2: HRESULT 0xc037010d: json: "
+                       "cannot unmarshal a non-object into Go struct field "
+                       "LCOWContainerConstraints.Linux of type "
+                       "specs.LinuxResources");
+    return;
+  }
+  op = hcsb__garun_new(r->g, &r->call, c);
+  if (op == NULL) {
+    hcsb__greply_err(r->g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
+    return;
+  }
+  c->refs++;
+  snprintf(name, sizeof name, "update-%" PRIu64 ".json", ++r->g->act->seq);
+  op->process_file = hcsb__ga_path_join(c->act->state, name);
+  json = json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN);
+  e = op->process_file == NULL || json == NULL
+          ? -ENOMEM
+          : hcsb__gspec_write(op->process_file, json, strlen(json));
+  if (e == 0) {
+    memset(&cmd, 0, sizeof cmd);
+    cmd.op = HCSB__GRUNC_UPDATE;
+    cmd.runc = r->g->act->runc;
+    cmd.id = c->id;
+    cmd.process = op->process_file;
+    e = hcsb__garun_start(op, &cmd, fds, on_updated);
+  }
+  if (e < 0) {
+    hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL, "runc update failed: %s",
+                      hcsb__ga_errstr(-e, eb));
+    hcsb__gctr_unref(c);
+    op->c = NULL;
+    hcsb__garun_free(op);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Delete */
 
 /* The scratch, the bundle and runc's files of a container runc forgot.

@@ -88,6 +88,12 @@ int hcsb__grunc_argv(const hcsb__grunc_cmd_t *c, char num[16],
     case HCSB__GRUNC_STATE:
       argv[n++] = "state";
       break;
+    case HCSB__GRUNC_UPDATE:
+      if (c->process == NULL) return -EINVAL;
+      argv[n++] = "update";
+      argv[n++] = "--resources";
+      argv[n++] = c->process;
+      break;
     default:
       return -EINVAL;
   }

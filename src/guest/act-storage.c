@@ -367,6 +367,7 @@ static void vpmem_add(hcsb__greq_t *r, json_object *s, const char *path,
                       char *detail) {
   hcsb__guest_t *g = r->g;
   hcsb__gaop_t *op, *x;
+  unsigned n;
   int e;
 
   if (find_mount(g->act, "VPMemDevice", path) != NULL) {
@@ -375,11 +376,20 @@ static void vpmem_add(hcsb__greq_t *r, json_object *s, const char *path,
     hcsb__greply_ok(g, &r->call);
     return;
   }
-  TAILQ_FOREACH(x, &g->act->ops, link)
-  if (x->path != NULL && strcmp(x->path, path) == 0) {
+  n = 0;
+  TAILQ_FOREACH(x, &g->act->ops, link) {
+    n++;
+    if (x->path != NULL && strcmp(x->path, path) == 0) {
+      free(detail);
+      hcsb__greply_errf(g, &r->call, HCSB_E_FAIL,
+                        "%s: a VPMem device is being mounted there", path);
+      return;
+    }
+  }
+  if (n >= HCSB__GA_MAX_WAITS) {
     free(detail);
     hcsb__greply_errf(g, &r->call, HCSB_E_FAIL,
-                      "%s: a VPMem device is being mounted there", path);
+                      "too many VPMem devices being waited for (%u)", n);
     return;
   }
   op = calloc(1, sizeof *op);

@@ -43,6 +43,8 @@
 #define HCSB__GA_DEVICE_WAIT_MS 10000u /* for /dev/pmemN to appear */
 #define HCSB__GA_DEVICE_POLL_MS 20u
 #define HCSB__GA_JOB_MS 120000u    /* one runc command, under TCG too */
+#define HCSB__GA_MAX_JOBS 64u      /* runc commands at once */
+#define HCSB__GA_MAX_WAITS 256u    /* VPMem Adds waiting for a device */
 #define HCSB__GA_JOB_OUTPUT 8192u  /* output of a helper kept for errors */
 #define HCSB__GA_ORPHANS 256u      /* unclaimed exits remembered */
 #define HCSB__GA_MAX_LAYERS 128u   /* CombinedLayers */
@@ -55,8 +57,11 @@
 /* Pure helpers: argument checks */
 
 /* An absolute path without "." or ".." components, of at most 4095
- * bytes: where the guest may mount or create things.  1 or 0. */
+ * bytes, not "/" itself: where the guest may mount things.  1 or 0. */
 int hcsb__ga_path_ok(const char *path);
+/* A path_ok strictly below /run or /tmp: where a bundle or a scratch
+ * directory may be (the delete removes them recursively). */
+int hcsb__ga_state_path_ok(const char *path);
 
 /* ------------------------------------------------------------------------ */
 /* act-fs.c */
@@ -195,7 +200,8 @@ enum {
   HCSB__GRUNC_EXEC,
   HCSB__GRUNC_KILL,
   HCSB__GRUNC_DELETE,
-  HCSB__GRUNC_STATE
+  HCSB__GRUNC_STATE,
+  HCSB__GRUNC_UPDATE
 };
 
 typedef struct hcsb__grunc_cmd_s {
@@ -206,7 +212,7 @@ typedef struct hcsb__grunc_cmd_s {
   const char *bundle;   /* create */
   const char *pid_file; /* create, exec */
   const char *console;  /* create, exec: --console-socket, or NULL */
-  const char *process;  /* exec: the process.json */
+  const char *process;  /* exec: the process.json; update: resources */
   int sig;              /* kill */
   int all;              /* kill --all */
   int force;            /* delete --force */
@@ -216,7 +222,8 @@ typedef struct hcsb__grunc_cmd_s {
 /* Fills argv (NULL-terminated, pointing into `c` and `num`) with the
  * command line the GCS uses: create -b B --no-pivot --pid-file P
  * [--console-socket S] ID; start ID; exec -d --process J --pid-file P
- * [--console-socket S] ID; kill [--all] ID SIG; delete [--force] ID.
+ * [--console-socket S] ID; kill [--all] ID SIG; delete [--force] ID;
+ * update --resources FILE ID.
  * -EINVAL when a field the operation needs is missing or the ID is not
  * one runc accepts. */
 int hcsb__grunc_argv(const hcsb__grunc_cmd_t *c, char num[16],
@@ -249,10 +256,10 @@ typedef void (*hcsb__gjob_cb)(void *data, int status, const char *out,
                               uint64_t seq);
 
 /* Runs argv[0] (a path) with argv; fds[i] >= 0 become its stdio (the
- * caller keeps its copies), -1 means /dev/null for stdin and the captured
- * output for stdout/stderr.  The callback runs once, from the loop, after
- * the exit (and the end of captured output).  0 or -errno (nothing runs,
- * no callback). */
+ * caller keeps its copies), -1 means the captured output for stdout and
+ * stderr (/dev/null for stdin), -2 /dev/null.  The callback runs once,
+ * from the loop, after the exit.  0 or -errno (nothing runs, no
+ * callback): -EAGAIN when HCSB__GA_MAX_JOBS run already. */
 int hcsb__gjob_run(hcsb__guest_t *g, const char *const *argv, const int fds[3],
                    hcsb__gjob_cb cb, void *data);
 /* The same, synchronously (after the loop): the wait status or -errno. */
@@ -331,6 +338,10 @@ void hcsb__ga_exec(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *x);
  * --all, then the answer. */
 void hcsb__ga_kill(hcsb__guest_t *g, const hcsb__gcall_t *call, hcsb__gctr_t *c,
                    int sig);
+/* ModifySettings ContainerConstraints on a container: its "Linux"
+ * resources (an OCI LinuxResources object) through `runc update
+ * --resources`, as the GCS does; without them there is nothing to do. */
+void hcsb__ga_update(hcsb__greq_t *r, hcsb__gctr_t *c, json_object *settings);
 /* DeleteContainerState: runc delete, the bundle and state removed. */
 void hcsb__ga_delete(hcsb__greq_t *r, hcsb__gctr_t *c);
 /* The PIDs in the container's cgroup, ascending. */
