@@ -7,6 +7,7 @@
  *   hcsbridge/bridge.h    the bridge: one GCS connection, calls, transports
  *   hcsbridge/conn.h      guest connection, containers, processes, stdio
  *   hcsbridge/metrics.h   LCOWMetrics (cgroup v1 Metrics) as typed structs
+ *   hcsbridge/uvm.h       the utility VM: QEMU, VPMem layers, containers
  *
  * "protocol.md §N.M" in these headers is a section of the protocol
  * document, doc/protocol.md in the source tree, installed as
@@ -20,5 +21,6 @@
 #include <hcsbridge/messages.h>
 #include <hcsbridge/bridge.h>
 #include <hcsbridge/conn.h>
+#include <hcsbridge/uvm.h>
 
 #endif
