@@ -641,14 +641,14 @@ static int cmd_script(ctl_t *ctl, int argc, char **argv) {
       break;
     }
     if (st != 0) {
-      /* A process's exit code would read like one of hcsbctl's statuses
-       * (an exec's "exit 3" as "3 = connection failure"): the script says
-       * which it was and exits 5 for it. */
+      /* A process's exit code reads like one of hcsbctl's statuses (an
+       * exec's "exit 3" like "3 = connection failure"): the status stays
+       * the line's, so a script passes its process's code on, and the
+       * message says which kind it is. */
       if (ctl->process_exit) {
         ctl_errorf(ctl,
                    "script: line %d: the process exited with status %d: %s",
                    lineno, st, copy ? copy : "");
-        st = CTL_EXIT_SCRIPT_PROCESS;
       } else {
         ctl_errorf(ctl, "script: line %d failed with exit status %d (%s): %s",
                    lineno, st, exit_meaning(st), copy ? copy : "");

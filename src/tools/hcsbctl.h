@@ -24,8 +24,7 @@ enum {
   CTL_EXIT_FAILED = 1, /* the guest refused or failed the operation */
   CTL_EXIT_USAGE = 2,
   CTL_EXIT_CONN = 3, /* connection or transport failure */
-  CTL_EXIT_TIMEOUT = 4,
-  CTL_EXIT_SCRIPT_PROCESS = 5 /* script: a process exited non-zero */
+  CTL_EXIT_TIMEOUT = 4
 };
 
 /* Output queued on a sink above which relays stop reading from the guest,
