@@ -1,6 +1,7 @@
-/* The service linked when the binary is built without the Task service
- * (src/shim/Makefile.inc, HCSB_SHIM_SERVICE_SOURCES): the wire and the
- * life cycle work, every Task method but two answers UNIMPLEMENTED.
+/* The service linked when libhcsbshim.la holds no Task service
+ * (src/shim/Makefile.inc: this file's archive comes after it, so the
+ * linker takes this one only then): the wire and the life cycle work,
+ * every Task method but two answers UNIMPLEMENTED.
  *   Connect   the shim's pid and version (no task)
  *   Shutdown  ends the shim, as containerd expects */
 #include <unistd.h>
