@@ -348,7 +348,7 @@ static void test_error_answer_drops_one(void) {
 }
 
 static void test_call_timeout_retries(void) {
-  hcsb__shim_events_opts_t opts = {0, 100, 5, 10};
+  hcsb__shim_events_opts_t opts = {0, 100 * scale(), 5, 10};
   hcsb__shim_events_stats_t st;
   hcsb__shim_events_t *ev;
 
@@ -363,7 +363,7 @@ static void test_call_timeout_retries(void) {
   CHECK_STR(fake.got[1].container_id, "a");
   close_events(ev, 1000, &st);
   CHECK_EQ(st.forwarded, 1);
-  CHECK_EQ(st.connects, 2);
+  CHECK(st.connects >= 2); /* more when a loaded machine is slower still */
   teardown();
 }
 
