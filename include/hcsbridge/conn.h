@@ -434,7 +434,9 @@ typedef struct hcsb_verity_info_s {
 typedef struct hcsb_combined_layers_s {
   const char *container_id;
   const char *container_root_path; /* e.g. /run/gcs/c/<id>/rootfs */
-  const char *const *layer_paths;  /* base first */
+  const char *const *layer_paths;  /* top first: the guest joins them
+                                      into overlayfs' lowerdir as given
+                                      (protocol.md §8.5) */
   size_t nlayers;
   const char *scratch_path; /* NULL/"" = read-only overlay */
 } hcsb_combined_layers_t;
@@ -598,7 +600,8 @@ typedef struct hcsb_container_config_s {
   size_t nmapped_virtual_disks;
   const hcsb_mapped_directory_t *mapped_directories;
   size_t nmapped_directories;
-  const char *const *layers; /* guest paths, base first: CombinedLayers Add */
+  const char *const *layers; /* guest paths, top first (the wire order,
+                                protocol.md §8.5): CombinedLayers Add */
   size_t nlayers; /* root: <bundle>/rootfs, spec root.path set to it */
   const char *layer_scratch_path;          /* CombinedLayers ScratchPath */
   const hcsb_network_adapter_t *endpoints; /* Network Add (NamespaceID taken
