@@ -12,7 +12,8 @@
  *   CREATED, STOPPED --DELETE--> DELETED
  *
  * Everything else either leaves the state as it is (KILL, RESIZE, CLOSEIO,
- * EXEC, QUERY where they are allowed) or is refused:
+ * EXEC, QUERY where they are allowed) or is refused (grpc.h gives the
+ * codes):
  *   -ENOENT   (NOT_FOUND): the process has finished or is deleted (a Kill
  *             of an exited process is NOT_FOUND in containerd's runc shim)
  *   -EBUSY    (FAILED_PRECONDITION): not in a state for this
@@ -62,9 +63,10 @@ void hcsb__proc_init(hcsb__proc_t *p);
  * nothing. */
 int hcsb__proc_check(const hcsb__proc_t *p, hcsb__pop_t op, const char **msg);
 
-/* hcsb__proc_check, then the transition when allowed.  EXITED also
- * records `exit_status` and the time (CLOCK_REALTIME) when
- * exited_at is zero; STARTED records `pid` (pass 0 for other ops). */
+/* hcsb__proc_check, then the transition when allowed.  `value`: the pid
+ * for STARTED; the exit status for EXITED and for a KILL that stops a
+ * process that never started (128 + signal); ignored otherwise.  A move
+ * to STOPPED also records the time (CLOCK_REALTIME). */
 int hcsb__proc_apply(hcsb__proc_t *p, hcsb__pop_t op, uint32_t value,
                      const char **msg);
 
