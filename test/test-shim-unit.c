@@ -1,5 +1,5 @@
 /* The shim's Task side without containerd: the process state machine, the
- * error table, the spec adaptation, the rootfs plan and the layer image
+ * spec adaptation, the rootfs plan and the layer image
  * cache. */
 #include "config.h"
 
@@ -18,7 +18,6 @@
 #include <hcsbridge/common.h>
 
 #include "runner.h"
-#include "shim/errmap.h"
 #include "shim/proc.h"
 #include "shim/rootfs.h"
 #include "shim/spec.h"
@@ -157,50 +156,6 @@ static void test_proc_life(void) {
   CHECK_STR(hcsb__pstate_name(p.state), "stopped");
   CHECK_EQ(p.exit_status, 137);
   CHECK_EQ(p.pid, 0);
-}
-
-static void test_errmap(void) {
-  static const struct {
-    int status;
-    int code;
-  } t[] = {
-      {0, HCSB__GRPC_OK},
-      {-ENOENT, HCSB__GRPC_NOT_FOUND},
-      {-EEXIST, HCSB__GRPC_ALREADY_EXISTS},
-      {-EBUSY, HCSB__GRPC_FAILED_PRECONDITION},
-      {-EALREADY, HCSB__GRPC_FAILED_PRECONDITION},
-      {-EINVAL, HCSB__GRPC_INVALID_ARGUMENT},
-      {-ENOTSUP, HCSB__GRPC_UNIMPLEMENTED},
-      {-ETIMEDOUT, HCSB__GRPC_DEADLINE_EXCEEDED},
-      {-ENOTCONN, HCSB__GRPC_UNAVAILABLE},
-      {-ECONNRESET, HCSB__GRPC_UNAVAILABLE},
-      {-ENOMEM, HCSB__GRPC_RESOURCE_EXHAUSTED},
-      {-ENOSPC, HCSB__GRPC_RESOURCE_EXHAUSTED},
-      {-ECANCELED, HCSB__GRPC_CANCELLED},
-      {-EPROTO, HCSB__GRPC_INTERNAL},
-      {-EIO, HCSB__GRPC_UNKNOWN},
-      {HCSB_EGUEST, HCSB__GRPC_UNKNOWN}, /* no gerr */
-  };
-  hcsb_guest_error_t g;
-  char buf[128];
-  size_t i;
-
-  for (i = 0; i < sizeof t / sizeof t[0]; i++)
-    CHECK_EQ(hcsb__shim_grpc_code(t[i].status, NULL), t[i].code);
-  memset(&g, 0, sizeof(g));
-  g.message = "container c1 not found";
-  g.hresult = 0xC037010Eu;
-  CHECK_EQ(hcsb__shim_grpc_code(HCSB_EGUEST, &g), HCSB__GRPC_NOT_FOUND);
-  hcsb__shim_errmsg(buf, sizeof buf, "kill", HCSB_EGUEST, &g);
-  CHECK(strncmp(buf, "kill: guest error 0xc037010e (", 30) == 0);
-  CHECK(strstr(buf, "): container c1 not found") != NULL);
-  g.hresult = 0x80004005u;
-  CHECK_EQ(hcsb__shim_grpc_code(HCSB_EGUEST, &g), HCSB__GRPC_UNKNOWN);
-  hcsb__shim_errmsg(buf, sizeof buf, NULL, -ETIMEDOUT, NULL);
-  CHECK_STR(buf, hcsb_strerror(-ETIMEDOUT));
-  /* Truncated, still terminated. */
-  hcsb__shim_errmsg(buf, 8, "something long", -EIO, NULL);
-  CHECK_EQ(strlen(buf), 7);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -916,7 +871,6 @@ int main(int argc, char **argv) {
   static const hcsb_test_t tests[] = {
       TEST_ENTRY(proc_table),
       TEST_ENTRY(proc_life),
-      TEST_ENTRY(errmap),
       TEST_ENTRY(spec_adapt_pod_member),
       TEST_ENTRY(spec_adapt_own),
       TEST_ENTRY(spec_adapt_bad),
