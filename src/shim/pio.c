@@ -56,8 +56,7 @@ struct hcsb__pio_s {
 static char errbuf[512];
 
 static void maybe_free(hcsb__pio_t *io) {
-  if (io->closing && io->handles == 0 && io->in_writes == 0 &&
-      io->queued == 0)
+  if (io->closing && io->handles == 0 && io->in_writes == 0 && io->queued == 0)
     free(io);
 }
 

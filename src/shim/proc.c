@@ -130,19 +130,19 @@ const char *hcsb__pstate_name(hcsb__pstate_t s) {
 
 const char *hcsb__pop_name(hcsb__pop_t op) {
   static const char *const names[HCSB__POP_COUNT] = {
-      "start", "started", "start-failed", "kill",   "resize",
-      "closeio", "exec",  "query",        "exited", "delete"};
+      "start",   "started", "start-failed", "kill",   "resize",
+      "closeio", "exec",    "query",        "exited", "delete"};
   return (unsigned)op < HCSB__POP_COUNT ? names[op] : "invalid";
 }
 
 int hcsb__pstate_task_status(hcsb__pstate_t s) {
   switch (s) {
-  case HCSB__PS_CREATED:
-  case HCSB__PS_STARTING:
-    return 1;
-  case HCSB__PS_RUNNING:
-    return 2;
-  default:
-    return 3;
+    case HCSB__PS_CREATED:
+    case HCSB__PS_STARTING:
+      return 1;
+    case HCSB__PS_RUNNING:
+      return 2;
+    default:
+      return 3;
   }
 }

@@ -35,16 +35,16 @@ typedef enum hcsb__pstate_e {
 } hcsb__pstate_t;
 
 typedef enum hcsb__pop_e {
-  HCSB__POP_START = 0,     /* Start request */
-  HCSB__POP_STARTED,       /* the guest runs it (pid known) */
-  HCSB__POP_START_FAILED,  /* the guest could not start it */
-  HCSB__POP_KILL,          /* Kill request (signal it) */
-  HCSB__POP_RESIZE,        /* ResizePty request */
-  HCSB__POP_CLOSEIO,       /* CloseIO request */
-  HCSB__POP_EXEC,          /* Exec into this (init) process's container */
-  HCSB__POP_QUERY,         /* Pids / Stats of its container */
-  HCSB__POP_EXITED,        /* the guest reported the exit */
-  HCSB__POP_DELETE,        /* Delete request */
+  HCSB__POP_START = 0,    /* Start request */
+  HCSB__POP_STARTED,      /* the guest runs it (pid known) */
+  HCSB__POP_START_FAILED, /* the guest could not start it */
+  HCSB__POP_KILL,         /* Kill request (signal it) */
+  HCSB__POP_RESIZE,       /* ResizePty request */
+  HCSB__POP_CLOSEIO,      /* CloseIO request */
+  HCSB__POP_EXEC,         /* Exec into this (init) process's container */
+  HCSB__POP_QUERY,        /* Pids / Stats of its container */
+  HCSB__POP_EXITED,       /* the guest reported the exit */
+  HCSB__POP_DELETE,       /* Delete request */
   HCSB__POP_COUNT
 } hcsb__pop_t;
 

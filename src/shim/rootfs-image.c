@@ -189,8 +189,10 @@ static void on_exit_(uv_process_t *p, int64_t code, int sig) {
     if ((nl = strrchr(line, '\n')) != NULL) line = nl + 1;
     r->status = -EIO;
     if (sig != 0)
-      snprintf(r->msg, sizeof r->msg, "layer image of %s: maker killed by "
-               "signal %d", r->dir, sig);
+      snprintf(r->msg, sizeof r->msg,
+               "layer image of %s: maker killed by "
+               "signal %d",
+               r->dir, sig);
     else
       snprintf(r->msg, sizeof r->msg, "layer image of %s: %s", r->dir,
                line[0] != '\0' ? line : "maker failed");

@@ -172,9 +172,9 @@ int hcsb__layer_key(const char *dir, char *key, size_t keylen, char stem[17]) {
 
   if (stat(dir, &st) != 0) return -errno;
   if (!S_ISDIR(st.st_mode)) return -ENOTDIR;
-  n = snprintf(key, keylen, "hcsb-layer v1\n%s\n%" PRIu64 ":%" PRIu64
-                            ":%lld.%09ld\n",
-               dir, (uint64_t)st.st_dev, (uint64_t)st.st_ino,
+  n = snprintf(key, keylen,
+               "hcsb-layer v1\n%s\n%" PRIu64 ":%" PRIu64 ":%lld.%09ld\n", dir,
+               (uint64_t)st.st_dev, (uint64_t)st.st_ino,
                (long long)st.st_ctim.tv_sec, (long)st.st_ctim.tv_nsec);
   if (n < 0 || (size_t)n >= keylen) return -ENAMETOOLONG;
   for (p = key; *p != '\0'; p++) {

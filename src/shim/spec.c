@@ -86,8 +86,8 @@ static json_object *member(json_object *o, const char *key, json_type type,
   return v;
 }
 
-static void drop(adapt_t *a, json_object *o, const char *key,
-                 const char *where, const char *why) {
+static void drop(adapt_t *a, json_object *o, const char *key, const char *where,
+                 const char *why) {
   if (o != NULL && json_object_object_get_ex(o, key, NULL)) {
     json_object_object_del(o, key);
     note(a, "removed %s%s: %s", where, key, why);
@@ -131,7 +131,8 @@ static int adapt_mounts(adapt_t *a, json_object *spec) {
     src = member(m, "source", json_type_string, &r, a);
     if (r != 0) break;
     bind = (type != NULL && strcmp(json_object_get_string(type), "bind") == 0);
-    bind = bind || has_option(m, "bind", &r, a) || has_option(m, "rbind", &r, a);
+    bind =
+        bind || has_option(m, "bind", &r, a) || has_option(m, "rbind", &r, a);
     if (r != 0) break;
     if (bind) {
       note(a, "removed mount %s (a bind of the host's %s)",
@@ -277,8 +278,8 @@ int hcsb__spec_adapt(const char *text, size_t len, const hcsb__spec_ctx_t *ctx,
   r = parse(text, len, &spec, &a.err);
   if (r == 0) r = adapt(&a, spec);
   if (r == 0) {
-    s = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN |
-                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+    s = json_object_to_json_string_ext(
+        spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     *out = s != NULL ? strdup(s) : NULL;
     if (*out == NULL) r = -ENOMEM;
   }
