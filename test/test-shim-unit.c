@@ -32,8 +32,10 @@ typedef struct expect_s {
   hcsb__pstate_t next; /* when allowed */
 } expect_t;
 
-#define A(f, o, n) {HCSB__PS_##f, HCSB__POP_##o, 0, HCSB__PS_##n}
-#define R(f, o, e) {HCSB__PS_##f, HCSB__POP_##o, -e, HCSB__PS_##f}
+#define A(f, o, n) \
+  { HCSB__PS_##f, HCSB__POP_##o, 0, HCSB__PS_##n }
+#define R(f, o, e) \
+  { HCSB__PS_##f, HCSB__POP_##o, -e, HCSB__PS_##f }
 
 /* The whole table, written out independently of proc.c. */
 static const expect_t expected[] = {
@@ -268,8 +270,9 @@ static void test_spec_adapt_pod_member(void) {
   /* Every change said once. */
   CHECK(strstr(notes.text, "removed hooks") != NULL);
   CHECK(strstr(notes.text, "removed windows") != NULL);
-  CHECK(strstr(notes.text, "/etc/hosts (a bind of the host's "
-                           "/var/lib/containerd/hosts)") != NULL);
+  CHECK(strstr(notes.text,
+               "/etc/hosts (a bind of the host's "
+               "/var/lib/containerd/hosts)") != NULL);
   CHECK(strstr(notes.text, "/dev/shm") != NULL);
   CHECK(strstr(notes.text, "/var/run/netns/cni-1") != NULL);
   CHECK(strstr(notes.text, "kubepods-besteffort.slice:cri:c1") != NULL);
@@ -342,8 +345,7 @@ static void test_spec_adapt_bad(void) {
   for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     out = (char *)1;
     err = NULL;
-    if (hcsb__spec_adapt(bad[i], strlen(bad[i]), &ctx, &out, &err) !=
-        -EINVAL)
+    if (hcsb__spec_adapt(bad[i], strlen(bad[i]), &ctx, &out, &err) != -EINVAL)
       hcsb_test_fail(__FILE__, __LINE__, "accepted: %s", bad[i]);
     CHECK(out == NULL);
     CHECK(err != NULL);
@@ -365,25 +367,24 @@ static void test_spec_pod_role(void) {
   hcsb__pod_role_t role;
   char id[8];
 
-  CHECK_EQ(hcsb__spec_pod_role(cri_spec, strlen(cri_spec), &role, id,
-                               sizeof id),
-           0);
+  CHECK_EQ(
+      hcsb__spec_pod_role(cri_spec, strlen(cri_spec), &role, id, sizeof id), 0);
   CHECK_EQ(role, HCSB__POD_MEMBER);
   CHECK_STR(id, "sb1");
   CHECK_EQ(hcsb__spec_pod_role("{}", 2, &role, id, sizeof id), 0);
   CHECK_EQ(role, HCSB__POD_NONE);
   CHECK_STR(id, "");
-#define ANN(t, s)                                                           \
+#define ANN(t, s) \
   "{\"annotations\":{\"io.kubernetes.cri.container-type\":\"" t "\"" s "}}"
   CHECK_EQ(hcsb__spec_pod_role(ANN("sandbox", ""), strlen(ANN("sandbox", "")),
                                &role, id, sizeof id),
            0);
   CHECK_EQ(role, HCSB__POD_SANDBOX);
   /* A member without its sandbox, an unknown type, an ID too long. */
-  CHECK_EQ(hcsb__spec_pod_role(ANN("container", ""),
-                               strlen(ANN("container", "")), &role, id,
-                               sizeof id),
-           -EINVAL);
+  CHECK_EQ(
+      hcsb__spec_pod_role(ANN("container", ""), strlen(ANN("container", "")),
+                          &role, id, sizeof id),
+      -EINVAL);
   CHECK_EQ(role, HCSB__POD_NONE);
   CHECK_EQ(hcsb__spec_pod_role(ANN("vm", ""), strlen(ANN("vm", "")), &role, id,
                                sizeof id),
@@ -474,8 +475,8 @@ static void test_rootfs_refused(void) {
     const char *type, *source, *opt;
     int nmounts, err;
   } bad[] = {
-      {"overlay", "overlay", "workdir=/w", 1, -EINVAL},   /* no lowerdir */
-      {"overlay", "overlay", "lowerdir=", 1, -EINVAL},    /* empty */
+      {"overlay", "overlay", "workdir=/w", 1, -EINVAL}, /* no lowerdir */
+      {"overlay", "overlay", "lowerdir=", 1, -EINVAL},  /* empty */
       {"overlay", "overlay", "lowerdir=/a::/b", 1, -EINVAL},
       {"overlay", "overlay", "lowerdir=/a:rel", 1, -EINVAL},
       {"overlay", "overlay", "lowerdir=/a/../etc", 1, -EINVAL},
@@ -495,8 +496,8 @@ static void test_rootfs_refused(void) {
     hcsb__mount_t m[2] = {{bad[i].type, bad[i].source, NULL, opts, 1},
                           {bad[i].type, bad[i].source, NULL, opts, 1}};
     err = NULL;
-    if (hcsb__rootfs_plan(m, (size_t)bad[i].nmounts, "/b", NULL, &plan,
-                          &err) != bad[i].err)
+    if (hcsb__rootfs_plan(m, (size_t)bad[i].nmounts, "/b", NULL, &plan, &err) !=
+        bad[i].err)
       hcsb_test_fail(__FILE__, __LINE__, "case %zu accepted", i);
     CHECK(err != NULL);
     CHECK_EQ(plan.nlayers, 0);
@@ -781,9 +782,9 @@ static void test_layer_image_failures(void) {
   layer.dir = dir;
   layer.cacheable = 1;
   memset(&a, 0, sizeof(a));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, "/bin/true", on_built, &a,
-                             &req),
-           0);
+  CHECK_EQ(
+      hcsb__layer_image(&loop, cache, &layer, "/bin/true", on_built, &a, &req),
+      0);
   CHECK_EQ(a.calls, 0);
   run_until(&loop, &a.done);
   CHECK_EQ(a.status, -ENOENT);
@@ -815,9 +816,9 @@ static void test_layer_image_failures(void) {
   CHECK(strstr(a.msg, "/nonexistent/maker") != NULL);
 
   /* Bad arguments: nothing runs. */
-  CHECK_EQ(hcsb__layer_image(&loop, "relative", &layer, NULL, on_built, &a,
-                             &req),
-           -EINVAL);
+  CHECK_EQ(
+      hcsb__layer_image(&loop, "relative", &layer, NULL, on_built, &a, &req),
+      -EINVAL);
   drain(&loop);
 }
 
