@@ -560,17 +560,27 @@ static void on_built(void *data, int status, const char *image,
   if (status != 0) CHECK(image == NULL && msg != NULL);
 }
 
+static void on_tick(uv_timer_t *t) {
+  (void)t;
+}
+
+/* Runs the loop until *flag; a 10 ms tick makes each turn come back. */
 static void run_until(uv_loop_t *loop, const int *flag) {
   unsigned scale = getenv("HCSB_TEST_TIMEOUT_SCALE") != NULL
                        ? (unsigned)atoi(getenv("HCSB_TEST_TIMEOUT_SCALE"))
                        : 1;
   uint64_t end = uv_now(loop) + 20000u * (scale ? scale : 1);
+  uv_timer_t tick;
 
+  uv_timer_init(loop, &tick);
+  uv_timer_start(&tick, on_tick, 10, 10);
   while (!*flag) {
     uv_run(loop, UV_RUN_ONCE);
     uv_update_time(loop);
     if (uv_now(loop) > end) hcsb_test_fail(__FILE__, __LINE__, "timed out");
   }
+  uv_close((uv_handle_t *)&tick, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
 }
 
 static void drain(uv_loop_t *loop) {

@@ -113,9 +113,9 @@ static V1(MemoryStat) * memory(arena_t *a, const hcsb_memory_stat_t *s) {
   return m;
 }
 
-static V1(BlkIOEntry) * *blkio_list(arena_t *a, const hcsb_blkio_list_t *l,
-                                    size_t *n) {
-  V1(BlkIOEntry) **v, init = V1INIT(BLK_IOENTRY);
+static V1(BlkIOEntry) *
+    *blkio_list(arena_t *a, const hcsb_blkio_list_t *l, size_t *n) {
+  V1(BlkIOEntry) * *v, init = V1INIT(BLK_IOENTRY);
   size_t i;
 
   *n = 0;
@@ -156,9 +156,9 @@ static V1(BlkIOStat) * blkio(arena_t *a, const hcsb_blkio_stat_t *s) {
   return b;
 }
 
-static V1(RdmaEntry) * *rdma_list(arena_t *a, const hcsb_rdma_entry_t *src,
-                                  size_t n) {
-  V1(RdmaEntry) **v, init = V1INIT(RDMA_ENTRY);
+static V1(RdmaEntry) *
+    *rdma_list(arena_t *a, const hcsb_rdma_entry_t *src, size_t n) {
+  V1(RdmaEntry) * *v, init = V1INIT(RDMA_ENTRY);
   size_t i;
 
   if (n == 0) return NULL;
@@ -214,8 +214,7 @@ static void convert(arena_t *a, const hcsb_metrics_t *in, V1(Metrics) * m) {
     u->kernel = in->cpu.usage.kernel;
     u->user = in->cpu.usage.user;
     if (in->cpu.usage.nper_cpu > 0) {
-      u->per_cpu =
-          arena_alloc(a, in->cpu.usage.nper_cpu * sizeof(*u->per_cpu));
+      u->per_cpu = arena_alloc(a, in->cpu.usage.nper_cpu * sizeof(*u->per_cpu));
       if (u->per_cpu == NULL) return;
       memcpy(u->per_cpu, in->cpu.usage.per_cpu,
              in->cpu.usage.nper_cpu * sizeof(*u->per_cpu));
@@ -285,8 +284,7 @@ static void convert(arena_t *a, const hcsb_metrics_t *in, V1(Metrics) * m) {
   }
 }
 
-int hcsb__cgmetrics_pack(const hcsb_metrics_t *in, uint8_t **out,
-                         size_t *len) {
+int hcsb__cgmetrics_pack(const hcsb_metrics_t *in, uint8_t **out, size_t *len) {
   V1(Metrics) m = V1INIT(METRICS);
   arena_t a;
   size_t n;

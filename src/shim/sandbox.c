@@ -26,10 +26,10 @@ struct hcsb__sandbox_s {
   hcsb_uvm_t *uvm;   /* a VM */
   hcsb_conn_t *conn; /* the connection (the VM's, or our own) */
   int is_vm;
-  int ready;    /* negotiated */
-  int status;   /* < 0: failed, lost or closed */
+  int ready;  /* negotiated */
+  int status; /* < 0: failed, lost or closed */
   int closing;
-  int pending;  /* closes still to complete before the memory goes */
+  int pending; /* closes still to complete before the memory goes */
   int qemu_pid, vsockd_pid;
   char error[512];
   uv_timer_t timer; /* runs the ready callbacks on a later turn */
@@ -213,10 +213,11 @@ static int start_vm(hcsb__sandbox_t *sb, const hcsb__shim_config_t *cfg,
   int r;
 
   if (access(cfg->kernel, R_OK) != 0 || access(cfg->initrd, R_OK) != 0) {
-    SHIM_ERROR("no utility VM image: %s or %s is missing (make one with "
-               "`%s -o %s`, or set kernel and initrd in %s)",
-               cfg->kernel, cfg->initrd, cfg->mkuvm, cfg->image_dir,
-               cfg->path != NULL ? cfg->path : "the shim's config");
+    SHIM_ERROR(
+        "no utility VM image: %s or %s is missing (make one with "
+        "`%s -o %s`, or set kernel and initrd in %s)",
+        cfg->kernel, cfg->initrd, cfg->mkuvm, cfg->image_dir,
+        cfg->path != NULL ? cfg->path : "the shim's config");
     return -ENOENT;
   }
   r = split_files(sb, cfg);

@@ -68,8 +68,9 @@ void hcsb__sandbox_set_lost_cb(hcsb__sandbox_t *sb, hcsb__sandbox_lost_cb cb,
 
 /* Creates a container from `layers` (base first): host paths of ext4
  * images for a VM (VPMem + CombinedLayers), host directories for an
- * address (CombinedLayers as they are; the emulator records them).  config->layers must be empty.
- * As hcsb_conn_create_container otherwise (-ENOTCONN before ready). */
+ * address (CombinedLayers as they are; the emulator records them).
+ * config->layers must be empty. As hcsb_conn_create_container otherwise
+ * (-ENOTCONN before ready). */
 int hcsb__sandbox_create_container(hcsb__sandbox_t *sb,
                                    const hcsb_container_config_t *config,
                                    const char *const *layers, size_t nlayers,

@@ -28,7 +28,8 @@
 #include "shim/task.h"
 
 #define TASK_SERVICE "containerd.task.v2.Task"
-#define PROCESS_SPEC_URL "types.containerd.io/opencontainers/runtime-spec/1/Process"
+#define PROCESS_SPEC_URL \
+  "types.containerd.io/opencontainers/runtime-spec/1/Process"
 #define RESOURCES_URL \
   "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
 
@@ -144,8 +145,7 @@ static Google__Protobuf__Timestamp *exited_at(Google__Protobuf__Timestamp *ts,
 static void publish(svc_t *s, const char *topic, const ProtobufCMessage *ev) {
   int r = hcsb__shim_publish(s->shim->events, topic, ev);
 
-  if (r != 0)
-    SHIM_WARN("event %s not published: %s", topic, hcsb_strerror(r));
+  if (r != 0) SHIM_WARN("event %s not published: %s", topic, hcsb_strerror(r));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -266,8 +266,7 @@ static void h_create(hcsb__shim_call_t *call, const ProtobufCMessage *m,
 
   if (s->sandbox == NULL) {
     hcsb__shim_reply_error(call, HCSB__GRPC_FAILED_PRECONDITION,
-                           "no guest to run the task in: %s",
-                           s->sandbox_error);
+                           "no guest to run the task in: %s", s->sandbox_error);
     return;
   }
   if (req->id[0] == '\0' || find_task(s, req->id) != NULL) {
@@ -483,8 +482,8 @@ static void h_state(hcsb__shim_call_t *call, const ProtobufCMessage *m,
   resp.exec_id = req->exec_id;
   resp.bundle = (char *)hcsb__task_bundle(t);
   resp.pid = st->pid;
-  resp.status = (Containerd__V1__Types__Status)hcsb__pstate_task_status(
-      st->state);
+  resp.status =
+      (Containerd__V1__Types__Status)hcsb__pstate_task_status(st->state);
   resp.stdin = (char *)in;
   resp.stdout = (char *)out;
   resp.stderr = (char *)err;
@@ -607,8 +606,7 @@ static void h_resize(hcsb__shim_call_t *call, const ProtobufCMessage *m,
   int r;
 
   if (p == NULL) return;
-  r = hcsb__tproc_resize(p, req->width, req->height, on_done_empty, call,
-                         &msg);
+  r = hcsb__tproc_resize(p, req->width, req->height, on_done_empty, call, &msg);
   if (r != 0) refuse(call, r, msg);
 }
 
@@ -702,8 +700,7 @@ static void query(svc_t *s, hcsb__shim_call_t *call, const char *id,
   int r;
 
   if (t == NULL) {
-    hcsb__shim_reply_error(call, HCSB__GRPC_NOT_FOUND, "task %s not found",
-                           id);
+    hcsb__shim_reply_error(call, HCSB__GRPC_NOT_FOUND, "task %s not found", id);
     return;
   }
   r = hcsb__task_properties(t, types, cb, call, &msg);
@@ -821,10 +818,8 @@ static void h_shutdown(hcsb__shim_call_t *call, const ProtobufCMessage *m,
 
 /* ------------------------------------------------------------------------ */
 
-#define M(name, msg, fn)                                        \
-  {                                                             \
-    TASK_SERVICE, name, &containerd__task__v2__##msg##__descriptor, fn \
-  }
+#define M(name, msg, fn) \
+  { TASK_SERVICE, name, &containerd__task__v2__##msg##__descriptor, fn }
 
 static const hcsb__shim_method_t methods[] = {
     M("State", state_request, h_state),

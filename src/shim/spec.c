@@ -340,3 +340,44 @@ int hcsb__spec_terminal(const char *text, size_t len) {
   json_object_put(spec);
   return r;
 }
+
+int hcsb__spec_adapt_process(const char *text, size_t len, unsigned width,
+                             unsigned height, char **out, const char **err) {
+  hcsb__spec_ctx_t ctx;
+  adapt_t a = {&ctx, NULL};
+  json_object *o, *size = NULL;
+  const char *s;
+  int r;
+
+  memset(&ctx, 0, sizeof(ctx));
+  *out = NULL;
+  r = parse(text, len, &o, &a.err);
+  if (r != 0) {
+    *err = a.err != NULL ? a.err : "the process is not a JSON object";
+    return r;
+  }
+  drop(&a, o, "apparmorProfile", "process.", "");
+  drop(&a, o, "selinuxLabel", "process.", "");
+  if (width != 0 || height != 0) {
+    size = json_object_new_object();
+    r = size != NULL &&
+                json_object_object_add(size, "height",
+                                       json_object_new_int64(height)) == 0 &&
+                json_object_object_add(size, "width",
+                                       json_object_new_int64(width)) == 0 &&
+                json_object_object_add(o, "consoleSize", size) == 0
+            ? 0
+            : -ENOMEM;
+    if (r != 0) json_object_put(size);
+  }
+  s = r == 0 ? json_object_to_json_string_ext(
+                   o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+             : NULL;
+  *out = s != NULL ? strdup(s) : NULL;
+  json_object_put(o);
+  if (*out == NULL) {
+    *err = "out of memory";
+    return -ENOMEM;
+  }
+  return 0;
+}

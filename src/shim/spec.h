@@ -66,6 +66,14 @@ typedef struct hcsb__spec_ctx_s {
 int hcsb__spec_adapt(const char *text, size_t len, const hcsb__spec_ctx_t *ctx,
                      char **out, const char **err);
 
+/* An exec's OCI process (`text`, len bytes) for the guest: the host's
+ * LSM labels removed (process.apparmorProfile, process.selinuxLabel) and,
+ * when width or height is not 0, consoleSize set, so that a terminal has
+ * its size from the first instruction on.  Returns 0 and *out (free()), or
+ * -EINVAL / -E2BIG / -ENOMEM with *err set. */
+int hcsb__spec_adapt_process(const char *text, size_t len, unsigned width,
+                             unsigned height, char **out, const char **err);
+
 /* The pod role the CRI annotations give a spec
  * (io.kubernetes.cri.container-type, io.kubernetes.cri.sandbox-id). */
 typedef enum hcsb__pod_role_e {

@@ -43,7 +43,7 @@ struct hcsb__tproc_s {
   int drained;        /* pio's outputs are out */
   int oom_checked;    /* a SIGKILL exit: the OOM counter was looked at */
   int finishing;      /* an OOM query is in flight */
-  uv_timer_t linger; /* after the exit: at most this long for the output */
+  uv_timer_t linger;  /* after the exit: at most this long for the output */
   int linger_init;
   hcsb__twait_t *waits;
   int closing; /* the library handle is being closed */
@@ -57,13 +57,13 @@ struct hcsb__task_s {
   int freed; /* hcsb__task_free was called */
   char *id;
   char *bundle;
-  char *spec;     /* config.json as read */
+  char *spec; /* config.json as read */
   size_t speclen;
   hcsb__pod_role_t role;
   char sandbox_id[256]; /* a member's sandbox */
   hcsb_container_t *c;
-  int created;  /* the container exists in the guest */
-  int busy;     /* create/delete in flight */
+  int created; /* the container exists in the guest */
+  int busy;    /* create/delete in flight */
   hcsb__tproc_t *init;
   hcsb__tproc_t *execs;
   size_t nexecs;

@@ -371,8 +371,8 @@ int hcsb__task_create(const hcsb__task_env_t *env,
     r = -EINVAL;
   }
   if (r == 0)
-    r = hcsb__tproc_new(t, "", req->terminal, req->stdin_path,
-                        req->stdout_path, req->stderr_path, &t->init, msg);
+    r = hcsb__tproc_new(t, "", req->terminal, req->stdin_path, req->stdout_path,
+                        req->stderr_path, &t->init, msg);
   op = r == 0 ? calloc(1, sizeof(*op)) : NULL;
   if (r == 0 && op == NULL) r = -ENOMEM;
   if (r != 0) {
@@ -392,8 +392,8 @@ int hcsb__task_create(const hcsb__task_env_t *env,
     if (op->images == NULL) r = -ENOMEM;
   }
   /* An emulator guest takes the directories as they are. */
-  for (i = 0; r == 0 && !hcsb__sandbox_is_vm(env->sandbox) &&
-              i < op->plan.nlayers;
+  for (i = 0;
+       r == 0 && !hcsb__sandbox_is_vm(env->sandbox) && i < op->plan.nlayers;
        i++) {
     op->images[i] = strdup(op->plan.layers[i].dir);
     if (op->images[i] == NULL) r = -ENOMEM;
@@ -430,33 +430,6 @@ int hcsb__task_create(const hcsb__task_env_t *env,
 /* ------------------------------------------------------------------------ */
 /* Execs */
 
-/* The exec's process JSON, with what the guest cannot use removed. */
-static int adapt_process(const char *text, size_t len, char **out,
-                         const char **msg) {
-  json_tokener *tok = json_tokener_new_ex(HCSB__SPEC_MAX_DEPTH);
-  json_object *o;
-  const char *s;
-
-  *out = NULL;
-  if (tok == NULL) return -ENOMEM;
-  o = json_tokener_parse_ex(tok, text, (int)len);
-  if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-      !json_object_is_type(o, json_type_object)) {
-    json_object_put(o);
-    json_tokener_free(tok);
-    *msg = "the exec's process spec is not a JSON object";
-    return -EINVAL;
-  }
-  json_tokener_free(tok);
-  json_object_object_del(o, "apparmorProfile");
-  json_object_object_del(o, "selinuxLabel");
-  s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                            JSON_C_TO_STRING_NOSLASHESCAPE);
-  *out = s != NULL ? strdup(s) : NULL;
-  json_object_put(o);
-  return *out != NULL ? 0 : -ENOMEM;
-}
-
 int hcsb__task_exec(hcsb__task_t *t, const char *exec_id, const char *spec,
                     size_t len, int terminal, const char *in, const char *out,
                     const char *err, const char **msg) {
@@ -478,7 +451,7 @@ int hcsb__task_exec(hcsb__task_t *t, const char *exec_id, const char *spec,
     *msg = "the exec's process spec is larger than 4 MiB";
     return -E2BIG;
   }
-  r = adapt_process(spec, len, &process, msg);
+  r = hcsb__spec_adapt_process(spec, len, 0, 0, &process, msg);
   if (r != 0) return r;
   r = hcsb__tproc_new(t, exec_id, terminal, in, out, err, &p, msg);
   if (r != 0) {
@@ -512,14 +485,14 @@ static void del_done(del_t *op, int status, const hcsb_guest_error_t *gerr) {
 
   t->busy = 0;
   if (status != 0)
-    SHIM_WARN("task %s: the guest did not delete the container (%s); it "
-              "goes with the VM",
-              t->id, hcsb_strerror(status));
+    SHIM_WARN(
+        "task %s: the guest did not delete the container (%s); it "
+        "goes with the VM",
+        t->id, hcsb_strerror(status));
   for (i = 0; i < t->nprivate; i++) {
     unlink(t->private_images[i]);
     if (t->env.state != NULL)
-      hcsb__shim_state_remove_path(t->env.state, "file",
-                                   t->private_images[i]);
+      hcsb__shim_state_remove_path(t->env.state, "file", t->private_images[i]);
   }
   t->created = 0;
   if (t->c != NULL) { /* the ID may be used again */

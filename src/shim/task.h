@@ -155,8 +155,7 @@ typedef void (*hcsb__task_props_cb)(void *data, int status,
                                     const char *msg,
                                     const hcsb_properties_t *props);
 int hcsb__task_properties(hcsb__task_t *t, unsigned types,
-                          hcsb__task_props_cb cb, void *data,
-                          const char **msg);
+                          hcsb__task_props_cb cb, void *data, const char **msg);
 
 /* Update: new limits for the container's cgroups (`resources`, len bytes:
  * an OCI LinuxResources JSON object), sent as a ContainerConstraints

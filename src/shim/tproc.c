@@ -94,13 +94,11 @@ int hcsb__tproc_new(hcsb__task_t *t, const char *exec_id, int terminal,
   p->in = strdup(in != NULL ? in : "");
   p->out = strdup(out != NULL ? out : "");
   p->err = strdup(err != NULL ? err : "");
-  if (p->exec_id == NULL || p->in == NULL || p->out == NULL ||
-      p->err == NULL) {
+  if (p->exec_id == NULL || p->in == NULL || p->out == NULL || p->err == NULL) {
     hcsb__tproc_unref(p);
     return -ENOMEM;
   }
-  r = hcsb__pio_open(t->env.loop, p->in, p->out, p->err, terminal, &p->io,
-                     msg);
+  r = hcsb__pio_open(t->env.loop, p->in, p->out, p->err, terminal, &p->io, msg);
   if (r != 0) {
     hcsb__tproc_unref(p);
     return r;
@@ -229,10 +227,10 @@ static void finish_exit(hcsb__tproc_t *p) {
 static void on_linger(uv_timer_t *timer) {
   hcsb__tproc_t *p = timer->data;
 
-  SHIM_WARN("task %s%s%s: output still open %d ms after the exit; "
-            "reporting the exit without the rest",
-            p->task->id, p->exec_id[0] ? " exec " : "", p->exec_id,
-            LINGER_MS);
+  SHIM_WARN(
+      "task %s%s%s: output still open %d ms after the exit; "
+      "reporting the exit without the rest",
+      p->task->id, p->exec_id[0] ? " exec " : "", p->exec_id, LINGER_MS);
   hcsb__pio_detach(p->io);
   p->drained = 1;
   finish_exit(p);
@@ -345,6 +343,17 @@ int hcsb__tproc_start(hcsb__tproc_t *p, hcsb__task_cb cb, void *data,
     cfg.console_height = p->height;
   }
   cfg.oci_process_json = p->spec; /* NULL for the init: the spec's */
+  if (p->spec != NULL && p->has_size) {
+    /* A size known before the start goes into the spec: a resize after
+     * the start would come after the process's first look at it. */
+    char *sized = NULL;
+    r = hcsb__spec_adapt_process(p->spec, strlen(p->spec), p->width, p->height,
+                                 &sized, msg);
+    if (r != 0) return r;
+    free(p->spec);
+    p->spec = sized;
+    cfg.oci_process_json = sized;
+  }
   r = hcsb_container_create_process(t->c, NULL, &cfg, on_created, p, &p->p);
   if (r != 0) {
     *msg = "cannot start the process";
@@ -394,8 +403,8 @@ static int signal_one(hcsb__tproc_t *p, uint32_t sig, hcsb__task_cb cb,
   return r;
 }
 
-int hcsb__tproc_kill(hcsb__tproc_t *p, uint32_t sig, int all,
-                     hcsb__task_cb cb, void *data, const char **msg) {
+int hcsb__tproc_kill(hcsb__tproc_t *p, uint32_t sig, int all, hcsb__task_cb cb,
+                     void *data, const char **msg) {
   hcsb__tproc_t *e;
   pop_t *op;
   int r;
@@ -408,8 +417,8 @@ int hcsb__tproc_kill(hcsb__tproc_t *p, uint32_t sig, int all,
   if (r != 0) return r;
   if (all && p == p->task->init) {
     for (e = p->task->execs; e != NULL; e = e->next)
-      if (e->p != NULL && (e->st.state == HCSB__PS_RUNNING ||
-                           e->st.state == HCSB__PS_STARTING))
+      if (e->p != NULL &&
+          (e->st.state == HCSB__PS_RUNNING || e->st.state == HCSB__PS_STARTING))
         signal_one(e, sig, NULL, NULL);
   }
   if (p->st.state != HCSB__PS_CREATED) {
@@ -465,8 +474,8 @@ int hcsb__tproc_resize(hcsb__tproc_t *p, uint32_t width, uint32_t height,
   if (p->p == NULL) /* not started: applied at the start */
     r = hcsb__task_defer(p->task, p, resized_early, op);
   else
-    r = hcsb_process_resize_console(p->p, NULL, p->width, p->height,
-                                    on_resized, op);
+    r = hcsb_process_resize_console(p->p, NULL, p->width, p->height, on_resized,
+                                    op);
   if (r != 0) {
     op->cb = NULL;
     pop_done(op, 0, NULL, NULL);
