@@ -69,7 +69,8 @@ static void spin(fx_t *f, int turns) {
   for (int i = 0; i < turns; i++) {
     uv_run(&f->loop, UV_RUN_NOWAIT);
     usleep(1000);
-    ssize_t n = read(f->peer, f->sent + f->nsent, sizeof f->sent - 1 - f->nsent);
+    ssize_t n =
+        read(f->peer, f->sent + f->nsent, sizeof f->sent - 1 - f->nsent);
     if (n > 0) f->nsent += (size_t)n;
     f->sent[f->nsent] = '\0';
   }
@@ -107,8 +108,9 @@ static void res_cb(void *data, int status, const hcsb__qmp_msg_t *msg) {
   r->calls++;
   r->status = status;
   if (msg != NULL && msg->kind == HCSB__QMP_RETURN)
-    snprintf(r->value, sizeof r->value, "%s",
-             json_object_to_json_string_ext(msg->value, JSON_C_TO_STRING_PLAIN));
+    snprintf(
+        r->value, sizeof r->value, "%s",
+        json_object_to_json_string_ext(msg->value, JSON_C_TO_STRING_PLAIN));
   else if (msg != NULL)
     snprintf(r->value, sizeof r->value, "%s: %s", msg->error_class,
              msg->error_desc);
@@ -133,14 +135,16 @@ static void test_mon_commands_answered_out_of_order(void) {
   /* Never inside the call. */
   CHECK_EQ(a.calls + b.calls + c.calls, 0);
   spin(&f, 10);
-  CHECK_STR(f.sent, "{\"execute\":\"query-status\",\"id\":2}\r\n"
-                    "{\"execute\":\"object-del\",\"arguments\":{\"id\":"
-                    "\"pmem0\"},\"id\":3}\r\n"
-                    "{\"execute\":\"device_add\",\"id\":4}\r\n");
-  peer_say(&f, "{\"id\": 4, \"error\": {\"class\": \"GenericError\", "
-               "\"desc\": \"Bus 'pcie.0' does not support hotplugging\"}}"
-               "\r\n{\"return\": {}, \"id\": 3}\r\n{\"event\": \"RESUME\", "
-               "\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\r\n");
+  CHECK_STR(f.sent,
+            "{\"execute\":\"query-status\",\"id\":2}\r\n"
+            "{\"execute\":\"object-del\",\"arguments\":{\"id\":"
+            "\"pmem0\"},\"id\":3}\r\n"
+            "{\"execute\":\"device_add\",\"id\":4}\r\n");
+  peer_say(&f,
+           "{\"id\": 4, \"error\": {\"class\": \"GenericError\", "
+           "\"desc\": \"Bus 'pcie.0' does not support hotplugging\"}}"
+           "\r\n{\"return\": {}, \"id\": 3}\r\n{\"event\": \"RESUME\", "
+           "\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\r\n");
   spin(&f, 10);
   peer_say(&f, "{\"return\": {\"status\": \"running\"}, \"id\": 2}\r\n");
   spin(&f, 10);
@@ -151,8 +155,7 @@ static void test_mon_commands_answered_out_of_order(void) {
   CHECK_EQ(b.status, 0);
   CHECK_EQ(c.calls, 1);
   CHECK_EQ(c.status, -EREMOTEIO);
-  CHECK_STR(c.value,
-            "GenericError: Bus 'pcie.0' does not support hotplugging");
+  CHECK_STR(c.value, "GenericError: Bus 'pcie.0' does not support hotplugging");
   CHECK_EQ(f.events, 1);
   CHECK_STR(f.last_event, "RESUME");
   CHECK_EQ(f.closed, 0);
@@ -241,8 +244,9 @@ static void test_mon_close_from_callback(void) {
   CHECK_EQ(hcsb__qmp_mon_command(&f.mon, "a", NULL, 0, res_cb, &a), 0);
   CHECK_EQ(hcsb__qmp_mon_command(&f.mon, "b", NULL, 0, res_cb, &b), 0);
   spin(&f, 5);
-  peer_say(&f, "{\"return\": {}, \"id\": 2}\r\n{\"return\": {}, \"id\": 3}"
-               "\r\n{\"event\": \"STOP\"}\r\n");
+  peer_say(&f,
+           "{\"return\": {}, \"id\": 2}\r\n{\"return\": {}, \"id\": 3}"
+           "\r\n{\"event\": \"STOP\"}\r\n");
   spin(&f, 10);
   CHECK_EQ(a.calls, 1);
   CHECK_EQ(a.status, 0);
@@ -269,8 +273,9 @@ static void test_mon_capabilities_refused(void) {
   fx_open(&f, 5000);
   peer_say(&f, "{\"QMP\": {}}\r\n");
   spin(&f, 10);
-  peer_say(&f, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": "
-               "\"no\"}, \"id\": 1}\r\n");
+  peer_say(&f,
+           "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": "
+           "\"no\"}, \"id\": 1}\r\n");
   spin(&f, 10);
   CHECK_EQ(f.ready, 1);
   CHECK_EQ(f.ready_status, -EPROTO);

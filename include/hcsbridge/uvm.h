@@ -202,6 +202,10 @@ typedef struct hcsb_uvm_exit_s {
    * one is there; NUL-terminated). */
   const char *console_tail;
   size_t console_tail_len;
+  /* QEMU's last lines on stderr (at most 1 KiB; NUL-terminated): why it
+   * refused to start, or what it said when it stopped. */
+  const char *stderr_tail;
+  size_t stderr_tail_len;
 } hcsb_uvm_exit_t;
 
 /* Runs once when QEMU exits while the VM is starting or running (the guest
@@ -316,14 +320,21 @@ typedef struct hcsb_uvm_layer_s {
 /* hcsshim's CreateContainer on a UVM: each layer image is added with
  * hcsb_uvm_add_vpmem (in order, base first; shared images count a
  * reference), then hcsb_conn_create_container runs with `config` whose
- * `layers` are the images' mount paths (config->layers must be empty).
- * A failure removes what this call added, newest first, before `cb` runs.
+ * `layers` are the images' mount paths.  `config` is copied; its layers,
+ * mapped disks, mapped directories and endpoints must be empty (add what
+ * else the container needs with hcsb_conn_modify_for_container).  A
+ * failure removes what this call added, newest first, before `cb` runs.
  * The layers stay recorded under the container's ID for
- * hcsb_uvm_delete_container.  Statuses: hcsb_conn_create_container's and
- * hcsb_uvm_add_vpmem's.  Returns -EINVAL (no layers, config->layers set,
- * no ID in config: give one), -ENOTCONN, -EEXIST (the ID has layers
- * here already), what hcsb_uvm_add_vpmem returns for an image, -ENOMEM.
- * *out is set when 0 is returned, as with hcsb_conn_create_container. */
+ * hcsb_uvm_delete_container.
+ * The container's handle comes with the callback (`c`): it is NULL when
+ * the failure came before the create was sent (a VPMem add failed), and
+ * otherwise must be closed, as with hcsb_conn_create_container, also
+ * after a failure.  `out` (may be NULL) is set to NULL: the handle does
+ * not exist yet when this returns.  Statuses: hcsb_conn_create_container's
+ * and hcsb_uvm_add_vpmem's.  Returns -EINVAL (no layers, no ID in config:
+ * give one, config resources set), -ENOTCONN, -EEXIST (the ID has layers
+ * here already), what hcsb_uvm_add_vpmem returns for the first image,
+ * -ENOMEM. */
 HCSB_EXTERN int hcsb_uvm_create_container(hcsb_uvm_t *uvm,
                                           const hcsb_call_opts_t *opts,
                                           const hcsb_container_config_t *config,

@@ -1,4 +1,6 @@
 /* QMP over a socket on libuv (monitor.h). */
+#include "config.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -220,38 +222,38 @@ static void dispatch(hcsb__qmp_mon_t *m, const hcsb__qmp_msg_t *msg) {
   hcsb__qmp_cmd_t *c;
 
   switch (msg->kind) {
-  case HCSB__QMP_GREETING:
-    if (m->state != HCSB__QMP_WAIT_GREETING) {
-      mon_log(m, HCSB_LOG_WARN, "QMP: a second greeting, ignored");
+    case HCSB__QMP_GREETING:
+      if (m->state != HCSB__QMP_WAIT_GREETING) {
+        mon_log(m, HCSB_LOG_WARN, "QMP: a second greeting, ignored");
+        return;
+      }
+      m->state = HCSB__QMP_NEGOTIATING;
+      uv_timer_stop(&m->timer);
+      if (send_command(m, "qmp_capabilities", NULL, m->timeout_ms, NULL, NULL,
+                       1) != 0)
+        fail(m, -ENOMEM);
       return;
-    }
-    m->state = HCSB__QMP_NEGOTIATING;
-    uv_timer_stop(&m->timer);
-    if (send_command(m, "qmp_capabilities", NULL, m->timeout_ms, NULL, NULL,
-                     1) != 0)
-      fail(m, -ENOMEM);
-    return;
-  case HCSB__QMP_EVENT:
-    mon_log(m, HCSB_LOG_DEBUG, "QMP event %s", msg->event);
-    if (m->state == HCSB__QMP_READY) m->hooks->event(m, msg);
-    return;
-  case HCSB__QMP_RETURN:
-  case HCSB__QMP_ERROR:
-    c = msg->has_id ? find(m, msg->id) : NULL;
-    if (c == NULL) {
-      /* Late (timed out), or an error QEMU could not tie to a command. */
-      m->late_answers++;
-      mon_log(m, HCSB_LOG_INFO, "QMP: an answer for no command out (%s%s)",
-              msg->kind == HCSB__QMP_ERROR ? "error: " : "return",
-              msg->kind == HCSB__QMP_ERROR ? msg->error_desc : "");
+    case HCSB__QMP_EVENT:
+      mon_log(m, HCSB_LOG_DEBUG, "QMP event %s", msg->event);
+      if (m->state == HCSB__QMP_READY) m->hooks->event(m, msg);
       return;
-    }
-    if (msg->kind == HCSB__QMP_ERROR)
-      mon_log(m, HCSB_LOG_INFO, "QMP <- error %s: %s", msg->error_class,
-              msg->error_desc);
-    cmd_complete(m, c, msg->kind == HCSB__QMP_RETURN ? 0 : -EREMOTEIO, msg);
-    rearm(m);
-    return;
+    case HCSB__QMP_RETURN:
+    case HCSB__QMP_ERROR:
+      c = msg->has_id ? find(m, msg->id) : NULL;
+      if (c == NULL) {
+        /* Late (timed out), or an error QEMU could not tie to a command. */
+        m->late_answers++;
+        mon_log(m, HCSB_LOG_INFO, "QMP: an answer for no command out (%s%s)",
+                msg->kind == HCSB__QMP_ERROR ? "error: " : "return",
+                msg->kind == HCSB__QMP_ERROR ? msg->error_desc : "");
+        return;
+      }
+      if (msg->kind == HCSB__QMP_ERROR)
+        mon_log(m, HCSB_LOG_INFO, "QMP <- error %s: %s", msg->error_class,
+                msg->error_desc);
+      cmd_complete(m, c, msg->kind == HCSB__QMP_RETURN ? 0 : -EREMOTEIO, msg);
+      rearm(m);
+      return;
   }
 }
 

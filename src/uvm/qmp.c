@@ -1,4 +1,6 @@
 /* QMP codec (qmp.h). */
+#include "config.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
