@@ -158,9 +158,27 @@ static void fx_open(fx_t *f) {
   f->cfg.guest = guest;
   f->cfg.boot_timeout_ms = 20000 * scale();
   f->cfg.log_level = HCSB_LOG_WARN;
+  if (getenv("HCSB_SHIM_TEST_UVM") != NULL) {
+    /* By hand: the same tests in a utility VM made by hcsb-mkuvm into
+     * $HCSB_SHIM_TEST_UVM (slow: one boot per test). */
+    static char kernel[512], initrd[512];
+    snprintf(kernel, sizeof kernel, "%s/vmlinuz", getenv("HCSB_SHIM_TEST_UVM"));
+    snprintf(initrd, sizeof initrd, "%s/initrd.img",
+             getenv("HCSB_SHIM_TEST_UVM"));
+    f->cfg.guest = NULL;
+    f->cfg.kernel = kernel;
+    f->cfg.initrd = initrd;
+    f->cfg.accel = (char *)"tcg";
+    f->cfg.memory_mb = 512;
+    f->cfg.cpus = 1;
+    f->cfg.boot_timeout_ms = 240000;
+    f->cfg.time_limit_s = 600;
+    f->cfg.vsockd = (char *)hcsb_test_build_path("src/hcsb-vsockd");
+    f->cfg.run_dir = (char *)hcsb_test_tmpdir();
+  }
   hcsb__shim_log_set_level(getenv("SHIMLOG") ? HCSB_LOG_DEBUG : HCSB_LOG_WARN);
   CHECK_EQ(hcsb__sandbox_start(&f->loop, &f->cfg, &f->state, NULL, &f->sb), 0);
-  CHECK_EQ(hcsb__sandbox_is_vm(f->sb), 0);
+  CHECK_EQ(hcsb__sandbox_is_vm(f->sb), f->cfg.guest == NULL);
   CHECK_EQ(hcsb__sandbox_when_ready(f->sb, on_ready, &ready), 0);
   CHECK_EQ(ready, 0);
   run_until(f, &ready);
@@ -326,8 +344,9 @@ static void test_init_output_and_exit(void) {
   char errbuf[256] = "";
 
   fx_open(&f);
-  bundle = make_bundle("b1", "[\"sh\",\"-c\",\"echo to-out; echo to-err >&2;"
-                             " exit 3\"]",
+  bundle = make_bundle("b1",
+                       "[\"sh\",\"-c\",\"echo to-out; echo to-err >&2;"
+                       " exit 3\"]",
                        NULL);
   out = make_fifo("b1-out", &f.out_rfd);
   err = make_fifo("b1-err", &f.err_rfd);
@@ -423,12 +442,11 @@ static void test_exec_stdin(void) {
   out = make_fifo("e1-out", &ofd);
   /* containerd's writer end of stdin (its fifo package opens it once a
    * reader exists; the shim's own write end lets this one come later). */
-  CHECK_EQ(hcsb__task_exec(t, "e1", proc, sizeof proc - 1, 0, in, out, "",
-                           &msg),
-           0);
-  CHECK_EQ(hcsb__task_exec(t, "e1", proc, sizeof proc - 1, 0, in, out, "",
-                           &msg),
-           -EEXIST);
+  CHECK_EQ(
+      hcsb__task_exec(t, "e1", proc, sizeof proc - 1, 0, in, out, "", &msg), 0);
+  CHECK_EQ(
+      hcsb__task_exec(t, "e1", proc, sizeof proc - 1, 0, in, out, "", &msg),
+      -EEXIST);
   CHECK_EQ(hcsb__task_nexecs(t), 1);
   wfd = open(in, O_WRONLY | O_NONBLOCK);
   CHECK(wfd >= 0);
@@ -461,8 +479,7 @@ static void test_exec_stdin(void) {
   CHECK(hcsb__task_proc(t, "e1") == NULL);
   CHECK_EQ(hcsb__task_nexecs(t), 0);
   /* The init cannot be deleted while it runs. */
-  CHECK_EQ(hcsb__tproc_delete(hcsb__task_init(t), on_res, NULL, &msg),
-           -EBUSY);
+  CHECK_EQ(hcsb__tproc_delete(hcsb__task_init(t), on_res, NULL, &msg), -EBUSY);
   hcsb__task_free(t);
   fx_close(&f);
 }
@@ -487,12 +504,11 @@ static void test_exec_terminal(void) {
   t = create_task(&f, "c5", bundle, "", "", "", 0);
   start(&f, hcsb__task_init(t));
   out = make_fifo("e2-out", &ofd);
-  CHECK_EQ(hcsb__task_exec(t, "e2", proc, sizeof proc - 1, 1, "", out,
-                           "/err", &msg),
-           -EINVAL);
-  CHECK_EQ(hcsb__task_exec(t, "e2", proc, sizeof proc - 1, 1, "", out, "",
-                           &msg),
-           0);
+  CHECK_EQ(
+      hcsb__task_exec(t, "e2", proc, sizeof proc - 1, 1, "", out, "/err", &msg),
+      -EINVAL);
+  CHECK_EQ(
+      hcsb__task_exec(t, "e2", proc, sizeof proc - 1, 1, "", out, "", &msg), 0);
   e = hcsb__task_proc(t, "e2");
   CHECK_EQ(hcsb__tproc_terminal(e), 1);
   memset(&r, 0, sizeof(r));
@@ -565,22 +581,21 @@ static void test_kill_all_pids_stats(void) {
   t = create_task(&f, "c6", bundle, "", "", "", 0);
   init = hcsb__task_init(t);
   start(&f, init);
-  CHECK_EQ(hcsb__task_exec(t, "e3", proc, sizeof proc - 1, 0, "", "", "",
-                           &msg),
+  CHECK_EQ(hcsb__task_exec(t, "e3", proc, sizeof proc - 1, 0, "", "", "", &msg),
            0);
   e = hcsb__task_proc(t, "e3");
   start(&f, e);
   CHECK(hcsb__task_proc_by_pid(t, hcsb__tproc_state(e)->pid) == e);
   memset(&r, 0, sizeof(r));
-  CHECK_EQ(hcsb__task_properties(t, HCSB_PROPERTY_PROCESS_LIST, props_cb, &r,
-                                 &msg),
-           0);
+  CHECK_EQ(
+      hcsb__task_properties(t, HCSB_PROPERTY_PROCESS_LIST, props_cb, &r, &msg),
+      0);
   run_until(&f, &r.done);
   CHECK(r.status >= 2);
   memset(&r, 0, sizeof(r));
-  CHECK_EQ(hcsb__task_properties(t, HCSB_PROPERTY_STATISTICS, props_cb, &r,
-                                 &msg),
-           0);
+  CHECK_EQ(
+      hcsb__task_properties(t, HCSB_PROPERTY_STATISTICS, props_cb, &r, &msg),
+      0);
   run_until(&f, &r.done);
   CHECK_EQ(r.status, 1000);
   memset(&wi, 0, sizeof(wi));
@@ -599,9 +614,9 @@ static void test_kill_all_pids_stats(void) {
   CHECK_EQ(we.status, 128 + 15);
   CHECK_EQ(f.exits, 2);
   /* Stopped: no more queries. */
-  CHECK_EQ(hcsb__task_properties(t, HCSB_PROPERTY_STATISTICS, props_cb, &r,
-                                 &msg),
-           -EBUSY);
+  CHECK_EQ(
+      hcsb__task_properties(t, HCSB_PROPERTY_STATISTICS, props_cb, &r, &msg),
+      -EBUSY);
   hcsb__task_free(t);
   fx_close(&f);
 }
@@ -662,12 +677,9 @@ static void test_free_with_waits(void) {
 
 int main(int argc, char **argv) {
   static const hcsb_test_t tests[] = {
-      TEST_ENTRY(init_output_and_exit),
-      TEST_ENTRY(create_refusals),
-      TEST_ENTRY(exec_stdin),
-      TEST_ENTRY(exec_terminal),
-      TEST_ENTRY(kill_all_pids_stats),
-      TEST_ENTRY(kill_unstarted),
+      TEST_ENTRY(init_output_and_exit), TEST_ENTRY(create_refusals),
+      TEST_ENTRY(exec_stdin),           TEST_ENTRY(exec_terminal),
+      TEST_ENTRY(kill_all_pids_stats),  TEST_ENTRY(kill_unstarted),
       TEST_ENTRY(free_with_waits),
   };
   (void)the_fx;

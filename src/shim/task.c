@@ -138,7 +138,8 @@ static void on_container(void *data, hcsb_container_t *c, int status,
                          const hcsb_guest_error_t *gerr) {
   create_t *op = data;
 
-  (void)c;
+  /* A VM's create hands the handle over here (the layers come first). */
+  if (op->t->c == NULL) op->t->c = c;
   snprintf(op->msg, sizeof op->msg, "create of container %s in the guest",
            op->t->id);
   create_done(op, status, gerr);
