@@ -35,6 +35,8 @@
  *   - Replying to a client that went away frees the call and writes
  *     nothing.  hcsb__shim_call_on_gone() tells a long call (Wait) that its
  *     client left, so it can end early.
+ *   - Ending a call from another call's handler, or from any loop
+ *     callback, is fine.
  *   - No call ends by itself: not when its client disconnects, not at
  *     containerd's timeout (hcsb__shim_call_timeout_ns() reports it;
  *     honouring it is the handler's choice), not at hcsb__shim_server_close().
@@ -100,7 +102,9 @@ int hcsb__shim_server_add(hcsb__shim_server_t *srv,
 int hcsb__shim_server_listen_fd(hcsb__shim_server_t *srv, int fd);
 
 /* Binds and listens on the Unix socket `path` itself (tests, tools); the
- * file is not removed at close.  Errors as above plus bind's. */
+ * file is removed at close (libuv does so for a socket it bound, not for
+ * one given to hcsb__shim_server_listen_fd).  Errors as above plus
+ * bind's. */
 int hcsb__shim_server_listen(hcsb__shim_server_t *srv, const char *path);
 
 typedef void (*hcsb__shim_server_close_cb)(hcsb__shim_server_t *srv,
@@ -149,13 +153,14 @@ uint32_t hcsb__shim_call_stream(const hcsb__shim_call_t *call);
 int hcsb__shim_call_gone(const hcsb__shim_call_t *call);
 
 typedef void (*hcsb__shim_gone_cb)(hcsb__shim_call_t *call, void *data);
-/* Asks for `cb(call, data)` once, from the loop, if the client
- * disconnects before the call ends (also when it already has: then on the
- * next loop turn).  It never runs after the call ended, nor inside a
- * server function.  The callback usually ends the call.  A second
- * registration replaces the first; cb NULL cancels. */
-void hcsb__shim_call_on_gone(hcsb__shim_call_t *call, hcsb__shim_gone_cb cb,
-                             void *data);
+/* Asks for `cb(call, data)` when the client disconnects before the call
+ * ends.  It runs at most once, from the loop (the connection's close), never
+ * inside a server function and never after the call ended; it usually ends
+ * the call.  A second registration replaces the first; cb NULL cancels.
+ * Returns 0, or 1 when the client has gone already: then nothing is
+ * registered and the caller should end the call itself. */
+int hcsb__shim_call_on_gone(hcsb__shim_call_t *call, hcsb__shim_gone_cb cb,
+                            void *data);
 
 /* ------------------------------------------------------------------------ */
 /* Ending a call.  Each of these ends it: `call` (and the `req` the handler
@@ -185,8 +190,9 @@ void hcsb__shim_reply_status(hcsb__shim_call_t *call, int status,
                              const hcsb_guest_error_t *gerr, const char *fmt,
                              ...) __attribute__((format(printf, 4, 5)));
 
-/* Ends the call without writing anything (Shutdown, which containerd never
- * sees answered: the shim exits). */
+/* Ends the call without writing anything.  For a Shutdown after which the
+ * shim exits, containerd takes the closed connection as success (and an
+ * OK reply as well). */
 void hcsb__shim_call_drop(hcsb__shim_call_t *call);
 
 #endif /* HCSB_SHIM_SERVER_H */
