@@ -133,10 +133,10 @@ static void test_uvm_options_refused(void) {
 
   setup();
   CHECK_EQ(hcsb__uvm_cfg_init(&c, NULL, NULL, 0), -EINVAL);
-#define REFUSE(rc, change)  \
-  do {                      \
-    opts_ok(&o);            \
-    change;                 \
+#define REFUSE(rc, change)     \
+  do {                         \
+    opts_ok(&o);               \
+    change;                    \
     CHECK_EQ(cfg(&o, &c), rc); \
   } while (0)
   REFUSE(-EINVAL, o.kernel = NULL);
@@ -162,8 +162,8 @@ static void test_uvm_options_refused(void) {
   f.src = "/nonexistent/file";
   REFUSE(-ENOENT, (o.guest_files = &f, o.nguest_files = 1));
   f.src = data;
-  const char *bad_dest[] = {"relative", "/", "/a/../b", "/a//b", "/a/./b",
-                            "/a/"};
+  const char *bad_dest[] = {"relative", "/",      "/a/../b",
+                            "/a//b",    "/a/./b", "/a/"};
   for (size_t i = 0; i < sizeof bad_dest / sizeof bad_dest[0]; i++) {
     f.dest = bad_dest[i];
     REFUSE(-EINVAL, (o.guest_files = &f, o.nguest_files = 1));
@@ -281,8 +281,7 @@ static void test_uvm_cpio_entry(void) {
   char buf[256];
   size_t n;
 
-  n = hcsb__cpio_entry(buf, sizeof buf, "etc/uvm/guest-cmd", 0100644, 19, 7,
-                       0);
+  n = hcsb__cpio_entry(buf, sizeof buf, "etc/uvm/guest-cmd", 0100644, 19, 7, 0);
   /* 110 + 18 (name and NUL) = 128: already aligned. */
   CHECK_EQ(n, 128);
   CHECK_EQ(hcsb__cpio_entry_len("etc/uvm/guest-cmd"), 128);
@@ -304,7 +303,7 @@ static void test_uvm_cpio_entry(void) {
             110);
   CHECK_MEM(buf + 110, "etc/uvm/guest-cmd\0", 18);
   n = hcsb__cpio_entry(buf, sizeof buf, "bin", 040755, 0, 1, 0);
-  CHECK_EQ(n, 116); /* 110 + 4, padded to 116 */
+  CHECK_EQ(n, 116);                   /* 110 + 4, padded to 116 */
   CHECK_MEM(buf + 38, "00000002", 8); /* directories: nlink 2 */
   CHECK(buf[114] == 0 && buf[115] == 0);
   CHECK_EQ(hcsb__cpio_pad(5), 3);
@@ -412,9 +411,9 @@ static void test_uvm_initrd_archive(void) {
 }
 
 static const hcsb_test_t tests[] = {
-    TEST_ENTRY(uvm_options_defaults),   TEST_ENTRY(uvm_options_image_dir),
-    TEST_ENTRY(uvm_options_refused),    TEST_ENTRY(uvm_options_guest_files),
-    TEST_ENTRY(uvm_qemu_command_line),  TEST_ENTRY(uvm_cpio_entry),
+    TEST_ENTRY(uvm_options_defaults),  TEST_ENTRY(uvm_options_image_dir),
+    TEST_ENTRY(uvm_options_refused),   TEST_ENTRY(uvm_options_guest_files),
+    TEST_ENTRY(uvm_qemu_command_line), TEST_ENTRY(uvm_cpio_entry),
     TEST_ENTRY(uvm_initrd_archive),
 };
 

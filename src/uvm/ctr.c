@@ -290,7 +290,7 @@ int hcsb_uvm_create_container(hcsb_uvm_t *u, const hcsb_call_opts_t *opts,
 
   if (u == NULL || config == NULL || layers == NULL || nlayers == 0 ||
       config->id == NULL || config->id[0] == '\0' || config->nlayers != 0 ||
-      config->layers != NULL || config->nmapped_virtual_disks != 0 ||
+      config->nmapped_virtual_disks != 0 ||
       config->nmapped_directories != 0 || config->nendpoints != 0)
     return -EINVAL;
   if (out != NULL) *out = NULL;

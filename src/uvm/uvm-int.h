@@ -260,7 +260,7 @@ struct hcsb_uvm_s {
   hcsb_uvm_exit_cb exit_cb;
   void *exit_data;
   hcsb__defer_t exit_defer;
-  uint8_t exited, time_limit_hit, exit_told;
+  uint8_t exited, time_limit_hit, exit_due, exit_told;
   hcsb_uvm_exit_t exit;
   char exit_console[HCSB__UVM_TAIL + 1];
   char exit_stderr[sizeof(((hcsb__vmproc_t *)0)->tail) + 1];

@@ -156,15 +156,24 @@ static void start_deferred(hcsb__defer_t *d) {
   if (cb != NULL) cb(u->start_data, u, status, status == 0 ? u->conn : NULL);
 }
 
+static void exit_deferred(hcsb__defer_t *d) {
+  hcsb_uvm_t *u = HCSB__CONTAINER_OF(d, hcsb_uvm_t, exit_defer);
+  if (u->exit_cb != NULL && !u->closing) u->exit_cb(u->exit_data, u, &u->exit);
+}
+
+/* The exit callback comes after the operations QEMU's exit failed, the
+ * start among them. */
+static void tell_exit(hcsb_uvm_t *u) {
+  if (!u->exit_due || u->exit_told || !u->start_told) return;
+  u->exit_told = 1;
+  hcsb__uvm_defer(u, &u->exit_defer, exit_deferred);
+}
+
 static void tell_start(hcsb_uvm_t *u) {
   if (u->start_told) return;
   u->start_told = 1;
   hcsb__uvm_defer(u, &u->start_defer, start_deferred);
-}
-
-static void exit_deferred(hcsb__defer_t *d) {
-  hcsb_uvm_t *u = HCSB__CONTAINER_OF(d, hcsb_uvm_t, exit_defer);
-  if (u->exit_cb != NULL && !u->closing) u->exit_cb(u->exit_data, u, &u->exit);
+  tell_exit(u);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -172,7 +181,8 @@ static void exit_deferred(hcsb__defer_t *d) {
 
 static int uvm_idle(const hcsb__handle_t *h) {
   const hcsb_uvm_t *u = (const hcsb_uvm_t *)h;
-  return u->job == NULL && !hcsb__vmproc_running(&u->qemu) &&
+  /* Callbacks still queued run before the queue's handle goes. */
+  return u->dq.n == 0 && u->job == NULL && !hcsb__vmproc_running(&u->qemu) &&
          !hcsb__vmproc_running(&u->vsockd) &&
          (u->conn == NULL || u->conn_closed) && !hcsb__vpmem_busy(u);
 }
@@ -299,6 +309,9 @@ static void qemu_exited(hcsb__vmproc_t *c) {
       "QEMU exited after %.0f ms: status %lld, signal %d%s",
       hcsb__uvm_elapsed_ms(u), (long long)c->exit_status, c->term_signal,
       u->time_limit_hit ? " (time limit)" : "");
+  /* Exits the library caused while stopping a failed start are told by
+   * the start's status; the others by the exit callback. */
+  if (!u->closing && u->step != HCSB__STEP_STOPPING) u->exit_due = 1;
   if (!u->closing && !was_running && u->step != HCSB__STEP_STOPPING) {
     start_fail(u, -EHOSTDOWN, "QEMU exited while the VM was starting");
     return;
@@ -309,10 +322,7 @@ static void qemu_exited(hcsb__vmproc_t *c) {
     u->state = HCSB_UVM_STOPPED;
     u->step = HCSB__STEP_STOPPING;
     hcsb__vpmem_fail_all(u, -EHOSTDOWN);
-    if (!u->exit_told) {
-      u->exit_told = 1;
-      hcsb__uvm_defer(u, &u->exit_defer, exit_deferred);
-    }
+    tell_exit(u);
   }
   /* The backend serves one QEMU session; make sure it goes. */
   stop_processes(u);

@@ -86,6 +86,15 @@ static void op_finish(hcsb__uvm_op_t *op, int status,
                       const hcsb_guest_error_t *gerr) {
   hcsb_uvm_t *u = op->u;
   if (op->finished) return;
+  /* Failed with the VM (or its close) first: that is the outcome, not
+   * what a step in flight saw of it. */
+  if (hcsb__defer_queued(&op->defer) && op->status != 0) {
+    status = op->status;
+    gerr = NULL;
+  } else if (u->exited && !u->closing &&
+             (status == -ECANCELED || status == -ECONNRESET)) {
+    status = -EHOSTDOWN;
+  }
   op->finished = 1;
   op->step = S_DONE;
   hcsb__list_remove(&op->link);
@@ -391,6 +400,8 @@ static void device_done(void *data, int status, const hcsb__qmp_msg_t *msg) {
     json_object_put(args);
   }
   if (!step_back(op)) return;
+  if (status == -ECONNRESET)
+    status = -EHOSTDOWN; /* the monitor ends with QEMU */
   if (status != 0) {
     if (msg != NULL && msg->kind == HCSB__QMP_ERROR)
       hcsb__uvm_log(u, HCSB_LOG_ERROR,
@@ -414,6 +425,8 @@ static void object_done(void *data, int status, const hcsb__qmp_msg_t *msg) {
   int rc;
 
   if (!step_back(op)) return;
+  if (status == -ECONNRESET)
+    status = -EHOSTDOWN; /* the monitor ends with QEMU */
   if (status != 0) {
     if (msg != NULL && msg->kind == HCSB__QMP_ERROR)
       hcsb__uvm_log(u, HCSB_LOG_ERROR, "QEMU refused %s as VPMem memory: %s",
