@@ -773,7 +773,7 @@ static void h_connect(hcsb__shim_call_t *call, const ProtobufCMessage *m,
 
   resp.shim_pid = (uint32_t)getpid();
   resp.task_pid = t != NULL ? hcsb__tproc_state(hcsb__task_init(t))->pid : 0;
-  resp.version = (char *)hcsb_version_string();
+  resp.version = (char *)"hcsb " HCSB_VERSION_STRING;
   hcsb__shim_reply_ok(call, &resp.base);
 }
 
