@@ -594,8 +594,8 @@ static const char *counting_maker(void) {
   char real[512];
   FILE *f;
 
-  snprintf(real, sizeof real, "%s/src/shim/hcsb-mklayer",
-           getenv("srcdir") != NULL ? getenv("srcdir") : ".");
+  snprintf(real, sizeof real, "%s",
+           hcsb_test_build_path("src/tools/hcsb-mklayer"));
   snprintf(path, sizeof path, "%s/maker", hcsb_test_tmpdir());
   f = fopen(path, "w");
   CHECK(f != NULL);

@@ -14,8 +14,8 @@
 
 #include "shim/rootfs.h"
 
-#ifndef HCSB_LIBEXECDIR
-#define HCSB_LIBEXECDIR "/usr/local/libexec"
+#ifndef HCSB_BINDIR
+#define HCSB_BINDIR "/usr/local/bin"
 #endif
 
 #define KEY_MAX (HCSB__ROOTFS_PATH_MAX + 128)
@@ -176,7 +176,7 @@ static void on_exit_(uv_process_t *p, int64_t code, int sig) {
 
   r->proc_live = 0;
   /* What a maker killed half-way left beside the image (hcsb-mklayer's
-   * OUT.tmp.PID). */
+   * IMAGE.tmp.PID). */
   snprintf(tmp, sizeof tmp, "%s.tmp.%d", r->img, p->pid);
   unlink(tmp);
   uv_close((uv_handle_t *)&r->proc, on_close);
@@ -318,7 +318,7 @@ static char *default_maker(void) {
   const char *env = getenv("HCSB_MKLAYER");
 
   if (env != NULL && env[0] != '\0') return strdup(env);
-  return strdup(HCSB_LIBEXECDIR "/hcsb-mklayer");
+  return strdup(HCSB_BINDIR "/hcsb-mklayer");
 }
 
 int hcsb__layer_image(uv_loop_t *loop, const char *cache_dir,

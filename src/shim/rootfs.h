@@ -25,8 +25,10 @@
  *    the others wait for it; a shim killed mid-build leaves only a
  *    temporary file.  Images of per-container layers go to
  *    <cache>/tmp/ and are the caller's to remove.  The images are made by
- *    an external maker, `hcsb-mklayer DIR OUT` by default (mkfs.ext4 -d,
- *    padded to 2 MiB), run as a child process so the loop never blocks.
+ *    an external maker, `hcsb-mklayer DIR IMAGE` by default (bindir; the
+ *    uvm's tool: mkfs.ext4 -d, no journal, a multiple of 2 MiB), run as a
+ *    child process in a process group of its own so the loop never blocks
+ *    and a cancel stops it whole.
  *    Nothing evicts cached images: remove <cache> while no shim runs to
  *    reclaim the space. */
 #ifndef HCSB_SHIM_ROOTFS_H
@@ -83,8 +85,8 @@ int hcsb__layer_key(const char *dir, char *key, size_t keylen, char stem[17]);
  * (cacheable 0) is a new file under <cache>/tmp/ that the caller removes.
  * hcsb__layer_image_cancel() ends a pending build: `cb` runs with
  * -ECANCELED (later, not inside the cancel) and a maker still running is
- * killed.  `maker` NULL means "hcsb-mklayer" found beside the shim
- * (HCSB_MKLAYER in the environment overrides it).  Returns 0, or -EINVAL,
+ * killed.  `maker` NULL means bindir's hcsb-mklayer (HCSB_MKLAYER in the
+ * environment overrides it).  Returns 0, or -EINVAL,
  * -ENOMEM, -ENAMETOOLONG, or the error of creating <cache> (cb never runs
  * then). */
 typedef struct hcsb__layer_req_s hcsb__layer_req_t;
