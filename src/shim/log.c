@@ -13,8 +13,8 @@
 #define LINE_MAX_BYTES 4096
 
 static struct {
-  int fd; /* -1: stderr */
-  hcsb_log_level_t level;
+  int fd;           /* -1: stderr */
+  int level;        /* an hcsb_log_level_t, or -1: nothing */
   char fields[256]; /* " id=... namespace=..." */
   unsigned long dropped;
 } logger = {-1, HCSB_LOG_INFO, "", 0};
@@ -95,15 +95,19 @@ void hcsb__shim_log_close(void) {
 }
 
 void hcsb__shim_log_set_level(hcsb_log_level_t level) {
-  logger.level = level;
+  logger.level = (int)level;
+}
+
+void hcsb__shim_log_silence(void) {
+  logger.level = -1;
 }
 
 hcsb_log_level_t hcsb__shim_log_level(void) {
-  return logger.level;
+  return logger.level < 0 ? HCSB_LOG_ERROR : (hcsb_log_level_t)logger.level;
 }
 
 int hcsb__shim_log_enabled(hcsb_log_level_t level) {
-  return level <= logger.level;
+  return (int)level <= logger.level;
 }
 
 unsigned long hcsb__shim_log_dropped(void) {

@@ -27,6 +27,8 @@ void hcsb__shim_log_open(int fd, const char *id, const char *ns);
 /* Closes the fd given to hcsb__shim_log_open (back to stderr). */
 void hcsb__shim_log_close(void);
 void hcsb__shim_log_set_level(hcsb_log_level_t level);
+/* No lines at all (fuzzing), until the next set_level. */
+void hcsb__shim_log_silence(void);
 hcsb_log_level_t hcsb__shim_log_level(void);
 /* 1 when a line at `level` would be written. */
 int hcsb__shim_log_enabled(hcsb_log_level_t level);
