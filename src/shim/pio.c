@@ -40,8 +40,9 @@ struct hcsb__pio_s {
   unsigned in_writes; /* hcsb_process_write callbacks still to come */
   /* stdout, stderr */
   sink_t out, err;
-  size_t queued; /* output bytes in uv_write */
-  int paused;    /* reading from the guest stopped for back-pressure */
+  size_t queued;         /* output bytes in uv_write */
+  uint64_t first_output; /* uv_hrtime() of the first byte, 0 before */
+  int paused;            /* reading from the guest stopped for back-pressure */
   /* the process */
   hcsb_process_t *p;
   int attached;
@@ -297,7 +298,12 @@ static void on_read(void *data, hcsb_process_t *p, int fd, const char *buf,
     maybe_drained(io);
     return;
   }
+  if (io->first_output == 0 && nread > 0) io->first_output = uv_hrtime();
   sink_write(io, s, buf, (size_t)nread);
+}
+
+uint64_t hcsb__pio_first_output(const hcsb__pio_t *io) {
+  return io != NULL ? io->first_output : 0;
 }
 
 /* ------------------------------------------------------------------------ */

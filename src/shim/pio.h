@@ -27,6 +27,8 @@
 #ifndef HCSB_SHIM_PIO_H
 #define HCSB_SHIM_PIO_H
 
+#include <stdint.h>
+
 #include <uv.h>
 
 #include <hcsbridge/conn.h>
@@ -56,6 +58,9 @@ void hcsb__pio_wants(const hcsb__pio_t *io, int *in, int *out, int *err);
 typedef void (*hcsb__pio_drained_cb)(void *data);
 int hcsb__pio_attach(hcsb__pio_t *io, hcsb_process_t *p,
                      hcsb__pio_drained_cb cb, void *data);
+
+/* uv_hrtime() when the first output byte came from the guest; 0 before. */
+uint64_t hcsb__pio_first_output(const hcsb__pio_t *io);
 
 /* CloseIO(stdin): closes the shim's own write end of the stdin FIFO, so
  * that the relay reads EOF once containerd's writer has gone too, and

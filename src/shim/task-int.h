@@ -35,6 +35,7 @@ struct hcsb__tproc_s {
   uint16_t width, height;
   int has_size;
   /* Start */
+  uint64_t start_ns; /* uv_hrtime() of the Start request */
   hcsb__task_cb start_cb;
   void *start_data;
   /* Exit: recorded once all of these are in */

@@ -214,9 +214,16 @@ static void finish_exit(hcsb__tproc_t *p) {
   if (p->linger_init) uv_timer_stop(&p->linger);
   if (hcsb__proc_apply(&p->st, HCSB__POP_EXITED, p->exit_code, &msg) != 0)
     return;
-  SHIM_INFO("task %s%s%s: pid %u exited with status %u", t->id,
-            p->exec_id[0] ? " exec " : "", p->exec_id, (unsigned)p->st.pid,
-            (unsigned)p->st.exit_status);
+  {
+    uint64_t first = hcsb__pio_first_output(p->io);
+    char when[64] = "";
+    if (first != 0 && p->start_ns != 0 && first >= p->start_ns)
+      snprintf(when, sizeof when, " (first output %llu ms after the start)",
+               (unsigned long long)((first - p->start_ns) / 1000000u));
+    SHIM_INFO("task %s%s%s: pid %u exited with status %u%s", t->id,
+              p->exec_id[0] ? " exec " : "", p->exec_id, (unsigned)p->st.pid,
+              (unsigned)p->st.exit_status, when);
+  }
   hcsb__pio_close(p->io);
   p->io = NULL;
   if (!t->freed && t->env.hooks.exited != NULL)
@@ -302,8 +309,10 @@ static void on_created(void *data, hcsb_process_t *hp, int status,
       p->waited = 1;
       p->exit_code = EXIT_UNKNOWN;
     }
-    SHIM_INFO("task %s%s%s: started, pid %u", p->task->id,
-              p->exec_id[0] ? " exec " : "", p->exec_id, (unsigned)p->st.pid);
+    SHIM_INFO("task %s%s%s: started in %llu ms, pid %u", p->task->id,
+              p->exec_id[0] ? " exec " : "", p->exec_id,
+              (unsigned long long)((uv_hrtime() - p->start_ns) / 1000000u),
+              (unsigned)p->st.pid);
     if (cb != NULL) cb(cbdata, 0, NULL, NULL);
     finish_exit(p); /* an exit that came first goes out after the start */
   } else {
@@ -360,6 +369,7 @@ int hcsb__tproc_start(hcsb__tproc_t *p, hcsb__task_cb cb, void *data,
     return r;
   }
   hcsb__proc_apply(&p->st, HCSB__POP_START, 0, msg);
+  p->start_ns = uv_hrtime();
   p->start_cb = cb;
   p->start_data = data;
   hcsb__tproc_ref(p);
