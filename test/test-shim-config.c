@@ -218,10 +218,69 @@ static void test_log_levels(void) {
   CHECK_EQ(hcsb__shim_log_level_parse("Info", &l), -EINVAL);
 }
 
+/* The installed sample documents the real defaults: as shipped (all
+ * commented) it is the defaults, and with its "#key = value" lines
+ * uncommented it still is (the example-only keys aside). */
+static void test_sample_is_the_defaults(void) {
+  static const char *const examples[] = {"#guest_file", "#guest_cmd",
+                                         "#kernel_args"};
+  hcsb__shim_config_t def, cfg;
+  char err[256], *text, *out, *line, *save = NULL;
+  size_t len, i, keys = 0;
+
+  text = (char *)hcsb_test_read_file(
+      hcsb_test_build_path("src/shim/shim.conf.sample"), &len);
+  CHECK(strstr(text, "@") == NULL); /* every directory substituted */
+  CHECK_EQ(hcsb__shim_config_defaults(&def), 0);
+  CHECK_EQ(parse(&cfg, text, err, sizeof(err)), 0);
+  CHECK_EQ(cfg.memory_mb, def.memory_mb);
+  hcsb__shim_config_free(&cfg);
+
+  out = calloc(1, len + 1);
+  CHECK(out != NULL);
+  for (line = strtok_r(text, "\n", &save); line != NULL;
+       line = strtok_r(NULL, "\n", &save)) {
+    int example = 0;
+    for (i = 0; i < 3; i++)
+      if (strncmp(line, examples[i], strlen(examples[i])) == 0) example = 1;
+    if (!example && line[0] == '#' && line[1] >= 'a' && line[1] <= 'z' &&
+        strstr(line, " = ") != NULL) {
+      line++;
+      keys++;
+    }
+    strcat(out, line);
+    strcat(out, "\n");
+  }
+  CHECK_EQ(keys, 16); /* every key but the three examples */
+  if (parse(&cfg, out, err, sizeof(err)) != 0)
+    hcsb_test_fail(__FILE__, __LINE__, "sample: %s", err);
+  CHECK(cfg.guest == NULL);
+  CHECK_STR(cfg.image_dir, def.image_dir);
+  CHECK_STR(cfg.mkuvm, def.mkuvm);
+  CHECK_STR(cfg.kernel, def.kernel);
+  CHECK_STR(cfg.initrd, def.initrd);
+  CHECK_EQ(cfg.memory_mb, def.memory_mb);
+  CHECK_EQ(cfg.cpus, def.cpus);
+  CHECK_STR(cfg.accel, def.accel);
+  CHECK_EQ(cfg.boot_timeout_ms, def.boot_timeout_ms);
+  CHECK_EQ(cfg.time_limit_s, def.time_limit_s);
+  CHECK_STR(cfg.qemu, def.qemu);
+  CHECK_STR(cfg.vsockd, def.vsockd);
+  CHECK_STR(cfg.run_dir, def.run_dir);
+  CHECK_STR(cfg.layer_dir, def.layer_dir);
+  CHECK_STR(cfg.socket_dir, def.socket_dir);
+  CHECK_EQ(cfg.log_level, def.log_level);
+  hcsb__shim_config_free(&cfg);
+  hcsb__shim_config_free(&def);
+  free(out);
+  free(text);
+}
+
 int main(int argc, char **argv) {
   static const hcsb_test_t tests[] = {
-      TEST_ENTRY(defaults), TEST_ENTRY(every_key),  TEST_ENTRY(errors),
-      TEST_ENTRY(load),     TEST_ENTRY(log_levels),
+      TEST_ENTRY(defaults),   TEST_ENTRY(every_key),
+      TEST_ENTRY(errors),     TEST_ENTRY(load),
+      TEST_ENTRY(log_levels), TEST_ENTRY(sample_is_the_defaults),
   };
   return hcsb_test_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
