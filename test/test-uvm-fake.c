@@ -27,8 +27,9 @@ typedef struct vm_s {
   hcsb_uvm_exit_t exit;
   char console[4200], stderr_tail[1100];
   int closed;
-  int close_exit_rc; /* hcsb_uvm_exit_info inside the close callback */
-  hcsb_uvm_exit_t close_exit;
+  int close_exit_rc;          /* hcsb_uvm_exit_info inside the close callback */
+  hcsb_uvm_exit_t close_exit; /* its strings copied below */
+  char close_console[4200];
   int qemu_pid, vsockd_pid;
   char run_dir[512];
   int lost;
@@ -47,6 +48,13 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* Valgrind runs everything (the fakes and the guest too) many times
+ * slower. */
+static unsigned scale(void) {
+  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
+  return s != NULL && atoi(s) > 1 ? (unsigned)atoi(s) : 1;
+}
+
 static void tick(uv_timer_t *t) {
   (void)t;
 }
@@ -56,7 +64,7 @@ static void tick(uv_timer_t *t) {
 #define RUN_LOOP_FOR(loop, cond, ms)                                \
   do {                                                              \
     uv_timer_t tick_;                                               \
-    double end_ = now_ms() + (ms);                                  \
+    double end_ = now_ms() + (double)(ms)*scale();                  \
     uv_timer_init((loop), &tick_);                                  \
     uv_timer_start(&tick_, tick, 10, 10);                           \
     while (!(cond) && now_ms() < end_) uv_run((loop), UV_RUN_ONCE); \
@@ -74,6 +82,12 @@ static void on_closed(void *data) {
   vm_t *vm = data;
   vm->closed++;
   vm->close_exit_rc = hcsb_uvm_exit_info(vm->u, &vm->close_exit);
+  /* The handle's memory goes after this callback. */
+  if (vm->close_exit_rc == 0)
+    snprintf(vm->close_console, sizeof vm->close_console, "%s",
+             vm->close_exit.console_tail);
+  vm->close_exit.console_tail = vm->close_console;
+  vm->close_exit.stderr_tail = NULL;
 }
 
 static void on_lost(void *data, hcsb_conn_t *c, int status) {
@@ -478,7 +492,7 @@ static void test_uvm_fake_boot_timeout(void) {
     hcsb_uvm_options_t o;
     vm_t vm;
     opts_init(&o);
-    o.boot_timeout_ms = 600;
+    o.boot_timeout_ms = 600 * scale();
     o.qmp_timeout_ms = 5000;
     setenv("FAKE_QEMU_MODE", modes[i], 1);
     vm_start(&vm, &o);
@@ -505,6 +519,11 @@ static void test_uvm_fake_guest_powers_off(void) {
   snprintf(img, sizeof img, "%s/one.img", hcsb_test_tmpdir());
   make_image(img, 2);
   setenv("FAKE_QEMU_MODE", "poweroff-soon,hang-device", 1);
+  {
+    char ms[32];
+    snprintf(ms, sizeof ms, "%u", 300 * scale());
+    setenv("FAKE_QEMU_POWEROFF_MS", ms, 1);
+  }
   vm_start(&vm, &o);
   vm_wait_started(&vm);
   CHECK_EQ(vm.start_status, 0);
@@ -612,14 +631,14 @@ static void test_uvm_fake_close_kills_a_stuck_vm(void) {
   vm_t vm;
 
   opts_init(&o);
-  o.shutdown_timeout_ms = 300;
+  o.shutdown_timeout_ms = 300 * scale();
   setenv("FAKE_QEMU_MODE", "no-poweroff", 1);
   vm_start(&vm, &o);
   vm_wait_started(&vm);
   t0 = now_ms();
   vm_close(&vm);
   CHECK_EQ(vm.close_exit.term_signal, SIGKILL);
-  CHECK(now_ms() - t0 >= 550); /* the guest's time, then quit's */
+  CHECK(now_ms() - t0 >= 550.0 * scale()); /* the guest's, then quit's */
 }
 
 static void test_uvm_fake_time_limit(void) {
@@ -627,7 +646,7 @@ static void test_uvm_fake_time_limit(void) {
   vm_t vm;
 
   opts_init(&o);
-  o.time_limit_s = 1;
+  o.time_limit_s = scale();
   vm_start(&vm, &o);
   vm_wait_started(&vm);
   RUN_FOR(&vm, vm.exits, 30000);

@@ -19,7 +19,7 @@
  *   hang-device    never answer device_add
  *   refuse-device  answer device_add with QEMU's error
  *   no-poweroff    stay when the guest program exits; ignore quit
- *   poweroff-soon  power off 300 ms after the guest connected
+ *   poweroff-soon  power off after $FAKE_QEMU_POWEROFF_MS (default 300) ms
  *   vsockd-fail    as hcsb-vsockd: exit 1 without getting ready
  * FAKE_QEMU_LOG, when set, is a file that gets one line per QMP command. */
 #include <errno.h>
@@ -194,7 +194,7 @@ static int as_vsockd(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  json_tokener *tok = json_tokener_new();
+  json_tokener *tok;
   char buf[4096];
   long long poweroff_at = -1;
   int exited_guest = 0;
@@ -232,6 +232,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fake qemu: no QMP or console fd\n");
     return 1;
   }
+  tok = json_tokener_new();
   console("fake: booting\n");
   if (!mode("no-greeting"))
     qmp("{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, "
@@ -241,7 +242,9 @@ int main(int argc, char **argv) {
   if (mode("poweroff-soon")) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    poweroff_at = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 + 300;
+    const char *ms = getenv("FAKE_QEMU_POWEROFF_MS");
+    poweroff_at = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 +
+                  (ms != NULL ? atoll(ms) : 300);
   }
   for (;;) {
     struct pollfd p = {qmp_fd, POLLIN, 0};

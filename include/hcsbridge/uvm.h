@@ -320,7 +320,9 @@ typedef struct hcsb_uvm_layer_s {
 /* hcsshim's CreateContainer on a UVM: each layer image is added with
  * hcsb_uvm_add_vpmem (in order, base first; shared images count a
  * reference), then hcsb_conn_create_container runs with `config` whose
- * `layers` are the images' mount paths.  `config` is copied; its layers,
+ * `layers` are the images' mount paths, top first: the guest joins
+ * CombinedLayers' paths into overlayfs' lowerdir in the order they come,
+ * so the first one is the top layer.  `config` is copied; its layers,
  * mapped disks, mapped directories and endpoints must be empty (add what
  * else the container needs with hcsb_conn_modify_for_container).  A
  * failure removes what this call added, newest first, before `cb` runs.

@@ -314,7 +314,8 @@ int ctl_uvm_connect(ctl_t *ctl) {
   ctl_await(ctl, &w.done);
   if (w.status != 0) {
     hcsb_uvm_exit_t e;
-    ctl_errorf(ctl, "the utility VM did not start: %s", hcsb_strerror(w.status));
+    ctl_errorf(ctl, "the utility VM did not start: %s",
+               hcsb_strerror(w.status));
     if (hcsb_uvm_exit_info(ctl->vm, &e) == 0) explain_exit(ctl, &e);
     ctl->uvm_failed = "the VM did not start";
     return w.status == -ETIMEDOUT ? CTL_EXIT_TIMEOUT : st;
@@ -339,8 +340,7 @@ static void rm_tree(const char *path) {
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
       char p[PATH_MAX];
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-        continue;
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
       snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
       rm_tree(p);
     }

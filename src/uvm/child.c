@@ -15,10 +15,25 @@
 
 #include "uvm/uvm-int.h"
 
+static void err_bytes(hcsb__vmproc_t *c, const char *p, size_t n);
+
+/* What it wrote just before it died may still be in the pipe when its
+ * exit is reported: read that first, for the exit information. */
+static void err_drain(hcsb__vmproc_t *c) {
+  uv_os_fd_t fd;
+  if (!c->err_reading || uv_fileno((uv_handle_t *)&c->err, &fd) != 0) return;
+  for (int i = 0; i < 64; i++) {
+    ssize_t n = read(fd, c->rbuf, sizeof c->rbuf);
+    if (n <= 0) break;
+    err_bytes(c, c->rbuf, (size_t)n);
+  }
+}
+
 static void child_exit(uv_process_t *p, int64_t status, int signum) {
   hcsb__vmproc_t *c = p->data;
   hcsb_uvm_t *u = c->uvm;
 
+  err_drain(c);
   c->exited = 1;
   c->exit_status = status;
   c->term_signal = signum;
@@ -66,9 +81,13 @@ static void err_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     c->err_reading = 0;
     return;
   }
-  keep_tail(c, buf->base, (size_t)nread);
-  for (ssize_t i = 0; i < nread; i++) {
-    char ch = buf->base[i];
+  err_bytes(c, buf->base, (size_t)nread);
+}
+
+static void err_bytes(hcsb__vmproc_t *c, const char *p, size_t n) {
+  keep_tail(c, p, n);
+  for (size_t i = 0; i < n; i++) {
+    char ch = p[i];
     if (ch == '\n' || c->line_len == sizeof c->line) flush_line(c);
     if (ch != '\n' && ch != '\r') c->line[c->line_len++] = ch;
   }

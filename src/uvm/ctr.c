@@ -175,8 +175,10 @@ static void layer_added(void *data, int status, const hcsb_guest_error_t *gerr,
     return;
   }
   r->devs[r->ndevs++] = devno;
-  op->paths[op->next] = strdup(u->devs[devno].mount_path);
-  if (op->paths[op->next] == NULL) {
+  /* CombinedLayers lists the top layer first: the guest joins the paths
+   * into overlayfs' lowerdir as they come (the v0.11.8 GCS does). */
+  op->paths[op->nlayers - 1 - op->next] = strdup(u->devs[devno].mount_path);
+  if (op->paths[op->nlayers - 1 - op->next] == NULL) {
     op->status = -ENOMEM;
     release_next(op);
     return;
@@ -290,8 +292,8 @@ int hcsb_uvm_create_container(hcsb_uvm_t *u, const hcsb_call_opts_t *opts,
 
   if (u == NULL || config == NULL || layers == NULL || nlayers == 0 ||
       config->id == NULL || config->id[0] == '\0' || config->nlayers != 0 ||
-      config->nmapped_virtual_disks != 0 ||
-      config->nmapped_directories != 0 || config->nendpoints != 0)
+      config->nmapped_virtual_disks != 0 || config->nmapped_directories != 0 ||
+      config->nendpoints != 0)
     return -EINVAL;
   if (out != NULL) *out = NULL;
   if (u->closing || u->step != HCSB__STEP_RUNNING || u->conn == NULL)

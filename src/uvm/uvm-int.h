@@ -172,6 +172,7 @@ typedef struct hcsb__vpmem_dev_s {
   struct timespec mtime;
   char *mount_path;
   char *remove_json; /* the guest's Remove, built with the Add */
+  char *verity;      /* the mounted root digest, or NULL */
   uint32_t slot;     /* root port rp<slot> */
   uint32_t refs;
   uint8_t mounted; /* the guest has it mounted */

@@ -203,7 +203,11 @@ static void modify_done(void *data, int status,
 
   /* The guest's answer stands whoever still waits for it: a mount that
    * happened is a mount (it is undone by a remove, or with the VM). */
-  if (d != NULL && status == 0 && op->kind == OP_ADD) d->mounted = 1;
+  if (d != NULL && status == 0 && op->kind == OP_ADD) {
+    d->mounted = 1;
+    free(d->verity);
+    d->verity = op->has_verity && op->v_digest ? strdup(op->v_digest) : NULL;
+  }
   if (d != NULL && op->kind == OP_REMOVE) d->mounted = status != 0;
   pub_sync(u);
   if (!step_back(op)) return;
@@ -506,11 +510,20 @@ static void run_add(hcsb__uvm_op_t *op) {
   if (d != NULL) {
     op->dev = (uint32_t)(d - u->devs);
     if (d->mounted) {
+      const char *want = op->has_verity ? op->v_digest : NULL;
       if (op->mount_path != NULL &&
           strcmp(op->mount_path, d->mount_path) != 0) {
         hcsb__uvm_log(u, HCSB_LOG_ERROR,
                       "%s is mounted at %s already, not at %s", op->image,
                       d->mount_path, op->mount_path);
+        finish_later(op, -EBUSY);
+        return;
+      }
+      if ((want == NULL) != (d->verity == NULL) ||
+          (want != NULL && strcmp(want, d->verity) != 0)) {
+        hcsb__uvm_log(u, HCSB_LOG_ERROR,
+                      "%s is mounted already with other dm-verity settings",
+                      op->image);
         finish_later(op, -EBUSY);
         return;
       }
@@ -731,6 +744,7 @@ void hcsb__vpmem_free(hcsb_uvm_t *u) {
   for (size_t i = 0; i < u->ndevs; i++) {
     free(u->devs[i].image);
     free(u->devs[i].mount_path);
+    free(u->devs[i].verity);
     hcsb_free(u->devs[i].remove_json);
   }
   free(u->devs);
