@@ -484,6 +484,45 @@ static void test_exec_stdin(void) {
   fx_close(&f);
 }
 
+/* containerd may write all of stdin and send CloseIO before the start
+ * (`echo hello | ctr task exec ...`): the bytes still reach the process. */
+static void test_exec_stdin_before_start(void) {
+  fx_t f;
+  const char *bundle, *in, *out, *msg;
+  hcsb__task_t *t;
+  hcsb__tproc_t *e;
+  waited_t w;
+  int wfd, ofd;
+  char got[256] = "";
+  static const char proc[] =
+      "{\"args\":[\"sh\",\"-c\",\"read x; echo got $x\"],\"cwd\":\"/\"}";
+
+  fx_open(&f);
+  bundle = make_bundle("b9", "[\"sleep\",\"100\"]", NULL);
+  t = create_task(&f, "c9", bundle, "", "", "", 0);
+  start(&f, hcsb__task_init(t));
+  in = make_fifo("e9-in", NULL);
+  out = make_fifo("e9-out", &ofd);
+  CHECK_EQ(
+      hcsb__task_exec(t, "e9", proc, sizeof proc - 1, 0, in, out, "", &msg), 0);
+  e = hcsb__task_proc(t, "e9");
+  wfd = open(in, O_WRONLY | O_NONBLOCK);
+  CHECK(wfd >= 0);
+  CHECK_EQ(write(wfd, "early\n", 6), 6);
+  close(wfd);
+  CHECK_EQ(hcsb__tproc_close_stdin(e, &msg), 0);
+  memset(&w, 0, sizeof(w));
+  CHECK_EQ(hcsb__tproc_wait(e, on_waited, &w, NULL), 0);
+  start(&f, e);
+  run_until(&f, &w.done);
+  CHECK_EQ(w.status, 0);
+  drain_fd(ofd, got, sizeof got);
+  CHECK_STR(got, "got early\n");
+  close(ofd);
+  hcsb__task_free(t);
+  fx_close(&f);
+}
+
 /* A terminal exec: its size before the start is applied, a resize after
  * reaches it, and stderr is refused. */
 static void test_exec_terminal(void) {
@@ -678,9 +717,9 @@ static void test_free_with_waits(void) {
 int main(int argc, char **argv) {
   static const hcsb_test_t tests[] = {
       TEST_ENTRY(init_output_and_exit), TEST_ENTRY(create_refusals),
-      TEST_ENTRY(exec_stdin),           TEST_ENTRY(exec_terminal),
-      TEST_ENTRY(kill_all_pids_stats),  TEST_ENTRY(kill_unstarted),
-      TEST_ENTRY(free_with_waits),
+      TEST_ENTRY(exec_stdin),           TEST_ENTRY(exec_stdin_before_start),
+      TEST_ENTRY(exec_terminal),        TEST_ENTRY(kill_all_pids_stats),
+      TEST_ENTRY(kill_unstarted),       TEST_ENTRY(free_with_waits),
   };
   (void)the_fx;
   return hcsb_test_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));

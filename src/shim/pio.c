@@ -382,10 +382,9 @@ static void on_in_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
 
 void hcsb__pio_close_stdin(hcsb__pio_t *io) {
   if (io == NULL) return;
+  /* What containerd wrote before is still in the FIFO: the relay reads it
+   * (also when the process starts only later), then EOF. */
   close_fd(&io->in_wfd);
-  /* Not attached (yet): nothing to relay; the process's stdin is closed
-   * when it starts. */
-  if (io->in_kind == SINK_PIPE && !io->attached) io->in_done = 1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -412,12 +411,7 @@ int hcsb__pio_attach(hcsb__pio_t *io, hcsb_process_t *p,
       return r;
     }
   }
-  if (io->in_kind == SINK_PIPE) {
-    if (io->in_done) /* CloseIO came before the start */
-      hcsb_process_close_stdin(p);
-    else
-      in_start(io);
-  }
+  if (io->in_kind == SINK_PIPE) in_start(io);
   uv_timer_start(&io->defer, on_defer, 0, 0); /* no outputs: drained now */
   return 0;
 }

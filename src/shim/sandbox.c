@@ -364,10 +364,16 @@ int hcsb__sandbox_create_container(hcsb__sandbox_t *sb,
     free(l);
     return r;
   }
-  c = *config;
-  c.layers = layers;
-  c.nlayers = nlayers;
-  return hcsb_conn_create_container(sb->conn, NULL, &c, cb, data, out);
+  {
+    const char *top_first[64];
+    size_t i;
+    if (nlayers > sizeof top_first / sizeof top_first[0]) return -E2BIG;
+    for (i = 0; i < nlayers; i++) top_first[i] = layers[nlayers - 1 - i];
+    c = *config;
+    c.layers = top_first;
+    c.nlayers = nlayers;
+    return hcsb_conn_create_container(sb->conn, NULL, &c, cb, data, out);
+  }
 }
 
 int hcsb__sandbox_delete_container(hcsb__sandbox_t *sb, const char *id,

@@ -66,10 +66,12 @@ typedef void (*hcsb__sandbox_lost_cb)(void *data, hcsb__sandbox_t *sb,
 void hcsb__sandbox_set_lost_cb(hcsb__sandbox_t *sb, hcsb__sandbox_lost_cb cb,
                                void *data);
 
-/* Creates a container from `layers` (top-most first, the order the guest
- * stacks CombinedLayers in; see task.c): host paths of ext4
+/* Creates a container from `layers` (base first): host paths of ext4
  * images for a VM (VPMem + CombinedLayers), host directories for an
- * address (CombinedLayers as they are; the emulator records them).
+ * address (CombinedLayers as they are; the emulator records them).  On
+ * the wire CombinedLayers lists them top-most first: the GCS joins the
+ * paths into overlayfs' lowerdir as they come (hcsb_uvm_create_container
+ * turns them round for a VM; this does for an address).
  * config->layers must be empty. As hcsb_conn_create_container otherwise
  * (-ENOTCONN before ready). */
 int hcsb__sandbox_create_container(hcsb__sandbox_t *sb,

@@ -154,10 +154,8 @@ static void create_container(create_t *op) {
   hcsb__task_t *t = op->t;
   hcsb__spec_ctx_t ctx;
   hcsb_container_config_t cfg;
-  const char *top_first[HCSB__ROOTFS_MAX_LAYERS];
   char scratch[600], *spec = NULL;
   const char *err = NULL;
-  size_t i;
   int r;
 
   memset(&ctx, 0, sizeof(ctx));
@@ -187,12 +185,8 @@ static void create_container(create_t *op) {
    * a scratch disk. */
   snprintf(scratch, sizeof scratch, "/run/gcs/c/%s/scratch", t->id);
   cfg.layer_scratch_path = scratch;
-  /* The guest joins CombinedLayers' paths into overlay's lowerdir as they
-   * come, the first on top (the GCS's strings.Join; hcsshim sends its
-   * layers top-most first): the plan's order reversed. */
-  for (i = 0; i < op->plan.nlayers; i++)
-    top_first[i] = op->images[op->plan.nlayers - 1 - i];
-  r = hcsb__sandbox_create_container(t->env.sandbox, &cfg, top_first,
+  r = hcsb__sandbox_create_container(t->env.sandbox, &cfg,
+                                     (const char *const *)op->images,
                                      op->plan.nlayers, on_container, op, &t->c);
   free(spec);
   if (r != 0) {
