@@ -31,9 +31,7 @@ void hcsb__task_ref(hcsb__task_t *t) {
 
 static void task_free_mem(uv_handle_t *h) {
   hcsb__task_t *t = h->data;
-  size_t i;
 
-  for (i = 0; i < t->nprivate; i++) free(t->private_images[i]);
   free(t->private_images);
   free(t->id);
   free(t->bundle);
@@ -479,10 +477,23 @@ typedef struct del_s {
   void *data;
 } del_t;
 
+/* The per-container images go with the container (QEMU may still map
+ * one: the file goes when it lets go). */
+static void drop_private_images(hcsb__task_t *t) {
+  size_t i;
+
+  for (i = 0; i < t->nprivate; i++) {
+    unlink(t->private_images[i]);
+    if (t->env.state != NULL)
+      hcsb__shim_state_remove_path(t->env.state, "file", t->private_images[i]);
+    free(t->private_images[i]);
+  }
+  t->nprivate = 0;
+}
+
 static void del_done(del_t *op, int status, const hcsb_guest_error_t *gerr) {
   hcsb__task_t *t = op->t;
   const char *msg;
-  size_t i;
 
   t->busy = 0;
   if (status != 0)
@@ -490,11 +501,7 @@ static void del_done(del_t *op, int status, const hcsb_guest_error_t *gerr) {
         "task %s: the guest did not delete the container (%s); it "
         "goes with the VM",
         t->id, hcsb_strerror(status));
-  for (i = 0; i < t->nprivate; i++) {
-    unlink(t->private_images[i]);
-    if (t->env.state != NULL)
-      hcsb__shim_state_remove_path(t->env.state, "file", t->private_images[i]);
-  }
+  drop_private_images(t);
   t->created = 0;
   if (t->c != NULL) { /* the ID may be used again */
     hcsb__task_ref(t);
@@ -725,6 +732,7 @@ void hcsb__task_free(hcsb__task_t *t) {
 
   if (t == NULL || t->freed) return;
   t->freed = 1;
+  drop_private_images(t); /* a failed create's, or a task never deleted */
   while ((p = t->execs) != NULL) {
     t->execs = p->next;
     t->nexecs--;
