@@ -10,6 +10,7 @@
  *   shimcall SOCKET kill ID SIGNAL
  *   shimcall SOCKET delete ID [EXEC]  -> pid=N exit_status=N
  *   shimcall SOCKET pids ID           -> one pid per line
+ *   shimcall SOCKET update ID JSON    (an OCI LinuxResources object)
  *
  * Exit status: 0 when the shim answered OK; 1 with "error CODE: MESSAGE"
  * on stderr when it answered an error; 2 for bad usage or a broken
@@ -210,6 +211,17 @@ int main(int argc, char **argv) {
                      &containerd__task__v2__delete_response__descriptor);
     printf("pid=%u exit_status=%u\n", a->pid, a->exit_status);
     protobuf_c_message_free_unpacked(&a->base, NULL);
+  } else if (strcmp(verb, "update") == 0 && argc >= 5) {
+    Containerd__Task__V2__UpdateTaskRequest r =
+        CONTAINERD__TASK__V2__UPDATE_TASK_REQUEST__INIT;
+    Google__Protobuf__Any res = GOOGLE__PROTOBUF__ANY__INIT;
+    res.type_url = (char *)"types.containerd.io/opencontainers/runtime-spec/1/"
+                           "LinuxResources";
+    res.value.data = (uint8_t *)argv[4];
+    res.value.len = strlen(argv[4]);
+    r.id = (char *)id;
+    r.resources = &res;
+    call("Update", &r.base, NULL);
   } else if (strcmp(verb, "pids") == 0) {
     Containerd__Task__V2__PidsRequest r =
         CONTAINERD__TASK__V2__PIDS_REQUEST__INIT;
