@@ -11,6 +11,7 @@
 
 #include <hcsbridge/uvm.h>
 
+#include "shim/image.h"
 #include "shim/log.h"
 #include "shim/sandbox.h"
 
@@ -39,6 +40,9 @@ struct hcsb__sandbox_s {
   hcsb_close_cb close_cb;
   void *close_data;
   hcsb__sandbox_times_t times;
+  const hcsb__shim_config_t *cfg; /* valid for the process's life */
+  int image_pending;              /* hcsb__shim_image_ensure's callback due */
+  char *console_log;
   hcsb_uvm_file_t *files;
   char **file_bufs;
   size_t nfiles;
@@ -254,6 +258,34 @@ static int start_vm(hcsb__sandbox_t *sb, const hcsb__shim_config_t *cfg,
   return r;
 }
 
+/* The image is there (or was just built, the first time the default one
+ * is used): boot. */
+static void on_part_closed(void *data);
+
+static void on_image(void *data, int status) {
+  hcsb__sandbox_t *sb = data;
+  const hcsb__shim_config_t *cfg = sb->cfg;
+  int r;
+
+  sb->image_pending = 0;
+  if (sb->closing) { /* the close waited for this */
+    on_part_closed(sb);
+    return;
+  }
+  if (status != 0) {
+    SHIM_ERROR(
+        "no utility VM image: %s or %s %s (make one with `%s -o %s`, "
+        "or set kernel and initrd in %s)",
+        cfg->kernel, cfg->initrd,
+        status == -ENOENT ? "is missing" : "could not be built", cfg->mkuvm,
+        cfg->image_dir, cfg->path != NULL ? cfg->path : "the shim's config");
+    set_failed(sb, status, "no utility VM image%s: %s", "");
+    return;
+  }
+  r = start_vm(sb, cfg, sb->console_log);
+  if (r != 0) set_failed(sb, r, "the utility VM did not start%s: %s", "");
+}
+
 /* ------------------------------------------------------------------------ */
 
 static void free_sb(hcsb__sandbox_t *sb) {
@@ -262,6 +294,7 @@ static void free_sb(hcsb__sandbox_t *sb) {
   for (i = 0; i < sb->nfiles; i++) free(sb->file_bufs[i]);
   free(sb->file_bufs);
   free(sb->files);
+  free(sb->console_log);
   free(sb);
 }
 
@@ -293,13 +326,22 @@ int hcsb__sandbox_start(uv_loop_t *loop, const hcsb__shim_config_t *cfg,
   if (sb == NULL) return -ENOMEM;
   sb->loop = loop;
   sb->state = state;
+  sb->cfg = cfg;
   sb->times.started_ms = now_ms();
   sb->is_vm = cfg->guest == NULL;
-  r = sb->is_vm ? start_vm(sb, cfg, console_log) : start_address(sb, cfg);
+  if (console_log != NULL && (sb->console_log = strdup(console_log)) == NULL) {
+    free_sb(sb);
+    return -ENOMEM;
+  }
+  /* The VM's image may have to be built first (the default one, on first
+   * use): the VM starts from the loop once it is there. */
+  r = sb->is_vm ? hcsb__shim_image_ensure(loop, cfg, on_image, sb)
+                : start_address(sb, cfg);
   if (r != 0) {
     free_sb(sb);
     return r;
   }
+  sb->image_pending = sb->is_vm;
   uv_timer_init(loop, &sb->timer);
   sb->timer.data = sb;
   *out = sb;
@@ -389,11 +431,13 @@ static void on_close_turn(uv_timer_t *t) {
   hcsb__sandbox_t *sb = t->data;
 
   fire_waiters(t);
-  sb->pending = 2;
+  /* What must be gone before the memory: the timer, the VM or the
+   * connection, an image build still running. */
+  sb->pending = 1 + (sb->uvm != NULL || sb->conn != NULL) + sb->image_pending;
   uv_close((uv_handle_t *)&sb->timer, on_timer_closed);
   if (sb->uvm != NULL)
     hcsb_uvm_close(sb->uvm, on_part_closed, sb);
-  else
+  else if (sb->conn != NULL)
     hcsb_conn_close(sb->conn, on_part_closed, sb);
 }
 
