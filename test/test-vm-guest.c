@@ -565,6 +565,28 @@ static void test_vmg_container_lifecycle(void) {
   CHECK_EQ(st.pids_current, 2);
   CHECK(st.mem_usage > 0);
 
+  /* ContainerConstraints: runc update sets the cgroup's limit. */
+  {
+    api_done_t up = {0};
+    char *json = NULL;
+    CHECK_EQ(hcsb_modify_container_constraints(
+                 HCSB_REQUEST_UPDATE, "{\"memory\":{\"limit\":67108864}}", NULL,
+                 &json),
+             0);
+    CHECK_EQ(hcsb_container_modify(t.c, NULL, json, api_done, &up), 0);
+    free(json);
+    api_run_until(&loop, &up.done, LONG_MS);
+    if (up.status != 0)
+      hcsb_test_fail(__FILE__, __LINE__, "update: %d %s", up.status,
+                     up.message);
+    out = sh(&g,
+             "cat /sys/fs/cgroup/memory/containers/vmg-c1/"
+             "memory.limit_in_bytes",
+             NULL);
+    CHECK_STR(out, "67108864\n");
+    free(out);
+  }
+
   /* SIGTERM to the init is the container's shutdown (runc kill --all). */
   memset(&sig, 0, sizeof sig);
   CHECK_EQ(hcsb_process_signal(init.p, NULL, SIGTERM, signal_cb, &sig), 0);
@@ -603,6 +625,75 @@ static void test_vmg_container_lifecycle(void) {
            NULL);
   CHECK_STR(out, "done\n");
   free(out);
+  api_close(&g);
+}
+
+/* An init with a terminal: runc hands the pty master over the console
+ * socket at create; the start brings the connections; a resize reaches
+ * it. */
+static void test_vmg_tty_init(void) {
+  api_done_t d, start = {0}, rs = {0}, del = {0};
+  api_proc_t init;
+  uv_loop_t loop;
+  api_guest_t g;
+  uint32_t dev[3];
+  ctr_t t;
+  int n0;
+
+  vm_open(&g, &loop);
+  devices(&g, dev);
+  n0 = mounts(&g);
+  vpmem(&g, HCSB_REQUEST_ADD, dev[0], "/run/layers/vmgt", 0, NULL, &d);
+  check_ok(&d);
+  /* "terminal":true in the spec (the SPEC text has it false). */
+  {
+    const char *layers[] = {"/run/layers/vmgt"};
+    hcsb_container_config_t cfg;
+    char spec[4096], *p;
+    snprintf(spec, sizeof spec, SPEC,
+             "[\"/bin/sh\",\"-c\",\"echo tty-up; read x; stty size; "
+             "test -t 0 && echo is-a-tty; exit 4\"]");
+    p = strstr(spec, "\"terminal\":false");
+    CHECK(p != NULL);
+    memcpy(p, "\"terminal\":true ", strlen("\"terminal\":false"));
+    memset(&t, 0, sizeof t);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.id = "vmg-tty";
+    cfg.oci_spec_json = spec;
+    cfg.layers = layers;
+    cfg.nlayers = 1;
+    cfg.layer_scratch_path = "/run/gcs/c/vmg-tty/scratch";
+    CHECK_EQ(
+        hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, &t, &t.c),
+        0);
+    api_run_until(&loop, &t.created, LONG_MS);
+  }
+  if (t.create_status != 0)
+    hcsb_test_fail(__FILE__, __LINE__, "create: %d %s", t.create_status,
+                   t.message);
+  CHECK_EQ(hcsb_container_start(t.c, NULL, api_done, &start), 0);
+  api_run_until(&loop, &start.done, LONG_MS);
+  CHECK_EQ(start.status, 0);
+  ctr_proc(&g, &t, &init, NULL, "io", 1, NULL, 0, NULL);
+  CHECK_EQ(hcsb_process_read_start(init.p, api_proc_read, &init), 0);
+  run_until_out(&loop, &init, "tty-up\r\n");
+  CHECK_EQ(hcsb_process_resize_console(init.p, NULL, 50, 21, api_done, &rs), 0);
+  api_run_until(&loop, &rs.done, LONG_MS);
+  CHECK_EQ(rs.status, 0);
+  api_proc_finish(&g, &init, "go\r");
+  CHECK_EQ(init.exit_code, 4);
+  CHECK(strstr(init.out, "21 50\r\nis-a-tty\r\n") != NULL);
+  api_proc_free(&init);
+  hcsb_container_close(t.c, ctr_closed, &t);
+  api_run_until(&loop, &t.closed, LONG_MS);
+  CHECK_EQ(
+      hcsb_conn_delete_container(g.conn, NULL, "vmg-tty", 0, api_done, &del),
+      0);
+  api_run_until(&loop, &del.done, LONG_MS);
+  CHECK_EQ(del.status, 0);
+  vpmem(&g, HCSB_REQUEST_REMOVE, dev[0], "/run/layers/vmgt", 0, NULL, &d);
+  check_ok(&d);
+  CHECK_EQ(mounts(&g), n0);
   api_close(&g);
 }
 
@@ -664,13 +755,64 @@ static void test_vmg_create_fails(void) {
   api_close(&g);
 }
 
+/* The state deleted while the overlay is still mounted below the bundle
+ * (the caller kept the resources): it fails as under the GCS, and the
+ * removal stops at the mount point: the layer is intact. */
+static void test_vmg_delete_while_mounted(void) {
+  hcsb_combined_layers_t cl;
+  uv_loop_t loop;
+  api_guest_t g;
+  api_done_t d, del;
+  uint32_t dev[3];
+  char *out, *json = NULL;
+  ctr_t t;
+  int n0;
+
+  vm_open(&g, &loop);
+  devices(&g, dev);
+  n0 = mounts(&g);
+  vpmem(&g, HCSB_REQUEST_ADD, dev[0], "/run/layers/vmgk", 0, NULL, &d);
+  check_ok(&d);
+  ctr_create(&g, &t, "vmg-keep", "/run/layers/vmgk", "sleep 1000", NULL);
+  CHECK_EQ(t.create_status, 0);
+  hcsb_container_close(t.c, ctr_closed, &t);
+  api_run_until(&loop, &t.closed, LONG_MS);
+  memset(&del, 0, sizeof del);
+  CHECK_EQ(
+      hcsb_conn_delete_container(g.conn, NULL, "vmg-keep",
+                                 HCSB_DELETE_KEEP_RESOURCES, api_done, &del),
+      0);
+  api_run_until(&loop, &del.done, LONG_MS);
+  CHECK_EQ(del.status, HCSB_EGUEST);
+  CHECK_EQ(del.hresult, E_FAIL);
+  CHECK_STR(del.message, "unlinkat /run/gcs/c/vmg-keep: directory not empty");
+  out = sh(&g,
+           "cat /run/gcs/c/vmg-keep/rootfs/marker-layer "
+           "/run/layers/vmgk/marker-layer",
+           NULL);
+  CHECK_STR(out, "from-the-layer\nfrom-the-layer\n");
+  free(out);
+  memset(&cl, 0, sizeof cl);
+  cl.container_root_path = "/run/gcs/c/vmg-keep/rootfs";
+  CHECK_EQ(hcsb_modify_combined_layers(HCSB_REQUEST_REMOVE, &cl, &json), 0);
+  modify(&g, json, &d);
+  free(json);
+  check_ok(&d);
+  vpmem(&g, HCSB_REQUEST_REMOVE, dev[0], "/run/layers/vmgk", 0, NULL, &d);
+  check_ok(&d);
+  CHECK_EQ(mounts(&g), n0);
+  api_close(&g);
+}
+
 static const hcsb_test_t tests[] = {
     TEST_ENTRY_T(vmg_vpmem_mount, 300),
     TEST_ENTRY_T(vmg_dm_linear, 300),
     TEST_ENTRY_T(vmg_dm_verity, 300),
     TEST_ENTRY_T(vmg_vpmem_missing, 300),
     TEST_ENTRY_T(vmg_container_lifecycle, 600),
+    TEST_ENTRY_T(vmg_tty_init, 600),
     TEST_ENTRY_T(vmg_create_fails, 600),
+    TEST_ENTRY_T(vmg_delete_while_mounted, 600),
 };
 
 int main(int argc, char **argv) {

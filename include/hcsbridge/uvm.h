@@ -167,11 +167,13 @@ HCSB_EXTERN int hcsb_uvm_start(uv_loop_t *loop, const hcsb_uvm_options_t *opts,
                                hcsb_uvm_start_cb cb, void *data,
                                hcsb_uvm_t **out);
 
-/* The VM's connection: NULL before the start callback reported success and
- * once hcsb_uvm_close was called.  It belongs to the VM: do not close it
- * yourself (hcsb_uvm_close does, after the guest was asked to stop).
- * Container and process handles opened on it are yours to close, as with
- * hcsb_conn_close. */
+/* The VM's connection: NULL before the start callback reported success,
+ * once QEMU stopped, and once hcsb_uvm_close was called (a connection
+ * handed to the start callback stays valid until the VM's close callback,
+ * so its lost callback and pending operations still report).  It belongs to the
+ * VM: do not close it yourself (hcsb_uvm_close does, after the guest was asked
+ * to stop). Container and process handles opened on it are yours to close, as
+ * with hcsb_conn_close. */
 HCSB_EXTERN hcsb_conn_t *hcsb_uvm_conn(const hcsb_uvm_t *uvm);
 HCSB_EXTERN uv_loop_t *hcsb_uvm_loop(const hcsb_uvm_t *uvm);
 HCSB_EXTERN void hcsb_uvm_set_data(hcsb_uvm_t *uvm, void *data);

@@ -1,30 +1,25 @@
-/* Containers through runc, as the v0.11.8 GCS runs them (hcsv2 +
- * runtime/runc):
+/* Containers through runc, after their create (act-create.c), as the
+ * v0.11.8 GCS runs them (hcsv2 + runtime/runc):
  *
- *   Create   the spec adapted (act-spec.c) into <bundle>/config.json, the
- *            hostname/hosts/resolv.conf files in /run/gcs/c/<id>, then
- *            `runc create --no-pivot` with the init's stdio already made:
- *            three pipes, or a console socket for a tty.  The init waits in
- *            runc's exec fifo; we learn its PID from the pid file.
  *   Start    (the first ExecuteProcess without OciProcess) the dialed
  *            sockets join the init's pipes or pty, then `runc start`.
  *   Exec     process.json, `runc exec -d` with pipes or a console socket;
  *            the PID from the pid file.
  *   Kill     ShutdownGraceful/Forced, SIGTERM/SIGKILL to the init:
- *            `runc kill --all ID SIG`; other signals go to the PID.
+ *            `runc kill --all ID SIG`; other signals go to the PID
+ *            (container.c, as for the emulator).
  *   Delete   `runc delete`, then the scratch directory and the bundle are
- *            removed (never across a mount point: what is still mounted
- *            below makes it fail, as under the GCS).
+ *            removed (never below a mount point: what is still mounted
+ *            there makes it fail, as under the GCS).
  *
  * Container processes become our children when runc exits (we are the
  * child subreaper): the emulator's reaper, waits, relays and exit
  * notification serve them unchanged.  A container's processes for
  * ProcessList and its statistics come from its cgroup
- * (/containers/<id>).  runc's state, logs, pid files and process.json
- * files live in /run/hcsb-guest/<id>. */
+ * (/containers/<id>).  runc's log, pid files and process.json files live
+ * in /run/hcsb-guest/<id>. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -37,169 +32,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "guest/act.h"
+#include "guest/act-ctr.h"
 
-#define GCS_ROOT "/run/gcs/c"
 #define MAX_CGROUP_PIDS 65536u
 #define FINAL_MS 30000u /* one runc delete --force at the session's end */
 
-typedef struct hcsb__gactr_s {
-  char *state;    /* /run/hcsb-guest/<id> */
-  char *rootdir;  /* /run/gcs/c/<id>: hostname, hosts, resolv.conf */
-  char *scratch;  /* ScratchDirPath, or NULL */
-  unsigned files; /* HCSB__GSPEC_* written into rootdir */
-  int made_bundle;
-  int wrote_config;
-  pid_t init_pid;
-  uint64_t init_seq;          /* orphan exits after this may be the init's */
-  hcsb__grelay_t *init_relay; /* until the init starts */
-  int init_tty;
-  char *init_argv0;
-  int busy; /* a start or delete runs */
-} hcsb__gactr_t;
-
-/* One runc command on behalf of a request. */
-typedef struct gaop_s {
-  hcsb__guest_t *g;
-  hcsb__gcall_t call;
-  hcsb__gctr_t *c; /* referenced (Create: owned) */
-  int kind;
-  int sig;
-  int socks[3];
-  int console; /* listening console socket, or -1 */
-  char console_path[108];
-  hcsb__grelay_t *relay;
-  int tty;
-  uint16_t rows, cols;
-  char *argv0;
-  char *pid_file, *process_file, *log;
-} gaop_t;
-
-/* A Create in flight (hcsb__ga_creating finds it by ID). */
-typedef struct hcsb__gacreate_s {
-  TAILQ_ENTRY(hcsb__gacreate_s) link;
-  gaop_t *op;
-} hcsb__gacreate_t;
-
 /* ------------------------------------------------------------------------ */
-/* Small helpers */
+/* Helpers shared with act-create.c */
 
-static char *path_join(const char *a, const char *b) {
-  char *s = NULL;
-  return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
-}
-
-static int mkdir_p(const char *path, mode_t mode, int *made) {
-  char buf[4096];
-  size_t i, n = strlen(path);
-
-  if (made != NULL) *made = 0;
-  if (n == 0 || n >= sizeof buf) return -ENAMETOOLONG;
-  memcpy(buf, path, n + 1);
-  for (i = 1; i <= n; i++) {
-    if (buf[i] != '/' && buf[i] != '\0') continue;
-    buf[i] = '\0';
-    if (mkdir(buf, i == n ? mode : 0755) == 0) {
-      if (i == n && made != NULL) *made = 1;
-    } else if (errno != EEXIST) {
-      return -errno;
-    }
-    if (i < n) buf[i] = '/';
-  }
-  return 0;
-}
-
-/* Mount points, to stop a removal from going below one. */
-typedef struct mpoints_s {
-  char **v;
-  size_t n;
-} mpoints_t;
-
-static void mpoints_load(mpoints_t *m) {
-  FILE *f = fopen("/proc/self/mountinfo", "re");
-  char line[8192], point[4096];
-
-  m->v = NULL;
-  m->n = 0;
-  if (f == NULL) return;
-  while (fgets(line, sizeof line, f) != NULL) {
-    char **nv;
-    if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1) continue;
-    nv = realloc(m->v, (m->n + 1) * sizeof *nv);
-    if (nv == NULL) break;
-    m->v = nv;
-    m->v[m->n] = strdup(point);
-    if (m->v[m->n] != NULL) m->n++;
-  }
-  fclose(f);
-}
-
-static void mpoints_free(mpoints_t *m) {
-  size_t i;
-  for (i = 0; i < m->n; i++) free(m->v[i]);
-  free(m->v);
-}
-
-static int is_mpoint(const mpoints_t *m, const char *path) {
-  size_t i;
-  for (i = 0; i < m->n; i++)
-    if (strcmp(m->v[i], path) == 0) return 1;
-  return 0;
-}
-
-/* os.RemoveAll that never descends into a mount point (the GCS's would
- * delete a mounted layer's files through the overlay).  The first error
- * goes to err ("unlinkat PATH: ..."); the rest is removed anyway. */
-static int rm_tree(const mpoints_t *m, const char *path, unsigned depth,
-                   char *err, size_t esize) {
-  struct stat st;
-  char eb[128];
-  int r = 0;
-
-  if (lstat(path, &st) < 0) return errno == ENOENT ? 0 : -errno;
-  if (S_ISDIR(st.st_mode)) {
-    DIR *d;
-    struct dirent *e;
-
-    if (is_mpoint(m, path) || depth > 64) {
-      if (err[0] == '\0')
-        snprintf(err, esize, "unlinkat %s: %s", path,
-                 hcsb__ga_errstr(EBUSY, eb));
-      return -EBUSY;
-    }
-    d = opendir(path);
-    if (d != NULL) {
-      while ((e = readdir(d)) != NULL) {
-        char *child;
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-          continue;
-        child = path_join(path, e->d_name);
-        if (child == NULL) {
-          r = -ENOMEM;
-          break;
-        }
-        if (rm_tree(m, child, depth + 1, err, esize) < 0 && r == 0) r = -EBUSY;
-        free(child);
-      }
-      closedir(d);
-    }
-    if (rmdir(path) < 0) {
-      r = -errno;
-      if (err[0] == '\0')
-        snprintf(err, esize, "unlinkat %s: %s", path,
-                 hcsb__ga_errstr(errno, eb));
-    }
-    return r;
-  }
-  if (unlink(path) < 0 && errno != ENOENT) {
-    r = -errno;
-    if (err[0] == '\0')
-      snprintf(err, esize, "unlinkat %s: %s", path, hcsb__ga_errstr(errno, eb));
-  }
-  return r;
-}
-
-static void stale_add(hcsb__guest_t *g, const char *id) {
+void hcsb__ga_stale(hcsb__guest_t *g, const char *id) {
   hcsb__gact_t *a = g->act;
   char **nv;
 
@@ -213,7 +54,7 @@ static void stale_add(hcsb__guest_t *g, const char *id) {
 
 /* The reason a runc command failed: its log's last error, else what it
  * printed, else its exit. */
-static void runc_reason(const char *log, const char *out, int status, char *buf,
+void hcsb__garun_reason(const char *log, const char *out, int status, char *buf,
                         size_t size) {
   char st[64];
   size_t n;
@@ -230,7 +71,7 @@ static void runc_reason(const char *log, const char *out, int status, char *buf,
   snprintf(buf, size, "runc %s", st);
 }
 
-static void op_free(gaop_t *op) {
+void hcsb__garun_free(hcsb__garun_t *op) {
   int i;
 
   for (i = 0; i < 3; i++)
@@ -250,9 +91,9 @@ static void op_free(gaop_t *op) {
   free(op);
 }
 
-static gaop_t *op_new(hcsb__guest_t *g, const hcsb__gcall_t *call,
-                      hcsb__gctr_t *c) {
-  gaop_t *op = calloc(1, sizeof *op);
+hcsb__garun_t *hcsb__garun_new(hcsb__guest_t *g, const hcsb__gcall_t *call,
+                               hcsb__gctr_t *c) {
+  hcsb__garun_t *op = calloc(1, sizeof *op);
 
   if (op == NULL) return NULL;
   op->g = g;
@@ -261,7 +102,7 @@ static gaop_t *op_new(hcsb__guest_t *g, const hcsb__gcall_t *call,
   op->socks[0] = op->socks[1] = op->socks[2] = -1;
   if (hcsb__gcall_copy(&op->call, call) != 0 ||
       (c->act != NULL &&
-       (op->log = path_join(c->act->state, "runc.log")) == NULL)) {
+       (op->log = hcsb__ga_path_join(c->act->state, "runc.log")) == NULL)) {
     hcsb__gcall_free(&op->call);
     free(op);
     return NULL;
@@ -270,7 +111,7 @@ static gaop_t *op_new(hcsb__guest_t *g, const hcsb__gcall_t *call,
 }
 
 /* A console socket for runc, named short (sun_path is 108 bytes). */
-static int console_open(gaop_t *op) {
+int hcsb__garun_console(hcsb__garun_t *op) {
   int n = snprintf(op->console_path, sizeof op->console_path,
                    "%s/con-%" PRIu64 ".sock", HCSB__GA_STATE_DIR,
                    ++op->g->act->seq);
@@ -279,7 +120,7 @@ static int console_open(gaop_t *op) {
   return op->console < 0 ? op->console : 0;
 }
 
-static int start_runc(gaop_t *op, const hcsb__grunc_cmd_t *cmd,
+int hcsb__garun_start(hcsb__garun_t *op, const hcsb__grunc_cmd_t *cmd,
                       const int fds[3], hcsb__gjob_cb cb) {
   const char *argv[HCSB__GRUNC_MAX_ARGS];
   char num[16];
@@ -300,7 +141,7 @@ static void reply_pid(hcsb__guest_t *g, const hcsb__gcall_t *call, pid_t pid) {
 /* ------------------------------------------------------------------------ */
 /* The container's files */
 
-static void remove_files(hcsb__gctr_t *c) {
+void hcsb__ga_remove_files(hcsb__gctr_t *c) {
   hcsb__gactr_t *x = c->act;
   static const char *const names[3] = {"hostname", "hosts", "resolv.conf"};
   char *p;
@@ -308,335 +149,24 @@ static void remove_files(hcsb__gctr_t *c) {
 
   for (i = 0; i < 3; i++) {
     if (!(x->files & (1u << i))) continue;
-    p = path_join(x->rootdir, names[i]);
+    p = hcsb__ga_path_join(x->rootdir, names[i]);
     if (p != NULL) unlink(p);
     free(p);
   }
   x->files = 0;
   if (x->wrote_config) {
-    p = path_join(c->bundle, "config.json");
+    p = hcsb__ga_path_join(c->bundle, "config.json");
     if (p != NULL) unlink(p);
     free(p);
     x->wrote_config = 0;
   }
 }
 
-/* After a failed create: what it made goes, mounts below stay. */
-static void undo_create(hcsb__gctr_t *c) {
-  hcsb__gactr_t *x = c->act;
-  char err[8];
-  mpoints_t m;
-
-  remove_files(c);
-  mpoints_load(&m);
-  err[0] = '\0';
-  rm_tree(&m, x->state, 0, err, sizeof err);
-  mpoints_free(&m);
-  if (x->made_bundle) rmdir(c->bundle);
-  if (strcmp(x->rootdir, c->bundle) != 0) rmdir(x->rootdir);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Create */
-
-int hcsb__ga_creating(hcsb__guest_t *g, const char *id) {
-  hcsb__gacreate_t *k;
-
-  TAILQ_FOREACH(k, &g->act->creating, link)
-  if (strcmp(k->op->c->id, id) == 0) return 1;
-  return 0;
-}
-
-static void create_fail(gaop_t *op, uint32_t hr, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void create_fail(gaop_t *op, uint32_t hr, const char *fmt, ...) {
-  char msg[2048];
-  va_list ap;
-
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  hcsb__greply_err(op->g, &op->call, hr, msg);
-  if (op->c->act != NULL) undo_create(op->c);
-  hcsb__gctr_unref(op->c);
-  op->c = NULL;
-  op_free(op);
-}
-
-static void on_created(void *data, int status, const char *out, uint64_t seq) {
-  gaop_t *op = data;
-  hcsb__guest_t *g = op->g;
-  hcsb__gctr_t *c = op->c;
-  hcsb__gactr_t *x = c->act;
-  hcsb__gacreate_t *k;
-  char why[1024], st[64], eb[128];
-  pid_t pid = -1;
-  int r, master;
-  hcsb__gjw_t w;
-
-  TAILQ_FOREACH(k, &g->act->creating, link)
-  if (k->op == op) break;
-  if (k != NULL) {
-    TAILQ_REMOVE(&g->act->creating, k, link);
-    g->act->ncreating--;
-    free(k);
-  }
-  if (status == -ECANCELED) {
-    /* The session ends: runc may have made it; the final cleanup asks
-     * runc to forget it. */
-    stale_add(g, c->id);
-    undo_create(c);
-    hcsb__gctr_unref(c);
-    op->c = NULL;
-    op_free(op);
-    return;
-  }
-  if (status != 0) {
-    hcsb__ga_status_text(status, st, sizeof st);
-    runc_reason(op->log, out, status, why, sizeof why);
-    stale_add(g, c->id);
-    create_fail(op, HCSB_E_FAIL,
-                "failed to create container: failed to run runc create/exec "
-                "call for container %s with %s: %s",
-                c->id, st, why);
-    return;
-  }
-  r = hcsb__grunc_read_pid(op->pid_file, &pid);
-  if (r < 0) {
-    stale_add(g, c->id);
-    create_fail(op, HCSB_E_FAIL,
-                "failed to create container: failed reading from pid file "
-                "%s: %s",
-                op->pid_file, hcsb__ga_errstr(-r, eb));
-    return;
-  }
-  if (op->console >= 0) {
-    master = hcsb__grunc_console_recv(op->console);
-    if (master < 0 ||
-        (r = hcsb__grelay_new_master(g, master, &op->relay)) < 0) {
-      stale_add(g, c->id);
-      create_fail(op, HCSB_E_FAIL,
-                  "failed to create container: failed to get pty master for "
-                  "process in container %s: %s",
-                  c->id, hcsb__ga_errstr(master < 0 ? -master : -r, eb));
-      return;
-    }
-  }
-  x->init_pid = pid;
-  x->init_seq = seq;
-  x->init_relay = op->relay;
-  x->init_tty = op->console >= 0;
-  op->relay = NULL;
-  hcsb__gctr_insert(c); /* the op's reference becomes the table's */
-  op->c = NULL;
-  hcsb__glog(g, 1, "container %s created by runc, init %d", c->id, (int)pid);
-  hcsb__greply_begin(&w, 0, op->call.aid);
-  hcsb__gjw_u64(&w, "SelectedProtocolVersion", 0);
-  hcsb__greply_finish(g, &op->call, &w);
-  op_free(op);
-}
-
-/* Writes the adapted spec and the /etc files; 0 or answers and -1. */
-static int write_bundle(gaop_t *op, hcsb__gctr_t *c) {
-  hcsb__gactr_t *x = c->act;
-  json_object *spec = NULL, *proc, *v;
-  char host[256], rootfs[4200], eb[128], *p = NULL, *text;
-  const char *json;
-  unsigned files;
-  size_t len;
-  int r;
-
-  if (json_object_deep_copy(c->spec, &spec, NULL) != 0) {
-    create_fail(op, HCSB__G_E_OUTOFMEMORY, "out of memory");
-    return -1;
-  }
-  r = hcsb__gspec_adapt(spec, c->id, x->rootdir, &files);
-  if (r < 0) {
-    json_object_put(spec);
-    if (r == -ENOMEM)
-      create_fail(op, HCSB__G_E_OUTOFMEMORY, "out of memory");
-    else
-      create_fail(op, HCSB_E_VMCOMPUTE_INVALID_JSON,
-                  "failed to create container: the OCI spec's mounts or "
-                  "linux section has the wrong type");
-    return -1;
-  }
-  if (hcsb__gspec_hostname(spec, host, sizeof host) < 0)
-    snprintf(host, sizeof host, "localhost");
-  r = mkdir_p(x->rootdir, 0755, NULL);
-  if (r < 0) {
-    json_object_put(spec);
-    create_fail(op, HCSB_E_FAIL,
-                "failed to create container root directory \"%s\": %s",
-                x->rootdir, hcsb__ga_errstr(-r, eb));
-    return -1;
-  }
-  {
-    static const char *const names[3] = {"hostname", "hosts", "resolv.conf"};
-    int i;
-    for (i = 0; i < 3 && r == 0; i++) {
-      if (!(files & (1u << i))) continue;
-      text = i == 0   ? hcsb__gspec_hostname_text(host)
-             : i == 1 ? hcsb__gspec_hosts_text(host)
-                      : strdup("");
-      p = path_join(x->rootdir, names[i]);
-      r = text == NULL || p == NULL ? -ENOMEM
-                                    : hcsb__gspec_write(p, text, strlen(text));
-      if (r == 0) x->files |= 1u << i;
-      free(text);
-      free(p);
-    }
-  }
-  if (r == 0) r = mkdir_p(c->bundle, 0700, &x->made_bundle);
-  if (r == 0) {
-    json = json_object_to_json_string_ext(
-        spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    p = path_join(c->bundle, "config.json");
-    r = json == NULL || p == NULL ? -ENOMEM
-                                  : hcsb__gspec_write(p, json, strlen(json));
-    if (r == 0) x->wrote_config = 1;
-    free(p);
-  }
-  if (r < 0) {
-    json_object_put(spec);
-    create_fail(op, HCSB_E_FAIL,
-                "failed to write OCISpecification to config.json at: "
-                "'%s/config.json': %s",
-                c->bundle, hcsb__ga_errstr(-r, eb));
-    return -1;
-  }
-  /* The GCS makes the process's working directory in the rootfs. */
-  proc = hcsb__json_get(spec, "process");
-  v = proc != NULL ? hcsb__json_get(proc, "cwd") : NULL;
-  if (json_object_is_type(v, json_type_string) &&
-      strcmp(json_object_get_string(v), "/") != 0 &&
-      hcsb__gspec_rootfs(spec, c->bundle, rootfs, sizeof rootfs) == 0 &&
-      hcsb__ga_path_ok(json_object_get_string(v))) {
-    len = strlen(rootfs);
-    snprintf(rootfs + len, sizeof rootfs - len, "%s",
-             json_object_get_string(v));
-    mkdir_p(rootfs, 0755, NULL);
-  }
-  v = proc != NULL ? hcsb__json_get(proc, "terminal") : NULL;
-  x->init_tty =
-      json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
-  v = proc != NULL ? hcsb__json_get(proc, "args") : NULL;
-  v = json_object_is_type(v, json_type_array) ? json_object_array_get_idx(v, 0)
-                                              : NULL;
-  x->init_argv0 = strdup(json_object_is_type(v, json_type_string)
-                             ? json_object_get_string(v)
-                             : "?");
-  json_object_put(spec);
-  if (x->init_argv0 == NULL) {
-    create_fail(op, HCSB__G_E_OUTOFMEMORY, "out of memory");
-    return -1;
-  }
-  return 0;
-}
-
-void hcsb__ga_create(hcsb__greq_t *r, hcsb__gctr_t *c, const char *scratch) {
-  hcsb__guest_t *g = r->g;
-  hcsb__gact_t *a = g->act;
-  hcsb__gactr_t *x;
-  hcsb__gacreate_t *k;
-  hcsb__grunc_cmd_t cmd;
-  int fds[3] = {-2, -1, -1}, child[3] = {-1, -1, -1}, e;
-  char eb[128];
-  gaop_t *op;
-
-  x = calloc(1, sizeof *x);
-  op = op_new(g, &r->call, c);
-  k = calloc(1, sizeof *k);
-  if (x == NULL || op == NULL || k == NULL ||
-      (x->state = path_join(HCSB__GA_STATE_DIR, c->id)) == NULL ||
-      (x->rootdir = path_join(GCS_ROOT, c->id)) == NULL ||
-      (scratch[0] != '\0' && (x->scratch = strdup(scratch)) == NULL)) {
-    if (x != NULL) {
-      free(x->state);
-      free(x->rootdir);
-      free(x);
-    }
-    if (op != NULL) op_free(op);
-    free(k);
-    hcsb__greply_err(g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
-    hcsb__gctr_unref(c);
-    return;
-  }
-  x->init_pid = -1;
-  c->act = x;
-  op->log = path_join(x->state, "runc.log");
-  op->pid_file = path_join(x->state, "init.pid");
-  if (op->log == NULL || op->pid_file == NULL) {
-    free(k);
-    create_fail(op, HCSB__G_E_OUTOFMEMORY, "out of memory");
-    return;
-  }
-  if (a->runc == NULL) {
-    free(k);
-    create_fail(op, HCSB_E_FAIL,
-                "failed to create container: runc is not installed in this "
-                "guest (hcsb-mkuvm includes it unless --no-runc)");
-    return;
-  }
-  if (!hcsb__ga_path_ok(c->bundle) ||
-      (x->scratch != NULL && !hcsb__ga_path_ok(x->scratch))) {
-    free(k);
-    create_fail(op, HCSB_E_FAIL,
-                "failed to create OCIBundlePath: '%.300s': the bundle and "
-                "scratch must be absolute paths without \".\" and \"..\"",
-                c->bundle);
-    return;
-  }
-  if (g->nctrs + a->ncreating >= HCSB__G_MAX_CONTAINERS) {
-    free(k);
-    create_fail(op, HCSB_E_FAIL, "too many containers");
-    return;
-  }
-  if (write_bundle(op, c) < 0) {
-    free(k);
-    return;
-  }
-  e = mkdir_p(x->state, 0700, NULL);
-  if (e == 0 && x->init_tty) {
-    e = console_open(op);
-  } else if (e == 0) {
-    e = hcsb__grelay_new_pipes(g, &op->relay, child);
-    memcpy(fds, child, sizeof fds);
-  }
-  if (e < 0) {
-    free(k);
-    create_fail(op, HCSB_E_FAIL, "failed to create container %s: stdio: %s",
-                c->id, hcsb__ga_errstr(-e, eb));
-    return;
-  }
-  memset(&cmd, 0, sizeof cmd);
-  cmd.op = HCSB__GRUNC_CREATE;
-  cmd.runc = a->runc;
-  cmd.log = op->log;
-  cmd.id = c->id;
-  cmd.bundle = c->bundle;
-  cmd.pid_file = op->pid_file;
-  cmd.console = op->console >= 0 ? op->console_path : NULL;
-  unlink(op->pid_file);
-  e = start_runc(op, &cmd, fds, on_created);
-  hcsb__grelay_discard_child_fds(child, -1);
-  if (e < 0) {
-    free(k);
-    create_fail(op, HCSB_E_FAIL,
-                "failed to create container: failed to run runc create: %s",
-                hcsb__ga_errstr(-e, eb));
-    return;
-  }
-  k->op = op;
-  TAILQ_INSERT_TAIL(&a->creating, k, link);
-  a->ncreating++;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Start and exec */
 
 static void on_started(void *data, int status, const char *out, uint64_t seq) {
-  gaop_t *op = data;
+  hcsb__garun_t *op = data;
   hcsb__guest_t *g = op->g;
   hcsb__gctr_t *c = op->c;
   hcsb__gactr_t *x = c->act;
@@ -649,7 +179,7 @@ static void on_started(void *data, int status, const char *out, uint64_t seq) {
   if (status == -ECANCELED) goto out;
   if (status != 0) {
     hcsb__ga_status_text(status, st, sizeof st);
-    runc_reason(op->log, out, status, why, sizeof why);
+    hcsb__garun_reason(op->log, out, status, why, sizeof why);
     /* The sockets given to the init go with the failure, as the GCS
      * closes its connection set. */
     hcsb__greply_errf(g, &op->call, HCSB_E_FAIL,
@@ -672,7 +202,7 @@ static void on_started(void *data, int status, const char *out, uint64_t seq) {
 out:
   hcsb__gctr_unref(c);
   op->c = NULL;
-  op_free(op);
+  hcsb__garun_free(op);
 }
 
 static void start_init(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
@@ -680,7 +210,7 @@ static void start_init(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
   hcsb__grunc_cmd_t cmd;
   int fds[3] = {-2, -1, -1}, r;
   char eb[128];
-  gaop_t *op;
+  hcsb__garun_t *op;
 
   if (x->busy || x->init_relay == NULL) {
     hcsb__greply_errf(g, e->call, HCSB_E_FAIL,
@@ -690,7 +220,7 @@ static void start_init(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
                       c->id);
     return;
   }
-  op = op_new(g, e->call, c);
+  op = hcsb__garun_new(g, e->call, c);
   if (op == NULL) {
     hcsb__greply_err(g, e->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return;
@@ -705,20 +235,20 @@ static void start_init(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
   cmd.runc = g->act->runc;
   cmd.log = op->log;
   cmd.id = c->id;
-  r = start_runc(op, &cmd, fds, on_started);
+  r = hcsb__garun_start(op, &cmd, fds, on_started);
   if (r < 0) {
     hcsb__greply_errf(g, &op->call, HCSB_E_FAIL, "runc start failed: %s",
                       hcsb__ga_errstr(-r, eb));
     hcsb__gctr_unref(c);
     op->c = NULL;
-    op_free(op);
+    hcsb__garun_free(op);
     return;
   }
   x->busy = 1;
 }
 
 static void on_execed(void *data, int status, const char *out, uint64_t seq) {
-  gaop_t *op = data;
+  hcsb__garun_t *op = data;
   hcsb__guest_t *g = op->g;
   hcsb__gctr_t *c = op->c;
   hcsb__gproc_t *p;
@@ -729,7 +259,7 @@ static void on_execed(void *data, int status, const char *out, uint64_t seq) {
   if (status == -ECANCELED) goto out;
   if (status != 0) {
     hcsb__ga_status_text(status, st, sizeof st);
-    runc_reason(op->log, out, status, why, sizeof why);
+    hcsb__garun_reason(op->log, out, status, why, sizeof why);
     hcsb__greply_errf(g, &op->call, HCSB_E_FAIL,
                       "failed to run runc create/exec call for container %s "
                       "with %s: %s",
@@ -769,7 +299,7 @@ static void on_execed(void *data, int status, const char *out, uint64_t seq) {
 out:
   hcsb__gctr_unref(c);
   op->c = NULL;
-  op_free(op);
+  hcsb__garun_free(op);
 }
 
 static void exec_proc(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
@@ -779,9 +309,9 @@ static void exec_proc(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
   int fds[3] = {-2, -1, -1}, child[3] = {-1, -1, -1}, slave = -1, r = 0;
   char name[64], eb[128];
   const char *json;
-  gaop_t *op;
+  hcsb__garun_t *op;
 
-  op = op_new(g, e->call, c);
+  op = hcsb__garun_new(g, e->call, c);
   if (op == NULL) {
     hcsb__greply_err(g, e->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return;
@@ -792,9 +322,9 @@ static void exec_proc(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
   op->tty = e->tty;
   op->argv0 = strdup(e->argv0 != NULL ? e->argv0 : "?");
   snprintf(name, sizeof name, "exec-%" PRIu64 ".json", ++g->act->seq);
-  op->process_file = path_join(x->state, name);
+  op->process_file = hcsb__ga_path_join(x->state, name);
   snprintf(name, sizeof name, "exec-%" PRIu64 ".pid", g->act->seq);
-  op->pid_file = path_join(x->state, name);
+  op->pid_file = hcsb__ga_path_join(x->state, name);
   proc =
       e->process != NULL ? hcsb__gspec_exec_process(e->process, c->spec) : NULL;
   if (op->argv0 == NULL || op->process_file == NULL || op->pid_file == NULL ||
@@ -815,7 +345,7 @@ static void exec_proc(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
     goto fail;
   }
   if (e->tty) {
-    r = console_open(op);
+    r = hcsb__garun_console(op);
   } else {
     r = hcsb__grelay_prepare(g, HCSB__GRELAY_PIPES, op->socks, 0, e->rows,
                              e->cols, &op->relay, child, &slave);
@@ -836,7 +366,7 @@ static void exec_proc(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
   cmd.pid_file = op->pid_file;
   cmd.console = op->console >= 0 ? op->console_path : NULL;
   unlink(op->pid_file);
-  r = start_runc(op, &cmd, fds, on_execed);
+  r = hcsb__garun_start(op, &cmd, fds, on_execed);
   hcsb__grelay_discard_child_fds(child, slave);
   if (r < 0) {
     hcsb__greply_errf(g, &op->call, HCSB_E_FAIL,
@@ -848,7 +378,7 @@ static void exec_proc(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
 fail:
   hcsb__gctr_unref(c);
   op->c = NULL;
-  op_free(op);
+  hcsb__garun_free(op);
 }
 
 void hcsb__ga_exec(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
@@ -866,7 +396,7 @@ void hcsb__ga_exec(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
 /* Kill */
 
 static void on_killed(void *data, int status, const char *out, uint64_t seq) {
-  gaop_t *op = data;
+  hcsb__garun_t *op = data;
   hcsb__gctr_t *c = op->c;
   char why[1024], st[64];
 
@@ -883,14 +413,14 @@ static void on_killed(void *data, int status, const char *out, uint64_t seq) {
     hcsb__greply_ok(op->g, &op->call);
   } else {
     hcsb__ga_status_text(status, st, sizeof st);
-    runc_reason(NULL, out, status, why, sizeof why);
+    hcsb__garun_reason(NULL, out, status, why, sizeof why);
     hcsb__greply_errf(op->g, &op->call, HCSB_E_FAIL,
                       "unknown runc error after kill %s: %s", st, why);
   }
 out:
   hcsb__gctr_unref(c);
   op->c = NULL;
-  op_free(op);
+  hcsb__garun_free(op);
 }
 
 void hcsb__ga_kill(hcsb__guest_t *g, const hcsb__gcall_t *call, hcsb__gctr_t *c,
@@ -898,7 +428,7 @@ void hcsb__ga_kill(hcsb__guest_t *g, const hcsb__gcall_t *call, hcsb__gctr_t *c,
   hcsb__grunc_cmd_t cmd;
   int fds[3] = {-2, -1, -1}, r;
   char eb[128];
-  gaop_t *op = op_new(g, call, c);
+  hcsb__garun_t *op = hcsb__garun_new(g, call, c);
 
   if (op == NULL) {
     hcsb__greply_err(g, call, HCSB__G_E_OUTOFMEMORY, "out of memory");
@@ -912,13 +442,85 @@ void hcsb__ga_kill(hcsb__guest_t *g, const hcsb__gcall_t *call, hcsb__gctr_t *c,
   cmd.id = c->id;
   cmd.sig = sig;
   cmd.all = sig == SIGTERM || sig == SIGKILL;
-  r = start_runc(op, &cmd, fds, on_killed);
+  r = hcsb__garun_start(op, &cmd, fds, on_killed);
   if (r < 0) {
     hcsb__greply_errf(g, call, HCSB_E_FAIL, "runc kill failed: %s",
                       hcsb__ga_errstr(-r, eb));
     hcsb__gctr_unref(c);
     op->c = NULL;
-    op_free(op);
+    hcsb__garun_free(op);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Update */
+
+static void on_updated(void *data, int status, const char *out, uint64_t seq) {
+  hcsb__garun_t *op = data;
+  char why[1024], st[64];
+
+  (void)seq;
+  if (status == -ECANCELED) {
+  } else if (status == 0) {
+    hcsb__greply_ok(op->g, &op->call);
+  } else {
+    hcsb__ga_status_text(status, st, sizeof st);
+    hcsb__garun_reason(NULL, out, status, why, sizeof why);
+    hcsb__greply_errf(op->g, &op->call, HCSB_E_FAIL,
+                      "runc update request failed with %s: %s", st, why);
+  }
+  hcsb__gctr_unref(op->c);
+  op->c = NULL;
+  hcsb__garun_free(op);
+}
+
+void hcsb__ga_update(hcsb__greq_t *r, hcsb__gctr_t *c, json_object *settings) {
+  json_object *res = hcsb__json_get(settings, "Linux");
+  hcsb__grunc_cmd_t cmd;
+  int fds[3] = {-2, -1, -1}, e;
+  char name[64], eb[128];
+  const char *json;
+  hcsb__garun_t *op;
+
+  if (res == NULL || json_object_is_type(res, json_type_null)) {
+    hcsb__greply_ok(r->g, &r->call);
+    return;
+  }
+  if (!json_object_is_type(res, json_type_object)) {
+    hcsb__gmodify_fail(r, HCSB_E_VMCOMPUTE_INVALID_JSON,
+                       "failed to unmarshal settings as "
+                       "ContainerConstraintsV2: HRESULT 0xc037010d: json: "
+                       "cannot unmarshal a non-object into Go struct field "
+                       "LCOWContainerConstraints.Linux of type "
+                       "specs.LinuxResources");
+    return;
+  }
+  op = hcsb__garun_new(r->g, &r->call, c);
+  if (op == NULL) {
+    hcsb__greply_err(r->g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
+    return;
+  }
+  c->refs++;
+  snprintf(name, sizeof name, "update-%" PRIu64 ".json", ++r->g->act->seq);
+  op->process_file = hcsb__ga_path_join(c->act->state, name);
+  json = json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN);
+  e = op->process_file == NULL || json == NULL
+          ? -ENOMEM
+          : hcsb__gspec_write(op->process_file, json, strlen(json));
+  if (e == 0) {
+    memset(&cmd, 0, sizeof cmd);
+    cmd.op = HCSB__GRUNC_UPDATE;
+    cmd.runc = r->g->act->runc;
+    cmd.id = c->id;
+    cmd.process = op->process_file;
+    e = hcsb__garun_start(op, &cmd, fds, on_updated);
+  }
+  if (e < 0) {
+    hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL, "runc update failed: %s",
+                      hcsb__ga_errstr(-e, eb));
+    hcsb__gctr_unref(c);
+    op->c = NULL;
+    hcsb__garun_free(op);
   }
 }
 
@@ -929,22 +531,20 @@ void hcsb__ga_kill(hcsb__guest_t *g, const hcsb__gcall_t *call, hcsb__gctr_t *c,
  * The first failure is in err (empty when none). */
 static void remove_state(hcsb__gctr_t *c, char *err, size_t esize) {
   hcsb__gactr_t *x = c->act;
-  char ignored[8];
-  mpoints_t m;
+  char e2[1024], ignored[8];
 
   err[0] = '\0';
-  remove_files(c);
-  mpoints_load(&m);
-  if (x->scratch != NULL) rm_tree(&m, x->scratch, 0, err, esize);
-  if (c->bundle[0] != '\0') rm_tree(&m, c->bundle, 0, err, esize);
+  hcsb__ga_remove_files(c);
+  if (x->scratch != NULL) hcsb__ga_rm_tree(x->scratch, err, esize);
+  if (c->bundle[0] != '\0' && hcsb__ga_rm_tree(c->bundle, e2, sizeof e2) < 0 &&
+      err[0] == '\0')
+    snprintf(err, esize, "%s", e2);
   if (strcmp(x->rootdir, c->bundle) != 0) rmdir(x->rootdir);
-  ignored[0] = '\0';
-  rm_tree(&m, x->state, 0, ignored, sizeof ignored);
-  mpoints_free(&m);
+  hcsb__ga_rm_tree(x->state, ignored, sizeof ignored);
 }
 
 static void on_deleted(void *data, int status, const char *out, uint64_t seq) {
-  gaop_t *op = data;
+  hcsb__garun_t *op = data;
   hcsb__guest_t *g = op->g;
   hcsb__gctr_t *c = op->c;
   hcsb__gproc_t *p, *next;
@@ -955,8 +555,8 @@ static void on_deleted(void *data, int status, const char *out, uint64_t seq) {
   if (status == -ECANCELED) goto out;
   if (status != 0) {
     hcsb__ga_status_text(status, st, sizeof st);
-    runc_reason(op->log, out, status, why, sizeof why);
-    stale_add(g, c->id);
+    hcsb__garun_reason(op->log, out, status, why, sizeof why);
+    hcsb__ga_stale(g, c->id);
   }
   remove_state(c, rm, sizeof rm);
   /* Forgotten like under the GCS, whatever failed; its processes leave
@@ -982,7 +582,7 @@ static void on_deleted(void *data, int status, const char *out, uint64_t seq) {
 out:
   hcsb__gctr_unref(c);
   op->c = NULL;
-  op_free(op);
+  hcsb__garun_free(op);
 }
 
 void hcsb__ga_delete(hcsb__greq_t *r, hcsb__gctr_t *c) {
@@ -990,7 +590,7 @@ void hcsb__ga_delete(hcsb__greq_t *r, hcsb__gctr_t *c) {
   hcsb__grunc_cmd_t cmd;
   int fds[3] = {-2, -1, -1}, e;
   char eb[128];
-  gaop_t *op;
+  hcsb__garun_t *op;
 
   if (c->state == HCSB__GCTR_RUNNING && c->init != NULL && !c->init->reaped) {
     hcsb__greply_errf(g, &r->call, HCSB_E_VMCOMPUTE_INVALID_STATE,
@@ -1002,7 +602,7 @@ void hcsb__ga_delete(hcsb__greq_t *r, hcsb__gctr_t *c) {
                       "container %s is being started or deleted", c->id);
     return;
   }
-  op = op_new(g, &r->call, c);
+  op = hcsb__garun_new(g, &r->call, c);
   if (op == NULL) {
     hcsb__greply_err(g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return;
@@ -1013,13 +613,13 @@ void hcsb__ga_delete(hcsb__greq_t *r, hcsb__gctr_t *c) {
   cmd.runc = g->act->runc;
   cmd.log = op->log;
   cmd.id = c->id;
-  e = start_runc(op, &cmd, fds, on_deleted);
+  e = hcsb__garun_start(op, &cmd, fds, on_deleted);
   if (e < 0) {
     hcsb__greply_errf(g, &r->call, HCSB_E_FAIL, "runc delete failed: %s",
                       hcsb__ga_errstr(-e, eb));
     hcsb__gctr_unref(c);
     op->c = NULL;
-    op_free(op);
+    hcsb__garun_free(op);
     return;
   }
   c->act->busy = 1;

@@ -20,7 +20,9 @@
 int hcsb__grunc_id_ok(const char *id) {
   size_t i, n = id != NULL ? strlen(id) : 0;
 
-  if (n == 0 || n > 255 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+  /* A leading '-' would be one of runc's flags on its command line. */
+  if (n == 0 || n > 255 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0 ||
+      id[0] == '-')
     return 0;
   for (i = 0; i < n; i++) {
     unsigned char ch = (unsigned char)id[i];
@@ -85,6 +87,12 @@ int hcsb__grunc_argv(const hcsb__grunc_cmd_t *c, char num[16],
       break;
     case HCSB__GRUNC_STATE:
       argv[n++] = "state";
+      break;
+    case HCSB__GRUNC_UPDATE:
+      if (c->process == NULL) return -EINVAL;
+      argv[n++] = "update";
+      argv[n++] = "--resources";
+      argv[n++] = c->process;
       break;
     default:
       return -EINVAL;

@@ -87,61 +87,7 @@ int hcsb__goverlay_data(char *out, size_t size, const char *const *layers,
 }
 
 /* ------------------------------------------------------------------------ */
-/* Mounts and directories */
-
-int hcsb__ga_mounted_under(const char *dir) {
-  FILE *f = fopen("/proc/self/mountinfo", "re");
-  char line[8192], point[4096];
-  size_t n = strlen(dir);
-  int found = 0;
-
-  while (n > 1 && dir[n - 1] == '/') n--;
-  if (f == NULL) return 0;
-  while (!found && fgets(line, sizeof line, f) != NULL) {
-    if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1) continue;
-    /* mountinfo escapes blanks as \040: a path with them never matches,
-     * and paths we mount have none. */
-    if (strncmp(point, dir, n) == 0 && (point[n] == '\0' || point[n] == '/'))
-      found = 1;
-  }
-  fclose(f);
-  return found;
-}
-
-static int mounted_at(const char *path) {
-  FILE *f = fopen("/proc/self/mountinfo", "re");
-  char line[8192], point[4096];
-  int found = 0;
-
-  if (f == NULL) return 0;
-  while (!found && fgets(line, sizeof line, f) != NULL)
-    if (sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1 &&
-        strcmp(point, path) == 0)
-      found = 1;
-  fclose(f);
-  return found;
-}
-
-/* mkdir -p; *made says whether `path` itself was created here. */
-static int mkdir_p(const char *path, mode_t mode, int *made) {
-  char buf[4096];
-  size_t i, n = strlen(path);
-
-  if (made != NULL) *made = 0;
-  if (n == 0 || n >= sizeof buf) return -ENAMETOOLONG;
-  memcpy(buf, path, n + 1);
-  for (i = 1; i <= n; i++) {
-    if (buf[i] != '/' && buf[i] != '\0') continue;
-    buf[i] = '\0';
-    if (mkdir(buf, i == n ? mode : 0755) == 0) {
-      if (i == n && made != NULL) *made = 1;
-    } else if (errno != EEXIST) {
-      return -errno;
-    }
-    if (i < n) buf[i] = '/';
-  }
-  return 0;
-}
+/* Unmounting */
 
 /* The GCS's UnmountPath(target, removeTarget=true): nothing there is
  * fine; not a mount point is fine; then the directory goes (here only
@@ -281,7 +227,7 @@ static void vpmem_mount(hcsb__gaop_t *op) {
       goto undo_dm;
     }
   }
-  r = mkdir_p(op->path, 0700, &made);
+  r = hcsb__ga_mkdir_p(op->path, 0700, &made);
   if (r == 0 && mount(dev, op->path, HCSB__GA_PMEM_FSTYPE, MS_RDONLY,
                       HCSB__GA_PMEM_DATA) < 0)
     r = -errno;
@@ -421,6 +367,7 @@ static void vpmem_add(hcsb__greq_t *r, json_object *s, const char *path,
                       char *detail) {
   hcsb__guest_t *g = r->g;
   hcsb__gaop_t *op, *x;
+  unsigned n;
   int e;
 
   if (find_mount(g->act, "VPMemDevice", path) != NULL) {
@@ -429,11 +376,20 @@ static void vpmem_add(hcsb__greq_t *r, json_object *s, const char *path,
     hcsb__greply_ok(g, &r->call);
     return;
   }
-  TAILQ_FOREACH(x, &g->act->ops, link)
-  if (x->path != NULL && strcmp(x->path, path) == 0) {
+  n = 0;
+  TAILQ_FOREACH(x, &g->act->ops, link) {
+    n++;
+    if (x->path != NULL && strcmp(x->path, path) == 0) {
+      free(detail);
+      hcsb__greply_errf(g, &r->call, HCSB_E_FAIL,
+                        "%s: a VPMem device is being mounted there", path);
+      return;
+    }
+  }
+  if (n >= HCSB__GA_MAX_WAITS) {
     free(detail);
     hcsb__greply_errf(g, &r->call, HCSB_E_FAIL,
-                      "%s: a VPMem device is being mounted there", path);
+                      "too many VPMem devices being waited for (%u)", n);
     return;
   }
   op = calloc(1, sizeof *op);
@@ -580,8 +536,8 @@ static void layers_add(hcsb__greq_t *r, json_object *s, const char *target,
     return;
   }
   if (scratch[0] != '\0') {
-    e = mkdir_p(upper, 0755, &made_u);
-    if (e == 0) e = mkdir_p(work, 0755, &made_w);
+    e = hcsb__ga_mkdir_p(upper, 0755, &made_u);
+    if (e == 0) e = hcsb__ga_mkdir_p(work, 0755, &made_w);
     if (e < 0) {
       hcsb__greply_errf(g, &r->call, HCSB_E_FAIL,
                         "failed to create %s directory in scratch space: %s",
@@ -590,7 +546,7 @@ static void layers_add(hcsb__greq_t *r, json_object *s, const char *target,
       goto undo;
     }
   }
-  e = mkdir_p(target, 0755, &made_t);
+  e = hcsb__ga_mkdir_p(target, 0755, &made_t);
   if (e < 0) {
     hcsb__greply_errf(g, &r->call, HCSB_E_FAIL,
                       "failed to create directory for container root "
@@ -697,7 +653,7 @@ void hcsb__ga_storage_final(hcsb__guest_t *g) {
 
   /* Newest first: overlays before the layers below them. */
   while ((m = TAILQ_LAST(&g->act->mounts, hcsb__gamnt_list)) != NULL) {
-    if (mounted_at(m->path) && umount2(m->path, 0) < 0 &&
+    if (hcsb__ga_mounted_at(m->path) && umount2(m->path, 0) < 0 &&
         umount2(m->path, MNT_DETACH) < 0)
       hcsb__glog(g, 0, "cannot unmount %s: %s", m->path, strerror(errno));
     rmdir(m->path);

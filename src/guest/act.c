@@ -76,7 +76,7 @@ int hcsb__ga_path_ok(const char *path) {
   size_t n;
 
   if (path == NULL || path[0] != '/' || strlen(path) > 4095 ||
-      strchr(path, '\n') != NULL)
+      strchr(path, '\n') != NULL || path[strspn(path, "/")] == '\0')
     return 0;
   for (p = path; *p != '\0';) {
     while (*p == '/') p++;
@@ -86,6 +86,19 @@ int hcsb__ga_path_ok(const char *path) {
     p += n;
   }
   return 1;
+}
+
+int hcsb__ga_state_path_ok(const char *path) {
+  size_t n;
+
+  if (!hcsb__ga_path_ok(path)) return 0;
+  while (*path == '/') path++;
+  n = strcspn(path, "/");
+  if (n != 3 || (strncmp(path, "run", 3) != 0 && strncmp(path, "tmp", 3) != 0))
+    return 0;
+  path += n;
+  while (*path == '/') path++;
+  return *path != '\0'; /* something below it */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -174,6 +187,10 @@ int hcsb__gjob_run(hcsb__guest_t *g, const char *const *argv, const int fds[3],
   const char *stage;
 
   if (j == NULL) return -ENOMEM;
+  if (g->act->njobs >= HCSB__GA_MAX_JOBS) {
+    free(j);
+    return -EAGAIN;
+  }
   j->g = g;
   j->seq = g->act->reaps;
   for (i = 0; i < 3; i++) {

@@ -11,11 +11,14 @@
  *                  initramfs has no dmsetup) and the table strings
  *   act-storage.c  VPMem (wait for /dev/pmemN, dm-linear, dm-verity, ext4
  *                  read-only `noload`) and CombinedLayers (overlay)
+ *   act-fs.c       mkdir -p, mount points, removal that stops at them
  *   act-spec.c     the OCI spec adapted as the GCS does for a standalone
  *                  container; config.json and process.json
  *   act-runc.c     runc command lines, runc's JSON log, console sockets
- *   act-ctr.c      containers through runc: create, start, exec, kill,
- *                  delete, their processes and cgroup
+ *   act-create.c   Create: the bundle, runc create
+ *   act-ctr.c      the rest through runc: start, exec, kill, delete, the
+ *                  container's processes and cgroup (act-ctr.h: what the
+ *                  two share)
  *
  * Everything that waits (a device node, a runc command) is asynchronous:
  * the request is answered from a callback, errors with E_FAIL and the
@@ -30,6 +33,7 @@
 #define HCSB_GUEST_ACT_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "guest/guest.h"
 
@@ -39,6 +43,8 @@
 #define HCSB__GA_DEVICE_WAIT_MS 10000u /* for /dev/pmemN to appear */
 #define HCSB__GA_DEVICE_POLL_MS 20u
 #define HCSB__GA_JOB_MS 120000u    /* one runc command, under TCG too */
+#define HCSB__GA_MAX_JOBS 64u      /* runc commands at once */
+#define HCSB__GA_MAX_WAITS 256u    /* VPMem Adds waiting for a device */
 #define HCSB__GA_JOB_OUTPUT 8192u  /* output of a helper kept for errors */
 #define HCSB__GA_ORPHANS 256u      /* unclaimed exits remembered */
 #define HCSB__GA_MAX_LAYERS 128u   /* CombinedLayers */
@@ -51,8 +57,27 @@
 /* Pure helpers: argument checks */
 
 /* An absolute path without "." or ".." components, of at most 4095
- * bytes: where the guest may mount or create things.  1 or 0. */
+ * bytes, not "/" itself: where the guest may mount things.  1 or 0. */
 int hcsb__ga_path_ok(const char *path);
+/* A path_ok strictly below /run or /tmp: where a bundle or a scratch
+ * directory may be (the delete removes them recursively). */
+int hcsb__ga_state_path_ok(const char *path);
+
+/* ------------------------------------------------------------------------ */
+/* act-fs.c */
+
+/* "a/b" (malloc'd), NULL on ENOMEM. */
+char *hcsb__ga_path_join(const char *a, const char *b);
+/* mkdir -p (parents 0755); *made says whether `path` itself was created.
+ * 0 or -errno. */
+int hcsb__ga_mkdir_p(const char *path, mode_t mode, int *made);
+/* 1 when something is mounted at `path` / at `dir` or below it. */
+int hcsb__ga_mounted_at(const char *path);
+int hcsb__ga_mounted_under(const char *dir);
+/* Removes `path` and what is below it, except below mount points; err
+ * gets the outermost failure ("unlinkat DIR: directory not empty"), ""
+ * when none.  0 or -errno. */
+int hcsb__ga_rm_tree(const char *path, char *err, size_t esize);
 
 /* ------------------------------------------------------------------------ */
 /* act-dm.c */
@@ -130,8 +155,6 @@ int hcsb__ga_modify(hcsb__greq_t *r, const char *type, int add,
 void hcsb__ga_storage_final(hcsb__guest_t *g);
 /* Pending Adds dropped without an answer (the bridge is closing). */
 void hcsb__ga_storage_teardown(hcsb__guest_t *g);
-/* 1 when something is mounted at `dir` or below it. */
-int hcsb__ga_mounted_under(const char *dir);
 
 /* ------------------------------------------------------------------------ */
 /* act-spec.c */
@@ -177,7 +200,8 @@ enum {
   HCSB__GRUNC_EXEC,
   HCSB__GRUNC_KILL,
   HCSB__GRUNC_DELETE,
-  HCSB__GRUNC_STATE
+  HCSB__GRUNC_STATE,
+  HCSB__GRUNC_UPDATE
 };
 
 typedef struct hcsb__grunc_cmd_s {
@@ -188,7 +212,7 @@ typedef struct hcsb__grunc_cmd_s {
   const char *bundle;   /* create */
   const char *pid_file; /* create, exec */
   const char *console;  /* create, exec: --console-socket, or NULL */
-  const char *process;  /* exec: the process.json */
+  const char *process;  /* exec: the process.json; update: resources */
   int sig;              /* kill */
   int all;              /* kill --all */
   int force;            /* delete --force */
@@ -198,12 +222,14 @@ typedef struct hcsb__grunc_cmd_s {
 /* Fills argv (NULL-terminated, pointing into `c` and `num`) with the
  * command line the GCS uses: create -b B --no-pivot --pid-file P
  * [--console-socket S] ID; start ID; exec -d --process J --pid-file P
- * [--console-socket S] ID; kill [--all] ID SIG; delete [--force] ID.
+ * [--console-socket S] ID; kill [--all] ID SIG; delete [--force] ID;
+ * update --resources FILE ID.
  * -EINVAL when a field the operation needs is missing or the ID is not
  * one runc accepts. */
 int hcsb__grunc_argv(const hcsb__grunc_cmd_t *c, char num[16],
                      const char *argv[HCSB__GRUNC_MAX_ARGS]);
-/* runc's rule for IDs: [A-Za-z0-9_+.-]+, not "." or "..", at most 255. */
+/* runc's rule for IDs: [A-Za-z0-9_+.-]+, not "." or "..", at most 255;
+ * and no leading '-' (its command line would read a flag). */
 int hcsb__grunc_id_ok(const char *id);
 /* The last error ("level":"error" or worse) in runc's JSON log at `path`,
  * its "msg" (and ": <error>" when the entry has one) into out; 0, or
@@ -230,10 +256,10 @@ typedef void (*hcsb__gjob_cb)(void *data, int status, const char *out,
                               uint64_t seq);
 
 /* Runs argv[0] (a path) with argv; fds[i] >= 0 become its stdio (the
- * caller keeps its copies), -1 means /dev/null for stdin and the captured
- * output for stdout/stderr.  The callback runs once, from the loop, after
- * the exit (and the end of captured output).  0 or -errno (nothing runs,
- * no callback). */
+ * caller keeps its copies), -1 means the captured output for stdout and
+ * stderr (/dev/null for stdin), -2 /dev/null.  The callback runs once,
+ * from the loop, after the exit.  0 or -errno (nothing runs, no
+ * callback): -EAGAIN when HCSB__GA_MAX_JOBS run already. */
 int hcsb__gjob_run(hcsb__guest_t *g, const char *const *argv, const int fds[3],
                    hcsb__gjob_cb cb, void *data);
 /* The same, synchronously (after the loop): the wait status or -errno. */
@@ -312,6 +338,10 @@ void hcsb__ga_exec(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *x);
  * --all, then the answer. */
 void hcsb__ga_kill(hcsb__guest_t *g, const hcsb__gcall_t *call, hcsb__gctr_t *c,
                    int sig);
+/* ModifySettings ContainerConstraints on a container: its "Linux"
+ * resources (an OCI LinuxResources object) through `runc update
+ * --resources`, as the GCS does; without them there is nothing to do. */
+void hcsb__ga_update(hcsb__greq_t *r, hcsb__gctr_t *c, json_object *settings);
 /* DeleteContainerState: runc delete, the bundle and state removed. */
 void hcsb__ga_delete(hcsb__greq_t *r, hcsb__gctr_t *c);
 /* The PIDs in the container's cgroup, ascending. */

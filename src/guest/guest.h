@@ -1,5 +1,7 @@
-/* hcsb-guest: an emulator of the Linux GCS's bridge behaviour (hcsshim
- * v0.11.8) that runs real local processes in place of a utility VM.
+/* hcsb-guest: the Linux GCS's bridge behaviour (hcsshim v0.11.8).  On a
+ * host it emulates the guest, running real local processes in place of a
+ * utility VM and recording storage and containers; inside a VM the acting
+ * backend (act.h) mounts the storage and runs the containers with runc.
  *
  * Architecture (one libuv loop, no threads):
  *   conn.c      the bridge byte stream: frames in, responses out, teardown

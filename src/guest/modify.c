@@ -324,11 +324,19 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
     goto out;
   }
 
-  /* Inside a VM the storage types are acted on (act-storage.c). */
+  /* Inside a VM the storage types are acted on (act-storage.c), and a
+   * container's constraints go to runc update (act-ctr.c). */
   if (r->g->act != NULL && uvm &&
       hcsb__ga_modify(r, t->name, bit == RT_ADD, settings, key, detail)) {
     detail = NULL;
     goto out;
+  }
+  if (r->g->act != NULL && !uvm) {
+    hcsb__gctr_t *c = hcsb__gctr_find(r->g, r->cid);
+    if (c != NULL && c->act != NULL) {
+      hcsb__ga_update(r, c, settings);
+      goto out;
+    }
   }
   if (bit == RT_REMOVE) {
     x = find_res(r->g, uvm ? NULL : r->cid, t->name, key);

@@ -349,6 +349,11 @@ static void stats_format(props_t *pr, const hcsb_properties_t *props) {
                     s->blkio_read_ops, s->blkio_write_ops};
     stats_group(pr, &first, "Blkio", k, v, 4);
   }
+  /* Then everything the guest sent, typed (hcsbridge/metrics.h). */
+  if (props->metrics != NULL) {
+    if (json) ctl_buf_printf(&pr->text, "%s\"Metrics\":", first ? "" : ",");
+    ctl_format_metrics(&pr->text, props->metrics, json);
+  }
   if (json) ctl_buf_printf(&pr->text, "}\n");
 }
 

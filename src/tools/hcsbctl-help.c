@@ -204,7 +204,15 @@ static const struct {
      "{\"Cpu\":{\"TotalNs\",\"UserNs\",\"KernelNs\",\n"
      "\"ThrottledPeriods\",\"ThrottledTimeNs\"},\"Memory\":{...},\"Pids\":{...}"
      ",\n"
-     "\"Blkio\":{...}} with the groups the guest reported.\n"},
+     "\"Blkio\":{...}} with the groups the guest reported.  Then the whole\n"
+     "LCOWMetrics, typed, with containerd's cgroup v1 names: lines such as\n"
+     "cpu.usage.per_cpu.0, memory.total_rss, memory.usage.limit,\n"
+     "memory_oom_control.oom_kill, blkio.io_service_bytes_recursive Read 8:0 "
+     "N,\n"
+     "hugetlb.2MB.usage, network.eth0.rx_bytes, or the JSON member "
+     "\"Metrics\":{\"cpu\":\n"
+     "{\"usage\":{\"total\",\"kernel\",\"user\",\"per_cpu\":[...]},...},"
+     "\"memory\":{...},...}.\n"},
     {"shutdown",
      "Usage: hcsbctl shutdown ID [--force]\n"
      "\n"

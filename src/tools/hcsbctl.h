@@ -287,6 +287,10 @@ int ctl_cmd_modify(ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_stacks(ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_caps(ctl_t *ctl, int argc, char **argv);
 
+/* Appends the typed metrics (hcsbctl-stats.c): "group.field value" lines,
+ * or a JSON object with containerd's cgroup v1 field names. */
+void ctl_format_metrics(ctl_buf_t *b, const hcsb_metrics_t *m, int json);
+
 /* Option parsing shared by the sub-commands (hcsbctl-util.c). */
 typedef struct ctl_opt_s {
   const char *name; /* "pid" for --pid; NULL ends the table */
