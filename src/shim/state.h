@@ -27,9 +27,11 @@
  * alone.  Unknown kinds are skipped with a warning (newer writers).
  *
  * What `delete` does with it, in this order: SIGTERM to `shim` and up to
- * 2 s for it to go, then SIGKILL; SIGKILL to every `pid` and up to 2 s for
- * them to go; detach every `mount` (last recorded first); unlink every
- * `file` and `socket`; remove every `tree`; remove hcsb-state.
+ * 1 s for it to go, then SIGKILL; SIGKILL to every `pid` and up to 1 s for
+ * them to go (containerd allows `delete` 5 s in all); detach every
+ * `mount` (last recorded first); unlink every `file` and `socket`; remove
+ * every `tree`; remove hcsb-state (kept when something could not be
+ * undone, for the next try).
  *
  * Record in a bundle only what belongs to that bundle's task: in a pod the
  * VM belongs to the sandbox's bundle, not to its containers' (whose
