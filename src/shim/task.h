@@ -131,9 +131,11 @@ int hcsb__tproc_resize(hcsb__tproc_t *p, uint32_t width, uint32_t height,
 /* CloseIO(stdin): 0 (done at once), or the state machine's refusal. */
 int hcsb__tproc_close_stdin(hcsb__tproc_t *p, const char **msg);
 
-/* Wait: `cb` once the process is STOPPED (on the next turn when it is
- * already).  A wait may be cancelled (its client left): the callback then
- * never runs.  0, -ENOMEM, -ENOENT (deleted). */
+/* Wait: `cb(data, p)` once the process is STOPPED (on the next turn when
+ * it is already), or `cb(data, NULL)` when the task is freed first (the
+ * shim is going; from inside hcsb__task_free).  A wait may be cancelled
+ * (its client left): the callback then never runs.  0, -ENOMEM, -ENOENT
+ * (deleted). */
 typedef struct hcsb__twait_s hcsb__twait_t;
 typedef void (*hcsb__twait_cb)(void *data, hcsb__tproc_t *p);
 int hcsb__tproc_wait(hcsb__tproc_t *p, hcsb__twait_cb cb, void *data,
