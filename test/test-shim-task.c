@@ -714,12 +714,92 @@ static void test_free_with_waits(void) {
   CHECK_EQ(f.exits, 0);
 }
 
+/* A VM whose image is missing: the ready callback says so (later, not
+ * inside), and a close right after the start, before the image check has
+ * answered, still ends once and frees everything. */
+static void on_ready_failed(void *data, hcsb__sandbox_t *sb, int status,
+                            const char *msg) {
+  res_t *r = data;
+
+  (void)sb;
+  r->calls++;
+  r->done = 1;
+  r->status = status;
+  snprintf(r->msg, sizeof r->msg, "%s", msg);
+}
+
+typedef struct closer_s {
+  hcsb__sandbox_t *sb;
+  int *closed;
+} closer_t;
+
+static void close_from_check(uv_check_t *h) {
+  closer_t *c = h->data;
+
+  hcsb__sandbox_close(c->sb, on_closed, c->closed);
+  uv_close((uv_handle_t *)h, NULL);
+}
+
+static void test_sandbox_no_image(void) {
+  uv_loop_t loop;
+  hcsb__shim_config_t cfg;
+  hcsb__sandbox_t *sb;
+  res_t r;
+  int closed = 0, i;
+
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.kernel = (char *)"/nonexistent/vmlinuz";
+  cfg.initrd = (char *)"/nonexistent/initrd.img";
+  cfg.mkuvm = (char *)"hcsb-mkuvm";
+  cfg.image_dir = (char *)"/nonexistent";
+  cfg.log_level = HCSB_LOG_ERROR;
+  hcsb__shim_log_set_level(HCSB_LOG_ERROR);
+  for (i = 0; i < 3; i++) {
+    uv_check_t chk;
+    closer_t c;
+    CHECK_EQ(uv_loop_init(&loop), 0);
+    CHECK_EQ(hcsb__sandbox_start(&loop, &cfg, NULL, NULL, &sb), 0);
+    CHECK_EQ(hcsb__sandbox_is_vm(sb), 1);
+    memset(&r, 0, sizeof(r));
+    CHECK_EQ(hcsb__sandbox_when_ready(sb, on_ready_failed, &r), 0);
+    CHECK_EQ(r.calls, 0);
+    if (i == 0) {
+      /* Wait for the answer: the image is missing. */
+      while (!r.done) uv_run(&loop, UV_RUN_ONCE);
+      CHECK_EQ(r.status, -ENOENT);
+      CHECK(strstr(r.msg, "no utility VM image") != NULL);
+      CHECK(hcsb__sandbox_conn(sb) == NULL);
+    }
+    closed = 0;
+    if (i == 2) {
+      /* The close after the poll of the turn whose end brings the image
+       * check's answer (as a SIGTERM does in the shim): that answer then
+       * comes between the close and the close's own turn. */
+      c.sb = sb;
+      c.closed = &closed;
+      uv_check_init(&loop, &chk);
+      chk.data = &c;
+      uv_check_start(&chk, close_from_check);
+    } else {
+      hcsb__sandbox_close(sb, on_closed, &closed);
+      hcsb__sandbox_close(sb, on_closed, &closed); /* a second: nothing */
+    }
+    CHECK_EQ(closed, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ(closed, 1);
+    CHECK_EQ(r.calls, 1); /* i >= 1: told of the close (-ECANCELED) */
+    if (i >= 1) CHECK_EQ(r.status, i == 1 ? -ECANCELED : r.status);
+    CHECK_EQ(uv_loop_close(&loop), 0);
+  }
+}
+
 int main(int argc, char **argv) {
   static const hcsb_test_t tests[] = {
       TEST_ENTRY(init_output_and_exit), TEST_ENTRY(create_refusals),
       TEST_ENTRY(exec_stdin),           TEST_ENTRY(exec_stdin_before_start),
       TEST_ENTRY(exec_terminal),        TEST_ENTRY(kill_all_pids_stats),
       TEST_ENTRY(kill_unstarted),       TEST_ENTRY(free_with_waits),
+      TEST_ENTRY(sandbox_no_image),
   };
   (void)the_fx;
   return hcsb_test_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));

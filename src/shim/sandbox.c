@@ -268,8 +268,10 @@ static void on_image(void *data, int status) {
   int r;
 
   sb->image_pending = 0;
-  if (sb->closing) { /* the close waited for this */
-    on_part_closed(sb);
+  if (sb->closing) {
+    /* Once the close's turn has counted this build, it waits for it;
+     * before that, the close simply will not count it. */
+    if (sb->pending > 0) on_part_closed(sb);
     return;
   }
   if (status != 0) {
