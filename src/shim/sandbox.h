@@ -1,6 +1,5 @@
 /* The guest a shim's tasks run in: one per shim (a task of its own, or a
- * pod), started when the shim starts so that the VM boots while
- * containerd is still preparing the Create.
+ * pod), started by the shim's first Create.
  *
  *   config `guest = vm` (the default)   a utility VM (hcsbridge/uvm.h):
  *       QEMU with the configured image; layers are ext4 images attached

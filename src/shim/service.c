@@ -4,8 +4,10 @@
  *
  * One shim serves one task, or a pod: the sandbox container and the
  * containers whose spec names it (CRI annotations), all in one utility VM
- * (sandbox.h), started when the shim starts.  Shutdown exits once no task
- * is left.
+ * (sandbox.h), started by the first Create (containerd sends it right
+ * after `start`, so booting earlier would gain nothing, and a shim that
+ * never gets a task never boots a VM).  Shutdown exits once no task is
+ * left.
  *
  * Every failure is answered with one grpc code: the library's outcomes
  * through hcsb__shim_reply_status (grpc.h's table), the task layer's
@@ -202,6 +204,28 @@ static int sandbox_pid(void *data, const char *sandbox_id, uint32_t *pid,
 /* ------------------------------------------------------------------------ */
 /* Create */
 
+/* The shim's one guest, started by the first Create.  0, or the error
+ * that Creates are then refused with (in s->sandbox_error). */
+static int ensure_sandbox(svc_t *s) {
+  char console[4200];
+  int r;
+
+  if (s->sandbox_error[0] != '\0') return -EIO; /* it failed before */
+  snprintf(console, sizeof console, "%s/hcsb-console.log", s->shim->bundle);
+  r = hcsb__sandbox_start(s->shim->loop, s->shim->config, s->shim->state,
+                          console, &s->sandbox);
+  if (r != 0) {
+    snprintf(s->sandbox_error, sizeof s->sandbox_error,
+             "the guest could not be started: %s", hcsb_strerror(r));
+    SHIM_ERROR("%s", s->sandbox_error);
+    s->sandbox = NULL;
+    return r;
+  }
+  hcsb__sandbox_set_lost_cb(s->sandbox, on_sandbox_lost, s);
+  s->env.sandbox = s->sandbox;
+  return 0;
+}
+
 typedef struct create_call_s {
   svc_t *s;
   hcsb__shim_call_t *call;
@@ -264,7 +288,7 @@ static void h_create(hcsb__shim_call_t *call, const ProtobufCMessage *m,
   size_t i;
   int r;
 
-  if (s->sandbox == NULL) {
+  if (s->sandbox == NULL && ensure_sandbox(s) != 0) {
     hcsb__shim_reply_error(call, HCSB__GRPC_FAILED_PRECONDITION,
                            "no guest to run the task in: %s", s->sandbox_error);
     return;
@@ -862,7 +886,6 @@ static void on_exit_(hcsb__shim_t *shim) {
 
 int hcsb__shim_service_start(hcsb__shim_t *shim) {
   svc_t *s = calloc(1, sizeof(*s));
-  char console[4200];
   int r;
 
   if (s == NULL) return -ENOMEM;
@@ -876,20 +899,7 @@ int hcsb__shim_service_start(hcsb__shim_t *shim) {
   shim->service_data = s;
   shim->on_signal = on_signal;
   shim->on_exit = on_exit_;
-  snprintf(console, sizeof console, "%s/hcsb-console.log", shim->bundle);
-  r = hcsb__sandbox_start(shim->loop, shim->config, shim->state, console,
-                          &s->sandbox);
-  if (r != 0) {
-    /* Creates are refused with this, so containerd shows it. */
-    snprintf(s->sandbox_error, sizeof s->sandbox_error,
-             "the guest could not be started: %s", hcsb_strerror(r));
-    SHIM_ERROR("%s", s->sandbox_error);
-    s->sandbox = NULL;
-  } else {
-    hcsb__sandbox_set_lost_cb(s->sandbox, on_sandbox_lost, s);
-  }
   s->env.loop = shim->loop;
-  s->env.sandbox = s->sandbox;
   s->env.state = shim->state;
   s->env.layer_dir = shim->config->layer_dir;
   s->env.hooks.exited = on_exited;
