@@ -1,5 +1,5 @@
-/* The real containerd-shim-hcsb-v1 binary, driven as containerd drives it
- * (SHIM.md §1): `start` in a fake bundle with the flags, environment and
+/* The real containerd-shim-hcsb-v1 binary, driven as containerd 1.6 drives
+ * it: `start` in a fake bundle with the flags, environment and
  * stdin containerd uses, output collected the way CombinedOutput does;
  * the daemon it leaves checked (own session, nothing of start's stdio,
  * the address file, the socket named as containerd's shims name theirs),

@@ -1,4 +1,4 @@
-/* Listeners: the host listens, the guest dials (PROTOCOL.md §1.1).
+/* Listeners: the host listens, the guest dials (protocol.md §2.1).
  *
  * One implementation for AF_UNIX and AF_VSOCK: a non-blocking listening
  * socket watched with uv_poll_t, accept4() by hand (uv_listen refuses

@@ -3,7 +3,7 @@
  * Internal to the shim (src/shim/), not part of libhcsbridge.  One server
  * per shim process, on the shim's libuv loop, single-threaded like it.
  *
- * What a client sees (containerd's ttrpc 1.1, SHIM.md §1): frames of a
+ * What a client sees (containerd 1.6's ttrpc protocol): frames of a
  * 10-byte header (payload length u32 BE, stream id u32 BE, type u8, flags
  * u8) and a protobuf payload of at most 4 MiB; a Request (service, method,
  * payload, timeout_nano, metadata) on an odd stream id is answered by one
