@@ -20,8 +20,8 @@
  * Output is relayed with bounded buffering: at most HCSB__PIO_MAX_QUEUED
  * bytes wait for a FIFO, then reading from the guest pauses until they
  * are written.  The drained callback runs once both outputs have reached
- * EOF and everything read was written (the rule of PROTOCOL.md §8.6: the
- * guest reports the exit only after the host closed its ends, and the
+ * EOF and everything read was written (the drain rule, protocol.md §9.5:
+ * the guest reports the exit only after the host closed its ends, and the
  * shim reports the exit only after the output is out).  All callbacks run
  * from the loop, never inside the call that caused them. */
 #ifndef HCSB_SHIM_PIO_H
