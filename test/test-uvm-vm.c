@@ -27,6 +27,7 @@
 #include <json-c/json.h>
 
 #include "runner.h"
+#include "test-api-util.h"
 
 static double now_ms(void) {
   struct timespec ts;
@@ -323,46 +324,18 @@ static char *spec_for(const char *script) {
   return text;
 }
 
-typedef struct ctr_s {
-  hcsb_container_t *c;
-  int created, status;
-  uint32_t hresult;
-  char message[512];
-  int waited, wait_status;
-  hcsb_container_exit_t exit;
-  int closed;
-} ctr_t;
-
+/* hcsb_uvm_create_container hands the handle over in the callback only. */
 static void c_created(void *data, hcsb_container_t *c, int status,
                       const hcsb_guest_error_t *gerr) {
-  ctr_t *t = data;
-  t->created++;
-  t->c = c;
-  t->status = status;
-  if (gerr != NULL) {
-    t->hresult = gerr->hresult;
-    snprintf(t->message, sizeof t->message, "%s", gerr->message);
-  }
-}
-
-static void c_waited(void *data, hcsb_container_t *c, int status,
-                     const hcsb_container_exit_t *e) {
-  ctr_t *t = data;
-  (void)c;
-  t->waited++;
-  t->wait_status = status;
-  if (e != NULL) t->exit = *e;
-}
-
-static void c_closed(void *data) {
-  ((ctr_t *)data)->closed++;
+  ((api_ctr_t *)data)->c = c;
+  api_ctr_created(data, c, status, gerr);
 }
 
 /* The init script of long-lived containers: a TERM ends it with 3. */
 #define LONG_INIT \
   "trap 'echo bye; exit 3' TERM; echo ready; while :; do sleep 0.2; done"
 
-static void ctr_create(ctr_t *t, const char *id, const char *script,
+static void ctr_create(api_ctr_t *t, const char *id, const char *script,
                        const char *const *imgs, size_t n) {
   hcsb_container_config_t cfg;
   hcsb_uvm_layer_t layers[4];
@@ -387,8 +360,8 @@ static void ctr_create(ctr_t *t, const char *id, const char *script,
   RUN_UNTIL_MS(&V->loop, t->created, 180000);
 }
 
-static void ctr_kill_wait(ctr_t *t, proc_t *init) {
-  CHECK_EQ(hcsb_container_wait(t->c, 0, c_waited, t), 0);
+static void ctr_kill_wait(api_ctr_t *t, proc_t *init) {
+  CHECK_EQ(hcsb_container_wait(t->c, 0, api_ctr_waited, t), 0);
   CHECK_EQ(hcsb_process_signal(init->p, NULL, 15, NULL, NULL), 0);
   p_finish(init);
   RUN_UNTIL_MS(&V->loop, t->waited, 60000);
@@ -412,7 +385,7 @@ static void on_done(void *data, int status, const hcsb_guest_error_t *gerr) {
 
 /* Deletes the container (overlay, state, then its layers' devices) and
  * closes its handle. */
-static void ctr_delete(ctr_t *t) {
+static void ctr_delete(api_ctr_t *t) {
   done_t d = {0};
   CHECK_EQ(hcsb_uvm_delete_container(V->u, NULL, hcsb_container_id(t->c),
                                      on_done, &d),
@@ -421,7 +394,7 @@ static void ctr_delete(ctr_t *t) {
   if (d.status != 0)
     hcsb_test_fail(__FILE__, __LINE__, "delete: %s %s", hcsb_strerror(d.status),
                    d.message);
-  hcsb_container_close(t->c, c_closed, t);
+  hcsb_container_close(t->c, api_ctr_closed, t);
   RUN_UNTIL_MS(&V->loop, t->closed, 10000);
 }
 
@@ -577,15 +550,15 @@ static void case_container_lifecycle(void) {
                              NULL};
   const hcsb_uvm_vpmem_t *devs;
   proc_t init, ex;
-  ctr_t t;
+  api_ctr_t t;
   double t0 = now_ms();
   int n0 = mounts();
   size_t ndev;
 
   ctr_create(&t, "life", LONG_INIT, base, 1);
-  if (t.status != 0)
-    hcsb_test_fail(__FILE__, __LINE__, "create: %s %s", hcsb_strerror(t.status),
-                   t.message);
+  if (t.create_status != 0)
+    hcsb_test_fail(__FILE__, __LINE__, "create: %s %s",
+                   hcsb_strerror(t.create_status), t.message);
   ndev = hcsb_uvm_vpmem_devices(V->u, &devs);
   CHECK(ndev >= 1);
   CHECK_EQ(devs[ndev - 1].refs, 1);
@@ -635,15 +608,15 @@ static void case_two_containers_share_a_layer(void) {
   const char *const base[] = {base_img};
   const char *const cat[] = {"/bin/cat", "/marker-layer", NULL};
   proc_t ia, ib, ex;
-  ctr_t a, b;
+  api_ctr_t a, b;
   size_t n0 = hcsb_uvm_vpmem_devices(V->u, NULL);
   uint32_t dev;
   const hcsb_uvm_vpmem_t *devs;
 
   ctr_create(&a, "share-a", LONG_INIT, base, 1);
-  CHECK_EQ(a.status, 0);
+  CHECK_EQ(a.create_status, 0);
   ctr_create(&b, "share-b", LONG_INIT, base, 1);
-  CHECK_EQ(b.status, 0);
+  CHECK_EQ(b.create_status, 0);
   CHECK_EQ(hcsb_uvm_vpmem_devices(V->u, &devs), n0 > 0 ? n0 : 1);
   for (dev = 0; dev < hcsb_uvm_vpmem_devices(V->u, NULL); dev++)
     if (devs[dev].refs == 2) break;
@@ -673,12 +646,12 @@ static void case_second_layer_hot_added(void) {
                              "cat /marker-layer /marker-top /shadowed", NULL};
   size_t n0 = hcsb_uvm_vpmem_devices(V->u, NULL);
   proc_t init, ex;
-  ctr_t t;
+  api_ctr_t t;
 
   ctr_create(&t, "two-layers", LONG_INIT, layers, 2);
-  if (t.status != 0)
-    hcsb_test_fail(__FILE__, __LINE__, "create: %s %s", hcsb_strerror(t.status),
-                   t.message);
+  if (t.create_status != 0)
+    hcsb_test_fail(__FILE__, __LINE__, "create: %s %s",
+                   hcsb_strerror(t.create_status), t.message);
   CHECK_EQ(hcsb_uvm_vpmem_devices(V->u, NULL), n0 + 1);
   p_start(&init, t.c, NULL);
   RUN_UNTIL_MS(&V->loop, strstr(init.out, "ready") != NULL, 120000);
@@ -697,14 +670,14 @@ static void case_failed_create_leaves_no_mounts(void) {
   const char *const layers[] = {base_img, late_img};
   size_t n0 = hcsb_uvm_vpmem_devices(V->u, NULL);
   int m0 = mounts();
-  ctr_t t;
+  api_ctr_t t;
 
   ctr_create(&t, "broken", "no-proc", layers, 2);
-  CHECK_EQ(t.status, HCSB_EGUEST);
+  CHECK_EQ(t.create_status, HCSB_EGUEST);
   CHECK_EQ(t.hresult, HCSB_E_FAIL);
   CHECK(strstr(t.message, "runc") != NULL);
   CHECK(t.c != NULL); /* the create was sent: the handle is ours */
-  hcsb_container_close(t.c, c_closed, &t);
+  hcsb_container_close(t.c, api_ctr_closed, &t);
   RUN_UNTIL_MS(&V->loop, t.closed, 10000);
   CHECK_EQ(mounts(), m0);
   /* What was plugged for it stays plugged (a device cannot be unplugged)
@@ -789,17 +762,17 @@ static void case_qemu_killed_mid_call(void) {
   const char *const argv[] = {"/bin/sh", "-c", "echo up; sleep 1000", NULL};
   int qemu = hcsb_uvm_pid(V->u), backend = hcsb_uvm_backend_pid(V->u);
   proc_t uvmp, init;
-  ctr_t t;
+  api_ctr_t t;
   vp_t add = {0};
   done_t stacks = {0};
 
   ctr_create(&t, "doomed", LONG_INIT, base, 1);
-  CHECK_EQ(t.status, 0);
+  CHECK_EQ(t.create_status, 0);
   p_start(&init, t.c, NULL);
   p_start(&uvmp, NULL, argv);
   RUN_UNTIL_MS(&V->loop, strstr(init.out, "ready") && strstr(uvmp.out, "up"),
                120000);
-  CHECK_EQ(hcsb_container_wait(t.c, 0, c_waited, &t), 0);
+  CHECK_EQ(hcsb_container_wait(t.c, 0, api_ctr_waited, &t), 0);
   /* A hot-plug and a call on the wire when QEMU dies. */
   CHECK_EQ(hcsb_uvm_add_vpmem(V->u, late_img, NULL, on_vpmem, &add), 0);
   CHECK_EQ(hcsb_conn_dump_stacks(
@@ -830,7 +803,7 @@ static void case_qemu_killed_mid_call(void) {
   CHECK_EQ(hcsb_uvm_state(V->u), HCSB_UVM_STOPPED);
   hcsb_process_close(uvmp.p, p_closed, &uvmp);
   hcsb_process_close(init.p, p_closed, &init);
-  hcsb_container_close(t.c, c_closed, &t);
+  hcsb_container_close(t.c, api_ctr_closed, &t);
   RUN_UNTIL_MS(&V->loop, uvmp.closed && init.closed && t.closed, 10000);
 }
 
