@@ -19,6 +19,7 @@
 
 #include "runner.h"
 #include "shim/proc.h"
+#include "shim/readfile.h"
 #include "shim/rootfs.h"
 #include "shim/spec.h"
 
@@ -878,6 +879,49 @@ static void test_layer_image_cancel(void) {
   CHECK_EQ(a.status, -ECANCELED);
 }
 
+/* ------------------------------------------------------------------------ */
+/* readfile.h: the whole file, bounded, never blocking on a FIFO */
+
+static void test_read_file(void) {
+  char path[512], *text = (char *)"x";
+  size_t len = 7;
+  FILE *f;
+
+  snprintf(path, sizeof path, "%s/small", hcsb_test_tmpdir());
+  f = fopen(path, "w");
+  CHECK(f != NULL);
+  fputs("one\ntwo\n", f);
+  fclose(f);
+  CHECK_EQ(hcsb__shim_read_file(path, 8, &text, &len), 0);
+  CHECK_STR(text, "one\ntwo\n");
+  CHECK_EQ(len, 8);
+  free(text);
+  /* One byte over the bound: refused, nothing allocated. */
+  text = (char *)"x";
+  CHECK_EQ(hcsb__shim_read_file(path, 7, &text, &len), -EFBIG);
+  CHECK(text == NULL);
+  CHECK_EQ(len, 0);
+  /* Empty: an empty string, not NULL. */
+  snprintf(path, sizeof path, "%s/empty", hcsb_test_tmpdir());
+  f = fopen(path, "w");
+  CHECK(f != NULL);
+  fclose(f);
+  CHECK_EQ(hcsb__shim_read_file(path, 8, &text, &len), 0);
+  CHECK_STR(text, "");
+  CHECK_EQ(len, 0);
+  free(text);
+  snprintf(path, sizeof path, "%s/absent", hcsb_test_tmpdir());
+  CHECK_EQ(hcsb__shim_read_file(path, 8, &text, &len), -ENOENT);
+  CHECK(text == NULL);
+  /* Not a regular file: a directory, and a FIFO nobody writes to (a read
+   * would block forever). */
+  CHECK_EQ(hcsb__shim_read_file(hcsb_test_tmpdir(), 8, &text, &len), -EINVAL);
+  snprintf(path, sizeof path, "%s/fifo", hcsb_test_tmpdir());
+  CHECK_EQ(mkfifo(path, 0600), 0);
+  CHECK_EQ(hcsb__shim_read_file(path, 8, &text, &len), -EINVAL);
+  CHECK(text == NULL);
+}
+
 int main(int argc, char **argv) {
   static const hcsb_test_t tests[] = {
       TEST_ENTRY(proc_table),
@@ -890,6 +934,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(rootfs_bind_and_none),
       TEST_ENTRY(rootfs_refused),
       TEST_ENTRY(rootfs_limits),
+      TEST_ENTRY(read_file),
       TEST_ENTRY_T(layer_image_cached, 60),
       TEST_ENTRY_T(layer_image_private, 60),
       TEST_ENTRY_T(layer_image_shared_build, 60),

@@ -35,6 +35,7 @@
 #include "shim/cmd.h"
 #include "shim/config.h"
 #include "shim/log.h"
+#include "shim/readfile.h"
 #include "shim/state.h"
 
 /* How long `serve` may take to say it is ready (valgrind included). */
@@ -82,30 +83,15 @@ static int read_annotations(const char *bundle, char *type, size_t tlen,
   char path[PATH_MAX + 16];
   json_object *root, *ann, *v;
   json_tokener *tok;
-  struct stat st;
   char *text;
-  ssize_t n;
-  int fd;
+  size_t n;
+  int r;
 
   type[0] = sbid[0] = '\0';
   snprintf(path, sizeof(path), "%s/config.json", bundle);
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? 0 : -errno;
-  if (fstat(fd, &st) < 0 || st.st_size > SPEC_MAX) {
-    close(fd);
-    return -EFBIG;
-  }
-  text = malloc((size_t)st.st_size + 1);
-  if (text == NULL) {
-    close(fd);
-    return -ENOMEM;
-  }
-  n = read(fd, text, (size_t)st.st_size);
-  close(fd);
-  if (n < 0) {
-    free(text);
-    return -EIO;
-  }
+  r = hcsb__shim_read_file(path, SPEC_MAX, &text, &n);
+  if (r == -ENOENT) return 0;
+  if (r < 0) return r;
   tok = json_tokener_new();
   if (tok == NULL) {
     free(text);
