@@ -17,7 +17,6 @@
  * of open(2) or fstat(2) (-ENOENT: no such file); -EINVAL when it is not a
  * regular file; -EFBIG when it is larger than `max` bytes; -ENOMEM; -EIO
  * when a read fails.  *out is NULL and *len 0 on failure. */
-int hcsb__shim_read_file(const char *path, size_t max, char **out,
-                         size_t *len);
+int hcsb__shim_read_file(const char *path, size_t max, char **out, size_t *len);
 
 #endif
