@@ -11,10 +11,7 @@
 
 /* Deadlines stretch with HCSB_TEST_TIMEOUT_SCALE (valgrind is slow). */
 static unsigned scaled(unsigned ms) {
-  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
-  long k = s != NULL ? strtol(s, NULL, 10) : 1;
-
-  return k > 1 ? ms * (unsigned)k : ms;
+  return ms * hcsb_test_timeout_scale();
 }
 
 static void deadline_cb(uv_timer_t *t) {

@@ -567,10 +567,7 @@ static void on_tick(uv_timer_t *t) {
 
 /* Runs the loop until *flag; a 10 ms tick makes each turn come back. */
 static void run_until(uv_loop_t *loop, const int *flag) {
-  unsigned scale = getenv("HCSB_TEST_TIMEOUT_SCALE") != NULL
-                       ? (unsigned)atoi(getenv("HCSB_TEST_TIMEOUT_SCALE"))
-                       : 1;
-  uint64_t end = uv_now(loop) + 20000u * (scale ? scale : 1);
+  uint64_t end = uv_now(loop) + 20000u * hcsb_test_timeout_scale();
   uv_timer_t tick;
 
   uv_timer_init(loop, &tick);

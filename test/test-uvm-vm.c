@@ -29,33 +29,22 @@
 #include "runner.h"
 #include "test-api-util.h"
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static unsigned scale(void) {
-  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
-  return s && atoi(s) > 1 ? (unsigned)atoi(s) : 1;
-}
-
 static void tick(uv_timer_t *t) {
   (void)t;
 }
 
 /* Runs `loop` until `cond` holds; fails the case after `ms` (scaled). */
-#define RUN_UNTIL_MS(loop, cond, ms)                                         \
-  do {                                                                       \
-    uv_timer_t tick_;                                                        \
-    double end_ = now_ms() + (double)(ms)*scale();                           \
-    uv_timer_init((loop), &tick_);                                           \
-    uv_timer_start(&tick_, tick, 20, 20);                                    \
-    while (!(cond) && now_ms() < end_) uv_run((loop), UV_RUN_ONCE);          \
-    uv_close((uv_handle_t *)&tick_, NULL);                                   \
-    uv_run((loop), UV_RUN_NOWAIT);                                           \
-    if (!(cond))                                                             \
-      hcsb_test_fail(__FILE__, __LINE__, "timed out waiting for %s", #cond); \
+#define RUN_UNTIL_MS(loop, cond, ms)                                           \
+  do {                                                                         \
+    uv_timer_t tick_;                                                          \
+    double end_ = hcsb_test_now_ms() + (double)(ms)*hcsb_test_timeout_scale(); \
+    uv_timer_init((loop), &tick_);                                             \
+    uv_timer_start(&tick_, tick, 20, 20);                                      \
+    while (!(cond) && hcsb_test_now_ms() < end_) uv_run((loop), UV_RUN_ONCE);  \
+    uv_close((uv_handle_t *)&tick_, NULL);                                     \
+    uv_run((loop), UV_RUN_NOWAIT);                                             \
+    if (!(cond))                                                               \
+      hcsb_test_fail(__FILE__, __LINE__, "timed out waiting for %s", #cond);   \
   } while (0)
 
 /* ------------------------------------------------------------------------ */
@@ -83,9 +72,11 @@ static void logcb(void *data, hcsb_log_level_t level, const char *aid,
                   const char *msg) {
   vm_t *vm = data;
   (void)aid;
-  if (strstr(msg, " plugged as device ") != NULL) vm->t_plugged = now_ms();
-  if (strstr(msg, " is there (") != NULL) vm->t_node = now_ms();
-  if (strncmp(msg, "VPMem Add of ", 13) == 0) vm->t_mounted = now_ms();
+  if (strstr(msg, " plugged as device ") != NULL)
+    vm->t_plugged = hcsb_test_now_ms();
+  if (strstr(msg, " is there (") != NULL) vm->t_node = hcsb_test_now_ms();
+  if (strncmp(msg, "VPMem Add of ", 13) == 0)
+    vm->t_mounted = hcsb_test_now_ms();
   if (level <= HCSB_LOG_WARN || getenv("HCSB_TEST_VERBOSE"))
     fprintf(stderr, "  uvm log %d: %s\n", level, msg);
 }
@@ -97,7 +88,7 @@ static void on_started(void *data, hcsb_uvm_t *u, int status,
   vm->started++;
   vm->start_status = status;
   vm->conn = conn;
-  vm->t_up = now_ms();
+  vm->t_up = hcsb_test_now_ms();
 }
 
 static void on_exit_cb(void *data, hcsb_uvm_t *u, const hcsb_uvm_exit_t *e) {
@@ -140,7 +131,7 @@ static void vm_boot(vm_t *vm) {
   o.log_data = vm;
   o.log_level = HCSB_LOG_DEBUG; /* for the VPMem timing; printed: WARN */
   o.boot_timeout_ms = 300000;
-  vm->t_start = now_ms();
+  vm->t_start = hcsb_test_now_ms();
   CHECK_EQ(hcsb_uvm_start(&vm->loop, &o, on_started, vm, &vm->u), 0);
   hcsb_uvm_set_exit_cb(vm->u, on_exit_cb, vm);
   RUN_UNTIL_MS(&vm->loop, vm->started, 300000);
@@ -212,7 +203,7 @@ static void p_read(void *data, hcsb_process_t *p, int fd, const char *buf,
     r->eof++;
     return;
   }
-  if (r->nout == 0 && n > 0) r->t_first = now_ms();
+  if (r->nout == 0 && n > 0) r->t_first = hcsb_test_now_ms();
   if ((size_t)n > sizeof r->out - 1 - r->nout)
     n = (ssize_t)(sizeof r->out - 1 - r->nout);
   memcpy(r->out + r->nout, buf, (size_t)n);
@@ -551,7 +542,7 @@ static void case_container_lifecycle(void) {
   const hcsb_uvm_vpmem_t *devs;
   proc_t init, ex;
   api_ctr_t t;
-  double t0 = now_ms();
+  double t0 = hcsb_test_now_ms();
   int n0 = mounts();
   size_t ndev;
 
@@ -725,13 +716,13 @@ static void case_verity(void) {
   verity_of(&v, digest, salt);
   memset(&vo, 0, sizeof vo);
   vo.verity = &v;
-  t0 = now_ms();
+  t0 = hcsb_test_now_ms();
   CHECK_EQ(hcsb_uvm_add_vpmem(V->u, verity_img, &vo, on_vpmem, &a), 0);
   RUN_UNTIL_MS(&V->loop, a.done, 120000);
   if (a.status != 0)
     hcsb_test_fail(__FILE__, __LINE__, "add: %s %s", hcsb_strerror(a.status),
                    a.message);
-  printf("# VPMem add with dm-verity: %.0f ms\n", now_ms() - t0);
+  printf("# VPMem add with dm-verity: %.0f ms\n", hcsb_test_now_ms() - t0);
   snprintf(cmd, sizeof cmd,
            "cat %s/marker-layer; grep ' %s ' /proc/mounts | cut -d' ' -f1",
            a.mount, a.mount);
@@ -793,8 +784,8 @@ static void case_qemu_killed_mid_call(void) {
   RUN_UNTIL_MS(&V->loop, gone(backend), 10000);
   /* Nothing fires twice. */
   {
-    double end = now_ms() + 500;
-    while (now_ms() < end) uv_run(&V->loop, UV_RUN_NOWAIT);
+    double end = hcsb_test_now_ms() + 500;
+    while (hcsb_test_now_ms() < end) uv_run(&V->loop, UV_RUN_NOWAIT);
   }
   CHECK_EQ(V->exits + V->lost + add.done + stacks.done + uvmp.waited +
                init.waited + t.waited,
@@ -833,8 +824,9 @@ static void case_starter_killed(void) {
   CHECK_EQ(kill(child, SIGKILL), 0);
   CHECK_EQ(waitpid(child, NULL, 0), child);
   {
-    double end = now_ms() + 10000.0 * scale();
-    while ((!gone(pids[0]) || !gone(pids[1])) && now_ms() < end) usleep(20000);
+    double end = hcsb_test_now_ms() + 10000.0 * hcsb_test_timeout_scale();
+    while ((!gone(pids[0]) || !gone(pids[1])) && hcsb_test_now_ms() < end)
+      usleep(20000);
   }
   CHECK(gone(pids[0]));
   CHECK(gone(pids[1]));
@@ -897,13 +889,13 @@ static void run_group(const vgroup_t *g, size_t first, int argc, char **argv,
     vm_boot(&vm);
   }
   for (size_t i = first; i < g->n; i++) {
-    double t0 = now_ms();
+    double t0 = hcsb_test_now_ms();
     unsigned char idx = (unsigned char)i;
     if (!selected(argc, argv, g->cases[i].name)) continue;
     if (write(fd, &idx, 1) != 1) _exit(3); /* started */
     g->cases[i].fn();
     fflush(stdout);
-    printf("ok - %s (%.0f ms)\n", g->cases[i].name, now_ms() - t0);
+    printf("ok - %s (%.0f ms)\n", g->cases[i].name, hcsb_test_now_ms() - t0);
     fflush(stdout);
     idx |= 0x80;
     if (write(fd, &idx, 1) != 1) _exit(3); /* passed */
@@ -933,7 +925,8 @@ int main(int argc, char **argv) {
       int fds[2], status = 0;
       unsigned char b;
       long running = -1;
-      double deadline = now_ms() + g->timeout_s * 1000.0 * scale();
+      double deadline = hcsb_test_now_ms() +
+                        g->timeout_s * 1000.0 * hcsb_test_timeout_scale();
       pid_t pid;
       if (pipe(fds) != 0) return 1;
       fflush(NULL);
@@ -956,11 +949,11 @@ int main(int argc, char **argv) {
           continue;
         }
         if (n == 0) break;
-        if (now_ms() > deadline) {
+        if (hcsb_test_now_ms() > deadline) {
           kill(-pid, SIGKILL);
           kill(pid, SIGKILL);
           printf("# group %s: timed out after %u s\n", g->name,
-                 g->timeout_s * scale());
+                 g->timeout_s * hcsb_test_timeout_scale());
           break;
         }
         usleep(20000);
