@@ -652,9 +652,21 @@ static void layer_dir(char *dir, size_t len, const char *name,
   write_file(dir, "hello", content);
 }
 
+/* Starts a build of `layer` into *b (cleared first) and checks its
+ * callback did not run inside the call; the request, for a cancel. */
+static hcsb__layer_req_t *start_build(uv_loop_t *loop, const char *cache,
+                                      const hcsb__layer_t *layer,
+                                      const char *maker, built_t *b) {
+  hcsb__layer_req_t *req = NULL;
+
+  memset(b, 0, sizeof(*b));
+  CHECK_EQ(hcsb__layer_image(loop, cache, layer, maker, on_built, b, &req), 0);
+  CHECK_EQ(b->calls, 0);
+  return req;
+}
+
 static void test_layer_image_cached(void) {
   uv_loop_t loop;
-  hcsb__layer_req_t *req;
   hcsb__layer_t layer;
   built_t a, b;
   char dir[512], cache[512], first[4096];
@@ -666,10 +678,7 @@ static void test_layer_image_cached(void) {
   snprintf(cache, sizeof cache, "%s/cache/layers", hcsb_test_tmpdir());
   layer.dir = dir;
   layer.cacheable = 1;
-  memset(&a, 0, sizeof(a));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &a, &req),
-           0);
-  CHECK_EQ(a.calls, 0); /* never inside the call */
+  start_build(&loop, cache, &layer, maker, &a);
   run_until(&loop, &a.done);
   CHECK_EQ(a.status, 0);
   CHECK_EQ(a.calls, 1);
@@ -681,10 +690,7 @@ static void test_layer_image_cached(void) {
   snprintf(first, sizeof first, "%s", a.image);
 
   /* Again: from the cache, the maker does not run. */
-  memset(&b, 0, sizeof(b));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &b, &req),
-           0);
-  CHECK_EQ(b.calls, 0);
+  start_build(&loop, cache, &layer, maker, &b);
   run_until(&loop, &b.done);
   CHECK_EQ(b.status, 0);
   CHECK_STR(b.image, first);
@@ -699,9 +705,7 @@ static void test_layer_image_cached(void) {
   }
   CHECK_EQ(mkdir(dir, 0755), 0);
   write_file(dir, "hello", "layer one, again\n");
-  memset(&b, 0, sizeof(b));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &b, &req),
-           0);
+  start_build(&loop, cache, &layer, maker, &b);
   run_until(&loop, &b.done);
   CHECK_EQ(b.status, 0);
   CHECK_EQ(runs(), 2);
@@ -711,7 +715,6 @@ static void test_layer_image_cached(void) {
 
 static void test_layer_image_private(void) {
   uv_loop_t loop;
-  hcsb__layer_req_t *req;
   hcsb__layer_t layer;
   built_t a, b;
   char dir[512], cache[512], tmp[600];
@@ -723,12 +726,8 @@ static void test_layer_image_private(void) {
   snprintf(tmp, sizeof tmp, "%s/tmp/", cache);
   layer.dir = dir;
   layer.cacheable = 0;
-  memset(&a, 0, sizeof(a));
-  memset(&b, 0, sizeof(b));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &a, &req),
-           0);
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &b, &req),
-           0);
+  start_build(&loop, cache, &layer, maker, &a);
+  start_build(&loop, cache, &layer, maker, &b);
   run_until(&loop, &a.done);
   run_until(&loop, &b.done);
   CHECK_EQ(a.status, 0);
@@ -747,7 +746,6 @@ static void test_layer_image_private(void) {
  * other waits and takes the same image. */
 static void test_layer_image_shared_build(void) {
   uv_loop_t loop;
-  hcsb__layer_req_t *req;
   hcsb__layer_t layer;
   built_t a, b;
   char dir[512], cache[512];
@@ -760,12 +758,8 @@ static void test_layer_image_shared_build(void) {
   snprintf(cache, sizeof cache, "%s/cache", hcsb_test_tmpdir());
   layer.dir = dir;
   layer.cacheable = 1;
-  memset(&a, 0, sizeof(a));
-  memset(&b, 0, sizeof(b));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &a, &req),
-           0);
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &b, &req),
-           0);
+  start_build(&loop, cache, &layer, maker, &a);
+  start_build(&loop, cache, &layer, maker, &b);
   run_until(&loop, &a.done);
   run_until(&loop, &b.done);
   CHECK_EQ(a.status, 0);
@@ -789,11 +783,7 @@ static void test_layer_image_failures(void) {
   snprintf(dir, sizeof dir, "%s/missing", hcsb_test_tmpdir());
   layer.dir = dir;
   layer.cacheable = 1;
-  memset(&a, 0, sizeof(a));
-  CHECK_EQ(
-      hcsb__layer_image(&loop, cache, &layer, "/bin/true", on_built, &a, &req),
-      0);
-  CHECK_EQ(a.calls, 0);
+  start_build(&loop, cache, &layer, "/bin/true", &a);
   run_until(&loop, &a.done);
   CHECK_EQ(a.status, -ENOENT);
   CHECK(strstr(a.msg, "missing") != NULL);
@@ -806,19 +796,14 @@ static void test_layer_image_failures(void) {
   fprintf(f, "#!/bin/sh\necho noise >&2\necho 'disk on fire' >&2\nexit 1\n");
   fclose(f);
   CHECK_EQ(chmod(maker, 0755), 0);
-  memset(&a, 0, sizeof(a));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &a, &req),
-           0);
+  start_build(&loop, cache, &layer, maker, &a);
   run_until(&loop, &a.done);
   CHECK_EQ(a.status, -EIO);
   CHECK(strstr(a.msg, ": disk on fire") != NULL);
   CHECK(strstr(a.msg, "noise") == NULL);
 
   /* A maker that cannot run at all. */
-  memset(&a, 0, sizeof(a));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, "/nonexistent/maker",
-                             on_built, &a, &req),
-           0);
+  start_build(&loop, cache, &layer, "/nonexistent/maker", &a);
   run_until(&loop, &a.done);
   CHECK(a.status < 0);
   CHECK(strstr(a.msg, "/nonexistent/maker") != NULL);
@@ -849,9 +834,7 @@ static void test_layer_image_cancel(void) {
   CHECK_EQ(chmod(maker, 0755), 0);
   layer.dir = dir;
   layer.cacheable = 1;
-  memset(&a, 0, sizeof(a));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &a, &req),
-           0);
+  req = start_build(&loop, cache, &layer, maker, &a);
   /* Let the maker start, then cancel: the callback once, later. */
   uv_run(&loop, UV_RUN_NOWAIT);
   uv_run(&loop, UV_RUN_NOWAIT);
@@ -865,9 +848,7 @@ static void test_layer_image_cancel(void) {
 
   /* Cancelled before anything ran. */
   CHECK_EQ(uv_loop_init(&loop), 0);
-  memset(&a, 0, sizeof(a));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &a, &req),
-           0);
+  req = start_build(&loop, cache, &layer, maker, &a);
   hcsb__layer_image_cancel(req);
   hcsb__layer_image_cancel(req);
   CHECK_EQ(a.calls, 0);
