@@ -32,6 +32,7 @@ struct hcsb__sandbox_s {
   int closing;
   int pending; /* closes still to complete before the memory goes */
   int qemu_pid, vsockd_pid;
+  int kvm; /* the VM was started with accel kvm */
   char error[512];
   uv_timer_t timer; /* runs the ready callbacks on a later turn */
   waiter_t *waiters;
@@ -155,9 +156,19 @@ static void on_uvm_started(void *data, hcsb_uvm_t *uvm, int status,
 
   if (status != 0) {
     hcsb_uvm_exit_t e;
+    char hint[256] = "";
     if (hcsb_uvm_exit_info(uvm, &e) == 0 && e.console_tail_len > 0)
       SHIM_WARN("the VM's console ended with:\n%s", e.console_tail);
-    set_failed(sb, status, "the utility VM did not start%s: %s", "");
+    /* accel = auto takes KVM whenever /dev/kvm opens, and on broken nested
+     * KVM the guest hangs silently: the timeout is all anyone sees. */
+    if (status == -ETIMEDOUT && sb->kvm)
+      snprintf(hint, sizeof hint,
+               " within boot_timeout_ms (%u ms) under KVM; where nested KVM "
+               "is broken the guest hangs: set accel = tcg in %s",
+               (unsigned)sb->cfg->boot_timeout_ms,
+               sb->cfg->path != NULL ? sb->cfg->path : "the shim's config");
+    set_failed(sb, status, "the utility VM did not start%s: %s", hint);
+    if (hint[0] != '\0') SHIM_ERROR("%s", sb->error);
     return;
   }
   sb->conn = conn;
@@ -238,6 +249,7 @@ static int start_vm(hcsb__sandbox_t *sb, const hcsb__shim_config_t *cfg,
   o.guest_files = sb->files;
   o.nguest_files = sb->nfiles;
   o.accel = pick_accel(cfg->accel);
+  sb->kvm = strcmp(o.accel, "kvm") == 0;
   o.memory_mb = cfg->memory_mb;
   o.cpus = cfg->cpus;
   o.time_limit_s = cfg->time_limit_s;
