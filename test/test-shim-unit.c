@@ -586,25 +586,6 @@ static void drain(uv_loop_t *loop) {
   CHECK_EQ(uv_loop_close(loop), 0);
 }
 
-/* A maker that counts its runs in <tmp>/runs, then runs hcsb-mklayer. */
-static const char *counting_maker(void) {
-  static char path[512];
-  char real[512];
-  FILE *f;
-
-  snprintf(real, sizeof real, "%s",
-           hcsb_test_build_path("src/tools/hcsb-mklayer"));
-  snprintf(path, sizeof path, "%s/maker", hcsb_test_tmpdir());
-  f = fopen(path, "w");
-  CHECK(f != NULL);
-  fprintf(f, "#!/bin/sh\necho run >>%s/runs\n%s\"$@\"\n", hcsb_test_tmpdir(),
-          getenv("MAKER_PREFIX") != NULL ? getenv("MAKER_PREFIX") : "");
-  fprintf(f, "exec %s \"$@\"\n", real);
-  fclose(f);
-  CHECK_EQ(chmod(path, 0755), 0);
-  return path;
-}
-
 static int runs(void) {
   char p[512], buf[256];
   FILE *f;
@@ -627,6 +608,32 @@ static void write_file(const char *dir, const char *name, const char *text) {
   CHECK(f != NULL);
   fputs(text, f);
   fclose(f);
+}
+
+/* An executable shell script <tmp>/`name` running `body`; its path in
+ * `path`.  The layer tests' stand-ins for hcsb-mklayer. */
+static void write_script(char *path, size_t len, const char *name,
+                         const char *body) {
+  char text[1024];
+
+  snprintf(path, len, "%s/%s", hcsb_test_tmpdir(), name);
+  snprintf(text, sizeof text, "#!/bin/sh\n%s", body);
+  write_file(hcsb_test_tmpdir(), name, text);
+  CHECK_EQ(chmod(path, 0755), 0);
+}
+
+/* A maker that counts its runs in <tmp>/runs, then runs hcsb-mklayer
+ * (after $MAKER_PREFIX, when set). */
+static const char *counting_maker(void) {
+  static char path[512];
+  char body[900];
+  const char *prefix = getenv("MAKER_PREFIX");
+
+  snprintf(body, sizeof body, "echo run >>%s/runs\n%s\"$@\"\nexec %s \"$@\"\n",
+           hcsb_test_tmpdir(), prefix != NULL ? prefix : "",
+           hcsb_test_build_path("src/tools/hcsb-mklayer"));
+  write_script(path, sizeof path, "maker", body);
+  return path;
 }
 
 /* The content of `file` in ext4 image `img`, read with debugfs. */
@@ -775,7 +782,6 @@ static void test_layer_image_failures(void) {
   hcsb__layer_t layer;
   built_t a;
   char dir[512], cache[512], maker[600];
-  FILE *f;
 
   CHECK_EQ(uv_loop_init(&loop), 0);
   snprintf(cache, sizeof cache, "%s/cache", hcsb_test_tmpdir());
@@ -790,12 +796,8 @@ static void test_layer_image_failures(void) {
 
   /* A maker that fails says why (its last stderr line). */
   layer_dir(dir, sizeof dir, "l", "x");
-  snprintf(maker, sizeof maker, "%s/badmaker", hcsb_test_tmpdir());
-  f = fopen(maker, "w");
-  CHECK(f != NULL);
-  fprintf(f, "#!/bin/sh\necho noise >&2\necho 'disk on fire' >&2\nexit 1\n");
-  fclose(f);
-  CHECK_EQ(chmod(maker, 0755), 0);
+  write_script(maker, sizeof maker, "badmaker",
+               "echo noise >&2\necho 'disk on fire' >&2\nexit 1\n");
   start_build(&loop, cache, &layer, maker, &a);
   run_until(&loop, &a.done);
   CHECK_EQ(a.status, -EIO);
@@ -821,17 +823,11 @@ static void test_layer_image_cancel(void) {
   hcsb__layer_t layer;
   built_t a;
   char dir[512], cache[512], maker[600];
-  FILE *f;
 
   CHECK_EQ(uv_loop_init(&loop), 0);
   snprintf(cache, sizeof cache, "%s/cache", hcsb_test_tmpdir());
   layer_dir(dir, sizeof dir, "l", "x");
-  snprintf(maker, sizeof maker, "%s/slowmaker", hcsb_test_tmpdir());
-  f = fopen(maker, "w");
-  CHECK(f != NULL);
-  fprintf(f, "#!/bin/sh\nsleep 30\n");
-  fclose(f);
-  CHECK_EQ(chmod(maker, 0755), 0);
+  write_script(maker, sizeof maker, "slowmaker", "sleep 30\n");
   layer.dir = dir;
   layer.cacheable = 1;
   req = start_build(&loop, cache, &layer, maker, &a);
@@ -863,13 +859,9 @@ static void test_layer_image_cancel(void) {
 static void test_read_file(void) {
   char path[512], *text = (char *)"x";
   size_t len = 7;
-  FILE *f;
 
+  write_file(hcsb_test_tmpdir(), "small", "one\ntwo\n");
   snprintf(path, sizeof path, "%s/small", hcsb_test_tmpdir());
-  f = fopen(path, "w");
-  CHECK(f != NULL);
-  fputs("one\ntwo\n", f);
-  fclose(f);
   CHECK_EQ(hcsb__shim_read_file(path, 8, &text, &len), 0);
   CHECK_STR(text, "one\ntwo\n");
   CHECK_EQ(len, 8);
@@ -880,10 +872,8 @@ static void test_read_file(void) {
   CHECK(text == NULL);
   CHECK_EQ(len, 0);
   /* Empty: an empty string, not NULL. */
+  write_file(hcsb_test_tmpdir(), "empty", "");
   snprintf(path, sizeof path, "%s/empty", hcsb_test_tmpdir());
-  f = fopen(path, "w");
-  CHECK(f != NULL);
-  fclose(f);
   CHECK_EQ(hcsb__shim_read_file(path, 8, &text, &len), 0);
   CHECK_STR(text, "");
   CHECK_EQ(len, 0);
