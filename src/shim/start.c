@@ -195,6 +195,23 @@ static int write_address(const char *bundle, const char *address) {
   return r;
 }
 
+/* containerd takes the whole of `start`'s stdout as the address.  0, or 1
+ * when it could not be written. */
+static int print_address(const char *address) {
+  fputs(address, stdout);
+  return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* The answer when a shim serves the socket already (a pod member joining
+ * its sandbox's shim, a second start of one task): its address, in the
+ * bundle and on stdout.  0, or 1 after saying why. */
+static int answer_served(const char *bundle, const char *address) {
+  int r = write_address(bundle, address);
+
+  if (r < 0) return fail("%s/address: %s", bundle, strerror(-r));
+  return print_address(address);
+}
+
 /* The runtime options containerd writes to stdin (a packed Any; nothing
  * from plain ctr).  None is used yet; read them so containerd's write
  * never meets a closed pipe. */
@@ -367,13 +384,7 @@ int hcsb__shim_cmd_start(const hcsb__shim_args_t *a, int argc, char **argv) {
       goto out;
     }
     SHIM_INFO("start: container %s joins the shim of pod %s", a->id, group);
-    r = write_address(bundle, address);
-    if (r < 0) {
-      fail("%s/address: %s", bundle, strerror(-r));
-      goto out;
-    }
-    fputs(address, stdout);
-    rc = fflush(stdout) == 0 ? 0 : 1;
+    rc = answer_served(bundle, address);
     goto out;
   }
 
@@ -387,13 +398,7 @@ int hcsb__shim_cmd_start(const hcsb__shim_args_t *a, int argc, char **argv) {
     /* Already served (a second start of the same task, as runc's shim
      * allows): hand back the same address. */
     SHIM_INFO("start: a shim serves %s already", sock);
-    r = write_address(bundle, address);
-    if (r < 0) {
-      fail("%s/address: %s", bundle, strerror(-r));
-      goto out;
-    }
-    fputs(address, stdout);
-    rc = fflush(stdout) == 0 ? 0 : 1;
+    rc = answer_served(bundle, address);
     goto out;
   }
   if (fd < 0) {
@@ -437,8 +442,7 @@ int hcsb__shim_cmd_start(const hcsb__shim_args_t *a, int argc, char **argv) {
   }
   close(ready[0]);
   SHIM_INFO("start: shim %d serves %s", (int)pid, address);
-  fputs(address, stdout);
-  rc = fflush(stdout) == 0 ? 0 : 1;
+  rc = print_address(address);
 out:
   hcsb__shim_state_close(st);
   hcsb__shim_config_free(&cfg);
