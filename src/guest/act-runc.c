@@ -18,20 +18,8 @@
 #include "guest/act.h"
 
 int hcsb__grunc_id_ok(const char *id) {
-  size_t i, n = id != NULL ? strlen(id) : 0;
-
   /* A leading '-' would be one of runc's flags on its command line. */
-  if (n == 0 || n > 255 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0 ||
-      id[0] == '-')
-    return 0;
-  for (i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)id[i];
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-          (ch >= '0' && ch <= '9') || ch == '_' || ch == '+' || ch == '-' ||
-          ch == '.'))
-      return 0;
-  }
-  return 1;
+  return id != NULL && id[0] != '-' && hcsb__gctr_id_ok(id);
 }
 
 int hcsb__grunc_argv(const hcsb__grunc_cmd_t *c, char num[16],

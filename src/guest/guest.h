@@ -420,6 +420,9 @@ void hcsb__gctr_unref(hcsb__gctr_t *c);
 int hcsb__gctr_track(hcsb__gctr_t *c, pid_t sid);
 /* Type-checks the OCI process fields we use (d->err on failure). */
 int hcsb__gctr_check_process(hcsb__gdec_t *d, json_object *proc);
+/* A container ID as runc takes it: [A-Za-z0-9_+.-]+, not "." or "..", and
+ * at most 255 bytes (it lands in paths and logs).  1 or 0. */
+int hcsb__gctr_id_ok(const char *id);
 /* The container's init was reaped: stopped, the other members killed. */
 void hcsb__gctr_init_exited(hcsb__gctr_t *c);
 /* The container's init finished (exit code final). */
