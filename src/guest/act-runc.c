@@ -164,10 +164,7 @@ int hcsb__grunc_console_listen(const char *path) {
   struct sockaddr_un sa;
   int fd, err;
 
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof sa.sun_path) return -ENAMETOOLONG;
-  memcpy(sa.sun_path, path, strlen(path) + 1);
+  if ((err = hcsb__gunix_addr(path, &sa)) < 0) return err;
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -errno;
   unlink(path);

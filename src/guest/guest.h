@@ -454,6 +454,10 @@ unsigned hcsb__gexec_count(const hcsb__guest_t *g);
  * Returns 0 and a NULL-terminated malloc'd vector, -EINVAL, -ENOMEM. */
 int hcsb__gsplit_words(const char *s, char ***out, size_t *n);
 void hcsb__gstrv_free(char **v);
+/* Fills *sa (<sys/un.h>) with the Unix socket address `path`: 0, or
+ * -ENAMETOOLONG when it does not fit sun_path. */
+struct sockaddr_un;
+int hcsb__gunix_addr(const char *path, struct sockaddr_un *sa);
 
 /* ------------------------------------------------------------------------ */
 /* modify.c */
