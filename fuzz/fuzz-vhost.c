@@ -41,23 +41,8 @@
 
 #include "fuzz.h"
 #include "vsockd-fake.h"
+#include "vsockd/vhost-user.h"
 
-enum {
-  GET_FEATURES = 1,
-  SET_FEATURES = 2,
-  SET_OWNER = 3,
-  SET_MEM_TABLE = 5,
-  SET_VRING_NUM = 8,
-  SET_VRING_ADDR = 9,
-  SET_VRING_BASE = 10,
-  GET_VRING_BASE = 11,
-  SET_VRING_KICK = 12,
-  SET_VRING_CALL = 13,
-  GET_PROTOCOL_FEATURES = 15,
-  SET_PROTOCOL_FEATURES = 16,
-  SET_VRING_ENABLE = 18,
-};
-#define NEED_REPLY 8u
 #define MAX_FD 1024
 
 typedef struct {
@@ -147,7 +132,7 @@ static int send_msg(rig_t *r, uint32_t req, uint32_t flags, const uint8_t *p,
     return -1;
   }
   if (out_len == 0) {
-    FUZZ_CHECK(!(flags & NEED_REPLY));
+    FUZZ_CHECK(!(flags & FLAG_NEED_REPLY));
     return -1;
   }
   FUZZ_CHECK(out_len >= HCSB__VSD_MSG_HDR &&
@@ -229,14 +214,14 @@ static void mem_table(rig_t *r, fuzz_in_t *in, int canonical) {
   if ((mismatch & 1) && nfds > 0) nfds--;
   if (mismatch & 2) nfds++;
   for (unsigned i = 0; i < nfds; i++) fds[i] = dup(r->memfd);
-  send_msg(r, SET_MEM_TABLE, 1 | NEED_REPLY, p, 8 + 32 * n, fds, nfds, 0);
+  send_msg(r, SET_MEM_TABLE, 1 | FLAG_NEED_REPLY, p, 8 + 32 * n, fds, nfds, 0);
 }
 
 static void ring_msg(rig_t *r, uint32_t req, uint32_t idx, uint32_t num) {
   uint8_t p[8];
   hcsb__vsd_put32(p, idx);
   hcsb__vsd_put32(p + 4, num);
-  send_msg(r, req, 1 | NEED_REPLY, p, 8, NULL, 0, 0);
+  send_msg(r, req, 1 | FLAG_NEED_REPLY, p, 8, NULL, 0, 0);
 }
 
 static void setup(rig_t *r, fuzz_in_t *in, uint16_t num) {
@@ -251,9 +236,9 @@ static void setup(rig_t *r, fuzz_in_t *in, uint16_t num) {
   send_msg(r, GET_PROTOCOL_FEATURES, 1, NULL, 0, NULL, 0, 0);
   hcsb__vsd_put64(p, (1ull << 3) | (1ull << 9));
   send_msg(r, SET_PROTOCOL_FEATURES, 1, p, 8, NULL, 0, 0);
-  send_msg(r, SET_OWNER, 1 | NEED_REPLY, NULL, 0, NULL, 0, 0);
+  send_msg(r, SET_OWNER, 1 | FLAG_NEED_REPLY, NULL, 0, NULL, 0, 0);
   hcsb__vsd_put64(p, features);
-  send_msg(r, SET_FEATURES, 1 | NEED_REPLY, p, 8, NULL, 0, 0);
+  send_msg(r, SET_FEATURES, 1 | FLAG_NEED_REPLY, p, 8, NULL, 0, 0);
   mem_table(r, in, 1);
   for (uint32_t q = 0; q < 2; q++) {
     ring_msg(r, SET_VRING_NUM, q, num);
@@ -263,11 +248,11 @@ static void setup(rig_t *r, fuzz_in_t *in, uint16_t num) {
     hcsb__vsd_put64(p + 8, FAKE_UVA + 0x10000u * q);
     hcsb__vsd_put64(p + 16, FAKE_UVA + 0x10000u * q + 0xa000);
     hcsb__vsd_put64(p + 24, FAKE_UVA + 0x10000u * q + 0x8000);
-    send_msg(r, SET_VRING_ADDR, 1 | NEED_REPLY, p, 40, NULL, 0, 0);
+    send_msg(r, SET_VRING_ADDR, 1 | FLAG_NEED_REPLY, p, 40, NULL, 0, 0);
     for (uint32_t req = SET_VRING_KICK; req <= SET_VRING_CALL; req++) {
       int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
       hcsb__vsd_put64(p, q);
-      send_msg(r, req, 1 | NEED_REPLY, p, 8, &fd, fd >= 0, 0);
+      send_msg(r, req, 1 | FLAG_NEED_REPLY, p, 8, &fd, fd >= 0, 0);
     }
     ring_msg(r, SET_VRING_ENABLE, q, 1);
   }
