@@ -42,6 +42,46 @@ int hcsb__guid_valid(const char *s) {
   return s[36] == '\0';
 }
 
+/* Where each of the 16 bytes' two digits start in the text. */
+static const uint8_t digit_pos[16] = {0,  2,  4,  6,  9,  11, 14, 16,
+                                      19, 21, 24, 26, 28, 30, 32, 34};
+
+int hcsb__guid_parse(const char *s, uint8_t out[16]) {
+  uint8_t b[16];
+  size_t i;
+
+  if (s == NULL) return -EINVAL;
+  /* In text order, stopping at the first wrong byte: a short string ends
+   * in a NUL, which is neither a digit nor a dash, so nothing past it is
+   * read. */
+  for (i = 0; i < 16; i++) {
+    const unsigned char *p = (const unsigned char *)s + digit_pos[i];
+    int hi, lo;
+
+    if ((i == 4 || i == 6 || i == 8 || i == 10) && p[-1] != '-') return -EINVAL;
+    hi = hcsb__hex_value[p[0]];
+    if (hi < 0) return -EINVAL;
+    lo = hcsb__hex_value[p[1]];
+    if (lo < 0) return -EINVAL;
+    b[i] = (uint8_t)(hi << 4 | lo);
+  }
+  if (s[36] != '\0') return -EINVAL;
+  memcpy(out, b, 16);
+  return 0;
+}
+
+void hcsb__guid_format(const uint8_t b[16], char out[36]) {
+  static const char digits[] = "0123456789abcdef";
+  size_t i;
+
+  for (i = 0; i < 16; i++) {
+    char *p = out + digit_pos[i];
+    p[0] = digits[b[i] >> 4];
+    p[1] = digits[b[i] & 15];
+  }
+  out[8] = out[13] = out[18] = out[23] = '-';
+}
+
 void hcsb__guid_generate(char out[37]) {
   uuid_t u;
 
