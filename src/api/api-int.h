@@ -161,11 +161,15 @@ static inline int hcsb__op_busy(const hcsb__op_t *op) {
 }
 /* Gives back an op that was never started (no callback will run). */
 void hcsb__op_discard(hcsb__op_t *op);
-/* Sends `req` as the op's next step (ActivityId filled in).  When the
+/* Sends `req` as the op's next step (with the op's ActivityId and span
+ * context; req->activity_id and req->ocsc are overwritten).  When the
  * connection is unusable or the op was cancelled, completes on the next
  * turn instead.  Returns 0, or the bridge's synchronous error (the op is
  * then still pending and the caller decides: discard or hcsb__op_done). */
 int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req);
+/* hcsb__op_send() with a template (proto.h) built from the request the op
+ * would send, its span context included (see hcsb__op_tmpl_valid). */
+int hcsb__op_send_tmpl(hcsb__op_t *op, const hcsb__tmpl_t *tmpl);
 /* Ends the op on the next turn with `status` (straight to done). */
 void hcsb__op_done_later(hcsb__op_t *op, int status);
 /* The one completion path: detaches, delivers, recycles. */
@@ -299,6 +303,8 @@ struct hcsb_conn_s {
 /* trace.c: span context slots.  An op captures the current one when it
  * starts (a reference) and releases it when it is recycled. */
 uint32_t hcsb__trace_capture(hcsb_conn_t *c);
+/* Another reference on `slot` (0: none), which must be held already. */
+void hcsb__trace_ref(hcsb_conn_t *c, uint32_t slot);
 void hcsb__trace_release(hcsb_conn_t *c, uint32_t slot);
 /* The `ocsc` object text of a slot, NULL for 0. */
 const char *hcsb__trace_json(const hcsb_conn_t *c, uint32_t slot);
@@ -403,6 +409,11 @@ struct hcsb_container_s {
   int spec_terminal;      /* the create spec's process.terminal */
   hcsb_mapped_virtual_disk_t *disks; /* mapped for this container */
   size_t ndisks;
+  /* The request of the last properties call (props.c), for its span
+   * context slot (a reference held) and query kind. */
+  hcsb__tmpl_t props_tmpl;
+  uint32_t props_tmpl_trace;
+  unsigned props_tmpl_types;
   /* Reused by every properties answer (props.c). */
   hcsb_process_list_item_t *items;
   size_t items_cap;
@@ -470,6 +481,8 @@ void hcsb__free_argv(char **argv, size_t argc);
  * Returns 0 or -EPROTO / -ENOMEM. */
 int hcsb__props_decode(hcsb_container_t *c, const char *text, size_t len,
                        hcsb_properties_t *props);
+/* props.c: lets go of the container's request template. */
+void hcsb__props_free(hcsb_container_t *c);
 /* metrics.c: the arrays behind a container's typed metrics. */
 typedef struct hcsb__mstore_s hcsb__mstore_t;
 void hcsb__mstore_free(hcsb__mstore_t *ms);

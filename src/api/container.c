@@ -26,6 +26,7 @@ static hcsb_container_t *container_new(hcsb_conn_t *conn, const char *id) {
 
 void hcsb__container_free(hcsb_container_t *c) {
   hcsb__disks_free(c->disks, c->ndisks);
+  hcsb__props_free(c);
   free(c->items);
   hcsb__buf_free(&c->strings);
   hcsb__mstore_free(c->mstore);

@@ -76,8 +76,10 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
   hcsb_conn_t *conn = owner->conn;
   hcsb__op_t *op;
 
+  uint8_t aid[16];
+
   if (opts != NULL && opts->activity_id != NULL &&
-      !hcsb__guid_valid(opts->activity_id)) {
+      hcsb__guid_parse(opts->activity_id, aid) != 0) {
     *err = -EINVAL;
     return NULL;
   }
@@ -96,12 +98,11 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
   op->cancelled = owner->base.closing;
   op->call.timeout_ms = opts != NULL && opts->timeout_ms != 0 ? opts->timeout_ms
                                                               : default_timeout;
-  if (opts != NULL && opts->activity_id != NULL) {
-    hcsb__call_set_activity(&op->call, opts->activity_id);
-  } else {
+  if (opts != NULL && opts->activity_id != NULL)
+    memcpy(op->call.activity, aid, sizeof aid);
+  else
     hcsb__guid_generate_bytes(op->call.activity);
-    op->call.has_activity = 1;
-  }
+  op->call.has_activity = 1;
   op->trace = hcsb__trace_capture(conn);
   return op;
 }
@@ -132,12 +133,12 @@ static void op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
     hcsb__op_done(op, status, gerr, resp);
 }
 
-int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
+/* The bridge takes the ActivityId from the call's bytes (set once by
+ * hcsb__op_new), so req->activity_id stays NULL. */
+static int op_send(hcsb__op_t *op, hcsb_request_t *req,
+                   const hcsb__tmpl_t *tmpl) {
   hcsb_conn_t *conn = op->owner->conn;
-  char aid[37];
 
-  req->activity_id = hcsb__op_activity(op, aid);
-  req->ocsc = hcsb__trace_json(conn, op->trace);
   if (op->cancelled) {
     hcsb__op_done_later(op, -ECANCELED);
     return 0;
@@ -146,8 +147,18 @@ int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
     hcsb__op_done_later(op, -ENOTCONN);
     return 0;
   }
-  return hcsb__bridge_call_in(conn->bridge, &op->call, req, op->call.timeout_ms,
-                              op_on_reply, op);
+  return hcsb__bridge_call_in(conn->bridge, &op->call, req, tmpl,
+                              op->call.timeout_ms, op_on_reply, op);
+}
+
+int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
+  req->activity_id = NULL;
+  req->ocsc = hcsb__trace_json(op->owner->conn, op->trace);
+  return op_send(op, req, NULL);
+}
+
+int hcsb__op_send_tmpl(hcsb__op_t *op, const hcsb__tmpl_t *tmpl) {
+  return op_send(op, NULL, tmpl);
 }
 
 static void op_deferred(hcsb__defer_t *d) {

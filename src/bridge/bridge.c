@@ -191,8 +191,8 @@ static int send_negotiate(hcsb_bridge_t *b) {
   req.u.negotiate.min_version = HCSB_PROTOCOL_VERSION;
   req.u.negotiate.max_version = HCSB_PROTOCOL_VERSION;
   b->phase = HCSB__NEGOTIATING;
-  return hcsb__call_start(b, &b->negotiate, &req, open_timeout(b), negotiated,
-                          b, HCSB__CALL_INTERNAL, NULL);
+  return hcsb__call_start(b, &b->negotiate, &req, NULL, open_timeout(b),
+                          negotiated, b, HCSB__CALL_INTERNAL, NULL);
 }
 
 /* The open failed before NegotiateProtocol went out: ready_cb gets

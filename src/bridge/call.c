@@ -262,28 +262,31 @@ static uint32_t response_type(uint32_t request_type) {
 }
 
 /* Binds `c` to its callback; no state yet. */
-static void call_bind(hcsb_bridge_t *b, hcsb_call_t *c,
-                      const hcsb_request_t *req, uint32_t timeout_ms,
-                      hcsb_call_cb cb, void *data) {
+static void call_bind(hcsb_bridge_t *b, hcsb_call_t *c, uint32_t type,
+                      uint32_t timeout_ms, hcsb_call_cb cb, void *data) {
   c->bridge = b;
   c->cb = cb;
   c->data = data;
   c->timeout_ms = timeout_ms;
-  c->resp_type = response_type(req->type);
-  hcsb__call_set_activity(c, req->activity_id);
+  c->resp_type = response_type(type);
 }
 
-/* Puts `req` on the wire (ready, or an internal call) or in `hold` with
- * ID 0 until negotiation: nothing can fail once the frame is queued. */
+/* Puts the request (`tmpl`, else `req`) on the wire (ready, or an internal
+ * call) or in `hold` with ID 0 until negotiation: nothing can fail once
+ * the frame is queued.  `aid`: the ActivityId's bytes, NULL to take
+ * req->activity_id. */
 static int call_queue(hcsb_bridge_t *b, hcsb_call_t *c,
-                      const hcsb_request_t *req, uint32_t timeout_ms) {
+                      const hcsb_request_t *req, const hcsb__tmpl_t *tmpl,
+                      const uint8_t *aid, uint32_t timeout_ms) {
   int now = c->internal || b->phase == HCSB__READY;
   if ((timeout_ms != 0 && hcsb__dlheap_reserve(&b->heap, b->heap.n + 1) != 0) ||
       (now && hcsb__calltab_reserve(&b->tab, b->tab.count + 1) != 0))
     return -ENOMEM;
   hcsb__buf_t *buf = now ? hcsb__writer_buf(b) : &b->hold;
   size_t old = buf->len;
-  int rc = hcsb__request_encode(buf, now ? b->next_id : 0, req);
+  uint64_t id = now ? b->next_id : 0;
+  int rc = tmpl != NULL ? hcsb__tmpl_encode(buf, id, tmpl, aid)
+                        : hcsb__request_encode_ex(buf, id, req, aid, NULL);
   /* The limit is the user's: negotiation goes out regardless. */
   if (rc == 0 && !c->internal && hcsb__writer_queued(b) > b->max_write_queue) {
     buf->len = old;
@@ -310,55 +313,86 @@ static int call_queue(hcsb_bridge_t *b, hcsb_call_t *c,
   /* Last: a log callback may close the bridge, and the call is already
    * where closing will find it. */
   if (now && hcsb__log_on(b, HCSB_LOG_TRACE))
-    hcsb__log_frame(b, "send", req->type, c->u.id,
+    hcsb__log_frame(b, "send", request_type(c), c->u.id,
                     buf->data + old + HCSB__HDR_SIZE,
                     buf->len - old - HCSB__HDR_SIZE);
   return 0;
 }
 
+/* A log line's ActivityId for a call that may not have started. */
+static const char *start_activity(const hcsb_call_t *c,
+                                  const hcsb_request_t *req, int keep_aid,
+                                  char buf[37]) {
+  if (keep_aid || req == NULL) return c ? hcsb__call_activity(c, buf) : NULL;
+  return req->activity_id;
+}
+
 int hcsb__call_start(hcsb_bridge_t *b, hcsb_call_t *given,
-                     const hcsb_request_t *req, uint32_t timeout_ms,
-                     hcsb_call_cb cb, void *data, int flags,
-                     hcsb_call_t **callp) {
+                     const hcsb_request_t *req, const hcsb__tmpl_t *tmpl,
+                     uint32_t timeout_ms, hcsb_call_cb cb, void *data,
+                     int flags, hcsb_call_t **callp) {
   int internal = (flags & HCSB__CALL_INTERNAL) != 0;
-  if (b == NULL || req == NULL || cb == NULL) return -EINVAL;
-  if ((req->type & HCSB_MSG_TYPE_MASK) != HCSB_MSG_TYPE_REQUEST) return -EINVAL;
+  /* The embedder set the ActivityId in `given` already. */
+  int keep_aid = (flags & HCSB__CALL_KEEP_ACTIVITY) != 0 && given != NULL;
+  char act[37];
+  if (b == NULL || (req == NULL) == (tmpl == NULL) || cb == NULL)
+    return -EINVAL;
+  uint32_t type = tmpl != NULL ? tmpl->type : req->type;
+  if ((type & HCSB_MSG_TYPE_MASK) != HCSB_MSG_TYPE_REQUEST) return -EINVAL;
+  /* A template carries no per-call content a watch could need. */
+  if (tmpl != NULL && (hcsb__reap_watched(type) || tmpl->len == 0))
+    return -EINVAL;
   /* Busy includes an op completion the API layer queued in its node. */
   if (given != NULL && (!given->embedded || hcsb__call_busy(given) ||
                         hcsb__defer_queued(&given->dq)))
     return -EBUSY;
   if (!internal && b->phase != HCSB__DEAD && b->npending >= b->max_pending) {
-    hcsb__log(b, HCSB_LOG_WARN, req->activity_id,
+    hcsb__log(b, HCSB_LOG_WARN, start_activity(given, req, keep_aid, act),
               "call refused: %zu calls pending (limit)", b->npending);
     return -ENOBUFS;
   }
+  /* The text is checked before anything is taken (the encoder would refuse
+   * it too, later); its bytes are kept for log lines. */
+  uint8_t aid_text[16];
+  int has_aid_text = !keep_aid && req != NULL && req->activity_id != NULL;
+  if (has_aid_text && hcsb__guid_parse(req->activity_id, aid_text) != 0)
+    return -EINVAL;
   hcsb_call_t *c = given != NULL ? given : hcsb__pool_get(&b->pool);
   if (c == NULL) return -ENOMEM;
   if (given == NULL) call_reset(c, 0);
 
-  call_bind(b, c, req, timeout_ms, cb, data);
+  call_bind(b, c, type, timeout_ms, cb, data);
+  if (!keep_aid) {
+    c->has_activity = (uint8_t)has_aid_text;
+    if (has_aid_text) memcpy(c->activity, aid_text, 16);
+  }
+  /* The caller's text goes out as it is (its case kept); the embedder's
+   * bytes are written by the encoder. */
+  const uint8_t *aid = keep_aid && c->has_activity ? c->activity : NULL;
   c->internal = (uint8_t)internal;
   int rc = 0;
   if (b->phase == HCSB__DEAD) {
     if (!internal) b->st.calls_started++;
     hcsb__call_defer(c, -ENOTCONN);
-  } else if (hcsb__reap_watched(req->type)) {
+  } else if (hcsb__reap_watched(type)) {
     /* The watch exists before the frame is queued: a log callback inside
      * call_queue may already close the bridge. */
     hcsb__watch_t *w = hcsb__reap_watch_new(req);
     rc = w == NULL ? -ENOMEM : 0;
     if (rc == 0) hcsb__reap_watch_start(b, w, c);
-    if (rc == 0 && (rc = call_queue(b, c, req, timeout_ms)) != 0)
+    if (rc == 0 && (rc = call_queue(b, c, req, NULL, aid, timeout_ms)) != 0)
       hcsb__reap_call_ended(b, c);
   } else {
-    rc = call_queue(b, c, req, timeout_ms);
+    rc = call_queue(b, c, req, tmpl, aid, timeout_ms);
   }
   if (rc == 0) {
     if (callp != NULL) *callp = c;
   } else {
+    if (hcsb__log_on(b, HCSB_LOG_WARN))
+      hcsb__log(b, HCSB_LOG_WARN, hcsb__call_activity(c, act),
+                "call refused: %s%s", hcsb__errstr(rc),
+                rc == -ENOBUFS ? " (write queue limit)" : "");
     hcsb__call_recycle(b, c);
-    hcsb__log(b, HCSB_LOG_WARN, req->activity_id, "call refused: %s%s",
-              hcsb__errstr(rc), rc == -ENOBUFS ? " (write queue limit)" : "");
   }
   return rc;
 }
@@ -366,14 +400,16 @@ int hcsb__call_start(hcsb_bridge_t *b, hcsb_call_t *given,
 int hcsb_bridge_call(hcsb_bridge_t *b, const hcsb_request_t *req,
                      uint32_t timeout_ms, hcsb_call_cb cb, void *data,
                      hcsb_call_t **callp) {
-  return hcsb__call_start(b, NULL, req, timeout_ms, cb, data, 0, callp);
+  if (req == NULL) return -EINVAL;
+  return hcsb__call_start(b, NULL, req, NULL, timeout_ms, cb, data, 0, callp);
 }
 
 int hcsb__bridge_call_in(hcsb_bridge_t *b, hcsb_call_t *c,
-                         const hcsb_request_t *req, uint32_t timeout_ms,
-                         hcsb_call_cb cb, void *data) {
+                         const hcsb_request_t *req, const hcsb__tmpl_t *tmpl,
+                         uint32_t timeout_ms, hcsb_call_cb cb, void *data) {
   if (c == NULL) return -EINVAL;
-  return hcsb__call_start(b, c, req, timeout_ms, cb, data, 0, NULL);
+  return hcsb__call_start(b, c, req, tmpl, timeout_ms, cb, data,
+                          HCSB__CALL_KEEP_ACTIVITY, NULL);
 }
 
 int hcsb_call_cancel(hcsb_call_t *c) {
@@ -392,36 +428,17 @@ uint64_t hcsb_call_id(const hcsb_call_t *c) {
 /* ------------------------------------------------------------------------ */
 /* ActivityIds: 16 bytes instead of 37 per call. */
 
-static int hex(char ch) {
-  return hcsb__hex_value[(unsigned char)ch];
-}
-
-/* The encoder has already insisted on a canonical GUID; this only packs it
- * (and stays safe on anything else). */
-void hcsb__call_set_activity(hcsb_call_t *c, const char *guid) {
+int hcsb__call_set_activity(hcsb_call_t *c, const char *guid) {
   c->has_activity = 0;
-  if (guid == NULL) return;
-  for (int i = 0, k = 0; i < 16; i++, k += 2) {
-    if (k == 8 || k == 13 || k == 18 || k == 23) {
-      if (guid[k] != '-') return;
-      k++;
-    }
-    int hi = hex(guid[k]), lo = hi < 0 ? -1 : hex(guid[k + 1]);
-    if (lo < 0) return;
-    c->activity[i] = (uint8_t)(hi << 4 | lo);
-  }
+  if (guid == NULL) return 0;
+  if (hcsb__guid_parse(guid, c->activity) != 0) return -EINVAL;
   c->has_activity = 1;
+  return 0;
 }
 
 const char *hcsb__call_activity(const hcsb_call_t *c, char buf[37]) {
-  static const char digits[] = "0123456789abcdef";
   if (!c->has_activity) return NULL;
-  char *p = buf;
-  for (int i = 0; i < 16; i++) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
-    *p++ = digits[c->activity[i] >> 4];
-    *p++ = digits[c->activity[i] & 15];
-  }
-  *p = '\0';
+  hcsb__guid_format(c->activity, buf);
+  buf[HCSB__GUID_LEN] = '\0';
   return buf;
 }

@@ -16,6 +16,7 @@
 
 #include "bridge/dlheap.h"
 #include "core/handle.h"
+#include "proto/proto.h"
 
 typedef enum hcsb__call_state_e {
   HCSB__CALL_IDLE = 0, /* not started, or its callback has started */
@@ -46,9 +47,13 @@ struct hcsb_call_s {
   uint32_t resp_type;
   uint32_t timeout_ms; /* as started (0: none); an op reuses it per step */
   uint8_t state;
-  uint8_t internal;     /* the bridge's own NegotiateProtocol */
-  uint8_t embedded;     /* the caller's storage: never recycled */
-  uint8_t has_activity; /* for log lines about this call */
+  uint8_t internal : 1;     /* the bridge's own NegotiateProtocol */
+  uint8_t embedded : 1;     /* the caller's storage: never recycled */
+  uint8_t has_activity : 1; /* activity[] holds the ActivityId */
+  /* Set by an embedder before it starts the call, kept until it resets
+   * it: the response's Properties text is handed over without the JSON
+   * check, because the embedder parses it as strictly itself. */
+  uint8_t unchecked_props : 1;
   uint8_t activity[16];
 };
 
@@ -57,10 +62,14 @@ struct hcsb_call_s {
 void hcsb__call_embed(hcsb_call_t *c);
 /* hcsb_bridge_call() on caller-owned storage `c`, which must be idle.  On
  * success `c` belongs to the bridge until its callback starts; on failure
- * it stays idle and nothing is queued. */
+ * it stays idle and nothing is queued.  The ActivityId is the one set in
+ * `c` (hcsb__call_set_activity, or its bytes directly; none: the zero
+ * GUID), whatever req->activity_id says.  Exactly one of `req` and `tmpl`
+ * is given: a template (proto.h) sends its frame instead of encoding a
+ * request; not for Create or ExecuteProcess. */
 int hcsb__bridge_call_in(hcsb_bridge_t *b, hcsb_call_t *c,
-                         const hcsb_request_t *req, uint32_t timeout_ms,
-                         hcsb_call_cb cb, void *data);
+                         const hcsb_request_t *req, const hcsb__tmpl_t *tmpl,
+                         uint32_t timeout_ms, hcsb_call_cb cb, void *data);
 
 /* Waiting, pending, or completed with its callback still to come. */
 static inline int hcsb__call_busy(const hcsb_call_t *c) {
@@ -69,7 +78,8 @@ static inline int hcsb__call_busy(const hcsb_call_t *c) {
 
 /* A call's ActivityId as text (for logs), or NULL when it has none. */
 const char *hcsb__call_activity(const hcsb_call_t *c, char buf[37]);
-/* Remembers `guid` (a canonical GUID or NULL) as the call's ActivityId. */
-void hcsb__call_set_activity(hcsb_call_t *c, const char *guid);
+/* Sets the call's ActivityId from `guid` (a canonical GUID, or NULL for
+ * none).  0, or -EINVAL for anything else (then none). */
+int hcsb__call_set_activity(hcsb_call_t *c, const char *guid);
 
 #endif /* HCSB_BRIDGE_CALL_H */

@@ -160,13 +160,16 @@ int hcsb__calls_release_waiting(hcsb_bridge_t *b);
 int hcsb__call_abandon_id(hcsb_bridge_t *b, uint64_t id);
 void hcsb__call_recycle(hcsb_bridge_t *b, hcsb_call_t *c);
 /* The one way a call starts: in `given` (embedded, idle) or in one from the
- * pool.  HCSB__CALL_INTERNAL: the bridge's own call, sent before
- * negotiation ends and not counted as the user's. */
+ * pool, sending `req` or `tmpl` (exactly one).  HCSB__CALL_INTERNAL: the
+ * bridge's own call, sent before negotiation ends and not counted as the
+ * user's.  HCSB__CALL_KEEP_ACTIVITY: `given` holds its ActivityId already
+ * (req->activity_id is not looked at). */
 #define HCSB__CALL_INTERNAL 1
+#define HCSB__CALL_KEEP_ACTIVITY 2
 int hcsb__call_start(hcsb_bridge_t *b, hcsb_call_t *given,
-                     const hcsb_request_t *req, uint32_t timeout_ms,
-                     hcsb_call_cb cb, void *data, int flags,
-                     hcsb_call_t **callp);
+                     const hcsb_request_t *req, const hcsb__tmpl_t *tmpl,
+                     uint32_t timeout_ms, hcsb_call_cb cb, void *data,
+                     int flags, hcsb_call_t **callp);
 /* Arms the timer for `c`'s deadline `timeout_ms` from now (room reserved). */
 void hcsb__call_set_deadline(hcsb_call_t *c, uint32_t timeout_ms);
 void hcsb__calls_free(hcsb_bridge_t *b);

@@ -46,9 +46,11 @@ static void on_response(hcsb_bridge_t *b, const hcsb__frame_t *f) {
   int has_gerr = 0;
   memset(&resp, 0, sizeof resp);
   memset(&gerr, 0, sizeof gerr);
+  b->dctx.props_unchecked = c->unchecked_props;
   int rc = hcsb__response_decode(&b->dctx, f->hdr.type, f->hdr.id,
                                  (const char *)f->body, f->body_len, &resp,
                                  &gerr, &has_gerr);
+  b->dctx.props_unchecked = 0;
   if (rc != 0) {
     hcsb__decode_release(&b->dctx);
     if (rc != -ENOMEM) {

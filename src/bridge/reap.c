@@ -156,8 +156,8 @@ static int reap_send(hcsb_bridge_t *b, reap_t *r) {
   } else {
     return 0;
   }
-  return hcsb__call_start(b, &r->call, &req, REAP_STEP_TIMEOUT_MS, reap_step, r,
-                          HCSB__CALL_INTERNAL, NULL) == 0;
+  return hcsb__call_start(b, &r->call, &req, NULL, REAP_STEP_TIMEOUT_MS,
+                          reap_step, r, HCSB__CALL_INTERNAL, NULL) == 0;
 }
 
 static void reap_step(void *data, int status, const hcsb_guest_error_t *gerr,
