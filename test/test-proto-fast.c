@@ -105,14 +105,22 @@ static void fill(hcsb_request_t *r, uint32_t type, unsigned v) {
 }
 
 static const uint32_t every_type[] = {
-    HCSB_MSG_NEGOTIATE_PROTOCOL,    HCSB_MSG_CREATE,
-    HCSB_MSG_START,                 HCSB_MSG_SHUTDOWN_GRACEFUL,
-    HCSB_MSG_SHUTDOWN_FORCED,       HCSB_MSG_EXECUTE_PROCESS,
-    HCSB_MSG_WAIT_FOR_PROCESS,      HCSB_MSG_SIGNAL_PROCESS,
-    HCSB_MSG_RESIZE_CONSOLE,        HCSB_MSG_GET_PROPERTIES,
-    HCSB_MSG_MODIFY_SETTINGS,       HCSB_MSG_DUMP_STACKS,
-    HCSB_MSG_DELETE_CONTAINER_STATE, HCSB_MSG_UPDATE_CONTAINER,
-    HCSB_MSG_LIFECYCLE_NOTIFICATION, HCSB_MSG_MODIFY_SERVICE_SETTINGS,
+    HCSB_MSG_NEGOTIATE_PROTOCOL,
+    HCSB_MSG_CREATE,
+    HCSB_MSG_START,
+    HCSB_MSG_SHUTDOWN_GRACEFUL,
+    HCSB_MSG_SHUTDOWN_FORCED,
+    HCSB_MSG_EXECUTE_PROCESS,
+    HCSB_MSG_WAIT_FOR_PROCESS,
+    HCSB_MSG_SIGNAL_PROCESS,
+    HCSB_MSG_RESIZE_CONSOLE,
+    HCSB_MSG_GET_PROPERTIES,
+    HCSB_MSG_MODIFY_SETTINGS,
+    HCSB_MSG_DUMP_STACKS,
+    HCSB_MSG_DELETE_CONTAINER_STATE,
+    HCSB_MSG_UPDATE_CONTAINER,
+    HCSB_MSG_LIFECYCLE_NOTIFICATION,
+    HCSB_MSG_MODIFY_SERVICE_SETTINGS,
 };
 
 /* For every call type and a spread of field values: a template built once
@@ -263,7 +271,8 @@ static void test_plain_run(void) {
     len = rnd() % 48;
     for (size_t i = 0; i < len; i++) {
       uint64_t x = rnd();
-      buf[i] = x % 4 ? (unsigned char)(0x20 + x % 0x60) : (unsigned char)(x >> 8);
+      buf[i] =
+          x % 4 ? (unsigned char)(0x20 + x % 0x60) : (unsigned char)(x >> 8);
     }
     CHECK_EQ(hcsb__plain_run(buf, buf + len), plain_ref(buf, len));
     checked++;
