@@ -120,13 +120,14 @@ typedef struct hcsb__op_class_s {
 
 /* An op embeds the bridge call of its current step, so a pending API call
  * is one allocation, and carries its ActivityId once (packed in the call):
- * 168 bytes, a 176-byte heap chunk.  A busy host has a lot of these.  The
+ * 152 bytes, a 160-byte heap chunk.  A busy host has a lot of these.  The
  * call is the op's only request object: a completion the API layer defers
  * itself (cancelled, unusable connection) travels in call.dq with its
  * status in call.w.status, on the connection's queue, and every step
- * starts with the op's timeout kept in call.timeout_ms. */
+ * starts with the op's timeout.  The op's flags live in the call's spare
+ * bits (call.ext, HCSB__OP_*). */
 struct hcsb__op_s {
-  hcsb_call_t call;  /* busy while a step is with the bridge */
+  hcsb_call_t call;  /* first: the bridge hands the call back as data */
   hcsb__link_t link; /* owner's pending list (its base.reqs) */
   hcsb__obj_t *owner;
   const hcsb__op_class_t *cls;
@@ -139,10 +140,26 @@ struct hcsb__op_s {
       uint32_t arg; /* signal number, or width << 16 | height */
     };
   };
-  uint8_t cancelled; /* the owner closed: the user gets -ECANCELED */
-  uint8_t parked;    /* waits for its process to exist (resize, signal) */
-  uint32_t trace;    /* span context slot (trace.c), 0 = none */
+  uint32_t timeout_ms; /* every step's (0: none) */
+  uint32_t trace;      /* span context slot (trace.c), 0 = none */
 };
+
+/* call.ext bits */
+#define HCSB__OP_CANCELLED 1u /* the owner closed: the user gets -ECANCELED */
+#define HCSB__OP_PARKED 2u    /* waits for its process (resize, signal) */
+static inline int hcsb__op_cancelled(const hcsb__op_t *op) {
+  return (op->call.ext & HCSB__OP_CANCELLED) != 0;
+}
+static inline void hcsb__op_set_cancelled(hcsb__op_t *op) {
+  op->call.ext |= HCSB__OP_CANCELLED;
+}
+static inline int hcsb__op_parked(const hcsb__op_t *op) {
+  return (op->call.ext & HCSB__OP_PARKED) != 0;
+}
+static inline void hcsb__op_set_parked(hcsb__op_t *op, int parked) {
+  op->call.ext = (uint8_t)(parked ? op->call.ext | HCSB__OP_PARKED
+                                  : op->call.ext & ~HCSB__OP_PARKED);
+}
 
 /* Takes an op from the connection's pool with the call options applied.
  * `default_timeout` is used when opts->timeout_ms is 0.  Returns NULL with

@@ -461,7 +461,7 @@ static void create_step(hcsb__op_t *op, int status,
                     "container %s: create step %zu of %zu failed: %s", c->id,
                     plan->next + 1, plan->n, hcsb_strerror(status));
       plan->rl.todo = hcsb__res_take(conn, c->id, plan->tag);
-      if (plan->rl.todo != NULL && !op->cancelled) {
+      if (plan->rl.todo != NULL && !hcsb__op_cancelled(op)) {
         plan->undoing = 1;
         plan->status = status;
         hcsb__gerr_save(&plan->gerr, gerr);

@@ -1,6 +1,7 @@
 /* Objects (core handles), operations and waits: the machinery every API
  * call shares, so each callback runs exactly once, later, and close is
  * safe from anywhere. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,8 +68,10 @@ void hcsb__obj_init(hcsb__obj_t *o, hcsb__kind_t kind, hcsb_conn_t *conn) {
 /* ------------------------------------------------------------------------ */
 /* Operations */
 
-_Static_assert(sizeof(hcsb__op_t) <= 168,
-               "a pending op must fit a 176-byte heap chunk");
+_Static_assert(sizeof(hcsb__op_t) <= 152,
+               "a pending op must fit a 160-byte heap chunk");
+_Static_assert(offsetof(hcsb__op_t, call) == 0,
+               "the bridge hands an op's call back as its data");
 
 hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
                          uint32_t default_timeout, const hcsb__op_class_t *cls,
@@ -95,9 +98,9 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
   hcsb__obj_ref(owner);
   hcsb__list_push(&owner->base.reqs, &op->link);
   /* An op started on a closing handle still completes, with -ECANCELED. */
-  op->cancelled = owner->base.closing;
-  op->call.timeout_ms = opts != NULL && opts->timeout_ms != 0 ? opts->timeout_ms
-                                                              : default_timeout;
+  if (owner->base.closing) hcsb__op_set_cancelled(op);
+  op->timeout_ms = opts != NULL && opts->timeout_ms != 0 ? opts->timeout_ms
+                                                         : default_timeout;
   if (opts != NULL && opts->activity_id != NULL)
     memcpy(op->call.activity, aid, sizeof aid);
   else
@@ -125,7 +128,7 @@ void hcsb__op_discard(hcsb__op_t *op) {
 
 static void op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
                         const hcsb_response_t *resp) {
-  hcsb__op_t *op = data;
+  hcsb__op_t *op = HCSB__CONTAINER_OF(data, hcsb__op_t, call);
 
   if (op->cls->step != NULL)
     op->cls->step(op, status, gerr, resp);
@@ -139,7 +142,7 @@ static int op_send(hcsb__op_t *op, hcsb_request_t *req,
                    const hcsb__tmpl_t *tmpl) {
   hcsb_conn_t *conn = op->owner->conn;
 
-  if (op->cancelled) {
+  if (hcsb__op_cancelled(op)) {
     hcsb__op_done_later(op, -ECANCELED);
     return 0;
   }
@@ -148,7 +151,7 @@ static int op_send(hcsb__op_t *op, hcsb_request_t *req,
     return 0;
   }
   return hcsb__bridge_call_in(conn->bridge, &op->call, req, tmpl,
-                              op->call.timeout_ms, op_on_reply, op);
+                              op->timeout_ms, op_on_reply);
 }
 
 int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
@@ -177,7 +180,7 @@ void hcsb__op_done(hcsb__op_t *op, int status, const hcsb_guest_error_t *gerr,
   hcsb__obj_t *owner = op->owner;
 
   hcsb__list_remove(&op->link);
-  if (op->cancelled) {
+  if (hcsb__op_cancelled(op)) {
     status = -ECANCELED;
     gerr = NULL;
     resp = NULL;
@@ -194,7 +197,7 @@ void hcsb__obj_cancel_ops(hcsb__obj_t *o) {
   for (l = o->base.reqs.next; l != &o->base.reqs; l = l->next) {
     hcsb__op_t *op = HCSB__CONTAINER_OF(l, hcsb__op_t, link);
 
-    op->cancelled = 1;
+    hcsb__op_set_cancelled(op);
     /* A call the bridge already finished (-EALREADY) still reports, and is
      * turned into -ECANCELED on the way out. */
     if (hcsb__call_busy(&op->call))

@@ -202,11 +202,11 @@ static int process_send(hcsb__op_t *op) {
 static int process_start_op(hcsb_process_t *p, hcsb__op_t *op) {
   int r;
 
-  if (!op->cancelled && p->state == HCSB__PROC_CREATING) {
-    op->parked = 1;
+  if (!hcsb__op_cancelled(op) && p->state == HCSB__PROC_CREATING) {
+    hcsb__op_set_parked(op, 1);
     return 0;
   }
-  if (!op->cancelled && p->state == HCSB__PROC_FAILED) {
+  if (!hcsb__op_cancelled(op) && p->state == HCSB__PROC_FAILED) {
     hcsb__op_done_later(op, -ESRCH);
     return 0;
   }
@@ -222,8 +222,8 @@ static void unpark(hcsb_process_t *p, int failed) {
     hcsb__op_t *op = HCSB__CONTAINER_OF(l, hcsb__op_t, link);
     int r = -ESRCH;
 
-    if (!op->parked) continue;
-    op->parked = 0;
+    if (!hcsb__op_parked(op)) continue;
+    hcsb__op_set_parked(op, 0);
     if (hcsb__defer_queued(&op->call.dq)) continue; /* cancelled meanwhile */
     if (!failed) r = process_send(op);
     if (r != 0) hcsb__op_done_later(op, r);

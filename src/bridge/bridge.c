@@ -19,8 +19,10 @@ int hcsb_bridge_new(uv_loop_t *loop, hcsb_bridge_t **out) {
   b->loop = loop;
   b->next_id = 1; /* 0 is what notifications carry */
   b->tab = (hcsb__calltab_t)HCSB__CALLTAB_INIT(offsetof(hcsb_call_t, u.id));
-  b->pool =
-      (hcsb__pool_t)HCSB__POOL_INIT(sizeof(hcsb_call_t), HCSB__FREE_CALLS_MAX);
+  b->heap = (hcsb__dlheap_t)HCSB__DLHEAP_INIT(offsetof(hcsb_call_t, dl_idx));
+  b->pool = (hcsb__pool_t)HCSB__POOL_INIT(hcsb__pooled_call_size(),
+                                          HCSB__FREE_CALLS_MAX);
+  hcsb__list_init(&b->untimed);
   b->max_frame = HCSB_DEFAULT_MAX_FRAME;
   b->max_pending = HCSB__DEFAULT_MAX_PENDING;
   b->max_write_queue = HCSB__DEFAULT_MAX_WRITE_QUEUE;
@@ -140,7 +142,8 @@ void hcsb_bridge_stats(const hcsb_bridge_t *b, hcsb_bridge_stats_t *out) {
 
 static void negotiated(void *data, int status, const hcsb_guest_error_t *gerr,
                        const hcsb_response_t *resp) {
-  hcsb_bridge_t *b = data;
+  /* An embedded call's data is the call: the bridge's own. */
+  hcsb_bridge_t *b = HCSB__CONTAINER_OF(data, hcsb_bridge_t, negotiate);
   b->ready_due = 0;
   if (b->phase == HCSB__DEAD) {
     /* Lost or closed first: `status` says how. */
@@ -201,7 +204,6 @@ static void negotiate_fail(hcsb_bridge_t *b, int status) {
   if (!b->ready_due || hcsb__call_busy(&b->negotiate)) return;
   b->negotiate.bridge = b;
   b->negotiate.cb = negotiated;
-  b->negotiate.data = b;
   b->negotiate.internal = 1;
   hcsb__call_defer(&b->negotiate, status);
 }
@@ -353,7 +355,8 @@ static void bridge_cancel(hcsb__handle_t *h) {
  * every deferred callback run. */
 static int bridge_idle(const hcsb__handle_t *h) {
   const hcsb_bridge_t *b = HCSB__CONTAINER_OF(h, hcsb_bridge_t, h);
-  return h->refs == 1 && b->dq.n == 0 && b->stream == NULL && b->opener == NULL;
+  return h->refs == 1 && b->dq.n == 0 && b->stream == NULL &&
+         b->opener == NULL && hcsb__list_empty(&b->untimed);
 }
 
 /* The close callback comes after these: every libuv handle is closed. */

@@ -13,6 +13,7 @@
  * nothing to shut down, yet its state must go).  Only Create and
  * ExecuteProcess pay for this: one small allocation per call, none on the
  * other calls' paths. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,8 @@ typedef struct reap_s {
   int has_cid;
   char cid[];
 } reap_t;
+/* The embedded call's callback gets the call as its data. */
+_Static_assert(offsetof(reap_t, call) == 0, "reap_step finds r at its call");
 
 int hcsb__reap_watched(uint32_t msg_type) {
   uint32_t req = (msg_type & ~HCSB_MSG_TYPE_MASK) | HCSB_MSG_TYPE_REQUEST;
