@@ -26,15 +26,15 @@ static const struct {
   uint32_t timeout_ms;
   int rank; /* place in the timeout order; -1: never times out */
 } mix[] = {
-    {300, 3},  /* in order */
-    {100, 0},  /* heap */
-    {300, 4},  /* in order, ties with 0 */
-    {0, -1},   /* no deadline */
-    {200, 2},  /* heap */
-    {400, 6},  /* in order */
-    {100, 1},  /* heap, ties with 1 */
-    {400, 7},  /* in order, ties with 5 */
-    {300, 5},  /* heap (below 400), ties with 0 and 2, made after them */
+    {300, 3}, /* in order */
+    {100, 0}, /* heap */
+    {300, 4}, /* in order, ties with 0 */
+    {0, -1},  /* no deadline */
+    {200, 2}, /* heap */
+    {400, 6}, /* in order */
+    {100, 1}, /* heap, ties with 1 */
+    {400, 7}, /* in order, ties with 5 */
+    {300, 5}, /* heap (below 400), ties with 0 and 2, made after them */
 };
 #define NMIX (sizeof mix / sizeof mix[0])
 
@@ -126,9 +126,9 @@ static void test_close_fails_in_send_order(void) {
     /* untimed, in order, out of order (shrinking), in order again */
     static const uint32_t t[] = {0, 60000, 0, 50000, 40000, 0, 90000, 90000};
     hcsb_request_t q = req_start("c");
-    CHECK_EQ(api_call(fx.b, &q, t[i % 8] + (uint32_t)(i / 8), rec_cb, &r[i],
-                      NULL),
-             0);
+    CHECK_EQ(
+        api_call(fx.b, &q, t[i % 8] + (uint32_t)(i / 8), rec_cb, &r[i], NULL),
+        0);
   }
   uv_run(&fx.loop, UV_RUN_NOWAIT);
   api_close(&fx);

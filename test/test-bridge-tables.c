@@ -2,6 +2,7 @@
  * and the deadline heap, checked against a trivially correct model. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,6 +158,61 @@ static void test_calltab_random(void) {
   free(present);
 }
 
+/* How far items sit from their home slots.  Sequential IDs (a pipeline:
+ * new ones at the top, answers mostly in order, some late) at the fullest
+ * the table gets (4/5) must still be found in a few probes. */
+static void probe_stats(const hcsb__calltab_t *t, double *mean, size_t *max) {
+  size_t sum = 0, n = 0, mask = t->cap - 1;
+  *max = 0;
+  for (size_t i = 0; i < t->cap; i++) {
+    item_t *x = hcsb__calltab_item_at(t, i);
+    if (x == NULL) continue;
+    size_t home = (size_t)((x->key * 0x9E3779B97F4A7C15ull) >> t->shift);
+    size_t d = (i - home) & mask;
+    sum += d;
+    n++;
+    if (d > *max) *max = d;
+  }
+  *mean = n ? (double)sum / (double)n : 0;
+}
+
+static void test_calltab_sequential_ids_full(void) {
+  enum { N = 104857 }; /* 4/5 of 131072 */
+  item_t *it = calloc(N, sizeof *it);
+  CHECK(it != NULL);
+  hcsb__calltab_t t = TAB_INIT;
+  uint64_t next = 1;
+  /* Fill, then 20 rounds of: answer a random eighth of the calls, then
+   * issue as many new ones (reusing the freed items). */
+  for (size_t i = 0; i < N; i++) {
+    it[i].key = next++;
+    CHECK_EQ(hcsb__calltab_put(&t, &it[i]), 0);
+  }
+  CHECK_EQ(t.cap, 131072);
+  for (int round = 0; round < 20; round++) {
+    for (size_t k = 0; k < N / 8; k++) {
+      size_t i = (size_t)(rnd() % N);
+      if (hcsb__calltab_get(&t, it[i].key) != &it[i]) continue;
+      CHECK(hcsb__calltab_del(&t, it[i].key) == &it[i]);
+      it[i].key = next++;
+      CHECK_EQ(hcsb__calltab_put(&t, &it[i]), 0);
+    }
+  }
+  CHECK_EQ(t.cap, 131072);
+  CHECK_EQ(t.count, N);
+  double mean;
+  size_t max;
+  probe_stats(&t, &mean, &max);
+  fprintf(stderr,
+          "  %zu of %zu slots used: %.2f slots from home on "
+          "average, %zu at most\n",
+          t.count, t.cap, mean, max);
+  CHECK(mean < 2.0);
+  CHECK(max < 256);
+  hcsb__calltab_free(&t);
+  free(it);
+}
+
 /* Heap items keep only their index; the deadline is the entry's. */
 typedef struct dl_item_s {
   uint64_t when; /* the test's copy */
@@ -254,9 +310,13 @@ static void test_dlheap_random_remove(void) {
 
 int main(int argc, char **argv) {
   static const hcsb_test_t tests[] = {
-      TEST_ENTRY(calltab_basic),         TEST_ENTRY(calltab_bare),
-      TEST_ENTRY(calltab_reserve),       TEST_ENTRY(calltab_random),
-      TEST_ENTRY(dlheap_order_and_ties), TEST_ENTRY(dlheap_seq_wraps),
+      TEST_ENTRY(calltab_basic),
+      TEST_ENTRY(calltab_bare),
+      TEST_ENTRY(calltab_reserve),
+      TEST_ENTRY(calltab_random),
+      TEST_ENTRY(calltab_sequential_ids_full),
+      TEST_ENTRY(dlheap_order_and_ties),
+      TEST_ENTRY(dlheap_seq_wraps),
       TEST_ENTRY(dlheap_random_remove),
   };
   return hcsb_test_main(argc, argv, tests, sizeof tests / sizeof tests[0]);
