@@ -26,7 +26,9 @@ typedef struct cur_s {
 #define MAX_DEPTH HCSB__JSON_MAX_DEPTH
 
 static inline int peek(cur_t *c) {
-  while (c->p < c->end && (unsigned char)*c->p <= ' ' &&
+  /* Go writes no whitespace between tokens: that case first. */
+  if (c->p < c->end && (unsigned char)*c->p > ' ') return (unsigned char)*c->p;
+  while (c->p < c->end &&
          (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
     c->p++;
   return c->p < c->end ? (unsigned char)*c->p : -1;
@@ -119,16 +121,18 @@ static inline int key_is(const char *k, size_t kn, const char *name) {
 static inline int read_u64(cur_t *c, uint64_t *out) {
   uint64_t v = 0;
   const char *start;
+  int ch = peek(c);
 
-  if (is_null(c)) return 0;
-  if (peek(c) < 0) return -EPROTO;
+  if (ch == 'n' && is_null(c)) return 0;
+  if (ch < 0) return -EPROTO;
   start = c->p;
   /* JSON has no leading zeros. */
   if (*c->p == '0' && c->end - c->p > 1 && c->p[1] >= '0' && c->p[1] <= '9')
     return -EPROTO;
   while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
     unsigned d = (unsigned)(*c->p - '0');
-    if (v > (UINT64_MAX - d) / 10) return -EPROTO;
+    if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
+      return -EPROTO;
     v = v * 10 + d;
     c->p++;
   }

@@ -30,9 +30,9 @@ typedef struct {
 } value_t;
 
 static const char *ws(const char *p, const char *end) {
-  while (p < end && (unsigned char)*p <= ' ' &&
-         (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-    p++;
+  /* Go writes no whitespace between tokens: that case first. */
+  if (p < end && (unsigned char)*p > ' ') return p;
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
   return p;
 }
 
@@ -205,26 +205,50 @@ static int classify(const char *name, size_t n, uint32_t type) {
   return -1;
 }
 
+/* A key spelled exactly as a Go guest does, with its closing quote, at
+ * `p`: which key (-1: one not read for this type), its length in *len;
+ * -3 when it is not one of them (then the key is scanned and classified). */
+static int exact_key(const char *p, const char *end, uint32_t type,
+                     size_t *len) {
+  static const struct {
+    char first;
+    unsigned char len;
+    signed char k;
+    const char *text; /* with the quote */
+  } cands[] = {
+      {'R', 6, K_RESULT, "Result\""},
+      {'A', 10, K_ACTIVITY, "ActivityId\""},
+      {'P', 10, K_PROPS, "Properties\""},
+      {'E', 12, K_MESSAGE, "ErrorMessage\""},
+      {'E', 12, K_RECORDS, "ErrorRecords\""},
+      {'E', 8, K_EXIT, "ExitCode\""},
+      {'P', 9, K_PID, "ProcessId\""},
+      {'V', 7, K_VERSION, "Version\""},
+      {'C', 12, K_CAPS, "Capabilities\""},
+      {'G', 11, K_STACKS, "GuestStacks\""},
+  };
+  size_t i;
+
+  if (p == end) return -3;
+  for (i = 0; i < sizeof cands / sizeof cands[0]; i++) {
+    size_t n = cands[i].len;
+    if (*p != cands[i].first || (size_t)(end - p) < n + 1 ||
+        !same_bytes(p, cands[i].text, n + 1))
+      continue;
+    *len = n;
+    return key_read_for(cands[i].k, type) ? cands[i].k : -1;
+  }
+  return -3;
+}
+
 /* What a one-letter escape stands for (0: not one of ours). */
 static char unescaped(unsigned char c) {
-  switch (c) {
-    case '"':
-    case '\\':
-    case '/':
-      return (char)c;
-    case 'b':
-      return '\b';
-    case 'f':
-      return '\f';
-    case 'n':
-      return '\n';
-    case 'r':
-      return '\r';
-    case 't':
-      return '\t';
-    default:
-      return 0;
-  }
+  /* clang-format off */
+  static const char table[128] = {
+      ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
+      ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'};
+  /* clang-format on */
+  return c < 128 ? table[c] : 0;
 }
 
 /* Reads the string whose text starts at `p` (past its opening quote) into
@@ -258,17 +282,18 @@ static const char *store_string(hcsb__decode_ctx_t *ctx, size_t *used,
       u += run;
       q += run;
     }
-    if (u == e) return NULL;
-    if (hcsb__is_plain(*u)) {
-      if (q == lim) return NULL;
+    if (u == e || q == lim) return NULL;
+    if (*u == '\\') {
+      if (e - u < 2 || (c = unescaped(u[1])) == 0) return NULL; /* \u too */
+      *q++ = c;
+      u += 2;
+    } else if (*u == '"') {
+      break;
+    } else if (hcsb__is_plain(*u)) { /* near the ends, or big-endian */
       *q++ = (char)*u++;
-      continue;
+    } else {
+      return NULL; /* control, non-ASCII */
     }
-    if (*u == '"') break;
-    if (*u != '\\' || e - u < 2 || (c = unescaped(u[1])) == 0 || q == lim)
-      return NULL; /* control, non-ASCII, \u, or no room */
-    *q++ = c;
-    u += 2;
   }
   *q = '\0';
   *out = dst;
@@ -294,14 +319,19 @@ int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
   for (;;) {
     if (p == end || *p != '"') return 0;
     key = p + 1;
-    p = scan_string(key, end, NULL);
-    if (p == NULL) return 0;
-    klen = (size_t)(p - 1 - key);
+    k = exact_key(key, end, type, &klen);
+    if (k == -3) {
+      p = scan_string(key, end, NULL);
+      if (p == NULL) return 0;
+      klen = (size_t)(p - 1 - key);
+      k = classify(key, klen, type);
+    } else {
+      p = key + klen + 1;
+    }
     p = ws(p, end);
     if (p == end || *p != ':') return 0;
     p = ws(p + 1, end);
 
-    k = classify(key, klen, type);
     if (k == -2) return 0;
     if (k >= 0) {
       if (seen & (1u << k)) return 0; /* repeated: last-wins is theirs */

@@ -42,43 +42,81 @@ int hcsb__guid_valid(const char *s) {
   return s[36] == '\0';
 }
 
-/* Where each of the 16 bytes' two digits start in the text. */
-static const uint8_t digit_pos[16] = {0,  2,  4,  6,  9,  11, 14, 16,
-                                      19, 21, 24, 26, 28, 30, 32, 34};
+/* Both hex digits of every byte value, lower case: "000102...feff". */
+#define PAIRS16(h)                                                          \
+  h "0" h "1" h "2" h "3" h "4" h "5" h "6" h "7" h "8" h "9" h "a" h "b" h \
+    "c" h "d" h "e" h "f"
+static const char hex_pairs[] = PAIRS16("0") PAIRS16("1") PAIRS16("2")
+    PAIRS16("3") PAIRS16("4") PAIRS16("5") PAIRS16("6") PAIRS16("7")
+        PAIRS16("8") PAIRS16("9") PAIRS16("a") PAIRS16("b") PAIRS16("c")
+            PAIRS16("d") PAIRS16("e") PAIRS16("f");
+_Static_assert(sizeof(hex_pairs) == 513, "two digits per byte value");
+
+/* Byte i's two digits start at text position POS(i): 8-4-4-4-12. */
+#define POS(i) (2 * (i) + ((i) >= 4) + ((i) >= 6) + ((i) >= 8) + ((i) >= 10))
 
 int hcsb__guid_parse(const char *s, uint8_t out[16]) {
+  const unsigned char *u = (const unsigned char *)s;
   uint8_t b[16];
-  size_t i;
+  int hi, lo;
 
   if (s == NULL) return -EINVAL;
-  /* In text order, stopping at the first wrong byte: a short string ends
-   * in a NUL, which is neither a digit nor a dash, so nothing past it is
-   * read. */
-  for (i = 0; i < 16; i++) {
-    const unsigned char *p = (const unsigned char *)s + digit_pos[i];
-    int hi, lo;
-
-    if ((i == 4 || i == 6 || i == 8 || i == 10) && p[-1] != '-') return -EINVAL;
-    hi = hcsb__hex_value[p[0]];
-    if (hi < 0) return -EINVAL;
-    lo = hcsb__hex_value[p[1]];
-    if (lo < 0) return -EINVAL;
-    b[i] = (uint8_t)(hi << 4 | lo);
-  }
+    /* In text order, stopping at the first wrong byte: a short string ends
+     * in a NUL, which is neither a digit nor a dash, so nothing past it is
+     * read. */
+#define BYTE(i)                                  \
+  if ((hi = hcsb__hex_value[u[POS(i)]]) < 0 ||   \
+      (lo = hcsb__hex_value[u[POS(i) + 1]]) < 0) \
+    return -EINVAL;                              \
+  b[i] = (uint8_t)(hi << 4 | lo)
+#define DASH(i) \
+  if (u[POS(i) - 1] != '-') return -EINVAL
+  BYTE(0);
+  BYTE(1);
+  BYTE(2);
+  BYTE(3);
+  DASH(4);
+  BYTE(4);
+  BYTE(5);
+  DASH(6);
+  BYTE(6);
+  BYTE(7);
+  DASH(8);
+  BYTE(8);
+  BYTE(9);
+  DASH(10);
+  BYTE(10);
+  BYTE(11);
+  BYTE(12);
+  BYTE(13);
+  BYTE(14);
+  BYTE(15);
+#undef BYTE
+#undef DASH
   if (s[36] != '\0') return -EINVAL;
   memcpy(out, b, 16);
   return 0;
 }
 
 void hcsb__guid_format(const uint8_t b[16], char out[36]) {
-  static const char digits[] = "0123456789abcdef";
-  size_t i;
-
-  for (i = 0; i < 16; i++) {
-    char *p = out + digit_pos[i];
-    p[0] = digits[b[i] >> 4];
-    p[1] = digits[b[i] & 15];
-  }
+#define PAIR(i) memcpy(out + POS(i), hex_pairs + 2 * b[i], 2)
+  PAIR(0);
+  PAIR(1);
+  PAIR(2);
+  PAIR(3);
+  PAIR(4);
+  PAIR(5);
+  PAIR(6);
+  PAIR(7);
+  PAIR(8);
+  PAIR(9);
+  PAIR(10);
+  PAIR(11);
+  PAIR(12);
+  PAIR(13);
+  PAIR(14);
+  PAIR(15);
+#undef PAIR
   out[8] = out[13] = out[18] = out[23] = '-';
 }
 
