@@ -350,6 +350,65 @@ static void test_pipelined_10000(void) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* A burst of answers: the read buffer starts small and grows as reads fill
+ * it, so the burst is read in a few large reads, not hundreds of small
+ * ones; every answer still reaches its call. */
+
+#define BURST_N 2000
+
+static void script_burst(peer_t *p) {
+  peer_negotiate(p);
+  char *buf = malloc(BURST_N * 80);
+  size_t len = 0;
+  CHECK(buf != NULL);
+  for (int i = 0; i < BURST_N; i++) {
+    char body[64];
+    uint64_t id = peer_expect(p, HCSB_MSG_EXECUTE_PROCESS);
+    snprintf(body, sizeof body, "{\"Result\":0,\"ProcessId\":%u}",
+             (unsigned)id);
+    len += peer_frame(buf + len, EXEC_RESP, id, body);
+  }
+  peer_send_raw(p, buf, len); /* all of it in one write */
+  free(buf);
+  CHECK_EQ(peer_drain(p), 0);
+}
+
+static int burst_done;
+static void burst_then(rec_t *r) {
+  CHECK_EQ(r->status, 0);
+  CHECK_EQ(r->pid, r->id);
+  burst_done++;
+}
+
+static void test_read_buffer_grows(void) {
+  fx_t fx;
+  rec_t *r = calloc(BURST_N, sizeof *r);
+  CHECK(r != NULL);
+  burst_done = 0;
+  fx_open(&fx, script_burst, NULL);
+  fx_run_until(&fx, &fx.ready_n, 1);
+  hcsb_bridge_stats_t st0, st;
+  hcsb_bridge_stats(fx.b, &st0);
+  for (int i = 0; i < BURST_N; i++) {
+    hcsb_request_t q = req_exec();
+    r[i].then = burst_then;
+    CHECK_EQ(api_call(fx.b, &q, 0, rec_cb, &r[i], NULL), 0);
+  }
+  fx_run_until(&fx, &burst_done, BURST_N);
+  hcsb_bridge_stats(fx.b, &st);
+  uint64_t bytes = st.bytes_received - st0.bytes_received;
+  uint64_t reads = st.reads - st0.reads;
+  fprintf(stderr, "  %llu bytes in %llu reads\n", (unsigned long long)bytes,
+          (unsigned long long)reads);
+  CHECK(bytes > 80000);
+  CHECK(reads >= 1);
+  /* More than the first buffer's 8 KiB per read on average. */
+  CHECK(bytes / reads > 8192);
+  free(r);
+  fx_finish(&fx, 1);
+}
+
+/* ------------------------------------------------------------------------ */
 /* A per-call timeout fails that call only; its late answer is counted. */
 
 /* A late success of an ExecuteProcess made a process nobody owns: the
@@ -881,6 +940,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(timeout_while_waiting),
       TEST_ENTRY(out_of_order),
       TEST_ENTRY(pipelined_10000),
+      TEST_ENTRY(read_buffer_grows),
       TEST_ENTRY(timeout_then_late_response),
       TEST_ENTRY(cancel),
       TEST_ENTRY(bad_responses_keep_connection),

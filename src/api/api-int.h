@@ -303,6 +303,7 @@ struct hcsb_conn_s {
   uint32_t next_port;
   hcsb__link_t waiters;   /* hcsb__cwaiter_t by container ID */
   hcsb__link_t processes; /* live processes (their stdio closes with us) */
+  char *stdio_buf; /* their stdout/stderr read buffer (stdio.h), lazily */
 
   /* Mapped virtual disks (conn-rpc.c) */
   hcsb_mapped_virtual_disk_t *disks;

@@ -397,12 +397,16 @@ static int open_stdio(hcsb_process_t *p, const hcsb_process_config_t *config) {
   if (n == 0 || !hcsb__conn_usable(conn)) return 0;
   addr = hcsb__conn_addr(conn);
   if (addr == NULL) return -EINVAL;
+  /* One read buffer for every process of the connection (stdio.c). */
+  if ((want[1] || want[2]) && conn->stdio_buf == NULL &&
+      (conn->stdio_buf = malloc(HCSB__STDIO_READ_BUF_SIZE)) == NULL)
+    return -ENOMEM;
   port = hcsb__conn_take_ports(conn, n);
   for (i = 0; i < 3; i++) p->ports[i] = want[i] ? port++ : 0;
   p->stdio_status = 1;
   return hcsb__stdio_open(conn->loop, addr, p->ports,
-                          conn->stdio_accept_timeout_ms, on_stdio_ready, p,
-                          &p->stdio);
+                          conn->stdio_accept_timeout_ms, conn->stdio_buf,
+                          on_stdio_ready, p, &p->stdio);
 }
 
 int hcsb__process_create(hcsb_conn_t *conn, hcsb_container_t *c,

@@ -211,8 +211,10 @@ static void negotiate_fail(hcsb_bridge_t *b, int status) {
 static int start_stream(hcsb_bridge_t *b, uv_stream_t *stream) {
   b->stream = stream;
   stream->data = b;
-  if (b->rbuf == NULL && (b->rbuf = malloc(HCSB__READ_BUF_SIZE)) == NULL)
-    return -ENOMEM;
+  if (b->rbuf == NULL) {
+    if ((b->rbuf = malloc(HCSB__READ_BUF_MIN)) == NULL) return -ENOMEM;
+    b->rbuf_cap = HCSB__READ_BUF_MIN;
+  }
   int rc = hcsb__reader_start(b);
   if (rc == 0) rc = send_negotiate(b);
   return rc;

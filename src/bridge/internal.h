@@ -48,7 +48,10 @@
 #include "core/handle.h"
 #include "proto/proto.h"
 
-#define HCSB__READ_BUF_SIZE (64u * 1024u)
+/* The read buffer starts small (an idle guest costs little) and doubles
+ * each time a read fills it, so a busy bridge reads many frames at once. */
+#define HCSB__READ_BUF_MIN (8u * 1024u)
+#define HCSB__READ_BUF_MAX (256u * 1024u)
 #define HCSB__DEFAULT_MAX_PENDING 1000000u
 #define HCSB__DEFAULT_MAX_WRITE_QUEUE (64u * 1024u * 1024u)
 #define HCSB__MAX_WRITE_QUEUE_LIMIT (1024u * 1024u * 1024u)
@@ -113,6 +116,7 @@ struct hcsb_bridge_s {
 
   /* Reading */
   char *rbuf;
+  size_t rbuf_cap;
   hcsb__decoder_t dec;
   hcsb__decode_ctx_t dctx;
   int dctx_ready;

@@ -175,7 +175,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   hcsb_bridge_t *b = h->data;
   (void)hint;
   buf->base = b->rbuf;
-  buf->len = HCSB__READ_BUF_SIZE;
+  buf->len = b->rbuf_cap;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -190,7 +190,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     hcsb__bridge_lost(b, -ECONNRESET, (int)nread);
   } else {
     b->st.bytes_received += (uint64_t)nread;
+    b->st.reads++;
     feed(b, (const uint8_t *)buf->base, (size_t)nread);
+    /* A full read: more was waiting.  The buffer is ours again (the
+     * decoder kept what it needs), so it can grow now; if it cannot, the
+     * next read is as large as this one. */
+    if ((size_t)nread == b->rbuf_cap && b->rbuf_cap < HCSB__READ_BUF_MAX) {
+      char *p = realloc(b->rbuf, 2 * b->rbuf_cap);
+      if (p != NULL) {
+        b->rbuf = p;
+        b->rbuf_cap *= 2;
+      }
+    }
   }
   hcsb__bridge_unref(b);
 }

@@ -52,6 +52,7 @@ static void flush(uv_prepare_t *h) {
       uv_prepare_stop(h);
     } else {
       ub = uv_buf_init(buf->data + n, (unsigned)(buf->len - (size_t)n));
+      b->st.writes++; /* libuv tries once more at once, then on POLLOUT */
       int rc = uv_write(&b->wreq, b->stream, &ub, 1, write_cb);
       if (rc != 0) {
         write_failed(b, rc);
