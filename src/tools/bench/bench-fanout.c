@@ -60,6 +60,8 @@ struct fanout_s {
   hcsb_call_opts_t opts;
   const hcsb_call_opts_t *optsp;
   unsigned next_conn;
+  unsigned max_inflight, nstarted; /* processes: the cap, started so far */
+  int paused;                      /* starting waits for processes to end */
   fan_conn_t *conns;
   fan_proc_t *procs;
   char *expect;
@@ -130,12 +132,22 @@ static void stop_all(fanout_t *f) {
     hcsb_conn_close(f->conns[i].conn, on_conn_closed, f);
 }
 
+static void on_start_next(uv_idle_t *h);
+
 static void on_proc_closed(void *data) {
   fan_proc_t *fp = data;
   fanout_t *f = fp->f;
 
   f->cur.closed++;
-  if (++f->procs_finished == f->o->conns * f->o->procs) stop_all(f);
+  if (++f->procs_finished == f->o->conns * f->o->procs) {
+    stop_all(f);
+    return;
+  }
+  if (f->paused &&
+      f->nstarted - f->procs_finished + f->o->procs <= f->max_inflight) {
+    f->paused = 0;
+    uv_idle_start(&f->starter, on_start_next);
+  }
 }
 
 static void proc_finish(fan_proc_t *fp) {
@@ -225,6 +237,12 @@ static void on_start_next(uv_idle_t *h) {
   fan_proc_t *fp;
   int rc;
 
+  if (f->nstarted - f->procs_finished + f->o->procs > f->max_inflight) {
+    uv_idle_stop(h); /* the descriptor limit: on_proc_closed resumes */
+    f->paused = 1;
+    return;
+  }
+  f->nstarted += f->o->procs;
   f->cur.started += f->o->procs;
   memset(&cfg, 0, sizeof(cfg));
   cfg.command_args = argv;
@@ -276,22 +294,57 @@ static void on_open(void *data, hcsb_conn_t *conn, int status,
     start_processes(f);
 }
 
-/* 2 descriptors per process at the peak (listener and relay) on top of one
- * per connection. */
-static void raise_fd_limit(const bench_fanout_opts_t *o) {
-  struct rlimit rl;
-  rlim_t need = (rlim_t)o->conns * (2 * o->procs + 4) + 64;
+/* Descriptors: a connection holds one (its transport); a process's stdout
+ * is one socket, two while its listener waits for the guest to dial.  A
+ * server raises its soft limit to what it needs, and its hard limit too
+ * when it may (CAP_SYS_RESOURCE).  When that is not enough, the processes
+ * in flight are capped so that the need fits (`max_inflight`), which this
+ * says on stderr.  Returns 0, or -1 when not even one connection's batch
+ * would fit. */
+static int fit_fd_limit(const bench_fanout_opts_t *o, unsigned *max_inflight) {
+  struct rlimit rl, want;
+  rlim_t base = (rlim_t)o->conns + 64; /* + the loop's own, stdio, slack */
+  rlim_t need = base + 2 * (rlim_t)o->conns * o->procs;
+  int err;
 
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-  if (rl.rlim_cur < need) {
-    rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-  if (rl.rlim_cur < need)
+  *max_inflight = o->conns * o->procs;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0; /* cannot tell */
+  if (rl.rlim_cur >= need) return 0;
+  want.rlim_cur = need;
+  want.rlim_max = rl.rlim_max >= need ? rl.rlim_max : need;
+  if (setrlimit(RLIMIT_NOFILE, &want) == 0) {
     fprintf(stderr,
-            "hcsb-bench: warning: %llu descriptors allowed, %llu "
-            "wanted\n",
-            (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+            "hcsb-bench: descriptor limit raised from %llu (hard %llu) to "
+            "%llu for %u connections x %u processes\n",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+            (unsigned long long)need, o->conns, o->procs);
+    return 0;
+  }
+  err = errno;
+  /* As far as the hard limit goes, then pace the processes. */
+  if (rl.rlim_cur < rl.rlim_max) {
+    want.rlim_cur = rl.rlim_max;
+    want.rlim_max = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl.rlim_cur = rl.rlim_max;
+  }
+  if (rl.rlim_cur <= base + 2 * (rlim_t)o->procs) {
+    fprintf(stderr,
+            "hcsb-bench: %u connections need at least %llu descriptors, the "
+            "limit is %llu (hard %llu): raise the hard limit (ulimit -Hn as "
+            "root, LimitNOFILE= in a systemd unit, nofile in limits.conf) or "
+            "use fewer connections\n",
+            o->conns, (unsigned long long)(base + 2 * (rlim_t)o->procs),
+            (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+    return -1;
+  }
+  *max_inflight = (unsigned)((rl.rlim_cur - base) / 2);
+  fprintf(stderr,
+          "hcsb-bench: %u connections x %u processes with stdout all at once "
+          "would need %llu descriptors; the limit is %llu and cannot be "
+          "raised (%s), so at most %u processes are in flight at a time\n",
+          o->conns, o->procs, (unsigned long long)need,
+          (unsigned long long)rl.rlim_cur, strerror(err), *max_inflight);
+  return 0;
 }
 
 int bench_fanout(const bench_fanout_opts_t *o) {
@@ -302,7 +355,7 @@ int bench_fanout(const bench_fanout_opts_t *o) {
 
   memset(&f, 0, sizeof(f));
   f.o = o;
-  if (raise_fd_limit(o) != 0) return 3;
+  if (fit_fd_limit(o, &f.max_inflight) != 0) return 3;
   if (o->relay_dir != NULL) setenv("TMPDIR", o->relay_dir, 1);
   f.conns = calloc(o->conns, sizeof(*f.conns));
   f.procs = calloc(nprocs, sizeof(*f.procs));
