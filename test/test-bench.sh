@@ -133,10 +133,35 @@ out=$(timeout $((limit * 2)) "$bench" --fanout 4 --procs 8 --payload 3000 \
       --peer "$peer" --timeout $((limit * 2)) 2>"$tmp/err")
 rc=$?
 if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -Eq \
-   '^RESULT impl=hcsbridge label=fanout conns=4 procs=8 ok=32 max_stall_ms=[0-9.]+$'; then
+   '^RESULT impl=hcsbridge label=fanout conns=4 procs=8 ok=32 max_stall_ms=[0-9.]+ max_iter_cpu_ms=[0-9.]+ heap_conn_idle=-?[0-9]+ rss_conn=-?[0-9]+ max_inflight=32$'; then
   ok "fan-out 4 x 8 with verified stdout"
 else
   not_ok "fan-out 4 x 8 (exit $rc): $out $(cat "$tmp/err")"
+fi
+
+# Too few descriptors for every process at once (hard limit lowered in a
+# subshell): the fan-out keeps fewer in flight and still runs them all;
+# with not even room for the connections it says how to raise the limit.
+out=$( (ulimit -S -n 100 && ulimit -H -n 100 &&
+        exec timeout $((limit * 2)) "$bench" --fanout 8 --procs 8 \
+          --peer "$peer" --timeout $((limit * 2))) 2>"$tmp/err")
+rc=$?
+inflight=$(printf '%s\n' "$out" | sed -n 's/.* max_inflight=\([0-9]*\)$/\1/p')
+if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -q ' ok=64 ' &&
+   [ -n "$inflight" ] && [ "$inflight" -lt 64 ] &&
+   grep -q 'at most .* processes are in flight' "$tmp/err"; then
+  ok "fan-out paced under a low descriptor limit ($inflight in flight)"
+else
+  not_ok "fan-out under a low descriptor limit (exit $rc): $out $(cat "$tmp/err")"
+fi
+out=$( (ulimit -S -n 40 && ulimit -H -n 40 &&
+        exec timeout $limit "$bench" --fanout 64 --procs 8 --peer "$peer") \
+      2>"$tmp/err")
+rc=$?
+if [ $rc -eq 3 ] && [ -z "$out" ] && grep -q 'raise the hard limit' "$tmp/err"; then
+  ok "fan-out refuses a descriptor limit it cannot fit"
+else
+  not_ok "fan-out with far too few descriptors (exit $rc): $out $(cat "$tmp/err")"
 fi
 
 echo "test-bench: $passed passed, $failed failed"

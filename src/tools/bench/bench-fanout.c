@@ -404,10 +404,10 @@ int bench_fanout(const bench_fanout_opts_t *o) {
   printf(
       "RESULT impl=hcsbridge label=fanout conns=%u procs=%u ok=%u "
       "max_stall_ms=%.2f max_iter_cpu_ms=%.2f heap_conn_idle=%.0f "
-      "rss_conn=%.0f\n",
+      "rss_conn=%.0f max_inflight=%u\n",
       o->conns, o->procs, f.ok, (double)f.max_gap / 1e6,
       (double)f.max_cpu / 1e6, (double)(f.heap_idle - f.heap0) / o->conns,
-      (double)(f.rss_max - f.rss0) / o->conns);
+      (double)(f.rss_max - f.rss0) / o->conns, f.max_inflight);
   fflush(stdout);
   fprintf(stderr,
           "hcsb-bench: fanout: the longest loop iteration ran %u process "
