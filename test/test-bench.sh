@@ -45,13 +45,13 @@ result_ok() {
   printf '%s\n' "$1" | awk -v impl="$2" -v mode="$3" -v conc="$4" '
     /^RESULT / {
       n++
-      ok = NF == 14 && $2 == "impl=" impl && $3 ~ /^label=[^ ]+$/ &&
+      ok = NF == 15 && $2 == "impl=" impl && $3 ~ /^label=[^ ]+$/ &&
            $4 == "mode=" mode && $5 == "conc=" conc &&
            $6 ~ /^ops_s=[0-9]+$/ && $7 ~ /^p50_us=[0-9]+\.[0-9]+$/ &&
            $8 ~ /^p99_us=[0-9]+\.[0-9]+$/ && $9 ~ /^allocs_op=[0-9]+\.[0-9]+$/ &&
            $10 ~ /^writes_op=[0-9]+\.[0-9]+$/ && $11 ~ /^reads_op=[0-9]+\.[0-9]+$/ &&
            $12 ~ /^turns_op=[0-9]+\.[0-9]+$/ && $13 ~ /^bytes_write=[0-9]+$/ &&
-           $14 ~ /^bytes_read=[0-9]+$/
+           $14 ~ /^bytes_read=[0-9]+$/ && $15 ~ /^cpu_us_op=[0-9]+\.[0-9]+$/
       split($6, kv, "="); if (kv[2] + 0 <= 0) ok = 0
       # Every call was written and answered through some system call.
       split($10, kv, "="); if (kv[2] + 0 <= 0 || kv[2] + 0 > 1) ok = 0

@@ -304,6 +304,10 @@ struct hcsb_conn_s {
   hcsb__link_t waiters;   /* hcsb__cwaiter_t by container ID */
   hcsb__link_t processes; /* live processes (their stdio closes with us) */
   char *stdio_buf; /* their stdout/stderr read buffer (stdio.h), lazily */
+  /* The last ActivityId text an op was given, parsed (op.c). */
+  int aid_cached;
+  char aid_text[37];
+  uint8_t aid_bytes[16];
 
   /* Mapped virtual disks (conn-rpc.c) */
   hcsb_mapped_virtual_disk_t *disks;

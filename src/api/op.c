@@ -81,10 +81,20 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
 
   uint8_t aid[16];
 
-  if (opts != NULL && opts->activity_id != NULL &&
-      hcsb__guid_parse(opts->activity_id, aid) != 0) {
-    *err = -EINVAL;
-    return NULL;
+  if (opts != NULL && opts->activity_id != NULL) {
+    /* Callers tend to pass one ActivityId over and over (hcsshim: the zero
+     * GUID): the last one parsed is remembered. */
+    if (conn->aid_cached && strncmp(opts->activity_id, conn->aid_text,
+                                    sizeof conn->aid_text) == 0) {
+      memcpy(aid, conn->aid_bytes, sizeof aid);
+    } else if (hcsb__guid_parse(opts->activity_id, aid) == 0) {
+      memcpy(conn->aid_text, opts->activity_id, sizeof conn->aid_text);
+      memcpy(conn->aid_bytes, aid, sizeof aid);
+      conn->aid_cached = 1;
+    } else {
+      *err = -EINVAL;
+      return NULL;
+    }
   }
   op = hcsb__pool_get(&conn->ops);
   if (op == NULL) {

@@ -44,7 +44,6 @@ static void on_response(hcsb_bridge_t *b, const hcsb__frame_t *f) {
   hcsb_response_t resp;
   hcsb_guest_error_t gerr;
   int has_gerr = 0;
-  memset(&resp, 0, sizeof resp);
   memset(&gerr, 0, sizeof gerr);
   b->dctx.props_unchecked = c->unchecked_props;
   int rc = hcsb__response_decode(&b->dctx, f->hdr.type, f->hdr.id,

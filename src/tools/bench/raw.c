@@ -211,6 +211,7 @@ static void run(raw_t *r) {
     t0 = bench_now_ns();
     allocs0 = bench_alloc_count();
     io0 = r->io;
+    io0.cpu_ns = bench_cpu_ns();
   }
   issue(r, a->inflight);
   while (!stopping || r->outstanding > 0) {
@@ -238,6 +239,7 @@ static void run(raw_t *r) {
           t1 = now;
           allocs1 = bench_alloc_count();
           io1 = r->io;
+          io1.cpu_ns = bench_cpu_ns();
           continue;
         }
       } else if (done >= a->warmup) {
@@ -245,6 +247,7 @@ static void run(raw_t *r) {
         t0 = now;
         allocs0 = bench_alloc_count();
         io0 = r->io;
+        io0.cpu_ns = bench_cpu_ns();
       }
       refill++;
     }
@@ -257,6 +260,7 @@ static void run(raw_t *r) {
   io1.bytes_written -= io0.bytes_written;
   io1.bytes_read -= io0.bytes_read;
   io1.turns -= io0.turns;
+  io1.cpu_ns -= io0.cpu_ns;
   bench_print_result("raw", a, measured, t1 - t0, &hist, allocs1 - allocs0,
                      &io1);
 }
