@@ -2,6 +2,7 @@
  * request templates against the generic encoder (byte for byte, every call
  * type), the word-at-a-time plain-byte scan against a byte loop, GUID
  * bytes against their text, and the ActivityId given as bytes. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/plain.h"
@@ -331,6 +332,37 @@ static void test_guid_bytes(void) {
   CHECK_EQ(hcsb__guid_parse(NULL, c), -EINVAL);
 }
 
+static int cmp16(const void *a, const void *b) {
+  return memcmp(a, b, 16);
+}
+
+/* ActivityIds from the seeded streams: version 4, the RFC 4122 variant,
+ * no repeats within a stream, and two streams that differ. */
+static void test_guid_rng(void) {
+  enum { N = 20000 };
+  hcsb__guid_rng_t a, b;
+  uint8_t(*g)[16] = malloc(N * 16);
+  uint8_t x[16], y[16];
+  char text[37];
+  CHECK(g != NULL);
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  for (size_t i = 0; i < N; i++) {
+    hcsb__guid_rng_bytes(&a, g[i]);
+    CHECK_EQ(g[i][6] >> 4, 4);
+    CHECK_EQ(g[i][8] >> 6, 2);
+    hcsb__guid_format(g[i], text);
+    text[36] = '\0';
+    CHECK(hcsb__guid_valid(text));
+  }
+  qsort(g, N, 16, cmp16);
+  for (size_t i = 1; i < N; i++) CHECK(memcmp(g[i - 1], g[i], 16) != 0);
+  hcsb__guid_rng_bytes(&a, x);
+  hcsb__guid_rng_bytes(&b, y);
+  CHECK(memcmp(x, y, 16) != 0);
+  free(g);
+}
+
 int main(int argc, char **argv) {
   static const hcsb_test_t tests[] = {
       TEST_ENTRY(templates_match_generic),
@@ -338,6 +370,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(template_refused),
       TEST_ENTRY(plain_run),
       TEST_ENTRY(guid_bytes),
+      TEST_ENTRY(guid_rng),
   };
   return hcsb_test_main(argc, argv, tests, sizeof tests / sizeof tests[0]);
 }

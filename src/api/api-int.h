@@ -304,6 +304,8 @@ struct hcsb_conn_s {
   hcsb__link_t waiters;   /* hcsb__cwaiter_t by container ID */
   hcsb__link_t processes; /* live processes (their stdio closes with us) */
   char *stdio_buf; /* their stdout/stderr read buffer (stdio.h), lazily */
+  /* ActivityIds for ops given none (op.c). */
+  hcsb__guid_rng_t aid_rng;
   /* The last ActivityId text an op was given, parsed (op.c). */
   int aid_cached;
   char aid_text[37];

@@ -114,7 +114,7 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
   if (opts != NULL && opts->activity_id != NULL)
     memcpy(op->call.activity, aid, sizeof aid);
   else
-    hcsb__guid_generate_bytes(op->call.activity);
+    hcsb__guid_rng_bytes(&conn->aid_rng, op->call.activity);
   op->call.has_activity = 1;
   op->trace = hcsb__trace_capture(conn);
   return op;

@@ -127,6 +127,33 @@ void hcsb__guid_generate(char out[37]) {
   uuid_unparse_lower(u, out);
 }
 
+/* splitmix64: each output a bijective mix of a counter, so a stream never
+ * repeats before 2^64 outputs. */
+static uint64_t splitmix64(uint64_t *x) {
+  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void hcsb__guid_rng_bytes(hcsb__guid_rng_t *r, uint8_t out[16]) {
+  uint64_t a, b;
+
+  if (!r->seeded) {
+    uuid_t u;
+    uuid_generate_random(u);
+    memcpy(&r->s[0], u, 8);
+    memcpy(&r->s[1], u + 8, 8);
+    r->seeded = 1;
+  }
+  a = splitmix64(&r->s[0]);
+  b = splitmix64(&r->s[1]);
+  memcpy(out, &a, 8);
+  memcpy(out + 8, &b, 8);
+  out[6] = (uint8_t)((out[6] & 0x0F) | 0x40); /* version 4 */
+  out[8] = (uint8_t)((out[8] & 0x3F) | 0x80); /* RFC 4122 variant */
+}
+
 void hcsb__guid_generate_bytes(uint8_t out[16]) {
   uuid_t u;
 

@@ -303,5 +303,13 @@ const char *hcsb__msg_name(uint32_t type);
 void hcsb__guid_generate(char out[37]);
 /* The same, as the 16 bytes in text order. */
 void hcsb__guid_generate_bytes(uint8_t out[16]);
+/* Fresh v4 GUIDs without a system call each: two streams seeded once from
+ * libuuid's randomness.  ActivityIds need to be unique, not secret: a
+ * seeded stream repeats no value before 2^64 of them.  Zero-initialise. */
+typedef struct hcsb__guid_rng_s {
+  uint64_t s[2];
+  int seeded;
+} hcsb__guid_rng_t;
+void hcsb__guid_rng_bytes(hcsb__guid_rng_t *r, uint8_t out[16]);
 
 #endif /* HCSB_PROTO_H */
