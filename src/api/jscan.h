@@ -36,12 +36,22 @@ static inline int peek(cur_t *c) {
 
 /* The raw span between the quotes of a (valid) string at the cursor. */
 static inline int str_span(cur_t *c, const char **s, size_t *n) {
+  const unsigned char *u, *end = (const unsigned char *)c->end;
   const char *q;
+  size_t run;
 
   if (peek(c) != '"') return -EPROTO;
   *s = c->p + 1;
-  q = hcsb__json_scan_string(*s, c->end);
-  if (q == NULL) return -EPROTO;
+  /* Keys and most values are plain bytes up to the quote: valid as they
+   * are.  Anything else (escapes, UTF-8) is the validator's to check. */
+  u = (const unsigned char *)*s;
+  run = hcsb__plain_run(u, end);
+  if (u + run < end && u[run] == '"') {
+    q = (const char *)u + run + 1;
+  } else {
+    q = hcsb__json_scan_string(*s, c->end);
+    if (q == NULL) return -EPROTO;
+  }
   *n = (size_t)(q - 1 - *s);
   c->p = q;
   return 0;
