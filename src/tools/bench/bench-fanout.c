@@ -54,6 +54,8 @@ struct fanout_s {
   /* The thread's CPU time per iteration: what the loop did, without the
    * time another process held the CPU (a busy machine's stalls). */
   uint64_t last_cpu, max_cpu;
+  unsigned iters, over_1ms, over_5ms; /* iterations measured; longer ones */
+  uint64_t cpu_sum, cpu_over_1ms;     /* their CPU time; iterations over */
   int64_t heap0, rss0, heap_idle, rss_max;
   uv_check_t check;
   uv_idle_t starter;
@@ -81,12 +83,20 @@ static void on_check(uv_check_t *h) {
   fanout_t *f = h->data;
   uint64_t now = uv_hrtime(), cpu = thread_cpu_ns();
 
+  if (f->last_iter != 0) {
+    f->iters++;
+    f->over_1ms += now - f->last_iter > 1000000;
+    f->over_5ms += now - f->last_iter > 5000000;
+  }
   if (f->last_iter != 0 && now - f->last_iter > f->max_gap) {
     f->max_gap = now - f->last_iter;
     f->worst = f->cur;
   }
-  if (f->last_cpu != 0 && cpu - f->last_cpu > f->max_cpu)
-    f->max_cpu = cpu - f->last_cpu;
+  if (f->last_cpu != 0) {
+    f->cpu_sum += cpu - f->last_cpu;
+    f->cpu_over_1ms += cpu - f->last_cpu > 1000000;
+    if (cpu - f->last_cpu > f->max_cpu) f->max_cpu = cpu - f->last_cpu;
+  }
   f->last_iter = now;
   f->last_cpu = cpu;
   memset(&f->cur, 0, sizeof f->cur);
@@ -409,6 +419,12 @@ int bench_fanout(const bench_fanout_opts_t *o) {
       (double)f.max_cpu / 1e6, (double)(f.heap_idle - f.heap0) / o->conns,
       (double)(f.rss_max - f.rss0) / o->conns, f.max_inflight);
   fflush(stdout);
+  fprintf(stderr,
+          "hcsb-bench: fanout: %u loop iterations, %u over 1 ms, %u over "
+          "5 ms; CPU time %.2f ms each on average, %llu over 1 ms\n",
+          f.iters, f.over_1ms, f.over_5ms,
+          f.iters ? (double)f.cpu_sum / 1e6 / f.iters : 0.0,
+          (unsigned long long)f.cpu_over_1ms);
   fprintf(stderr,
           "hcsb-bench: fanout: the longest loop iteration ran %u process "
           "starts, %u create callbacks, %u stdout reads (%u EOFs), %u exit "
