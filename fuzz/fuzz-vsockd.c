@@ -3,24 +3,28 @@
  * erratic host would (test/vsockd-fake.c provides guest memory and a
  * socket layer that records instead of doing I/O).
  *
- * Input: [ring size selector] [indirect?] then operations, each an opcode
- * byte and its arguments (integers little-endian; missing bytes read 0):
+ * Input: [ring size selector] [features: bit 0 INDIRECT_DESC, bit 1
+ * EVENT_IDX] then operations, each an opcode byte and its arguments
+ * (integers little-endian; missing bytes read 0):
  *   0 SEND    44-byte header, u32 payload length (max 65537), u8 k, k
  *             bytes repeated to that length
  *   1 RECV    u8 size: post one rx chain of 44 + 64*size bytes, pump rx
  *   2 POKE    u32 offset into guest RAM, u8 n, n bytes (rings included)
  *   3 PUBLISH u8 ring, u16 head: a raw avail entry, then pump that ring
  *   4 HOST    u8 connection index, u8 event, u16 n: read n bytes, EOF,
- *             error, connected, refused, or complete the queued writes
+ *             write error, connected, refused, complete the queued writes,
+ *             or a failed read (no buffer when n is odd, else reset)
  *   5 ACCEPT  u8 n, n bytes read on a new host socket (the CONNECT line)
  *   6 SWEEP   u16 tenths of a second later
  *   7 RESET
  *
  * Checked after every operation: the caps (connections, RST queue, bytes
  * held per connection), that what we hold from the guest never exceeds the
- * credit we gave, that we never send the guest more than its credit, and
+ * credit we gave, that we never send the guest more than its credit, that
+ * a guest that stopped reading had the host socket's read side shut, and
  * that the used rings advance by exactly the chains taken.  Leaks are the
  * sanitizer's job at exit. */
+#include <errno.h>
 #include <string.h>
 
 #include "fuzz.h"
@@ -64,6 +68,10 @@ static void check_dev(hcsb__vsd_dev_t *d, fake_host_t *fh) {
   FUZZ_CHECK(d->rst_len <= HCSB__VSD_RST_CAP);
   for (hcsb__vsd_conn_t *c = d->all; c != NULL; c = c->anext, n++) {
     FUZZ_CHECK(c->tx_len <= HCSB__VSD_TXBUF);
+    FUZZ_CHECK(c->tx_off < HCSB__VSD_TXBUF);
+    FUZZ_CHECK(c->tx_len > 0 || c->tx_off == 0);
+    FUZZ_CHECK(c->state != HCSB__VSD_HANDSHAKE || c->tx_off == 0);
+    FUZZ_CHECK(!c->peer_shut_rcv || (c->host_rd_shut && c->tx_len == 0));
     FUZZ_CHECK((uint32_t)(c->rx_cnt - c->fwd_cnt) <= HCSB__VSD_BUF_ALLOC);
     FUZZ_CHECK(c->writing >= 0 && c->writing <= 2);
     held += (uint32_t)(c->rx_cnt - c->fwd_cnt);
@@ -74,6 +82,8 @@ static void check_dev(hcsb__vsd_dev_t *d, fake_host_t *fh) {
   for (unsigned i = 0; i < fh->npending; i++) queued += fh->pending[i].counted;
   FUZZ_CHECK(held == queued);
   FUZZ_CHECK(n == d->nconns);
+  FUZZ_CHECK(fh->read_shutdowns <= fh->connects + fh->accepted);
+  FUZZ_CHECK(fh->refusals <= fh->accepted);
 }
 
 /* Pumps one ring and checks the used index moved by what was taken.  The
@@ -116,7 +126,7 @@ static void pump(fake_vm_t *vm, hcsb__vsd_dev_t *d, int q, unsigned budget,
 
 static void host_event(fake_host_t *fh, hcsb__vsd_dev_t *d, in_t *in) {
   hcsb__vsd_conn_t *c = nth_conn(d, u8(in));
-  unsigned ev = u8(in) % 6;
+  unsigned ev = u8(in) % 7;
   size_t n = uN(in, 2), len;
   uint8_t *space;
 
@@ -139,6 +149,10 @@ static void host_event(fake_host_t *fh, hcsb__vsd_dev_t *d, in_t *in) {
     case 2:
       hcsb__vsd_host_error(d, c);
       break;
+    case 6: /* libuv reports read errors only while reading */
+      if (c->reading)
+        hcsb__vsd_host_read_failed(d, c, n & 1 ? -ENOBUFS : -ECONNRESET);
+      break;
     default: /* a connect result, only for a dial in progress */
       if (c->state == HCSB__VSD_DIALING)
         hcsb__vsd_host_connected(d, c, ev == 3 ? 0 : -111);
@@ -152,10 +166,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   in_t in = {data, size};
   static uint8_t buf[HCSB__VSD_MAX_PAYLOAD + 2];
   uint64_t now = 0;
-  int accepted = 0, poked = 0;
+  int poked = 0;
 
   fake_vm_init(&vm, (uint16_t)(1u << (u8(&in) % 9)));
-  vm.vq[0].indirect = vm.vq[1].indirect = u8(&in) & 1;
+  uint8_t features = u8(&in);
+  vm.vq[0].indirect = vm.vq[1].indirect = features & 1;
+  vm.vq[0].event_idx = vm.vq[1].event_idx = (features >> 1) & 1;
   fake_host_init(&fh);
   hcsb__vsd_dev_init(&dev, FAKE_CID, &fake_ops, &fh);
 
@@ -208,7 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t n = u8(&in), len;
         uint8_t *space;
         if (c == NULL) break;
-        accepted++;
+        fh.accepted++;
         hcsb__vsd_host_read_space(c, &space, &len);
         if (n > len) n = len;
         take(&in, space, n);
@@ -227,7 +243,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   hcsb__vsd_dev_reset(&dev);
   /* Every connection, dialled or accepted, was closed exactly once. */
-  FUZZ_CHECK(fh.closes == fh.connects + accepted);
+  FUZZ_CHECK(fh.closes == fh.connects + fh.accepted);
   fake_host_free(&fh);
   fake_vm_free(&vm);
   return 0;

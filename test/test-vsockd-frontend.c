@@ -27,7 +27,7 @@
 
 typedef struct {
   pid_t pid;
-  int vfd;
+  int vfd, mfd;
   int kick[2], call[2];
   uint8_t *ram;
   fake_vm_t vm;
@@ -89,8 +89,9 @@ static int exit_status(pid_t pid) {
   return -1;
 }
 
-/* Starts the backend and waits for its --ready-fd newline. */
-static void start(fe_t *f) {
+/* Starts the backend (with one more option, if any) and waits for its
+ * --ready-fd newline. */
+static void start_with(fe_t *f, const char *option) {
   int ready[2];
   char fdarg[16];
   memset(f, 0, sizeof *f);
@@ -98,6 +99,7 @@ static void start(fe_t *f) {
   snprintf(f->vhost, sizeof f->vhost, "%s/vhost.sock", f->dir);
   snprintf(f->uds, sizeof f->uds, "%s/v.sock", f->dir);
   snprintf(f->log, sizeof f->log, "%s/vsockd.log", f->dir);
+  f->mfd = f->kick[0] = f->kick[1] = f->call[0] = f->call[1] = -1;
   CHECK_EQ(pipe(ready), 0);
   snprintf(fdarg, sizeof fdarg, "%d", ready[1]);
   f->pid = fork();
@@ -108,7 +110,7 @@ static void start(fe_t *f) {
     close(ready[0]);
     execl(hcsb_test_build_path("src/hcsb-vsockd"), "hcsb-vsockd", "--socket",
           f->vhost, "--uds-path", f->uds, "--guest-cid", "3", "--ready-fd",
-          fdarg, (char *)NULL);
+          fdarg, option, (char *)NULL);
     _exit(127);
   }
   close(ready[1]);
@@ -120,12 +122,17 @@ static void start(fe_t *f) {
   f->vfd = unix_connect(f->vhost);
 }
 
-static void send_msg(fe_t *f, uint32_t req, uint32_t flags, const void *p,
-                     uint32_t n, int fd) {
+static void start(fe_t *f) {
+  start_with(f, NULL);
+}
+
+/* A message with nfds fds (at most 2). */
+static void send_msg_fds(fe_t *f, uint32_t req, uint32_t flags, const void *p,
+                         uint32_t n, const int *fds, unsigned nfds) {
   uint8_t m[HCSB__VSD_MSG_HDR + 512];
   union {
     struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int))];
+    char buf[CMSG_SPACE(2 * sizeof(int))];
   } ctl;
   struct iovec iov = {m, HCSB__VSD_MSG_HDR + n};
   struct msghdr mh = {0};
@@ -135,17 +142,23 @@ static void send_msg(fe_t *f, uint32_t req, uint32_t flags, const void *p,
   if (n > 0) memcpy(m + HCSB__VSD_MSG_HDR, p, n);
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
-  if (fd >= 0) {
+  CHECK(nfds <= 2);
+  if (nfds > 0) {
     memset(&ctl, 0, sizeof ctl);
     mh.msg_control = ctl.buf;
-    mh.msg_controllen = sizeof ctl.buf;
+    mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
     struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+    memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
   }
   CHECK_EQ(sendmsg(f->vfd, &mh, MSG_NOSIGNAL), (ssize_t)iov.iov_len);
+}
+
+static void send_msg(fe_t *f, uint32_t req, uint32_t flags, const void *p,
+                     uint32_t n, int fd) {
+  send_msg_fds(f, req, flags, p, n, &fd, fd >= 0 ? 1 : 0);
 }
 
 /* A message whose reply we wait for; returns the reply's payload size. */
@@ -198,13 +211,14 @@ static void negotiate(fe_t *f) {
   f->ram = mmap(NULL, FAKE_RAM, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
   CHECK(f->ram != MAP_FAILED);
   fake_vm_init_ram(&f->vm, 256, f->ram);
+  f->rx_seen = 0;
   memset(p, 0, sizeof p);
   hcsb__vsd_put32(p, 1);
   hcsb__vsd_put64(p + 8, FAKE_GPA);
   hcsb__vsd_put64(p + 16, FAKE_RAM);
   hcsb__vsd_put64(p + 24, FAKE_UVA);
   acked(f, 5, p, 40, mfd); /* SET_MEM_TABLE */
-  close(mfd);
+  f->mfd = mfd;
 
   for (uint32_t q = 0; q < 2; q++) {
     ring_msg(f, 8, q, 256); /* SET_VRING_NUM */
@@ -254,6 +268,26 @@ static hcsb__vsd_hdr_t guest_recv(fe_t *f, char *payload, size_t cap) {
   return h;
 }
 
+/* Drops what negotiate() set up on our side. */
+static void release(fe_t *f) {
+  for (int q = 0; q < 2; q++) {
+    if (f->kick[q] >= 0) close(f->kick[q]);
+    if (f->call[q] >= 0) close(f->call[q]);
+    f->kick[q] = f->call[q] = -1;
+  }
+  if (f->mfd >= 0) close(f->mfd);
+  f->mfd = -1;
+  if (f->ram != NULL) munmap(f->ram, FAKE_RAM);
+  f->ram = NULL;
+}
+
+/* QEMU goes away (the backend notices by itself), keeping nothing. */
+static void hangup(fe_t *f) {
+  close(f->vfd);
+  f->vfd = -1;
+  release(f);
+}
+
 static void finish(fe_t *f) {
   if (f->vfd >= 0) {
     close(f->vfd); /* QEMU goes away: the backend ends the session */
@@ -261,11 +295,7 @@ static void finish(fe_t *f) {
   }
   struct stat st;
   CHECK(stat(f->uds, &st) != 0); /* it removed its socket */
-  for (int q = 0; q < 2; q++) {
-    close(f->kick[q]);
-    close(f->call[q]);
-  }
-  munmap(f->ram, FAKE_RAM);
+  release(f);
 }
 
 static void test_guest_connects(void) {
@@ -398,6 +428,79 @@ static void test_signals_and_errors(void) {
   }
 }
 
+/* The whole backend log so far (NUL-terminated into buf). */
+static void read_log(fe_t *f, char *buf, size_t cap) {
+  int fd = open(f->log, O_RDONLY);
+  CHECK(fd >= 0);
+  ssize_t n = read(fd, buf, cap - 1);
+  close(fd);
+  CHECK(n >= 0);
+  buf[n] = 0;
+}
+
+/* The guest's SHUTDOWN(RCV) reaches the host socket: its writer gets
+ * EPIPE instead of filling the buffer and blocking forever. */
+static void test_guest_shutdown_rcv_epipe(void) {
+  fe_t f;
+  char path[320], buf[4200];
+  start(&f);
+  negotiate(&f);
+  snprintf(path, sizeof path, "%s_5000", f.uds);
+  int ls = unix_listen(path);
+  guest_send(&f, HCSB__VSD_OP_REQUEST, 1234, 5000, NULL, 0);
+  wait_readable(ls);
+  int hs = accept(ls, NULL, NULL);
+  CHECK(hs >= 0);
+  CHECK_EQ(guest_recv(&f, buf, sizeof buf).op, HCSB__VSD_OP_RESPONSE);
+
+  guest_send(&f, HCSB__VSD_OP_SHUTDOWN, 1234, 5000, NULL, HCSB__VSD_SHUT_RCV);
+  int err = 0;
+  for (int i = 0; i < WAIT_MS / 10 && err == 0; i++) {
+    if (send(hs, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+      err = errno;
+    else
+      usleep(10000);
+  }
+  CHECK_EQ(err, EPIPE);
+  /* The other direction is untouched. */
+  guest_send(&f, HCSB__VSD_OP_RW, 1234, 5000, "still here", 0);
+  read_all(hs, buf, 10);
+  CHECK_MEM(buf, "still here", 10);
+  close(hs);
+  close(ls);
+  finish(&f);
+}
+
+/* CONNECT lines as Firecracker takes them; one it would refuse closes the
+ * client at once and leaves a line in the log saying why. */
+static void test_connect_lines(void) {
+  fe_t f;
+  char buf[4200], want[32], log[4096];
+  start(&f);
+  negotiate(&f);
+  int c = unix_connect(f.uds);
+  CHECK_EQ(write(c, "connect 6000\r\n", 14), 14);
+  hcsb__vsd_hdr_t h = guest_recv(&f, buf, sizeof buf);
+  CHECK_EQ(h.op, HCSB__VSD_OP_REQUEST);
+  CHECK_EQ(h.dst_port, 6000);
+  guest_send(&f, HCSB__VSD_OP_RESPONSE, 6000, h.src_port, NULL, 0);
+  int n = snprintf(want, sizeof want, "OK %u\n", (unsigned)h.src_port);
+  read_all(c, buf, (size_t)n);
+  CHECK_MEM(buf, want, (size_t)n);
+  close(c);
+
+  c = unix_connect(f.uds);
+  CHECK_EQ(write(c, "CONNECT six\n", 12), 12);
+  wait_readable(c);
+  CHECK_EQ(read(c, buf, 1), 0);
+  close(c);
+  read_log(&f, log, sizeof log);
+  CHECK(strstr(log,
+               "hcsb-vsockd: host connection refused: the port is not a "
+               "number from 0 to 4294967295: \"CONNECT six\\n\"\n") != NULL);
+  finish(&f);
+}
+
 /* A guest that claims more new buffers than its ring holds: the ring is
  * dropped (and said so once), the process keeps serving the frontend. */
 static void test_hostile_ring(void) {
@@ -405,10 +508,18 @@ static void test_hostile_ring(void) {
   uint8_t r[512], p[8];
   uint64_t one = 1;
   char log[4096];
+  static const char said[] = "the guest broke ring 1";
   start(&f);
   negotiate(&f);
   hcsb__vsd_put16(f.ram + 0x10000 + 0x8000 + 2, 300); /* tx avail idx */
   CHECK_EQ(write(f.kick[FAKE_TX], &one, 8), 8);
+  /* A kick and a message sent right after it race in the backend's loop:
+   * wait for its word before the message stops the ring. */
+  for (int i = 0; i < WAIT_MS / 10; i++) {
+    read_log(&f, log, sizeof log);
+    if (strstr(log, said) != NULL) break;
+    usleep(10000);
+  }
   CHECK_EQ(write(f.kick[FAKE_TX], &one, 8), 8);
   hcsb__vsd_put32(p, 1);
   hcsb__vsd_put32(p + 4, 0);
@@ -416,15 +527,206 @@ static void test_hostile_ring(void) {
   CHECK_EQ(hcsb__vsd_le32(r + 4), 0);           /* nothing was taken */
   CHECK_EQ(fake_used_idx(&f.vm, FAKE_TX), 0);
   finish(&f);
-  int fd = open(f.log, O_RDONLY);
-  ssize_t n = read(fd, log, sizeof log - 1);
-  close(fd);
-  CHECK(n > 0);
-  log[n] = 0;
-  static const char said[] = "the guest broke ring 1";
+  read_log(&f, log, sizeof log);
   const char *hit = strstr(log, said);
   CHECK(hit != NULL);
   CHECK(strstr(hit + sizeof said - 1, "broke ring") == NULL); /* once */
+}
+
+/* The guest at host port 5000 through PATH_5000: returns the host end. */
+static int guest_dial_5000(fe_t *f, int *ls) {
+  char path[320], buf[4200];
+  snprintf(path, sizeof path, "%s_5000", f->uds);
+  *ls = unix_listen(path);
+  guest_send(f, HCSB__VSD_OP_REQUEST, 1234, 5000, NULL, 0);
+  wait_readable(*ls);
+  int hs = accept(*ls, NULL, NULL);
+  CHECK(hs >= 0);
+  CHECK_EQ(guest_recv(f, buf, sizeof buf).op, HCSB__VSD_OP_RESPONSE);
+  return hs;
+}
+
+/* --reconnect: when QEMU goes away (or breaks the protocol) the backend
+ * drops that session, connections included, and serves the next one;
+ * only a signal ends it. */
+static void test_reconnect(void) {
+  fe_t f;
+  char buf[4200], log[4096];
+  uint8_t r[512];
+  int st, ls;
+  start_with(&f, "--reconnect");
+  negotiate(&f);
+  int c = unix_connect(f.uds);
+  CHECK_EQ(write(c, "CONNECT 6000\n", 13), 13);
+  hcsb__vsd_hdr_t h = guest_recv(&f, buf, sizeof buf);
+  CHECK_EQ(h.op, HCSB__VSD_OP_REQUEST);
+  guest_send(&f, HCSB__VSD_OP_RESPONSE, 6000, h.src_port, NULL, 0);
+  wait_readable(c);
+  CHECK(read(c, buf, sizeof buf) > 0); /* "OK <port>\n" */
+
+  hangup(&f);
+  wait_readable(c);
+  CHECK_EQ(read(c, buf, 1), 0); /* gone with its session */
+  close(c);
+  CHECK_EQ(waitpid(f.pid, &st, WNOHANG), 0);
+
+  /* The next frontend starts from scratch, on the same sockets. */
+  f.vfd = unix_connect(f.vhost);
+  negotiate(&f);
+  int hs = guest_dial_5000(&f, &ls);
+  guest_send(&f, HCSB__VSD_OP_RW, 1234, 5000, "again", 0);
+  read_all(hs, buf, 5);
+  CHECK_MEM(buf, "again", 5);
+  close(hs);
+  close(ls);
+
+  /* One that breaks the protocol loses its session, not the backend. */
+  hangup(&f);
+  f.vfd = unix_connect(f.vhost);
+  send_msg(&f, 1, 2, NULL, 0, -1); /* wrong version bits */
+  wait_readable(f.vfd);
+  CHECK_EQ(read(f.vfd, buf, 1), 0);
+  close(f.vfd);
+  f.vfd = unix_connect(f.vhost);
+  CHECK_EQ(request(&f, 1, 1, NULL, 0, -1, r), 8); /* GET_FEATURES */
+  close(f.vfd);
+  f.vfd = -1;
+  CHECK_EQ(waitpid(f.pid, &st, WNOHANG), 0);
+  kill(f.pid, SIGTERM);
+  CHECK_EQ(exit_status(f.pid), 0);
+  finish(&f);
+  read_log(&f, log, sizeof log);
+  CHECK(strstr(log, "malformed vhost-user message GET_FEATURES (1)") != NULL);
+}
+
+/* A frontend that stops reading its replies: the backend holds the one
+ * reply it owes without waiting for it, reads no further messages (so
+ * what it holds stays bounded) and serves the rings meanwhile; once the
+ * frontend reads again, every reply comes, in order. */
+static void test_reply_never_blocks(void) {
+  fe_t f;
+  char buf[4200];
+  enum { CFG = 256, N = 4000 };
+  uint8_t req[HCSB__VSD_MSG_HDR + 12 + CFG], rep[sizeof req];
+  start(&f);
+  negotiate(&f);
+  memset(req, 0, sizeof req);
+  hcsb__vsd_put32(req, 24); /* GET_CONFIG, offset 0, CFG bytes */
+  hcsb__vsd_put32(req + 4, 1);
+  hcsb__vsd_put32(req + 8, 12 + CFG);
+  hcsb__vsd_put32(req + HCSB__VSD_MSG_HDR + 4, CFG);
+
+  /* Send until the backend takes no more: nothing moves for 200 ms. */
+  unsigned sent = 0, got = 0, idle = 0;
+  size_t part = 0; /* bytes of the message being sent */
+  while (idle < 20 && sent < N) {
+    ssize_t n =
+        send(f.vfd, req + part, sizeof req - part, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      CHECK_EQ(errno, EAGAIN);
+      idle++;
+      usleep(10000);
+      continue;
+    }
+    idle = 0;
+    part += (size_t)n;
+    if (part == sizeof req) {
+      part = 0;
+      sent++;
+    }
+  }
+  CHECK(sent < N); /* it stopped reading: both socket buffers are full */
+
+  /* The loop is not stuck: a host client reaches the guest. */
+  int c = unix_connect(f.uds);
+  CHECK_EQ(write(c, "CONNECT 6000\n", 13), 13);
+  CHECK_EQ(guest_recv(&f, buf, sizeof buf).op, HCSB__VSD_OP_REQUEST);
+  close(c);
+
+  unsigned total = sent + (part > 0);
+  while (got < total) {
+    struct pollfd pfd = {f.vfd, POLLIN | (part > 0 ? POLLOUT : 0), 0};
+    CHECK(poll(&pfd, 1, WAIT_MS) > 0);
+    if (part > 0 && (pfd.revents & POLLOUT)) {
+      ssize_t n = send(f.vfd, req + part, sizeof req - part,
+                       MSG_DONTWAIT | MSG_NOSIGNAL);
+      CHECK(n > 0 || errno == EAGAIN);
+      if (n > 0 && (part += (size_t)n) == sizeof req) part = 0;
+    }
+    if (pfd.revents & POLLIN) {
+      read_all(f.vfd, rep, sizeof rep);
+      CHECK_EQ(hcsb__vsd_le32(rep), 24);
+      CHECK_EQ(hcsb__vsd_le32(rep + 4), 1 | 4);
+      CHECK_EQ(hcsb__vsd_le32(rep + 8), 12 + CFG);
+      CHECK_U64(hcsb__vsd_le64(rep + HCSB__VSD_MSG_HDR + 12), FAKE_CID);
+      got++;
+    }
+  }
+  finish(&f);
+}
+
+#define HOTPLUG_GPA 0x40000000ull
+#define HOTPLUG_UVA 0x7f4000000000ull
+
+/* QEMU sends a new memory table while the rings run (memory hotplug): the
+ * old RAM again plus a new region.  Buffers posted before it still work,
+ * and a packet that lives in the new region gets through. */
+static void test_second_mem_table(void) {
+  fe_t f;
+  char buf[4200];
+  uint8_t p[72], r[8], h[HCSB__VSD_MSG_HDR];
+  int ls;
+  start(&f);
+  negotiate(&f);
+  int hs = guest_dial_5000(&f, &ls);
+
+  int xfd = memfd_create("hotplug", MFD_CLOEXEC);
+  CHECK(xfd >= 0);
+  CHECK_EQ(ftruncate(xfd, FAKE_RAM), 0);
+  uint8_t *xram =
+      mmap(NULL, FAKE_RAM, PROT_READ | PROT_WRITE, MAP_SHARED, xfd, 0);
+  CHECK(xram != MAP_FAILED);
+  memset(p, 0, sizeof p);
+  hcsb__vsd_put32(p, 2);
+  hcsb__vsd_put64(p + 8, FAKE_GPA);
+  hcsb__vsd_put64(p + 16, FAKE_RAM);
+  hcsb__vsd_put64(p + 24, FAKE_UVA);
+  hcsb__vsd_put64(p + 40, HOTPLUG_GPA);
+  hcsb__vsd_put64(p + 48, FAKE_RAM);
+  hcsb__vsd_put64(p + 56, HOTPLUG_UVA);
+  int fds[2] = {dup(f.mfd), xfd};
+  send_msg_fds(&f, 5, 1 | 8, p, 72, fds, 2); /* SET_MEM_TABLE, acked */
+  close(fds[0]);
+  close(xfd);
+  read_all(f.vfd, h, sizeof h);
+  CHECK_EQ(hcsb__vsd_le32(h), 5);
+  CHECK_EQ(hcsb__vsd_le32(h + 8), 8);
+  read_all(f.vfd, r, 8);
+  CHECK_U64(hcsb__vsd_le64(r), 0);
+
+  /* Host -> guest, into rx buffers posted under the old table. */
+  CHECK_EQ(write(hs, "after", 5), 5);
+  hcsb__vsd_hdr_t got = guest_recv(&f, buf, sizeof buf);
+  CHECK_EQ(got.op, HCSB__VSD_OP_RW);
+  CHECK_STR(buf, "after");
+  /* Guest -> host from the new region: header at +0, payload at +64. */
+  hcsb__vsd_hdr_t pkt = fake_hdr(HCSB__VSD_OP_RW, 1234, 5000);
+  pkt.len = 7;
+  hcsb__vsd_hdr_encode(&pkt, xram);
+  memcpy(xram + 64, "hotplug", 7);
+  uint16_t a = f.vm.next_desc[FAKE_TX], b = (uint16_t)((a + 1) % 256);
+  f.vm.next_desc[FAKE_TX] = (uint16_t)((b + 1) % 256);
+  fake_desc(&f.vm, FAKE_TX, a, HOTPLUG_GPA, HCSB__VSD_HDR_LEN, 1, b);
+  fake_desc(&f.vm, FAKE_TX, b, HOTPLUG_GPA + 64, 7, 0, 0);
+  fake_publish(&f.vm, FAKE_TX, a);
+  uint64_t one = 1;
+  CHECK_EQ(write(f.kick[FAKE_TX], &one, 8), 8);
+  read_all(hs, buf, 7);
+  CHECK_MEM(buf, "hotplug", 7);
+  munmap(xram, FAKE_RAM);
+  close(hs);
+  close(ls);
+  finish(&f);
 }
 
 static const hcsb_test_t tests[] = {
@@ -432,6 +734,11 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(refused_and_host_connect),
     TEST_ENTRY(signals_and_errors),
     TEST_ENTRY(hostile_ring),
+    TEST_ENTRY(guest_shutdown_rcv_epipe),
+    TEST_ENTRY(connect_lines),
+    TEST_ENTRY(reconnect),
+    TEST_ENTRY(reply_never_blocks),
+    TEST_ENTRY(second_mem_table),
 };
 
 int main(int argc, char **argv) {

@@ -214,6 +214,54 @@ static void test_chain_rejects(void) {
   fake_vm_free(&vm);
 }
 
+/* virtio 1.x 2.7.5.3.2: direct descriptors followed by one INDIRECT
+ * descriptor, which ends the chain, must be taken. */
+static void test_chain_direct_then_indirect(void) {
+  fake_vm_t vm;
+  hcsb__vsd_chain_t c;
+  uint8_t out[8];
+  fake_vm_init(&vm, 16);
+  uint64_t h = fake_alloc(&vm, 44), b = fake_alloc(&vm, 100);
+  uint64_t t = fake_alloc(&vm, 32);
+  uint8_t *tp = fake_ptr(&vm, t);
+  memcpy(fake_ptr(&vm, h), "header", 6);
+  /* table: 60 writable bytes, then 40 more */
+  hcsb__vsd_put64(tp, b);
+  hcsb__vsd_put32(tp + 8, 60);
+  hcsb__vsd_put16(tp + 12, 1 | 2);
+  hcsb__vsd_put16(tp + 14, 1);
+  hcsb__vsd_put64(tp + 16, b + 60);
+  hcsb__vsd_put32(tp + 24, 40);
+  hcsb__vsd_put16(tp + 28, 2);
+  /* head 0: the header; 5: the table (its WRITE flag means nothing) */
+  fake_desc(&vm, FAKE_TX, 0, h, 44, 1, 5);
+  fake_desc(&vm, FAKE_TX, 5, t, 32, 4 | 2, 0);
+  vm.vq[FAKE_TX].indirect = 1;
+  CHECK_EQ(pop_head0(&vm, &c), 1);
+  CHECK_EQ(c.head, 0);
+  CHECK_EQ(c.nr, 1);
+  CHECK_EQ(c.nw, 2);
+  CHECK_U64(c.rlen, 44);
+  CHECK_U64(c.wlen, 100);
+  CHECK_EQ(hcsb__vsd_chain_read(&c, 0, out, 6), 6);
+  CHECK_MEM(out, "header", 6);
+  CHECK_EQ(hcsb__vsd_chain_write(&c, 58, "wxyz", 4), 4); /* across both */
+  CHECK_MEM(fake_ptr(&vm, b + 58), "wxyz", 4);
+  /* Still refused: the table followed by more (NEXT), or without the
+   * feature, or a table holding a readable buffer after writable ones. */
+  fake_desc(&vm, FAKE_TX, 5, t, 32, 4 | 1, 6);
+  fake_desc(&vm, FAKE_TX, 6, h, 44, 2, 0);
+  CHECK_EQ(pop_head0(&vm, &c), -EINVAL);
+  fake_desc(&vm, FAKE_TX, 5, t, 32, 4, 0);
+  vm.vq[FAKE_TX].indirect = 0;
+  CHECK_EQ(pop_head0(&vm, &c), -EINVAL);
+  vm.vq[FAKE_TX].indirect = 1;
+  fake_desc(&vm, FAKE_TX, 0, h, 44, 1 | 2, 5); /* writable direct part */
+  hcsb__vsd_put16(tp + 12, 1);                 /* readable in the table */
+  CHECK_EQ(pop_head0(&vm, &c), -EINVAL);
+  fake_vm_free(&vm);
+}
+
 static void test_ring_index_jump(void) {
   fake_vm_t vm;
   hcsb__vsd_chain_t c;
@@ -460,6 +508,162 @@ static void test_header_only_rx_buffer(void) {
   rig_free(r);
 }
 
+static uint8_t pat(size_t i) {
+  return (uint8_t)(i * 7 + (i >> 9));
+}
+
+/* Host bytes stay where the socket read put them until they go to the
+ * guest: no shifting after each packet (Linux guests post 4 KiB buffers,
+ * and shifting the rest of 64 KiB each time cost several times the data).
+ * The buffer is a ring, so reads continue at its start once the end is
+ * reached, and the guest still gets every byte in order. */
+static void test_host_data_not_moved(void) {
+  rig_t *r = rig_new();
+  hcsb__vsd_conn_t *c = establish(r, 1u << 20);
+  hcsb__vsd_hdr_t got;
+  uint8_t *first, *space, p[4096];
+  size_t len, in = 0, out = 0;
+
+  hcsb__vsd_host_read_space(c, &first, &len);
+  CHECK_EQ(len, HCSB__VSD_TXBUF);
+  for (size_t i = 0; i < 16384; i++) first[i] = pat(in++);
+  hcsb__vsd_host_read(&r->dev, c, 16384);
+  CHECK_EQ(fake_recv(&r->vm, &r->dev, &got, p, sizeof p), 4096);
+  for (size_t i = 0; i < 4096; i++) CHECK_EQ(p[i], pat(out++));
+  /* The 12 KiB left did not move: the next read goes right behind them. */
+  hcsb__vsd_host_read_space(c, &space, &len);
+  CHECK(space == first + 16384);
+  CHECK_EQ(len, HCSB__VSD_TXBUF - 16384);
+  for (size_t i = 0; i < len; i++) space[i] = pat(in++);
+  hcsb__vsd_host_read(&r->dev, c, len);
+  for (int k = 0; k < 2; k++) {
+    CHECK_EQ(fake_recv(&r->vm, &r->dev, &got, p, sizeof p), 4096);
+    for (size_t i = 0; i < 4096; i++) CHECK_EQ(p[i], pat(out++));
+  }
+  /* The end is reached: the room freed at the start is next. */
+  hcsb__vsd_host_read_space(c, &space, &len);
+  CHECK(space == first);
+  CHECK_EQ(len, 3 * 4096);
+  for (size_t i = 0; i < len; i++) space[i] = pat(in++);
+  hcsb__vsd_host_read(&r->dev, c, len);
+  CHECK_EQ(c->tx_len, HCSB__VSD_TXBUF);
+  hcsb__vsd_host_read_space(c, &space, &len);
+  CHECK_EQ(len, 0); /* full */
+  int n;
+  while ((n = fake_recv(&r->vm, &r->dev, &got, p, sizeof p)) > 0)
+    for (int i = 0; i < n; i++) CHECK_EQ(p[i], pat(out++));
+  CHECK_EQ(out, in);
+  CHECK_EQ(c->tx_cnt, in);
+  rig_free(r);
+}
+
+/* fwd_cnt_sent is what the guest was told: an rx buffer handed back empty
+ * tells it nothing, so the CREDIT_UPDATE trigger must not count it. */
+static void test_fwd_cnt_sent_only_when_sent(void) {
+  rig_t *r = rig_new();
+  hcsb__vsd_conn_t *c = establish(r, 262144);
+  hcsb__vsd_hdr_t h = fake_hdr(HCSB__VSD_OP_RW, 1234, 5000), got;
+  static uint8_t chunk[65536];
+  uint8_t *space, p[4096];
+  size_t len;
+  int signal = 0;
+
+  h.len = sizeof chunk;
+  fake_send(&r->vm, &r->dev, &h, chunk, h.len);
+  fake_host_flush(&r->host, &r->dev);
+  CHECK_EQ(c->fwd_cnt, 65536);
+  CHECK_EQ(c->fwd_cnt_sent, 0);
+  /* Host data waits; the guest offers a buffer with no room past the
+   * header: it goes back empty, and the guest learnt nothing. */
+  hcsb__vsd_host_read_space(c, &space, &len);
+  memcpy(space, "data", 4);
+  hcsb__vsd_host_read(&r->dev, c, 4);
+  uint64_t a = fake_alloc(&r->vm, HCSB__VSD_HDR_LEN);
+  fake_desc(&r->vm, FAKE_RX, 200, a, HCSB__VSD_HDR_LEN, 2, 0);
+  fake_publish(&r->vm, FAKE_RX, 200);
+  CHECK_EQ(
+      hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 1, &signal),
+      1);
+  CHECK_EQ(c->fwd_cnt_sent, 0);
+  /* Half our buffer used since the guest last heard: an update is due. */
+  fake_send(&r->vm, &r->dev, &h, chunk, h.len);
+  fake_host_flush(&r->host, &r->dev);
+  CHECK(c->owe & HCSB__VSD_OWE_CREDIT_UPDATE);
+  /* The data packet carries it. */
+  CHECK_EQ(fake_recv(&r->vm, &r->dev, &got, p, sizeof p), 4);
+  CHECK_EQ(got.fwd_cnt, 131072);
+  CHECK_EQ(c->fwd_cnt_sent, 131072);
+  CHECK(!(c->owe & HCSB__VSD_OWE_CREDIT_UPDATE));
+  rig_free(r);
+}
+
+/* The guest's SHUTDOWN(RCV) shuts the host socket's read side, so a host
+ * writer gets EPIPE rather than blocking once its buffer fills; what was
+ * waiting for the guest is dropped, the other direction goes on. */
+static void test_guest_shutdown_rcv(void) {
+  rig_t *r = rig_new();
+  hcsb__vsd_conn_t *c = establish(r, 262144);
+  hcsb__vsd_hdr_t h = fake_hdr(HCSB__VSD_OP_SHUTDOWN, 1234, 5000), got;
+  uint8_t *space, p[64];
+  size_t len;
+
+  hcsb__vsd_host_read_space(c, &space, &len);
+  memset(space, 'x', 100);
+  hcsb__vsd_host_read(&r->dev, c, 100);
+  h.flags = HCSB__VSD_SHUT_RCV;
+  fake_send(&r->vm, &r->dev, &h, NULL, 0);
+  CHECK_EQ(r->host.read_shutdowns, 1);
+  CHECK_EQ(r->host.shutdowns, 0);
+  CHECK_EQ(r->host.last_reading, 0);
+  CHECK_EQ(c->tx_len, 0);
+  CHECK_EQ(fake_recv(&r->vm, &r->dev, &got, p, sizeof p), -1);
+  /* Guest -> host still flows; a second SHUTDOWN(RCV) changes nothing. */
+  h = fake_hdr(HCSB__VSD_OP_RW, 1234, 5000);
+  h.len = 3;
+  fake_send(&r->vm, &r->dev, &h, "abc", 3);
+  CHECK_EQ(r->host.data_len, 3);
+  h = fake_hdr(HCSB__VSD_OP_SHUTDOWN, 1234, 5000);
+  h.flags = HCSB__VSD_SHUT_RCV;
+  fake_send(&r->vm, &r->dev, &h, NULL, 0);
+  CHECK_EQ(r->host.read_shutdowns, 1);
+  /* Then SEND as well: once "abc" is written, the connection ends. */
+  h.flags = HCSB__VSD_SHUT_SEND;
+  fake_send(&r->vm, &r->dev, &h, NULL, 0);
+  fake_host_flush(&r->host, &r->dev);
+  CHECK_EQ(r->host.shutdowns, 1);
+  CHECK_EQ(r->dev.nconns, 0);
+  expect_op(r, HCSB__VSD_OP_RST);
+  rig_free(r);
+}
+
+/* UV_ENOBUFS (no memory for a read buffer) is not the socket's failure:
+ * reading stops, the connection lives, the sweep tries again.  Other read
+ * errors reset it. */
+static void test_read_without_buffer(void) {
+  rig_t *r = rig_new();
+  hcsb__vsd_conn_t *c = establish(r, 262144);
+  hcsb__vsd_hdr_t got;
+  uint8_t *space, p[64];
+  size_t len;
+
+  hcsb__vsd_host_read_failed(&r->dev, c, -ENOBUFS);
+  CHECK_EQ(r->dev.nconns, 1);
+  CHECK_EQ(r->host.closes, 0);
+  CHECK_EQ(r->host.last_reading, 0);
+  CHECK(!hcsb__vsd_rx_pending(&r->dev)); /* no RST */
+  hcsb__vsd_sweep(&r->dev, 1000);
+  CHECK_EQ(r->host.last_reading, 1);
+  hcsb__vsd_host_read_space(c, &space, &len);
+  memcpy(space, "later", 5);
+  hcsb__vsd_host_read(&r->dev, c, 5);
+  CHECK_EQ(fake_recv(&r->vm, &r->dev, &got, p, sizeof p), 5);
+  CHECK_MEM(p, "later", 5);
+  hcsb__vsd_host_read_failed(&r->dev, c, -ECONNRESET);
+  CHECK_EQ(r->dev.nconns, 0);
+  expect_op(r, HCSB__VSD_OP_RST);
+  rig_free(r);
+}
+
 static void test_credit_update_and_request(void) {
   rig_t *r = rig_new();
   hcsb__vsd_conn_t *c = establish(r, 262144);
@@ -573,14 +777,122 @@ static void test_host_connect_handshake(void) {
   rig_free(r);
 }
 
+/* The CONNECT line as Firecracker reads it (src/vsockd/line.c). */
+typedef struct {
+  const char *in;
+  size_t in_len; /* 0: strlen(in) */
+  int rc;        /* 1 taken, -1 refused, 0 more bytes needed */
+  uint32_t port;
+  size_t line_len; /* the bytes judged */
+  const char *why; /* the start of the refusal phrase */
+} line_case_t;
+
+static const line_case_t line_cases[] = {
+    {"CONNECT 5000\n", 0, 1, 5000, 13, NULL},
+    {"connect 52\n", 0, 1, 52, 11, NULL},
+    {"CONNECT 52\r\n", 0, 1, 52, 12, NULL},
+    {"  Connect\t 52  \n", 0, 1, 52, 16, NULL},
+    {"CoNnEcT +7\n", 0, 1, 7, 11, NULL},
+    {"CONNECT 0052 and more\n", 0, 1, 52, 22, NULL},
+    {"CONNECT 4294967295\n", 0, 1, 4294967295u, 19, NULL},
+    {"CONNECT 0\nafter", 0, 1, 0, 10, NULL},
+    /* Firecracker reads ten bytes before it looks for the newline. */
+    {"\nCONNECT 52\ndata", 0, 1, 52, 12, NULL},
+    {"CONNECT\xc2\xa0"
+     "52\n",
+     0, 1, 52, 12, NULL}, /* U+00A0 */
+    {"CONNECT\xe3\x80\x80"
+     "9\n",
+     0, 1, 9, 12, NULL}, /* U+3000 */
+    /* 32 bytes without a newline are the line. */
+    {"CONNECT 9                       data", 0, 1, 9, 32, NULL},
+    {"CONNECT 5", 0, 0, 0, 0, NULL},
+    {"CONN 5\n", 0, 0, 0, 0, NULL},
+    {"CONNECT 5 waiting for the line", 0, 0, 0, 0, NULL},
+    {"CONNECT x\n", 0, -1, 0, 10, "the port is not"},
+    {"CONNECT -5\n", 0, -1, 0, 11, "the port is not"},
+    {"CONNECT +\n\n", 0, -1, 0, 10, "the port is not"},
+    {"CONNECT 5x\n", 0, -1, 0, 11, "the port is not"},
+    {"CONNECT 4294967296\n", 0, -1, 0, 19, "the port is not"},
+    {"CONNECT 99999999999\n", 0, -1, 0, 20, "the port is not"},
+    {"CONNECT\n\n\n", 0, -1, 0, 10, "no port"},
+    {"connects 5\n", 0, -1, 0, 11, "the line does not start"},
+    {"          \n", 0, -1, 0, 11, "the line does not start"},
+    {"OPEN 5000 now\n", 0, -1, 0, 14, "the line does not start"},
+    {"11111111111111111111111111111111", 0, -1, 0, 32,
+     "the line does not start"},
+    {"CONNECT 5 \xff\n", 0, -1, 0, 12, "the line is not valid UTF-8"},
+    {"CONNECT 5 \xed\xa0\x80\n", 0, -1, 0, 14, "the line is not valid"},
+    {"CONNECT 5 \xc0\x80\n", 0, -1, 0, 13, "the line is not valid"},
+    {"CONNECT 5 \xf4\x90\x80\x80\n", 0, -1, 0, 15, "the line is not valid"},
+    {"CONNECT 5\0 \n", 12, -1, 0, 12, "the port is not"},
+    /* a character cut by the 32-byte limit */
+    {"CONNECT 5                     \xe3\x80\x80", 0, -1, 0, 32,
+     "the line is not valid"},
+};
+
+static void test_connect_line_grammar(void) {
+  for (size_t i = 0; i < sizeof line_cases / sizeof line_cases[0]; i++) {
+    const line_case_t *t = &line_cases[i];
+    size_t len = t->in_len ? t->in_len : strlen(t->in), line = 0;
+    uint32_t port = 0;
+    const char *why = NULL;
+    int rc =
+        hcsb__vsd_connect_line((const uint8_t *)t->in, len, &line, &port, &why);
+    if (rc != t->rc)
+      hcsb_test_fail(__FILE__, __LINE__, "case %zu: rc %d, want %d", i, rc,
+                     t->rc);
+    if (rc == 0) continue;
+    CHECK_EQ(line, t->line_len);
+    if (rc == 1) CHECK_EQ(port, t->port);
+    if (rc == -1)
+      CHECK(why != NULL && strncmp(why, t->why, strlen(t->why)) == 0);
+  }
+}
+
+/* Lines Firecracker takes reach the guest as a REQUEST; the rest of the
+ * bytes after the line are the first data. */
+static void test_host_connect_lenient_lines(void) {
+  rig_t *r = rig_new();
+  hcsb__vsd_hdr_t got, h;
+  uint8_t p[64], *space;
+  size_t len;
+  static const char *const good[] = {"connect 52\n", "CONNECT 52\r\n",
+                                     "\tCONNECT   52 x\nhi"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    hcsb__vsd_conn_t *c = hcsb__vsd_host_accept(&r->dev, &r->host);
+    hcsb__vsd_host_read_space(c, &space, &len);
+    memcpy(space, good[i], strlen(good[i]));
+    hcsb__vsd_host_read(&r->dev, c, strlen(good[i]));
+    got = expect_op(r, HCSB__VSD_OP_REQUEST);
+    CHECK_EQ(got.dst_port, 52);
+    CHECK_EQ(r->host.refusals, 0);
+    h = fake_hdr(HCSB__VSD_OP_RESPONSE, 52, got.src_port);
+    fake_send(&r->vm, &r->dev, &h, NULL, 0);
+    CHECK_EQ(c->state, HCSB__VSD_ESTABLISHED);
+  }
+  CHECK_EQ(fake_recv(&r->vm, &r->dev, &got, p, sizeof p), 2);
+  CHECK_MEM(p, "hi", 2);
+  /* A line in pieces. */
+  hcsb__vsd_conn_t *c = hcsb__vsd_host_accept(&r->dev, &r->host);
+  hcsb__vsd_host_read_space(c, &space, &len);
+  memcpy(space, "CONNE", 5);
+  hcsb__vsd_host_read(&r->dev, c, 5);
+  hcsb__vsd_host_read_space(c, &space, &len);
+  CHECK_EQ(len, HCSB__VSD_LINE_MAX - 5);
+  memcpy(space, "CT 7\n", 5);
+  hcsb__vsd_host_read(&r->dev, c, 5);
+  got = expect_op(r, HCSB__VSD_OP_REQUEST);
+  CHECK_EQ(got.dst_port, 7);
+  rig_free(r);
+}
+
+/* A line Firecracker would refuse closes the client at once and says why
+ * (ops->refused, which hcsb-vsockd logs), never silently. */
 static void test_host_connect_bad_lines(void) {
-  static const char *const bad[] = {"CONNECT\n",
-                                    "CONNECT x\n",
-                                    "connect 5\n",
-                                    "CONNECT 4294967295\n",
-                                    "CONNECT 99999999999\n",
-                                    "CONNECT  5\n",
-                                    "CONNECT 5 \n"};
+  static const char *const bad[] = {"CONNECT x\n", "CONNECT 4294967296\n",
+                                    "connect\t-1\n", "CONNECTS 5\n",
+                                    "CONNECT\n\n\n"};
   rig_t *r = rig_new();
   uint8_t *space;
   size_t len;
@@ -590,17 +902,37 @@ static void test_host_connect_bad_lines(void) {
     memcpy(space, bad[i], strlen(bad[i]));
     hcsb__vsd_host_read(&r->dev, c, strlen(bad[i]));
     CHECK_EQ(r->host.closes, (int)i + 1);
+    CHECK_EQ(r->host.refusals, (int)i + 1);
+    CHECK_STR(r->host.last_line, bad[i]);
   }
+  CHECK_STR(r->host.last_why, "no port after CONNECT");
+  CHECK_EQ(r->dev.stats.bad_lines, sizeof bad / sizeof bad[0]);
   /* 32 bytes and no newline */
   hcsb__vsd_conn_t *c = hcsb__vsd_host_accept(&r->dev, &r->host);
   hcsb__vsd_host_read_space(c, &space, &len);
+  CHECK_EQ(len, HCSB__VSD_LINE_MAX);
   memset(space, '1', len);
   hcsb__vsd_host_read(&r->dev, c, len);
   CHECK_EQ(r->dev.nconns, 0);
+  CHECK_STR(r->host.last_why, "the line does not start with CONNECT");
   CHECK(!hcsb__vsd_rx_pending(&r->dev)); /* no RST: no guest side yet */
 
+  /* Half a line, then EOF: refused and said; nothing at all: just closed. */
+  int refusals = r->host.refusals;
+  c = hcsb__vsd_host_accept(&r->dev, &r->host);
+  hcsb__vsd_host_read_space(c, &space, &len);
+  memcpy(space, "CONN", 4);
+  hcsb__vsd_host_read(&r->dev, c, 4);
+  hcsb__vsd_host_eof(&r->dev, c);
+  CHECK_EQ(r->host.refusals, refusals + 1);
+  CHECK_STR(r->host.last_line, "CONN");
+  c = hcsb__vsd_host_accept(&r->dev, &r->host);
+  hcsb__vsd_host_eof(&r->dev, c);
+  CHECK_EQ(r->host.refusals, refusals + 1);
+  CHECK_EQ(r->dev.nconns, 0);
+
   /* A client that never finishes its line, and a guest that never
-   * answers, are both timed out by the sweep. */
+   * answers, are both timed out by the sweep (the client with a word). */
   c = hcsb__vsd_host_accept(&r->dev, &r->host);
   hcsb__vsd_conn_t *c2 = hcsb__vsd_host_accept(&r->dev, &r->host);
   hcsb__vsd_host_read_space(c2, &space, &len);
@@ -612,6 +944,8 @@ static void test_host_connect_bad_lines(void) {
   hcsb__vsd_sweep(&r->dev, 1000 + HCSB__VSD_TIMEOUT_MS);
   CHECK_EQ(r->dev.nconns, 0);
   CHECK_EQ(r->dev.stats.timeouts, 2);
+  CHECK_EQ(r->host.refusals, refusals + 2);
+  CHECK_STR(r->host.last_why, "no complete CONNECT line within 10 s");
   rig_free(r);
 }
 
@@ -680,6 +1014,106 @@ static void test_tx_budget(void) {
   rig_free(r);
 }
 
+/* Where fake_vm_init puts ring q's flags and event words (ring size n):
+ * used->flags, the driver's used_event, our avail_event. */
+static uint8_t *used_flags(fake_vm_t *vm, int q) {
+  return vm->ram + 0x10000u * (unsigned)q + 0xa000;
+}
+static uint8_t *used_event_of(fake_vm_t *vm, int q) {
+  return vm->ram + 0x10000u * (unsigned)q + 0x8000 + 4 + 2 * vm->vq[q].num;
+}
+static uint8_t *avail_event_of(fake_vm_t *vm, int q) {
+  return vm->ram + 0x10000u * (unsigned)q + 0xa000 + 4 + 8 * vm->vq[q].num;
+}
+
+/* n CREDIT_UPDATEs for a connection nobody has: each is taken and answered
+ * with an RST, which this test does not look at. */
+static unsigned post_tx(rig_t *r, int n, int *signal) {
+  hcsb__vsd_hdr_t h = fake_hdr(HCSB__VSD_OP_CREDIT_UPDATE, 1, 1);
+  for (int i = 0; i < n; i++) fake_post_tx(&r->vm, &h, NULL, 0);
+  *signal = 0;
+  return hcsb__vsd_pump_tx(&r->dev, &r->vm.vq[FAKE_TX], &r->vm.mem, 64, signal);
+}
+
+/* VIRTIO_RING_F_EVENT_IDX: an interrupt only when the used index steps
+ * over the driver's used_event; after every pass that emptied the ring,
+ * avail_event names the next entry, so the driver kicks once for it. */
+static void test_event_idx(void) {
+  rig_t *r = rig_new();
+  int signal;
+  r->vm.vq[FAKE_TX].event_idx = r->vm.vq[FAKE_RX].event_idx = 1;
+  /* The NO_INTERRUPT flag means nothing with EVENT_IDX. */
+  hcsb__vsd_put16(r->vm.ram + 0x10000 + 0x8000, 1);
+  hcsb__vsd_put16(used_event_of(&r->vm, FAKE_TX), 0);
+  CHECK_EQ(post_tx(r, 3, &signal), 3); /* used 0 -> 3 passes 0 */
+  CHECK_EQ(signal, 1);
+  CHECK_EQ(hcsb__vsd_le16(avail_event_of(&r->vm, FAKE_TX)), 3);
+  CHECK_EQ(hcsb__vsd_le16(used_flags(&r->vm, FAKE_TX)), 0);
+  CHECK_EQ(post_tx(r, 2, &signal), 2); /* 3 -> 5: 0 is behind */
+  CHECK_EQ(signal, 0);
+  CHECK_EQ(hcsb__vsd_le16(avail_event_of(&r->vm, FAKE_TX)), 5);
+  hcsb__vsd_put16(used_event_of(&r->vm, FAKE_TX), 6);
+  CHECK_EQ(post_tx(r, 1, &signal), 1); /* 5 -> 6: not past 6 yet */
+  CHECK_EQ(signal, 0);
+  CHECK_EQ(post_tx(r, 1, &signal), 1); /* 6 -> 7 */
+  CHECK_EQ(signal, 1);
+  /* Across the 16-bit wrap. */
+  r->vm.vq[FAKE_TX].used_idx = 0xfffe;
+  hcsb__vsd_put16(used_event_of(&r->vm, FAKE_TX), 0xffff);
+  CHECK_EQ(post_tx(r, 3, &signal), 3); /* 0xfffe -> 1 */
+  CHECK_EQ(signal, 1);
+
+  /* rx: avail_event moves only while packets wait for buffers. */
+  hcsb__vsd_dev_reset(&r->dev); /* forget the RSTs */
+  hcsb__vsd_put16(avail_event_of(&r->vm, FAKE_RX), 0x1234);
+  hcsb__vsd_put16(used_event_of(&r->vm, FAKE_RX), 0);
+  signal = 0;
+  fake_post_rx(&r->vm); /* a buffer, nothing to send */
+  hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 64, &signal);
+  CHECK_EQ(hcsb__vsd_le16(avail_event_of(&r->vm, FAKE_RX)), 0x1234);
+  CHECK_EQ(signal, 0);
+  /* Two RSTs: the first takes the buffer, the second waits: armed at 1. */
+  post_tx(r, 2, &signal);
+  signal = 0;
+  hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 64, &signal);
+  CHECK(hcsb__vsd_rx_pending(&r->dev));
+  CHECK_EQ(signal, 1);
+  CHECK_EQ(fake_used_idx(&r->vm, FAKE_RX), 1);
+  CHECK_EQ(hcsb__vsd_le16(avail_event_of(&r->vm, FAKE_RX)), 1);
+  CHECK_EQ(hcsb__vsd_le16(used_flags(&r->vm, FAKE_RX)), 0);
+  rig_free(r);
+}
+
+/* Without EVENT_IDX the used ring's NO_NOTIFY flag does the same: the tx
+ * ring wants kicks whenever it is empty; the rx ring only while packets
+ * wait for buffers. */
+static void test_no_notify_flag(void) {
+  rig_t *r = rig_new();
+  int signal;
+  hcsb__vsd_put16(used_flags(&r->vm, FAKE_TX), 1);
+  CHECK_EQ(post_tx(r, 2, &signal), 2);
+  CHECK_EQ(hcsb__vsd_le16(used_flags(&r->vm, FAKE_TX)), 0);
+  /* rx with nothing to send: no kicks wanted, buffers stay. */
+  fake_post_rx(&r->vm);
+  fake_post_rx(&r->vm);
+  hcsb__vsd_dev_reset(&r->dev); /* forget the RSTs */
+  hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 64, &signal);
+  CHECK_EQ(hcsb__vsd_le16(used_flags(&r->vm, FAKE_RX)), 1);
+  CHECK_EQ(fake_used_idx(&r->vm, FAKE_RX), 0);
+  /* Three RSTs for two buffers: the third waits, and kicks are wanted. */
+  post_tx(r, 3, &signal);
+  hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 64, &signal);
+  CHECK_EQ(fake_used_idx(&r->vm, FAKE_RX), 2);
+  CHECK(hcsb__vsd_rx_pending(&r->dev));
+  CHECK_EQ(hcsb__vsd_le16(used_flags(&r->vm, FAKE_RX)), 0);
+  /* A buffer comes, the RST goes: back to no kicks. */
+  fake_post_rx(&r->vm);
+  hcsb__vsd_pump_rx(&r->dev, &r->vm.vq[FAKE_RX], &r->vm.mem, 64, &signal);
+  CHECK(!hcsb__vsd_rx_pending(&r->dev));
+  CHECK_EQ(hcsb__vsd_le16(used_flags(&r->vm, FAKE_RX)), 1);
+  rig_free(r);
+}
+
 /* --- vhost-user ------------------------------------------------------ */
 
 static uint8_t out[HCSB__VSD_MSG_HDR + HCSB__VSD_MSG_MAX];
@@ -716,6 +1150,8 @@ static void test_vhost_features_and_config(void) {
   uint64_t f = hcsb__vsd_le64(out + 12);
   CHECK(f & (1ull << 32)); /* VERSION_1 */
   CHECK(f & (1ull << 30)); /* PROTOCOL_FEATURES */
+  CHECK(f & (1ull << 29)); /* EVENT_IDX */
+  CHECK(f & (1ull << 28)); /* INDIRECT_DESC */
   CHECK(!(f & 2));         /* no SEQPACKET */
   CHECK_EQ(call(&vh, 15, 1, NULL, 0, NULL, 0, &rc), 20);
   CHECK(hcsb__vsd_le64(out + 12) & (1ull << 9)); /* CONFIG */
@@ -737,9 +1173,11 @@ static void test_vhost_features_and_config(void) {
 
   /* NEED_REPLY on a message with no reply: an ack, 0 ok / 1 refused. */
   uint8_t u[8];
-  hcsb__vsd_put64(u, 1ull << 32);
+  hcsb__vsd_put64(u, (1ull << 32) | (1ull << 29));
   CHECK_EQ(call(&vh, 2, 1 | 8, u, 8, NULL, 0, &rc), 20);
   CHECK_U64(hcsb__vsd_le64(out + 12), 0);
+  CHECK(vh.vq[0].event_idx && vh.vq[1].event_idx);
+  CHECK(!vh.vq[0].indirect);
   hcsb__vsd_put64(u, 1ull << 33); /* never offered */
   CHECK_EQ(call(&vh, 2, 1 | 8, u, 8, NULL, 0, &rc), 20);
   CHECK_U64(hcsb__vsd_le64(out + 12), 1);
@@ -834,6 +1272,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(memory_bounds),
     TEST_ENTRY(chain_walk),
     TEST_ENTRY(chain_rejects),
+    TEST_ENTRY(chain_direct_then_indirect),
     TEST_ENTRY(ring_index_jump),
     TEST_ENTRY(chain_spans_regions),
     TEST_ENTRY(guest_connect_and_data),
@@ -843,14 +1282,22 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(oversized_payload),
     TEST_ENTRY(host_respects_guest_credit),
     TEST_ENTRY(header_only_rx_buffer),
+    TEST_ENTRY(host_data_not_moved),
+    TEST_ENTRY(fwd_cnt_sent_only_when_sent),
+    TEST_ENTRY(guest_shutdown_rcv),
+    TEST_ENTRY(read_without_buffer),
     TEST_ENTRY(credit_update_and_request),
     TEST_ENTRY(shutdown_sequence),
     TEST_ENTRY(guest_close_waits_for_writes),
     TEST_ENTRY(host_connect_handshake),
+    TEST_ENTRY(connect_line_grammar),
+    TEST_ENTRY(host_connect_lenient_lines),
     TEST_ENTRY(host_connect_bad_lines),
     TEST_ENTRY(connection_cap),
     TEST_ENTRY(rst_flood_is_bounded),
     TEST_ENTRY(tx_budget),
+    TEST_ENTRY(event_idx),
+    TEST_ENTRY(no_notify_flag),
     TEST_ENTRY(vhost_features_and_config),
     TEST_ENTRY(vhost_rings_and_memory),
 };

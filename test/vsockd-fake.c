@@ -204,6 +204,23 @@ static void f_shutdown(void *ctx, hcsb__vsd_conn_t *c) {
   fh->shutdowns++;
 }
 
+static void f_shutdown_read(void *ctx, hcsb__vsd_conn_t *c) {
+  fake_host_t *fh = ctx;
+  (void)c;
+  fh->read_shutdowns++;
+}
+
+static void f_refused(void *ctx, hcsb__vsd_conn_t *c, const char *why,
+                      const uint8_t *line, size_t len) {
+  fake_host_t *fh = ctx;
+  (void)c;
+  fh->refusals++;
+  fh->last_why = why;
+  if (len > HCSB__VSD_LINE_MAX) len = HCSB__VSD_LINE_MAX;
+  if (len > 0) memcpy(fh->last_line, line, len);
+  fh->last_line[len] = 0;
+}
+
 static void f_reading(void *ctx, hcsb__vsd_conn_t *c, int on) {
   fake_host_t *fh = ctx;
   (void)c;
@@ -225,7 +242,8 @@ static void f_close(void *ctx, hcsb__vsd_conn_t *c) {
   if (fh->last_conn == c) fh->last_conn = NULL;
 }
 
-const hcsb__vsd_ops_t fake_ops = {f_connect, f_write, f_shutdown, f_reading,
+const hcsb__vsd_ops_t fake_ops = {f_connect,       f_write,   f_shutdown,
+                                  f_shutdown_read, f_reading, f_refused,
                                   f_close};
 
 void fake_host_init(fake_host_t *fh) {

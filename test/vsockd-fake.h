@@ -31,7 +31,12 @@ typedef struct {
 } fake_write_t;
 
 typedef struct {
-  int connects, connect_rc, closes, shutdowns, reading_changes;
+  int connects, connect_rc, closes, shutdowns, read_shutdowns, reading_changes;
+  int accepted; /* kept by the caller: host sockets it accepted */
+  /* CONNECT lines refused: how many, the last reason and line. */
+  int refusals;
+  const char *last_why;
+  char last_line[HCSB__VSD_LINE_MAX + 1];
   uint32_t connect_port;
   hcsb__vsd_conn_t *last_conn, *last_closed;
   int last_reading;

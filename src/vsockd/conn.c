@@ -8,6 +8,10 @@
  * that sends more is reset.  Host -> guest: a connection reads its socket
  * only into the part of its HCSB__VSD_TXBUF buffer the guest's credit
  * covers, so a stalled or lying guest stalls that socket, not our memory.
+ * That buffer is a ring: bytes are copied in once by the socket read and
+ * out once into the guest's buffers, and never moved in between (Linux
+ * guests post 4 KiB rx buffers, so shifting the rest down after each
+ * packet cost several times the data).
  *
  * A connection is freed in one place, conn_free(), which detaches it from
  * every table and queue, tells the socket layer to close, and queues the
@@ -82,6 +86,21 @@ static void queue_add(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
 static uint32_t credit(const hcsb__vsd_conn_t *c) {
   uint32_t in_flight = c->tx_cnt - c->peer_fwd_cnt;
   return in_flight > c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
+}
+
+/* Where the next socket read may land: contiguous free space after the
+ * bytes held, capped by what the guest's credit allows. */
+static size_t read_room(const hcsb__vsd_conn_t *c, size_t allowance) {
+  size_t tail = (c->tx_off + c->tx_len) % HCSB__VSD_TXBUF;
+  size_t run = tail >= c->tx_off ? HCSB__VSD_TXBUF - tail : c->tx_off - tail;
+  return allowance < run ? allowance : run;
+}
+
+/* n bytes went to the guest (or were dropped). */
+static void tx_consume(hcsb__vsd_conn_t *c, size_t n) {
+  c->tx_off = (c->tx_off + n) % HCSB__VSD_TXBUF;
+  c->tx_len -= n;
+  if (c->tx_len == 0) c->tx_off = 0; /* the whole buffer is one run again */
 }
 
 static int can_send_data(const hcsb__vsd_conn_t *c) {
@@ -332,7 +351,11 @@ void hcsb__vsd_guest_tx(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *ch) {
       }
       if (h.flags & HCSB__VSD_SHUT_RCV) {
         c->peer_shut_rcv = 1;
-        c->tx_len = 0; /* nobody will read it */
+        tx_consume(c, c->tx_len); /* nobody will read it */
+        if (!c->host_rd_shut) {
+          c->host_rd_shut = 1;
+          d->ops->shutdown_read(d->ctx, c);
+        }
       }
       if (h.flags & HCSB__VSD_SHUT_SEND) {
         c->peer_shut_send = 1;
@@ -365,15 +388,27 @@ int hcsb__vsd_rx_pending(const hcsb__vsd_dev_t *d) {
   return d->rst_len > 0 || d->qhead != NULL;
 }
 
+/* Writes the packet into the chain; a payload (h->len bytes) comes from
+ * the front of c's ring, in at most two runs. */
 static uint32_t emit(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *ch,
-                     hcsb__vsd_hdr_t *h, const uint8_t *payload) {
+                     hcsb__vsd_hdr_t *h, hcsb__vsd_conn_t *c) {
   uint8_t raw[HCSB__VSD_HDR_LEN];
   h->src_cid = HCSB__VSD_HOST_CID;
   h->dst_cid = d->guest_cid;
   h->type = HCSB__VSD_TYPE_STREAM;
   hcsb__vsd_hdr_encode(h, raw);
   hcsb__vsd_chain_write(ch, 0, raw, sizeof raw);
-  if (h->len > 0) hcsb__vsd_chain_write(ch, HCSB__VSD_HDR_LEN, payload, h->len);
+  if (h->len > 0) {
+    size_t first = HCSB__VSD_TXBUF - c->tx_off;
+    if (first > h->len) first = h->len;
+    hcsb__vsd_chain_write(ch, HCSB__VSD_HDR_LEN, c->txbuf + c->tx_off, first);
+    hcsb__vsd_chain_write(ch, HCSB__VSD_HDR_LEN + first, c->txbuf,
+                          h->len - first);
+    tx_consume(c, h->len);
+  }
+  /* Every packet on a connection carries fwd_cnt: this one tells the
+   * guest about it (and only one that goes out does). */
+  if (c != NULL) c->fwd_cnt_sent = h->fwd_cnt;
   d->stats.host_pkts++;
   return HCSB__VSD_HDR_LEN + h->len;
 }
@@ -399,7 +434,6 @@ uint32_t hcsb__vsd_guest_rx(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *ch) {
   h.dst_port = c->peer_port;
   h.buf_alloc = HCSB__VSD_BUF_ALLOC;
   h.fwd_cnt = c->fwd_cnt;
-  c->fwd_cnt_sent = c->fwd_cnt;
   if (c->owe & HCSB__VSD_OWE_REQUEST) {
     h.op = HCSB__VSD_OP_REQUEST;
     c->owe &= ~HCSB__VSD_OWE_REQUEST;
@@ -414,9 +448,7 @@ uint32_t hcsb__vsd_guest_rx(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *ch) {
     h.op = HCSB__VSD_OP_RW;
     h.len = n;
     c->owe &= ~HCSB__VSD_OWE_CREDIT_UPDATE; /* this packet carries it */
-    emit(d, ch, &h, c->txbuf);
-    memmove(c->txbuf, c->txbuf + n, c->tx_len - n);
-    c->tx_len -= n;
+    emit(d, ch, &h, c);
     c->tx_cnt += n;
     if (c->tx_len > 0 && credit(c) == 0) c->owe |= HCSB__VSD_OWE_CREDIT_REQUEST;
     update_reading(d, c);
@@ -439,7 +471,7 @@ uint32_t hcsb__vsd_guest_rx(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *ch) {
     requeue(d, c);
     return 0;
   }
-  n = emit(d, ch, &h, NULL);
+  n = emit(d, ch, &h, c);
   if (!maybe_finish(d, c)) requeue(d, c);
   return n;
 }
@@ -470,41 +502,35 @@ void hcsb__vsd_host_connected(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
 
 void hcsb__vsd_host_read_space(hcsb__vsd_conn_t *c, uint8_t **p, size_t *len) {
   *p = NULL;
-  *len = read_allowance(c);
+  *len = read_room(c, read_allowance(c));
   if (*len == 0) return;
   if (c->txbuf == NULL && (c->txbuf = malloc(HCSB__VSD_TXBUF)) == NULL) {
     *len = 0;
     return;
   }
-  *p = c->txbuf + c->tx_len;
+  *p = c->txbuf + (c->tx_off + c->tx_len) % HCSB__VSD_TXBUF;
 }
 
-/* "CONNECT <decimal port>\n", nothing more, nothing less. */
-static int parse_connect(const uint8_t *s, size_t len, uint32_t *port) {
-  uint64_t v = 0;
-  size_t i = 8;
-  if (len < 10 || memcmp(s, "CONNECT ", 8) != 0 || s[len - 1] != '\n')
-    return -EINVAL;
-  for (; i < len - 1; i++) {
-    if (s[i] < '0' || s[i] > '9') return -EINVAL;
-    v = v * 10 + (uint64_t)(s[i] - '0');
-    if (v >= UINT32_MAX) return -EINVAL; /* 0xffffffff is "any port" */
-  }
-  *port = (uint32_t)v;
-  return 0;
+_Static_assert(HCSB__VSD_TIMEOUT_MS == 10000, "the timeout phrase names it");
+
+/* A host client's connection ends over its CONNECT line: say why first. */
+static void refuse(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c, const char *why,
+                   size_t len) {
+  d->stats.bad_lines++;
+  d->ops->refused(d->ctx, c, why, c->txbuf, len);
+  conn_free(d, c, 0);
 }
 
+/* During the handshake the line sits at the start of txbuf (tx_off 0). */
 static void handshake(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
-  uint8_t *nl = memchr(c->txbuf, '\n', c->tx_len);
-  uint32_t port;
+  const char *why = NULL;
+  size_t line = 0;
+  uint32_t port = 0;
+  int r = hcsb__vsd_connect_line(c->txbuf, c->tx_len, &line, &port, &why);
 
-  if (nl == NULL) {
-    if (c->tx_len >= HCSB__VSD_LINE_MAX) conn_free(d, c, 0);
-    return;
-  }
-  size_t line = (size_t)(nl - c->txbuf) + 1;
-  if (parse_connect(c->txbuf, line, &port) != 0) {
-    conn_free(d, c, 0);
+  if (r == 0) return;
+  if (r < 0) {
+    refuse(d, c, why, line);
     return;
   }
   /* At most nconns ports can be taken for this guest port, so this ends. */
@@ -515,8 +541,7 @@ static void handshake(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
   c->peer_port = port;
   table_insert(d, c);
   /* What came after the line is the first data for the guest. */
-  memmove(c->txbuf, c->txbuf + line, c->tx_len - line);
-  c->tx_len -= line;
+  tx_consume(c, line);
   c->state = HCSB__VSD_REQUESTED;
   c->deadline = 0;
   c->owe |= HCSB__VSD_OWE_REQUEST;
@@ -525,7 +550,7 @@ static void handshake(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
 }
 
 void hcsb__vsd_host_read(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c, size_t n) {
-  size_t max = read_allowance(c);
+  size_t max = read_room(c, read_allowance(c));
   if (n > max) n = max; /* the socket layer never reads past the space */
   c->tx_len += n;
   if (c->state == HCSB__VSD_HANDSHAKE) {
@@ -537,6 +562,13 @@ void hcsb__vsd_host_read(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c, size_t n) {
 }
 
 void hcsb__vsd_host_eof(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
+  /* A client that connects and leaves says nothing worth a log line; one
+   * that leaves half a line does. */
+  if (c->state == HCSB__VSD_HANDSHAKE && c->tx_len > 0) {
+    refuse(d, c, "the client closed before the end of its CONNECT line",
+           c->tx_len);
+    return;
+  }
   if (c->state != HCSB__VSD_ESTABLISHED) {
     conn_free(d, c, c->state != HCSB__VSD_HANDSHAKE);
     return;
@@ -548,6 +580,21 @@ void hcsb__vsd_host_eof(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
 
 void hcsb__vsd_host_error(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c) {
   conn_free(d, c, c->state != HCSB__VSD_HANDSHAKE);
+}
+
+void hcsb__vsd_host_read_failed(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
+                                int err) {
+  if (err != -ENOBUFS) {
+    hcsb__vsd_host_error(d, c);
+    return;
+  }
+  /* Our memory, not the socket, failed: a read would find no room again
+   * at once, so stop and let the sweep try later. */
+  if (c->reading) {
+    c->reading = 0;
+    d->ops->reading(d->ctx, c, 0);
+  }
+  c->read_retry = 1;
 }
 
 void hcsb__vsd_host_written(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
@@ -571,13 +618,20 @@ void hcsb__vsd_sweep(hcsb__vsd_dev_t *d, uint64_t now_ms) {
   hcsb__vsd_conn_t *c = d->all, *next;
   for (; c != NULL; c = next) {
     next = c->anext;
+    if (c->read_retry) {
+      c->read_retry = 0;
+      update_reading(d, c);
+    }
     if (c->state != HCSB__VSD_HANDSHAKE && c->state != HCSB__VSD_REQUESTED)
       continue;
     if (c->deadline == 0) {
       c->deadline = now_ms + HCSB__VSD_TIMEOUT_MS;
     } else if (now_ms >= c->deadline) {
       d->stats.timeouts++;
-      conn_free(d, c, c->state == HCSB__VSD_REQUESTED);
+      if (c->state == HCSB__VSD_HANDSHAKE)
+        refuse(d, c, "no complete CONNECT line within 10 s", c->tx_len);
+      else
+        conn_free(d, c, 1);
     }
   }
 }

@@ -21,23 +21,26 @@
 
 static const char usage_text[] =
     "Usage: hcsb-vsockd --socket VHOST_USER_SOCKET --uds-path PATH\n"
-    "                   --guest-cid N [--ready-fd FD] [-v]\n"
+    "                   --guest-cid N [--ready-fd FD] [--reconnect] [-v]\n"
     "\n"
     "A vhost-user backend for QEMU's vhost-user-vsock-pci device.  Guest\n"
     "connections to host port P are forwarded to the Unix socket PATH_P;\n"
     "a client of the Unix socket PATH writes \"CONNECT P\\n\" to reach guest\n"
     "port P and reads \"OK <host port>\\n\" (Firecracker's hybrid vsock).\n"
-    "Serves one QEMU session and exits 0 when it ends.\n"
+    "Serves one QEMU session and exits 0 when it ends (see --reconnect).\n"
     "\n"
     "  --socket PATH     vhost-user socket to create (QEMU -chardev socket)\n"
     "  --uds-path PATH   hybrid vsock socket to create; PATH_P are dialled\n"
     "  --guest-cid N     the guest's CID (3 and up), read by the guest driver\n"
     "  --ready-fd FD     write \"\\n\" to FD and close it once listening\n"
+    "  --reconnect       keep serving: when the frontend goes away (or breaks\n"
+    "                    the protocol) drop its state and wait for the next,\n"
+    "                    e.g. QEMU with reconnect=; SIGTERM/SIGINT end it\n"
     "  -v, --verbose     log vhost-user messages and connection counts\n";
 
-#define BUDGET 256 /* chains per ring per pass */
+#define BUDGET 256    /* chains per ring per pass */
+#define MSG_BUDGET 64 /* vhost-user messages per wakeup */
 #define SWEEP_MS 1000
-#define REPLY_WAIT_MS 1000
 
 typedef struct app_s app_t;
 
@@ -63,7 +66,7 @@ typedef struct {
 struct app_s {
   uv_loop_t *loop;
   const char *socket_path, *uds_path;
-  int verbose, exit_code, stopping;
+  int verbose, exit_code, stopping, reconnect;
   hcsb__vsd_dev_t dev;
   hcsb__vsd_vhost_t vh;
   int listen_fd, session_fd;
@@ -81,7 +84,13 @@ struct app_s {
   size_t have;
   int fds[HCSB__VSD_MAX_FDS];
   unsigned nfds;
+  /* The reply being sent, from out_off to out_len.  The frontend waits for
+   * each reply before it sends what depends on it, so one is all we ever
+   * owe: no message is read while it is pending, which bounds what a
+   * frontend that stops reading can make us hold. */
   uint8_t out[HCSB__VSD_MSG_HDR + HCSB__VSD_MSG_MAX];
+  size_t out_off, out_len;
+  uint64_t kicks, calls, sessions;
 };
 
 static void fail(const char *fmt, ...) {
@@ -101,8 +110,10 @@ static void on_more(uv_idle_t *h);
 
 static void signal_guest(app_t *a, unsigned i) {
   uint64_t one = 1;
-  if (a->vh.call_fd[i] >= 0 && write(a->vh.call_fd[i], &one, sizeof one) < 0 &&
-      errno != EAGAIN && a->verbose)
+  if (a->vh.call_fd[i] < 0) return;
+  a->calls++;
+  if (write(a->vh.call_fd[i], &one, sizeof one) < 0 && errno != EAGAIN &&
+      a->verbose)
     fprintf(stderr, "hcsb-vsockd: call fd %u: %s\n", i, strerror(errno));
 }
 
@@ -230,6 +241,35 @@ static void op_shutdown(void *ctx, hcsb__vsd_conn_t *c) {
     free(req);
 }
 
+/* The read side only: the write side stays open for the guest's data. */
+static void op_shutdown_read(void *ctx, hcsb__vsd_conn_t *c) {
+  hostsock_t *hs = c->io;
+  uv_os_fd_t fd;
+  (void)ctx;
+  if (uv_fileno((uv_handle_t *)&hs->pipe, &fd) == 0) shutdown(fd, SHUT_RD);
+}
+
+/* Printable and on one line, whatever the client sent. */
+static void op_refused(void *ctx, hcsb__vsd_conn_t *c, const char *why,
+                       const uint8_t *line, size_t len) {
+  char shown[4 * HCSB__VSD_LINE_MAX + 1];
+  size_t n = 0;
+  (void)ctx;
+  (void)c;
+  for (size_t i = 0; i < len && i < HCSB__VSD_LINE_MAX; i++) {
+    uint8_t b = line[i];
+    if (b == '\n')
+      n += (size_t)snprintf(shown + n, sizeof shown - n, "\\n");
+    else if (b == '"' || b == '\\' || b < 0x20 || b >= 0x7f)
+      n += (size_t)snprintf(shown + n, sizeof shown - n, "\\x%02x", b);
+    else
+      shown[n++] = (char)b;
+  }
+  shown[n] = 0;
+  fprintf(stderr, "hcsb-vsockd: host connection refused: %s: \"%s\"\n", why,
+          shown);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   hostsock_t *hs = h->data;
   uint8_t *p = NULL;
@@ -248,8 +288,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     hcsb__vsd_host_read(&a->dev, hs->conn, (size_t)nread);
   else if (nread == UV_EOF)
     hcsb__vsd_host_eof(&a->dev, hs->conn);
-  else
-    hcsb__vsd_host_error(&a->dev, hs->conn);
+  else /* UV_ENOBUFS (on_alloc found no room) is -ENOBUFS: not fatal */
+    hcsb__vsd_host_read_failed(&a->dev, hs->conn, (int)nread);
   pump(a);
 }
 
@@ -269,8 +309,11 @@ static void op_close(void *ctx, hcsb__vsd_conn_t *c) {
   if (hs != NULL) hs_close(hs);
 }
 
-static const hcsb__vsd_ops_t ops = {op_connect, op_write, op_shutdown,
-                                    op_reading, op_close};
+_Static_assert(UV_ENOBUFS == -ENOBUFS, "conn.c gets libuv's read errors");
+
+static const hcsb__vsd_ops_t ops = {op_connect,       op_write,   op_shutdown,
+                                    op_shutdown_read, op_reading, op_refused,
+                                    op_close};
 
 static void on_uds_connection(uv_stream_t *server, int status) {
   app_t *a = server->data;
@@ -296,10 +339,8 @@ static void on_kick(uv_poll_t *p, int status, int events) {
   app_t *a = k->app;
   uint64_t v;
   (void)events;
-  if (status == 0) {
-    ssize_t rc = read(a->vh.kick_fd[k->idx], &v, sizeof v);
-    (void)rc; /* an empty eventfd (EAGAIN) is fine: we look anyway */
-  }
+  if (status == 0 && read(a->vh.kick_fd[k->idx], &v, sizeof v) == sizeof v)
+    a->kicks += v; /* an empty eventfd (EAGAIN) is fine: we look anyway */
   pump(a);
 }
 
@@ -334,37 +375,65 @@ static void on_vhost_reset(hcsb__vsd_vhost_t *vh) {
   hcsb__vsd_dev_reset(&a->dev);
 }
 
-static int send_reply(app_t *a, size_t len) {
-  size_t off = 0;
-  while (off < len) {
-    ssize_t n = send(a->session_fd, a->out + off, len - off, MSG_NOSIGNAL);
-    if (n > 0) {
-      off += (size_t)n;
-    } else if (n < 0 && errno == EAGAIN) {
-      struct pollfd pfd = {a->session_fd, POLLOUT, 0};
-      if (poll(&pfd, 1, REPLY_WAIT_MS) <= 0) return -ETIMEDOUT;
-    } else if (n < 0 && errno != EINTR) {
-      return -errno;
-    }
-  }
-  return 0;
-}
-
 static void drop_fds(app_t *a) {
   for (unsigned i = 0; i < a->nfds; i++) close(a->fds[i]);
   a->nfds = 0;
 }
 
-/* Reads no further than the end of the current message, so the fds that
- * come with a message are never mixed up with the next one's. */
-static void on_session(uv_poll_t *p, int status, int events) {
-  app_t *a = p->data;
-  (void)events;
-  if (status < 0) {
-    stop(a, 0);
+static void on_session(uv_poll_t *p, int status, int events);
+static void on_listen(uv_poll_t *p, int status, int events);
+
+/* Sends what is left of the reply without waiting: 0 when it is all out
+ * or the socket is full (out_len stays set until a later call), -errno
+ * when the frontend cannot be written to. */
+static int flush_reply(app_t *a) {
+  while (a->out_off < a->out_len) {
+    ssize_t n = send(a->session_fd, a->out + a->out_off,
+                     a->out_len - a->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0)
+      a->out_off += (size_t)n;
+    else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return 0;
+    else if (n < 0 && errno != EINTR)
+      return -errno;
+  }
+  a->out_off = a->out_len = 0;
+  return 0;
+}
+
+static void on_session_closed(uv_handle_t *h) {
+  app_t *a = h->data;
+  close(a->session_fd);
+  a->session_fd = -1;
+  if (!a->stopping) uv_poll_start(&a->listen_poll, UV_READABLE, on_listen);
+}
+
+/* The frontend went away (code 0) or broke the protocol (1).  Alone, that
+ * ends the run; with --reconnect everything it set up is dropped (host
+ * connections included: the guest's view of them is gone with its rings)
+ * and the next frontend is awaited. */
+static void end_session(app_t *a, int code) {
+  if (!a->reconnect) {
+    stop(a, code);
     return;
   }
-  for (;;) {
+  if (!a->session_open) return;
+  a->session_open = 0;
+  hcsb__vsd_dev_reset(&a->dev);
+  hcsb__vsd_vhost_free(&a->vh);
+  drop_fds(a);
+  a->have = 0;
+  a->out_off = a->out_len = 0;
+  for (unsigned i = 0; i < HCSB__VSD_NQUEUES; i++) a->broken_said[i] = 0;
+  uv_close((uv_handle_t *)&a->session_poll, on_session_closed);
+  if (a->verbose)
+    fprintf(stderr, "hcsb-vsockd: frontend gone; waiting for the next\n");
+}
+
+/* Reads no further than the end of the current message, so the fds that
+ * come with a message are never mixed up with the next one's. */
+static void read_messages(app_t *a) {
+  for (unsigned budget = MSG_BUDGET; budget > 0; budget--) {
     size_t want =
         a->have < HCSB__VSD_MSG_HDR
             ? HCSB__VSD_MSG_HDR - a->have
@@ -384,7 +453,7 @@ static void on_session(uv_poll_t *p, int status, int events) {
     if (n <= 0) { /* the frontend went away: the session is over */
       if (n < 0 && a->verbose)
         fprintf(stderr, "hcsb-vsockd: frontend: %s\n", strerror(errno));
-      stop(a, 0);
+      end_session(a, 0);
       return;
     }
     int overflow = (mh.msg_flags & MSG_CTRUNC) != 0;
@@ -407,12 +476,12 @@ static void on_session(uv_poll_t *p, int status, int events) {
         hcsb__vsd_le32(a->msg + 8) > HCSB__VSD_MSG_MAX) {
       fprintf(stderr, "hcsb-vsockd: vhost-user message too large (%u bytes)\n",
               hcsb__vsd_le32(a->msg + 8));
-      stop(a, 1);
+      end_session(a, 1);
       return;
     }
     if (overflow) {
       fprintf(stderr, "hcsb-vsockd: too many fds in one vhost-user message\n");
-      stop(a, 1);
+      end_session(a, 1);
       return;
     }
     if (a->have < HCSB__VSD_MSG_HDR ||
@@ -428,18 +497,48 @@ static void on_session(uv_poll_t *p, int status, int events) {
     if (rc != 0) {
       fprintf(stderr, "hcsb-vsockd: malformed vhost-user message %s (%u)\n",
               hcsb__vsd_vhost_name(req), req);
-      stop(a, 1);
-      return;
-    }
-    if (out_len > 0 && (rc = send_reply(a, out_len)) != 0) {
-      fprintf(stderr, "hcsb-vsockd: cannot reply to the frontend: %s\n",
-              strerror(-rc));
-      stop(a, 1);
+      end_session(a, 1);
       return;
     }
     pump(a);
-    if (a->stopping) return;
+    if (out_len > 0) {
+      a->out_off = 0;
+      a->out_len = out_len;
+      if ((rc = flush_reply(a)) != 0) {
+        fprintf(stderr, "hcsb-vsockd: cannot reply to the frontend: %s\n",
+                strerror(-rc));
+        end_session(a, 1);
+        return;
+      }
+      if (a->out_len > 0) { /* its socket is full: wait for room */
+        uv_poll_start(&a->session_poll, UV_WRITABLE | UV_DISCONNECT,
+                      on_session);
+        return;
+      }
+    }
+    if (!a->session_open) return;
   }
+}
+
+static void on_session(uv_poll_t *p, int status, int events) {
+  app_t *a = p->data;
+  (void)events;
+  if (status < 0) {
+    end_session(a, 0);
+    return;
+  }
+  if (a->out_len > 0) {
+    int rc = flush_reply(a);
+    if (rc != 0) {
+      if (a->verbose)
+        fprintf(stderr, "hcsb-vsockd: frontend: %s\n", strerror(-rc));
+      end_session(a, 0);
+      return;
+    }
+    if (a->out_len > 0) return;
+    uv_poll_start(&a->session_poll, UV_READABLE | UV_DISCONNECT, on_session);
+  }
+  read_messages(a);
 }
 
 static void on_listen(uv_poll_t *p, int status, int events) {
@@ -448,12 +547,18 @@ static void on_listen(uv_poll_t *p, int status, int events) {
   if (status < 0) return;
   int fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0) return;
-  /* One frontend per run: stop listening before serving it. */
-  uv_close((uv_handle_t *)&a->listen_poll, NULL);
-  a->listen_open = 0;
-  close(a->listen_fd);
-  a->listen_fd = -1;
+  if (a->reconnect) {
+    /* One frontend at a time; the next waits in the backlog. */
+    uv_poll_stop(&a->listen_poll);
+  } else {
+    /* One frontend per run: stop listening before serving it. */
+    uv_close((uv_handle_t *)&a->listen_poll, NULL);
+    a->listen_open = 0;
+    close(a->listen_fd);
+    a->listen_fd = -1;
+  }
   a->session_fd = fd;
+  a->sessions++;
   uv_poll_init(a->loop, &a->session_poll, fd);
   a->session_poll.data = a;
   a->session_open = 1;
@@ -539,6 +644,10 @@ int main(int argc, char **argv) {
       a->verbose = 1;
       continue;
     }
+    if (strcmp(o, "--reconnect") == 0) {
+      a->reconnect = 1;
+      continue;
+    }
     if (i + 1 >= argc) fail("%s needs a value (see --help)", o);
     const char *v = argv[++i];
     if (strcmp(o, "--socket") == 0)
@@ -606,12 +715,16 @@ int main(int argc, char **argv) {
   if (a->verbose)
     fprintf(stderr,
             "hcsb-vsockd: exiting: %llu guest packets, %llu host packets, "
-            "%llu bad, %llu credit violations, %llu refused\n",
+            "%llu bad, %llu credit violations, %llu refused, %llu bad "
+            "CONNECT lines; %llu kicks, %llu interrupts; %llu sessions\n",
             (unsigned long long)a->dev.stats.guest_pkts,
             (unsigned long long)a->dev.stats.host_pkts,
             (unsigned long long)a->dev.stats.bad_pkts,
             (unsigned long long)a->dev.stats.credit_violations,
-            (unsigned long long)a->dev.stats.refused_conns);
+            (unsigned long long)a->dev.stats.refused_conns,
+            (unsigned long long)a->dev.stats.bad_lines,
+            (unsigned long long)a->kicks, (unsigned long long)a->calls,
+            (unsigned long long)a->sessions);
   drop_fds(a);
   if (a->session_fd >= 0) close(a->session_fd);
   if (a->listen_fd >= 0) close(a->listen_fd);

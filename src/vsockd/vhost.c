@@ -48,9 +48,11 @@ enum {
 #define FLAG_NEED_REPLY 8u
 
 #define F_INDIRECT_DESC (1ull << 28)
+#define F_EVENT_IDX (1ull << 29)
 #define F_PROTOCOL_FEATURES (1ull << 30)
 #define F_VERSION_1 (1ull << 32)
-#define OFFERED_FEATURES (F_VERSION_1 | F_INDIRECT_DESC | F_PROTOCOL_FEATURES)
+#define OFFERED_FEATURES \
+  (F_VERSION_1 | F_INDIRECT_DESC | F_EVENT_IDX | F_PROTOCOL_FEATURES)
 
 #define PF_REPLY_ACK (1ull << 3)
 #define PF_CONFIG (1ull << 9)
@@ -128,6 +130,9 @@ void hcsb__vsd_vhost_free(hcsb__vsd_vhost_t *vh) {
     close_fd(&vh->err_fd[i]);
   }
   unmap_all(vh);
+  /* As after init, for the next frontend. */
+  memset(vh->vq, 0, sizeof vh->vq);
+  vh->features = vh->protocol_features = 0;
 }
 
 /* Every region is checked against its file before anything is mapped:
@@ -278,8 +283,10 @@ int hcsb__vsd_vhost_handle(hcsb__vsd_vhost_t *vh, const uint8_t *msg,
         rc = -EINVAL;
       } else if (req == SET_FEATURES) {
         vh->features = v;
-        for (i = 0; i < HCSB__VSD_NQUEUES; i++)
+        for (i = 0; i < HCSB__VSD_NQUEUES; i++) {
           vh->vq[i].indirect = (v & F_INDIRECT_DESC) != 0;
+          vh->vq[i].event_idx = (v & F_EVENT_IDX) != 0;
+        }
       } else {
         vh->protocol_features = v;
       }
@@ -380,9 +387,15 @@ int hcsb__vsd_vhost_handle(hcsb__vsd_vhost_t *vh, const uint8_t *msg,
       rc = -ENOTSUP;
   }
   for (i = 0; i < nfds; i++) close_fd(&fds[i]);
-  if (vh->verbose)
-    fprintf(stderr, "hcsb-vsockd: vhost-user %s (%u)%s\n",
-            hcsb__vsd_vhost_name(req), req, rc != 0 ? ": refused" : "");
+  if (vh->verbose) {
+    /* Feature words are worth seeing: they say what the guest took. */
+    char val[32] = "";
+    if ((req == SET_FEATURES || req == SET_PROTOCOL_FEATURES) && size == 8)
+      snprintf(val, sizeof val, " 0x%llx",
+               (unsigned long long)hcsb__vsd_le64(p));
+    fprintf(stderr, "hcsb-vsockd: vhost-user %s (%u)%s%s\n",
+            hcsb__vsd_vhost_name(req), req, val, rc != 0 ? ": refused" : "");
+  }
   if (!answered && (flags & FLAG_NEED_REPLY))
     *out_len = reply_u64(out, req, rc != 0);
   return 0;

@@ -4,12 +4,19 @@
  * them at any moment, so each descriptor is copied into locals before it is
  * checked, and nothing read from guest memory is trusted twice.  A chain
  * ends after at most `num` descriptors (more must be a loop), an indirect
- * table after its own entry count; nested indirect tables and readable
- * buffers after writable ones are malformed.  Buffers may overlap each
- * other or the rings themselves: that can only garble the guest's own
- * data, since whatever we read is copied before it is checked.  Indices
- * shared with the driver are read and written with single, ordered 16-bit
- * accesses. */
+ * table after its own entry count.  A chain may be direct descriptors
+ * followed by one descriptor naming an indirect table, which ends it
+ * (2.7.5.3.2 requires a device to take that); nested tables, INDIRECT with
+ * NEXT, and readable buffers after writable ones are malformed.  Buffers
+ * may overlap each other or the rings themselves: that can only garble the
+ * guest's own data, since whatever we read is copied before it is checked.
+ * Indices shared with the driver are read and written with single, ordered
+ * 16-bit accesses.
+ *
+ * Notification suppression (2.7.7, 2.7.10): without EVENT_IDX the driver's
+ * NO_INTERRUPT flag and our NO_NOTIFY flag; with it, the used_event the
+ * driver keeps after its avail ring and the avail_event we keep after the
+ * used ring.  Both fit in what hcsb__vsd_vring_ready() checks. */
 #include <errno.h>
 #include <string.h>
 
@@ -19,6 +26,7 @@
 #define DESC_F_WRITE 2u
 #define DESC_F_INDIRECT 4u
 #define AVAIL_F_NO_INTERRUPT 1u
+#define USED_F_NO_NOTIFY 1u
 
 static void *lookup(const hcsb__vsd_mem_t *m, uint64_t addr, uint64_t len,
                     int by_uva) {
@@ -185,9 +193,8 @@ int hcsb__vsd_vring_pop(hcsb__vsd_vring_t *vq, const hcsb__vsd_mem_t *m,
     if (steps == vq->num) return -EINVAL; /* a loop */
     read_desc(vq->desc, i, &d);
     if (d.flags & DESC_F_INDIRECT) {
-      /* The whole chain must be this one table: no NEXT beside it. */
-      if (!vq->indirect || (d.flags & DESC_F_NEXT) || steps != 0)
-        return -EINVAL;
+      /* The table ends the chain, after any direct buffers: no NEXT. */
+      if (!vq->indirect || (d.flags & DESC_F_NEXT)) return -EINVAL;
       return walk_indirect(c, m, &d) == 0 ? 1 : -EINVAL;
     }
     if (add_buffer(c, m, &d) != 0) return -EINVAL;
@@ -205,11 +212,42 @@ void hcsb__vsd_vring_push(hcsb__vsd_vring_t *vq, uint16_t head, uint32_t len) {
   __atomic_store_n((uint16_t *)(vq->used + 2), vq->used_idx, __ATOMIC_RELEASE);
 }
 
-int hcsb__vsd_vring_want_signal(const hcsb__vsd_vring_t *vq) {
-  /* The used index must be visible before the flag is read, or a driver
-   * that just re-enabled interrupts could miss this batch. */
+/* The driver's used_event and our avail_event (EVENT_IDX). */
+static uint16_t *used_event(const hcsb__vsd_vring_t *vq) {
+  return (uint16_t *)(vq->avail + 4 + 2 * (size_t)vq->num);
+}
+
+static uint16_t *avail_event(const hcsb__vsd_vring_t *vq) {
+  return (uint16_t *)(vq->used + 4 + 8 * (size_t)vq->num);
+}
+
+int hcsb__vsd_vring_want_signal(const hcsb__vsd_vring_t *vq, uint16_t old) {
+  /* The used index must be visible before the driver's wish is read, or a
+   * driver that just asked for interrupts again could miss this batch. */
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  if (vq->event_idx) {
+    uint16_t ev = __atomic_load_n(used_event(vq), __ATOMIC_RELAXED);
+    /* Did the used index step over used_event in this batch? */
+    return (uint16_t)(vq->used_idx - ev - 1) < (uint16_t)(vq->used_idx - old);
+  }
   uint16_t flags =
       __atomic_load_n((const uint16_t *)vq->avail, __ATOMIC_RELAXED);
   return !(flags & AVAIL_F_NO_INTERRUPT);
+}
+
+int hcsb__vsd_vring_notify(hcsb__vsd_vring_t *vq, int on) {
+  if (vq->event_idx) {
+    if (!on) return 0;
+    __atomic_store_n(avail_event(vq), vq->last_avail, __ATOMIC_RELAXED);
+  } else {
+    __atomic_store_n((uint16_t *)vq->used, on ? 0 : USED_F_NO_NOTIFY,
+                     __ATOMIC_RELAXED);
+    if (!on) return 0;
+  }
+  /* Our store must be visible before the avail index is read again: the
+   * driver reads it after publishing, so one of us sees the other. */
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  uint16_t avail_idx =
+      __atomic_load_n((const uint16_t *)(vq->avail + 2), __ATOMIC_ACQUIRE);
+  return avail_idx != vq->last_avail;
 }

@@ -6,6 +6,7 @@
  *   vring.c  guest memory table and split virtqueues: turns an avail entry
  *            into a validated list of host pointers (no I/O, no libuv)
  *   pkt.c    the 44-byte virtio-vsock header
+ *   line.c   the host side's "CONNECT <port>" line, read as Firecracker does
  *   conn.c   the vsock device: connections, state machine, credit, the
  *            queue of packets for the guest; talks to sockets only through
  *            hcsb__vsd_ops_t (no I/O, no libuv)
@@ -35,7 +36,7 @@
 #define HCSB__VSD_MAX_CONNS 1024
 #define HCSB__VSD_RST_QUEUE 256 /* RSTs for unknown connections */
 #define HCSB__VSD_RST_CAP (HCSB__VSD_MAX_CONNS + HCSB__VSD_RST_QUEUE)
-#define HCSB__VSD_LINE_MAX 32      /* "CONNECT <port>\n" */
+#define HCSB__VSD_LINE_MAX 32      /* "CONNECT <port>\n" (line.c) */
 #define HCSB__VSD_TIMEOUT_MS 10000 /* CONNECT line, guest RESPONSE */
 #define HCSB__VSD_HOST_CID 2
 #define HCSB__VSD_PORT_BASE 0x80000000u /* host ports for host connects */
@@ -85,7 +86,8 @@ size_t hcsb__vsd_chain_write(const hcsb__vsd_chain_t *c, uint64_t off,
 typedef struct {
   uint16_t num; /* 0 until SET_VRING_NUM */
   int addr_set, started, enabled, broken;
-  int indirect; /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+  int indirect;  /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+  int event_idx; /* VIRTIO_RING_F_EVENT_IDX negotiated */
   uint64_t desc_uva, avail_uva, used_uva;
   uint16_t last_avail, used_idx;
   /* Resolved by hcsb__vsd_vring_ready() for the current pass. */
@@ -104,8 +106,17 @@ int hcsb__vsd_vring_ready(hcsb__vsd_vring_t *vq, const hcsb__vsd_mem_t *m);
 int hcsb__vsd_vring_pop(hcsb__vsd_vring_t *vq, const hcsb__vsd_mem_t *m,
                         hcsb__vsd_chain_t *c);
 void hcsb__vsd_vring_push(hcsb__vsd_vring_t *vq, uint16_t head, uint32_t len);
-/* After pushes: 0 when the driver asked for no interrupts. */
-int hcsb__vsd_vring_want_signal(const hcsb__vsd_vring_t *vq);
+/* After the pushes of one pass, which began at used index `old`: 1 when
+ * the driver wants an interrupt for them (its used_event lies in
+ * [old, used_idx) with EVENT_IDX, else its NO_INTERRUPT flag is clear). */
+int hcsb__vsd_vring_want_signal(const hcsb__vsd_vring_t *vq, uint16_t old);
+/* Asks the driver to notify (kick) us of new buffers (on = 1) or spares it
+ * the trouble (on = 0).  With EVENT_IDX "on" publishes avail_event =
+ * last_avail and "off" leaves it stale (the driver kicks at most once more);
+ * without, it is the used ring's NO_NOTIFY flag.  Turning notifications on
+ * returns 1 when buffers arrived meanwhile: the caller must look again, or
+ * a buffer added just before would wait for a kick that never comes. */
+int hcsb__vsd_vring_notify(hcsb__vsd_vring_t *vq, int on);
 
 /* --- virtio-vsock packets ------------------------------------------ */
 
@@ -135,6 +146,16 @@ void hcsb__vsd_hdr_encode(const hcsb__vsd_hdr_t *h,
 void hcsb__vsd_hdr_decode(const uint8_t in[HCSB__VSD_HDR_LEN],
                           hcsb__vsd_hdr_t *h);
 
+/* --- the CONNECT line (line.c) ------------------------------------ */
+
+/* Looks for the CONNECT line at the start of the len bytes a host client
+ * sent.  Returns 0 while more bytes are needed, 1 with *port and *line_len
+ * (the bytes the line takes; what follows is data for the guest), or -1
+ * with *why (a static phrase for the log) and *line_len (the bytes that
+ * were judged) when the line must be refused. */
+int hcsb__vsd_connect_line(const uint8_t *buf, size_t len, size_t *line_len,
+                           uint32_t *port, const char **why);
+
 /* --- the device ------------------------------------------------------ */
 
 typedef struct hcsb__vsd_conn_s hcsb__vsd_conn_t;
@@ -153,8 +174,15 @@ typedef struct {
                size_t counted);
   /* shutdown(SHUT_WR) after the queued writes. */
   void (*shutdown)(void *ctx, hcsb__vsd_conn_t *c);
+  /* shutdown(SHUT_RD) now: the guest reads no more (its SHUTDOWN carried
+   * RCV), so whoever writes to the host socket gets EPIPE, not a stall. */
+  void (*shutdown_read)(void *ctx, hcsb__vsd_conn_t *c);
   /* Start (on=1) or stop reading c's socket. */
   void (*reading)(void *ctx, hcsb__vsd_conn_t *c, int on);
+  /* A host client is about to be closed over its CONNECT line: why (a
+   * static phrase), and the bytes it sent (line/len, maybe none). */
+  void (*refused)(void *ctx, hcsb__vsd_conn_t *c, const char *why,
+                  const uint8_t *line, size_t len);
   /* Close c's socket; c is freed right after this returns. */
   void (*close)(void *ctx, hcsb__vsd_conn_t *c);
 } hcsb__vsd_ops_t;
@@ -188,17 +216,20 @@ struct hcsb__vsd_conn_s {
   int writing; /* writes handed to the socket layer, not yet done */
   /* host -> guest: the guest's credit and what we sent */
   uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
-  uint8_t *txbuf; /* HCSB__VSD_TXBUF bytes, allocated on first use */
-  size_t tx_len;
+  /* HCSB__VSD_TXBUF bytes, allocated on first use: a ring, the bytes for
+   * the guest are tx_len bytes from tx_off (wrapping), never moved. */
+  uint8_t *txbuf;
+  size_t tx_off, tx_len;
   int peer_shut_rcv, peer_shut_send; /* from the guest's SHUTDOWN */
   int host_eof, shut_sent;           /* host socket EOF, our SHUTDOWN */
-  int host_wr_shut;
+  int host_wr_shut, host_rd_shut;
+  int read_retry;    /* no buffer for a read: the sweep tries again */
   uint64_t deadline; /* HANDSHAKE/REQUESTED: 0 = not yet seen by sweep */
 };
 
 typedef struct {
   uint64_t guest_pkts, host_pkts, bad_pkts, credit_violations, rst_dropped;
-  uint64_t refused_conns, timeouts;
+  uint64_t refused_conns, timeouts, bad_lines;
 } hcsb__vsd_stats_t;
 
 #define HCSB__VSD_HASH 2048
@@ -236,14 +267,26 @@ uint32_t hcsb__vsd_guest_rx(hcsb__vsd_dev_t *d, const hcsb__vsd_chain_t *c);
 hcsb__vsd_conn_t *hcsb__vsd_host_accept(hcsb__vsd_dev_t *d, void *io);
 void hcsb__vsd_host_connected(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
                               int status);
-/* Where the next read may land, and how much: 0 means stop reading. */
+/* Where the next read may land, and how much (one contiguous run of the
+ * ring, within the guest's credit): 0 means stop reading, or, with *p
+ * NULL while reading is on, that no buffer could be allocated (the socket
+ * layer then reports -ENOBUFS to hcsb__vsd_host_read_failed). */
 void hcsb__vsd_host_read_space(hcsb__vsd_conn_t *c, uint8_t **p, size_t *len);
+/* n bytes were read into that space. */
 void hcsb__vsd_host_read(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c, size_t n);
 void hcsb__vsd_host_eof(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c);
+/* A read failed with err (a negative errno).  -ENOBUFS means no buffer
+ * could be had for it (hcsb__vsd_host_read_space found no memory): reading
+ * stops and the sweep tries again, the connection lives on.  Anything else
+ * is the socket's failure: the connection is reset. */
+void hcsb__vsd_host_read_failed(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
+                                int err);
+/* Writing to the socket failed: the connection is reset. */
 void hcsb__vsd_host_error(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c);
 void hcsb__vsd_host_written(hcsb__vsd_dev_t *d, hcsb__vsd_conn_t *c,
                             size_t counted);
-/* Expires CONNECT lines and guest RESPONSEs that take too long. */
+/* Expires CONNECT lines and guest RESPONSEs that take too long; retries
+ * reads that found no buffer. */
 void hcsb__vsd_sweep(hcsb__vsd_dev_t *d, uint64_t now_ms);
 hcsb__vsd_conn_t *hcsb__vsd_find(const hcsb__vsd_dev_t *d, uint32_t local,
                                  uint32_t peer);
@@ -293,6 +336,9 @@ void hcsb__vsd_vhost_init(hcsb__vsd_vhost_t *vh, uint64_t guest_cid);
 int hcsb__vsd_vhost_handle(hcsb__vsd_vhost_t *vh, const uint8_t *msg,
                            size_t len, int *fds, unsigned nfds, uint8_t *out,
                            size_t *out_len);
+/* Closes the session's fds (kick_closing first for kick fds) and unmaps
+ * its memory; vh is then as after init, callbacks kept, ready for the next
+ * frontend. */
 void hcsb__vsd_vhost_free(hcsb__vsd_vhost_t *vh);
 const char *hcsb__vsd_vhost_name(uint32_t request);
 

@@ -6,7 +6,8 @@
  *                                  pattern, half-close, expect them back
  *   probe refused PORT             connect to a host port nobody serves;
  *                                  the backend must answer with RST
- *   probe echo-server PORT         accept one host connection, echo it
+ *   probe echo-server PORT         accept one host connection, echo it;
+ *                                  reports the host -> guest rate seen here
  *
  * Each prints one "PROBE <mode> ok ..." or "PROBE <mode> FAIL ..." line. */
 #include <errno.h>
@@ -69,6 +70,7 @@ static int echo_server(unsigned port) {
   struct sockaddr_vm sa;
   unsigned char buf[65536];
   size_t total = 0;
+  double first = 0, last = 0;
   int ls = socket(AF_VSOCK, SOCK_STREAM, 0), fd;
   memset(&sa, 0, sizeof sa);
   sa.svm_family = AF_VSOCK;
@@ -92,6 +94,8 @@ static int echo_server(unsigned port) {
       return 1;
     }
     if (r == 0) break;
+    if (total == 0) first = now_s();
+    last = now_s();
     for (ssize_t off = 0; off < r;) {
       ssize_t w = write(fd, buf + off, (size_t)(r - off));
       if (w < 0) {
@@ -103,7 +107,8 @@ static int echo_server(unsigned port) {
     total += (size_t)r;
   }
   close(fd);
-  printf("PROBE echo-server ok bytes=%zu\n", total);
+  printf("PROBE echo-server ok bytes=%zu seconds=%.3f MB/s=%.2f\n", total,
+         last - first, last > first ? total / 1e6 / (last - first) : 0.0);
   return 0;
 }
 
