@@ -7,6 +7,7 @@
  *   hcsbridge/bridge.h    the bridge: one GCS connection, calls, transports
  *   hcsbridge/conn.h      guest connection, containers, processes, stdio
  *   hcsbridge/metrics.h   LCOWMetrics (cgroup v1 Metrics) as typed structs
+ *   hcsbridge/uvm.h       the utility VM: QEMU, VPMem layers, containers
  */
 #ifndef HCSBRIDGE_H
 #define HCSBRIDGE_H
@@ -16,5 +17,6 @@
 #include <hcsbridge/messages.h>
 #include <hcsbridge/bridge.h>
 #include <hcsbridge/conn.h>
+#include <hcsbridge/uvm.h>
 
 #endif

@@ -21,8 +21,10 @@ typedef struct held_s {
   uint64_t id;
   char container[64];
   char activity[40];
-  int64_t pid;    /* ProcessId, -1 when absent */
-  int64_t signal; /* Options.Signal, -1 when absent */
+  int64_t pid;     /* ProcessId, -1 when absent */
+  int64_t signal;  /* Options.Signal, -1 when absent */
+  int64_t timeout; /* TimeoutInMs, -1 when absent */
+  char args[160];  /* ExecuteProcess: CommandArgs, joined by spaces */
 } held_t;
 
 typedef struct script_s {
@@ -62,6 +64,24 @@ static void on_request(api_peer_t *p, uint32_t type, uint64_t id,
   copy_field(root, "ActivityId", h->activity, sizeof h->activity);
   h->pid = int_field(root, "ProcessId");
   h->signal = int_field(hcsb__json_get(root, "Options"), "Signal");
+  h->timeout = int_field(root, "TimeoutInMs");
+  h->args[0] = '\0';
+  {
+    json_object *settings = hcsb__json_get(root, "Settings");
+    json_object *pp = settings ? hcsb__json_get(settings, "ProcessParameters")
+                               : NULL,
+                *params = NULL, *args;
+    const char *text = pp ? json_object_get_string(pp) : NULL;
+    if (text != NULL && hcsb__json_parse(text, strlen(text), &params) == 0) {
+      args = hcsb__json_get(params, "CommandArgs");
+      for (size_t i = 0; args && i < json_object_array_length(args); i++) {
+        size_t n = strlen(h->args);
+        snprintf(h->args + n, sizeof h->args - n, "%s%s", i ? " " : "",
+                 json_object_get_string(json_object_array_get_idx(args, i)));
+      }
+      json_object_put(params);
+    }
+  }
   json_object_put(root);
   if (s->answer_modify &&
       (type == HCSB_MSG_MODIFY_SETTINGS || type == HCSB_MSG_CREATE))
@@ -632,6 +652,136 @@ static void test_late_exec_success_is_undone(void) {
   finish(&s);
 }
 
+#define NULL_ID "00000000-0000-0000-0000-000000000000"
+
+/* A process in the UVM answered late: a v0.11.8 guest refuses to signal
+ * UVM processes (0xC037010E), so a UVM process of the bridge's kills it,
+ * is waited for, and then the orphan is, without a timeout (its record in
+ * the guest goes with the answered wait). */
+static void test_late_uvm_exec_success_is_undone(void) {
+  static const char *const argv[] = {"sleep", "100"};
+  hcsb_process_config_t pc;
+  hcsb_bridge_stats_t before, st;
+  hcsb_process_t *p = NULL;
+  api_done_t d = {0};
+  held_t *h;
+  script_t s;
+  size_t n;
+  int closed = 0;
+
+  start(&s);
+  memset(&pc, 0, sizeof(pc));
+  pc.command_args = argv;
+  pc.ncommand_args = 2;
+  hcsb_bridge_stats(s.bridge, &before);
+  CHECK_EQ(hcsb_conn_create_process(s.conn, NULL, &pc, on_process, &d, &p), 0);
+  expect_held(&s, s.nheld + 1, HCSB_MSG_EXECUTE_PROCESS, NULL_ID);
+  hcsb_process_close(p, api_closed_flag, &closed);
+  RUN_UNTIL(&s.loop, d.done);
+  CHECK_EQ(d.status, -ECANCELED);
+  RUN_UNTIL(&s.loop, closed);
+  n = s.nheld;
+  CHECK_EQ(answer(&s, NULL_ID, "{\"Result\":0,\"ProcessId\":4242}"), 1);
+  h = expect_held(&s, n + 1, HCSB_MSG_SIGNAL_PROCESS, NULL_ID);
+  CHECK_EQ(h->pid, 4242);
+  CHECK_EQ(h->signal, 9);
+  CHECK_EQ(answer(&s, NULL_ID,
+                  "{\"Result\":-1070137074,\"ErrorMessage\":\"not found\"}"),
+           1);
+  h = expect_held(&s, n + 2, HCSB_MSG_EXECUTE_PROCESS, NULL_ID);
+  CHECK_STR(h->args, "/bin/sh -c kill -KILL 4242");
+  CHECK_EQ(answer(&s, NULL_ID, "{\"Result\":0,\"ProcessId\":77}"), 1);
+  h = expect_held(&s, n + 3, HCSB_MSG_WAIT_FOR_PROCESS, NULL_ID);
+  CHECK_EQ(h->pid, 77);
+  CHECK_EQ(h->timeout, 4294967295LL);
+  CHECK_EQ(answer(&s, NULL_ID, "{\"Result\":0,\"ExitCode\":0}"), 1);
+  h = expect_held(&s, n + 4, HCSB_MSG_WAIT_FOR_PROCESS, NULL_ID);
+  CHECK_EQ(h->pid, 4242);
+  CHECK_EQ(h->timeout, 4294967295LL);
+  /* The orphan's wait has no deadline of its own: it stays out. */
+  run_turns(&s, 50);
+  CHECK_EQ(s.nheld, n + 4);
+  CHECK_EQ(answer(&s, NULL_ID, "{\"Result\":0,\"ExitCode\":4294967295}"), 1);
+  run_turns(&s, 50);
+  CHECK_EQ(s.nheld, n + 4);
+  hcsb_bridge_stats(s.bridge, &st);
+  CHECK_EQ(st.pending, 0);
+  CHECK_U64(st.orphans_reaped, before.orphans_reaped + 1);
+  finish(&s);
+}
+
+/* A ModifySettings Add for a container that times out, then succeeds:
+ * tracked under the container after all, so its delete removes it. */
+static void test_late_modify_add_is_tracked(void) {
+  static const char add[] =
+      "{\"ResourceType\":\"VPMemDevice\",\"RequestType\":\"Add\","
+      "\"Settings\":{\"DeviceNumber\":3,\"MountPath\":\"/run/layers/p3\"}}";
+  hcsb_call_opts_t quick = {NULL, 30};
+  hcsb_bridge_stats_t before, st;
+  api_done_t d = {0}, del = {0};
+  held_t *h;
+  script_t s;
+  size_t n;
+
+  start(&s);
+  hcsb_bridge_stats(s.bridge, &before);
+  CHECK_EQ(hcsb_conn_modify_for_container(s.conn, &quick, "late-m", add,
+                                          api_done, &d),
+           0);
+  expect_held(&s, s.nheld + 1, HCSB_MSG_MODIFY_SETTINGS, NULL_ID);
+  RUN_UNTIL(&s.loop, d.done);
+  CHECK_EQ(d.status, -ETIMEDOUT);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "late-m"), 0);
+  n = s.nheld;
+  CHECK_EQ(answer(&s, NULL_ID, "{\"Result\":0}"), 1);
+  st = run_until_late(&s, before.late_responses + 1);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "late-m"), 1);
+  CHECK_U64(st.orphans_reaped, before.orphans_reaped); /* nothing undone */
+  /* The delete removes it first. */
+  CHECK_EQ(
+      hcsb_conn_delete_container_state(s.conn, NULL, "late-m", api_done, &del),
+      0);
+  h = expect_held(&s, n + 1, HCSB_MSG_MODIFY_SETTINGS, NULL_ID);
+  CHECK_EQ(answer(&s, NULL_ID, "{\"Result\":0}"), 1);
+  h = expect_held(&s, n + 2, HCSB_MSG_DELETE_CONTAINER_STATE, "late-m");
+  (void)h;
+  CHECK_EQ(answer(&s, "late-m", "{\"Result\":0}"), 1);
+  RUN_UNTIL(&s.loop, del.done);
+  CHECK_EQ(del.status, 0);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "late-m"), 0);
+  finish(&s);
+}
+
+/* A create's CombinedLayers cancelled by closing the handle, then done
+ * by the guest: the overlay is tracked under the ID for the delete. */
+static void test_late_create_step_is_tracked(void) {
+  static const char *const layers[] = {"/run/layers/p0"};
+  hcsb_container_config_t cfg;
+  hcsb_container_t *c = NULL;
+  api_done_t d = {0};
+  script_t s;
+  int closed = 0;
+
+  start(&s);
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.id = "late-l";
+  cfg.oci_spec_json = "{}";
+  cfg.layers = layers;
+  cfg.nlayers = 1;
+  CHECK_EQ(hcsb_conn_create_container(s.conn, NULL, &cfg, create_done, &d, &c),
+           0);
+  expect_held(&s, s.nheld + 1, HCSB_MSG_MODIFY_SETTINGS, NULL_ID);
+  hcsb_container_close(c, api_closed_flag, &closed);
+  RUN_UNTIL(&s.loop, d.done);
+  CHECK_EQ(d.status, -ECANCELED);
+  RUN_UNTIL(&s.loop, closed);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "late-l"), 0);
+  CHECK_EQ(answer(&s, NULL_ID, "{\"Result\":0}"), 1);
+  run_until_late(&s, 1);
+  CHECK_EQ(hcsb_conn_container_resources(s.conn, "late-l"), 1);
+  finish(&s);
+}
+
 /* A retried Create owns its ID: the late success of the Create the caller
  * gave up on does not tear down the container the retry made. */
 static void test_late_create_success_after_retry_is_left_alone(void) {
@@ -706,6 +856,9 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(pool_reuse_after_every_ending),
     TEST_ENTRY(late_create_success_is_undone),
     TEST_ENTRY(late_exec_success_is_undone),
+    TEST_ENTRY(late_uvm_exec_success_is_undone),
+    TEST_ENTRY(late_modify_add_is_tracked),
+    TEST_ENTRY(late_create_step_is_tracked),
     TEST_ENTRY(late_create_failure_is_left_alone),
     TEST_ENTRY(late_create_success_after_retry_is_left_alone),
 };

@@ -865,6 +865,9 @@ static void test_script_container_workflow(void) {
   CHECK_HAS(r.obuf, "{\"Cpu\":{\"TotalNs\":");
   CHECK_HAS(r.obuf, "\"UserNs\":");
   CHECK_HAS(r.obuf, "\"KernelNs\":");
+  /* Then the whole LCOWMetrics, typed. */
+  CHECK_HAS(r.obuf, ",\"Metrics\":{\"cpu\":{\"usage\":{\"total\":");
+  CHECK_HAS(r.obuf, "\"pids\":{\"current\":");
   CHECK_HAS(
       r.obuf,
       "c1 exited: GracefulExit (Result 0x00000000, init exit code 143)\n");
@@ -971,6 +974,8 @@ static void test_script_shutdown_and_more(void) {
   rfinish(&r);
   CHECK_HAS(r.obuf, "     PID  KERNEL_MS    USER_MS       MEMORY  IMAGE\n");
   CHECK_HAS(r.obuf, "Cpu.TotalNs ");
+  CHECK_HAS(r.obuf, "\nmemory.usage.usage ");
+  CHECK_HAS(r.obuf, "\npids.current ");
   CHECK_HAS(r.obuf, "exec-tty\r\n");
   CHECK_HAS(r.ebuf, "hcsbctl: kill: process 999999999 is not running\n");
   CHECK_HAS(r.ebuf,

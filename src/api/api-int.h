@@ -402,6 +402,13 @@ void hcsb__gerr_save(hcsb__gerr_saved_t *sv, const hcsb_guest_error_t *e);
 const hcsb_guest_error_t *hcsb__gerr_saved(const hcsb__gerr_saved_t *sv);
 void hcsb__gerr_clear(hcsb__gerr_saved_t *sv);
 
+/* After `op` sent a ModifySettings for a resource a container may hold:
+ * should its caller give up on it and the guest succeed later, the
+ * resource is recorded then under `owner` (NULL: the request's own
+ * ContainerID) with `tag`, so it is released with that container. */
+void hcsb__modify_on_late_success(hcsb__op_t *op, const char *owner,
+                                  uint64_t tag, const char *request_json);
+
 /* Removes taken records one after the other on an op's call. */
 typedef struct hcsb__release_s {
   hcsb_conn_t *conn;

@@ -305,6 +305,71 @@ static void modify_step(hcsb__op_t *op, int status,
 static const hcsb__op_class_t modify_op = {modify_step, hcsb__deliver_done,
                                            modify_ctx_free};
 
+/* A ModifySettings the caller gave up on (timeout, closed handle) that the
+ * guest completes after all: recorded as if answered in time, so what it
+ * added is removed with its container (or stays listed, for a disk). */
+typedef struct late_s {
+  hcsb_conn_t *conn;
+  uint64_t tag;
+  char *owner; /* NULL: the request's own ContainerID, if any */
+  char request[];
+} late_t;
+
+static void late_free(void *ctx) {
+  late_t *l = ctx;
+  free(l->owner);
+  free(l);
+}
+
+static void late_success(void *ctx) {
+  late_t *l = ctx;
+  hcsb_conn_t *c = l->conn;
+  hcsb__disk_change_t *disk;
+  hcsb__res_t *res = NULL;
+  const char *owner = NULL;
+  int err = 0;
+
+  disk = hcsb__disk_change_parse(l->request, &err);
+  if (disk != NULL && hcsb__disks_apply(&c->disks, &c->ndisks, disk) != 0)
+    hcsb__api_log(c, HCSB_LOG_ERROR, NULL,
+                  "out of memory recording a mapped virtual disk");
+  hcsb__disk_change_free(disk);
+  if (hcsb__res_parse(l->request, &res) != 0 || res == NULL) return;
+  owner = l->owner != NULL ? l->owner : res->cid;
+  hcsb__api_log(c, HCSB_LOG_WARN, NULL,
+                "ModifySettings %s succeeded after its caller gave up%s%s",
+                res->key, owner != NULL && res->add ? ": tracked for " : "",
+                owner != NULL && res->add ? owner : "");
+  if (!res->add) {
+    hcsb__res_forget(c, res->key);
+    hcsb__res_free(res);
+  } else if (owner != NULL) {
+    res->tag = l->tag;
+    if (hcsb__res_push(c, owner, res) != 0)
+      hcsb__api_log(c, HCSB_LOG_ERROR, NULL,
+                    "container %s: out of memory tracking a resource", owner);
+  } else {
+    hcsb__res_free(res);
+  }
+}
+
+void hcsb__modify_on_late_success(hcsb__op_t *op, const char *owner,
+                                  uint64_t tag, const char *request_json) {
+  size_t n = strlen(request_json);
+  late_t *l = malloc(sizeof(*l) + n + 1);
+
+  if (l == NULL) return; /* only a late success would have been missed */
+  l->conn = op->owner->conn;
+  l->tag = tag;
+  l->owner = owner != NULL ? strdup(owner) : NULL;
+  if (owner != NULL && l->owner == NULL) {
+    free(l);
+    return;
+  }
+  memcpy(l->request, request_json, n + 1);
+  hcsb__call_on_late_success(&op->call, late_success, l, late_free);
+}
+
 static int modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
                   const char *owner, const char *request_json, hcsb_done_cb cb,
                   void *data) {
@@ -355,7 +420,10 @@ static int modify(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
   req.type = HCSB_MSG_MODIFY_SETTINGS;
   req.u.modify.request = request_json;
   r = hcsb__op_send(op, &req);
-  if (r != 0) hcsb__op_discard(op);
+  if (r != 0)
+    hcsb__op_discard(op);
+  else if (m != NULL && m->res != NULL)
+    hcsb__modify_on_late_success(op, owner, 0, request_json);
   return r;
 }
 

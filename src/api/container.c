@@ -414,7 +414,10 @@ static int send_step(hcsb__op_t *op) {
   } else {
     req.u.modify.request = s->text;
   }
-  return hcsb__op_send(op, &req);
+  int r = hcsb__op_send(op, &req);
+  if (r == 0 && s->type != HCSB_MSG_CREATE && s->res != NULL)
+    hcsb__modify_on_late_success(op, c->id, plan->tag, s->text);
+  return r;
 }
 
 /* Undoing a failed create: the next Remove, or the failure once none is

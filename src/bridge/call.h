@@ -79,6 +79,15 @@ int hcsb__bridge_call_in(hcsb_bridge_t *b, hcsb_call_t *c,
                          const hcsb_request_t *req, const hcsb__tmpl_t *tmpl,
                          uint32_t timeout_ms, hcsb_call_cb cb);
 
+/* For a ModifySettings just started with hcsb__bridge_call_in: should the
+ * caller give up on it (timeout, cancel) and the guest answer success
+ * later, `fn(ctx)` runs then, from the bridge's read path (it records what
+ * the guest now holds; it must not call into the bridge).  `ctx_free(ctx)`
+ * (may be NULL) runs once in every case, when the bridge is done with it:
+ * at once when `c` is not a ModifySettings with the bridge. */
+void hcsb__call_on_late_success(hcsb_call_t *c, void (*fn)(void *ctx),
+                                void *ctx, void (*ctx_free)(void *ctx));
+
 /* Waiting, pending, or completed with its callback still to come. */
 static inline int hcsb__call_busy(const hcsb_call_t *c) {
   return c->state != HCSB__CALL_IDLE;

@@ -6,14 +6,28 @@
  *
  *   Create          -> ShutdownForced, then DeleteContainerState (when the
  *                      guest supports it), as hcsshim's terminate + delete
- *   ExecuteProcess  -> SignalProcess SIGKILL, then WaitForProcess
+ *   ExecuteProcess  -> SignalProcess SIGKILL, then WaitForProcess with no
+ *                      timeout (the guest keeps a process's record until a
+ *                      wait has reported its exit, as hcsshim's own wait
+ *                      has no timeout either)
+ *
+ * A process in the UVM (the null container) cannot be signalled by a
+ * v0.11.8 GCS (it answers 0xC037010E): when the signal is refused, a UVM
+ * process of the bridge's own kills it ("/bin/sh -c 'kill -KILL PID'", the
+ * guest's busybox), is waited for, and then the orphan is.
  *
  * and counts it in hcsb_bridge_stats_t.orphans_reaped.  Each step runs
  * whatever the previous one answered (a container that never started has
- * nothing to shut down, yet its state must go).  Only Create and
- * ExecuteProcess pay for this: one small allocation per call, none on the
- * other calls' paths. */
+ * nothing to shut down, yet its state must go).
+ *
+ * A ModifySettings given up on is watched the same way, but not undone:
+ * its caller (the API layer) registers what a late success means to its
+ * records (hcsb__call_on_late_success), so the resource is tracked and
+ * removed with the container it belongs to.  Only Create, ExecuteProcess
+ * and ModifySettings pay for this: one small allocation per call, none on
+ * the other calls' paths. */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +42,10 @@ struct hcsb__watch_s {
   uint64_t id;       /* abandoned: the SequenceID a late answer carries */
   uint32_t type;     /* the request type */
   int has_cid;       /* 0: the null container (a UVM process) */
+  /* ModifySettings: the caller's record of a late success */
+  void (*late)(void *ctx);
+  void (*late_free)(void *ctx);
+  void *late_ctx;
   char cid[];
 };
 
@@ -36,15 +54,20 @@ typedef struct reap_s {
   uint32_t type;    /* what is being undone (a request type) */
   int step;
   uint32_t pid;
+  uint32_t killer; /* the UVM process that kills `pid` */
   int has_cid;
   char cid[];
 } reap_t;
 /* The embedded call's callback gets the call as its data. */
 _Static_assert(offsetof(reap_t, call) == 0, "reap_step finds r at its call");
 
+/* The steps that undo an ExecuteProcess. */
+enum { X_SIGNAL = 0, X_KILLER, X_KILLER_WAIT, X_WAIT, X_DONE };
+
 int hcsb__reap_watched(uint32_t msg_type) {
   uint32_t req = (msg_type & ~HCSB_MSG_TYPE_MASK) | HCSB_MSG_TYPE_REQUEST;
-  return req == HCSB_MSG_CREATE || req == HCSB_MSG_EXECUTE_PROCESS;
+  return req == HCSB_MSG_CREATE || req == HCSB_MSG_EXECUTE_PROCESS ||
+         req == HCSB_MSG_MODIFY_SETTINGS;
 }
 
 hcsb__watch_t *hcsb__reap_watch_new(const hcsb_request_t *req) {
@@ -96,7 +119,21 @@ static hcsb__watch_t *find_call(hcsb_bridge_t *b, const hcsb_call_t *c) {
 
 static void watch_free(hcsb__watch_t *w) {
   hcsb__list_remove(&w->link);
+  if (w->late_free != NULL) w->late_free(w->late_ctx);
   free(w);
+}
+
+void hcsb__call_on_late_success(hcsb_call_t *c, void (*fn)(void *ctx),
+                                void *ctx, void (*ctx_free)(void *ctx)) {
+  hcsb__watch_t *w =
+      c->bridge != NULL && hcsb__call_busy(c) ? find_call(c->bridge, c) : NULL;
+  if (w == NULL || w->type != HCSB_MSG_MODIFY_SETTINGS) {
+    if (ctx_free != NULL) ctx_free(ctx);
+    return;
+  }
+  w->late = fn;
+  w->late_free = ctx_free;
+  w->late_ctx = ctx;
 }
 
 void hcsb__reap_call_ended(hcsb_bridge_t *b, hcsb_call_t *c) {
@@ -134,7 +171,8 @@ static void reap_step(void *data, int status, const hcsb_guest_error_t *gerr,
 /* Sends step `r->step`; returns 0 when there is nothing left to send. */
 static int reap_send(hcsb_bridge_t *b, reap_t *r) {
   hcsb_request_t req;
-  char aid[37];
+  char aid[37], params[256];
+  uint32_t timeout = REAP_STEP_TIMEOUT_MS;
 
   memset(&req, 0, sizeof req);
   hcsb__guid_generate(aid);
@@ -148,33 +186,68 @@ static int reap_send(hcsb_bridge_t *b, reap_t *r) {
     } else {
       return 0;
     }
-  } else if (r->step == 0) {
+  } else if (r->step == X_SIGNAL) {
     req.type = HCSB_MSG_SIGNAL_PROCESS;
     req.u.signal.pid = r->pid;
     req.u.signal.signal = SIGKILL_NUM;
-  } else if (r->step == 1) {
+  } else if (r->step == X_KILLER) {
+    req.type = HCSB_MSG_EXECUTE_PROCESS;
+    req.container_id = NULL;
+    snprintf(params, sizeof params,
+             "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"kill -KILL %u\"],"
+             "\"WorkingDirectory\":\"/\",\"Environment\":{\"PATH\":"
+             "\"/bin:/sbin:/usr/bin:/usr/sbin\"}}",
+             (unsigned)r->pid);
+    req.u.execute.process_parameters = params;
+  } else if (r->step == X_KILLER_WAIT || r->step == X_WAIT) {
     req.type = HCSB_MSG_WAIT_FOR_PROCESS;
-    req.u.wait.pid = r->pid;
-    req.u.wait.timeout_ms = REAP_STEP_TIMEOUT_MS;
+    if (r->step == X_KILLER_WAIT) req.container_id = NULL;
+    req.u.wait.pid = r->step == X_KILLER_WAIT ? r->killer : r->pid;
+    req.u.wait.timeout_ms = HCSB_INFINITE_WAIT;
+    timeout = 0; /* until it exits, or the bridge goes */
   } else {
     return 0;
   }
-  return hcsb__call_start(b, &r->call, &req, NULL, REAP_STEP_TIMEOUT_MS,
-                          reap_step, r, HCSB__CALL_INTERNAL, NULL) == 0;
+  return hcsb__call_start(b, &r->call, &req, NULL, timeout, reap_step, r,
+                          HCSB__CALL_INTERNAL, NULL) == 0;
+}
+
+/* The step after an ExecuteProcess's undo step that ended with `status`. */
+static int exec_next(const reap_t *r, int status, const hcsb_response_t *resp) {
+  switch (r->step) {
+    case X_SIGNAL:
+      /* Refused (a UVM process in a v0.11.8 guest), or lost in transit: a
+       * UVM process of our own does it. */
+      return status == 0 || r->has_cid ? X_WAIT : X_KILLER;
+    case X_KILLER:
+      return status == 0 && resp != NULL && resp->process_id != 0
+                 ? X_KILLER_WAIT
+                 : X_WAIT;
+    case X_KILLER_WAIT:
+      return X_WAIT;
+    default:
+      return X_DONE;
+  }
 }
 
 static void reap_step(void *data, int status, const hcsb_guest_error_t *gerr,
                       const hcsb_response_t *resp) {
   reap_t *r = data;
   hcsb_bridge_t *b = r->call.bridge;
-  (void)gerr, (void)resp;
+  (void)gerr;
 
   hcsb__log(b, status == 0 ? HCSB_LOG_DEBUG : HCSB_LOG_INFO, NULL,
             "cleanup after a late %s in %s, step %d: %s",
             hcsb__msg_name(r->type), r->has_cid ? r->cid : "the UVM", r->step,
             hcsb__errstr(status));
   /* A lost or closed bridge fails every step: no point trying the next. */
-  r->step++;
+  if (r->type == HCSB_MSG_EXECUTE_PROCESS) {
+    if (r->step == X_KILLER && status == 0 && resp != NULL)
+      r->killer = resp->process_id;
+    r->step = exec_next(r, status, resp);
+  } else {
+    r->step++;
+  }
   if (b->phase != HCSB__READY || !reap_send(b, r)) free(r);
 }
 
@@ -207,6 +280,14 @@ void hcsb__reap_late(hcsb_bridge_t *b, const hcsb__hdr_t *h, const void *body,
                                &gerr, &has_gerr);
   uint32_t pid = resp.process_id;
   hcsb__decode_release(&b->dctx);
+  if (w->type == HCSB_MSG_MODIFY_SETTINGS) {
+    /* Nothing to undo: the caller records what the guest now holds, so
+     * its teardown removes it. */
+    if (rc == 0 && !has_gerr && b->phase == HCSB__READY && w->late != NULL)
+      w->late(w->late_ctx);
+    watch_free(w);
+    return;
+  }
   int is_exec = w->type == HCSB_MSG_EXECUTE_PROCESS;
   if (rc != 0 || has_gerr || (is_exec && pid == 0) || b->phase != HCSB__READY) {
     watch_free(w);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guest/act.h"
 #include "guest/guest.h"
 
 typedef struct wreq_s {
@@ -234,6 +235,7 @@ void hcsb__guest_teardown(hcsb__guest_t *g, int exit_code, const char *why) {
 
   hcsb__gexec_teardown(g);
   hcsb__gproc_teardown(g);
+  if (g->act != NULL) hcsb__ga_teardown(g);
 
   uv_close((uv_handle_t *)&g->sigchld, on_closed);
   uv_close((uv_handle_t *)&g->sigterm, on_closed);

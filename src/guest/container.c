@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guest/act.h"
 #include "guest/guest.h"
 
 hcsb__gctr_t *hcsb__gctr_find(hcsb__guest_t *g, const char *id) {
@@ -27,12 +28,20 @@ hcsb__gctr_t *hcsb__gctr_find(hcsb__guest_t *g, const char *id) {
 
 void hcsb__gctr_unref(hcsb__gctr_t *c) {
   if (--c->refs > 0) return;
+  if (c->act != NULL) hcsb__ga_ctr_free(c);
   free(c->id);
   free(c->create_aid);
   free(c->bundle);
   free(c->sids);
   if (c->spec != NULL) json_object_put(c->spec);
   free(c);
+}
+
+void hcsb__gctr_insert(hcsb__gctr_t *c) {
+  c->in_table = 1;
+  TAILQ_INSERT_TAIL(&c->g->ctrs, c, link);
+  c->g->nctrs++;
+  c->g->retained += c->cost;
 }
 
 static void table_remove(hcsb__gctr_t *c) {
@@ -160,6 +169,8 @@ static int cmp_pid(const void *a, const void *b) {
 int hcsb__gctr_pids(hcsb__gctr_t *c, pid_t **out, size_t *n) {
   collect_t a = {c, NULL, 0, 0, 0};
 
+  if (c->act != NULL) return hcsb__ga_pids(c, out, n);
+
   hcsb__gstat_each(collect, &a);
   if (a.err != 0) {
     free(a.pids);
@@ -169,6 +180,10 @@ int hcsb__gctr_pids(hcsb__gctr_t *c, pid_t **out, size_t *n) {
   *out = a.pids;
   *n = a.n;
   return 0;
+}
+
+void hcsb__gctr_forget(hcsb__gctr_t *c) {
+  table_remove(c);
 }
 
 void hcsb__gctr_teardown(hcsb__guest_t *g) {
@@ -285,7 +300,8 @@ void hcsb__gh_create(hcsb__greq_t *r) {
                      "OciSpecification");
     goto out;
   }
-  if (hcsb__gctr_find(g, r->cid) != NULL) {
+  if (hcsb__gctr_find(g, r->cid) != NULL ||
+      (g->act != NULL && hcsb__ga_creating(g, r->cid))) {
     hcsb__greply_err(g, &r->call, HCSB_E_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, NULL);
     goto out;
   }
@@ -325,13 +341,15 @@ void hcsb__gh_create(hcsb__greq_t *r) {
   c->g = g;
   c->spec = json_object_get(spec);
   c->state = HCSB__GCTR_CREATED;
-  c->in_table = 1;
   c->refs = 1;
   c->cost = r->len;
-  g->retained += c->cost;
   TAILQ_INIT(&c->procs);
-  TAILQ_INSERT_TAIL(&g->ctrs, c, link);
-  g->nctrs++;
+  /* Inside a VM runc creates it; the answer comes when runc is done. */
+  if (g->act != NULL) {
+    hcsb__ga_create(r, c, s != NULL ? s : "");
+    goto out;
+  }
+  hcsb__gctr_insert(c);
   hcsb__glog(g, 1, "container %s created", c->id);
 
   hcsb__greply_begin(&w, 0, r->call.aid);
@@ -350,6 +368,12 @@ void hcsb__gh_shutdown(hcsb__greq_t *r, int sig) {
 
   if (c == NULL) {
     hcsb__greply_err(r->g, &r->call, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND, NULL);
+    return;
+  }
+  /* Inside a VM: runc kill --all, as the GCS does. */
+  if (c->act != NULL && c->state != HCSB__GCTR_STOPPED &&
+      (c->init == NULL || !c->init->reaped)) {
+    hcsb__ga_kill(r->g, &r->call, c, sig);
     return;
   }
   /* runc kill reaches init only; the others go when init does.  The GCS
@@ -409,6 +433,13 @@ void hcsb__gh_signal(hcsb__greq_t *r) {
   if (sig == 0) sig = SIGKILL; /* omitempty makes 0 inexpressible */
   if (p->reaped) {
     hcsb__greply_err(r->g, &r->call, HCSB_E_NOT_FOUND, NULL);
+    return;
+  }
+  /* The GCS turns SIGTERM/SIGKILL to a container's init into its
+   * shutdown (runc kill --all). */
+  if (p->is_init && p->ctr != NULL && p->ctr->act != NULL &&
+      (sig == SIGTERM || sig == SIGKILL)) {
+    hcsb__ga_kill(r->g, &r->call, p->ctr, sig);
     return;
   }
   if (kill(p->pid, sig) < 0) {
@@ -583,6 +614,10 @@ void hcsb__gh_delete(hcsb__greq_t *r) {
   c = hcsb__gctr_find(r->g, r->cid);
   if (c == NULL) {
     hcsb__greply_err(r->g, &r->call, HCSB_E_VMCOMPUTE_SYSTEM_NOT_FOUND, NULL);
+    return;
+  }
+  if (c->act != NULL) {
+    hcsb__ga_delete(r, c);
     return;
   }
   TAILQ_FOREACH(p, &c->procs, clink)

@@ -46,9 +46,10 @@ char *hcsb__gdump(hcsb__guest_t *g, const char *span_parent, size_t *len) {
   if (f == NULL) return NULL;
 
   fprintf(f,
-          "hcsb-guest %s (pid %d): emulated Linux GCS bridge "
+          "hcsb-guest %s (pid %d): %s Linux GCS bridge "
           "(hcsshim v0.11.8 behaviour)\n",
-          HCSB_VERSION_STRING, (int)getpid());
+          HCSB_VERSION_STRING, (int)getpid(),
+          g->act != NULL ? "acting (mounts, runc)" : "emulated");
   fprintf(f,
           "uptime %" PRIu64 " ms, requests %" PRIu64
           ", protocol %s, stdio dir %s\n",

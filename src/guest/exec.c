@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "guest/act.h"
 #include "guest/guest.h"
 
 enum { MODE_UVM, MODE_INIT, MODE_EXEC };
@@ -50,7 +51,8 @@ struct hcsb__gexec_s {
   int tries;
   int inflight; /* a vsock dial still connecting, or -1 */
   unsigned poll_ms;
-  size_t cost; /* counted in g->retained until it is answered */
+  size_t cost;      /* counted in g->retained until it is answered */
+  json_object *oci; /* acting backend, EXEC: the OCI process as sent */
   uv_timer_t timer;
 };
 
@@ -219,6 +221,7 @@ static void exec_free(hcsb__gexec_t *e) {
   hcsb__gstrv_free(e->envp);
   free(e->cwd);
   free(e->path_env);
+  if (e->oci != NULL) json_object_put(e->oci);
   uv_close((uv_handle_t *)&e->timer, on_exec_closed);
 }
 
@@ -354,6 +357,22 @@ static void spawn(hcsb__gexec_t *e) {
   if (e->mode != MODE_UVM) {
     c = ready_container(g, &e->call, e->mode, e->cid);
     if (c == NULL) return;
+  }
+  /* Inside a VM a container's processes are runc's to start. */
+  if (c != NULL && c->act != NULL) {
+    hcsb__gaexec_t x;
+    memset(&x, 0, sizeof x);
+    x.call = &e->call;
+    x.init = e->mode == MODE_INIT;
+    x.process = e->oci;
+    memcpy(x.socks, e->sock, sizeof x.socks);
+    e->sock[0] = e->sock[1] = e->sock[2] = -1;
+    x.tty = e->tty;
+    x.rows = e->rows;
+    x.cols = e->cols;
+    x.argv0 = e->argv[0];
+    hcsb__ga_exec(g, c, &x);
+    return;
   }
   r = hcsb__glookpath(e->argv[0], e->path_env, &path);
   if (r < 0) {
@@ -718,6 +737,7 @@ void hcsb__gh_execute(hcsb__greq_t *r) {
     e->mode = oci != NULL ? MODE_EXEC : MODE_INIT;
     c = ready_container(g, &r->call, e->mode, r->cid);
     if (c == NULL) goto fail;
+    if (c->act != NULL && oci != NULL) e->oci = json_object_get(oci);
     e->cid = strdup(r->cid);
     if (e->cid == NULL) {
       hcsb__greply_err(g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");

@@ -1,5 +1,7 @@
-/* hcsb-guest: an emulator of the Linux GCS's bridge behaviour (hcsshim
- * v0.11.8) that runs real local processes in place of a utility VM.
+/* hcsb-guest: the Linux GCS's bridge behaviour (hcsshim v0.11.8).  On a
+ * host it emulates the guest, running real local processes in place of a
+ * utility VM and recording storage and containers; inside a VM the acting
+ * backend (act.h) mounts the storage and runs the containers with runc.
  *
  * Architecture (one libuv loop, no threads):
  *   conn.c      the bridge byte stream: frames in, responses out, teardown
@@ -16,6 +18,8 @@
  *   dump.c      DumpStacks text
  *   watchdog.c  kills what we started if we are killed ourselves
  *   vsock.c     the vsock transport used inside a utility VM
+ *   act*.c      inside a VM: the acting backend (act.h), which mounts
+ *               storage and runs containers with runc
  *   main.c      command line, transports, the loop
  *
  * Only the protocol core (src/proto) is shared with the library; the
@@ -63,6 +67,7 @@ typedef struct hcsb__gwait_s hcsb__gwait_t;
 typedef struct hcsb__grelay_s hcsb__grelay_t;
 typedef struct hcsb__gexec_s hcsb__gexec_t;
 typedef struct hcsb__gres_s hcsb__gres_t;
+typedef struct hcsb__gact_s hcsb__gact_t; /* act.h */
 
 TAILQ_HEAD(hcsb__gproc_list, hcsb__gproc_s);
 TAILQ_HEAD(hcsb__gctr_list, hcsb__gctr_s);
@@ -100,6 +105,9 @@ struct hcsb__guest_s {
   unsigned nfail_at;
   int vsock; /* stdio relays dial vsock_cid:<port> */
   uint32_t vsock_cid;
+  /* The acting backend (act.h): inside a VM, storage is mounted and
+   * containers run under runc.  NULL: the emulator records instead. */
+  hcsb__gact_t *act;
 
   /* bridge */
   uv_pipe_t in_pipe, out_pipe; /* out_pipe unused when one socket does both */
@@ -308,6 +316,16 @@ void hcsb__grelay_process_exited(hcsb__grelay_t *r);
 int hcsb__grelay_resize(hcsb__grelay_t *r, uint16_t rows, uint16_t cols);
 /* Closes everything left (the process record is going away). */
 void hcsb__grelay_close(hcsb__grelay_t *r);
+/* The acting backend's relays, made before their sockets exist: three
+ * pipes (child_fds[] are the child's ends, the caller closes them after
+ * starting it), or a pty master received from runc (taken).  Then
+ * hcsb__grelay_attach hands over the dialed sockets (taken, -1 = not
+ * requested: a pipe whose stream was not requested is closed) and
+ * hcsb__grelay_start runs as usual; before that, hcsb__grelay_abort. */
+int hcsb__grelay_new_pipes(hcsb__guest_t *g, hcsb__grelay_t **out,
+                           int child_fds[3]);
+int hcsb__grelay_new_master(hcsb__guest_t *g, int master, hcsb__grelay_t **out);
+void hcsb__grelay_attach(hcsb__grelay_t *r, int socks[3]);
 int hcsb__grelay_is_tty(const hcsb__grelay_t *r);
 
 /* ------------------------------------------------------------------------ */
@@ -358,6 +376,9 @@ void hcsb__gproc_wait(hcsb__gproc_t *p, const hcsb__gcall_t *call,
 void hcsb__gproc_relay_done(hcsb__gproc_t *p);
 /* Reaps what exited (SIGCHLD). */
 void hcsb__gproc_reap(hcsb__guest_t *g);
+/* A process whose exit was found elsewhere (the acting backend reaped it
+ * before its record existed). */
+void hcsb__gproc_exited(hcsb__gproc_t *p, int wstatus);
 /* Teardown: kill all, close waits and relays (no answers). */
 void hcsb__gproc_teardown(hcsb__guest_t *g);
 /* After the loop: reap every child and descendant, free the records. */
@@ -385,10 +406,15 @@ struct hcsb__gctr_s {
   int notified;
   pid_t *sids; /* sessions of every process it ever ran */
   size_t nsids, sids_cap;
-  size_t cost; /* counted in g->retained while in the table */
+  size_t cost;               /* counted in g->retained while in the table */
+  struct hcsb__gactr_s *act; /* the acting backend's part, or NULL */
 };
 
 hcsb__gctr_t *hcsb__gctr_find(hcsb__guest_t *g, const char *id);
+/* Puts a created container into the table (its reference becomes the
+ * table's); hcsb__gctr_forget takes it out (DeleteContainerState). */
+void hcsb__gctr_insert(hcsb__gctr_t *c);
+void hcsb__gctr_forget(hcsb__gctr_t *c);
 void hcsb__gctr_unref(hcsb__gctr_t *c);
 /* Remembers a process's session as part of the container.  -ENOMEM. */
 int hcsb__gctr_track(hcsb__gctr_t *c, pid_t sid);
@@ -443,6 +469,14 @@ void hcsb__gmodify_teardown(hcsb__guest_t *g);
  * disk, share or VPMem mount path), or NULL. */
 const hcsb__gres_t *hcsb__gmodify_mount_under(const hcsb__guest_t *g,
                                               const char *dir);
+/* For the acting backend: records a UVM resource it made (takes `detail`;
+ * 0, -ENOMEM, -ENOSPC), forgets one, and answers a request with the
+ * ModifySettings decode error text. */
+int hcsb__gmodify_record(hcsb__guest_t *g, const char *type, const char *key,
+                         char *detail);
+void hcsb__gmodify_forget(hcsb__guest_t *g, const char *type, const char *key);
+void hcsb__gmodify_fail(hcsb__greq_t *r, uint32_t hr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------------ */
 /* metrics.c */

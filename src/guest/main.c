@@ -16,16 +16,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest/act.h"
 #include "guest/guest.h"
 
 static const char usage_text[] =
     "Usage: hcsb-guest [OPTIONS]\n"
     "\n"
-    "Emulates the bridge behaviour of the Linux GCS (hcsshim v0.11.8) and\n"
-    "runs the requested processes on this machine instead of in a utility\n"
-    "VM (or, with --vsock, inside one).  Without --listen, --connect or\n"
-    "--vsock the bridge is spoken on stdin and stdout (like\n"
-    "`gcs -use-inouterr`); logs always go to stderr.\n"
+    "Speaks the bridge like the Linux GCS (hcsshim v0.11.8).  On a host it\n"
+    "emulates the guest: it runs the requested processes on this machine\n"
+    "and records storage and containers instead of making them.  Inside a\n"
+    "utility VM (--vsock) it acts like the GCS: it mounts VPMem layers\n"
+    "(with dm-linear and dm-verity), builds overlays and runs containers\n"
+    "with runc.  Without --listen, --connect or --vsock the bridge is\n"
+    "spoken on stdin and stdout (like `gcs -use-inouterr`); logs always go\n"
+    "to stderr.\n"
     "\n"
     "Options:\n"
     "  --stdio-dir DIR     where stdio relays are dialed: <DIR>/<port>.sock\n"
@@ -41,6 +45,8 @@ static const char usage_text[] =
     "                      stdio relay on CID 2 and the port the host chose\n"
     "  --vsock-cid N       the host's CID for --vsock (default 2)\n"
     "  --vsock-port N      the bridge port for --vsock (default 0x40000000)\n"
+    "  --emulate           with --vsock: emulate as on a host (record, do not\n"
+    "                      mount or run runc)\n"
     "  --allow-uvm-signal  let SignalProcess/ResizeConsole reach UVM "
     "processes\n"
     "                      (the real guest answers 0xC037010E)\n"
@@ -177,7 +183,7 @@ static void close_walk(uv_handle_t *h, void *arg) {
 int main(int argc, char **argv) {
   hcsb__guest_t *g = &guest;
   const char *stdio_opt = NULL, *listen_path = NULL, *connect_path = NULL;
-  int vsock_opt = 0;
+  int vsock_opt = 0, emulate = 0;
   unsigned long long max_frame = HCSB_DEFAULT_MAX_FRAME;
   uint32_t vsock_port = HCSB__G_VSOCK_BRIDGE_PORT;
   uv_loop_t loop;
@@ -216,6 +222,8 @@ int main(int argc, char **argv) {
       g->fail_at[g->nfail_at++] = (uint32_t)n;
     } else if (strcmp(a, "--vsock") == 0) {
       g->vsock = 1;
+    } else if (strcmp(a, "--emulate") == 0) {
+      emulate = 1;
     } else if ((strcmp(a, "--vsock-cid") == 0 ||
                 strcmp(a, "--vsock-port") == 0) &&
                has_val) {
@@ -315,6 +323,8 @@ int main(int argc, char **argv) {
   hcsb__decoder_init(&g->dec, g->max_frame);
 
   r = hcsb__gproc_init(g);
+  /* Inside a VM the guest acts (act.h); on a host it only ever emulates. */
+  if (r == 0 && g->vsock && !emulate) r = hcsb__ga_init(g);
   if (r == 0) r = start_signal(g, &g->sigterm, SIGTERM);
   if (r == 0) r = start_signal(g, &g->sigint, SIGINT);
   if (r == 0) r = start_signal(g, &g->sighup, SIGHUP);
@@ -347,6 +357,9 @@ int main(int argc, char **argv) {
 
   /* The loop ran dry: every handle is closed.  Collect every child. */
   hcsb__gproc_final_reap(g, 5000);
+  /* What the session made in the VM goes too: a respawned guest starts
+   * clean. */
+  if (g->act != NULL) hcsb__ga_final(g);
   hcsb__gwatch_clean();
   hcsb__gctr_teardown(g);
   hcsb__gmodify_teardown(g);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guest/act.h"
 #include "guest/guest.h"
 
 enum { RT_ADD = 1, RT_REMOVE = 2, RT_UPDATE = 4, RT_PREADD = 8, RT_ANY = 15 };
@@ -48,11 +49,8 @@ static const rtype_t rtypes[] = {
     {"SecurityPolicyFragment", RT_ANY, "SecurityPolicyFragment", NULL},
 };
 
-static void fail(hcsb__greq_t *r, uint32_t hr, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* "failed to unmarshal JSON in message "<body>": <what>" */
-static void fail(hcsb__greq_t *r, uint32_t hr, const char *fmt, ...) {
+void hcsb__gmodify_fail(hcsb__greq_t *r, uint32_t hr, const char *fmt, ...) {
   size_t n = r->len < HCSB__G_MAX_ECHO ? r->len : HCSB__G_MAX_ECHO;
   char *what = NULL;
   va_list ap;
@@ -247,17 +245,18 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
   if (hcsb__gdec_root(&d, req, "guestrequest.ModificationRequest") < 0 ||
       hcsb__gdec_str(&d, req, "ResourceType", &rtype) < 0 ||
       hcsb__gdec_str(&d, req, "RequestType", &reqtype) < 0) {
-    fail(r, HCSB_E_VMCOMPUTE_INVALID_JSON,
-         "failed to unmarshal request.Settings as ModifySettingRequest: "
-         "HRESULT 0xc037010d: %s",
-         d.err);
+    hcsb__gmodify_fail(
+        r, HCSB_E_VMCOMPUTE_INVALID_JSON,
+        "failed to unmarshal request.Settings as ModifySettingRequest: "
+        "HRESULT 0xc037010d: %s",
+        d.err);
     return;
   }
   if (reqtype[0] == '\0') reqtype = "Add";
   for (i = 0; i < sizeof rtypes / sizeof rtypes[0]; i++)
     if (strcmp(rtypes[i].name, rtype) == 0) t = &rtypes[i];
   if (t == NULL) {
-    fail(r, HCSB_E_FAIL, "invalid ResourceType '%s'", rtype);
+    hcsb__gmodify_fail(r, HCSB_E_FAIL, "invalid ResourceType '%s'", rtype);
     return;
   }
   settings = req != NULL ? hcsb__json_get(req, "Settings") : NULL;
@@ -266,9 +265,10 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
       (t->key != NULL && hcsb__gdec_str(&d, settings, t->key, &key) < 0) ||
       decode_detail(&d, t, settings, &detail, &verity_block) < 0) {
     free(detail);
-    fail(r, HCSB_E_VMCOMPUTE_INVALID_JSON,
-         "failed to unmarshal settings as %s: HRESULT 0xc037010d: %s",
-         t->go_name, d.err);
+    hcsb__gmodify_fail(
+        r, HCSB_E_VMCOMPUTE_INVALID_JSON,
+        "failed to unmarshal settings as %s: HRESULT 0xc037010d: %s",
+        t->go_name, d.err);
     return;
   }
 
@@ -281,9 +281,10 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
     uint32_t controller = 0, lun = 0;
     if (hcsb__gdec_u32(&d, settings, "Controller", &controller) < 0 ||
         hcsb__gdec_u32(&d, settings, "Lun", &lun) < 0) {
-      fail(r, HCSB_E_VMCOMPUTE_INVALID_JSON,
-           "failed to unmarshal settings as %s: HRESULT 0xc037010d: %s",
-           t->go_name, d.err);
+      hcsb__gmodify_fail(
+          r, HCSB_E_VMCOMPUTE_INVALID_JSON,
+          "failed to unmarshal settings as %s: HRESULT 0xc037010d: %s",
+          t->go_name, d.err);
       goto out;
     }
     snprintf(scsi_key, sizeof scsi_key, "scsi %" PRIu32 ":%" PRIu32, controller,
@@ -323,6 +324,20 @@ void hcsb__gh_modify(hcsb__greq_t *r) {
     goto out;
   }
 
+  /* Inside a VM the storage types are acted on (act-storage.c), and a
+   * container's constraints go to runc update (act-ctr.c). */
+  if (r->g->act != NULL && uvm &&
+      hcsb__ga_modify(r, t->name, bit == RT_ADD, settings, key, detail)) {
+    detail = NULL;
+    goto out;
+  }
+  if (r->g->act != NULL && !uvm) {
+    hcsb__gctr_t *c = hcsb__gctr_find(r->g, r->cid);
+    if (c != NULL && c->act != NULL) {
+      hcsb__ga_update(r, c, settings);
+      goto out;
+    }
+  }
   if (bit == RT_REMOVE) {
     x = find_res(r->g, uvm ? NULL : r->cid, t->name, key);
     if (x != NULL) res_free(r->g, x);
@@ -363,6 +378,16 @@ const hcsb__gres_t *hcsb__gmodify_mount_under(const hcsb__guest_t *g,
     if (x->key[n] == '\0' || x->key[n] == '/' || n == 1) return x;
   }
   return NULL;
+}
+
+int hcsb__gmodify_record(hcsb__guest_t *g, const char *type, const char *key,
+                         char *detail) {
+  return res_add(g, NULL, type, key, detail);
+}
+
+void hcsb__gmodify_forget(hcsb__guest_t *g, const char *type, const char *key) {
+  hcsb__gres_t *x = find_res(g, NULL, type, key);
+  if (x != NULL) res_free(g, x);
 }
 
 void hcsb__gmodify_teardown(hcsb__guest_t *g) {

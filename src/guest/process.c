@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest/act.h"
 #include "guest/guest.h"
 
 static void on_sigchld(uv_signal_t *h, int sig) {
@@ -244,6 +245,10 @@ static void on_reaped(hcsb__gproc_t *p, int status) {
   check_finished(p);
 }
 
+void hcsb__gproc_exited(hcsb__gproc_t *p, int wstatus) {
+  if (!p->reaped) on_reaped(p, wstatus);
+}
+
 void hcsb__gproc_reap(hcsb__guest_t *g) {
   hcsb__gproc_t *p;
   int status;
@@ -255,8 +260,13 @@ void hcsb__gproc_reap(hcsb__guest_t *g) {
     if (pid <= 0) break;
     TAILQ_FOREACH(p, &g->procs, link)
     if (!p->reaped && p->pid == pid) break;
-    /* No record: an orphaned descendant we adopted as subreaper. */
-    if (p != NULL) on_reaped(p, status);
+    /* No record: an orphaned descendant we adopted as subreaper (or, for
+     * the acting backend, one of its helpers, or a container process
+     * whose record comes when its runc command is done). */
+    if (p != NULL)
+      on_reaped(p, status);
+    else if (g->act != NULL)
+      hcsb__ga_reaped(g, pid, status);
   }
 }
 

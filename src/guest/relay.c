@@ -412,3 +412,67 @@ void hcsb__grelay_close(hcsb__grelay_t *r) {
   close_fd(&r->master);
   if (r->npumps == 0) relay_free(r);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Relays whose child ends exist before the sockets do (the acting
+ * backend: runc create makes the container's init long before the
+ * ExecuteProcess that starts it brings the stdio connections, and a pty
+ * master arrives from runc). */
+
+int hcsb__grelay_new_pipes(hcsb__guest_t *g, hcsb__grelay_t **out,
+                           int child_fds[3]) {
+  hcsb__grelay_t *r = calloc(1, sizeof *r);
+  int i, pfd[2];
+
+  *out = NULL;
+  for (i = 0; i < 3; i++) child_fds[i] = -1;
+  if (r == NULL) return -ENOMEM;
+  r->g = g;
+  r->mode = HCSB__GRELAY_PIPES;
+  r->master = -1;
+  for (i = 0; i < 3; i++) r->socks[i] = r->ends[i] = -1;
+  for (i = 0; i < 3; i++) {
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+      int err = -errno;
+      hcsb__grelay_discard_child_fds(child_fds, -1);
+      relay_free(r);
+      return err;
+    }
+    child_fds[i] = pfd[i == 0 ? 0 : 1];
+    r->ends[i] = pfd[i == 0 ? 1 : 0];
+  }
+  *out = r;
+  return 0;
+}
+
+int hcsb__grelay_new_master(hcsb__guest_t *g, int master,
+                            hcsb__grelay_t **out) {
+  hcsb__grelay_t *r = calloc(1, sizeof *r);
+  int i;
+
+  *out = NULL;
+  if (r == NULL) {
+    close(master);
+    return -ENOMEM;
+  }
+  r->g = g;
+  r->mode = HCSB__GRELAY_TTY;
+  r->master = master;
+  fcntl(master, F_SETFD, FD_CLOEXEC);
+  for (i = 0; i < 3; i++) r->socks[i] = r->ends[i] = -1;
+  *out = r;
+  return 0;
+}
+
+void hcsb__grelay_attach(hcsb__grelay_t *r, int socks[3]) {
+  int i;
+
+  for (i = 0; i < 3; i++) {
+    close_fd(&r->socks[i]);
+    r->socks[i] = socks[i];
+    socks[i] = -1;
+    /* The GCS's CloseUnusedPipes: no stdin connection is EOF for the
+     * child, no output connection makes its writes fail (EPIPE). */
+    if (r->mode == HCSB__GRELAY_PIPES && r->socks[i] < 0) close_fd(&r->ends[i]);
+  }
+}

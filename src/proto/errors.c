@@ -54,7 +54,8 @@ static const struct {
     {-EHOSTUNREACH, "host is unreachable"},
     {-ENETUNREACH, "network is unreachable"},
     {-ESRCH, "no such process"},
-    {-ECHILD, "no child processes"},
+    {-ECHILD, "a helper process failed"},
+    {-EHOSTDOWN, "the utility VM is down"},
     {-E2BIG, "argument list too long"},
     {-ERANGE, "result out of range"},
 };

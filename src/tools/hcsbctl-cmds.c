@@ -16,6 +16,7 @@ enum {
   OPT_PID,
   OPT_SIGNAL,
   OPT_FORCE,
+  OPT_LAYER_IMAGE,
   OPT_MAX
 };
 
@@ -25,6 +26,8 @@ typedef struct parsed_s {
   const char *val[OPT_MAX];
   const char **list; /* the repeatable option's values */
   size_t nlist;
+  const char **images; /* create --layer-image values */
+  size_t nimages;
 } parsed_t;
 
 /* Returns -1 to go on, or the exit status (help printed, usage error). */
@@ -32,7 +35,9 @@ static int parse(ctl_t *ctl, const char *cmd, int argc, char **argv,
                  const ctl_opt_t *opts, int list_id, int nops, parsed_t *p) {
   memset(p, 0, sizeof(*p));
   p->list = calloc((size_t)argc + 1, sizeof(*p->list));
-  if (p->list == NULL || ctl_args_init(&p->a, cmd, argc, argv, 0) != 0) {
+  p->images = calloc((size_t)argc + 1, sizeof(*p->images));
+  if (p->list == NULL || p->images == NULL ||
+      ctl_args_init(&p->a, cmd, argc, argv, 0) != 0) {
     ctl_errorf(ctl, "out of memory");
     return CTL_EXIT_FAILED;
   }
@@ -44,6 +49,8 @@ static int parse(ctl_t *ctl, const char *cmd, int argc, char **argv,
     if (id == OPT_JSON) ctl->line_json = 1;
     if (id == list_id)
       p->list[p->nlist++] = arg;
+    else if (id == OPT_LAYER_IMAGE)
+      p->images[p->nimages++] = arg;
     else
       p->val[id] = arg ? arg : "";
   }
@@ -66,6 +73,7 @@ static int parse_connect(ctl_t *ctl, const char *cmd, int argc, char **argv,
 
 static void parsed_free(parsed_t *p) {
   free(p->list);
+  free(p->images);
   ctl_args_free(&p->a);
 }
 
@@ -81,6 +89,14 @@ static void container_created(void *data, hcsb_container_t *c, int status,
   ctl_op_record(data, status, gerr);
 }
 
+/* hcsb_uvm_create_container hands the handle to its callback. */
+static void uvm_container_created(void *data, hcsb_container_t *c, int status,
+                                  const hcsb_guest_error_t *gerr) {
+  ctl_op_t *op = data;
+  op->container = c;
+  ctl_op_record(op, status, gerr);
+}
+
 static int do_create(ctl_t *ctl, parsed_t *p) {
   const char *id = p->a.operands[0];
   if (p->val[OPT_SPEC] == NULL)
@@ -91,6 +107,16 @@ static int do_create(ctl_t *ctl, parsed_t *p) {
     ctl_errorf(ctl, "create: cannot read %s: %s", p->val[OPT_SPEC],
                strerror(-rc));
     return CTL_EXIT_USAGE;
+  }
+  if (p->nimages && p->nlist) {
+    free(spec);
+    return ctl_usage_error(ctl, "create",
+                           "--layer and --layer-image exclude each other");
+  }
+  if (p->nimages && !ctl->uvm) {
+    free(spec);
+    return ctl_usage_error(ctl, "create",
+                           "--layer-image needs a utility VM (--uvm)");
   }
   if ((rc = ctl_need_conn(ctl)) != 0) {
     free(spec);
@@ -109,9 +135,23 @@ static int do_create(ctl_t *ctl, parsed_t *p) {
   ctl_op_t op;
   ctl_op_init(&op);
   hcsb_call_opts_t opts = ctl_call_opts(ctl);
-  hcsb_container_t *c;
-  rc = hcsb_conn_create_container(ctl->conn, &opts, &cfg, container_created,
-                                  &op, &c);
+  hcsb_container_t *c = NULL;
+  if (p->nimages) {
+    /* Each image becomes a VPMem device, then the overlay over them. */
+    hcsb_uvm_layer_t *layers = calloc(p->nimages, sizeof(*layers));
+    if (layers == NULL) {
+      free(spec);
+      return ctl_report(ctl, "create", -ENOMEM, NULL);
+    }
+    for (size_t i = 0; i < p->nimages; i++) layers[i].image_path = p->images[i];
+    cfg.layer_scratch_path = p->val[OPT_SCRATCH];
+    rc = hcsb_uvm_create_container(ctl->vm, &opts, &cfg, layers, p->nimages,
+                                   uvm_container_created, &op, NULL);
+    free(layers);
+  } else {
+    rc = hcsb_conn_create_container(ctl->conn, &opts, &cfg, container_created,
+                                    &op, &c);
+  }
   free(spec); /* the library copies what it keeps */
   if (rc == -EINVAL) {
     ctl_errorf(ctl,
@@ -121,10 +161,13 @@ static int do_create(ctl_t *ctl, parsed_t *p) {
   }
   if (rc != 0) return ctl_report(ctl, "create", rc, NULL);
   int st = ctl_op_finish(ctl, &op, "create");
+  if (p->nimages) c = op.container;
   if (st != 0) {
     int closed = 0;
-    hcsb_container_close(c, container_closed, &closed);
-    ctl_await(ctl, &closed);
+    if (c != NULL) {
+      hcsb_container_close(c, container_closed, &closed);
+      ctl_await(ctl, &closed);
+    }
     return st;
   }
   ctl_container_add(ctl, c);
@@ -134,6 +177,7 @@ static int do_create(ctl_t *ctl, parsed_t *p) {
 int ctl_cmd_create(ctl_t *ctl, int argc, char **argv) {
   static const ctl_opt_t opts[] = {{"spec", 0, 1, OPT_SPEC},
                                    {"layer", 0, 1, OPT_LAYER},
+                                   {"layer-image", 0, 1, OPT_LAYER_IMAGE},
                                    {"scratch", 0, 1, OPT_SCRATCH},
                                    {NULL, 0, 0, 0}};
   parsed_t p;
@@ -304,6 +348,11 @@ static void stats_format(props_t *pr, const hcsb_properties_t *props) {
     uint64_t v[] = {s->blkio_read_bytes, s->blkio_write_bytes,
                     s->blkio_read_ops, s->blkio_write_ops};
     stats_group(pr, &first, "Blkio", k, v, 4);
+  }
+  /* Then everything the guest sent, typed (hcsbridge/metrics.h). */
+  if (props->metrics != NULL) {
+    if (json) ctl_buf_printf(&pr->text, "%s\"Metrics\":", first ? "" : ",");
+    ctl_format_metrics(&pr->text, props->metrics, json);
   }
   if (json) ctl_buf_printf(&pr->text, "}\n");
 }
@@ -486,8 +535,11 @@ int ctl_cmd_delete(ctl_t *ctl, int argc, char **argv) {
     ctl_op_t op;
     ctl_op_init(&op);
     hcsb_call_opts_t copts = ctl_call_opts(ctl);
-    int rc = hcsb_conn_delete_container_state(ctl->conn, &copts, id,
-                                              ctl_op_done_cb, &op);
+    /* With a VM, its layer devices are released after the delete. */
+    int rc = ctl->vm ? hcsb_uvm_delete_container(ctl->vm, &copts, id,
+                                                 ctl_op_done_cb, &op)
+                     : hcsb_conn_delete_container_state(ctl->conn, &copts, id,
+                                                        ctl_op_done_cb, &op);
     st = rc ? ctl_report(ctl, "delete", rc, NULL)
             : ctl_op_finish(ctl, &op, "delete");
     ctl_container_t *ct = ctl_container_find(ctl, id);

@@ -19,6 +19,17 @@ static const char main_help[] =
     "stdin/stdout\n"
     "  --stdio-dir DIR   where stdio relay listeners are opened for unix and\n"
     "                    spawn transports (<DIR>/<port>.sock)\n"
+    "  --uvm             boot a utility VM (QEMU) and use the guest in it;\n"
+    "                    its image is built for this run by hcsb-mkuvm\n"
+    "                    (hcsb-guest by default), or taken as it is from:\n"
+    "  --uvm-image DIR   hcsb-mkuvm's output (default $HCSB_UVM_IMAGE)\n"
+    "  --uvm-guest \"PROGRAM ARGS\"  the guest program the VM's init runs\n"
+    "  --uvm-file SRC[:DEST]  one more file in the VM (repeatable; with a\n"
+    "                    built image ELF files bring their libraries, with\n"
+    "                    --uvm-image they are copied as they are)\n"
+    "  --uvm-accel tcg|kvm, --uvm-memory MB, --uvm-time-limit S\n"
+    "  With --uvm the VM's console log is kept (and named) only when the VM\n"
+    "  failed: it did not start, or it stopped while the command ran.\n"
     "  The built-in guest is $HCSB_GUEST, else hcsb-guest beside this "
     "program,\n"
     "  else " HCSB_LIBEXECDIR
@@ -44,6 +55,7 @@ static const char main_help[] =
     "  run [-t] [-i] [-e K=V]... [-w DIR] [--user U] [--] CMD [ARG]...\n"
     "                    run a process in the utility VM, relaying stdio\n"
     "  create ID --spec FILE [--layer DIR]... [--scratch DIR]\n"
+    "  create ID --spec FILE --layer-image IMG... [--scratch DIR]   (--uvm)\n"
     "  start [-a] ID     start the container and its init process\n"
     "  exec ID [-t] [-i] [-e K=V]... [-w DIR] [--user U] [--] CMD [ARG]...\n"
     "  kill ID [--pid PID] [-s SIGNAL]\n"
@@ -136,7 +148,16 @@ static const struct {
      "first)\n"
      "combined at <bundle>/rootfs, which becomes the spec's root.path;\n"
      "--scratch sets the scratch directory (also the layers' writable "
-     "part).\n"},
+     "part).\n"
+     "\n"
+     "  --layer-image IMG  (with --uvm) a layer as an ext4 image file "
+     "(hcsb-mklayer\n"
+     "                     makes one from a directory): each is hot-plugged\n"
+     "                     into the VM as a VPMem device and mounted, base\n"
+     "                     first; the overlay is made over their mounts.  The\n"
+     "                     same image twice is mounted once.  'delete' "
+     "releases\n"
+     "                     them again, newest first.\n"},
     {"start",
      "Usage: hcsbctl start [-a] ID\n"
      "\n"
@@ -183,7 +204,15 @@ static const struct {
      "{\"Cpu\":{\"TotalNs\",\"UserNs\",\"KernelNs\",\n"
      "\"ThrottledPeriods\",\"ThrottledTimeNs\"},\"Memory\":{...},\"Pids\":{...}"
      ",\n"
-     "\"Blkio\":{...}} with the groups the guest reported.\n"},
+     "\"Blkio\":{...}} with the groups the guest reported.  Then the whole\n"
+     "LCOWMetrics, typed, with containerd's cgroup v1 names: lines such as\n"
+     "cpu.usage.per_cpu.0, memory.total_rss, memory.usage.limit,\n"
+     "memory_oom_control.oom_kill, blkio.io_service_bytes_recursive Read 8:0 "
+     "N,\n"
+     "hugetlb.2MB.usage, network.eth0.rx_bytes, or the JSON member "
+     "\"Metrics\":{\"cpu\":\n"
+     "{\"usage\":{\"total\",\"kernel\",\"user\",\"per_cpu\":[...]},...},"
+     "\"memory\":{...},...}.\n"},
     {"shutdown",
      "Usage: hcsbctl shutdown ID [--force]\n"
      "\n"
@@ -195,7 +224,8 @@ static const struct {
      "Removes the guest's state of a stopped container "
      "(DeleteContainerState),\n"
      "after removing what 'create' in this session added for it (layers,\n"
-     "mounts, adapters), newest first.\n"},
+     "mounts, adapters), newest first; with --uvm, then its layer images'\n"
+     "VPMem mounts.\n"},
     {"modify",
      "Usage: hcsbctl modify --json FILE\n"
      "\n"

@@ -262,6 +262,11 @@ static void shell_quote(ctl_buf_t *b, const char *s) {
 
 static int connect_guest(ctl_t *ctl) {
   ctl_buf_t address = {0};
+  if (ctl->uvm) {
+    int st = ctl_uvm_connect(ctl);
+    if (st == 0) hcsb_conn_set_lost_cb(ctl->conn, conn_lost, ctl);
+    return st;
+  }
   if (ctl->guest) {
     ctl_buf_printf(&address, "%s", ctl->guest);
   } else if (ctl->spawn) {
@@ -379,6 +384,12 @@ int ctl_need_conn(ctl_t *ctl) {
 
 static void disconnect(ctl_t *ctl) {
   while (ctl->containers) ctl_container_forget(ctl, ctl->containers);
+  if (ctl->uvm) {
+    /* The connection is the VM's: closing the VM closes it. */
+    if (ctl->conn) hcsb_conn_set_lost_cb(ctl->conn, NULL, NULL);
+    ctl_uvm_close(ctl);
+    return;
+  }
   if (ctl->conn) {
     hcsb_conn_set_lost_cb(ctl->conn, NULL, NULL);
     ctl->closing++;
@@ -511,14 +522,32 @@ enum {
   G_VERBOSE,
   G_JSON,
   G_TIMEOUT,
-  G_VERSION
+  G_VERSION,
+  G_UVM,
+  G_UVM_IMAGE,
+  G_UVM_GUEST,
+  G_UVM_FILE,
+  G_UVM_ACCEL,
+  G_UVM_MEMORY,
+  G_UVM_TIME_LIMIT
 };
 
 static const ctl_opt_t global_opts[] = {
-    {"guest", 0, 1, G_GUEST},         {"spawn", 0, 1, G_SPAWN},
-    {"stdio-dir", 0, 1, G_STDIO_DIR}, {"verbose", 'v', 0, G_VERBOSE},
-    {"json", 0, 0, G_JSON},           {"timeout", 0, 1, G_TIMEOUT},
-    {"version", 0, 0, G_VERSION},     {NULL, 0, 0, 0},
+    {"guest", 0, 1, G_GUEST},
+    {"spawn", 0, 1, G_SPAWN},
+    {"stdio-dir", 0, 1, G_STDIO_DIR},
+    {"verbose", 'v', 0, G_VERBOSE},
+    {"json", 0, 0, G_JSON},
+    {"timeout", 0, 1, G_TIMEOUT},
+    {"version", 0, 0, G_VERSION},
+    {"uvm", 0, 0, G_UVM},
+    {"uvm-image", 0, 1, G_UVM_IMAGE},
+    {"uvm-guest", 0, 1, G_UVM_GUEST},
+    {"uvm-file", 0, 1, G_UVM_FILE},
+    {"uvm-accel", 0, 1, G_UVM_ACCEL},
+    {"uvm-memory", 0, 1, G_UVM_MEMORY},
+    {"uvm-time-limit", 0, 1, G_UVM_TIME_LIMIT},
+    {NULL, 0, 0, 0},
 };
 
 /* Parses the global options; returns -1 to go on, or an exit status. */
@@ -552,6 +581,38 @@ static int parse_globals(ctl_t *ctl, ctl_args_t *a) {
           return ctl_usage_error(ctl, NULL,
                                  "--timeout needs a positive number of ms");
         break;
+      case G_UVM:
+        ctl->uvm = 1;
+        break;
+      case G_UVM_IMAGE:
+        ctl->uvm_image = arg;
+        break;
+      case G_UVM_GUEST:
+        ctl->uvm_guest = arg;
+        break;
+      case G_UVM_FILE:
+        /* a->argc bounds how many there can be */
+        if (ctl->uvm_files == NULL &&
+            (ctl->uvm_files = calloc((size_t)a->argc, sizeof(char *))) == NULL)
+          return CTL_EXIT_FAILED;
+        ctl->uvm_files[ctl->nuvm_files++] = arg;
+        break;
+      case G_UVM_ACCEL:
+        if (strcmp(arg, "tcg") != 0 && strcmp(arg, "kvm") != 0)
+          return ctl_usage_error(ctl, NULL, "--uvm-accel wants tcg or kvm");
+        ctl->uvm_accel = arg;
+        break;
+      case G_UVM_MEMORY:
+        if (ctl_parse_u32(arg, &ctl->uvm_memory_mb) != 0 ||
+            ctl->uvm_memory_mb < 64)
+          return ctl_usage_error(ctl, NULL,
+                                 "--uvm-memory needs a number of MB (>= 64)");
+        break;
+      case G_UVM_TIME_LIMIT:
+        if (ctl_parse_u32(arg, &ctl->uvm_time_limit_s) != 0)
+          return ctl_usage_error(ctl, NULL,
+                                 "--uvm-time-limit needs a number of seconds");
+        break;
       case G_VERSION:
         ctl_printf(ctl, "hcsbctl %s (libhcsbridge %s)\n", HCSB_VERSION_STRING,
                    hcsb_version_string());
@@ -560,6 +621,13 @@ static int parse_globals(ctl_t *ctl, ctl_args_t *a) {
   }
   if (ctl->guest && ctl->spawn)
     return ctl_usage_error(ctl, NULL, "--guest and --spawn exclude each other");
+  if (ctl->uvm && (ctl->guest || ctl->spawn))
+    return ctl_usage_error(ctl, NULL,
+                           "--uvm starts its own guest: no --guest or --spawn");
+  if (!ctl->uvm &&
+      (ctl->uvm_image || ctl->uvm_guest || ctl->nuvm_files || ctl->uvm_accel ||
+       ctl->uvm_memory_mb || ctl->uvm_time_limit_s))
+    return ctl_usage_error(ctl, NULL, "the --uvm-* options need --uvm");
   if (a->noperands == 0) return ctl_usage_error(ctl, NULL, "no command given");
   return -1;
 }
@@ -589,6 +657,7 @@ int main(int argc, char **argv) {
   ctl_args_free(&a);
 
   disconnect(&ctl);
+  free(ctl.uvm_files);
   /* Everything written must reach its reader before the sinks close. */
   while ((ctl.out.queued || ctl.err.queued) && uv_run(&ctl.loop, UV_RUN_ONCE)) {
   }

@@ -183,12 +183,22 @@ struct ctl_s {
   ctl_container_t *containers;
   ctl_relay_t *relays;
   int fd_flags[3]; /* of fds 0-2 at start: libuv makes pipes non-blocking */
+  /* --uvm (hcsbctl-uvm.c) */
+  int uvm;
+  const char *uvm_image, *uvm_guest, *uvm_accel;
+  const char **uvm_files; /* SRC[:DEST] */
+  size_t nuvm_files;
+  uint32_t uvm_memory_mb, uvm_time_limit_s;
+  hcsb_uvm_t *vm;
+  char *uvm_tmp;          /* private directory: console log, built image */
+  const char *uvm_failed; /* why the console log is kept */
 };
 
 /* Outcome of one asynchronous operation. */
 typedef struct ctl_op_s {
   int done;
   int status;
+  hcsb_container_t *container; /* hcsb_uvm_create_container's handle */
   char *gerr;       /* the one-line guest error when status == HCSB_EGUEST */
   uint32_t hresult; /* and its HRESULT */
 } ctl_op_t;
@@ -221,6 +231,12 @@ int ctl_want_json(const ctl_t *ctl);
  * needs it parsed its arguments).  Returns 0, or the exit status after
  * reporting the failure. */
 int ctl_need_conn(ctl_t *ctl);
+
+/* Boots the utility VM (--uvm) and sets ctl->conn; returns 0 or the exit
+ * status after reporting the failure.  ctl_uvm_close stops it and cleans
+ * up (keeping the console log when the VM failed). */
+int ctl_uvm_connect(ctl_t *ctl);
+void ctl_uvm_close(ctl_t *ctl);
 
 /* Looks up a container by ID, attaching to it (no RPC) when this session
  * does not know it yet.  Returns NULL after reporting an error. */
@@ -270,6 +286,10 @@ int ctl_cmd_delete(ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_modify(ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_stacks(ctl_t *ctl, int argc, char **argv);
 int ctl_cmd_caps(ctl_t *ctl, int argc, char **argv);
+
+/* Appends the typed metrics (hcsbctl-stats.c): "group.field value" lines,
+ * or a JSON object with containerd's cgroup v1 field names. */
+void ctl_format_metrics(ctl_buf_t *b, const hcsb_metrics_t *m, int json);
 
 /* Option parsing shared by the sub-commands (hcsbctl-util.c). */
 typedef struct ctl_opt_s {
