@@ -269,13 +269,15 @@ int hcsb__listen_unix(uv_loop_t *loop, const char *path, uint32_t timeout_ms,
   struct sockaddr_storage ss;
   socklen_t len;
   int rc = hcsb__sockaddr_unix(&ss, &len, path);
-  if (rc == 0) rc = clear_stale(path, &ss, len);
   if (rc != 0) return rc;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   struct stat st;
-  if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
-    rc = -errno;
+  /* A file in the way is looked at only when there is one. */
+  rc = bind(fd, (struct sockaddr *)&ss, len) == 0 ? 0 : -errno;
+  if (rc == -EADDRINUSE && (rc = clear_stale(path, &ss, len)) == 0)
+    rc = bind(fd, (struct sockaddr *)&ss, len) == 0 ? 0 : -errno;
+  if (rc != 0) {
     close(fd);
     return rc;
   }
