@@ -3,7 +3,7 @@
  * Input: [max selector] [n] [n & 15 chunk-size bytes] [stream bytes...]
  *
  * The stream is decoded three ways: by a tiny reference model written from
- * PROTOCOL.md §2 (walk headers, Size < 16 stops everything, Size > max is
+ * protocol.md §3 (walk headers, Size < 16 stops everything, Size > max is
  * skipped), fed whole to a decoder, and fed in the chunk sizes the input
  * names to a second decoder.  All three must report the same events with
  * the same headers and body bytes.  Each chunk is copied into a buffer of
@@ -64,7 +64,7 @@ static void push(run_t *r, int kind, const hcsb__hdr_t *hdr,
   }
 }
 
-/* What PROTOCOL.md §2.1/§2.7 say the stream contains. */
+/* What protocol.md §3.1/§3.7 say the stream contains. */
 static void model(run_t *r, const uint8_t *s, size_t n, uint32_t max) {
   size_t off = 0;
   hcsb__hdr_t h;

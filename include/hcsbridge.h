@@ -8,6 +8,10 @@
  *   hcsbridge/conn.h      guest connection, containers, processes, stdio
  *   hcsbridge/metrics.h   LCOWMetrics (cgroup v1 Metrics) as typed structs
  *   hcsbridge/uvm.h       the utility VM: QEMU, VPMem layers, containers
+ *
+ * "protocol.md §N.M" in these headers is a section of the protocol
+ * document, doc/protocol.md in the source tree, installed as
+ * $(docdir)/protocol.md (e.g. /usr/local/share/doc/hcsbridge/protocol.md).
  */
 #ifndef HCSBRIDGE_H
 #define HCSBRIDGE_H

@@ -1,5 +1,5 @@
 /* Containers through the API against hcsb-guest: the full lifecycle as
- * hcsshim drives it (PROTOCOL.md §8.7), exits and their notifications, and
+ * hcsshim drives it (protocol.md §9.6), exits and their notifications, and
  * connection loss. */
 #include <signal.h>
 #include <stdio.h>

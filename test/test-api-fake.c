@@ -321,7 +321,7 @@ static void test_notifications(void) {
 }
 
 /* The exact requests: Create's ContainerConfig and ExecuteProcess's
- * ProcessParameters (PROTOCOL.md §6.1, §6.4). */
+ * ProcessParameters (protocol.md §7.1, §7.4). */
 static void test_request_shapes(void) {
   const char *args[] = {"/bin/echo", "a b", "c\"d"};
   const char *env[] = {"A=1", "PATH=/bin"};
@@ -425,6 +425,9 @@ static void test_request_shapes(void) {
   CHECK_EQ(json_object_get_int64(
                hcsb__json_get(hcsb__json_get(o, "Options"), "Signal")),
            15);
+  /* The exec's size travelled in consoleSize: no ResizeConsole for it
+   * (the one so far is the init's). */
+  CHECK_EQ(s.count[slot(HCSB_MSG_RESIZE_CONSOLE)], 1);
 
   /* Kill: SignalProcess without Options. */
   CHECK_EQ(hcsb_process_kill(q, NULL, NULL, NULL), 0);
@@ -446,10 +449,47 @@ static void test_request_shapes(void) {
     uint32_t code = 5;
     CHECK_EQ(hcsb_process_exit_code(q, &code), -ENODATA);
   }
+
+  /* A UVM process with a pty: the size travels as ConsoleSize [height,
+   * width], where hcsshim puts it; no ResizeConsole follows. */
+  hcsb_process_t *u = NULL;
+  api_proc_t r3;
+  memset(&pc, 0, sizeof(pc));
+  pc.command_args = args;
+  pc.ncommand_args = 1;
+  pc.emulate_console = 1; /* no stdio: this peer has no relay listeners */
+  pc.console_width = 100;
+  pc.console_height = 30;
+  memset(&r3, 0, sizeof(r3));
+  unsigned waits = s.count[slot(HCSB_MSG_WAIT_FOR_PROCESS)];
+  CHECK_EQ(
+      hcsb_conn_create_process(s.conn, NULL, &pc, api_proc_created, &r3, &u),
+      0);
+  RUN_UNTIL(&s.loop, r3.created);
+  CHECK_EQ(r3.create_status, 0);
+  o = last(&s, HCSB_MSG_EXECUTE_PROCESS);
+  CHECK_STR(inner_string(o, "ContainerId", NULL), HCSB_NULL_CONTAINER_ID);
+  CHECK_STR(inner_string(o, "Settings", "ProcessParameters"),
+            "{\"CommandArgs\":[\"/bin/echo\"],\"EmulateConsole\":true,"
+            "\"ConsoleSize\":[30,100]}");
+  /* Its wait, which follows the create as a resize would, went out; a
+   * DumpStacks after it is answered only once everything before it was
+   * read. */
+  while (s.count[slot(HCSB_MSG_WAIT_FOR_PROCESS)] == waits)
+    uv_run(&s.loop, UV_RUN_ONCE);
+  {
+    unsigned dumps = s.count[slot(HCSB_MSG_DUMP_STACKS)];
+    CHECK_EQ(hcsb_conn_dump_stacks(s.conn, NULL, NULL, NULL), 0);
+    while (s.count[slot(HCSB_MSG_DUMP_STACKS)] == dumps)
+      uv_run(&s.loop, UV_RUN_ONCE);
+  }
+  CHECK_EQ(s.count[slot(HCSB_MSG_RESIZE_CONSOLE)], 1);
+
   hcsb_process_close(p, api_closed_flag, &closed);
   hcsb_process_close(q, api_closed_flag, &closed);
+  hcsb_process_close(u, api_closed_flag, &closed);
   hcsb_container_close(c, api_closed_flag, &closed);
-  while (closed < 3) uv_run(&s.loop, UV_RUN_ONCE);
+  while (closed < 4) uv_run(&s.loop, UV_RUN_ONCE);
   finish(&s);
 }
 

@@ -388,7 +388,8 @@ static void test_uvm_signal_resize_and_signal_death(void) {
   api_proc_free(&r);
 
   /* A tty process: output comes through the pty; the console size in the
-   * config is not applied (logged), the process still runs. */
+   * config goes as ConsoleSize, which this guest ignores as the real one
+   * does; the process still runs. */
   memset(&cfg, 0, sizeof(cfg));
   cfg.command_args = (const char *const[]){
       "/bin/sh", "-c", "tty >/dev/null && echo is-a-tty", NULL};
@@ -645,7 +646,7 @@ static void test_conn_close_with_open_handles(void) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Bring-up listeners (PROTOCOL.md §1.3-§1.5) */
+/* Bring-up listeners (protocol.md §2.2-§2.3) */
 
 typedef struct dial_s {
   uv_pipe_t pipe;

@@ -164,5 +164,23 @@ else
   not_ok "fan-out with far too few descriptors (exit $rc): $out $(cat "$tmp/err")"
 fi
 
+# The summary's verdicts, from saved RESULT lines: the fan-out line says
+# met when every process was verified, MISSED otherwise.
+bench_script=${srcdir:-.}/scripts/bench
+for ok in 32 31; do
+  printf '%s\n' \
+    "RESULT impl=raw label=calls mode=seq conc=1 ops_s=1000 p50_us=10.0 p99_us=20.0 allocs_op=0.00" \
+    "RESULT impl=hcsbridge label=calls mode=seq conc=1 ops_s=900 p50_us=11.0 p99_us=22.0 allocs_op=2.00" \
+    "RESULT impl=hcsbridge label=fanout conns=4 procs=8 ok=$ok max_stall_ms=1.5" >"$tmp/saved"
+  want=met
+  [ $ok -eq 32 ] || want=MISSED
+  out=$("$bench_script" --summarize "$tmp/saved" 2>&1)
+  if printf '%s\n' "$out" | grep -q "^  fan-out 4 x 8: all processes right  *$ok of 32  *$want\$"; then
+    ok "bench --summarize: fan-out $ok of 32 is $want"
+  else
+    not_ok "bench --summarize: fan-out $ok of 32: $out"
+  fi
+done
+
 echo "test-bench: $passed passed, $failed failed"
 [ $failed -eq 0 ]

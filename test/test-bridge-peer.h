@@ -60,7 +60,7 @@ void peer_wait_gate(peer_t *p);
 void peer_open_gate(peer_t *p);
 
 /* Answers NegotiateProtocol (which must be the first frame, ID 1) with the
- * Linux GCS's reply (PROTOCOL.md §5.1). */
+ * Linux GCS's reply (protocol.md §6.1). */
 void peer_negotiate(peer_t *p);
 
 #define PEER_NEGOTIATE_BODY                                                    \

@@ -33,7 +33,7 @@ typedef struct expect_s {
   { -(e), 0, (f), HCSB_ERRCLASS_##c }
 
 static const expect_t rows[] = {
-    /* The four the issue names, then the rest of CONSTANTS.md. */
+    /* The four the issue names, then the rest of protocol.md §10.2. */
     HR(0xC037010Eu, NE, NOT_FOUND),
     HR(0x80070490u, NE | ST, NOT_FOUND),
     HR(0xC0370109u, TO, DEADLINE_EXCEEDED),
@@ -65,6 +65,7 @@ static const expect_t rows[] = {
     EN(EBADF, CL, UNAVAILABLE),
     EN(ECONNRESET, CL, UNAVAILABLE),
     EN(EPIPE, CL, UNAVAILABLE),
+    EN(ECHILD, CL, UNAVAILABLE), /* a spawned guest exited */
     EN(ETIMEDOUT, TO, DEADLINE_EXCEEDED),
     EN(ENOTSUP, NS, NOT_IMPLEMENTED),
     EN(ENOSYS, NS, NOT_IMPLEMENTED),

@@ -755,6 +755,46 @@ static void test_uvm_emulate_console(void) {
   stop_ok(&c);
 }
 
+/* ConsoleSize [height, width] in ProcessParameters: the real guest has no
+ * such field, so a UVM process's pty starts 0x0 whatever the host sent (GNU
+ * stty prints "0 0"); --allow-uvm-signal sizes it from a well-formed one
+ * and ignores anything else. */
+static void test_uvm_console_size(void) {
+  static const char *const capable[] = {"--allow-uvm-signal", NULL};
+  static const char *const sizes[] = {"[25,90]",   "[25]",   "\"25x90\"",
+                                      "[70000,1]", "[-1,5]", "[25,90,1]"};
+  char more[256], out[256];
+  int allow, l1, s1;
+  uint64_t id;
+  size_t i;
+  uint32_t pid, port;
+  gc_t c;
+
+  for (allow = 0; allow < 2; allow++) {
+    gc_start(&c, allow ? capable : NULL, 0);
+    gc_negotiate(&c);
+    id = 2;
+    for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+      snprintf(more, sizeof more,
+               "\"EmulateConsole\":true,\"CreateStdOutPipe\":true,"
+               "\"ConsoleSize\":%s",
+               sizes[i]);
+      port = 41 + (uint32_t)i + 10 * (uint32_t)allow;
+      l1 = gc_listen(&c, port);
+      pid = exec_ok(&c, id++, GC_NULL_ID, sh_params("stty size", more), 0, port,
+                    0);
+      s1 = gc_accept(l1, 1000);
+      memset(out, 0, sizeof out);
+      gc_read_all(s1, out, sizeof out, 3000);
+      CHECK_STR(out, allow && i == 0 ? "25 90\r\n" : "0 0\r\n");
+      CHECK_EQ(wait_exit(&c, id++, GC_NULL_ID, pid), 0);
+      close(s1);
+      close(l1);
+    }
+    stop_ok(&c);
+  }
+}
+
 static void test_missing_listener_and_late_listener(void) {
   long long t0;
   gc_t c;
@@ -1105,8 +1145,8 @@ static void test_container_stdio_signals_tty(void) {
   CHECK_EQ(wait_exit(&c, 16, "c1", tty), 9);
   gc_read_all(s[4], out, sizeof out, 3000);
 
-  /* §8.6: a non-tty exec is reported only after the host drained and
-   * closed its output. */
+  /* protocol.md §9.5: a non-tty exec is reported only after the host drained
+   * and closed its output. */
   {
     int l6 = gc_listen(&c, 106), s6;
     echoer = exec_ok(&c, 17, "c1",
@@ -1617,6 +1657,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(uvm_wait_timeout_then_wait),
     TEST_ENTRY(uvm_exit_codes_and_errors),
     TEST_ENTRY(uvm_emulate_console),
+    TEST_ENTRY(uvm_console_size),
     TEST_ENTRY(missing_listener_and_late_listener),
     TEST_ENTRY(container_lifecycle_and_notification),
     TEST_ENTRY(container_create_errors),

@@ -31,6 +31,7 @@ typedef struct run_s {
   size_t olen, ocap, elen, ecap;
   int status; /* exit status, or 128+signal */
   int exited;
+  int keep_in; /* R_KEEP_STDIN */
 } run_t;
 
 enum {
@@ -39,7 +40,19 @@ enum {
   R_OWN_PGRP = 4,     /* hcsbctl leads a process group of its own, as a
                          shell's foreground job does: kill(-pid) is what a
                          terminal's Ctrl-C does to it */
+  R_CAPABLE = 8,      /* a guest that signals and sizes UVM processes (the
+                         emulator with --allow-uvm-signal); the built-in
+                         one refuses, as a real GCS does */
+  R_KEEP_STDIN = 16,  /* stdin stays open after the input was written */
 };
+
+/* The --spawn command of a guest able to signal and size UVM processes. */
+static const char *capable_spawn(void) {
+  static char cmd[PATH_MAX + 64];
+  snprintf(cmd, sizeof cmd, "exec '%s' --allow-uvm-signal",
+           hcsb_test_build_path("src/hcsb-guest"));
+  return cmd;
+}
 
 static double timeout_scale(void) {
   const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
@@ -87,12 +100,17 @@ static void rstart_v(run_t *r, int flags, const char *input, size_t input_len,
   memset(r, 0, sizeof(*r));
   r->input = input;
   r->input_len = input_len;
+  r->keep_in = (flags & R_KEEP_STDIN) != 0;
   CHECK(pipe(pin) == 0 && pipe(pout) == 0 && pipe(perr) == 0);
-  size_t n = 0;
+  size_t n = 0, k = 1;
   while (args[n]) n++;
-  char **argv = calloc(n + 2, sizeof(*argv));
+  char **argv = calloc(n + 4, sizeof(*argv));
   CHECK(argv != NULL);
-  for (size_t i = 0; i < n; i++) argv[i + 1] = (char *)args[i];
+  if (flags & R_CAPABLE) {
+    argv[k++] = "--spawn";
+    argv[k++] = (char *)capable_spawn();
+  }
+  for (size_t i = 0; i < n; i++) argv[k++] = (char *)args[i];
   r->pid = fork();
   CHECK(r->pid >= 0);
   if (r->pid == 0) {
@@ -123,7 +141,7 @@ static void rstart_v(run_t *r, int flags, const char *input, size_t input_len,
   r->err = perr[0];
   fcntl(r->in, F_SETFL, O_NONBLOCK);
   signal(SIGPIPE, SIG_IGN);
-  if (input == NULL || input_len == 0) {
+  if ((input == NULL || input_len == 0) && !r->keep_in) {
     close(r->in);
     r->in = -1;
   }
@@ -160,7 +178,8 @@ static int rpump(run_t *r, int (*cond)(run_t *), double ms) {
     if (cond && cond(r)) return 1;
     struct pollfd p[3];
     int n = 0;
-    if (r->in >= 0) p[n++] = (struct pollfd){.fd = r->in, .events = POLLOUT};
+    if (r->in >= 0 && r->input_off < r->input_len)
+      p[n++] = (struct pollfd){.fd = r->in, .events = POLLOUT};
     if (r->out >= 0) p[n++] = (struct pollfd){.fd = r->out, .events = POLLIN};
     if (r->err >= 0) p[n++] = (struct pollfd){.fd = r->err, .events = POLLIN};
     double left = deadline - now_ms();
@@ -175,7 +194,7 @@ static int rpump(run_t *r, int (*cond)(run_t *), double ms) {
             write(r->in, r->input + r->input_off, r->input_len - r->input_off);
         if (w > 0) r->input_off += (size_t)w;
         if (w < 0 && errno != EAGAIN) r->input_off = r->input_len;
-        if (r->input_off == r->input_len) {
+        if (r->input_off == r->input_len && !r->keep_in) {
           close(r->in);
           r->in = -1;
         }
@@ -417,14 +436,15 @@ static int saw_ready(run_t *r) {
  * to hcsbctl, or with R_OWN_PGRP to its whole process group as a terminal
  * does, and collects the outcome. */
 static void run_and_signal(run_t *r, int flags, const char *script, int sig) {
-  rstart(r, flags, NULL, "run", "--", "/bin/sh", "-c", script, NULL);
+  rstart(r, flags | R_CAPABLE, NULL, "run", "--", "/bin/sh", "-c", script,
+         NULL);
   CHECK(rpump(r, saw_ready, 10000 * timeout_scale()));
   CHECK(kill(flags & R_OWN_PGRP ? -r->pid : r->pid, sig) == 0);
   rfinish(r);
 }
 
-/* SIGINT to hcsbctl reaches the process (the emulator allows signalling UVM
- * processes with --allow-uvm-signal, which the built-in guest gets). */
+/* SIGINT to hcsbctl reaches the process (a guest that can signal UVM
+ * processes: the emulator with --allow-uvm-signal). */
 static void test_run_forwards_sigint(void) {
   run_t r;
   run_and_signal(&r, 0, TRAP_INT READY_LOOP, SIGINT);
@@ -500,24 +520,30 @@ static int pty_reap(pid_t pid, int master, const char *out) {
   return status;
 }
 
-/* A pty as hcsbctl's terminal: raw mode while the process runs (our "\r"
- * reaches the guest's pty unchanged), the window size at start and after
- * SIGWINCH, and the terminal restored afterwards. */
+/* A pty as hcsbctl's terminal, with a guest that can size UVM processes:
+ * raw mode while the process runs (our "\r" reaches the guest's pty
+ * unchanged), the window size from the start (it travels in the request:
+ * the process's first look sees it) and after SIGWINCH, and the terminal
+ * restored afterwards. */
 static void test_run_tty_terminal(void) {
   int master, slave;
   struct winsize ws = {.ws_row = 30, .ws_col = 100};
   CHECK(openpty(&master, &slave, NULL, NULL, &ws) == 0);
-  char *argv[] = {NULL, "run",
-                  "-t", "-i",
-                  "--", "/bin/sh",
-                  "-c", "read a; stty size; read x; stty size; echo \"got:$x\"",
+  char *argv[] = {NULL,
+                  "--spawn",
+                  (char *)capable_spawn(),
+                  "run",
+                  "-t",
+                  "-i",
+                  "--",
+                  "/bin/sh",
+                  "-c",
+                  "stty size; read x; stty size; echo \"got:$x\"",
                   NULL};
   pid_t pid = pty_start(master, slave, argv);
-  /* The initial size is applied before input is relayed; a later resize
-   * travels on the bridge while input takes its own relay, hence the pause
-   * before typing after it. */
+  /* A later resize travels on the bridge while input takes its own relay,
+   * hence the pause before typing after it. */
   char out[4096];
-  CHECK(write(master, "a\r", 2) == 2);
   size_t len = pty_read_until(master, out, sizeof out, 0, "30 100\r",
                               15000 * timeout_scale());
   if (strstr(out, "30 100\r")) {
@@ -538,12 +564,63 @@ static void test_run_tty_terminal(void) {
   CHECK_HAS(out, "30 100\r");
   CHECK_HAS(out, "40 120\r");
   CHECK_HAS(out, "got:go");
+  CHECK(strstr(out, "hcsbctl:") == NULL); /* nothing refused */
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   struct termios t;
   CHECK(tcgetattr(slave, &t) == 0);
   CHECK((t.c_lflag & (ICANON | ECHO)) == (ICANON | ECHO));
   close(master);
   close(slave);
+}
+
+static size_t count_str(const char *hay, const char *needle) {
+  size_t n = 0;
+  for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++) n++;
+  return n;
+}
+
+/* The built-in guest, like a real GCS, leaves a UVM process's terminal 0x0
+ * (the size went in the request as ConsoleSize, and it ignores that) and
+ * refuses resizes: hcsbctl finds out with one ResizeConsole at start and
+ * says so once, without -v; later window changes are not sent. */
+static void test_run_tty_size_refused(void) {
+  int master, slave;
+  struct winsize ws = {.ws_row = 30, .ws_col = 100};
+  CHECK(openpty(&master, &slave, NULL, NULL, &ws) == 0);
+  char *argv[] = {
+      NULL, "-vv",     "run", "-t",
+      "--", "/bin/sh", "-c",  "stty size; read x; stty size; echo \"got:$x\"",
+      NULL};
+  pid_t pid = pty_start(master, slave, argv);
+  char out[65536];
+  size_t len = pty_read_until(master, out, sizeof out, 0, "0 0\r",
+                              15000 * timeout_scale());
+  if (strstr(out, "0 0\r")) {
+    ws.ws_row = 40;
+    ws.ws_col = 120;
+    CHECK(ioctl(master, TIOCSWINSZ, &ws) == 0); /* SIGWINCH to hcsbctl */
+    usleep((useconds_t)(300000 * timeout_scale()));
+    CHECK(write(master, "go\r", 3) == 3);
+    pty_read_until(master, out, sizeof out, len, "got:go",
+                   15000 * timeout_scale());
+  }
+  int status = pty_reap(pid, master, out);
+  close(master);
+  close(slave);
+  CHECK_HAS(out, "got:go");
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  /* The size was in the request... */
+  CHECK_HAS(out, "ConsoleSize\\\":[30,100]");
+  /* ...the guest ignored it and refused the one check... */
+  CHECK_EQ(count_str(out, "0 0\r"), 2);
+  CHECK_EQ(count_str(out, "send ResizeConsole (0x"), 1);
+  CHECK_EQ(count_str(out,
+                     "hcsbctl: run: the guest cannot size the process's "
+                     "terminal (guest error 0xC037010E"),
+           1);
+  CHECK_HAS(out, "a Linux GCS leaves a UVM process's terminal at 0x0");
+  /* ...and the window change was not sent. */
+  CHECK(strstr(out, "40 120") == NULL);
 }
 
 static long rss_kib(pid_t pid) {
@@ -843,9 +920,12 @@ static void test_script_container_workflow(void) {
   run_t r;
   rstart(&r, 0, NULL, "script", "--keep-going", script, NULL);
   rfinish(&r);
+  /* The exec's "exit 3" is the process's, not hcsbctl's 3 (a connection
+   * failure): the status is passed on, and the message says whose it is. */
   CHECK_EQ(r.status, 3);
   CHECK_HAS(r.ebuf,
-            "hcsbctl: script: line 7 failed with exit status 3: exec c1 -- ");
+            "hcsbctl: script: line 7: the process exited with status "
+            "3: exec c1 -- ");
   CHECK_HAS(r.ebuf, "exec-err\n");
   CHECK_HAS(r.obuf, "in exec\n");
   /* The init's PID, as the container printed it, is in the process list. */
@@ -872,8 +952,9 @@ static void test_script_container_workflow(void) {
       r.obuf,
       "c1 exited: GracefulExit (Result 0x00000000, init exit code 143)\n");
   /* Only the exec line failed. */
-  const char *f = strstr(r.ebuf, "failed with exit status");
-  CHECK(f != NULL && strstr(f + 1, "failed with exit status") == NULL);
+  CHECK(strstr(r.ebuf, "failed with exit status") == NULL);
+  const char *f = strstr(r.ebuf, "the process exited with status");
+  CHECK(f != NULL && strstr(f + 1, "the process exited with status") == NULL);
   rfree(&r);
 }
 
@@ -979,14 +1060,16 @@ static void test_script_shutdown_and_more(void) {
   CHECK_HAS(r.obuf, "exec-tty\r\n");
   CHECK_HAS(r.ebuf, "hcsbctl: kill: process 999999999 is not running\n");
   CHECK_HAS(r.ebuf,
-            "line 6 failed with exit status 1: kill s1 --pid 999999999\n");
+            "line 6 failed with exit status 1 (the guest refused or "
+            "failed the operation): kill s1 --pid 999999999\n");
   CHECK_HAS(
       r.obuf,
       "s1 exited: GracefulExit (Result 0x00000000, init exit code 143)\n");
   CHECK_HAS(r.obuf,
             "s2 exited: ForcedExit (Result 0x00000000, init exit code 137)\n");
   CHECK_HAS(r.obuf, "attached-init\n");
-  CHECK_HAS(r.ebuf, "line 14 failed with exit status 6: start --attach s3\n");
+  CHECK_HAS(r.ebuf,
+            "line 14: the process exited with status 6: start --attach s3\n");
   CHECK_HAS(r.obuf, "s3 exited: UnexpectedExit (Result 0x00000000)\n");
   CHECK_EQ(r.status, 1); /* the first failure's */
   rfree(&r);
@@ -1023,7 +1106,9 @@ static void test_script_wait_connection_lost(void) {
   CHECK_HAS(r.obuf, "{\"Id\":\"l1\",\"End\":\"ConnectionLost\"}\n");
   CHECK_HAS(r.ebuf,
             "hcsbctl: wait: connection lost before the container exited");
-  CHECK_HAS(r.ebuf, "line 5 failed with exit status 3: wait --json l1\n");
+  CHECK_HAS(r.ebuf,
+            "line 5 failed with exit status 3 (connection or "
+            "transport failure): wait --json l1\n");
   rfree(&r);
 }
 
@@ -1039,7 +1124,8 @@ static void test_script_stops_at_failure(void) {
       "hcsbctl: ps: no container nosuch in this guest (guest error 0xC037010E");
   CHECK(strstr(r.ebuf, "spawns a new, empty guest") == NULL);
   CHECK_HAS(r.ebuf,
-            "hcsbctl: script: line 2 failed with exit status 1: ps nosuch\n");
+            "hcsbctl: script: line 2 failed with exit status 1 (the "
+            "guest refused or failed the operation): ps nosuch\n");
   /* One caps output only. */
   const char *first = strstr(r.obuf, "{\"Version\"");
   CHECK(first != NULL && strstr(first + 1, "{\"Version\"") == NULL);
@@ -1158,11 +1244,40 @@ static void test_connection_failure_exit_3(void) {
   CHECK_STR(r.obuf, "");
   rfree(&r);
 
-  /* A guest that exits at once. */
+  /* A guest that exits at once: how it ended, not what the stream did. */
   rstart(&r, 0, NULL, "--spawn", "exit 0", "caps", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 3);
-  CHECK_HAS(r.ebuf, "hcsbctl: cannot connect to the guest (spawn:exit 0): ");
+  CHECK_STR(r.ebuf,
+            "hcsbctl: cannot connect to the guest (spawn:exit 0): the "
+            "guest program exited with status 0 before negotiating\n");
+  rfree(&r);
+
+  /* A guest program that does not exist (the shell says 127), also when
+   * hcsbctl opens the bridge itself (--stdio-dir with a spawned guest). */
+  for (int with_dir = 0; with_dir < 2; with_dir++) {
+    if (with_dir)
+      rstart(&r, 0, NULL, "--spawn", "/no/such/guest 2>/dev/null",
+             "--stdio-dir", hcsb_test_tmpdir(), "caps", NULL);
+    else
+      rstart(&r, 0, NULL, "--spawn", "/no/such/guest 2>/dev/null", "caps",
+             NULL);
+    rfinish(&r);
+    CHECK_EQ(r.status, 3);
+    CHECK_STR(r.ebuf,
+              "hcsbctl: cannot connect to the guest (spawn:/no/such/guest "
+              "2>/dev/null): the guest program exited with status 127 before "
+              "negotiating (127: the shell found no such command)\n");
+    rfree(&r);
+  }
+
+  rstart(&r, 0, NULL, "--spawn", "kill -KILL $$", "run", "--", "true", NULL);
+  rfinish(&r);
+  CHECK_EQ(r.status, 3);
+  CHECK_STR(r.ebuf,
+            "hcsbctl: cannot connect to the guest (spawn:kill -KILL $$): the "
+            "guest program was killed by signal 9 (SIGKILL) before "
+            "negotiating\n");
   rfree(&r);
 }
 
@@ -1337,6 +1452,102 @@ static void read_small(const char *path, char *buf, size_t len) {
   close(fd);
   CHECK(n > 0);
   buf[n] = '\0';
+}
+
+/* Waits until `path` exists and is not empty, pumping r's output. */
+static void await_file(run_t *r, const char *path) {
+  double deadline = now_ms() + 10000 * timeout_scale();
+  struct stat st;
+  while (!(stat(path, &st) == 0 && st.st_size > 0) && now_ms() < deadline)
+    rpump(r, NULL, 20);
+  CHECK(stat(path, &st) == 0 && st.st_size > 0);
+}
+
+static int dir_is_empty(const char *path) {
+  DIR *d = opendir(path);
+  struct dirent *e;
+  int empty = 1;
+  CHECK(d != NULL);
+  while ((e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) empty = 0;
+  closedir(d);
+  return empty;
+}
+
+/* 4. A signal while connecting: the spawned guest (a session of its own,
+ * so only hcsbctl's cleanup can stop it) is killed, its private stdio
+ * directory removed, one line says why, and the exit status is 128+N. */
+static void test_signal_while_connecting(void) {
+  static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+  const char *tmp = tmp_path("sigtmp"), *pidfile = tmp_path("sleeper.pid");
+  char cmd[PATH_MAX + 64], want[64], buf[32];
+  CHECK(mkdir(tmp, 0700) == 0);
+  setenv("TMPDIR", tmp, 1); /* where the private stdio directory goes */
+  snprintf(cmd, sizeof cmd, "echo $$ > '%s'; exec sleep 77", pidfile);
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    run_t r;
+    unlink(pidfile);
+    rstart(&r, i == 1 ? R_OWN_PGRP : 0, NULL, "--spawn", cmd, "caps", NULL);
+    await_file(&r, pidfile);
+    CHECK(!dir_is_empty(tmp)); /* the guest's stdio directory */
+    /* SIGINT as a terminal sends it: to hcsbctl's whole group. */
+    CHECK(kill(i == 1 ? -r.pid : r.pid, sigs[i]) == 0);
+    rfinish(&r);
+    snprintf(want, sizeof want, "hcsbctl: stopped by SIG%s\n",
+             sigs[i] == SIGTERM  ? "TERM"
+             : sigs[i] == SIGINT ? "INT"
+                                 : "HUP");
+    CHECK_STR(r.ebuf, want);
+    CHECK_EQ(r.status, 128 + sigs[i]);
+    read_small(pidfile, buf, sizeof buf);
+    check_gone((pid_t)atoi(buf), (pid_t)atoi(buf), "the spawned guest");
+    CHECK(dir_is_empty(tmp));
+    rfree(&r);
+  }
+  unsetenv("TMPDIR");
+}
+
+/* 4. The socket hcsbctl listens on for a guest that never dials is removed
+ * on a signal, as on --timeout. */
+static void test_signal_while_listening(void) {
+  const char *sock = tmp_path("listen.sock");
+  char addr[PATH_MAX + 16];
+  snprintf(addr, sizeof addr, "unix://%s", sock);
+  run_t r;
+  rstart(&r, 0, NULL, "--guest", addr, "caps", NULL);
+  double deadline = now_ms() + 10000 * timeout_scale();
+  struct stat st;
+  while (stat(sock, &st) != 0 && now_ms() < deadline) rpump(&r, NULL, 20);
+  CHECK(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode));
+  CHECK(kill(r.pid, SIGTERM) == 0);
+  rfinish(&r);
+  CHECK_STR(r.ebuf, "hcsbctl: stopped by SIGTERM\n");
+  CHECK_EQ(r.status, 128 + SIGTERM);
+  CHECK(stat(sock, &st) != 0);
+  rfree(&r);
+}
+
+static int saw_caps(run_t *r) {
+  return r->obuf && strstr(r->obuf, "{\"Version\":4,") != NULL;
+}
+
+/* 4. A signal while `script -` waits for its next line: the same. */
+static void test_signal_while_script_waits(void) {
+  const char *pidfile = tmp_path("guest.pid");
+  char cmd[PATH_MAX * 2], buf[32];
+  snprintf(cmd, sizeof cmd, "echo $$ > '%s'; exec '%s'", pidfile,
+           hcsb_test_build_path("src/hcsb-guest"));
+  run_t r;
+  rstart(&r, R_KEEP_STDIN, "caps --json\n", "--spawn", cmd, "script", "-",
+         NULL);
+  CHECK(rpump(&r, saw_caps, 10000 * timeout_scale()));
+  CHECK(kill(r.pid, SIGTERM) == 0);
+  rfinish(&r);
+  CHECK_STR(r.ebuf, "hcsbctl: stopped by SIGTERM\n");
+  CHECK_EQ(r.status, 128 + SIGTERM);
+  read_small(pidfile, buf, sizeof buf);
+  check_gone((pid_t)atoi(buf), (pid_t)atoi(buf), "the spawned guest");
+  rfree(&r);
 }
 
 /* 1. COMMAND --help prints that help and exits 0, whatever the guest. */
@@ -1567,6 +1778,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(run_forwards_sigint),
     TEST_ENTRY(run_timeout),
     TEST_ENTRY(run_tty_terminal),
+    TEST_ENTRY(run_tty_size_refused),
     TEST_ENTRY(run_output_backpressure),
     TEST_ENTRY(run_broken_stdout),
     TEST_ENTRY(vm_transport_entropy_and_log),
@@ -1599,6 +1811,9 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(spawn_echo_peer_fails_at_once),
     TEST_ENTRY(verbose_levels_and_secrets),
     TEST_ENTRY(ps_help_image_name),
+    TEST_ENTRY(signal_while_connecting),
+    TEST_ENTRY(signal_while_listening),
+    TEST_ENTRY(signal_while_script_waits),
 };
 
 int main(int argc, char **argv) {

@@ -37,7 +37,7 @@ static const struct {
 };
 
 static void test_msg_enum_values(void) {
-  /* The public enum against CONSTANTS.md, one by one. */
+  /* The public enum against protocol.md §3.5, one by one. */
   static const uint32_t enum_req[] = {HCSB_MSG_CREATE,
                                       HCSB_MSG_START,
                                       HCSB_MSG_SHUTDOWN_GRACEFUL,
@@ -91,7 +91,8 @@ static void test_msg_response_type(void) {
 
   for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
     CHECK_U64(hcsb_msg_response_type(msgs[i].req), msgs[i].resp);
-  /* Unknown identifiers keep everything but the top nibble (§2.6). */
+  /* Unknown identifiers keep everything but the top nibble (protocol.md §3.6).
+   */
   CHECK_U64(hcsb_msg_response_type(0x10109901u), 0x20109901u);
   CHECK_U64(hcsb_msg_response_type(0x10100b02u), 0x20100b02u);
   CHECK_U64(hcsb_msg_response_type(0), 0x20000000u);
@@ -185,7 +186,7 @@ static void test_strerror(void) {
   static const int listed[] = {0,           HCSB_EGUEST, -ETIMEDOUT, -ECANCELED,
                                -ECONNRESET, -EPIPE,      -EPROTO,    -EMSGSIZE,
                                -ENOTCONN,   -ENOBUFS,    -ENOMEM,    -EINVAL,
-                               -ENOTSUP,    -4095};
+                               -ENOTSUP,    -ECHILD,     -4095};
   size_t i, j;
 
   for (i = 0; i < sizeof(listed) / sizeof(listed[0]); i++) {

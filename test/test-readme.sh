@@ -61,5 +61,18 @@ else
   not_ok "README quick start and scripts/quickstart disagree"
 fi
 
+# Every option scripts/bench takes is in the README's Benchmark section.
+bench_opts=$(sed -n '/^#   scripts\/bench /p' "$srcdir/scripts/bench" | grep -o -- '--[a-z-]*' | sort -u)
+section=$(sed -n '/^Benchmark$/,/^Fuzzing$/p' "$readme")
+missing=""
+for o in $bench_opts; do
+  printf '%s\n' "$section" | grep -q -- "$o" || missing="$missing $o"
+done
+if [ -n "$bench_opts" ] && [ -z "$missing" ]; then
+  ok "README documents every scripts/bench option: $(echo $bench_opts)"
+else
+  not_ok "README's Benchmark section lacks:$missing (options: $bench_opts)"
+fi
+
 echo "test-readme: $passed passed, $failed failed"
 [ $failed -eq 0 ]

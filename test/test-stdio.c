@@ -434,7 +434,8 @@ static void test_stdout_stderr_eof_then_closed(void) {
   CHECK_EQ(v.got[1], 5);
   CHECK_MEM(v.out[1], "oops\n", 5);
 
-  /* The guest waits for our close before it reports the exit (§8.6). */
+  /* The guest waits for our close before it reports the exit
+   * (protocol.md §9.5). */
   RUN_UNTIL(peer_pump(&out) && peer_pump(&err));
   CHECK_EQ(out.eof, 1);
   CHECK_EQ(err.eof, 1);

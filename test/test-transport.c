@@ -369,16 +369,48 @@ static void test_spawn_stubborn_guest_killed(void) {
   CHECK(!exists(dir));
 }
 
-static void test_spawn_command_fails(void) {
+/* A spawned guest gone before it negotiated: the open says so (-ECHILD)
+ * rather than what the stream did (EOF, reset, or EPIPE when our first
+ * write found it gone), and hcsb_bridge_guest_exit() says how it ended. */
+static void spawn_gone(const char *address, int want_status, int want_signal) {
   fx_t fx;
+  int st = -1, sig = -1;
   fx_setup(&fx, NULL);
-  CHECK_EQ(fx_connect(&fx, "spawn:exit 3"), 0);
+  CHECK_EQ(hcsb_bridge_guest_exit(fx.b, &st, &sig), -ENOENT); /* nothing yet */
+  CHECK_EQ(fx_connect(&fx, address), 0);
   fx_run_until(&fx, &fx.ready_n, 1);
-  /* Gone before it read a byte: EOF or reset when we read, or EPIPE if our
-   * first write already found it gone. */
-  CHECK(fx.ready_status == -ECONNRESET || fx.ready_status == -EPIPE);
+  CHECK_EQ(fx.ready_status, -ECHILD);
+  CHECK_STR(hcsb_strerror(fx.ready_status),
+            "the guest program exited before negotiating");
+  CHECK_EQ(hcsb_bridge_guest_exit(fx.b, &st, &sig), 1);
+  CHECK_EQ(st, want_status);
+  CHECK_EQ(sig, want_signal);
   int cause = hcsb_bridge_close_cause(fx.b);
   CHECK(cause == UV_EOF || cause == UV_ECONNRESET || cause == UV_EPIPE);
+  fx_finish(&fx, 1);
+}
+
+static void test_spawn_command_fails(void) {
+  spawn_gone("spawn:exit 3", 3, 0);
+  spawn_gone("spawn:/no/such/guest 2>/dev/null", 127, 0); /* not found */
+  spawn_gone("spawn:kill -KILL $$", 0, SIGKILL);
+}
+
+/* A guest that closes the stream but keeps running: the open's failure
+ * waits a moment for an exit that does not come, then reports the stream
+ * (the guest is killed when the bridge closes). */
+static void test_spawn_stream_closed_guest_alive(void) {
+  fx_t fx;
+  int st = -1, sig = -1;
+  fx_setup(&fx, NULL);
+  uv_update_time(&fx.loop);
+  uint64_t t0 = uv_now(&fx.loop);
+  CHECK_EQ(fx_connect(&fx, "spawn:exec sleep 30 <&- >&-"), 0);
+  fx_run_until(&fx, &fx.ready_n, 1);
+  uv_update_time(&fx.loop);
+  CHECK(fx.ready_status == -ECONNRESET || fx.ready_status == -EPIPE);
+  CHECK(uv_now(&fx.loop) - t0 >= 900); /* it waited for the exit */
+  CHECK_EQ(hcsb_bridge_guest_exit(fx.b, &st, &sig), 0);
   fx_finish(&fx, 1);
 }
 
@@ -869,6 +901,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(spawn),
       TEST_ENTRY(spawn_stubborn_guest_killed),
       TEST_ENTRY(spawn_command_fails),
+      TEST_ENTRY(spawn_stream_closed_guest_alive),
       TEST_ENTRY(spawn_echo_peer_is_no_gcs),
       TEST_ENTRY(spawn_unready_group_killed_at_once),
       TEST_ENTRY(hybrid_connect),

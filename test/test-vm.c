@@ -77,7 +77,7 @@ static void test_vm_caps(void) {
   vm_open(&g, &loop);
   caps = hcsb_conn_caps(g.conn);
   CHECK(caps != NULL);
-  /* What hcsshim's GCS v0.11.8 answers (PROTOCOL.md sec. 12). */
+  /* What hcsshim's GCS v0.11.8 answers (protocol.md §11.1). */
   CHECK_STR(caps->runtime_os_type, "Linux");
   CHECK_EQ(caps->nschema_versions, 1);
   CHECK_EQ(caps->schema_versions[0].major, 2);

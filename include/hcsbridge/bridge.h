@@ -76,8 +76,9 @@ HCSB_EXTERN void hcsb_bridge_set_disconnect_cb(hcsb_bridge_t *b,
 HCSB_EXTERN void hcsb_bridge_set_data(hcsb_bridge_t *b, void *data);
 HCSB_EXTERN void *hcsb_bridge_get_data(const hcsb_bridge_t *b);
 
-/* Opens the transport named by `address` (see the syntax above), then sends
- * NegotiateProtocol (min = max = 4) and waits for its answer.  `cb` runs once.
+/* Opens the transport named by `address` (the syntax is at hcsb_addr_parse()
+ * in messages.h), then sends NegotiateProtocol (min = max = 4) and waits
+ * for its answer.  `cb` runs once.
  * Calls made before `cb` are queued and sent, in order, after negotiation.
  * Returns 0, -EINVAL (bad address), -EALREADY (already opened). */
 HCSB_EXTERN int hcsb_bridge_connect(hcsb_bridge_t *b, const char *address,
@@ -129,6 +130,17 @@ HCSB_EXTERN int hcsb_bridge_close_cause(const hcsb_bridge_t *b);
 HCSB_EXTERN uv_loop_t *hcsb_bridge_loop(const hcsb_bridge_t *b);
 /* The parsed address the bridge was connected with (NULL for open_fd). */
 HCSB_EXTERN const hcsb_addr_t *hcsb_bridge_address(const hcsb_bridge_t *b);
+/* The guest a spawn: address started: returns 1 once it has exited and
+ * been reaped, with its exit status in *exit_status (127: the shell found
+ * no such command, 126: not executable) or the signal that killed it in
+ * *term_signal (the other is 0; either pointer may be NULL); 0 while it
+ * runs; -ENOENT when the bridge started no guest (other transports,
+ * hcsb_bridge_open_fd) or is closed.  When such a guest ends the stream
+ * before the negotiation ended, the open fails with -ECHILD once its exit
+ * is known (the bridge waits up to a second for it), so this answers in
+ * the ready callback.  Added in 0.2.0. */
+HCSB_EXTERN int hcsb_bridge_guest_exit(const hcsb_bridge_t *b, int *exit_status,
+                                       int *term_signal);
 
 typedef struct hcsb_bridge_stats_s {
   uint64_t calls_started;

@@ -46,6 +46,8 @@ HCSB_EXTERN const char *hcsb_version_string(void);
  *   -ECONNRESET  the connection was lost (EOF, read error, untrustworthy byte
  *                stream); hcsb_bridge_close_cause() tells the original cause
  *   -EPIPE       a write to the guest failed
+ *   -ECHILD      a guest started by a spawn: address exited before the
+ *                negotiation ended (hcsb_bridge_guest_exit() says how)
  *   -EPROTO      the guest's response could not be decoded, or its type does
  *                not match the request
  *   -EMSGSIZE    the guest's response exceeded the configured frame limit
@@ -86,7 +88,7 @@ typedef struct hcsb_guest_error_s {
   const hcsb_error_record_t *records; /* nrecords entries */
 } hcsb_guest_error_t;
 
-/* HRESULTs seen on the bridge (CONSTANTS.md). */
+/* HRESULTs seen on the bridge (protocol.md §10.2). */
 #define HCSB_S_OK 0x00000000u
 #define HCSB_E_NOTIMPL 0x80004001u
 #define HCSB_E_FAIL 0x80004005u
@@ -107,7 +109,7 @@ typedef struct hcsb_guest_error_s {
 #define HCSB_E_PROCESS_ALREADY_STOPPED 0x8037011Fu
 
 /* Symbolic name of an HRESULT ("E_NOTIMPL", "VmcomputeSystemNotFound", ...)
- * for every value in CONSTANTS.md; NULL for values it does not know.
+ * for every value in protocol.md §10.2; NULL for values it does not know.
  * Names are the Windows SDK's for generic codes (S_OK, E_NOTIMPL, E_FAIL,
  * E_INVALIDARG; ERROR_NOT_FOUND for 0x80070490 and for the bare Win32 codes
  * ERROR_*) and hcsshim's without the Hr/Err prefix for compute codes
@@ -128,7 +130,7 @@ HCSB_EXTERN int hcsb_guest_error_format(const hcsb_guest_error_t *err,
                                         char *buf, size_t len);
 
 /* ------------------------------------------------------------------------ */
-/* Message identifiers (PROTOCOL.md §2.4-§2.6) */
+/* Message identifiers (protocol.md §3.4-§3.6) */
 
 #define HCSB_MSG_TYPE_MASK 0xF0000000u
 #define HCSB_MSG_TYPE_REQUEST 0x10000000u
@@ -182,7 +184,7 @@ typedef enum hcsb_msg_e {
 HCSB_EXTERN uint32_t hcsb_msg_response_type(uint32_t request_type);
 
 /* "NegotiateProtocol", "NegotiateProtocolResponse", "ContainerNotification";
- * NULL for an identifier not in CONSTANTS.md. */
+ * NULL for an identifier not in protocol.md §3.5. */
 HCSB_EXTERN const char *hcsb_msg_name(uint32_t type);
 
 /* ------------------------------------------------------------------------ */

@@ -95,7 +95,8 @@ typedef void (*hcsb_guest_log_cb)(void *data,
                                   const hcsb_guest_log_record_t *record);
 
 typedef struct hcsb_conn_options_s {
-  /* Transport address (see bridge.h).  Ignored by hcsb_conn_open_bridge. */
+  /* Transport address (the syntax: hcsb_addr_parse() in messages.h).
+   * Ignored by hcsb_conn_open_bridge. */
   const char *address;
   /* Timeouts in ms.  0 means none (in hcsb_call_opts_t, 0 means "this
    * default" instead).
@@ -111,7 +112,7 @@ typedef struct hcsb_conn_options_s {
   uint32_t call_timeout_ms;         /* default for RPCs; default 300000 */
   uint32_t shutdown_timeout_ms;     /* Shutdown/Terminate; default 30000 */
   uint32_t stdio_accept_timeout_ms; /* guest's dial of a relay; default 30000 */
-  /* Bring-up helpers (PROTOCOL.md §1.3-§1.5), each optional, on the same
+  /* Bring-up helpers (protocol.md §2.2-§2.3), each optional, on the same
    * listening transport as the bridge: */
   int entropy; /* listen on port 1; write 512 random bytes to the dialer */
   hcsb_guest_log_cb guest_log_cb; /* listen on port 109; records to this */
@@ -166,7 +167,7 @@ HCSB_EXTERN int hcsb_conn_open_bridge(hcsb_bridge_t *bridge,
  * the host lets go of the processes' stdio streams and listeners, the
  * bring-up listeners and the bridge.  (What the guest does once its bridge
  * is gone is its own: a v0.11 GCS exits, which stops the utility VM
- * (PROTOCOL.md §1.7); the emulator ends its session and kills what it
+ * (protocol.md §2.4); the emulator ends its session and kills what it
  * started.)
  * Every pending operation of the connection, its containers and its
  * processes completes with -ECANCELED; container waits with end CLOSED and
@@ -226,7 +227,7 @@ HCSB_EXTERN void hcsb_conn_set_notify_cb(hcsb_conn_t *conn,
  * caller's, or a fresh random GUID per call); the guest logs it and tags its
  * span with it.  Besides, a v0.11 guest parents the span it opens for a
  * request on the OpenCensus span context sent as the request's `ocsc`
- * (PROTOCOL.md §4.2), which hcsshim fills from the caller's current span. */
+ * (protocol.md §5.2), which hcsshim fills from the caller's current span. */
 typedef struct hcsb_tracestate_entry_s {
   const char *key;   /* [a-z][a-z0-9_-*\/]* (or tenant@vendor), <= 256 */
   const char *value; /* printable ASCII without ',' and '=', 1..256 */
@@ -359,12 +360,12 @@ HCSB_EXTERN int hcsb_conn_delete_container_state(hcsb_conn_t *conn,
 /* ------------------------------------------------------------------------ */
 /* Modify builders: each returns 0 and a ModificationRequest JSON text in
  * *json_out (free with hcsb_free), or -EINVAL / -ENOMEM.  -EINVAL also for
- * a request type the resource does not take on a Linux guest (PROTOCOL.md
- * §7: SCSIDevice Remove only, VPCIDevice Add only, PodCgroupMemoryLimit
- * Update only, ContainerConstraints/SecurityPolicy* Add/Remove/Update, the
- * others Add/Remove; PreAdd never), a controller above 3, or a required
- * field missing (mount path of a directory, root path of layers, namespace
- * and ID of an adapter, a canonical VMBus GUID). */
+ * a request type the resource does not take on a Linux guest
+ * (protocol.md §8.1: SCSIDevice Remove only, VPCIDevice Add only,
+ * PodCgroupMemoryLimit Update only, ContainerConstraints/SecurityPolicy*
+ * Add/Remove/Update, the others Add/Remove; PreAdd never), a controller above
+ * 3, or a required field missing (mount path of a directory, root path of
+ * layers, namespace and ID of an adapter, a canonical VMBus GUID). */
 
 typedef enum hcsb_request_type_e {
   HCSB_REQUEST_ADD = 0,
@@ -433,7 +434,9 @@ typedef struct hcsb_verity_info_s {
 typedef struct hcsb_combined_layers_s {
   const char *container_id;
   const char *container_root_path; /* e.g. /run/gcs/c/<id>/rootfs */
-  const char *const *layer_paths;  /* base first */
+  const char *const *layer_paths;  /* top first: the guest joins them
+                                      into overlayfs' lowerdir as given
+                                      (protocol.md §8.5) */
   size_t nlayers;
   const char *scratch_path; /* NULL/"" = read-only overlay */
 } hcsb_combined_layers_t;
@@ -455,7 +458,7 @@ typedef struct hcsb_route_s {
  * the NIC comes up without addresses.  The negotiation does not tell the two
  * guests apart: the caller must know the guest image.
  *   HCSB_ADAPTER_SHAPE_V0_11 (0, the default): the flat shape of hcsshim
- *     v0.11.x guests (PROTOCOL.md §7): NamespaceID, ID, MacAddress,
+ *     v0.11.x guests (protocol.md §8): NamespaceID, ID, MacAddress,
  *     IPAddress, PrefixLength, GatewayAddress, IPv6Address,
  *     IPv6PrefixLength, IPv6GatewayAddress, DNSSuffix, DNSServerList,
  *     EnableLowMetric, EncapOverhead, VPCIAssigned.
@@ -565,11 +568,16 @@ typedef struct hcsb_process_config_s {
   int create_stdin_pipe;
   int create_stdout_pipe;
   int create_stderr_pipe;
-  uint16_t console_height;      /* ConsoleSize: applied with ResizeConsole */
-  uint16_t console_width;       /* once the process exists (0 = leave) */
-  int create_in_utility_vm;     /* run in the UVM even on a container */
-  const char *oci_process_json; /* container exec: the OCI process object;
-                                   NULL: built from the fields above */
+  /* With emulate_console, the pty's size at start (0 and 0: leave it).  It
+   * travels in the request: ConsoleSize for a UVM process (a Linux GCS
+   * ignores it, protocol.md §7.4), the OCI consoleSize for an exec built
+   * from these fields; a container's init and a caller's OCI process get
+   * it by ResizeConsole once they exist. */
+  uint16_t console_height;
+  uint16_t console_width;
+  int create_in_utility_vm;           /* run in the UVM even on a container */
+  const char *oci_process_json;       /* container exec: the OCI process object;
+                                         NULL: built from the fields above */
   const char *oci_specification_json; /* legacy v1 field: -ENOTSUP when set */
 } hcsb_process_config_t;
 
@@ -592,7 +600,8 @@ typedef struct hcsb_container_config_s {
   size_t nmapped_virtual_disks;
   const hcsb_mapped_directory_t *mapped_directories;
   size_t nmapped_directories;
-  const char *const *layers; /* guest paths, base first: CombinedLayers Add */
+  const char *const *layers; /* guest paths, top first (the wire order,
+                                protocol.md §8.5): CombinedLayers Add */
   size_t nlayers; /* root: <bundle>/rootfs, spec root.path set to it */
   const char *layer_scratch_path;          /* CombinedLayers ScratchPath */
   const hcsb_network_adapter_t *endpoints; /* Network Add (NamespaceID taken
@@ -888,8 +897,7 @@ HCSB_EXTERN int hcsb_process_exit_code(const hcsb_process_t *p, uint32_t *code);
 /* ResizeConsole (note the order: width, height).  Before the process exists
  * the size is kept and applied once it does (-ESRCH when the create
  * failed).  UVM processes: HCSB_EGUEST 0xC037010E from the Linux GCS.  The
- * config's console_width/height are applied the same way, for container
- * processes with a terminal only. */
+ * config's console_width/height need no call (see hcsb_process_config_t). */
 HCSB_EXTERN int hcsb_process_resize_console(hcsb_process_t *p,
                                             const hcsb_call_opts_t *opts,
                                             uint16_t width, uint16_t height,
@@ -900,7 +908,7 @@ HCSB_EXTERN int hcsb_process_resize_console(hcsb_process_t *p,
  * with libuv directly, or use the convenience calls below — not both.  Who
  * reads stdout/stderr directly must call hcsb_process_close_stdout/stderr
  * after EOF: a Linux guest reports a container process's exit only once
- * the host closed its end (PROTOCOL.md §8.6). */
+ * the host closed its end (protocol.md §9.5). */
 HCSB_EXTERN uv_stream_t *hcsb_process_stdin(const hcsb_process_t *p);
 HCSB_EXTERN uv_stream_t *hcsb_process_stdout(const hcsb_process_t *p);
 HCSB_EXTERN uv_stream_t *hcsb_process_stderr(const hcsb_process_t *p);
@@ -916,8 +924,8 @@ HCSB_EXTERN int hcsb_process_close_stderr(hcsb_process_t *p);
 /* Convenience reading: `cb` gets stdout (fd 1) and stderr (fd 2) bytes as
  * they arrive (`buf` is valid during the callback only: the connection
  * reads every process's output into one buffer); nread < 0 ends that
- * stream (UV_EOF at its end), after which
- * the library closes it so the guest can report the exit (PROTOCOL.md §8.6).
+ * stream (UV_EOF at its end), after which the library closes it so the
+ * guest can report the exit (protocol.md §9.5).
  * Stops reading from the guest while stopped (back-pressure).  May be
  * called before the create callback.  Returns -EINVAL when neither stdout
  * nor stderr was requested, -EPIPE when the streams are closed. */

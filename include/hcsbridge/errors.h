@@ -8,7 +8,7 @@
  * negative errno is classified by its value.  Nothing here allocates or
  * blocks; every function is safe from any thread.
  *
- * Which codes map to what (CONSTANTS.md "HRESULTs"; a code may be in more
+ * Which codes map to what (protocol.md §10.2; a code may be in more
  * than one predicate, exactly as in hcsshim):
  *
  *   predicate               HRESULTs                          errno statuses
@@ -18,9 +18,14 @@
  *                           stopped), 0x8037011F (process
  *                           already stopped), 0x80070490, 0x490
  *   hcsb_is_already_closed  0x6 ERROR_INVALID_HANDLE          -ENOTCONN,
- * -EBADF, -ECONNRESET, -EPIPE hcsb_is_timeout         0xC0370109
- * VmcomputeTimeout       -ETIMEDOUT hcsb_is_not_supported   0x80004001
- * E_NOTIMPL, 0xC037010B  -ENOTSUP, -ENOSYS UnknownMessage, 0xC037010C
+ *                                                             -EBADF,
+ *                                                             -ECONNRESET,
+ *                                                             -EPIPE,
+ *                                                             -ECHILD
+ *   hcsb_is_timeout         0xC0370109 VmcomputeTimeout       -ETIMEDOUT
+ *   hcsb_is_not_supported   0x80004001 E_NOTIMPL,             -ENOTSUP,
+ *                           0xC037010B UnknownMessage,        -ENOSYS
+ *                           0xC037010C
  *                           UnsupportedProtocolVersion,
  *                           0xC037010D InvalidJson, 0x32
  *                           NOT_SUPPORTED, 0xD INVALID_DATA,

@@ -35,7 +35,8 @@ extern "C" {
  * takes everything after the colon as the command):
  *   timeout=MS     accept/dial/handshake timeout (default 120000, 0 = none)
  *   stdio=DIR      directory for the stdio relay listeners <DIR>/<port>.sock
- *                  (unix, fd and spawn transports)
+ *                  (unix and fd transports; a spawn: address takes its
+ *                  directory in hcsb_addr_t.stdio_dir, set after parsing)
  *
  * Parsing is strict (anything else is -EINVAL): schemes and option names
  * are lower case; numbers are decimal or 0x-hexadecimal, without sign or
@@ -144,7 +145,7 @@ typedef struct hcsb_request_s {
     } service;
   } u;
   /* OpenCensus span context object text, sent after ActivityId as "ocsc"
-   * (PROTOCOL.md §4.2; see hcsb_conn_set_span_context); NULL: none. */
+   * (protocol.md §5.2; see hcsb_conn_set_span_context); NULL: none. */
   const char *ocsc;
 } hcsb_request_t;
 

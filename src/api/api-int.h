@@ -7,7 +7,7 @@
  *                notifications -> container waiters
  *   conn-rpc.c   connection-level RPCs (modify, dump stacks, delete state)
  *                and the record of mapped virtual disks
- *   builders.c   ModificationRequest builders (PROTOCOL.md §7)
+ *   builders.c   ModificationRequest builders (protocol.md §8)
  *   jw.c         a small JSON writer (no json-c objects on the hot paths)
  *   config.c     ProcessConfig -> ProcessParameters; generated IDs
  *   container.c  containers: create sequence, wait, lifecycle RPCs, close
@@ -238,7 +238,7 @@ typedef enum hcsb__conn_state_e {
   HCSB__CONN_CLOSED
 } hcsb__conn_state_t;
 
-/* The notification waiter of one container ID (PROTOCOL.md §6.15): lives
+/* The notification waiter of one container ID (protocol.md §7.13): lives
  * in the connection's map, outlives handle closes (a late notification is
  * still recognised), and is reused when the same ID is opened again. */
 typedef enum hcsb__cend_e {
@@ -501,6 +501,10 @@ void hcsb__container_conn_ended(hcsb_container_t *c);
  * or a container; *tty tells whether it has a terminal (-1 unknown). */
 int hcsb__process_params(const hcsb_process_config_t *config, int in_container,
                          char **json_out, int *tty);
+/* Whether those ProcessParameters carry the config's console size
+ * (ConsoleSize, or the OCI process's consoleSize). */
+int hcsb__process_size_sent(const hcsb_process_config_t *config,
+                            int in_container);
 /* 64 lower-case hex characters from libuuid randomness. */
 void hcsb__container_id_generate(char out[65]);
 /* Splits a command line as the guest does for UVM processes: words on

@@ -1,4 +1,4 @@
-/* UVM bring-up listeners (PROTOCOL.md §1.3, §1.5): the entropy port, without
+/* UVM bring-up listeners (protocol.md §2.2, §2.3): the entropy port, without
  * which the guest's init never starts the GCS, and the GCS log stream.
  *
  * Both listeners accept any number of dials (vsockexec re-dials; stdout and

@@ -1,5 +1,5 @@
 /* ModificationRequest builders, one per resource type the Linux GCS knows
- * (PROTOCOL.md §7).  Field names and omitempty behaviour follow the guest's
+ * (protocol.md §8).  Field names and omitempty behaviour follow the guest's
  * Go structs; request types a resource does not accept are refused here,
  * where the mistake is cheap to explain, rather than by the guest. */
 #include <stdint.h>

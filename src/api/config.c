@@ -1,5 +1,5 @@
 /* hcsshim's ProcessConfig mapped onto the bridge's ProcessParameters
- * (PROTOCOL.md §6.4), refusing what a Linux guest cannot honour, and the
+ * (protocol.md §7.4), refusing what a Linux guest cannot honour, and the
  * IDs the library makes up when the caller gives none. */
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +147,16 @@ static void put_uvm(hcsb__jw_t *w, const hcsb_process_config_t *c,
   }
   hcsb__jw_kbool(w, "EmulateConsole", c->emulate_console);
   put_pipes(w, c);
+  /* [height, width], where hcsshim's ProcessParameters has it.  A Linux
+   * GCS ignores it (protocol.md §7.4); guests that size the pty from it
+   * need no ResizeConsole for the first size. */
+  if (c->emulate_console && (c->console_height != 0 || c->console_width != 0)) {
+    hcsb__jw_key(w, "ConsoleSize");
+    hcsb__jw_arr(w);
+    hcsb__jw_u64(w, c->console_height);
+    hcsb__jw_u64(w, c->console_width);
+    hcsb__jw_arr_end(w);
+  }
   hcsb__jw_kbool(w, "CreateInUtilityVM", in_container);
 }
 
@@ -206,6 +216,15 @@ static int put_oci_process(hcsb__jw_t *w, const hcsb_process_config_t *c) {
   hcsb__jw_obj_end(w);
   hcsb__free_argv(argv, argc);
   return 0;
+}
+
+int hcsb__process_size_sent(const hcsb_process_config_t *c, int in_container) {
+  int uvm = !in_container || c->create_in_utility_vm;
+
+  if (!c->emulate_console || (c->console_height == 0 && c->console_width == 0))
+    return 0;
+  /* put_uvm's ConsoleSize, or put_oci_process's consoleSize. */
+  return uvm || (c->oci_process_json == NULL && has_command(c));
 }
 
 /* A caller's OCI process text: must be an object; its "terminal" decides

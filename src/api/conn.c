@@ -1,6 +1,6 @@
 /* The guest connection: opening (bring-up listeners, transport,
  * negotiation), loss, close, and container notifications fanned out to the
- * one waiter each container ID has (PROTOCOL.md §6.15, §8.1). */
+ * one waiter each container ID has (protocol.md §7.13, §9.6). */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>

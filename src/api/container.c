@@ -1,5 +1,5 @@
 /* Containers: the ContainerConfig -> ModifySettings... + Create sequence
- * (PROTOCOL.md §8.7), waits fed by the connection's notification waiter,
+ * (protocol.md §9.6), waits fed by the connection's notification waiter,
  * and the lifecycle RPCs. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -513,7 +513,7 @@ int hcsb_conn_create_container(hcsb_conn_t *conn, const hcsb_call_opts_t *opts,
   r = build_plan(config, id, &plan, &terminal);
   if (r != 0) return r;
   /* The waiter exists before Create is sent, so an early notification
-   * cannot be missed (PROTOCOL.md §6.1). */
+   * cannot be missed (protocol.md §7.1). */
   r = attach(conn, id, 1, &c);
   if (r != 0) {
     plan_free(plan);

@@ -1,5 +1,5 @@
 /* Processes: ExecuteProcess with its stdio listeners opened first, the one
- * outstanding WaitForProcess that reports the exit (PROTOCOL.md §8.6),
+ * outstanding WaitForProcess that reports the exit (protocol.md §9.5),
  * signals and console resizes (queued until the process exists), close. */
 #include <stdlib.h>
 #include <string.h>
@@ -198,7 +198,7 @@ static int process_send(hcsb__op_t *op) {
 }
 
 /* Sends now, or parks the op until the process exists (hcsshim users hit
- * resizes that raced the create: PROTOCOL.md §10). */
+ * resizes that raced the create: protocol.md §12). */
 static int process_start_op(hcsb_process_t *p, hcsb__op_t *op) {
   int r;
 
@@ -307,18 +307,12 @@ int hcsb_process_resize_console(hcsb_process_t *p, const hcsb_call_opts_t *opts,
   return resize(p, opts, width, height, cb, data);
 }
 
-/* The config's console size, once the process exists. */
+/* The config's console size, once the process exists, when the request did
+ * not carry it (the init of a container, a caller's OCI process); a UVM
+ * process's size always travels in the request (ConsoleSize). */
 static void initial_resize(hcsb_process_t *p) {
   if (p->console_width == 0 && p->console_height == 0) return;
-  if (p->uvm) {
-    hcsb__api_log(
-        p->obj.conn, HCSB_LOG_DEBUG, NULL,
-        "process %u: console size not applied (the guest cannot resize "
-        "UVM processes)",
-        (unsigned)p->pid);
-    return;
-  }
-  if (p->tty != 1) return;
+  if (p->uvm || p->tty != 1) return;
   if (resize(p, NULL, p->console_width, p->console_height, NULL, NULL) != 0)
     hcsb__api_log(p->obj.conn, HCSB_LOG_WARN, NULL,
                   "process %u: could not apply the console size",
@@ -429,8 +423,10 @@ int hcsb__process_create(hcsb_conn_t *conn, hcsb_container_t *c,
   }
   p->uvm = c == NULL || config->create_in_utility_vm;
   p->tty = tty < 0 && c != NULL ? c->spec_terminal : tty;
-  p->console_width = config->console_width;
-  p->console_height = config->console_height;
+  if (!hcsb__process_size_sent(config, c != NULL)) {
+    p->console_width = config->console_width;
+    p->console_height = config->console_height;
+  }
   op = hcsb__op_new(&p->obj, opts, conn->call_timeout_ms, &create_op, &r);
   /* Listeners before the request: the guest dials before it answers. */
   if (op != NULL) r = open_stdio(p, config);

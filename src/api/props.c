@@ -1,4 +1,4 @@
-/* GetProperties (PROTOCOL.md §6.8): the RPC, the Properties text's top
+/* GetProperties (protocol.md §7.8): the RPC, the Properties text's top
  * level and its ProcessList (LCOWMetrics: metrics.c).
  *
  * Why not json-c here: a process list costs json-c five allocations per

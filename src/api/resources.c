@@ -4,7 +4,7 @@
  * recorded under the container ID with the request that undoes it, and
  * released newest first when a create fails and before
  * DeleteContainerState.  A real guest refuses to delete the state of a
- * container whose overlay is still mounted (PROTOCOL.md §12), so the order
+ * container whose overlay is still mounted (protocol.md §7.11), so the order
  * is not cosmetic.
  *
  * The records live in the container ID's waiter, not in the handle: they

@@ -1,6 +1,6 @@
 /* Stdio relays of one process: up to three one-shot listeners, the streams
  * they accept, stdin writes and half-close, stdout/stderr reads paced by the
- * caller (PROTOCOL.md §8.5, §8.6).
+ * caller (protocol.md §9.3, §9.5).
  *
  * Lifetime: the object embeds one timer, closed last by hcsb__stdio_close().
  * Memory is freed once that close callback ran *and* libuv has returned every
@@ -119,7 +119,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
 
   if (nread == 0) return; /* EAGAIN */
   if (nread < 0) {
-    /* The guest reports the exit only once we closed our end (§8.6). */
+    /* The guest reports the exit only once we closed our end
+     * (protocol.md §9.5). */
     r->done = 1;
     close_stream(r);
     s->read_cb(s->read_data, r->fd, NULL, nread);

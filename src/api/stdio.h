@@ -1,6 +1,6 @@
 /* Stdio relays of one process, and the UVM bring-up listeners.  Internal.
  *
- * The host listens and the guest dials (PROTOCOL.md §1.1, §8.5): listeners
+ * The host listens and the guest dials (protocol.md §2.1, §9.3): listeners
  * are bound by the time hcsb__stdio_open() returns, so ExecuteProcess can be
  * sent right after.  Built on src/bridge/transport.h.
  */

@@ -1,4 +1,4 @@
-/* OpenCensus span contexts sent as a request's `ocsc` (PROTOCOL.md §4.2),
+/* OpenCensus span contexts sent as a request's `ocsc` (protocol.md §5.2),
  * so a v0.11 guest parents its "opengcs::bridge::request" span on the
  * caller's.
  *

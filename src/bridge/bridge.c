@@ -137,14 +137,56 @@ void hcsb_bridge_stats(const hcsb_bridge_t *b, hcsb_bridge_stats_t *out) {
   out->queued_bytes = hcsb__writer_queued(b);
 }
 
+int hcsb_bridge_guest_exit(const hcsb_bridge_t *b, int *exit_status,
+                           int *term_signal) {
+  int st = 0, sig = 0, r;
+  if (b == NULL || b->opener == NULL) return -ENOENT;
+  r = hcsb__opener_guest_exit(b->opener, &st, &sig);
+  if (exit_status != NULL) *exit_status = st;
+  if (term_signal != NULL) *term_signal = sig;
+  return r;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Negotiation */
+
+static void negotiate_fail(hcsb_bridge_t *b, int status);
+
+/* The held failure of a spawned guest's open: its exit is known now, or
+ * will not be soon. */
+static void guest_exit_known(void *data) {
+  hcsb_bridge_t *b = data;
+  negotiate_fail(
+      b, hcsb_bridge_guest_exit(b, NULL, NULL) == 1 ? -ECHILD : b->held_status);
+}
+
+/* A spawned guest that ends the stream before negotiating has usually
+ * exited, and how (127: the shell found no such command) says more than
+ * the broken stream does.  Returns the status to report: -ECHILD once its
+ * exit is known; 1 when the report is held until the exit is reaped (at
+ * most HCSB__SPAWN_EXIT_WAIT_MS), then made through negotiate_fail. */
+static int spawned_guest_gone(hcsb_bridge_t *b, int status) {
+  if (b->opener == NULL || b->was_ready || b->h.closing ||
+      (status != -ECONNRESET && status != -EPIPE && status != -ENOTCONN))
+    return status;
+  if (hcsb_bridge_guest_exit(b, NULL, NULL) == 1) return -ECHILD;
+  if (b->exit_waited) return status;
+  b->exit_waited = 1;
+  b->held_status = status;
+  if (hcsb__opener_await_exit(b->opener, HCSB__SPAWN_EXIT_WAIT_MS,
+                              guest_exit_known, b) != 0)
+    return status;
+  b->ready_due = 1;
+  return 1;
+}
 
 static void negotiated(void *data, int status, const hcsb_guest_error_t *gerr,
                        const hcsb_response_t *resp) {
   /* An embedded call's data is the call: the bridge's own. */
   hcsb_bridge_t *b = HCSB__CONTAINER_OF(data, hcsb_bridge_t, negotiate);
   b->ready_due = 0;
+  if (b->phase == HCSB__DEAD && (status = spawned_guest_gone(b, status)) == 1)
+    return;
   if (b->phase == HCSB__DEAD) {
     /* Lost or closed first: `status` says how. */
     b->ready_cb(b->ready_data, b, status, NULL);
@@ -198,8 +240,9 @@ static int send_negotiate(hcsb_bridge_t *b) {
                           negotiated, b, HCSB__CALL_INTERNAL, NULL);
 }
 
-/* The open failed before NegotiateProtocol went out: ready_cb gets
- * `status` through the negotiation call's own path, on the next turn. */
+/* The open failed before NegotiateProtocol went out (or its failure was
+ * held): ready_cb gets `status` through the negotiation call's own path, on
+ * the next turn. */
 static void negotiate_fail(hcsb_bridge_t *b, int status) {
   if (!b->ready_due || hcsb__call_busy(&b->negotiate)) return;
   b->negotiate.bridge = b;
@@ -342,6 +385,8 @@ void hcsb__bridge_lost(hcsb_bridge_t *b, int call_status, int cause) {
 static void bridge_cancel(hcsb__handle_t *h) {
   hcsb_bridge_t *b = HCSB__CONTAINER_OF(h, hcsb_bridge_t, h);
   hcsb__bridge_lost(b, -ECANCELED, -ECANCELED);
+  /* A failure held for a spawned guest's exit is reported now. */
+  if (b->exit_waited) negotiate_fail(b, b->held_status);
   if (b->opener != NULL && !b->opener_closing) {
     b->opener_closing = 1;
     /* The stream is already closing, so a spawned guest sees EOF and gets

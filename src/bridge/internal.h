@@ -57,6 +57,8 @@
 #define HCSB__MAX_WRITE_QUEUE_LIMIT (1024u * 1024u * 1024u)
 #define HCSB__DEFAULT_OPEN_TIMEOUT_MS 120000u
 #define HCSB__SPAWN_GRACE_MS 2000u
+/* How long a failed open waits for a spawned guest's exit to be reaped. */
+#define HCSB__SPAWN_EXIT_WAIT_MS 1000u
 #define HCSB__FREE_CALLS_MAX 1024u
 
 typedef enum hcsb__phase_e {
@@ -103,7 +105,9 @@ struct hcsb_bridge_s {
   /* Create/ExecuteProcess calls out, or abandoned: one per bare key in
    * `tab`, so bounded by max_pending like those. */
   hcsb__link_t watches;
-  int ready_due; /* ready_cb not yet called */
+  int ready_due;   /* ready_cb not yet called */
+  int exit_waited; /* the open's failure waited for a spawned guest's exit */
+  int held_status; /* that failure, while it waits */
 
   /* Writing: wbuf[wcur] fills while wbuf[!wcur] is on the wire. */
   hcsb__buf_t wbuf[2];

@@ -1,4 +1,4 @@
-/* Listeners: the host listens, the guest dials (PROTOCOL.md §1.1).
+/* Listeners: the host listens, the guest dials (protocol.md §2.1).
  *
  * AF_UNIX: the listening socket opened as a uv_pipe_t and accepted by
  * libuv (uv_listen, uv_accept): no descriptor checks per listener or per

@@ -39,7 +39,7 @@ void hcsb__log_frame(const hcsb_bridge_t *b, const char *dir, uint32_t type,
                    body_len + HCSB__HDR_SIZE);
   if (n < 0) return;
   size_t len = (size_t)n;
-  /* PROTOCOL.md §8.9: these carry the environment of the process. */
+  /* protocol.md §9.7: these carry the environment of the process. */
   int withheld =
       (type == HCSB_MSG_CREATE || type == HCSB_MSG_EXECUTE_PROCESS) &&
       b->log_level < HCSB_LOG_TRACE_SECRETS;

@@ -26,6 +26,10 @@ struct hcsb__opener_s {
   int own_dir;
   hcsb__closed_cb closed_cb;
   void *closed_data;
+  /* The spawned guest's end, kept after the child is gone. */
+  int spawned, exited, exit_status, term_signal;
+  hcsb__closed_cb await_cb; /* hcsb__opener_await_exit */
+  void *await_data;
 };
 
 static void deliver(hcsb__opener_t *o, int status, uv_stream_t *s) {
@@ -40,7 +44,7 @@ static void deliver(hcsb__opener_t *o, int status, uv_stream_t *s) {
 static void on_accept(void *data, hcsb__listener_t *l, int status,
                       uv_stream_t *s) {
   hcsb__opener_t *o = data;
-  /* One bridge connection per listen (PROTOCOL.md §1.1). */
+  /* One bridge connection per listen (protocol.md §2.1). */
   hcsb__listener_close(l);
   o->listener = NULL;
   deliver(o, status, s);
@@ -99,6 +103,26 @@ static void dirname_of(const char *path, char *out, size_t len) {
     snprintf(out, len, "%.*s", (int)(slash - path), path);
 }
 
+static void await_end(hcsb__opener_t *o) {
+  hcsb__closed_cb cb = o->await_cb;
+  o->await_cb = NULL;
+  if (cb == NULL) return;
+  uv_timer_stop(&o->defer);
+  cb(o->await_data);
+}
+
+static void on_child_exit(void *data, int64_t status, int signo) {
+  hcsb__opener_t *o = data;
+  o->exited = 1;
+  o->term_signal = signo;
+  o->exit_status = signo != 0 ? 0 : (int)status;
+  await_end(o);
+}
+
+static void on_await_timeout(uv_timer_t *t) {
+  await_end(t->data);
+}
+
 static int open_spawn(hcsb__opener_t *o) {
   if (o->addr.stdio_dir[0] == '\0') {
     int rc = make_private_dir(o->addr.stdio_dir, sizeof o->addr.stdio_dir);
@@ -109,6 +133,8 @@ static int open_spawn(hcsb__opener_t *o) {
   int rc = hcsb__child_spawn(o->loop, o->addr.command, o->addr.stdio_dir, &fd,
                              &o->child);
   if (rc != 0) return rc;
+  o->spawned = 1;
+  hcsb__child_on_exit(o->child, on_child_exit, o);
   rc = hcsb__stream_adopt(o->loop, fd, &o->early);
   if (rc != 0) close(fd); /* the child sees EOF; shutdown reaps it */
   return rc;
@@ -172,6 +198,7 @@ void hcsb__opener_shutdown(hcsb__opener_t *o, uint32_t grace_ms,
   o->closing = 1;
   o->closed_cb = cb;
   o->closed_data = data;
+  o->await_cb = NULL;
   o->busy = 1; /* the timer below: so release() never runs in here */
   if (o->listener != NULL) {
     o->busy++;
@@ -204,6 +231,26 @@ void hcsb__opener_close(hcsb__opener_t *o) {
 
 const hcsb_addr_t *hcsb__opener_addr(const hcsb__opener_t *o) {
   return &o->addr;
+}
+
+int hcsb__opener_guest_exit(const hcsb__opener_t *o, int *exit_status,
+                            int *term_signal) {
+  if (!o->spawned) return -ENOENT;
+  if (!o->exited) return 0;
+  *exit_status = o->exit_status;
+  *term_signal = o->term_signal;
+  return 1;
+}
+
+int hcsb__opener_await_exit(hcsb__opener_t *o, uint32_t timeout_ms,
+                            hcsb__closed_cb cb, void *data) {
+  if (!o->spawned || o->exited || o->closing || o->await_cb != NULL ||
+      o->early != NULL)
+    return -EALREADY;
+  o->await_cb = cb;
+  o->await_data = data;
+  uv_timer_start(&o->defer, on_await_timeout, timeout_ms, 0);
+  return 0;
 }
 
 int hcsb__open(uv_loop_t *loop, const hcsb_addr_t *addr, hcsb__open_cb cb,

@@ -74,6 +74,10 @@ void hcsb__child_shutdown(hcsb__child_t *c, uint32_t grace_ms,
                           hcsb__closed_cb cb, void *data);
 /* The child's PID (0 once reaped). */
 int hcsb__child_pid(const hcsb__child_t *c);
+/* `cb` runs once, from libuv's exit callback, when the child is reaped:
+ * its exit status, or the signal that killed it. */
+typedef void (*hcsb__exit_cb)(void *data, int64_t exit_status, int signo);
+void hcsb__child_on_exit(hcsb__child_t *c, hcsb__exit_cb cb, void *data);
 
 /* ------------------------------------------------------------------------ */
 /* Helpers */

@@ -33,6 +33,8 @@ struct hcsb__child_s {
   int pid;
   hcsb__closed_cb cb;
   void *data;
+  hcsb__exit_cb exit_cb;
+  void *exit_data;
 };
 
 static void on_closed(uv_handle_t *h) {
@@ -52,11 +54,10 @@ static void kill_group(hcsb__child_t *c) {
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int signo) {
   hcsb__child_t *c = p->data;
-  (void)status;
-  (void)signo;
   kill_group(c);
   c->exited = 1;
   c->pid = 0;
+  if (c->exit_cb != NULL) c->exit_cb(c->exit_data, status, signo);
   uv_close((uv_handle_t *)&c->proc, on_closed);
   if (c->closing) uv_close((uv_handle_t *)&c->timer, on_closed);
 }
@@ -83,6 +84,11 @@ void hcsb__child_shutdown(hcsb__child_t *c, uint32_t grace_ms,
 
 int hcsb__child_pid(const hcsb__child_t *c) {
   return c->pid;
+}
+
+void hcsb__child_on_exit(hcsb__child_t *c, hcsb__exit_cb cb, void *data) {
+  c->exit_cb = cb;
+  c->exit_data = data;
 }
 
 /* environ without HCSB_STDIO_DIR, plus ours; `entry` is the caller's. */

@@ -57,6 +57,7 @@ const char *hcsb__listener_path(const hcsb__listener_t *l);
 /* Opening a bridge stream from an address (listen-once, dial, fd, spawn) */
 
 typedef struct hcsb__opener_s hcsb__opener_t;
+typedef void (*hcsb__closed_cb)(void *data);
 
 /* status 0: `stream` is connected and owned by the callee; for spawn:,
  * `child` is the guest process (owned by the opener until
@@ -74,12 +75,22 @@ int hcsb__open(uv_loop_t *loop, const hcsb_addr_t *addr, hcsb__open_cb cb,
  * socket's directory, for spawn a private directory created on demand). */
 const hcsb_addr_t *hcsb__opener_addr(const hcsb__opener_t *o);
 
+/* A guest started for spawn:: 1 once it was reaped (*exit_status, or
+ * *term_signal when a signal killed it; the other is 0), 0 while it runs,
+ * -ENOENT when nothing was spawned. */
+int hcsb__opener_guest_exit(const hcsb__opener_t *o, int *exit_status,
+                            int *term_signal);
+/* Calls `cb` once, from the loop, when the spawned guest is reaped or
+ * `timeout_ms` passed, whichever comes first; never after the opener
+ * started closing.  Returns 0, or -EALREADY when there is nothing to wait
+ * for (no guest, already reaped, closing); then `cb` never runs. */
+int hcsb__opener_await_exit(hcsb__opener_t *o, uint32_t timeout_ms,
+                            hcsb__closed_cb cb, void *data);
+
 /* Releases the opener: stops a pending accept/dial, kills (SIGKILL) and reaps
  * a spawned guest that is still running, removes a private stdio directory.
  * No callback runs after this returns. */
 void hcsb__opener_close(hcsb__opener_t *o);
-
-typedef void (*hcsb__closed_cb)(void *data);
 
 /* As hcsb__opener_close(), but gentle with a spawned guest: once the bridge
  * stream is closed it sees EOF and gets `grace_ms` to exit before SIGKILL.

@@ -6,7 +6,7 @@
  *
  * The exit notification (0x30100101) is sent once: after init finished
  * AND at least one WaitForProcess on init was answered AND none is still
- * outstanding (§6.15). */
+ * outstanding (protocol.md §7.13). */
 #include "config.h"
 
 #include <errno.h>

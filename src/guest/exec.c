@@ -1,4 +1,4 @@
-/* ExecuteProcess in its three Linux modes (§6.4):
+/* ExecuteProcess in its three Linux modes (protocol.md §7.4):
  *   UVM   null container ID or CreateInUtilityVM: CommandArgs/CommandLine,
  *         Environment, WorkingDirectory, EmulateConsole;
  *   INIT  container ID without OciProcess: the Create spec's process, once;
@@ -611,6 +611,24 @@ static int from_oci(hcsb__greq_t *r, hcsb__gexec_t *e, hcsb__gctr_t *c,
   return 0;
 }
 
+/* [height, width], each 0-65535; anything else leaves the size unset. */
+static void console_size(json_object *v, uint16_t *rows, uint16_t *cols) {
+  json_object *h, *w;
+
+  if (!json_object_is_type(v, json_type_array) ||
+      json_object_array_length(v) != 2)
+    return;
+  h = json_object_array_get_idx(v, 0);
+  w = json_object_array_get_idx(v, 1);
+  if (!json_object_is_type(h, json_type_int) ||
+      !json_object_is_type(w, json_type_int) || json_object_get_int64(h) < 0 ||
+      json_object_get_int64(h) > 65535 || json_object_get_int64(w) < 0 ||
+      json_object_get_int64(w) > 65535)
+    return;
+  *rows = (uint16_t)json_object_get_int64(h);
+  *cols = (uint16_t)json_object_get_int64(w);
+}
+
 static int from_params(hcsb__greq_t *r, hcsb__gexec_t *e, json_object *pp) {
   json_object *args = NULL, *envmap = NULL;
   const char *line = "", *cwd = "", *path;
@@ -645,6 +663,11 @@ static int from_params(hcsb__greq_t *r, hcsb__gexec_t *e, json_object *pp) {
   e->envp = env_from_map(envmap);
   if (cwd[0] != '\0') e->cwd = strdup(cwd);
   e->tty = emulate;
+  /* The real guest has no ConsoleSize field: its pty starts 0x0 whatever
+   * the host sent (protocol.md §7.4).  --allow-uvm-signal emulates a guest
+   * that drives UVM consoles, sizing the pty from a well-formed one. */
+  if (emulate && r->g->allow_uvm_signal)
+    console_size(hcsb__json_get(pp, "ConsoleSize"), &e->rows, &e->cols);
   /* Go's exec.Command resolves argv[0] with the GCS's own PATH. */
   path = getenv("PATH");
   e->path_env = strdup(path != NULL ? path : DEFAULT_CONTAINER_PATH);

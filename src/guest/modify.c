@@ -32,8 +32,8 @@ typedef struct rtype_s {
   const char *key;     /* the settings field that identifies the resource */
 } rtype_t;
 
-/* The 0.11 guest's catalogue (§7).  PodCgroupMemoryLimit and the Windows
- * types are unknown to it. */
+/* The 0.11 guest's catalogue (protocol.md §8).  PodCgroupMemoryLimit and the
+ * Windows types are unknown to it. */
 static const rtype_t rtypes[] = {
     {"MappedVirtualDisk", RT_ADD | RT_REMOVE, "MappedVirtualDiskV2",
      "MountPath"},

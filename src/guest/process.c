@@ -1,5 +1,5 @@
 /* The process table: every process the emulator started, its waits and
- * its exit code, with the GCS's lifetime rules (§6.5):
+ * its exit code, with the GCS's lifetime rules (protocol.md §7.5):
  *   - a process is "finished" when it was reaped and its output relays
  *     drained; only then are waits answered;
  *   - an exec'd or UVM process leaves the table once a wait returned its

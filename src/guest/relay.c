@@ -6,7 +6,8 @@
  *   PIPES   container process without a tty: pipes to the child, copied to
  *           and from the sockets.  When an output pipe reaches EOF the
  *           socket is half-closed and then read until the host closes its
- *           end; the process's exit is reported only after that (§8.6).
+ *           end; the process's exit is reported only after that
+ *           (protocol.md §9.5).
  *   TTY     a pty: stdin socket -> master, master -> stdout socket until
  *           the master reports EIO (every slave fd closed).  stderr, if
  *           dialed, is unused and closed with the relay.

@@ -1,5 +1,5 @@
 /* The vsock transport of the guest: what the real GCS does inside a utility
- * VM (PROTOCOL.md sec. 1.1, 1.3, 8.5).  The bridge is dialled on CID 2
+ * VM (protocol.md §2.1, §2.2, §9.3).  The bridge is dialled on CID 2
  * (the host) port 0x40000000, and every stdio relay on CID 2 and the port
  * the host announced in VsockStdioRelaySettings.
  *
@@ -77,7 +77,7 @@ int hcsb__gvsock_dial_check(int fd) {
 /* Blocking, before the loop runs.  The host may not listen yet (the rig
  * boots the VM before its client starts): a refused or reset dial is
  * retried every HCSB__G_DIAL_INTERVAL_MS until `timeout_ms` passed, like
- * the GCS connection deadline on the host side (sec. 1.5). */
+ * the GCS connection deadline on the host side (protocol.md §2.3). */
 int hcsb__gvsock_dial_bridge(uint32_t cid, uint32_t port, uint32_t timeout_ms) {
   struct timespec pause = {0, HCSB__G_DIAL_INTERVAL_MS * 1000 * 1000};
   struct timespec t0, t;

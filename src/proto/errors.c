@@ -20,6 +20,7 @@ static const struct {
     {-ECANCELED, "operation canceled"},
     {-ECONNRESET, "connection to the guest lost"},
     {-EPIPE, "write to the guest failed"},
+    {-ECHILD, "the guest program exited before negotiating"},
     {-EPROTO, "protocol error (undecodable or mismatched message)"},
     {-EMSGSIZE, "message exceeds the frame size limit"},
     {-ENOMSG, "the peer sent requests, not responses (not a GCS)"},

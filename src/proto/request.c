@@ -3,7 +3,7 @@
  * Bodies are written by hand straight into the output buffer: on the hot
  * path (wait, signal, exec) this costs no allocation at all once the write
  * buffer has grown, which json-c could not offer.  Field names and order
- * follow what hcsshim sends (PROTOCOL.md §4-§6).
+ * follow what hcsshim sends (protocol.md §5-§7).
  *
  * JSON texts supplied by the caller (ContainerConfig, ProcessParameters,
  * Query, the ModifySettings Request, service Settings) are validated and

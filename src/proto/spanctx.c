@@ -1,4 +1,4 @@
-/* The pieces of an OpenCensus span context (`ocsc`, PROTOCOL.md §4.2) both
+/* The pieces of an OpenCensus span context (`ocsc`, protocol.md §5.2) both
  * sides need: the tracestate rules of go.opencensus.io/trace/tracestate,
  * which the v0.11 guest applies (an entry that breaks them makes it drop
  * the whole tracestate), and standard base64 with padding, in which the

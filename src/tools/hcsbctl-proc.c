@@ -137,10 +137,11 @@ typedef struct fg_s {
   int exited;
   int wait_status;
   uint32_t exit_code;
-  int abandon;    /* a signal we could not forward: exit with 128+it */
-  int forwarding; /* the signal whose SignalProcess is in flight */
-  int forwarded;  /* the last signal the guest delivered */
-  int closing;    /* our own close cancels the wait: not an outcome */
+  int abandon;        /* a signal we could not forward: exit with 128+it */
+  int forwarding;     /* the signal whose SignalProcess is in flight */
+  int forwarded;      /* the last signal the guest delivered */
+  int resize_refused; /* said once; window changes are no longer sent */
+  int closing;        /* our own close cancels the wait: not an outcome */
   /* stdin */
   ctl_source_t src;
   size_t in_flight;
@@ -255,17 +256,29 @@ static void fg_signal(uv_signal_t *h, int signum) {
   }
 }
 
+/* A guest that refuses a resize is said once, without -v, as a signal it
+ * cannot forward is; the terminal keeps its size, so later window changes
+ * are not sent. */
 static void fg_resized(void *data, int status, const hcsb_guest_error_t *gerr) {
   fg_t *fg = data;
-  /* The real GCS cannot resize UVM processes; not worth a message. */
-  if (status != 0 && fg->ctl->verbose)
-    ctl_errorf(fg->ctl, "%s: resize: %s", fg->what, hcsb_strerror(status));
+  ctl_op_t op;
+  if (status == 0 || fg->resize_refused || fg->closing || status == -ECANCELED)
+    return;
+  fg->resize_refused = 1;
+  ctl_op_init(&op);
+  ctl_op_record(&op, status, gerr);
+  ctl_errorf(fg->ctl,
+             "%s: the guest refused to resize the terminal (%s); window "
+             "changes are no longer sent",
+             fg->what, op.gerr ? op.gerr : hcsb_strerror(status));
+  free(op.gerr);
 }
 
 static void fg_winch(uv_signal_t *h, int signum) {
   fg_t *fg = h->data;
   uint16_t w, ht;
   hcsb_call_opts_t opts = ctl_call_opts(fg->ctl);
+  if (fg->resize_refused) return;
   if (ctl_tty_size(&w, &ht) == 0)
     hcsb_process_resize_console(fg->proc, &opts, w, ht, fg_resized, fg);
 }
@@ -282,6 +295,7 @@ static void fg_handle_closed(uv_handle_t *h) {
 
 static void fg_handles_start(fg_t *fg, int tty) {
   uv_loop_t *loop = &fg->ctl->loop;
+  fg->ctl->fg_signals = 1; /* ours to forward, not to stop hcsbctl */
   for (size_t i = 0; i < NFORWARDED; i++) {
     uv_signal_init(loop, &fg->sig[i]);
     fg->sig[i].data = fg;
@@ -298,6 +312,7 @@ static void fg_handles_start(fg_t *fg, int tty) {
 static void fg_handles_close(fg_t *fg) {
   if (!fg->handles) return;
   fg->handles = 0;
+  fg->ctl->fg_signals = 0;
   for (size_t i = 0; i < NFORWARDED; i++) {
     fg->ctl->closing++;
     uv_close((uv_handle_t *)&fg->sig[i], fg_handle_closed);
@@ -341,19 +356,27 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
     return st;
   }
 
-  /* A container's pty gets its size with the process; a UVM process's only
-   * by ResizeConsole, done before any input is relayed so what it reads
-   * already sees the size (a real GCS refuses: no matter). */
-  uint16_t width, height;
-  if (c == NULL && cfg->emulate_console && ctl_tty_size(&width, &height) == 0) {
+  /* The pty's size went with the request (ConsoleSize, consoleSize).  A
+   * Linux GCS ignores ConsoleSize for a UVM process and cannot resize one
+   * either: one ResizeConsole with the same size, before any input is
+   * relayed, finds out and says so now rather than at the first window
+   * change (a guest that can resize has the size already: no harm). */
+  if (c == NULL && cfg->emulate_console && ctl->conn != NULL &&
+      (cfg->console_width != 0 || cfg->console_height != 0) &&
+      strcmp(hcsb_conn_os(ctl->conn), "linux") == 0) {
     ctl_op_t op;
     ctl_op_init(&op);
-    if (hcsb_process_resize_console(fg.proc, &opts, width, height,
-                                    ctl_op_done_cb, &op) == 0) {
+    if (hcsb_process_resize_console(fg.proc, &opts, cfg->console_width,
+                                    cfg->console_height, ctl_op_done_cb,
+                                    &op) == 0) {
       ctl_await(ctl, &op.done);
-      if (op.status != 0 && ctl->verbose)
-        ctl_errorf(ctl, "%s: resize: %s", what,
-                   op.gerr ? op.gerr : hcsb_strerror(op.status));
+      if (op.status != 0 && !ctl->interrupted) {
+        fg.resize_refused = 1;
+        ctl_errorf(ctl,
+                   "%s: the guest cannot size the process's terminal (%s): a "
+                   "Linux GCS leaves a UVM process's terminal at 0x0",
+                   what, op.gerr ? op.gerr : hcsb_strerror(op.status));
+      }
       free(op.gerr);
     }
   }
@@ -394,6 +417,7 @@ int ctl_process_foreground(ctl_t *ctl, hcsb_container_t *c,
   if (!fg.exited) return 128 + fg.abandon; /* as --help promises */
   switch (fg.wait_status) {
     case 0:
+      ctl->process_exit = 1;
       return ctl_exit_from_code(ctl, what, fg.exit_code, fg.forwarded);
     case -ETIMEDOUT:
       ctl_errorf(ctl, "%s: timed out waiting for the process to exit", what);

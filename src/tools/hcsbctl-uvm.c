@@ -279,6 +279,8 @@ int ctl_uvm_connect(ctl_t *ctl) {
     }
     o.image_dir = image;
   }
+  /* A signal while the image was built: no VM to start. */
+  if (ctl->interrupted) return 128 + ctl->interrupted;
   o.accel = ctl->uvm_accel;
   if (ctl->uvm_memory_mb) o.memory_mb = ctl->uvm_memory_mb;
   o.time_limit_s = ctl->uvm_time_limit_s;
@@ -312,7 +314,9 @@ int ctl_uvm_connect(ctl_t *ctl) {
     return rc == -EINVAL || rc == -ENOENT ? CTL_EXIT_USAGE : CTL_EXIT_CONN;
   }
   ctl_await(ctl, &w.done);
-  if (w.status != 0) {
+  if (w.status != 0 && ctl->interrupted) {
+    return 128 + ctl->interrupted; /* stopped by a signal: main says so */
+  } else if (w.status != 0) {
     hcsb_uvm_exit_t e;
     ctl_errorf(ctl, "the utility VM did not start: %s",
                hcsb_strerror(w.status));

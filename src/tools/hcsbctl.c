@@ -101,6 +101,7 @@ int ctl_exit_status(int status) {
     case -EPROTO:
     case -EMSGSIZE:
     case -ENOMSG:
+    case -ECHILD:
       return CTL_EXIT_CONN;
     default:
       return CTL_EXIT_FAILED;
@@ -110,6 +111,8 @@ int ctl_exit_status(int status) {
 int ctl_report(ctl_t *ctl, const char *what, int status,
                const char *gerr_line) {
   if (status == 0) return CTL_EXIT_OK;
+  /* Ended by our own close on a signal: main says so, once. */
+  if (ctl->interrupted && status != HCSB_EGUEST) return 128 + ctl->interrupted;
   if (status == HCSB_EGUEST && gerr_line)
     ctl_errorf(ctl, "%s: %s", what, gerr_line);
   else if (status == -ENOTCONN || status == -ECONNRESET ||
@@ -168,6 +171,80 @@ static void closed_cb(void *data) {
   ctl->closing--;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Signals outside a foreground process */
+
+static void conn_closed_by_signal(void *data) {
+  ctl_t *ctl = data;
+  ctl->conn = NULL; /* its memory may be gone: nothing may use it now */
+  ctl->closing--;
+}
+
+static void vm_closed_by_signal(void *data) {
+  ctl_t *ctl = data;
+  ctl->vm = NULL; /* and its connection with it */
+  ctl->conn = NULL;
+  ctl->closing--;
+}
+
+/* Whatever is under way (connecting, a call, a wait) ends through the
+ * connection's close: a spawned guest is stopped, a stdio directory or a
+ * listening socket it created removed, every pending operation fails with
+ * -ECANCELED, and main exits 128+N. */
+static void stop_signal(uv_signal_t *h, int signum) {
+  ctl_t *ctl = h->data;
+  if (ctl->draining) {
+    ctl->draining = 2;
+    return;
+  }
+  if (ctl->fg_signals) return; /* forwarded to the process instead */
+  if (ctl->interrupted == 0) ctl->interrupted = signum;
+  if (ctl->uvm) {
+    /* --uvm: the connection is the VM's; closing the VM (also while it
+     * boots) stops QEMU and the backend and closes it. */
+    if (ctl->vm != NULL && !ctl->conn_closing) {
+      ctl->conn_closing = 1;
+      hcsb_uvm_set_exit_cb(ctl->vm, NULL, NULL); /* it is not failing */
+      if (ctl->conn != NULL) hcsb_conn_set_lost_cb(ctl->conn, NULL, NULL);
+      ctl->closing++;
+      hcsb_uvm_close(ctl->vm, vm_closed_by_signal, ctl);
+    }
+    return;
+  }
+  if (ctl->conn != NULL && !ctl->conn_closing) {
+    ctl->conn_closing = 1;
+    hcsb_conn_set_lost_cb(ctl->conn, NULL, NULL);
+    ctl->closing++;
+    hcsb_conn_close(ctl->conn, conn_closed_by_signal, ctl);
+  }
+}
+
+static void stop_signals_start(ctl_t *ctl) {
+  static const int sigs[4] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+  for (int i = 0; i < 4; i++) {
+    if (uv_signal_init(&ctl->loop, &ctl->stop_sig[i]) != 0) continue;
+    ctl->stop_sig[i].data = ctl;
+    uv_signal_start(&ctl->stop_sig[i], stop_signal, sigs[i]);
+    /* Waiting for a signal is no reason to keep running. */
+    uv_unref((uv_handle_t *)&ctl->stop_sig[i]);
+    ctl->stop_sigs |= 1 << i;
+  }
+}
+
+static void stop_sig_closed(uv_handle_t *h) {
+  ctl_t *ctl = h->data;
+  ctl->closing--;
+}
+
+static void stop_signals_close(ctl_t *ctl) {
+  for (int i = 0; i < 4; i++) {
+    if (!(ctl->stop_sigs & (1 << i))) continue;
+    ctl->closing++;
+    uv_close((uv_handle_t *)&ctl->stop_sig[i], stop_sig_closed);
+  }
+  ctl->stop_sigs = 0;
+}
+
 void ctl_container_forget(ctl_t *ctl, ctl_container_t *ct) {
   for (ctl_container_t **pp = &ctl->containers; *pp; pp = &(*pp)->next) {
     if (*pp == ct) {
@@ -220,7 +297,10 @@ static void conn_lost(void *data, hcsb_conn_t *conn, int status) {
 
 static void bridge_ready(void *data, hcsb_bridge_t *b, int status,
                          const hcsb_guest_error_t *gerr) {
-  /* The connection's own open callback reports the outcome. */
+  /* The connection's own open callback reports the outcome, but it sees a
+   * spawned guest's end as a lost stream: this says -ECHILD, a moment
+   * later. */
+  ctl_op_record(data, status, NULL);
 }
 
 /* The emulator to spawn when no guest is named: $HCSB_GUEST, else beside
@@ -260,6 +340,26 @@ static void shell_quote(ctl_buf_t *b, const char *s) {
   ctl_buf_append(b, "'", 1);
 }
 
+/* How a spawned guest that went away before negotiating ended. */
+static const char *guest_exit_text(ctl_t *ctl, char *buf, size_t len) {
+  int st = 0, sig = 0;
+  hcsb_bridge_t *b = ctl->conn ? hcsb_conn_bridge(ctl->conn) : NULL;
+  if (b == NULL || hcsb_bridge_guest_exit(b, &st, &sig) != 1)
+    return hcsb_strerror(-ECHILD);
+  if (sig != 0)
+    snprintf(buf, len,
+             "the guest program was killed by signal %d (SIG%s) before "
+             "negotiating",
+             sig, ctl_signal_name(sig) ? ctl_signal_name(sig) : "?");
+  else
+    snprintf(buf, len,
+             "the guest program exited with status %d before negotiating%s", st,
+             st == 127   ? " (127: the shell found no such command)"
+             : st == 126 ? " (126: the command cannot be executed)"
+                         : "");
+  return buf;
+}
+
 static int connect_guest(ctl_t *ctl) {
   ctl_buf_t address = {0};
   if (ctl->uvm) {
@@ -279,7 +379,8 @@ static int connect_guest(ctl_t *ctl) {
     ctl_buf_printf(&address, "spawn:exec ");
     shell_quote(&address, path.data);
     ctl_buf_free(&path);
-    ctl_buf_printf(&address, " --allow-uvm-signal");
+    /* As it is, like the real GCS: refusing to signal or resize UVM
+     * processes, so nothing works here that fails against a real guest. */
   }
 
   hcsb_addr_t addr;
@@ -322,6 +423,7 @@ static int connect_guest(ctl_t *ctl) {
 
   ctl_op_t op;
   ctl_op_init(&op);
+  ctl_op_init(&ctl->bridge_ready);
   char formatted[HCSB_ADDR_COMMAND_MAX + 512];
   if (addr.transport == HCSB_TRANSPORT_SPAWN && ctl->stdio_dir) {
     /* spawn: takes no ?options, so the stdio directory travels in the
@@ -330,7 +432,7 @@ static int connect_guest(ctl_t *ctl) {
     rc = hcsb_bridge_new(&ctl->loop, &b);
     if (rc == 0) {
       if (ctl->verbose) hcsb_bridge_set_log(b, log_line, ctl, o.log_level);
-      rc = hcsb_bridge_connect_addr(b, &addr, bridge_ready, NULL);
+      rc = hcsb_bridge_connect_addr(b, &addr, bridge_ready, &ctl->bridge_ready);
       if (rc == 0)
         rc = hcsb_conn_open_bridge(b, &o, conn_opened, &op, &ctl->conn);
       else
@@ -354,11 +456,21 @@ static int connect_guest(ctl_t *ctl) {
     ctl->conn = NULL;
   } else {
     ctl_await(ctl, &op.done);
+    if (op.status != 0 && addr.transport == HCSB_TRANSPORT_SPAWN &&
+        ctl->stdio_dir && ctl->conn) {
+      ctl_await(ctl, &ctl->bridge_ready.done);
+      if (ctl->bridge_ready.status == -ECHILD) op.status = -ECHILD;
+    }
     st = CTL_EXIT_OK;
-    if (op.status != 0) {
+    if (op.status != 0 && ctl->interrupted) {
+      st = 128 + ctl->interrupted; /* main says why */
+    } else if (op.status != 0) {
       const char *why = op.gerr ? op.gerr : hcsb_strerror(op.status);
+      char exited[160];
       if (op.status == -ENOMSG)
         why = "the peer sent requests, not responses: is it a GCS?";
+      else if (op.status == -ECHILD)
+        why = guest_exit_text(ctl, exited, sizeof exited);
       ctl_errorf(ctl, "cannot connect to the guest (%s): %s", address.data,
                  why);
       st = op.status == -ETIMEDOUT ? CTL_EXIT_TIMEOUT : CTL_EXIT_CONN;
@@ -379,6 +491,8 @@ int ctl_need_conn(ctl_t *ctl) {
     conn_tried = 1;
     conn_status = connect_guest(ctl);
   }
+  if (conn_status == 0 && ctl->interrupted) return 128 + ctl->interrupted;
+  if (conn_status == 0 && ctl->conn == NULL) return CTL_EXIT_CONN;
   return conn_status;
 }
 
@@ -404,6 +518,22 @@ static void disconnect(ctl_t *ctl) {
 
 static int cmd_script(ctl_t *ctl, int argc, char **argv);
 
+/* What one of hcsbctl's own exit statuses means (see --help). */
+static const char *exit_meaning(int st) {
+  switch (st) {
+    case CTL_EXIT_FAILED:
+      return "the guest refused or failed the operation";
+    case CTL_EXIT_USAGE:
+      return "usage error";
+    case CTL_EXIT_CONN:
+      return "connection or transport failure";
+    case CTL_EXIT_TIMEOUT:
+      return "timeout";
+    default:
+      return st > 128 ? "stopped by a signal" : "failure";
+  }
+}
+
 static const struct {
   const char *name;
   ctl_cmd_fn fn;
@@ -427,22 +557,27 @@ static const struct {
 static int dispatch(ctl_t *ctl, int argc, char **argv) {
   ctl->line_json = 0;
   ctl->container = NULL;
+  ctl->process_exit = 0;
   for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
     if (strcmp(argv[0], commands[i].name) == 0)
       return commands[i].fn(ctl, argc, argv);
   return ctl_usage_error(ctl, NULL, "unknown command '%s'", argv[0]);
 }
 
-/* getline() that survives a non-blocking stdin (libuv may have made a
- * descriptor sharing its file description non-blocking). */
-static ssize_t read_line(FILE *f, char **line, size_t *cap) {
+/* getline() on a non-blocking descriptor (a script on stdin is made one),
+ * waiting for input and for the loop at once: the loop runs what is due
+ * meanwhile (a signal, a detached init's output), and a signal that
+ * stopped us ends the script as end of input does. */
+static ssize_t read_line(ctl_t *ctl, FILE *f, char **line, size_t *cap) {
   for (;;) {
+    if (ctl->interrupted) return -1;
     errno = 0;
     ssize_t n = getline(line, cap, f);
     if (n >= 0 || errno != EAGAIN) return n;
     clearerr(f);
-    struct pollfd p = {.fd = fileno(f), .events = POLLIN};
-    poll(&p, 1, -1);
+    struct pollfd p[2] = {{.fd = fileno(f), .events = POLLIN},
+                          {.fd = uv_backend_fd(&ctl->loop), .events = POLLIN}};
+    if (poll(p, 2, -1) < 0 || p[1].revents) uv_run(&ctl->loop, UV_RUN_NOWAIT);
   }
 }
 
@@ -479,10 +614,14 @@ static int cmd_script(ctl_t *ctl, int argc, char **argv) {
 
   ctl->script = 1;
   ctl->stdin_is_script = f == stdin;
+  /* A signal must be able to end the wait for the next line (main restores
+   * stdin's flags). */
+  if (f == stdin && ctl->fd_flags[0] >= 0)
+    fcntl(STDIN_FILENO, F_SETFL, ctl->fd_flags[0] | O_NONBLOCK);
   char *line = NULL, *copy = NULL;
   size_t cap = 0;
   int lineno = 0, first_failure = 0;
-  while (read_line(f, &line, &cap) >= 0) {
+  while (read_line(ctl, f, &line, &cap) >= 0) {
     lineno++;
     free(copy);
     copy = strdup(line);
@@ -497,9 +636,23 @@ static int cmd_script(ctl_t *ctl, int argc, char **argv) {
       st = n == 0 ? CTL_EXIT_OK : dispatch(ctl, n, words);
       free(words);
     }
+    if (ctl->interrupted) {
+      first_failure = 128 + ctl->interrupted;
+      break;
+    }
     if (st != 0) {
-      ctl_errorf(ctl, "script: line %d failed with exit status %d: %s", lineno,
-                 st, copy ? copy : "");
+      /* A process's exit code reads like one of hcsbctl's statuses (an
+       * exec's "exit 3" like "3 = connection failure"): the status stays
+       * the line's, so a script passes its process's code on, and the
+       * message says which kind it is. */
+      if (ctl->process_exit) {
+        ctl_errorf(ctl,
+                   "script: line %d: the process exited with status %d: %s",
+                   lineno, st, copy ? copy : "");
+      } else {
+        ctl_errorf(ctl, "script: line %d failed with exit status %d (%s): %s",
+                   lineno, st, exit_meaning(st), copy ? copy : "");
+      }
       if (!first_failure) first_failure = st;
       if (!keep_going) break;
     }
@@ -650,6 +803,8 @@ int main(int argc, char **argv) {
     return CTL_EXIT_FAILED;
   }
 
+  stop_signals_start(&ctl);
+
   ctl_args_t a;
   if (ctl_args_init(&a, NULL, argc, argv, 1) != 0) return CTL_EXIT_FAILED;
   st = parse_globals(&ctl, &a);
@@ -658,9 +813,17 @@ int main(int argc, char **argv) {
 
   disconnect(&ctl);
   free(ctl.uvm_files);
-  /* Everything written must reach its reader before the sinks close. */
-  while ((ctl.out.queued || ctl.err.queued) && uv_run(&ctl.loop, UV_RUN_ONCE)) {
+  if (ctl.interrupted) {
+    ctl_errorf(&ctl, "stopped by SIG%s", ctl_signal_name(ctl.interrupted));
+    st = 128 + ctl.interrupted;
   }
+  /* Everything written must reach its reader before the sinks close (a
+   * signal stops the wait for a reader that does not read). */
+  ctl.draining = 1;
+  while ((ctl.out.queued || ctl.err.queued) && ctl.draining == 1 &&
+         uv_run(&ctl.loop, UV_RUN_ONCE)) {
+  }
+  stop_signals_close(&ctl);
   ctl_sink_close(&ctl.out);
   ctl_sink_close(&ctl.err);
   ctl_await_closed(&ctl);

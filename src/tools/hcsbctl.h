@@ -34,6 +34,15 @@ enum {
 
 typedef struct ctl_s ctl_t;
 
+/* Outcome of one asynchronous operation. */
+typedef struct ctl_op_s {
+  int done;
+  int status;
+  hcsb_container_t *container; /* hcsb_uvm_create_container's handle */
+  char *gerr;       /* the one-line guest error when status == HCSB_EGUEST */
+  uint32_t hresult; /* and its HRESULT */
+} ctl_op_t;
+
 /* ------------------------------------------------------------------------ */
 /* Growable text buffer (hcsbctl-util.c) */
 
@@ -183,6 +192,19 @@ struct ctl_s {
   ctl_container_t *containers;
   ctl_relay_t *relays;
   int fd_flags[3]; /* of fds 0-2 at start: libuv makes pipes non-blocking */
+  ctl_op_t bridge_ready; /* our own bridge's ready callback (--stdio-dir with
+                            a spawned guest): it may come after connecting */
+  /* SIGINT, SIGTERM, SIGHUP, SIGQUIT outside a foreground process (which
+   * forwards them): the connection is closed, which stops a spawned guest
+   * and removes what was created for it, and hcsbctl exits 128+N. */
+  uv_signal_t stop_sig[4];
+  int stop_sigs;    /* the handles above are initialised */
+  int fg_signals;   /* a foreground process forwards signals: not ours */
+  int interrupted;  /* the signal that stopped us, 0 if none */
+  int conn_closing; /* closed by that signal */
+  int draining;     /* flushing output at exit: a signal stops waiting */
+  int process_exit; /* the current command's status is its process's exit
+                       code (run, exec, start), not hcsbctl's own */
   /* --uvm (hcsbctl-uvm.c) */
   int uvm;
   const char *uvm_image, *uvm_guest, *uvm_accel;
@@ -193,15 +215,6 @@ struct ctl_s {
   char *uvm_tmp;          /* private directory: console log, built image */
   const char *uvm_failed; /* why the console log is kept */
 };
-
-/* Outcome of one asynchronous operation. */
-typedef struct ctl_op_s {
-  int done;
-  int status;
-  hcsb_container_t *container; /* hcsb_uvm_create_container's handle */
-  char *gerr;       /* the one-line guest error when status == HCSB_EGUEST */
-  uint32_t hresult; /* and its HRESULT */
-} ctl_op_t;
 
 void ctl_op_init(ctl_op_t *op);
 /* Records status and guest error (copied: it is only valid in callbacks). */
@@ -229,7 +242,7 @@ int ctl_want_json(const ctl_t *ctl);
 
 /* Connects on first use (the guest is only started when a command that
  * needs it parsed its arguments).  Returns 0, or the exit status after
- * reporting the failure. */
+ * reporting the failure (also once a signal closed the connection). */
 int ctl_need_conn(ctl_t *ctl);
 
 /* Boots the utility VM (--uvm) and sets ctl->conn; returns 0 or the exit

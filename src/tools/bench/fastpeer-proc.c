@@ -1,7 +1,7 @@
 /* hcsb-fastpeer processes: ExecuteProcess dials the requested relay ports as
  * Unix sockets <stdio-dir>/<port>.sock, writes the payload to stdout and
  * half-closes; the process "exits" once the host has closed every output
- * relay (the drain handshake of PROTOCOL.md §8.6), and only then is
+ * relay (the drain handshake of protocol.md §9.5), and only then is
  * WaitForProcess answered with ExitCode 0. */
 #include "config.h"
 
