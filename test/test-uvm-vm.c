@@ -445,11 +445,15 @@ static void sh_ok(const char *fmt, ...) {
   if (system(cmd) != 0) hcsb_test_fail(__FILE__, __LINE__, "failed: %s", cmd);
 }
 
-static void make_images(void) {
+/* Each group runs in a child of its own (again after a failed case) and
+ * builds its images afresh, in a directory of its own under the test's
+ * temporary directory. */
+static void make_images(const char *group) {
   const char *mk = hcsb_test_build_path("src/tools/hcsb-mklayer");
-  const char *t = hcsb_test_tmpdir();
+  const char *t = images;
 
-  snprintf(images, sizeof images, "%s", t);
+  snprintf(images, sizeof images, "%s/%s", hcsb_test_tmpdir(), group);
+  sh_ok("rm -rf %s && mkdir -p %s", images, images);
   /* base: busybox with its applets, a marker, a file the top shadows */
   sh_ok(
       "set -e; r=%s/base; mkdir -p $r/bin $r/proc $r/dev $r/etc; "
@@ -914,7 +918,7 @@ static void run_group(const vgroup_t *g, size_t first, int argc, char **argv,
                       int fd) {
   vm_t vm;
   setpgid(0, 0);
-  make_images();
+  make_images(g->name);
   if (g->shared_vm) {
     V = &vm;
     vm_boot(&vm);
