@@ -354,6 +354,84 @@ static const hcsb_span_context_t span_a = {
   "{\"TraceID\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"SpanID\":" \
   "\"00f067aa0ba902b7\",\"TraceOptions\":1}"
 
+/* GetProperties goes out from a template per container (src/api/props.c):
+ * each call still carries the span context in effect when it started, its
+ * own ActivityId (the one given, or a fresh one), and the query asked. */
+#define PROPS_STEPS 7
+static int props_n, props_all;
+static void count_props(void *data, int status, const hcsb_guest_error_t *gerr,
+                        const hcsb_properties_t *props) {
+  (void)data;
+  (void)gerr;
+  (void)props;
+  CHECK_EQ(status, 0);
+  props_all = ++props_n == PROPS_STEPS;
+}
+
+static void test_properties_template_follows_span_context(void) {
+  static const hcsb_span_context_t span_b = {{7}, {8}, 0, NULL, 0};
+  static const char *const ocsc_b =
+      "{\"TraceID\":\"07000000000000000000000000000000\",\"SpanID\":"
+      "\"0800000000000000\"}";
+  hcsb_call_opts_t given = {"0123abcd-0000-4000-8000-00000000beef", 0};
+  hcsb_container_t *c = NULL;
+  script_t s;
+  int closed = 0;
+  unsigned first, i;
+  /* span context, statistics?, given ActivityId? */
+  static const struct {
+    int span; /* 0 none, 1 A, 2 B */
+    int stats, given;
+  } steps[] = {{0, 0, 0}, {1, 0, 0}, {1, 0, 1}, {2, 0, 0},
+               {0, 0, 0}, {1, 1, 0}, {1, 0, 0}};
+  const unsigned nsteps = sizeof steps / sizeof steps[0];
+  _Static_assert(sizeof steps / sizeof steps[0] == PROPS_STEPS, "steps");
+
+  script_start(&s);
+  CHECK_EQ(hcsb_conn_open_container(s.conn, "ct\"1", &c), 0);
+  first = s.nseen;
+  for (i = 0; i < nsteps; i++) {
+    CHECK_EQ(hcsb_conn_set_span_context(s.conn, steps[i].span == 1   ? &span_a
+                                                : steps[i].span == 2 ? &span_b
+                                                                     : NULL),
+             0);
+    CHECK_EQ(steps[i].stats
+                 ? hcsb_container_statistics(c, steps[i].given ? &given : NULL,
+                                             count_props, NULL)
+                 : hcsb_container_process_list(
+                       c, steps[i].given ? &given : NULL, count_props, NULL),
+             0);
+  }
+  RUN_UNTIL(&s.loop, props_all);
+  CHECK_EQ(s.nseen, first + nsteps);
+  for (i = 0; i < nsteps; i++) {
+    json_object *r = s.seen[first + i];
+    const char *aid = json_object_get_string(hcsb__json_get(r, "ActivityId"));
+    CHECK_EQ(s.seen_type[first + i], HCSB_MSG_GET_PROPERTIES);
+    CHECK_STR(json_object_get_string(hcsb__json_get(r, "ContainerId")),
+              "ct\"1");
+    CHECK_STR(json_object_get_string(hcsb__json_get(r, "Query")),
+              steps[i].stats ? "{\"PropertyTypes\":[\"Statistics\"]}"
+                             : "{\"PropertyTypes\":[\"ProcessList\"]}");
+    CHECK_STR(ocsc_of(&s, first + i), steps[i].span == 1   ? OCSC_A
+                                      : steps[i].span == 2 ? ocsc_b
+                                                           : "");
+    CHECK(hcsb__guid_valid(aid));
+    if (steps[i].given) {
+      CHECK_STR(aid, given.activity_id);
+    } else {
+      /* Fresh each time: differs from every other call's. */
+      for (unsigned j = 0; j < nsteps; j++)
+        if (j != i)
+          CHECK(strcmp(aid, json_object_get_string(hcsb__json_get(
+                                s.seen[first + j], "ActivityId"))) != 0);
+    }
+  }
+  hcsb_container_close(c, api_closed_flag, &closed);
+  RUN_UNTIL(&s.loop, closed);
+  script_finish(&s);
+}
+
 static void test_span_context_per_connection_and_call(void) {
   static const hcsb_tracestate_entry_t ts[] = {{"congo", "t61rcWkgMzE"},
                                                {"rojo", "a<b>&c\\d\""}};
@@ -1066,6 +1144,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(adapter_shapes_on_v0_11_guest),
     TEST_ENTRY(verity_reaches_guest),
     TEST_ENTRY(span_context_per_connection_and_call),
+    TEST_ENTRY(properties_template_follows_span_context),
     TEST_ENTRY(span_context_reaches_guest),
     TEST_ENTRY(span_context_pieces),
     TEST_ENTRY(signal_numbers),

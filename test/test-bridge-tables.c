@@ -2,6 +2,7 @@
  * and the deadline heap, checked against a trivially correct model. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,9 +158,76 @@ static void test_calltab_random(void) {
   free(present);
 }
 
+/* How far items sit from their home slots.  Sequential IDs (a pipeline:
+ * new ones at the top, answers mostly in order, some late) at the fullest
+ * the table gets (4/5) must still be found in a few probes. */
+static void probe_stats(const hcsb__calltab_t *t, double *mean, size_t *max) {
+  size_t sum = 0, n = 0, mask = t->cap - 1;
+  *max = 0;
+  for (size_t i = 0; i < t->cap; i++) {
+    item_t *x = hcsb__calltab_item_at(t, i);
+    if (x == NULL) continue;
+    size_t home = (size_t)((x->key * 0x9E3779B97F4A7C15ull) >> t->shift);
+    size_t d = (i - home) & mask;
+    sum += d;
+    n++;
+    if (d > *max) *max = d;
+  }
+  *mean = n ? (double)sum / (double)n : 0;
+}
+
+static void test_calltab_sequential_ids_full(void) {
+  enum { N = 104857 }; /* 4/5 of 131072 */
+  item_t *it = calloc(N, sizeof *it);
+  CHECK(it != NULL);
+  hcsb__calltab_t t = TAB_INIT;
+  uint64_t next = 1;
+  /* Fill, then 20 rounds of: answer a random eighth of the calls, then
+   * issue as many new ones (reusing the freed items). */
+  for (size_t i = 0; i < N; i++) {
+    it[i].key = next++;
+    CHECK_EQ(hcsb__calltab_put(&t, &it[i]), 0);
+  }
+  CHECK_EQ(t.cap, 131072);
+  for (int round = 0; round < 20; round++) {
+    for (size_t k = 0; k < N / 8; k++) {
+      size_t i = (size_t)(rnd() % N);
+      if (hcsb__calltab_get(&t, it[i].key) != &it[i]) continue;
+      CHECK(hcsb__calltab_del(&t, it[i].key) == &it[i]);
+      it[i].key = next++;
+      CHECK_EQ(hcsb__calltab_put(&t, &it[i]), 0);
+    }
+  }
+  CHECK_EQ(t.cap, 131072);
+  CHECK_EQ(t.count, N);
+  double mean;
+  size_t max;
+  probe_stats(&t, &mean, &max);
+  fprintf(stderr,
+          "  %zu of %zu slots used: %.2f slots from home on "
+          "average, %zu at most\n",
+          t.count, t.cap, mean, max);
+  CHECK(mean < 2.0);
+  CHECK(max < 256);
+  hcsb__calltab_free(&t);
+  free(it);
+}
+
+/* Heap items keep only their index; the deadline is the entry's. */
+typedef struct dl_item_s {
+  uint64_t when; /* the test's copy */
+  uint32_t idx;
+} dl_item_t;
+#define DLHEAP_INIT HCSB__DLHEAP_INIT(offsetof(dl_item_t, idx))
+
+static dl_item_t *top_item(const hcsb__dlheap_t *h) {
+  const hcsb__dl_entry_t *e = hcsb__dlheap_top(h);
+  return e ? e->item : NULL;
+}
+
 static void test_dlheap_order_and_ties(void) {
-  hcsb__dlheap_t h = HCSB__DLHEAP_INIT;
-  hcsb__dl_node_t n[6];
+  hcsb__dlheap_t h = DLHEAP_INIT;
+  dl_item_t n[6];
   const uint64_t when[6] = {50, 10, 30, 10, 70, 30};
   for (int i = 0; i < 6; i++) {
     n[i].idx = HCSB__DL_NONE;
@@ -168,8 +236,9 @@ static void test_dlheap_order_and_ties(void) {
   /* Equal deadlines come out in insertion order. */
   const int expect[6] = {1, 3, 2, 5, 0, 4};
   for (int i = 0; i < 6; i++) {
-    hcsb__dl_node_t *top = hcsb__dlheap_top(&h);
+    dl_item_t *top = top_item(&h);
     CHECK(top == &n[expect[i]]);
+    CHECK_U64(hcsb__dlheap_top(&h)->when, when[expect[i]]);
     hcsb__dlheap_remove(&h, top);
     CHECK(top->idx == HCSB__DL_NONE);
   }
@@ -180,12 +249,12 @@ static void test_dlheap_order_and_ties(void) {
 
 /* The tie-break sequence is 32 bits and wraps; order must survive that. */
 static void test_dlheap_seq_wraps(void) {
-  hcsb__dlheap_t h = HCSB__DLHEAP_INIT;
-  hcsb__dl_node_t n[6];
+  hcsb__dlheap_t h = DLHEAP_INIT;
+  dl_item_t n[6];
   h.next_seq = UINT32_MAX - 2;
   for (int i = 0; i < 6; i++) CHECK_EQ(hcsb__dlheap_push(&h, &n[i], 7), 0);
   for (int i = 0; i < 6; i++) {
-    CHECK(hcsb__dlheap_top(&h) == &n[i]);
+    CHECK(top_item(&h) == &n[i]);
     hcsb__dlheap_remove(&h, &n[i]);
   }
   hcsb__dlheap_free(&h);
@@ -193,34 +262,40 @@ static void test_dlheap_seq_wraps(void) {
 
 static void test_dlheap_random_remove(void) {
   enum { N = 2000 };
-  hcsb__dl_node_t *n = calloc(N, sizeof *n);
+  dl_item_t *n = calloc(N, sizeof *n);
+  uint32_t *seq = calloc(N, sizeof *seq);
   unsigned char *in = calloc(N, 1);
-  CHECK(n && in);
-  hcsb__dlheap_t h = HCSB__DLHEAP_INIT;
+  CHECK(n && in && seq);
+  hcsb__dlheap_t h = DLHEAP_INIT;
   for (int i = 0; i < N; i++) n[i].idx = HCSB__DL_NONE;
   for (int step = 0; step < 100000; step++) {
     int i = (int)(rnd() % N);
     if (in[i]) {
       hcsb__dlheap_remove(&h, &n[i]);
+      CHECK(n[i].idx == HCSB__DL_NONE);
       in[i] = 0;
     } else {
-      CHECK_EQ(hcsb__dlheap_push(&h, &n[i], rnd() % 1000), 0);
+      n[i].when = rnd() % 1000;
+      seq[i] = h.next_seq;
+      CHECK_EQ(hcsb__dlheap_push(&h, &n[i], n[i].when), 0);
       in[i] = 1;
     }
     if (step % 997 == 0) {
-      hcsb__dl_node_t *top = hcsb__dlheap_top(&h);
+      dl_item_t *top = top_item(&h);
       for (int k = 0; k < N; k++) {
         if (!in[k]) continue;
+        /* Every item's index points at its own entry. */
+        CHECK(h.v[n[k].idx].item == &n[k]);
         CHECK(top != NULL);
-        CHECK(top->when < n[k].when ||
-              (top->when == n[k].when && (int32_t)(top->seq - n[k].seq) <= 0));
+        CHECK(top->when < n[k].when || (top->when == n[k].when &&
+                                        (int32_t)(seq[top - n] - seq[k]) <= 0));
       }
     }
   }
   /* Drain: non-decreasing deadlines. */
   uint64_t last = 0;
-  hcsb__dl_node_t *top;
-  while ((top = hcsb__dlheap_top(&h)) != NULL) {
+  dl_item_t *top;
+  while ((top = top_item(&h)) != NULL) {
     CHECK(top->when >= last);
     last = top->when;
     hcsb__dlheap_remove(&h, top);
@@ -229,14 +304,19 @@ static void test_dlheap_random_remove(void) {
   for (int k = 0; k < N; k++) CHECK_EQ(in[k], 0);
   hcsb__dlheap_free(&h);
   free(n);
+  free(seq);
   free(in);
 }
 
 int main(int argc, char **argv) {
   static const hcsb_test_t tests[] = {
-      TEST_ENTRY(calltab_basic),         TEST_ENTRY(calltab_bare),
-      TEST_ENTRY(calltab_reserve),       TEST_ENTRY(calltab_random),
-      TEST_ENTRY(dlheap_order_and_ties), TEST_ENTRY(dlheap_seq_wraps),
+      TEST_ENTRY(calltab_basic),
+      TEST_ENTRY(calltab_bare),
+      TEST_ENTRY(calltab_reserve),
+      TEST_ENTRY(calltab_random),
+      TEST_ENTRY(calltab_sequential_ids_full),
+      TEST_ENTRY(dlheap_order_and_ties),
+      TEST_ENTRY(dlheap_seq_wraps),
       TEST_ENTRY(dlheap_random_remove),
   };
   return hcsb_test_main(argc, argv, tests, sizeof tests / sizeof tests[0]);

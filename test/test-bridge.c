@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "runner.h"
@@ -345,6 +346,65 @@ static void test_pipelined_10000(void) {
   CHECK_EQ(st.pending, 0);
   CHECK_EQ(st.queued_bytes, 0);
   CHECK(st.frames_sent > 10 * st.writes);
+  free(r);
+  fx_finish(&fx, 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A burst of answers: the read buffer starts small and grows as reads fill
+ * it, so the burst is read in a few large reads, not hundreds of small
+ * ones; every answer still reaches its call. */
+
+#define BURST_N 2000
+
+static void script_burst(peer_t *p) {
+  peer_negotiate(p);
+  char *buf = malloc(BURST_N * 80);
+  size_t len = 0;
+  CHECK(buf != NULL);
+  for (int i = 0; i < BURST_N; i++) {
+    char body[64];
+    uint64_t id = peer_expect(p, HCSB_MSG_EXECUTE_PROCESS);
+    snprintf(body, sizeof body, "{\"Result\":0,\"ProcessId\":%u}",
+             (unsigned)id);
+    len += peer_frame(buf + len, EXEC_RESP, id, body);
+  }
+  peer_send_raw(p, buf, len); /* all of it in one write */
+  free(buf);
+  CHECK_EQ(peer_drain(p), 0);
+}
+
+static int burst_done;
+static void burst_then(rec_t *r) {
+  CHECK_EQ(r->status, 0);
+  CHECK_EQ(r->pid, r->id);
+  burst_done++;
+}
+
+static void test_read_buffer_grows(void) {
+  fx_t fx;
+  rec_t *r = calloc(BURST_N, sizeof *r);
+  CHECK(r != NULL);
+  burst_done = 0;
+  fx_open(&fx, script_burst, NULL);
+  fx_run_until(&fx, &fx.ready_n, 1);
+  hcsb_bridge_stats_t st0, st;
+  hcsb_bridge_stats(fx.b, &st0);
+  for (int i = 0; i < BURST_N; i++) {
+    hcsb_request_t q = req_exec();
+    r[i].then = burst_then;
+    CHECK_EQ(api_call(fx.b, &q, 0, rec_cb, &r[i], NULL), 0);
+  }
+  fx_run_until(&fx, &burst_done, BURST_N);
+  hcsb_bridge_stats(fx.b, &st);
+  uint64_t bytes = st.bytes_received - st0.bytes_received;
+  uint64_t reads = st.reads - st0.reads;
+  fprintf(stderr, "  %llu bytes in %llu reads\n", (unsigned long long)bytes,
+          (unsigned long long)reads);
+  CHECK(bytes > 80000);
+  CHECK(reads >= 1);
+  /* More than the first buffer's 8 KiB per read on average. */
+  CHECK(bytes / reads > 8192);
   free(r);
   fx_finish(&fx, 1);
 }
@@ -704,6 +764,76 @@ static void test_write_double_buffering(void) {
   fx_finish(&fx, 1);
 }
 
+/* Short writes everywhere: a 4 KiB send buffer on the bridge's socket, a
+ * guest reading frame by frame, calls added on every turn while earlier
+ * batches are still going out.  Every frame arrives whole, in ID order,
+ * and every call is answered once. */
+
+#define SHORT_N 3000
+
+static void script_short_writes(peer_t *p) {
+  peer_negotiate(p);
+  peer_wait_gate(p); /* until the socket is full */
+  for (uint64_t i = 0; i < SHORT_N; i++) {
+    pframe_t f;
+    CHECK_EQ(peer_read(p, &f), 0);
+    CHECK_U64(f.type, HCSB_MSG_EXECUTE_PROCESS);
+    CHECK_U64(f.id, 2 + i);
+    CHECK_EQ(f.len, 100);
+    CHECK(f.body[0] == '{' && f.body[99] == '}');
+    send_pid(p, f.id, (uint32_t)f.id);
+    pframe_free(&f);
+  }
+  CHECK_EQ(peer_drain(p), 0);
+}
+
+static int short_done;
+static void short_then(rec_t *r) {
+  CHECK_EQ(r->status, 0);
+  CHECK_EQ(r->pid, r->id);
+  short_done++;
+}
+
+static void test_short_writes_keep_order(void) {
+  fx_t fx;
+  rec_t *r = calloc(SHORT_N, sizeof *r);
+  char body[101];
+  int sndbuf = 4096;
+  CHECK(r != NULL);
+  memset(body, ' ', 100);
+  body[0] = '{';
+  body[99] = '}';
+  body[100] = '\0';
+  short_done = 0;
+  int fd = fx_init(&fx, script_short_writes, NULL);
+  CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
+  fx_open_fd(&fx, fd);
+  fx_run_until(&fx, &fx.ready_n, 1);
+  for (int i = 0; i < SHORT_N; i++) {
+    hcsb_request_t q = req_exec();
+    q.raw_body = body;
+    q.raw_len = 100;
+    r[i].then = short_then;
+    CHECK_EQ(api_call(fx.b, &q, 0, rec_cb, &r[i], NULL), 0);
+    if (i % 100 == 99) uv_run(&fx.loop, UV_RUN_NOWAIT);
+  }
+  hcsb_bridge_stats_t st;
+  hcsb_bridge_stats(fx.b, &st);
+  /* 348 KB cannot fit a 4 KiB buffer nobody reads: the writes were short
+   * and the rest waits, in the write in flight and the other buffer. */
+  CHECK(st.queued_bytes > 100000);
+  CHECK(st.writes >= 2);
+  peer_open_gate(&fx.peer);
+  fx_run_until(&fx, &short_done, SHORT_N);
+  hcsb_bridge_stats(fx.b, &st);
+  CHECK_EQ(st.queued_bytes, 0);
+  CHECK_U64(st.frames_sent, SHORT_N + 1);
+  CHECK_U64(st.bytes_sent, 160 + (uint64_t)SHORT_N * 116);
+  CHECK(st.frames_sent / st.writes > 1); /* batched all the same */
+  free(r);
+  fx_finish(&fx, 1);
+}
+
 /* ------------------------------------------------------------------------ */
 /* An oversize answer fails its call; the next call on the connection works. */
 
@@ -881,6 +1011,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(timeout_while_waiting),
       TEST_ENTRY(out_of_order),
       TEST_ENTRY(pipelined_10000),
+      TEST_ENTRY(read_buffer_grows),
       TEST_ENTRY(timeout_then_late_response),
       TEST_ENTRY(cancel),
       TEST_ENTRY(bad_responses_keep_connection),
@@ -888,6 +1019,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(notifications),
       TEST_ENTRY(write_batching),
       TEST_ENTRY(write_double_buffering),
+      TEST_ENTRY(short_writes_keep_order),
       TEST_ENTRY(oversize_response),
       TEST_ENTRY(limit_pending),
       TEST_ENTRY(limit_write_queue),

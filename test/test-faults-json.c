@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "faults.h"
+#include "proto/proto.h"
 
 #define S HCSB_MSG_START
 #define W HCSB_MSG_WAIT_FOR_PROCESS
@@ -451,9 +452,122 @@ static void test_properties_bad_numbers_and_types(void) {
   free(big_list);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The bridge hands the API's Properties texts over unchecked, because the
+ * API's scanner (src/api/jscan.h) is as strict as the validator: a text
+ * fails with -EPROTO exactly when hcsb__json_validate() refuses it,
+ * wherever the fault sits (a field read, a value skipped, a key). */
+
+static char *nested(unsigned depth) {
+  /* {"Other":[[...]]}: `depth` levels in all. */
+  char *t = malloc(2 * depth + 16), *p;
+  CHECK(t != NULL);
+  p = stpcpy(t, "{\"Other\":");
+  for (unsigned i = 1; i < depth; i++) *p++ = '[';
+  for (unsigned i = 1; i < depth; i++) *p++ = ']';
+  strcpy(p, "}");
+  return t;
+}
+
+static const char *const strict_texts[] = {
+    /* Not JSON. */
+    "{\"ProcessList\":[{\"ProcessId\":01}]}",
+    "{\"ProcessList\":[{\"ImageName\":\"a\\qb\"}]}",
+    "{\"ProcessList\":[{\"ImageName\":\"a\\u12\"}]}",
+    "{\"ProcessList\":[{\"ImageName\":\"a\x01b\"}]}",
+    "{\"ProcessList\":[{\"ImageName\":\"a\xff\"}]}",
+    "{\"ProcessList\":[{\"ImageName\":\"\xed\xa0\x80\"}]}",
+    "{\"ProcessList\":[{\"ProcessId\":1}],}",
+    "{\"ProcessList\":[{\"ProcessId\":1},]}",
+    "{\"ProcessList\":[{\"ProcessId\":1}]} x",
+    "{\"Other\":[1,2,]}",
+    "{\"Other\":{\"a\" 1}}",
+    "{\"Other\":nul}",
+    "{\"Other\":'x'}",
+    "{\"Other\":NaN}",
+    "{\"Other\":1.}",
+    "{\"Other\":-}",
+    "{\"Other\":\"\\x\"}",
+    "{\"Oth\x01er\":1}",
+    "{\"\xc3(\":1}",
+    "{\"LCOWMetrics\":{\"cpu\":{\"usage\":{\"total\":01}}}}",
+    "{\"LCOWMetrics\":{\"x\":[1,]}}",
+    "{\"LCOWMetrics\":{\"blkio\":{\"io_serviced_recursive\":[{\"op\":"
+    "\"R\\ad\"}]}}}",
+    /* JSON, and fine. */
+    "{\"Other\":{\"a\":[1,-2.5e3,true,false,null,\"\\u00e9\\ud83d\\ude00\"]},"
+    "\"ProcessList\":[]}",
+    " { \"ProcessList\" : [ { \"ProcessId\" : 1 } , null ] }  ",
+    "{\"ProcessList\":null,\"LCOWMetrics\":null}",
+    "{\"ProcessList\":[{\"ImageName\":\"\\ud800 lone\",\"ProcessId\":0}]}",
+    "{\"LCOWMetrics\":{\"x\":{\"y\":[{}]},\"pids\":{\"current\":0}}}",
+};
+#define NSTRICT (sizeof strict_texts / sizeof strict_texts[0])
+/* Two more, built: nested exactly as deep as allowed, and one deeper. */
+#define NSTRICT_ALL (NSTRICT + 2)
+static char *strict_built[2];
+
+static const char *strict_text(size_t i) {
+  return i < NSTRICT ? strict_texts[i] : strict_built[i - NSTRICT];
+}
+
+static void script_strict(fpeer_t *p) {
+  fpeer_negotiate(p);
+  for (size_t i = 0; i < NSTRICT_ALL; i++) {
+    uint64_t id = fpeer_expect(p, G);
+    char *body = props_body(strict_text(i));
+    fpeer_send(p, HCSB_MSG_GET_PROPERTIES_RESPONSE, id, body);
+    free(body);
+  }
+  fpeer_drain(p);
+}
+
+static void test_properties_scanner_as_strict_as_validator(void) {
+  fconn_t f;
+  hcsb_container_t *c;
+  static pres_t res[NSTRICT_ALL];
+  size_t invalid = 0;
+  int closed = 0;
+
+  strict_built[0] = nested(HCSB__JSON_MAX_DEPTH);
+  strict_built[1] = nested(HCSB__JSON_MAX_DEPTH + 1);
+  memset(res, 0, sizeof res);
+  fconn_open(&f, script_strict, NULL, NULL, NULL);
+  fconn_wait_open(&f, 0);
+  CHECK_EQ(hcsb_conn_open_container(f.conn, "c1", &c), 0);
+  faults_in_api = 1;
+  for (size_t i = 0; i < NSTRICT_ALL; i++)
+    CHECK_EQ(hcsb_container_properties(
+                 c, NULL, HCSB_PROPERTY_PROCESS_LIST | HCSB_PROPERTY_STATISTICS,
+                 props_cb, &res[i]),
+             0);
+  faults_in_api = 0;
+  RUN_UNTIL(&f.loop, res[NSTRICT_ALL - 1].n == 1);
+  for (size_t i = 0; i < NSTRICT_ALL; i++) {
+    const char *t = strict_text(i);
+    int valid = hcsb__json_validate(t, strlen(t), HCSB__JSON_MAX_DEPTH) >= 0;
+    invalid += !valid;
+    if (res[i].n != 1 || res[i].status != (valid ? 0 : -EPROTO))
+      hcsb_test_fail(__FILE__, __LINE__,
+                     "text %zu (%.60s): %d callbacks, status %d, the "
+                     "validator says %s",
+                     i, t, res[i].n, res[i].status,
+                     valid ? "valid" : "invalid");
+  }
+  /* The table is what it says it is. */
+  CHECK_EQ(invalid, 23);
+  CHECK_EQ(f.lost_n, 0);
+  hcsb_container_close(c, fclosed_cb, &closed);
+  RUN_UNTIL(&f.loop, closed == 1);
+  fconn_finish(&f);
+  free(strict_built[0]);
+  free(strict_built[1]);
+}
+
 static const hcsb_test_t tests[] = {
     TEST_ENTRY_T(json_bombs_and_bad_fields, 60),
     TEST_ENTRY_T(properties_bad_numbers_and_types, 60),
+    TEST_ENTRY_T(properties_scanner_as_strict_as_validator, 60),
 };
 
 int main(int argc, char **argv) {

@@ -280,8 +280,9 @@ static hcsb__stdio_t *open_stdio(seen_t *v, uint32_t in, uint32_t out,
   uint32_t ports[3] = {in, out, err};
   memset(v, 0, sizeof *v);
   v->ready_status = 1;
-  CHECK_EQ(
-      hcsb__stdio_open(&loop, &addr, ports, timeout_ms, on_ready, v, &v->s), 0);
+  CHECK_EQ(hcsb__stdio_open(&loop, &addr, ports, timeout_ms, NULL, on_ready, v,
+                            &v->s),
+           0);
   return v->s;
 }
 
@@ -655,13 +656,15 @@ static void test_open_errors_leave_nothing(void) {
   hcsb__stdio_t *s = NULL;
   seen_t v;
   setup(HCSB_TRANSPORT_UNIX);
-  CHECK_EQ(hcsb__stdio_open(&loop, &addr, dup, 0, on_ready, &v, &s), -EINVAL);
+  CHECK_EQ(hcsb__stdio_open(&loop, &addr, dup, 0, NULL, on_ready, &v, &s),
+           -EINVAL);
   CHECK(!path_exists(port_path(P_IN)));
-  CHECK_EQ(hcsb__stdio_open(&loop, NULL, ports, 0, on_ready, &v, &s), -EINVAL);
+  CHECK_EQ(hcsb__stdio_open(&loop, NULL, ports, 0, NULL, on_ready, &v, &s),
+           -EINVAL);
   /* stdout's path is taken by a directory: stdin's listener, already
    * open, must be gone again. */
   CHECK_EQ(mkdir(port_path(P_OUT), 0700), 0);
-  CHECK(hcsb__stdio_open(&loop, &addr, ports, 0, on_ready, &v, &s) < 0);
+  CHECK(hcsb__stdio_open(&loop, &addr, ports, 0, NULL, on_ready, &v, &s) < 0);
   CHECK(s == NULL);
   CHECK(!path_exists(port_path(P_IN)));
   CHECK_EQ(rmdir(port_path(P_OUT)), 0);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -743,6 +744,68 @@ static void test_stdio_listener_timeout_and_close_in_cb(void) {
   CHECK_EQ(uv_loop_close(&x.loop), 0);
 }
 
+/* Out of descriptors when the guest dials: the dial is refused (libuv
+ * closes it with the descriptor it keeps in reserve) instead of spinning,
+ * and once descriptors are back the next dial is accepted as usual. */
+static int emfile_ok, emfile_errors;
+static void on_emfile_accept(void *data, hcsb__listener_t *l, int status,
+                             uv_stream_t *s) {
+  (void)data;
+  (void)l;
+  if (status == 0) {
+    emfile_ok++;
+    hcsb__stream_close(s);
+  } else {
+    CHECK(s == NULL);
+    emfile_errors++;
+  }
+}
+
+static void test_stdio_listener_out_of_descriptors(void) {
+  uv_loop_t loop;
+  hcsb_addr_t a;
+  hcsb__listener_t *l = NULL;
+  struct rlimit rl, low;
+  char addr[300], path[300], c;
+  int d1, d2, d3, spare;
+  snprintf(addr, sizeof addr, "unix://%s/b.sock", hcsb_test_tmpdir());
+  snprintf(path, sizeof path, "%s/9.sock", hcsb_test_tmpdir());
+  CHECK_EQ(hcsb_addr_parse(addr, &a), 0);
+  CHECK_EQ(uv_loop_init(&loop), 0);
+  CHECK_EQ(hcsb__listen(&loop, &a, 9, 0, on_emfile_accept, NULL, &l), 0);
+  uv_run(&loop, UV_RUN_NOWAIT); /* the listener is polled */
+  d1 = unix_dial(path);
+  d2 = unix_dial(path);
+  CHECK(d1 >= 0 && d2 >= 0);
+  /* No descriptor left for accept4 (each test runs in a child of its own):
+   * the lowest free number becomes the limit. */
+  CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  spare = dup(0);
+  CHECK(spare >= 0);
+  close(spare);
+  low = rl;
+  low.rlim_cur = (rlim_t)spare;
+  CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (int i = 0; i < 20; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ(emfile_ok, 0);
+  CHECK_EQ(read(d1, &c, 1), 0); /* refused */
+  CHECK_EQ(read(d2, &c, 1), 0);
+  CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  d3 = unix_dial(path);
+  CHECK(d3 >= 0);
+  for (int i = 0; i < 200 && emfile_ok == 0; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ(emfile_ok, 1);
+  CHECK(emfile_errors <= 1);
+  hcsb__listener_close(l);
+  CHECK(!exists(path));
+  CHECK_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+  CHECK_EQ(read(d3, &c, 1), 0);
+  close(d1);
+  close(d2);
+  close(d3);
+}
+
 static void test_stdio_listener_errors(void) {
   uv_loop_t loop;
   hcsb_addr_t a;
@@ -851,6 +914,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(stdio_listener_hybrid),
       TEST_ENTRY(stdio_listener_timeout_and_close_in_cb),
       TEST_ENTRY(stdio_listener_errors),
+      TEST_ENTRY(stdio_listener_out_of_descriptors),
       TEST_ENTRY(vsock_listen),
       TEST_ENTRY(close_while_accepting),
   };

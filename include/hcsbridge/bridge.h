@@ -149,8 +149,8 @@ typedef struct hcsb_bridge_stats_s {
   uint64_t frames_received;
   uint64_t bytes_sent;
   uint64_t bytes_received;
-  uint64_t writes;         /* uv_write calls: frames_sent / writes = batching */
-  uint64_t late_responses; /* for timed-out/cancelled calls, dropped */
+  uint64_t writes; /* writes to the stream: frames_sent / writes = batching */
+  uint64_t late_responses;    /* for timed-out/cancelled calls, dropped */
   uint64_t unknown_responses; /* ID never sent or already answered */
   uint64_t oversize_frames;   /* skipped, their call failed -EMSGSIZE */
   uint64_t bad_responses;     /* undecodable or wrong type: -EPROTO */
@@ -166,6 +166,9 @@ typedef struct hcsb_bridge_stats_s {
    * not counted in calls_started/completed.  Added in 0.2.0; fields are
    * only ever appended. */
   uint64_t orphans_reaped;
+  /* Reads that brought bytes: bytes_received / reads = bytes per read.
+   * Added in 0.2.0. */
+  uint64_t reads;
 } hcsb_bridge_stats_t;
 
 HCSB_EXTERN void hcsb_bridge_stats(const hcsb_bridge_t *b,

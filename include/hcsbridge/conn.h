@@ -922,8 +922,10 @@ HCSB_EXTERN int hcsb_process_close_stdout(hcsb_process_t *p);
 HCSB_EXTERN int hcsb_process_close_stderr(hcsb_process_t *p);
 
 /* Convenience reading: `cb` gets stdout (fd 1) and stderr (fd 2) bytes as
- * they arrive; nread < 0 ends that stream (UV_EOF at its end), after which
- * the library closes it so the guest can report the exit (protocol.md §9.5).
+ * they arrive (`buf` is valid during the callback only: the connection
+ * reads every process's output into one buffer); nread < 0 ends that
+ * stream (UV_EOF at its end), after which the library closes it so the
+ * guest can report the exit (protocol.md §9.5).
  * Stops reading from the guest while stopped (back-pressure).  May be
  * called before the create callback.  Returns -EINVAL when neither stdout
  * nor stderr was requested, -EPIPE when the streams are closed. */

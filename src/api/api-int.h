@@ -120,13 +120,14 @@ typedef struct hcsb__op_class_s {
 
 /* An op embeds the bridge call of its current step, so a pending API call
  * is one allocation, and carries its ActivityId once (packed in the call):
- * 168 bytes, a 176-byte heap chunk.  A busy host has a lot of these.  The
+ * 152 bytes, a 160-byte heap chunk.  A busy host has a lot of these.  The
  * call is the op's only request object: a completion the API layer defers
  * itself (cancelled, unusable connection) travels in call.dq with its
  * status in call.w.status, on the connection's queue, and every step
- * starts with the op's timeout kept in call.timeout_ms. */
+ * starts with the op's timeout.  The op's flags live in the call's spare
+ * bits (call.ext, HCSB__OP_*). */
 struct hcsb__op_s {
-  hcsb_call_t call;  /* busy while a step is with the bridge */
+  hcsb_call_t call;  /* first: the bridge hands the call back as data */
   hcsb__link_t link; /* owner's pending list (its base.reqs) */
   hcsb__obj_t *owner;
   const hcsb__op_class_t *cls;
@@ -139,10 +140,26 @@ struct hcsb__op_s {
       uint32_t arg; /* signal number, or width << 16 | height */
     };
   };
-  uint8_t cancelled; /* the owner closed: the user gets -ECANCELED */
-  uint8_t parked;    /* waits for its process to exist (resize, signal) */
-  uint32_t trace;    /* span context slot (trace.c), 0 = none */
+  uint32_t timeout_ms; /* every step's (0: none) */
+  uint32_t trace;      /* span context slot (trace.c), 0 = none */
 };
+
+/* call.ext bits */
+#define HCSB__OP_CANCELLED 1u /* the owner closed: the user gets -ECANCELED */
+#define HCSB__OP_PARKED 2u    /* waits for its process (resize, signal) */
+static inline int hcsb__op_cancelled(const hcsb__op_t *op) {
+  return (op->call.ext & HCSB__OP_CANCELLED) != 0;
+}
+static inline void hcsb__op_set_cancelled(hcsb__op_t *op) {
+  op->call.ext |= HCSB__OP_CANCELLED;
+}
+static inline int hcsb__op_parked(const hcsb__op_t *op) {
+  return (op->call.ext & HCSB__OP_PARKED) != 0;
+}
+static inline void hcsb__op_set_parked(hcsb__op_t *op, int parked) {
+  op->call.ext = (uint8_t)(parked ? op->call.ext | HCSB__OP_PARKED
+                                  : op->call.ext & ~HCSB__OP_PARKED);
+}
 
 /* Takes an op from the connection's pool with the call options applied.
  * `default_timeout` is used when opts->timeout_ms is 0.  Returns NULL with
@@ -161,11 +178,15 @@ static inline int hcsb__op_busy(const hcsb__op_t *op) {
 }
 /* Gives back an op that was never started (no callback will run). */
 void hcsb__op_discard(hcsb__op_t *op);
-/* Sends `req` as the op's next step (ActivityId filled in).  When the
+/* Sends `req` as the op's next step (with the op's ActivityId and span
+ * context; req->activity_id and req->ocsc are overwritten).  When the
  * connection is unusable or the op was cancelled, completes on the next
  * turn instead.  Returns 0, or the bridge's synchronous error (the op is
  * then still pending and the caller decides: discard or hcsb__op_done). */
 int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req);
+/* hcsb__op_send() with a template (proto.h) built from the request the op
+ * would send, its span context included (see hcsb__op_tmpl_valid). */
+int hcsb__op_send_tmpl(hcsb__op_t *op, const hcsb__tmpl_t *tmpl);
 /* Ends the op on the next turn with `status` (straight to done). */
 void hcsb__op_done_later(hcsb__op_t *op, int status);
 /* The one completion path: detaches, delivers, recycles. */
@@ -282,6 +303,13 @@ struct hcsb_conn_s {
   uint32_t next_port;
   hcsb__link_t waiters;   /* hcsb__cwaiter_t by container ID */
   hcsb__link_t processes; /* live processes (their stdio closes with us) */
+  char *stdio_buf; /* their stdout/stderr read buffer (stdio.h), lazily */
+  /* ActivityIds for ops given none (op.c). */
+  hcsb__guid_rng_t aid_rng;
+  /* The last ActivityId text an op was given, parsed (op.c). */
+  int aid_cached;
+  char aid_text[37];
+  uint8_t aid_bytes[16];
 
   /* Mapped virtual disks (conn-rpc.c) */
   hcsb_mapped_virtual_disk_t *disks;
@@ -299,6 +327,8 @@ struct hcsb_conn_s {
 /* trace.c: span context slots.  An op captures the current one when it
  * starts (a reference) and releases it when it is recycled. */
 uint32_t hcsb__trace_capture(hcsb_conn_t *c);
+/* Another reference on `slot` (0: none), which must be held already. */
+void hcsb__trace_ref(hcsb_conn_t *c, uint32_t slot);
 void hcsb__trace_release(hcsb_conn_t *c, uint32_t slot);
 /* The `ocsc` object text of a slot, NULL for 0. */
 const char *hcsb__trace_json(const hcsb_conn_t *c, uint32_t slot);
@@ -410,6 +440,11 @@ struct hcsb_container_s {
   int spec_terminal;      /* the create spec's process.terminal */
   hcsb_mapped_virtual_disk_t *disks; /* mapped for this container */
   size_t ndisks;
+  /* The request of the last properties call (props.c), for its span
+   * context slot (a reference held) and query kind. */
+  hcsb__tmpl_t props_tmpl;
+  uint32_t props_tmpl_trace;
+  unsigned props_tmpl_types;
   /* Reused by every properties answer (props.c). */
   hcsb_process_list_item_t *items;
   size_t items_cap;
@@ -481,6 +516,8 @@ void hcsb__free_argv(char **argv, size_t argc);
  * Returns 0 or -EPROTO / -ENOMEM. */
 int hcsb__props_decode(hcsb_container_t *c, const char *text, size_t len,
                        hcsb_properties_t *props);
+/* props.c: lets go of the container's request template. */
+void hcsb__props_free(hcsb_container_t *c);
 /* metrics.c: the arrays behind a container's typed metrics. */
 typedef struct hcsb__mstore_s hcsb__mstore_t;
 void hcsb__mstore_free(hcsb__mstore_t *ms);

@@ -340,6 +340,8 @@ void hcsb__conn_release(hcsb_conn_t *c) {
   hcsb__disks_free(c->disks, c->ndisks);
   hcsb__trace_free_all(c);
   hcsb__pool_free(&c->ops);
+  free(c->stdio_buf); /* every process and its stdio is gone */
+  c->stdio_buf = NULL;
   if (c->inited < 0) return;
   hcsb__dq_close(&c->dq);
   if (c->inited > 0)

@@ -26,6 +26,7 @@ static hcsb_container_t *container_new(hcsb_conn_t *conn, const char *id) {
 
 void hcsb__container_free(hcsb_container_t *c) {
   hcsb__disks_free(c->disks, c->ndisks);
+  hcsb__props_free(c);
   free(c->items);
   hcsb__buf_free(&c->strings);
   hcsb__mstore_free(c->mstore);
@@ -463,7 +464,7 @@ static void create_step(hcsb__op_t *op, int status,
                     "container %s: create step %zu of %zu failed: %s", c->id,
                     plan->next + 1, plan->n, hcsb_strerror(status));
       plan->rl.todo = hcsb__res_take(conn, c->id, plan->tag);
-      if (plan->rl.todo != NULL && !op->cancelled) {
+      if (plan->rl.todo != NULL && !hcsb__op_cancelled(op)) {
         plan->undoing = 1;
         plan->status = status;
         hcsb__gerr_save(&plan->gerr, gerr);

@@ -1,8 +1,13 @@
 /* A bounded in-place JSON scanner for Properties answers (props.c,
- * metrics.c).  The bridge has already checked the text is valid JSON; these
- * helpers still bound every read themselves, since nothing here trusts the
- * guest.  Keys match case-insensitively, as Go's decoder does; null reads
- * as "absent".  Header-only so the hot ProcessList loop keeps its inlining. */
+ * metrics.c).  It is as strict as the protocol core's validator
+ * (hcsb__json_validate): strings are checked with its string scanner,
+ * values nobody reads are skipped with its value scanner, numbers follow
+ * the JSON grammar, and nesting is bounded by HCSB__JSON_MAX_DEPTH over the
+ * whole text, so text it accepts is valid JSON and the bridge does not
+ * check these answers beforehand (the call's unchecked_props).  Nothing
+ * here trusts the guest.  Keys match case-insensitively, as Go's decoder
+ * does; null reads as "absent".  Header-only so the hot ProcessList loop
+ * keeps its inlining. */
 #ifndef HCSB_API_JSCAN_H
 #define HCSB_API_JSCAN_H
 
@@ -11,6 +16,7 @@
 #include <strings.h>
 
 #include "api/api-int.h"
+#include "proto/plain.h"
 
 typedef struct cur_s {
   const char *p, *end;
@@ -20,29 +26,35 @@ typedef struct cur_s {
 #define MAX_DEPTH HCSB__JSON_MAX_DEPTH
 
 static inline int peek(cur_t *c) {
+  /* Go writes no whitespace between tokens: that case first. */
+  if (c->p < c->end && (unsigned char)*c->p > ' ') return (unsigned char)*c->p;
   while (c->p < c->end &&
          (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
     c->p++;
   return c->p < c->end ? (unsigned char)*c->p : -1;
 }
 
-/* The raw span between the quotes of a string at the cursor. */
+/* The raw span between the quotes of a (valid) string at the cursor. */
 static inline int str_span(cur_t *c, const char **s, size_t *n) {
+  const unsigned char *u, *end = (const unsigned char *)c->end;
+  const char *q;
+  size_t run;
+
   if (peek(c) != '"') return -EPROTO;
-  *s = ++c->p;
-  while (c->p < c->end) {
-    if (*c->p == '"') {
-      *n = (size_t)(c->p - *s);
-      c->p++;
-      return 0;
-    }
-    if (*c->p == '\\') {
-      if (c->end - c->p < 2) return -EPROTO;
-      c->p++;
-    }
-    c->p++;
+  *s = c->p + 1;
+  /* Keys and most values are plain bytes up to the quote: valid as they
+   * are.  Anything else (escapes, UTF-8) is the validator's to check. */
+  u = (const unsigned char *)*s;
+  run = hcsb__plain_run(u, end);
+  if (u + run < end && u[run] == '"') {
+    q = (const char *)u + run + 1;
+  } else {
+    q = hcsb__json_scan_string(*s, c->end);
+    if (q == NULL) return -EPROTO;
   }
-  return -EPROTO;
+  *n = (size_t)(q - 1 - *s);
+  c->p = q;
+  return 0;
 }
 
 static inline int is_null(cur_t *c) {
@@ -53,42 +65,12 @@ static inline int is_null(cur_t *c) {
   return 0;
 }
 
+/* Skips one value, however nested (within what is left of the depth). */
 static inline int skip(cur_t *c) {
-  unsigned depth = 0;
-  const char *s;
-  size_t n;
+  const char *q = hcsb__json_value_end(c->p, c->end, MAX_DEPTH - c->depth);
 
-  do {
-    int ch = peek(c);
-    switch (ch) {
-      case '{':
-      case '[':
-        if (++depth > MAX_DEPTH) return -EPROTO;
-        c->p++;
-        break;
-      case '}':
-      case ']':
-        if (depth == 0) return -EPROTO;
-        depth--;
-        c->p++;
-        break;
-      case ',':
-      case ':':
-        if (depth == 0) return -EPROTO;
-        c->p++;
-        break;
-      case '"':
-        if (str_span(c, &s, &n) != 0) return -EPROTO;
-        break;
-      case -1:
-        return -EPROTO;
-      default: {
-        const char *start = c->p;
-        while (c->p < c->end && strchr(",:]} \t\r\n", *c->p) == NULL) c->p++;
-        if (c->p == start) return -EPROTO;
-      }
-    }
-  } while (depth > 0);
+  if (q == NULL) return -EPROTO;
+  c->p = q;
   return 0;
 }
 
@@ -98,6 +80,7 @@ static inline int member(cur_t *c, int *first, const char **k, size_t *kn) {
 
   if (ch == '}') {
     c->p++;
+    c->depth--;
     return 0;
   }
   if (!*first) {
@@ -116,6 +99,7 @@ static inline int element(cur_t *c, int *first) {
 
   if (ch == ']') {
     c->p++;
+    c->depth--;
     return 0;
   }
   if (!*first) {
@@ -126,33 +110,45 @@ static inline int element(cur_t *c, int *first) {
   return 1;
 }
 
-/* Opens an object or array; 1 when it is null instead. */
+/* Opens an object or array; 1 when it is null instead.  The matching
+ * member()/element() that returns 0 closes it. */
 static inline int open_(cur_t *c, char bracket) {
   if (is_null(c)) return 1;
   if (peek(c) != bracket) return -EPROTO;
+  if (c->depth == MAX_DEPTH) return -EPROTO;
+  c->depth++;
   c->p++;
   return 0;
 }
 
+/* `name` is a literal, so its length folds to a constant; the exact
+ * spelling (what a Go guest sends) is tried before any case variant. */
 static inline int key_is(const char *k, size_t kn, const char *name) {
-  return strlen(name) == kn && strncasecmp(k, name, kn) == 0;
+  return strlen(name) == kn &&
+         (memcmp(k, name, kn) == 0 || strncasecmp(k, name, kn) == 0);
 }
 
 static inline int read_u64(cur_t *c, uint64_t *out) {
   uint64_t v = 0;
   const char *start;
+  int ch = peek(c);
 
-  if (is_null(c)) return 0;
-  if (peek(c) < 0) return -EPROTO;
+  if (ch == 'n' && is_null(c)) return 0;
+  if (ch < 0) return -EPROTO;
   start = c->p;
+  /* JSON has no leading zeros. */
+  if (*c->p == '0' && c->end - c->p > 1 && c->p[1] >= '0' && c->p[1] <= '9')
+    return -EPROTO;
   while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
     unsigned d = (unsigned)(*c->p - '0');
-    if (v > (UINT64_MAX - d) / 10) return -EPROTO;
+    if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
+      return -EPROTO;
     v = v * 10 + d;
     c->p++;
   }
   /* Negative, fractional or exponent forms do not fit a uint64. */
-  if (c->p == start || (c->p < c->end && strchr(".eE", *c->p) != NULL && *c->p))
+  if (c->p == start ||
+      (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E')))
     return -EPROTO;
   *out = v;
   return 0;

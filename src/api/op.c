@@ -1,6 +1,7 @@
 /* Objects (core handles), operations and waits: the machinery every API
  * call shares, so each callback runs exactly once, later, and close is
  * safe from anywhere. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,8 +68,10 @@ void hcsb__obj_init(hcsb__obj_t *o, hcsb__kind_t kind, hcsb_conn_t *conn) {
 /* ------------------------------------------------------------------------ */
 /* Operations */
 
-_Static_assert(sizeof(hcsb__op_t) <= 168,
-               "a pending op must fit a 176-byte heap chunk");
+_Static_assert(sizeof(hcsb__op_t) <= 152,
+               "a pending op must fit a 160-byte heap chunk");
+_Static_assert(offsetof(hcsb__op_t, call) == 0,
+               "the bridge hands an op's call back as its data");
 
 hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
                          uint32_t default_timeout, const hcsb__op_class_t *cls,
@@ -76,10 +79,22 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
   hcsb_conn_t *conn = owner->conn;
   hcsb__op_t *op;
 
-  if (opts != NULL && opts->activity_id != NULL &&
-      !hcsb__guid_valid(opts->activity_id)) {
-    *err = -EINVAL;
-    return NULL;
+  uint8_t aid[16];
+
+  if (opts != NULL && opts->activity_id != NULL) {
+    /* Callers tend to pass one ActivityId over and over (hcsshim: the zero
+     * GUID): the last one parsed is remembered. */
+    if (conn->aid_cached && strncmp(opts->activity_id, conn->aid_text,
+                                    sizeof conn->aid_text) == 0) {
+      memcpy(aid, conn->aid_bytes, sizeof aid);
+    } else if (hcsb__guid_parse(opts->activity_id, aid) == 0) {
+      memcpy(conn->aid_text, opts->activity_id, sizeof conn->aid_text);
+      memcpy(conn->aid_bytes, aid, sizeof aid);
+      conn->aid_cached = 1;
+    } else {
+      *err = -EINVAL;
+      return NULL;
+    }
   }
   op = hcsb__pool_get(&conn->ops);
   if (op == NULL) {
@@ -93,15 +108,14 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
   hcsb__obj_ref(owner);
   hcsb__list_push(&owner->base.reqs, &op->link);
   /* An op started on a closing handle still completes, with -ECANCELED. */
-  op->cancelled = owner->base.closing;
-  op->call.timeout_ms = opts != NULL && opts->timeout_ms != 0 ? opts->timeout_ms
-                                                              : default_timeout;
-  if (opts != NULL && opts->activity_id != NULL) {
-    hcsb__call_set_activity(&op->call, opts->activity_id);
-  } else {
-    hcsb__guid_generate_bytes(op->call.activity);
-    op->call.has_activity = 1;
-  }
+  if (owner->base.closing) hcsb__op_set_cancelled(op);
+  op->timeout_ms = opts != NULL && opts->timeout_ms != 0 ? opts->timeout_ms
+                                                         : default_timeout;
+  if (opts != NULL && opts->activity_id != NULL)
+    memcpy(op->call.activity, aid, sizeof aid);
+  else
+    hcsb__guid_rng_bytes(&conn->aid_rng, op->call.activity);
+  op->call.has_activity = 1;
   op->trace = hcsb__trace_capture(conn);
   return op;
 }
@@ -124,7 +138,7 @@ void hcsb__op_discard(hcsb__op_t *op) {
 
 static void op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
                         const hcsb_response_t *resp) {
-  hcsb__op_t *op = data;
+  hcsb__op_t *op = HCSB__CONTAINER_OF(data, hcsb__op_t, call);
 
   if (op->cls->step != NULL)
     op->cls->step(op, status, gerr, resp);
@@ -132,13 +146,13 @@ static void op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
     hcsb__op_done(op, status, gerr, resp);
 }
 
-int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
+/* The bridge takes the ActivityId from the call's bytes (set once by
+ * hcsb__op_new), so req->activity_id stays NULL. */
+static int op_send(hcsb__op_t *op, hcsb_request_t *req,
+                   const hcsb__tmpl_t *tmpl) {
   hcsb_conn_t *conn = op->owner->conn;
-  char aid[37];
 
-  req->activity_id = hcsb__op_activity(op, aid);
-  req->ocsc = hcsb__trace_json(conn, op->trace);
-  if (op->cancelled) {
+  if (hcsb__op_cancelled(op)) {
     hcsb__op_done_later(op, -ECANCELED);
     return 0;
   }
@@ -146,8 +160,18 @@ int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
     hcsb__op_done_later(op, -ENOTCONN);
     return 0;
   }
-  return hcsb__bridge_call_in(conn->bridge, &op->call, req, op->call.timeout_ms,
-                              op_on_reply, op);
+  return hcsb__bridge_call_in(conn->bridge, &op->call, req, tmpl,
+                              op->timeout_ms, op_on_reply);
+}
+
+int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
+  req->activity_id = NULL;
+  req->ocsc = hcsb__trace_json(op->owner->conn, op->trace);
+  return op_send(op, req, NULL);
+}
+
+int hcsb__op_send_tmpl(hcsb__op_t *op, const hcsb__tmpl_t *tmpl) {
+  return op_send(op, NULL, tmpl);
 }
 
 static void op_deferred(hcsb__defer_t *d) {
@@ -166,7 +190,7 @@ void hcsb__op_done(hcsb__op_t *op, int status, const hcsb_guest_error_t *gerr,
   hcsb__obj_t *owner = op->owner;
 
   hcsb__list_remove(&op->link);
-  if (op->cancelled) {
+  if (hcsb__op_cancelled(op)) {
     status = -ECANCELED;
     gerr = NULL;
     resp = NULL;
@@ -183,7 +207,7 @@ void hcsb__obj_cancel_ops(hcsb__obj_t *o) {
   for (l = o->base.reqs.next; l != &o->base.reqs; l = l->next) {
     hcsb__op_t *op = HCSB__CONTAINER_OF(l, hcsb__op_t, link);
 
-    op->cancelled = 1;
+    hcsb__op_set_cancelled(op);
     /* A call the bridge already finished (-EALREADY) still reports, and is
      * turned into -ECANCELED on the way out. */
     if (hcsb__call_busy(&op->call))

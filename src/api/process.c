@@ -202,11 +202,11 @@ static int process_send(hcsb__op_t *op) {
 static int process_start_op(hcsb_process_t *p, hcsb__op_t *op) {
   int r;
 
-  if (!op->cancelled && p->state == HCSB__PROC_CREATING) {
-    op->parked = 1;
+  if (!hcsb__op_cancelled(op) && p->state == HCSB__PROC_CREATING) {
+    hcsb__op_set_parked(op, 1);
     return 0;
   }
-  if (!op->cancelled && p->state == HCSB__PROC_FAILED) {
+  if (!hcsb__op_cancelled(op) && p->state == HCSB__PROC_FAILED) {
     hcsb__op_done_later(op, -ESRCH);
     return 0;
   }
@@ -222,8 +222,8 @@ static void unpark(hcsb_process_t *p, int failed) {
     hcsb__op_t *op = HCSB__CONTAINER_OF(l, hcsb__op_t, link);
     int r = -ESRCH;
 
-    if (!op->parked) continue;
-    op->parked = 0;
+    if (!hcsb__op_parked(op)) continue;
+    hcsb__op_set_parked(op, 0);
     if (hcsb__defer_queued(&op->call.dq)) continue; /* cancelled meanwhile */
     if (!failed) r = process_send(op);
     if (r != 0) hcsb__op_done_later(op, r);
@@ -391,12 +391,16 @@ static int open_stdio(hcsb_process_t *p, const hcsb_process_config_t *config) {
   if (n == 0 || !hcsb__conn_usable(conn)) return 0;
   addr = hcsb__conn_addr(conn);
   if (addr == NULL) return -EINVAL;
+  /* One read buffer for every process of the connection (stdio.c). */
+  if ((want[1] || want[2]) && conn->stdio_buf == NULL &&
+      (conn->stdio_buf = malloc(HCSB__STDIO_READ_BUF_SIZE)) == NULL)
+    return -ENOMEM;
   port = hcsb__conn_take_ports(conn, n);
   for (i = 0; i < 3; i++) p->ports[i] = want[i] ? port++ : 0;
   p->stdio_status = 1;
   return hcsb__stdio_open(conn->loop, addr, p->ports,
-                          conn->stdio_accept_timeout_ms, on_stdio_ready, p,
-                          &p->stdio);
+                          conn->stdio_accept_timeout_ms, conn->stdio_buf,
+                          on_stdio_ready, p, &p->stdio);
 }
 
 int hcsb__process_create(hcsb_conn_t *conn, hcsb_container_t *c,

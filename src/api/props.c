@@ -3,11 +3,12 @@
  *
  * Why not json-c here: a process list costs json-c five allocations per
  * entry, and shims poll it in tight loops.  This decoder walks the text
- * in place (the bridge has already checked it is valid JSON) and writes
- * into buffers the container keeps and reuses, so a warm call allocates
- * nothing.  It still bounds every read itself: nothing here trusts the
- * guest.  Keys match case-insensitively, as Go's decoder does; null is
- * "absent"; a known field of the wrong type is -EPROTO. */
+ * in place and writes into buffers the container keeps and reuses, so a
+ * warm call allocates nothing.  It is as strict as the bridge's validator
+ * (jscan.h), so the bridge hands these answers over unchecked and the
+ * text is read once, not twice; nothing here trusts the guest.  Keys
+ * match case-insensitively, as Go's decoder does; null is "absent"; a
+ * known field of the wrong type is -EPROTO. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,8 +89,7 @@ int hcsb__props_decode(hcsb_container_t *ct, const char *text, size_t len,
   if (len == 0) return 0; /* nothing was asked for */
   ct->strings.len = 0;
   if (hcsb__buf_reserve(&ct->strings, len + 1) != 0) return -ENOMEM;
-  if (peek(&c) != '{') return -EPROTO;
-  c.p++;
+  if (open_(&c, '{') != 0) return -EPROTO; /* null too */
   while ((r = member(&c, &first, &k, &kn)) == 1) {
     if (key_is(k, kn, "ProcessList"))
       r = read_process_list(&c, ct, props);
@@ -134,9 +134,48 @@ static const char *const queries[4] = {
     "{\"PropertyTypes\":[\"Statistics\"]}",
     "{\"PropertyTypes\":[\"ProcessList\",\"Statistics\"]}"};
 
+static void props_request(const hcsb_container_t *c, unsigned types,
+                          hcsb_request_t *req) {
+  memset(req, 0, sizeof(*req));
+  req->type = HCSB_MSG_GET_PROPERTIES;
+  req->container_id = c->id;
+  req->u.get_properties.query = queries[types];
+}
+
+/* A shim polls one container the same way over and over: the request is
+ * encoded once per container, query kind and span context, and each call
+ * copies it (proto.h, templates).  NULL when it cannot be built: the call
+ * then encodes its request itself. */
+static const hcsb__tmpl_t *props_tmpl(hcsb_container_t *c, unsigned types,
+                                      uint32_t trace) {
+  hcsb_conn_t *conn = c->obj.conn;
+  hcsb_request_t req;
+
+  if (c->props_tmpl.len != 0 && c->props_tmpl_types == types &&
+      c->props_tmpl_trace == trace)
+    return &c->props_tmpl;
+  props_request(c, types, &req);
+  req.ocsc = hcsb__trace_json(conn, trace);
+  if (hcsb__tmpl_build(&c->props_tmpl, &req) != 0) return NULL;
+  /* The slot cannot be reused for another context while the template
+   * names it. */
+  hcsb__trace_ref(conn, trace);
+  hcsb__trace_release(conn, c->props_tmpl_trace);
+  c->props_tmpl_trace = trace;
+  c->props_tmpl_types = types;
+  return &c->props_tmpl;
+}
+
+void hcsb__props_free(hcsb_container_t *c) {
+  hcsb__trace_release(c->obj.conn, c->props_tmpl_trace);
+  c->props_tmpl_trace = 0;
+  hcsb__tmpl_free(&c->props_tmpl);
+}
+
 int hcsb_container_properties(hcsb_container_t *c, const hcsb_call_opts_t *opts,
                               unsigned types, hcsb_properties_cb cb,
                               void *data) {
+  const hcsb__tmpl_t *tmpl;
   hcsb_request_t req;
   hcsb__op_t *op;
   int r;
@@ -148,11 +187,15 @@ int hcsb_container_properties(hcsb_container_t *c, const hcsb_call_opts_t *opts,
   if (op == NULL) return r;
   op->cb.props = cb;
   op->data = data;
-  memset(&req, 0, sizeof(req));
-  req.type = HCSB_MSG_GET_PROPERTIES;
-  req.container_id = c->id;
-  req.u.get_properties.query = queries[types];
-  r = hcsb__op_send(op, &req);
+  /* Checked here, as it is decoded (jscan.h). */
+  op->call.unchecked_props = 1;
+  tmpl = props_tmpl(c, types, op->trace);
+  if (tmpl != NULL) {
+    r = hcsb__op_send_tmpl(op, tmpl);
+  } else {
+    props_request(c, types, &req);
+    r = hcsb__op_send(op, &req);
+  }
   if (r != 0) hcsb__op_discard(op);
   return r;
 }

@@ -20,9 +20,11 @@
  * fail with -ENOBUFS until earlier ones complete. */
 #define STDIN_QUEUE_MAX (8u * 1024u * 1024u)
 
-/* One read buffer is shared by stdout and stderr: libuv hands it back to us
- * (read callback) before it asks for the next one. */
-#define READ_BUF_SIZE (64u * 1024u)
+/* Reads go into one buffer: libuv hands it back to us (read callback)
+ * before it asks for the next one, whichever stream of the loop reads.
+ * The connection shares one among all its processes' stdout and stderr;
+ * a stdio opened without one has its own. */
+#define READ_BUF_SIZE HCSB__STDIO_READ_BUF_SIZE
 
 typedef struct relay_s {
   hcsb__stdio_t *owner;
@@ -59,7 +61,8 @@ struct hcsb__stdio_s {
   int reading;
   int closing;
   int anchor_closed;
-  char readbuf[]; /* READ_BUF_SIZE bytes when stdout or stderr exists */
+  char *readbuf; /* READ_BUF_SIZE bytes when stdout or stderr exists */
+  char ownbuf[]; /* the readbuf when none was shared */
 };
 
 static void maybe_free(hcsb__stdio_t *s) {
@@ -257,7 +260,8 @@ static void on_accept(void *data, hcsb__listener_t *l, int status,
 
 int hcsb__stdio_open(uv_loop_t *loop, const hcsb_addr_t *addr,
                      const uint32_t ports[3], uint32_t accept_timeout_ms,
-                     hcsb__stdio_ready_cb cb, void *data, hcsb__stdio_t **out) {
+                     char *readbuf, hcsb__stdio_ready_cb cb, void *data,
+                     hcsb__stdio_t **out) {
   hcsb__stdio_t *s;
   size_t extra;
   int rc;
@@ -270,9 +274,14 @@ int hcsb__stdio_open(uv_loop_t *loop, const hcsb_addr_t *addr,
     for (int j = i + 1; j < 3; j++)
       if (ports[i] != 0 && ports[i] == ports[j]) return -EINVAL;
 
-  extra = (ports[1] != 0 || ports[2] != 0) ? READ_BUF_SIZE : 0;
-  s = calloc(1, sizeof *s + extra);
+  extra =
+      (ports[1] != 0 || ports[2] != 0) && readbuf == NULL ? READ_BUF_SIZE : 0;
+  /* Only the struct is cleared: buffer bytes are read only after a read
+   * wrote them. */
+  s = malloc(sizeof *s + extra);
   if (s == NULL) return -ENOMEM;
+  memset(s, 0, sizeof *s);
+  s->readbuf = readbuf != NULL ? readbuf : s->ownbuf;
   s->loop = loop;
   s->ready_cb = cb;
   s->ready_data = data;

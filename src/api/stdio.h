@@ -21,17 +21,24 @@ typedef struct hcsb__stdio_s hcsb__stdio_t;
  * hcsb__stdio_close(). */
 typedef void (*hcsb__stdio_ready_cb)(void *data, int status);
 
+/* The size of a stdout/stderr read buffer. */
+#define HCSB__STDIO_READ_BUF_SIZE (64u * 1024u)
+
 /* Opens listeners for ports[0..2] (stdin, stdout, stderr; 0 = not requested)
- * on the transport of `addr` (hcsb__listen).  Each listener accepts one
- * connection and then stops listening.  A second dial on an already
- * connected port is refused (closed at once) while the listener lives.
- * With no port requested, `cb` runs on the next loop turn with 0.
- * A listener is closed (its socket file removed) right after its accept.
- * Returns 0 or a negative errno (nothing left open then): -EINVAL (a NULL
- * argument, or two streams on one port), -ENOMEM, or hcsb__listen()'s. */
+ * on the transport of `addr` (hcsb__listen).  stdout and stderr are read
+ * into `readbuf` (HCSB__STDIO_READ_BUF_SIZE bytes, which may be shared by
+ * every stdio of the loop and must outlive reading: until
+ * hcsb__stdio_close()), or into a buffer of its own when it is NULL.  Each
+ * listener accepts one connection and then stops listening.  A second dial on
+ * an already connected port is refused (closed at once) while the listener
+ * lives. With no port requested, `cb` runs on the next loop turn with 0. A
+ * listener is closed (its socket file removed) right after its accept. Returns
+ * 0 or a negative errno (nothing left open then): -EINVAL (a NULL argument, or
+ * two streams on one port), -ENOMEM, or hcsb__listen()'s. */
 int hcsb__stdio_open(uv_loop_t *loop, const hcsb_addr_t *addr,
                      const uint32_t ports[3], uint32_t accept_timeout_ms,
-                     hcsb__stdio_ready_cb cb, void *data, hcsb__stdio_t **out);
+                     char *readbuf, hcsb__stdio_ready_cb cb, void *data,
+                     hcsb__stdio_t **out);
 
 /* The connected stream for fd 0, 1 or 2; NULL when not requested, not yet
  * accepted, or closed. */

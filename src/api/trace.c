@@ -218,6 +218,10 @@ uint32_t hcsb__trace_capture(hcsb_conn_t *c) {
   return c->trace_cur;
 }
 
+void hcsb__trace_ref(hcsb_conn_t *c, uint32_t slot) {
+  if (slot != 0) c->traces[slot - 1].refs++;
+}
+
 void hcsb__trace_release(hcsb_conn_t *c, uint32_t slot) {
   if (slot != 0) slot_unref(c, slot);
 }

@@ -19,8 +19,10 @@ int hcsb_bridge_new(uv_loop_t *loop, hcsb_bridge_t **out) {
   b->loop = loop;
   b->next_id = 1; /* 0 is what notifications carry */
   b->tab = (hcsb__calltab_t)HCSB__CALLTAB_INIT(offsetof(hcsb_call_t, u.id));
-  b->pool =
-      (hcsb__pool_t)HCSB__POOL_INIT(sizeof(hcsb_call_t), HCSB__FREE_CALLS_MAX);
+  b->heap = (hcsb__dlheap_t)HCSB__DLHEAP_INIT(offsetof(hcsb_call_t, dl_idx));
+  b->pool = (hcsb__pool_t)HCSB__POOL_INIT(hcsb__pooled_call_size(),
+                                          HCSB__FREE_CALLS_MAX);
+  hcsb__list_init(&b->untimed);
   b->max_frame = HCSB_DEFAULT_MAX_FRAME;
   b->max_pending = HCSB__DEFAULT_MAX_PENDING;
   b->max_write_queue = HCSB__DEFAULT_MAX_WRITE_QUEUE;
@@ -180,7 +182,8 @@ static int spawned_guest_gone(hcsb_bridge_t *b, int status) {
 
 static void negotiated(void *data, int status, const hcsb_guest_error_t *gerr,
                        const hcsb_response_t *resp) {
-  hcsb_bridge_t *b = data;
+  /* An embedded call's data is the call: the bridge's own. */
+  hcsb_bridge_t *b = HCSB__CONTAINER_OF(data, hcsb_bridge_t, negotiate);
   b->ready_due = 0;
   if (b->phase == HCSB__DEAD && (status = spawned_guest_gone(b, status)) == 1)
     return;
@@ -233,8 +236,8 @@ static int send_negotiate(hcsb_bridge_t *b) {
   req.u.negotiate.min_version = HCSB_PROTOCOL_VERSION;
   req.u.negotiate.max_version = HCSB_PROTOCOL_VERSION;
   b->phase = HCSB__NEGOTIATING;
-  return hcsb__call_start(b, &b->negotiate, &req, open_timeout(b), negotiated,
-                          b, HCSB__CALL_INTERNAL, NULL);
+  return hcsb__call_start(b, &b->negotiate, &req, NULL, open_timeout(b),
+                          negotiated, b, HCSB__CALL_INTERNAL, NULL);
 }
 
 /* The open failed before NegotiateProtocol went out (or its failure was
@@ -244,7 +247,6 @@ static void negotiate_fail(hcsb_bridge_t *b, int status) {
   if (!b->ready_due || hcsb__call_busy(&b->negotiate)) return;
   b->negotiate.bridge = b;
   b->negotiate.cb = negotiated;
-  b->negotiate.data = b;
   b->negotiate.internal = 1;
   hcsb__call_defer(&b->negotiate, status);
 }
@@ -252,8 +254,10 @@ static void negotiate_fail(hcsb_bridge_t *b, int status) {
 static int start_stream(hcsb_bridge_t *b, uv_stream_t *stream) {
   b->stream = stream;
   stream->data = b;
-  if (b->rbuf == NULL && (b->rbuf = malloc(HCSB__READ_BUF_SIZE)) == NULL)
-    return -ENOMEM;
+  if (b->rbuf == NULL) {
+    if ((b->rbuf = malloc(HCSB__READ_BUF_MIN)) == NULL) return -ENOMEM;
+    b->rbuf_cap = HCSB__READ_BUF_MIN;
+  }
   int rc = hcsb__reader_start(b);
   if (rc == 0) rc = send_negotiate(b);
   return rc;
@@ -398,7 +402,8 @@ static void bridge_cancel(hcsb__handle_t *h) {
  * every deferred callback run. */
 static int bridge_idle(const hcsb__handle_t *h) {
   const hcsb_bridge_t *b = HCSB__CONTAINER_OF(h, hcsb_bridge_t, h);
-  return h->refs == 1 && b->dq.n == 0 && b->stream == NULL && b->opener == NULL;
+  return h->refs == 1 && b->dq.n == 0 && b->stream == NULL &&
+         b->opener == NULL && hcsb__list_empty(&b->untimed);
 }
 
 /* The close callback comes after these: every libuv handle is closed. */

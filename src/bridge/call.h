@@ -7,7 +7,8 @@
  * goes through exactly the same states and completion path; the bridge only
  * never recycles it, and never touches it after its callback started, so
  * the callback may start the call again (the op's next step) or free the
- * memory around it.
+ * memory around it.  Its callback's `data` is the call itself: the embedder
+ * finds its own struct around it.
  */
 #ifndef HCSB_BRIDGE_CALL_H
 #define HCSB_BRIDGE_CALL_H
@@ -16,6 +17,7 @@
 
 #include "bridge/dlheap.h"
 #include "core/handle.h"
+#include "proto/proto.h"
 
 typedef enum hcsb__call_state_e {
   HCSB__CALL_IDLE = 0, /* not started, or its callback has started */
@@ -24,31 +26,41 @@ typedef enum hcsb__call_state_e {
   HCSB__CALL_DONE
 } hcsb__call_state_t;
 
-/* Kept small (104 bytes, a 112-byte heap chunk): a busy host has a
- * million of these pending. */
+/* Kept small (88 bytes): a busy host has a million of these pending, and
+ * an op (the call and the API's fields) must fit a 160-byte heap chunk.
+ * A pooled call's `data` lives beside it (call.c). */
 struct hcsb_call_s {
-  hcsb__dl_node_t dl; /* must stay first: deadline node <-> call */
-  /* WAITING, PENDING: on the bridge's request list (dq.link, fn NULL);
-   * DONE: on a deferred queue.  The API layer defers its own completions
-   * of an op through the same node. */
+  /* WAITING, PENDING: on the bridge's request list (timed or untimed, in
+   * send order; fn NULL); DONE: on a deferred queue.  The API layer
+   * defers its own completions of an op through the same node. */
   hcsb__defer_t dq;
   hcsb_bridge_t *bridge;
   hcsb_call_cb cb;
-  void *data;
+  uint64_t when; /* deadline (loop time, ms); 0: none */
   union {
     uint64_t id;     /* PENDING and later: the SequenceID (the table's key) */
     size_t wire_off; /* WAITING (no ID yet): its frame in b->hold */
   } u;
+  uint32_t dl_idx; /* in the deadline heap; HCSB__DL_NONE when not */
   union {
     uint32_t wire_len; /* WAITING: its frame's length in b->hold */
     int status;        /* DONE: what the callback will get */
   } w;
   uint32_t resp_type;
-  uint32_t timeout_ms; /* as started (0: none); an op reuses it per step */
   uint8_t state;
-  uint8_t internal;     /* the bridge's own NegotiateProtocol */
-  uint8_t embedded;     /* the caller's storage: never recycled */
-  uint8_t has_activity; /* for log lines about this call */
+  uint8_t internal : 1;     /* the bridge's own NegotiateProtocol */
+  uint8_t embedded : 1;     /* the caller's storage: never recycled */
+  uint8_t has_activity : 1; /* activity[] holds the ActivityId */
+  /* Set by an embedder before it starts the call, kept until it resets
+   * it: the response's Properties text is handed over without the JSON
+   * check, because the embedder parses it as strictly itself. */
+  uint8_t unchecked_props : 1;
+  /* Its deadline came no earlier than those of the timed calls before it:
+   * the request list keeps it in deadline order, no heap needed. */
+  uint8_t in_order : 1;
+  /* The embedder's own bits (the API keeps an op's flags here, where the
+   * struct has room anyway); the bridge never reads or writes them. */
+  uint8_t ext;
   uint8_t activity[16];
 };
 
@@ -57,10 +69,15 @@ struct hcsb_call_s {
 void hcsb__call_embed(hcsb_call_t *c);
 /* hcsb_bridge_call() on caller-owned storage `c`, which must be idle.  On
  * success `c` belongs to the bridge until its callback starts; on failure
- * it stays idle and nothing is queued. */
+ * it stays idle and nothing is queued.  `cb` gets `c` as its data.  The
+ * ActivityId is the one set in
+ * `c` (hcsb__call_set_activity, or its bytes directly; none: the zero
+ * GUID), whatever req->activity_id says.  Exactly one of `req` and `tmpl`
+ * is given: a template (proto.h) sends its frame instead of encoding a
+ * request; not for Create or ExecuteProcess. */
 int hcsb__bridge_call_in(hcsb_bridge_t *b, hcsb_call_t *c,
-                         const hcsb_request_t *req, uint32_t timeout_ms,
-                         hcsb_call_cb cb, void *data);
+                         const hcsb_request_t *req, const hcsb__tmpl_t *tmpl,
+                         uint32_t timeout_ms, hcsb_call_cb cb);
 
 /* For a ModifySettings just started with hcsb__bridge_call_in: should the
  * caller give up on it (timeout, cancel) and the guest answer success
@@ -78,7 +95,8 @@ static inline int hcsb__call_busy(const hcsb_call_t *c) {
 
 /* A call's ActivityId as text (for logs), or NULL when it has none. */
 const char *hcsb__call_activity(const hcsb_call_t *c, char buf[37]);
-/* Remembers `guid` (a canonical GUID or NULL) as the call's ActivityId. */
-void hcsb__call_set_activity(hcsb_call_t *c, const char *guid);
+/* Sets the call's ActivityId from `guid` (a canonical GUID, or NULL for
+ * none).  0, or -EINVAL for anything else (then none). */
+int hcsb__call_set_activity(hcsb_call_t *c, const char *guid);
 
 #endif /* HCSB_BRIDGE_CALL_H */

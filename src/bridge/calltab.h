@@ -4,8 +4,8 @@
  * A slot is one 64-bit word: 0 is empty, an odd word is a bare key
  * (key << 1 | 1; the bridge remembers abandoned IDs this way) and anything
  * else is the address of an item that holds its own key at `key_off`.  So
- * a pending call costs 8 bytes of table at most 3/4 full: between 10.7 and
- * 21.3 bytes per entry, half of what a key+pointer slot costs.  A probe that
+ * a pending call costs 8 bytes of table at most 4/5 full: between 10 and 20
+ * bytes per entry, half of what a key+pointer slot costs.  A probe that
  * meets an item reads its key from the item, which a hit touches anyway.
  *
  * Linear probing over a power-of-two array, Fibonacci hashing (IDs are

@@ -1,9 +1,11 @@
-/* Deadlines: a binary min-heap of intrusive nodes, so one uv_timer_t per
- * bridge serves every call's timeout.  Internal; no libuv.
+/* Deadlines: a binary min-heap, so one uv_timer_t per bridge serves the
+ * calls whose deadlines do not arrive in order.  Internal; no libuv.
  *
- * Nodes know their index, so removing an arbitrary node (a call answered
- * before its deadline) is O(log n).  Ties are broken by insertion order so
- * calls with the same deadline time out in the order they were made.
+ * The heap's vector holds each entry's deadline, tie-break sequence and
+ * item; an item only keeps its index (a uint32_t at `idx_off`), so removing
+ * any item (a call answered before its deadline) is O(log n) and costs the
+ * item 4 bytes.  Ties are broken by insertion order so calls with the same
+ * deadline time out in the order they were made.
  */
 #ifndef HCSB_BRIDGE_DLHEAP_H
 #define HCSB_BRIDGE_DLHEAP_H
@@ -13,34 +15,36 @@
 
 #define HCSB__DL_NONE UINT32_MAX
 
-/* 16 bytes: it lives in every call.  `seq` only orders equal deadlines, so
- * it may wrap (compared as a signed difference). */
-typedef struct hcsb__dl_node_s {
+typedef struct hcsb__dl_entry_s {
   uint64_t when;
-  uint32_t seq;
-  uint32_t idx; /* HCSB__DL_NONE when not in a heap */
-} hcsb__dl_node_t;
+  uint32_t seq; /* only orders equal deadlines; wraps (signed difference) */
+  void *item;
+} hcsb__dl_entry_t;
 
 typedef struct hcsb__dlheap_s {
-  hcsb__dl_node_t **v;
+  hcsb__dl_entry_t *v;
   size_t n;
   size_t cap;
   uint32_t next_seq;
+  size_t idx_off; /* where an item keeps its uint32_t index */
 } hcsb__dlheap_t;
 
-#define HCSB__DLHEAP_INIT \
-  { NULL, 0, 0, 0 }
+#define HCSB__DLHEAP_INIT(idx_off) \
+  { NULL, 0, 0, 0, (idx_off) }
 
-/* Makes sure `n` nodes fit without growing.  0 or -ENOMEM (also beyond
- * 2^32 - 1 nodes). */
+/* Makes sure `n` entries fit without growing.  0 or -ENOMEM (also beyond
+ * 2^32 - 1 entries). */
 int hcsb__dlheap_reserve(hcsb__dlheap_t *h, size_t n);
-/* Adds `node` with deadline `when`.  Never fails when room was reserved;
- * otherwise 0 or -ENOMEM. */
-int hcsb__dlheap_push(hcsb__dlheap_t *h, hcsb__dl_node_t *node, uint64_t when);
-/* Removes `node` if it is in the heap. */
-void hcsb__dlheap_remove(hcsb__dlheap_t *h, hcsb__dl_node_t *node);
-/* The earliest node, or NULL. */
-hcsb__dl_node_t *hcsb__dlheap_top(const hcsb__dlheap_t *h);
+/* Adds `item` (not in the heap) with deadline `when`.  Never fails when
+ * room was reserved; otherwise 0 or -ENOMEM. */
+int hcsb__dlheap_push(hcsb__dlheap_t *h, void *item, uint64_t when);
+/* Removes `item` if it is in the heap (its index is HCSB__DL_NONE after). */
+void hcsb__dlheap_remove(hcsb__dlheap_t *h, void *item);
+/* The earliest entry, or NULL. */
+static inline const hcsb__dl_entry_t *hcsb__dlheap_top(
+    const hcsb__dlheap_t *h) {
+  return h->n ? &h->v[0] : NULL;
+}
 void hcsb__dlheap_free(hcsb__dlheap_t *h);
 
 #endif /* HCSB_BRIDGE_DLHEAP_H */

@@ -9,7 +9,8 @@
  *   log.c     the log callback and frame tracing
  *
  * The bridge is a core handle (core/handle.h): its owned requests are its
- * calls, WAITING or PENDING, oldest first; its deferred queue runs DONE
+ * calls with a deadline, WAITING or PENDING, oldest first (the ones without
+ * one are on `untimed`, also in send order); its deferred queue runs DONE
  * calls and the disconnect callback.  Closing it frees nothing until the
  * transport is closed, no dispatch is on the stack and the queue is empty;
  * then its libuv handles close and the close callback runs after the last
@@ -18,8 +19,17 @@
  * Life of a call: WAITING (encoded with ID 0 in `hold`, before negotiation)
  * or PENDING (in `tab`, its frame queued or written) -> DONE (detached from
  * everything, queued for a deferred callback) or straight to its callback
- * (reply, timeout).  Whatever the path, call_finish() runs the callback and
- * recycles the struct, exactly once.  A call embedded in its caller's own
+ * (reply, timeout).
+ *
+ * Deadlines cost nothing per call in the common case.  A user's call whose
+ * deadline is no earlier than that of any timed call made before it (one
+ * timeout for everything, or growing ones) is "in order": the request list
+ * already holds it in deadline order, so the first in-order call on the list
+ * is the earliest of them and no structure is touched.  Other timed calls
+ * (shorter timeouts than before, internal calls) go into `heap`.  One timer
+ * serves both; removing a call never re-arms it, an early wake-up finds
+ * nothing due and re-arms.  Whatever the path, call_finish() runs the callback
+ * and recycles the struct, exactly once.  A call embedded in its caller's own
  * struct (call.h) takes the same path but is not recycled: once its
  * callback starts, the bridge never touches it again.  NegotiateProtocol is
  * such a call, embedded in the bridge and marked internal.
@@ -38,7 +48,10 @@
 #include "core/handle.h"
 #include "proto/proto.h"
 
-#define HCSB__READ_BUF_SIZE (64u * 1024u)
+/* The read buffer starts small (an idle guest costs little) and doubles
+ * each time a read fills it, so a busy bridge reads many frames at once. */
+#define HCSB__READ_BUF_MIN (8u * 1024u)
+#define HCSB__READ_BUF_MAX (256u * 1024u)
 #define HCSB__DEFAULT_MAX_PENDING 1000000u
 #define HCSB__DEFAULT_MAX_WRITE_QUEUE (64u * 1024u * 1024u)
 #define HCSB__MAX_WRITE_QUEUE_LIMIT (1024u * 1024u * 1024u)
@@ -77,14 +90,16 @@ struct hcsb_bridge_s {
   uv_prepare_t prepare;
   hcsb__dq_t dq;
   hcsb__defer_t disconnect;
-  uint64_t timer_due; /* 0: not armed */
+  uint64_t timer_due;     /* 0: not armed */
+  uint64_t in_order_when; /* the latest in-order deadline so far */
 
   /* Calls */
   uint64_t next_id;
   hcsb__calltab_t tab; /* PENDING calls by u.id, and abandoned IDs (bare) */
   size_t nabandoned;
-  size_t npending; /* user calls WAITING or PENDING */
-  hcsb__dlheap_t heap;
+  size_t npending;      /* user calls WAITING or PENDING */
+  hcsb__link_t untimed; /* calls without a deadline, in send order */
+  hcsb__dlheap_t heap;  /* deadlines out of order */
   hcsb__pool_t pool;
   hcsb_call_t negotiate; /* internal, embedded */
   /* Create/ExecuteProcess calls out, or abandoned: one per bare key in
@@ -105,6 +120,7 @@ struct hcsb_bridge_s {
 
   /* Reading */
   char *rbuf;
+  size_t rbuf_cap;
   hcsb__decoder_t dec;
   hcsb__decode_ctx_t dctx;
   int dctx_ready;
@@ -163,17 +179,21 @@ int hcsb__calls_release_waiting(hcsb_bridge_t *b);
 /* Records that `id` was sent but nobody waits for its answer any more. */
 int hcsb__call_abandon_id(hcsb_bridge_t *b, uint64_t id);
 void hcsb__call_recycle(hcsb_bridge_t *b, hcsb_call_t *c);
-/* The one way a call starts: in `given` (embedded, idle) or in one from the
- * pool.  HCSB__CALL_INTERNAL: the bridge's own call, sent before
- * negotiation ends and not counted as the user's. */
+/* The one way a call starts: in `given` (embedded, idle; its callback gets
+ * it as data, `data` is ignored) or in one from the pool, sending `req` or
+ * `tmpl` (exactly one).  HCSB__CALL_INTERNAL: the
+ * bridge's own call, sent before negotiation ends and not counted as the
+ * user's.  HCSB__CALL_KEEP_ACTIVITY: `given` holds its ActivityId already
+ * (req->activity_id is not looked at). */
 #define HCSB__CALL_INTERNAL 1
+#define HCSB__CALL_KEEP_ACTIVITY 2
 int hcsb__call_start(hcsb_bridge_t *b, hcsb_call_t *given,
-                     const hcsb_request_t *req, uint32_t timeout_ms,
-                     hcsb_call_cb cb, void *data, int flags,
-                     hcsb_call_t **callp);
-/* Arms the timer for `c`'s deadline `timeout_ms` from now (room reserved). */
-void hcsb__call_set_deadline(hcsb_call_t *c, uint32_t timeout_ms);
+                     const hcsb_request_t *req, const hcsb__tmpl_t *tmpl,
+                     uint32_t timeout_ms, hcsb_call_cb cb, void *data,
+                     int flags, hcsb_call_t **callp);
 void hcsb__calls_free(hcsb_bridge_t *b);
+/* What the bridge's pool allocates: a call and its `data`. */
+size_t hcsb__pooled_call_size(void);
 
 /* reap.c: undoing a Create/ExecuteProcess that succeeds late */
 typedef struct hcsb__watch_s hcsb__watch_t;

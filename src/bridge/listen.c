@@ -1,9 +1,11 @@
 /* Listeners: the host listens, the guest dials (protocol.md §2.1).
  *
- * One implementation for AF_UNIX and AF_VSOCK: a non-blocking listening
- * socket watched with uv_poll_t, accept4() by hand (uv_listen refuses
- * sockets libuv did not create as TCP or pipe), each connection adopted
- * into a uv_pipe_t. */
+ * AF_UNIX: the listening socket opened as a uv_pipe_t and accepted by
+ * libuv (uv_listen, uv_accept): no descriptor checks per listener or per
+ * connection, which a host starting thousands of stdio relays pays for
+ * (ten fewer system calls per process and stream).  AF_VSOCK: watched with
+ * uv_poll_t and accept4() by hand, since the peer's CID must be checked
+ * before anything is handed out; each connection adopted into a uv_pipe_t. */
 #include "config.h"
 
 #include <errno.h>
@@ -24,7 +26,12 @@
 #define BACKLOG 16
 
 struct hcsb__listener_s {
-  uv_poll_t poll;
+  union {
+    uv_poll_t poll; /* AF_VSOCK */
+    uv_pipe_t pipe; /* AF_UNIX; owns `fd` */
+  } w;
+  int is_pipe;
+  int failed; /* a pipe's accept failed once: no more callbacks for it */
   uv_timer_t timer;
   int fd;
   int handles;
@@ -110,10 +117,42 @@ static void unlink_ours(hcsb__listener_t *l) {
     unlink(l->path);
 }
 
+/* AF_UNIX: libuv accepted a connection (or failed to). */
+static void on_connection(uv_stream_t *server, int status) {
+  hcsb__listener_t *l = server->data;
+  uv_pipe_t *c;
+  int rc;
+  if (l->closing || l->failed) return;
+  if (status < 0) {
+    /* libuv has already dealt with the connection (out of descriptors: it
+     * accepted and closed it); report once, as the poll path does. */
+    l->failed = 1;
+    l->cb(l->data, l, status, NULL);
+    return;
+  }
+  c = malloc(sizeof *c);
+  if (c == NULL) {
+    rc = -ENOMEM;
+  } else if ((rc = uv_pipe_init(server->loop, c, 0)) != 0) {
+    free(c);
+  } else if ((rc = uv_accept(server, (uv_stream_t *)c)) != 0) {
+    hcsb__stream_close((uv_stream_t *)c);
+  }
+  if (rc != 0) {
+    /* The connection stays with libuv, which stops accepting until the
+     * listener closes (and then closes it). */
+    l->failed = 1;
+    l->cb(l->data, l, rc, NULL);
+    return;
+  }
+  uv_timer_stop(&l->timer); /* the timeout is for the first dial */
+  l->cb(l->data, l, 0, (uv_stream_t *)c);
+}
+
 static void on_closed(uv_handle_t *h) {
   hcsb__listener_t *l = h->data;
   if (--l->handles > 0) return;
-  close(l->fd);
+  if (!l->is_pipe) close(l->fd); /* a pipe closed its own */
   hcsb__closed_cb cb = l->closed_cb;
   void *data = l->closed_data;
   free(l);
@@ -127,7 +166,8 @@ void hcsb__listener_close_cb(hcsb__listener_t *l, hcsb__closed_cb cb,
   l->closed_cb = cb;
   l->closed_data = data;
   unlink_ours(l);
-  uv_close((uv_handle_t *)&l->poll, on_closed);
+  uv_close(l->is_pipe ? (uv_handle_t *)&l->w.pipe : (uv_handle_t *)&l->w.poll,
+           on_closed);
   uv_close((uv_handle_t *)&l->timer, on_closed);
 }
 
@@ -139,10 +179,16 @@ const char *hcsb__listener_path(const hcsb__listener_t *l) {
   return l->path;
 }
 
-/* Takes ownership of the listening socket `fd` (closed on failure). */
-static int start(uv_loop_t *loop, int fd, uint32_t timeout_ms,
+static void free_data(uv_handle_t *h) {
+  free(h->data);
+}
+
+/* Takes ownership of the listening socket `fd` (closed on failure);
+ * `unix_sock`: an AF_UNIX socket, accepted through libuv. */
+static int start(uv_loop_t *loop, int fd, int unix_sock, uint32_t timeout_ms,
                  hcsb__accept_cb cb, void *data, hcsb__listener_t **out) {
   hcsb__listener_t *l = calloc(1, sizeof *l);
+  uv_handle_t *w;
   if (l == NULL) {
     close(fd);
     return -ENOMEM;
@@ -150,25 +196,49 @@ static int start(uv_loop_t *loop, int fd, uint32_t timeout_ms,
   l->fd = fd;
   l->cb = cb;
   l->data = data;
-  int rc = uv_poll_init_socket(loop, &l->poll, fd);
-  if (rc != 0) {
-    close(fd);
-    free(l);
-    return rc;
+  l->is_pipe = unix_sock;
+  int rc;
+  if (unix_sock) {
+    w = (uv_handle_t *)&l->w.pipe;
+    rc = uv_pipe_init(loop, &l->w.pipe, 0);
+    if (rc != 0) {
+      close(fd);
+      free(l);
+      return rc;
+    }
+    rc = uv_pipe_open(&l->w.pipe, fd);
+    if (rc != 0) {
+      /* It did not take the descriptor; the handle still needs closing. */
+      close(fd);
+      w->data = l;
+      uv_close(w, free_data);
+      return rc;
+    }
+  } else {
+    w = (uv_handle_t *)&l->w.poll;
+    rc = uv_poll_init_socket(loop, &l->w.poll, fd);
+    if (rc != 0) {
+      close(fd);
+      free(l);
+      return rc;
+    }
   }
-  l->poll.data = l;
+  w->data = l;
   rc = uv_timer_init(loop, &l->timer);
   if (rc != 0) {
-    /* Only the poll handle to close; its callback closes fd and frees. */
+    /* Only the watcher to close; its callback frees (and closes fd). */
     l->handles = 1;
     l->closing = 1;
     unlink_ours(l);
-    uv_close((uv_handle_t *)&l->poll, on_closed);
+    uv_close(w, on_closed);
     return rc;
   }
   l->timer.data = l;
   l->handles = 2;
-  rc = uv_poll_start(&l->poll, UV_READABLE, on_readable);
+  if (unix_sock)
+    rc = uv_listen((uv_stream_t *)&l->w.pipe, BACKLOG, on_connection);
+  else
+    rc = uv_poll_start(&l->w.poll, UV_READABLE, on_readable);
   if (rc == 0 && timeout_ms != 0)
     rc = uv_timer_start(&l->timer, on_timeout, timeout_ms, 0);
   if (rc != 0) {
@@ -199,13 +269,15 @@ int hcsb__listen_unix(uv_loop_t *loop, const char *path, uint32_t timeout_ms,
   struct sockaddr_storage ss;
   socklen_t len;
   int rc = hcsb__sockaddr_unix(&ss, &len, path);
-  if (rc == 0) rc = clear_stale(path, &ss, len);
   if (rc != 0) return rc;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   struct stat st;
-  if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
-    rc = -errno;
+  /* A file in the way is looked at only when there is one. */
+  rc = bind(fd, (struct sockaddr *)&ss, len) == 0 ? 0 : -errno;
+  if (rc == -EADDRINUSE && (rc = clear_stale(path, &ss, len)) == 0)
+    rc = bind(fd, (struct sockaddr *)&ss, len) == 0 ? 0 : -errno;
+  if (rc != 0) {
     close(fd);
     return rc;
   }
@@ -215,7 +287,7 @@ int hcsb__listen_unix(uv_loop_t *loop, const char *path, uint32_t timeout_ms,
     close(fd);
     return rc;
   }
-  rc = start(loop, fd, timeout_ms, cb, data, out);
+  rc = start(loop, fd, 1, timeout_ms, cb, data, out);
   if (rc != 0) {
     unlink(path);
     return rc;
@@ -244,7 +316,7 @@ int hcsb__listen_vsock(uv_loop_t *loop, uint32_t cid, uint32_t port,
     close(fd);
     return rc;
   }
-  int rc = start(loop, fd, timeout_ms, cb, data, out);
+  int rc = start(loop, fd, 0, timeout_ms, cb, data, out);
   if (rc == 0) {
     (*out)->has_peer = has_peer;
     (*out)->peer_cid = peer_cid;

@@ -44,11 +44,12 @@ static void on_response(hcsb_bridge_t *b, const hcsb__frame_t *f) {
   hcsb_response_t resp;
   hcsb_guest_error_t gerr;
   int has_gerr = 0;
-  memset(&resp, 0, sizeof resp);
   memset(&gerr, 0, sizeof gerr);
+  b->dctx.props_unchecked = c->unchecked_props;
   int rc = hcsb__response_decode(&b->dctx, f->hdr.type, f->hdr.id,
                                  (const char *)f->body, f->body_len, &resp,
                                  &gerr, &has_gerr);
+  b->dctx.props_unchecked = 0;
   if (rc != 0) {
     hcsb__decode_release(&b->dctx);
     if (rc != -ENOMEM) {
@@ -173,7 +174,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   hcsb_bridge_t *b = h->data;
   (void)hint;
   buf->base = b->rbuf;
-  buf->len = HCSB__READ_BUF_SIZE;
+  buf->len = b->rbuf_cap;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -188,7 +189,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     hcsb__bridge_lost(b, -ECONNRESET, (int)nread);
   } else {
     b->st.bytes_received += (uint64_t)nread;
+    b->st.reads++;
     feed(b, (const uint8_t *)buf->base, (size_t)nread);
+    /* A full read: more was waiting.  The buffer is ours again (the
+     * decoder kept what it needs), so it can grow now; if it cannot, the
+     * next read is as large as this one. */
+    if ((size_t)nread == b->rbuf_cap && b->rbuf_cap < HCSB__READ_BUF_MAX) {
+      char *p = realloc(b->rbuf, 2 * b->rbuf_cap);
+      if (p != NULL) {
+        b->rbuf = p;
+        b->rbuf_cap *= 2;
+      }
+    }
   }
   hcsb__bridge_unref(b);
 }

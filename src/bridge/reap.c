@@ -26,6 +26,7 @@
  * removed with the container it belongs to.  Only Create, ExecuteProcess
  * and ModifySettings pay for this: one small allocation per call, none on
  * the other calls' paths. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,8 @@ typedef struct reap_s {
   int has_cid;
   char cid[];
 } reap_t;
+/* The embedded call's callback gets the call as its data. */
+_Static_assert(offsetof(reap_t, call) == 0, "reap_step finds r at its call");
 
 /* The steps that undo an ExecuteProcess. */
 enum { X_SIGNAL = 0, X_KILLER, X_KILLER_WAIT, X_WAIT, X_DONE };
@@ -205,7 +208,7 @@ static int reap_send(hcsb_bridge_t *b, reap_t *r) {
   } else {
     return 0;
   }
-  return hcsb__call_start(b, &r->call, &req, timeout, reap_step, r,
+  return hcsb__call_start(b, &r->call, &req, NULL, timeout, reap_step, r,
                           HCSB__CALL_INTERNAL, NULL) == 0;
 }
 

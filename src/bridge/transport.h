@@ -25,7 +25,9 @@ typedef struct hcsb__listener_s hcsb__listener_t;
 
 /* status 0: `stream` is a new connection, owned by the callee.
  * status < 0: -ETIMEDOUT (no dial within the timeout; the listener keeps
- * listening unless closed), or another accept error.  The callback may call
+ * listening unless closed), or another accept error (reported once; a
+ * Unix-socket listener out of descriptors refuses dials meanwhile and
+ * accepts again once there are some).  The callback may call
  * hcsb__listener_close(). */
 typedef void (*hcsb__accept_cb)(void *data, hcsb__listener_t *l, int status,
                                 uv_stream_t *stream);

@@ -15,9 +15,9 @@
  * to the json-c path, which also produces every error.  The tests decode
  * each body both ways and compare. */
 #include <string.h>
-#include <strings.h>
 
 #include "proto/flat.h"
+#include "proto/plain.h"
 
 enum { V_NULL, V_INT, V_STR };
 
@@ -30,19 +30,35 @@ typedef struct {
 } value_t;
 
 static const char *ws(const char *p, const char *end) {
+  /* Go writes no whitespace between tokens: that case first. */
+  if (p < end && (unsigned char)*p > ' ') return p;
   while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
   return p;
 }
 
-/* A string of printable ASCII without escapes; returns past the quote. */
-static const char *plain_string(const char *p, const char *end) {
-  while (p < end) {
-    unsigned char c = (unsigned char)*p;
-    if (c == '"') return p + 1;
-    if (c < 0x20 || c >= 0x80 || c == '\\') return NULL;
-    p++;
+/* The one-letter escapes: \" \\ \/ \b \f \n \r \t (\u is json-c's to
+ * decode). */
+static int one_letter_escape(unsigned char c) {
+  return c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' ||
+         c == 'n' || c == 'r' || c == 't';
+}
+
+/* A string of printable ASCII, with one-letter escapes when `esc` is not
+ * NULL (then set when there were any); returns past the closing quote, or
+ * NULL for anything else. */
+static const char *scan_string(const char *p, const char *end, int *esc) {
+  const unsigned char *u = (const unsigned char *)p;
+  const unsigned char *e = (const unsigned char *)end;
+
+  for (;;) {
+    u += hcsb__plain_run(u, e);
+    if (u == e) return NULL;
+    if (*u == '"') return (const char *)u + 1;
+    if (*u != '\\' || esc == NULL || e - u < 2 || !one_letter_escape(u[1]))
+      return NULL; /* control, non-ASCII, or an escape not ours */
+    *esc = 1;
+    u += 2;
   }
-  return NULL;
 }
 
 /* An integer of at most 18 digits (so no overflow), no fraction/exponent. */
@@ -62,31 +78,12 @@ static const char *plain_int(const char *p, const char *end, int64_t *out) {
   return p;
 }
 
-/* The same, also allowing the one-letter escapes (\" \\ \/ \b \f \n \r
- * \t); \u is json-c's to decode. */
-static const char *escaped_string(const char *p, const char *end, int *esc) {
-  while (p < end) {
-    unsigned char c = (unsigned char)*p;
-    if (c == '"') return p + 1;
-    if (c == '\\') {
-      if (p + 1 == end || strchr("\"\\/bfnrt", p[1]) == NULL || p[1] == '\0')
-        return NULL;
-      *esc = 1;
-      p += 2;
-      continue;
-    }
-    if (c < 0x20 || c >= 0x80) return NULL;
-    p++;
-  }
-  return NULL;
-}
-
 static const char *value(const char *p, const char *end, value_t *v) {
-  memset(v, 0, sizeof(*v));
   if (p < end && *p == '"') {
     v->kind = V_STR;
+    v->esc = 0;
     v->s = p + 1;
-    p = escaped_string(p + 1, end, &v->esc);
+    p = scan_string(p + 1, end, &v->esc);
     if (p != NULL) v->len = (size_t)(p - 1 - v->s);
     return p;
   }
@@ -95,6 +92,7 @@ static const char *value(const char *p, const char *end, value_t *v) {
     return p + 4;
   }
   v->kind = V_INT;
+  v->num = 0;
   return plain_int(p, end, &v->num);
 }
 
@@ -112,18 +110,6 @@ enum {
   K_STACKS,
   K_COUNT
 };
-
-#define KEY(s) \
-  { s, sizeof(s) - 1 }
-static const struct {
-  const char *name;
-  size_t len;
-} keys[K_COUNT] = {KEY("Result"),       KEY("ActivityId"),
-                   KEY("ErrorMessage"), KEY("ErrorRecords"),
-                   KEY("ExitCode"),     KEY("ProcessId"),
-                   KEY("Version"),      KEY("Capabilities"),
-                   KEY("Properties"),   KEY("GuestStacks")};
-#undef KEY
 
 static int key_read_for(int k, uint32_t type) {
   switch (k) {
@@ -143,63 +129,177 @@ static int key_read_for(int k, uint32_t type) {
   }
 }
 
-/* Which read key `name` is, -1 for an ignored key, -2 to give up (a case
- * variant of a read key: the json-c path's matching rules apply). */
-static int classify(const char *name, size_t n, uint32_t type) {
-  int k;
+/* memcmp(a, b, n) == 0 for 4 <= n <= 16, in two loads a side. */
+static int same_bytes(const char *a, const char *b, size_t n) {
+  uint64_t x, y, x2, y2;
+  uint32_t s, t, s2, t2;
 
-  for (k = 0; k < K_COUNT; k++) {
-    if (keys[k].len != n || !key_read_for(k, type)) continue;
-    if (memcmp(name, keys[k].name, n) == 0) return k;
-    if (strncasecmp(name, keys[k].name, n) == 0) return -2;
+  if (n >= 8) {
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    memcpy(&x2, a + n - 8, 8);
+    memcpy(&y2, b + n - 8, 8);
+    return x == y && x2 == y2;
+  }
+  memcpy(&s, a, 4);
+  memcpy(&t, b, 4);
+  memcpy(&s2, a + n - 4, 4);
+  memcpy(&t2, b + n - 4, 4);
+  return s == t && s2 == t2;
+}
+
+/* `name` (n bytes, printable ASCII) spells `lower` (lower-case letters)
+ * in any case.  For a letter l, (c | 0x20) == l holds only for l and its
+ * capital. */
+static int same_letters(const char *name, const char *lower, size_t n) {
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (((unsigned char)name[i] | 0x20) != (unsigned char)lower[i]) return 0;
+  return 1;
+}
+
+/* Which read key `name` is, -1 for an ignored key, -2 to give up (a case
+ * variant of a read key: the json-c path's matching rules apply).  Keys of
+ * one length differ in more than case, so at most one can match. */
+static int classify(const char *name, size_t n, uint32_t type) {
+  static const struct {
+    const char *name, *lower;
+  } keys[K_COUNT] = {
+      {"Result", "result"},
+      {"ActivityId", "activityid"},
+      {"ErrorMessage", "errormessage"},
+      {"ErrorRecords", "errorrecords"},
+      {"ExitCode", "exitcode"},
+      {"ProcessId", "processid"},
+      {"Version", "version"},
+      {"Capabilities", "capabilities"},
+      {"Properties", "properties"},
+      {"GuestStacks", "gueststacks"},
+  };
+  static const signed char by_len[13][3] = {
+      [6] = {K_RESULT, -1, -1},
+      [7] = {K_VERSION, -1, -1},
+      [8] = {K_EXIT, -1, -1},
+      [9] = {K_PID, -1, -1},
+      [10] = {K_ACTIVITY, K_PROPS, -1},
+      [11] = {K_STACKS, -1, -1},
+      [12] = {K_MESSAGE, K_RECORDS, K_CAPS},
+  };
+  size_t i;
+
+  if (n < 6 || n > 12) return -1;
+  /* The exact spelling (what a Go guest sends) first. */
+  for (i = 0; i < 3; i++) {
+    int k = by_len[n][i];
+    if (k < 0) break;
+    if (same_bytes(name, keys[k].name, n))
+      return key_read_for(k, type) ? k : -1;
+  }
+  for (i = 0; i < 3; i++) {
+    int k = by_len[n][i];
+    if (k < 0) break;
+    if (same_letters(name, keys[k].lower, n))
+      return key_read_for(k, type) ? -2 : -1;
   }
   return -1;
 }
 
-/* Copies a string into the context's store, unescaped and NUL-terminated;
- * *n gets its length.  NULL when it does not fit. */
-static const char *store(hcsb__decode_ctx_t *ctx, size_t *used,
-                         const value_t *v, size_t *n) {
-  char *dst, *q;
+/* A key spelled exactly as a Go guest does, with its closing quote, at
+ * `p`: which key (-1: one not read for this type), its length in *len;
+ * -3 when it is not one of them (then the key is scanned and classified). */
+static int exact_key(const char *p, const char *end, uint32_t type,
+                     size_t *len) {
+  static const struct {
+    char first;
+    unsigned char len;
+    signed char k;
+    const char *text; /* with the quote */
+  } cands[] = {
+      {'R', 6, K_RESULT, "Result\""},
+      {'A', 10, K_ACTIVITY, "ActivityId\""},
+      {'P', 10, K_PROPS, "Properties\""},
+      {'E', 12, K_MESSAGE, "ErrorMessage\""},
+      {'E', 12, K_RECORDS, "ErrorRecords\""},
+      {'E', 8, K_EXIT, "ExitCode\""},
+      {'P', 9, K_PID, "ProcessId\""},
+      {'V', 7, K_VERSION, "Version\""},
+      {'C', 12, K_CAPS, "Capabilities\""},
+      {'G', 11, K_STACKS, "GuestStacks\""},
+  };
   size_t i;
 
-  if (v->len + 1 > sizeof(ctx->flat_strs) - *used) return NULL;
-  dst = q = ctx->flat_strs + *used;
-  if (!v->esc) {
-    memcpy(dst, v->s, v->len);
-    q += v->len;
-  } else {
-    for (i = 0; i < v->len; i++) {
-      char c = v->s[i];
-      if (c == '\\') {
-        switch (v->s[++i]) {
-          case 'b':
-            c = '\b';
-            break;
-          case 'f':
-            c = '\f';
-            break;
-          case 'n':
-            c = '\n';
-            break;
-          case 'r':
-            c = '\r';
-            break;
-          case 't':
-            c = '\t';
-            break;
-          default:
-            c = v->s[i];
-            break; /* " \ / */
-        }
+  if (p == end) return -3;
+  for (i = 0; i < sizeof cands / sizeof cands[0]; i++) {
+    size_t n = cands[i].len;
+    if (*p != cands[i].first || (size_t)(end - p) < n + 1 ||
+        !same_bytes(p, cands[i].text, n + 1))
+      continue;
+    *len = n;
+    return key_read_for(cands[i].k, type) ? cands[i].k : -1;
+  }
+  return -3;
+}
+
+/* What a one-letter escape stands for (0: not one of ours). */
+static char unescaped(unsigned char c) {
+  /* clang-format off */
+  static const char table[128] = {
+      ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
+      ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'};
+  /* clang-format on */
+  return c < 128 ? table[c] : 0;
+}
+
+/* Reads the string whose text starts at `p` (past its opening quote) into
+ * the context's store, unescaped and NUL-terminated, in one pass; returns
+ * past the closing quote, or NULL when it is no flat string or does not fit
+ * (then nothing is kept).  *out and *n get the copy and its length. */
+static const char *store_string(hcsb__decode_ctx_t *ctx, size_t *used,
+                                const char *p, const char *end,
+                                const char **out, size_t *n) {
+  const unsigned char *u = (const unsigned char *)p;
+  const unsigned char *e = (const unsigned char *)end;
+  char *dst = ctx->flat_strs + *used, *q = dst;
+  char *lim = ctx->flat_strs + sizeof(ctx->flat_strs) - 1; /* the NUL's */
+  uint64_t w, m;
+  size_t run;
+  char c;
+
+  for (;;) {
+    /* Eight bytes at a time while both sides have room: the whole word is
+     * stored, and only its plain prefix counts. */
+    if (e - u >= 8 && lim - q >= 8) {
+      memcpy(&w, u, 8);
+      memcpy(q, &w, 8);
+      m = hcsb__word_special(w);
+      if (m == 0) {
+        u += 8;
+        q += 8;
+        continue;
       }
+      run = hcsb__plain_prefix(m);
+      u += run;
+      q += run;
+    }
+    if (u == e || q == lim) return NULL;
+    if (*u == '\\') {
+      if (e - u < 2 || (c = unescaped(u[1])) == 0) return NULL; /* \u too */
       *q++ = c;
+      u += 2;
+    } else if (*u == '"') {
+      break;
+    } else if (hcsb__is_plain(*u)) { /* near the ends, or big-endian */
+      *q++ = (char)*u++;
+    } else {
+      return NULL; /* control, non-ASCII */
     }
   }
   *q = '\0';
+  *out = dst;
   *n = (size_t)(q - dst);
   *used += *n + 1;
-  return dst;
+  return (const char *)u + 1;
 }
 
 int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
@@ -208,7 +308,7 @@ int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
   const char *p = body, *end = body + len, *key, *s;
   unsigned seen = 0;
   size_t klen, slen, used = 0;
-  value_t v;
+  value_t v = {V_NULL, 0, 0, NULL, 0};
   int k;
 
   *message = NULL;
@@ -219,20 +319,47 @@ int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
   for (;;) {
     if (p == end || *p != '"') return 0;
     key = p + 1;
-    p = plain_string(key, end);
-    if (p == NULL) return 0;
-    klen = (size_t)(p - 1 - key);
+    k = exact_key(key, end, type, &klen);
+    if (k == -3) {
+      p = scan_string(key, end, NULL);
+      if (p == NULL) return 0;
+      klen = (size_t)(p - 1 - key);
+      k = classify(key, klen, type);
+    } else {
+      p = key + klen + 1;
+    }
     p = ws(p, end);
     if (p == end || *p != ':') return 0;
-    p = value(ws(p + 1, end), end, &v);
-    if (p == NULL) return 0;
+    p = ws(p + 1, end);
 
-    k = classify(key, klen, type);
     if (k == -2) return 0;
     if (k >= 0) {
       if (seen & (1u << k)) return 0; /* repeated: last-wins is theirs */
       seen |= 1u << k;
     }
+    /* The strings kept are copied as they are read. */
+    if ((k == K_ACTIVITY || k == K_MESSAGE || k == K_PROPS) && p < end &&
+        *p == '"') {
+      p = store_string(ctx, &used, p + 1, end, &s, &slen);
+      if (p == NULL) return 0;
+      if (k == K_ACTIVITY) {
+        resp->activity_id = s;
+      } else if (k == K_MESSAGE) {
+        *message = s;
+      } else if (slen > 0) {
+        /* JSON in a string: "" counts as absent; text that is not one
+         * valid JSON value is the json-c path's error to report. */
+        if (!ctx->props_unchecked &&
+            hcsb__json_validate(s, slen, HCSB__JSON_MAX_DEPTH) < 0)
+          return 0;
+        resp->properties = s;
+        resp->properties_len = slen;
+      }
+      goto next;
+    }
+    p = value(p, end, &v);
+    if (p == NULL) return 0;
+
     switch (k) {
       case -1:
         break;
@@ -242,15 +369,9 @@ int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
         break;
       case K_ACTIVITY:
       case K_MESSAGE:
-        if (v.kind == V_INT) return 0;
-        if (v.kind == V_STR) {
-          s = store(ctx, &used, &v, &slen);
-          if (s == NULL) return 0;
-          if (k == K_ACTIVITY)
-            resp->activity_id = s;
-          else
-            *message = s;
-        }
+      case K_PROPS:
+        /* Strings were taken above; null is absent. */
+        if (v.kind != V_NULL) return 0;
         break;
       case K_EXIT:
       case K_PID:
@@ -268,25 +389,13 @@ int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
           }
         }
         break;
-      case K_PROPS:
-        /* JSON in a string: "" counts as absent; text that is not one
-         * valid JSON value is the json-c path's error to report. */
-        if (v.kind == V_INT) return 0;
-        if (v.kind == V_STR && v.len > 0) {
-          s = store(ctx, &used, &v, &slen);
-          if (s == NULL ||
-              hcsb__json_validate(s, slen, HCSB__JSON_MAX_DEPTH) < 0)
-            return 0;
-          resp->properties = s;
-          resp->properties_len = slen;
-        }
-        break;
       default:
         /* Records, capabilities, stacks: only null is flat. */
         if (v.kind != V_NULL) return 0;
         break;
     }
 
+  next:
     p = ws(p, end);
     if (p == end) return 0;
     if (*p == '}') break;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proto/plain.h"
 #include "proto/proto.h"
 
 #define VALIDATE_DEPTH_CAP 1024u
@@ -60,7 +61,10 @@ static const unsigned char *scan_string(const unsigned char *p,
   size_t n;
 
   while (p < end) {
-    unsigned char c = *p;
+    unsigned char c;
+    p += hcsb__plain_run(p, end);
+    if (p == end) break;
+    c = *p;
     if (c == '"') return p + 1;
     if (c < 0x20) return NULL;
     if (c == '\\') {
@@ -121,29 +125,36 @@ static const unsigned char *scan_literal(const unsigned char *p,
   return p + n;
 }
 
-static const unsigned char *skip_ws(const unsigned char *p,
-                                    const unsigned char *end) {
-  while (p < end && is_ws(*p)) p++;
+static inline const unsigned char *skip_ws(const unsigned char *p,
+                                           const unsigned char *end) {
+  while (p < end && *p <= ' ' && is_ws(*p)) p++;
   return p;
 }
 
-int hcsb__json_validate(const char *s, size_t len, unsigned max_depth) {
+const char *hcsb__json_scan_string(const char *p, const char *end) {
+  return (const char *)scan_string((const unsigned char *)p,
+                                   (const unsigned char *)end);
+}
+
+/* One JSON value from `p` (leading whitespace allowed): returns the
+ * position just past it, or NULL; *type gets its json_type. */
+static const unsigned char *value_end(const unsigned char *p,
+                                      const unsigned char *end,
+                                      unsigned max_depth, int *type) {
   /* One bit per open container: 1 = object, 0 = array. */
   unsigned char stack[VALIDATE_DEPTH_CAP / 8];
-  const unsigned char *p = (const unsigned char *)s, *end = p + len;
   unsigned depth = 0;
   int top = -1, in_obj;
 
-  if (s == NULL) return -EPROTO;
   if (max_depth > VALIDATE_DEPTH_CAP) max_depth = VALIDATE_DEPTH_CAP;
 
 value:
   p = skip_ws(p, end);
-  if (p == end) return -EPROTO;
+  if (p == end) return NULL;
   switch (*p) {
     case '{':
     case '[':
-      if (depth == max_depth) return -EPROTO;
+      if (depth == max_depth) return NULL;
       if (top < 0) top = *p == '{' ? json_type_object : json_type_array;
       if (*p == '{')
         stack[depth / 8] |= (unsigned char)(1u << (depth % 8));
@@ -180,35 +191,53 @@ value:
       p = scan_number(p, end);
       break;
   }
-  if (p == NULL) return -EPROTO;
+  if (p == NULL) return NULL;
 
 after:
   if (depth == 0) {
-    p = skip_ws(p, end);
-    return p == end ? top : -EPROTO;
+    *type = top;
+    return p;
   }
   p = skip_ws(p, end);
-  if (p == end) return -EPROTO;
+  if (p == end) return NULL;
   in_obj = (stack[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1;
   if (*p == ',') {
     p++;
     if (in_obj) goto key;
     goto value;
   }
-  if (*p != (in_obj ? '}' : ']')) return -EPROTO;
+  if (*p != (in_obj ? '}' : ']')) return NULL;
   depth--;
   p++;
   goto after;
 
 key:
   p = skip_ws(p, end);
-  if (p == end || *p != '"') return -EPROTO;
+  if (p == end || *p != '"') return NULL;
   p = scan_string(p + 1, end);
-  if (p == NULL) return -EPROTO;
+  if (p == NULL) return NULL;
   p = skip_ws(p, end);
-  if (p == end || *p != ':') return -EPROTO;
+  if (p == end || *p != ':') return NULL;
   p++;
   goto value;
+}
+
+int hcsb__json_validate(const char *s, size_t len, unsigned max_depth) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + len;
+  int type = -1;
+
+  if (s == NULL) return -EPROTO;
+  p = value_end(p, end, max_depth, &type);
+  if (p == NULL || skip_ws(p, end) != end) return -EPROTO;
+  return type;
+}
+
+const char *hcsb__json_value_end(const char *p, const char *end,
+                                 unsigned max_depth) {
+  int type;
+
+  return (const char *)value_end((const unsigned char *)p,
+                                 (const unsigned char *)end, max_depth, &type);
 }
 
 json_tokener *hcsb__json_tokener_new(void) {
@@ -312,32 +341,6 @@ static size_t escape_unit(const unsigned char *p, const unsigned char *end,
   return c < 0x20 ? 6 : 1;
 }
 
-/* 1 for bytes copied as they are: printable ASCII but '"' and '\\'. */
-/* clang-format off */
-static const unsigned char plain_byte[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-};
-/* clang-format on */
-
-static int is_plain(unsigned char c) {
-  return plain_byte[c];
-}
-
 /* Short strings (all of a hot path's IDs and queries) reserve the worst
  * case, 6 bytes out per byte in, and are written in one pass; longer ones
  * are sized exactly first so no slack is left behind. */
@@ -353,9 +356,10 @@ int hcsb__json_put_string(hcsb__buf_t *out, const char *s, size_t n) {
     need += 6 * n;
   } else {
     while (p < end) {
-      if (is_plain(*p)) {
-        p++;
-        need++;
+      size_t plain = hcsb__plain_run(p, end);
+      if (plain != 0) {
+        p += plain;
+        need += plain;
         continue;
       }
       need += escape_unit(p, end, &in);
@@ -369,7 +373,7 @@ int hcsb__json_put_string(hcsb__buf_t *out, const char *s, size_t n) {
   p = (const unsigned char *)s;
   while (p < end) {
     run = p;
-    while (p < end && is_plain(*p)) p++;
+    p += hcsb__plain_run(p, end);
     if (p != run) {
       memcpy(w, run, (size_t)(p - run));
       w += p - run;

@@ -113,6 +113,17 @@ int hcsb__decoder_idle(const hcsb__decoder_t *d);
  * -EPROTO. */
 int hcsb__json_validate(const char *s, size_t len, unsigned max_depth);
 
+/* The validator's pieces, for readers that walk JSON text themselves and
+ * must be exactly as strict (src/api/jscan.h).  hcsb__json_scan_string:
+ * `p` just past an opening quote; returns the position past the closing
+ * quote, or NULL when the string is not valid (escapes, control bytes,
+ * UTF-8).  hcsb__json_value_end: one value from `p` (leading whitespace
+ * allowed) nested at most `max_depth` deep; the position just past it, or
+ * NULL. */
+const char *hcsb__json_scan_string(const char *p, const char *end);
+const char *hcsb__json_value_end(const char *p, const char *end,
+                                 unsigned max_depth);
+
 /* Parses exactly `len` bytes (trailing whitespace allowed) as one JSON value
  * with bounded depth.  The text is checked with hcsb__json_validate() first,
  * so invalid UTF-8 is rejected (Go's guest never produces it).  Returns 0,
@@ -170,8 +181,44 @@ int hcsb__base64_decode(const char *s, size_t n, hcsb__buf_t *out);
  * encoded as the base only; raw_body frames may carry any type. */
 int hcsb__request_encode(hcsb__buf_t *out, uint64_t id,
                          const hcsb_request_t *req);
+/* The same, with the ActivityId given as its 16 bytes when `aid` is not
+ * NULL (req->activity_id is then ignored), and the offset of the
+ * ActivityId's 36 characters from the start of the frame stored in
+ * *aid_off when `aid_off` is not NULL (0 for a raw body, which has none).
+ * Byte for byte what hcsb__request_encode() writes for the same GUID in
+ * lower case. */
+int hcsb__request_encode_ex(hcsb__buf_t *out, uint64_t id,
+                            const hcsb_request_t *req, const uint8_t *aid,
+                            size_t *aid_off);
 /* Rewrites the SequenceID of an encoded frame in place. */
 void hcsb__frame_set_id(void *frame, uint64_t id);
+
+/* Request templates.  Most calls of a busy host repeat one request with
+ * only the ActivityId and the SequenceID changing (a shim polling a
+ * container's statistics), so the frame is encoded once and each call
+ * copies it and writes those two fields: no validation, escaping or
+ * formatting per call.  A template is what hcsb__request_encode_ex()
+ * produced for the request, so the bytes are the generic encoder's by
+ * construction (test-proto-encode compares them for every call type). */
+typedef struct hcsb__tmpl_s {
+  char *frame;      /* the whole frame, SequenceID 0, zero ActivityId */
+  uint32_t len;     /* 0: no template */
+  uint32_t aid_off; /* where the ActivityId's characters go; 0: none */
+  uint32_t type;    /* the request type */
+} hcsb__tmpl_t;
+
+#define HCSB__TMPL_INIT \
+  { NULL, 0, 0, 0 }
+
+/* Encodes `req` (req->activity_id ignored) into `t`, replacing what `t`
+ * held.  0, or hcsb__request_encode()'s error (`t` unchanged). */
+int hcsb__tmpl_build(hcsb__tmpl_t *t, const hcsb_request_t *req);
+/* Appends the template's request with SequenceID `id` and ActivityId
+ * `aid` (16 bytes; NULL: the zero GUID) to `out`.  0 or -ENOMEM (`out`
+ * unchanged). */
+int hcsb__tmpl_encode(hcsb__buf_t *out, uint64_t id, const hcsb__tmpl_t *t,
+                      const uint8_t *aid);
+void hcsb__tmpl_free(hcsb__tmpl_t *t);
 
 /* ------------------------------------------------------------------------ */
 /* Responses and notifications (guest -> host) */
@@ -194,6 +241,10 @@ typedef struct hcsb__decode_ctx_s {
   /* Flat responses are read without json-c (src/proto/flat.c); their
    * strings live here.  flat_disabled forces the json-c path (tests). */
   int flat_disabled;
+  /* Set by the caller for one decode: a flat GetProperties answer's
+   * Properties text is taken without the JSON check (the caller parses it
+   * as strictly); the json-c path checks it regardless. */
+  int props_unchecked;
   char flat_strs[4096];
 } hcsb__decode_ctx_t;
 
@@ -234,8 +285,15 @@ hcsb_notification_type_t hcsb__notification_type_parse(const char *s);
 /* ------------------------------------------------------------------------ */
 /* Misc */
 
+/* A GUID's text: 8-4-4-4-12 hex digits. */
+#define HCSB__GUID_LEN 36u
 /* 1 when `s` is a canonical 8-4-4-4-12 hex GUID. */
 int hcsb__guid_valid(const char *s);
+/* Parses a canonical GUID (either case) into its 16 bytes in text order.
+ * 0, or -EINVAL (`out` unchanged).  Reads nothing past a NUL. */
+int hcsb__guid_parse(const char *s, uint8_t out[16]);
+/* The 36 lower-case characters of the GUID with bytes `b` (no NUL). */
+void hcsb__guid_format(const uint8_t b[16], char out[36]);
 /* A hex digit's value, -1 for any other byte. */
 extern const signed char hcsb__hex_value[256];
 
@@ -245,5 +303,13 @@ const char *hcsb__msg_name(uint32_t type);
 void hcsb__guid_generate(char out[37]);
 /* The same, as the 16 bytes in text order. */
 void hcsb__guid_generate_bytes(uint8_t out[16]);
+/* Fresh v4 GUIDs without a system call each: two streams seeded once from
+ * libuuid's randomness.  ActivityIds need to be unique, not secret: a
+ * seeded stream repeats no value before 2^64 of them.  Zero-initialise. */
+typedef struct hcsb__guid_rng_s {
+  uint64_t s[2];
+  int seeded;
+} hcsb__guid_rng_t;
+void hcsb__guid_rng_bytes(hcsb__guid_rng_t *r, uint8_t out[16]);
 
 #endif /* HCSB_PROTO_H */

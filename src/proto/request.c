@@ -96,9 +96,11 @@ static int check_object(const char *text) {
 }
 
 /* Everything that can make a request unencodable is checked before a byte
- * is written, so a failure other than -ENOMEM never touches `out`. */
-static int check(const hcsb_request_t *req) {
-  if (req->activity_id != NULL && !hcsb__guid_valid(req->activity_id))
+ * is written, so a failure other than -ENOMEM never touches `out`.  The
+ * ActivityId text is only looked at when no bytes were given for it. */
+static int check(const hcsb_request_t *req, const uint8_t *aid) {
+  if (aid == NULL && req->activity_id != NULL &&
+      !hcsb__guid_valid(req->activity_id))
     return -EINVAL;
   if (req->ocsc != NULL && check_object(req->ocsc) != 0) return -EINVAL;
   switch (req->type) {
@@ -213,13 +215,32 @@ static int put_fields(hcsb__buf_t *b, const hcsb_request_t *req) {
   }
 }
 
-static int put_body(hcsb__buf_t *b, const hcsb_request_t *req) {
+/* The ActivityId's 36 characters (a GUID needs no escaping): from `aid`
+ * when given, else the caller's checked text, else the zero GUID.  Its
+ * offset in `b` goes to *aid_pos. */
+static int put_activity(hcsb__buf_t *b, const hcsb_request_t *req,
+                        const uint8_t *aid, size_t *aid_pos) {
+  if (PUT_LIT(b, ",\"ActivityId\":\"") != 0 ||
+      hcsb__buf_reserve(b, HCSB__GUID_LEN + 1) != 0)
+    return -ENOMEM;
+  *aid_pos = b->len;
+  if (aid != NULL)
+    hcsb__guid_format(aid, b->data + b->len);
+  else
+    memcpy(b->data + b->len,
+           req->activity_id != NULL ? req->activity_id : HCSB_ZERO_GUID,
+           HCSB__GUID_LEN);
+  b->len += HCSB__GUID_LEN;
+  b->data[b->len++] = '"';
+  return 0;
+}
+
+static int put_body(hcsb__buf_t *b, const hcsb_request_t *req,
+                    const uint8_t *aid, size_t *aid_pos) {
   if (PUT_LIT(b, "{\"ContainerId\":") != 0 ||
       put_str(b, req->container_id != NULL ? req->container_id
                                            : HCSB_NULL_CONTAINER_ID) != 0 ||
-      PUT_LIT(b, ",\"ActivityId\":") != 0 ||
-      put_str(b, req->activity_id != NULL ? req->activity_id
-                                          : HCSB_ZERO_GUID) != 0 ||
+      put_activity(b, req, aid, aid_pos) != 0 ||
       (req->ocsc != NULL &&
        (PUT_LIT(b, ",\"ocsc\":") != 0 || put_nested(b, req->ocsc) != 0)) ||
       put_fields(b, req) != 0)
@@ -229,7 +250,13 @@ static int put_body(hcsb__buf_t *b, const hcsb_request_t *req) {
 
 int hcsb__request_encode(hcsb__buf_t *out, uint64_t id,
                          const hcsb_request_t *req) {
-  size_t start = out->len, total;
+  return hcsb__request_encode_ex(out, id, req, NULL, NULL);
+}
+
+int hcsb__request_encode_ex(hcsb__buf_t *out, uint64_t id,
+                            const hcsb_request_t *req, const uint8_t *aid,
+                            size_t *aid_off) {
+  size_t start = out->len, total, aid_pos = 0;
   hcsb__hdr_t hdr;
   int r;
 
@@ -243,12 +270,12 @@ int hcsb__request_encode(hcsb__buf_t *out, uint64_t id,
       out->len += req->raw_len;
     }
   } else {
-    r = check(req);
+    r = check(req, aid);
     if (r != 0) return r;
     r = hcsb__buf_reserve(out, HCSB__HDR_SIZE);
     if (r != 0) return r;
     out->len += HCSB__HDR_SIZE;
-    r = put_body(out, req);
+    r = put_body(out, req, aid, &aid_pos);
     if (r != 0) {
       out->len = start;
       return r;
@@ -264,5 +291,6 @@ int hcsb__request_encode(hcsb__buf_t *out, uint64_t id,
   hdr.size = (uint32_t)total;
   hdr.id = id;
   hcsb__hdr_encode((uint8_t *)out->data + start, &hdr);
+  if (aid_off != NULL) *aid_off = aid_pos == 0 ? 0 : aid_pos - start;
   return 0;
 }

@@ -1,5 +1,10 @@
 /* GetProperties(ProcessList) throughput and latency through the public API.
  *
+ * Time is read once per loop iteration, when the first callback of the
+ * iteration needs it, and reused by the rest: the raw client reads it once
+ * per batch of answers the same way, so neither pays a clock read per call
+ * the other does not.
+ *
  * `inflight` slots each carry one call at a time: a completion records its
  * latency and immediately starts the slot's next call, so the number of
  * outstanding calls stays constant.  Slots are allocated before the
@@ -25,6 +30,10 @@ struct calls_s {
   const bench_args_t *a;
   uv_loop_t loop;
   uv_timer_t watchdog;
+  uv_check_t turns; /* counts loop iterations, forgets their time */
+  uint64_t nturns, turns0, turns1, cpu0, cpu1;
+  uint64_t now; /* this iteration's time, 0 until read */
+  hcsb_bridge_stats_t st0, st1;
   hcsb_conn_t *conn;
   hcsb_container_t *container;
   hcsb_call_opts_t opts;
@@ -37,10 +46,37 @@ struct calls_s {
 
 static bench_hist_t hist;
 
+static void on_turn(uv_check_t *h) {
+  calls_t *r = h->data;
+  r->nturns++;
+  r->now = 0;
+}
+
+static uint64_t now_ns(calls_t *r) {
+  if (r->now == 0) r->now = bench_now_ns();
+  return r->now;
+}
+
+/* The window's start or end: allocations, loop turns, the bridge's
+ * counters. */
+static void mark(calls_t *r, int end) {
+  hcsb_bridge_stats(hcsb_conn_bridge(r->conn), end ? &r->st1 : &r->st0);
+  if (end) {
+    r->allocs1 = bench_alloc_count();
+    r->turns1 = r->nturns;
+    r->cpu1 = bench_cpu_ns();
+  } else {
+    r->allocs0 = bench_alloc_count();
+    r->turns0 = r->nturns;
+    r->cpu0 = bench_cpu_ns();
+  }
+}
+
 static void finish(calls_t *r) {
   if (r->closing) return;
   r->closing = 1;
   uv_close((uv_handle_t *)&r->watchdog, NULL);
+  uv_close((uv_handle_t *)&r->turns, NULL);
   if (r->container != NULL)
     hcsb_container_close(r->container, bench_close_noop, NULL);
   hcsb_conn_close(r->conn, bench_close_noop, NULL);
@@ -59,7 +95,7 @@ static void issue(slot_t *s) {
   calls_t *r = s->run;
   int rc;
 
-  s->sent_ns = bench_now_ns();
+  s->sent_ns = now_ns(r);
   rc = hcsb_container_process_list(r->container, r->optsp, on_props, s);
   if (rc != 0) {
     bench_report_error("hcsb_container_process_list", rc, NULL);
@@ -75,7 +111,7 @@ static void on_props(void *data, int status, const hcsb_guest_error_t *gerr,
                      const hcsb_properties_t *props) {
   slot_t *s = data;
   calls_t *r = s->run;
-  uint64_t now = bench_now_ns();
+  uint64_t now = now_ns(r);
 
   r->outstanding--;
   r->done++;
@@ -94,12 +130,12 @@ static void on_props(void *data, int status, const hcsb_guest_error_t *gerr,
       if (bench_window_over(r->a, r->t0, now, r->measured)) {
         r->stopping = 1;
         r->t1 = now;
-        r->allocs1 = bench_alloc_count();
+        mark(r, 1);
       }
     } else if (r->done >= r->a->warmup) {
       r->measuring = 1;
       r->t0 = now;
-      r->allocs0 = bench_alloc_count();
+      mark(r, 0);
     }
   }
   if (!r->stopping)
@@ -131,7 +167,7 @@ static void on_open(void *data, hcsb_conn_t *conn, int status,
   if (r->a->warmup == 0) {
     r->measuring = 1;
     r->t0 = bench_now_ns();
-    r->allocs0 = bench_alloc_count();
+    mark(r, 0);
   }
   for (i = 0; i < r->a->inflight && !r->stopping; i++) issue(&r->slots[i]);
 }
@@ -154,6 +190,10 @@ int bench_calls(const bench_args_t *a, int random_activity) {
   for (i = 0; i < a->inflight; i++) r.slots[i].run = &r;
   bench_hist_reset(&hist);
   uv_loop_init(&r.loop);
+  uv_check_init(&r.loop, &r.turns);
+  r.turns.data = &r;
+  uv_check_start(&r.turns, on_turn);
+  uv_unref((uv_handle_t *)&r.turns);
   bench_watchdog(
       &r.loop, &r.watchdog,
       a->count ? 60 + (double)a->count / 1000 : 60 + a->duration_s * 2);
@@ -166,9 +206,17 @@ int bench_calls(const bench_args_t *a, int random_activity) {
   uv_loop_close(&r.loop);
   free(r.slots);
 
-  if (r.failures == 0 && r.measured > 0)
+  if (r.failures == 0 && r.measured > 0) {
+    bench_io_t io;
+    io.writes = r.st1.writes - r.st0.writes;
+    io.reads = r.st1.reads - r.st0.reads;
+    io.bytes_written = r.st1.bytes_sent - r.st0.bytes_sent;
+    io.bytes_read = r.st1.bytes_received - r.st0.bytes_received;
+    io.turns = r.turns1 - r.turns0;
+    io.cpu_ns = r.cpu1 - r.cpu0;
     bench_print_result("hcsbridge", a, r.measured, r.t1 - r.t0, &hist,
-                       r.allocs1 - r.allocs0);
+                       r.allocs1 - r.allocs0, &io);
+  }
   if (r.failures > 0)
     fprintf(stderr, "hcsb-bench: %llu of %llu calls failed\n",
             (unsigned long long)r.failures, (unsigned long long)r.done);

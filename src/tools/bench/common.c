@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "tools/bench/common.h"
 
@@ -86,17 +87,32 @@ int bench_window_over(const bench_args_t *a, uint64_t t0, uint64_t now,
   return (double)(now - t0) >= a->duration_s * 1e9;
 }
 
+uint64_t bench_cpu_ns(void) {
+  struct rusage ru;
+
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000u +
+         (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
+}
+
+static double per(uint64_t x, uint64_t n) {
+  return n ? (double)x / (double)n : 0.0;
+}
+
 void bench_print_result(const char *impl, const bench_args_t *a, uint64_t ops,
                         uint64_t elapsed_ns, const bench_hist_t *h,
-                        uint64_t allocs) {
+                        uint64_t allocs, const bench_io_t *io) {
   double secs = (double)elapsed_ns / 1e9;
 
   printf(
       "RESULT impl=%s label=%s mode=%s conc=%u ops_s=%.0f p50_us=%.2f "
-      "p99_us=%.2f allocs_op=%.2f\n",
+      "p99_us=%.2f allocs_op=%.2f writes_op=%.4f reads_op=%.4f turns_op=%.4f "
+      "bytes_write=%.0f bytes_read=%.0f cpu_us_op=%.3f\n",
       impl, a->label, a->pipe ? "pipe" : "seq", a->inflight,
       secs > 0 ? (double)ops / secs : 0.0, bench_hist_quantile(h, 0.50) / 1e3,
-      bench_hist_quantile(h, 0.99) / 1e3,
-      ops ? (double)allocs / (double)ops : 0.0);
+      bench_hist_quantile(h, 0.99) / 1e3, per(allocs, ops),
+      per(io->writes, ops), per(io->reads, ops), per(io->turns, ops),
+      per(io->bytes_written, io->writes), per(io->bytes_read, io->reads),
+      per(io->cpu_ns, ops) / 1e3);
   fflush(stdout);
 }

@@ -32,9 +32,23 @@ int bench_args_check(bench_args_t *a, const char *prog);
 int bench_window_over(const bench_args_t *a, uint64_t t0, uint64_t now,
                       uint64_t done);
 
-/* RESULT impl=I label=L mode=M conc=N ops_s=X p50_us=X p99_us=X allocs_op=X */
+/* What a client did with its socket during the measurement. */
+typedef struct bench_io_s {
+  uint64_t writes, reads;             /* write and read system calls */
+  uint64_t bytes_written, bytes_read; /* through them */
+  uint64_t turns;                     /* waits for the socket (poll, loop) */
+  uint64_t cpu_ns;                    /* the process's user + system time */
+} bench_io_t;
+
+/* The process's CPU time so far (user + system), in nanoseconds: what a
+ * call costs the client, whatever else the machine runs. */
+uint64_t bench_cpu_ns(void);
+
+/* RESULT impl=I label=L mode=M conc=N ops_s=X p50_us=X p99_us=X allocs_op=X
+ *        writes_op=X reads_op=X turns_op=X bytes_write=X bytes_read=X
+ *        cpu_us_op=X */
 void bench_print_result(const char *impl, const bench_args_t *a, uint64_t ops,
                         uint64_t elapsed_ns, const bench_hist_t *h,
-                        uint64_t allocs);
+                        uint64_t allocs, const bench_io_t *io);
 
 #endif

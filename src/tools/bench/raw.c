@@ -48,6 +48,7 @@ typedef struct raw_s {
   uint64_t mask;
   uint64_t next_id;
   uint64_t outstanding;
+  bench_io_t io; /* counted all along; the window takes differences */
 } raw_t;
 
 static bench_hist_t hist;
@@ -111,6 +112,8 @@ static void try_send(raw_t *r) {
   while (r->send_off < r->send_len) {
     n = send(r->fd, r->sendbuf + r->send_off, r->send_len - r->send_off,
              MSG_DONTWAIT | MSG_NOSIGNAL);
+    r->io.writes++;
+    if (n > 0) r->io.bytes_written += (uint64_t)n;
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return;
@@ -155,6 +158,7 @@ static void receive(raw_t *r) {
   for (;;) {
     pfd.fd = r->fd;
     pfd.events = POLLIN | (r->send_len > r->send_off ? POLLOUT : 0);
+    r->io.turns++;
     if (poll(&pfd, 1, -1) < 0) {
       if (errno == EINTR) continue;
       fail("poll failed");
@@ -163,6 +167,10 @@ static void receive(raw_t *r) {
     if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR))) continue;
     n = recv(r->fd, r->recvbuf + r->recv_len, RECV_CAP - r->recv_len,
              MSG_DONTWAIT);
+    if (n > 0) {
+      r->io.reads++;
+      r->io.bytes_read += (uint64_t)n;
+    }
     if (n > 0) break;
     if (n == 0) fail("peer closed the connection");
     if (errno != EAGAIN && errno != EINTR) fail("recv failed");
@@ -193,6 +201,7 @@ static void await_one(raw_t *r, uint32_t type, uint64_t id) {
 static void run(raw_t *r) {
   bench_args_t *a = &r->args;
   uint64_t done = 0, measured = 0, t0 = 0, t1 = 0, allocs0 = 0, allocs1 = 0;
+  bench_io_t io0 = r->io, io1 = r->io;
   uint64_t now, size, id, refill;
   int measuring = a->warmup == 0, stopping = 0;
   size_t off;
@@ -201,6 +210,8 @@ static void run(raw_t *r) {
   if (measuring) {
     t0 = bench_now_ns();
     allocs0 = bench_alloc_count();
+    io0 = r->io;
+    io0.cpu_ns = bench_cpu_ns();
   }
   issue(r, a->inflight);
   while (!stopping || r->outstanding > 0) {
@@ -227,12 +238,16 @@ static void run(raw_t *r) {
           stopping = 1;
           t1 = now;
           allocs1 = bench_alloc_count();
+          io1 = r->io;
+          io1.cpu_ns = bench_cpu_ns();
           continue;
         }
       } else if (done >= a->warmup) {
         measuring = 1;
         t0 = now;
         allocs0 = bench_alloc_count();
+        io0 = r->io;
+        io0.cpu_ns = bench_cpu_ns();
       }
       refill++;
     }
@@ -240,7 +255,14 @@ static void run(raw_t *r) {
     r->recv_len -= off;
     if (refill > 0) issue(r, refill);
   }
-  bench_print_result("raw", a, measured, t1 - t0, &hist, allocs1 - allocs0);
+  io1.writes -= io0.writes;
+  io1.reads -= io0.reads;
+  io1.bytes_written -= io0.bytes_written;
+  io1.bytes_read -= io0.bytes_read;
+  io1.turns -= io0.turns;
+  io1.cpu_ns -= io0.cpu_ns;
+  bench_print_result("raw", a, measured, t1 - t0, &hist, allocs1 - allocs0,
+                     &io1);
 }
 
 static void usage(void) {
