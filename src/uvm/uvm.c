@@ -330,7 +330,8 @@ static void qemu_exited(hcsb__vmproc_t *c) {
 
 static void vsockd_exited(hcsb__vmproc_t *c) {
   hcsb_uvm_t *u = c->uvm;
-  if (u->closing || u->exited) return;
+  /* Stopping: the library killed it itself (a failed start, QEMU gone). */
+  if (u->closing || u->exited || u->step >= HCSB__STEP_STOPPING) return;
   if (u->step < HCSB__STEP_RUNNING) {
     start_fail(u, -ECHILD, "hcsb-vsockd exited while the VM was starting");
     return;
