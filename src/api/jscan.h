@@ -130,26 +130,33 @@ static inline int key_is(const char *k, size_t kn, const char *name) {
 
 static inline int read_u64(cur_t *c, uint64_t *out) {
   uint64_t v = 0;
-  const char *start;
+  const char *p, *start, *end = c->end, *lim;
+  unsigned d;
   int ch = peek(c);
 
   if (ch == 'n' && is_null(c)) return 0;
   if (ch < 0) return -EPROTO;
-  start = c->p;
+  start = p = c->p;
   /* JSON has no leading zeros. */
-  if (*c->p == '0' && c->end - c->p > 1 && c->p[1] >= '0' && c->p[1] <= '9')
-    return -EPROTO;
-  while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-    unsigned d = (unsigned)(*c->p - '0');
+  if (*p == '0' && end - p > 1 && p[1] >= '0' && p[1] <= '9') return -EPROTO;
+  /* Nineteen digits cannot overflow; only a twentieth needs checking, and
+   * a twenty-first always does.  A local cursor stays in a register. */
+  lim = end - p > 19 ? p + 19 : end;
+  while (p < lim && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+    v = v * 10 + d;
+    p++;
+  }
+  if (p < end && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
     if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
       return -EPROTO;
     v = v * 10 + d;
-    c->p++;
+    p++;
+    if (p < end && *p >= '0' && *p <= '9') return -EPROTO;
   }
   /* Negative, fractional or exponent forms do not fit a uint64. */
-  if (c->p == start ||
-      (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E')))
+  if (p == start || (p < end && (*p == '.' || *p == 'e' || *p == 'E')))
     return -EPROTO;
+  c->p = p;
   *out = v;
   return 0;
 }
