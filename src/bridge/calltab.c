@@ -63,7 +63,7 @@ static int rehash(hcsb__calltab_t *t, size_t cap) {
   return 0;
 }
 
-int hcsb__calltab_reserve(hcsb__calltab_t *t, size_t n) {
+int hcsb__calltab_grow(hcsb__calltab_t *t, size_t n) {
   if (t->cap != 0 && fits(t->cap, n)) return 0;
   size_t cap = t->cap ? t->cap : MIN_CAP;
   while (!fits(cap, n)) {

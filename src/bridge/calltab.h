@@ -37,8 +37,13 @@ typedef struct hcsb__calltab_s {
 extern char hcsb__calltab_bare_marker;
 #define HCSB__CALLTAB_BARE ((void *)&hcsb__calltab_bare_marker)
 
-/* Makes sure `n` entries fit without growing.  0 or -ENOMEM (unchanged). */
-int hcsb__calltab_reserve(hcsb__calltab_t *t, size_t n);
+/* Makes sure `n` entries fit without growing.  0 or -ENOMEM (unchanged).
+ * Inline: there is room nearly always (hcsb__calltab_grow does the rest). */
+int hcsb__calltab_grow(hcsb__calltab_t *t, size_t n);
+static inline int hcsb__calltab_reserve(hcsb__calltab_t *t, size_t n) {
+  /* At most 4/5 full (calltab.c). */
+  return t->cap != 0 && n <= t->cap - t->cap / 5 ? 0 : hcsb__calltab_grow(t, n);
+}
 /* Inserts `item` (at least 2-byte aligned; its key must be absent and must
  * not change while it is in the table).  Never fails when room was
  * reserved; otherwise 0 or -ENOMEM. */

@@ -281,6 +281,14 @@ static int plain36(const unsigned char *u, const unsigned char *e) {
   uint64_t w[5];
 
   if (e - u < 37 || u[36] != '"') return 0;
+#if HCSB__PLAIN_SSE2
+  /* Three overlapping 16-byte blocks: 0-15, 16-31, 20-35. */
+  return (hcsb__special16(_mm_loadu_si128((const __m128i *)(const void *)u)) |
+          hcsb__special16(
+              _mm_loadu_si128((const __m128i *)(const void *)(u + 16))) |
+          hcsb__special16(
+              _mm_loadu_si128((const __m128i *)(const void *)(u + 20)))) == 0;
+#endif
   memcpy(w, u, 32);
   memcpy(&w[4], u + 28, 8);
   return (hcsb__word_special(w[0]) | hcsb__word_special(w[1]) |
@@ -309,6 +317,29 @@ static const char *store_string(hcsb__decode_ctx_t *ctx, size_t *used,
     goto done;
   }
   for (;;) {
+#if HCSB__PLAIN_SSE2
+    /* The same sixteen bytes at a time. */
+    if (e - u >= 16 && lim - q >= 16) {
+      __m128i x = _mm_loadu_si128((const __m128i *)(const void *)u);
+      unsigned m16 = hcsb__special16(x);
+      size_t run;
+      _mm_storeu_si128((__m128i *)(void *)q, x);
+      if (m16 == 0) {
+        u += 16;
+        q += 16;
+        continue;
+      }
+      run = (size_t)__builtin_ctz(m16);
+      u += run;
+      q += run;
+      if (*u == '"') break;
+      if (*u != '\\' || e - u < 2 || (c = unescaped(u[1])) == 0)
+        return NULL; /* control, non-ASCII, \u */
+      *q++ = c;
+      u += 2;
+      continue;
+    }
+#endif
     /* Eight bytes at a time while both sides have room: the whole word is
      * stored, and only its plain prefix counts; the special byte it stops
      * at (inside the word, so within both ends) is handled right here. */
