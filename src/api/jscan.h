@@ -26,8 +26,10 @@ typedef struct cur_s {
 #define MAX_DEPTH HCSB__JSON_MAX_DEPTH
 
 static inline int peek(cur_t *c) {
-  /* Go writes no whitespace between tokens: that case first. */
-  if (c->p < c->end && (unsigned char)*c->p > ' ') return (unsigned char)*c->p;
+  /* Go writes no whitespace between tokens: that case first.  The text
+   * ends in a NUL (hcsb__props_decode), so the byte at the end can be read
+   * and is no token. */
+  if ((unsigned char)*c->p > ' ') return (unsigned char)*c->p;
   while (c->p < c->end &&
          (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
     c->p++;
