@@ -229,7 +229,10 @@ hcsb__buf_t *hcsb__writer_buf(hcsb_bridge_t *b);
 /* log.c */
 /* Text for any status the bridge deals in: ours, errno values, UV_EOF. */
 const char *hcsb__errstr(int status);
-int hcsb__log_on(const hcsb_bridge_t *b, hcsb_log_level_t level);
+/* Inline: asked on every frame and call, and almost always no. */
+static inline int hcsb__log_on(const hcsb_bridge_t *b, hcsb_log_level_t level) {
+  return b->log_cb != NULL && level <= b->log_level;
+}
 void hcsb__log(const hcsb_bridge_t *b, hcsb_log_level_t level,
                const char *activity_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
