@@ -103,13 +103,17 @@ static void *value_of(uint64_t w) {
   return is_bare(w) ? HCSB__CALLTAB_BARE : item_of(w);
 }
 
-void *hcsb__calltab_get(const hcsb__calltab_t *t, uint64_t key) {
+void *hcsb__calltab_get(hcsb__calltab_t *t, uint64_t key) {
   size_t i = find(t, key);
-  return i == SIZE_MAX ? NULL : value_of(t->slots[i]);
+  if (i == SIZE_MAX) return NULL;
+  t->last = i;
+  return value_of(t->slots[i]);
 }
 
 void *hcsb__calltab_del(hcsb__calltab_t *t, uint64_t key) {
-  size_t i = find(t, key);
+  size_t i = t->last;
+  if (i >= t->cap || t->slots[i] == 0 || key_of(t, t->slots[i]) != key)
+    i = find(t, key);
   if (i == SIZE_MAX) return NULL;
   void *val = value_of(t->slots[i]);
   size_t mask = t->cap - 1;

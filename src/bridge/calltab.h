@@ -25,10 +25,13 @@ typedef struct hcsb__calltab_s {
   size_t count;
   unsigned shift; /* 64 - log2(cap) */
   size_t key_off; /* where an item keeps its uint64_t key */
+  /* The slot the last get found: a response is looked up, then removed,
+   * and the removal need not probe again.  Only a hint (checked). */
+  size_t last;
 } hcsb__calltab_t;
 
 #define HCSB__CALLTAB_INIT(key_off) \
-  { NULL, 0, 0, 64, (key_off) }
+  { NULL, 0, 0, 64, (key_off), 0 }
 
 /* The largest bare key. */
 #define HCSB__CALLTAB_BARE_MAX (UINT64_MAX >> 1)
@@ -52,7 +55,7 @@ int hcsb__calltab_put(hcsb__calltab_t *t, void *item);
  * -ERANGE or -ENOMEM. */
 int hcsb__calltab_put_bare(hcsb__calltab_t *t, uint64_t key);
 /* The item stored under `key`, HCSB__CALLTAB_BARE, or NULL. */
-void *hcsb__calltab_get(const hcsb__calltab_t *t, uint64_t key);
+void *hcsb__calltab_get(hcsb__calltab_t *t, uint64_t key);
 /* Removes `key`; returns what get would have. */
 void *hcsb__calltab_del(hcsb__calltab_t *t, uint64_t key);
 /* The item in slot `i` (< cap), or NULL for an empty slot or a bare key. */
