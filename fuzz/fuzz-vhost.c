@@ -41,49 +41,9 @@
 
 #include "fuzz.h"
 #include "vsockd-fake.h"
+#include "vsockd/vhost-user.h"
 
-enum {
-  GET_FEATURES = 1,
-  SET_FEATURES = 2,
-  SET_OWNER = 3,
-  SET_MEM_TABLE = 5,
-  SET_VRING_NUM = 8,
-  SET_VRING_ADDR = 9,
-  SET_VRING_BASE = 10,
-  GET_VRING_BASE = 11,
-  SET_VRING_KICK = 12,
-  SET_VRING_CALL = 13,
-  GET_PROTOCOL_FEATURES = 15,
-  SET_PROTOCOL_FEATURES = 16,
-  SET_VRING_ENABLE = 18,
-};
-#define NEED_REPLY 8u
 #define MAX_FD 1024
-
-typedef struct {
-  const uint8_t *p;
-  size_t n;
-} in_t;
-
-static uint8_t u8(in_t *in) {
-  if (in->n == 0) return 0;
-  in->n--;
-  return *in->p++;
-}
-
-static uint64_t uN(in_t *in, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; i++) v |= (uint64_t)u8(in) << (8 * i);
-  return v;
-}
-
-static void take(in_t *in, uint8_t *dst, size_t n) {
-  size_t k = n < in->n ? n : in->n;
-  memcpy(dst, in->p, k);
-  memset(dst + k, 0, n - k);
-  in->p += k;
-  in->n -= k;
-}
 
 typedef struct {
   hcsb__vsd_vhost_t vh;
@@ -172,7 +132,7 @@ static int send_msg(rig_t *r, uint32_t req, uint32_t flags, const uint8_t *p,
     return -1;
   }
   if (out_len == 0) {
-    FUZZ_CHECK(!(flags & NEED_REPLY));
+    FUZZ_CHECK(!(flags & FLAG_NEED_REPLY));
     return -1;
   }
   FUZZ_CHECK(out_len >= HCSB__VSD_MSG_HDR &&
@@ -197,16 +157,16 @@ static int make_fd(rig_t *r, unsigned kind) {
   }
 }
 
-static void raw(rig_t *r, in_t *in) {
+static void raw(rig_t *r, fuzz_in_t *in) {
   static uint8_t p[HCSB__VSD_MSG_MAX + 1];
-  uint8_t req = u8(in);
-  uint32_t flags = (uint32_t)uN(in, 4);
-  uint32_t size = (uint32_t)(uN(in, 2) % (HCSB__VSD_MSG_MAX + 1));
+  uint8_t req = fuzz_u8(in);
+  uint32_t flags = (uint32_t)fuzz_uN(in, 4);
+  uint32_t size = (uint32_t)(fuzz_uN(in, 2) % (HCSB__VSD_MSG_MAX + 1));
   uint8_t spec;
   int fds[3];
   unsigned nfds;
-  take(in, p, size);
-  spec = u8(in);
+  fuzz_take(in, p, size);
+  spec = fuzz_u8(in);
   nfds = spec & 3;
   for (unsigned i = 0; i < nfds; i++) {
     fds[i] = make_fd(r, spec >> (2 + 2 * i));
@@ -225,15 +185,15 @@ static void region(uint8_t *p, uint64_t gpa, uint64_t size, uint64_t uva,
   hcsb__vsd_put64(p + 24, off);
 }
 
-static void mem_table(rig_t *r, in_t *in, int canonical) {
+static void mem_table(rig_t *r, fuzz_in_t *in, int canonical) {
   uint8_t p[8 + 32 * 3];
   int fds[4];
-  unsigned n = canonical ? 1 : u8(in) % 4, nfds;
+  unsigned n = canonical ? 1 : fuzz_u8(in) % 4, nfds;
   memset(p, 0, sizeof p);
   hcsb__vsd_put32(p, n);
   for (unsigned i = 0; i < n; i++) {
     uint8_t *g = p + 8 + 32 * i;
-    switch (canonical ? 0 : u8(in) % 4) {
+    switch (canonical ? 0 : fuzz_u8(in) % 4) {
       case 0:
         region(g, FAKE_GPA, FAKE_RAM, FAKE_UVA, 0);
         break;
@@ -245,28 +205,29 @@ static void mem_table(rig_t *r, in_t *in, int canonical) {
                FAKE_UVA + FAKE_RAM / 2, FAKE_RAM / 2);
         break;
       default:
-        region(g, uN(in, 8), uN(in, 8), uN(in, 8), uN(in, 8));
+        region(g, fuzz_uN(in, 8), fuzz_uN(in, 8), fuzz_uN(in, 8),
+               fuzz_uN(in, 8));
     }
   }
-  uint8_t mismatch = canonical ? 0 : u8(in);
+  uint8_t mismatch = canonical ? 0 : fuzz_u8(in);
   nfds = n;
   if ((mismatch & 1) && nfds > 0) nfds--;
   if (mismatch & 2) nfds++;
   for (unsigned i = 0; i < nfds; i++) fds[i] = dup(r->memfd);
-  send_msg(r, SET_MEM_TABLE, 1 | NEED_REPLY, p, 8 + 32 * n, fds, nfds, 0);
+  send_msg(r, SET_MEM_TABLE, 1 | FLAG_NEED_REPLY, p, 8 + 32 * n, fds, nfds, 0);
 }
 
 static void ring_msg(rig_t *r, uint32_t req, uint32_t idx, uint32_t num) {
   uint8_t p[8];
   hcsb__vsd_put32(p, idx);
   hcsb__vsd_put32(p + 4, num);
-  send_msg(r, req, 1 | NEED_REPLY, p, 8, NULL, 0, 0);
+  send_msg(r, req, 1 | FLAG_NEED_REPLY, p, 8, NULL, 0, 0);
 }
 
-static void setup(rig_t *r, in_t *in, uint16_t num) {
+static void setup(rig_t *r, fuzz_in_t *in, uint16_t num) {
   uint8_t p[40];
-  uint8_t f = u8(in);
-  uint16_t base = (uint16_t)uN(in, 2);
+  uint8_t f = fuzz_u8(in);
+  uint16_t base = (uint16_t)fuzz_uN(in, 2);
   uint64_t features = 1ull << 32;
   if (f & 1) features |= 1ull << 28;
   if (f & 2) features |= 1ull << 29;
@@ -275,9 +236,9 @@ static void setup(rig_t *r, in_t *in, uint16_t num) {
   send_msg(r, GET_PROTOCOL_FEATURES, 1, NULL, 0, NULL, 0, 0);
   hcsb__vsd_put64(p, (1ull << 3) | (1ull << 9));
   send_msg(r, SET_PROTOCOL_FEATURES, 1, p, 8, NULL, 0, 0);
-  send_msg(r, SET_OWNER, 1 | NEED_REPLY, NULL, 0, NULL, 0, 0);
+  send_msg(r, SET_OWNER, 1 | FLAG_NEED_REPLY, NULL, 0, NULL, 0, 0);
   hcsb__vsd_put64(p, features);
-  send_msg(r, SET_FEATURES, 1 | NEED_REPLY, p, 8, NULL, 0, 0);
+  send_msg(r, SET_FEATURES, 1 | FLAG_NEED_REPLY, p, 8, NULL, 0, 0);
   mem_table(r, in, 1);
   for (uint32_t q = 0; q < 2; q++) {
     ring_msg(r, SET_VRING_NUM, q, num);
@@ -287,11 +248,11 @@ static void setup(rig_t *r, in_t *in, uint16_t num) {
     hcsb__vsd_put64(p + 8, FAKE_UVA + 0x10000u * q);
     hcsb__vsd_put64(p + 16, FAKE_UVA + 0x10000u * q + 0xa000);
     hcsb__vsd_put64(p + 24, FAKE_UVA + 0x10000u * q + 0x8000);
-    send_msg(r, SET_VRING_ADDR, 1 | NEED_REPLY, p, 40, NULL, 0, 0);
+    send_msg(r, SET_VRING_ADDR, 1 | FLAG_NEED_REPLY, p, 40, NULL, 0, 0);
     for (uint32_t req = SET_VRING_KICK; req <= SET_VRING_CALL; req++) {
       int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
       hcsb__vsd_put64(p, q);
-      send_msg(r, req, 1 | NEED_REPLY, p, 8, &fd, fd >= 0, 0);
+      send_msg(r, req, 1 | FLAG_NEED_REPLY, p, 8, &fd, fd >= 0, 0);
     }
     ring_msg(r, SET_VRING_ENABLE, q, 1);
   }
@@ -318,10 +279,10 @@ static void pump(rig_t *r) {
   }
 }
 
-static void ring(rig_t *r, in_t *in) {
+static void ring(rig_t *r, fuzz_in_t *in) {
   static const uint16_t ops[] = {HCSB__VSD_OP_REQUEST, HCSB__VSD_OP_RW,
                                  HCSB__VSD_OP_SHUTDOWN, HCSB__VSD_OP_RST};
-  uint8_t what = u8(in) % 5;
+  uint8_t what = fuzz_u8(in) % 5;
   /* The guest lays out its rings for the size the frontend set. */
   for (int q = 0; q < 2; q++) {
     uint16_t n = r->vh.vq[q].num;
@@ -339,9 +300,9 @@ static void ring(rig_t *r, in_t *in) {
   pump(r);
 }
 
-static void get_base(rig_t *r, in_t *in) {
+static void get_base(rig_t *r, fuzz_in_t *in) {
   uint8_t p[8];
-  uint32_t q = u8(in) % 3;
+  uint32_t q = fuzz_u8(in) % 3;
   uint16_t last = q < 2 ? r->vh.vq[q].last_avail : 0;
   hcsb__vsd_put32(p, q);
   hcsb__vsd_put32(p + 4, 0);
@@ -367,7 +328,7 @@ static void host(rig_t *r) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static rig_t r;
   static uint8_t *ram;
-  in_t in = {data, size};
+  fuzz_in_t in = {data, size};
 
   if (ram == NULL) {
     r.memfd = memfd_create("fuzz-vhost", MFD_CLOEXEC);
@@ -377,7 +338,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   unsigned baseline = open_fds();
   memset(ram, 0, FAKE_RAM);
-  uint16_t num = (uint16_t)(1u << (u8(&in) % 9));
+  uint16_t num = (uint16_t)(1u << (fuzz_u8(&in) % 9));
   fake_vm_init_ram(&r.vm, num, ram);
   fake_host_init(&r.host);
   hcsb__vsd_dev_init(&r.dev, FAKE_CID, &fake_ops, &r.host);
@@ -387,7 +348,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   r.vh.reset = on_reset;
 
   for (unsigned ops = 0; in.n > 0 && ops < 256; ops++) {
-    switch (u8(&in) % 8) {
+    switch (fuzz_u8(&in) % 8) {
       case 0:
         raw(&r, &in);
         break;
@@ -401,10 +362,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ring(&r, &in);
         break;
       case 4: {
-        uint32_t off = (uint32_t)(uN(&in, 4) % FAKE_RAM);
-        size_t n = u8(&in);
+        uint32_t off = (uint32_t)(fuzz_uN(&in, 4) % FAKE_RAM);
+        size_t n = fuzz_u8(&in);
         if (n > FAKE_RAM - off) n = FAKE_RAM - off;
-        take(&in, ram + off, n);
+        fuzz_take(&in, ram + off, n);
         break;
       }
       case 5:

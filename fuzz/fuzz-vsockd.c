@@ -30,31 +30,6 @@
 #include "fuzz.h"
 #include "vsockd-fake.h"
 
-typedef struct {
-  const uint8_t *p;
-  size_t n;
-} in_t;
-
-static uint8_t u8(in_t *in) {
-  if (in->n == 0) return 0;
-  in->n--;
-  return *in->p++;
-}
-
-static uint32_t uN(in_t *in, int bytes) {
-  uint32_t v = 0;
-  for (int i = 0; i < bytes; i++) v |= (uint32_t)u8(in) << (8 * i);
-  return v;
-}
-
-static void take(in_t *in, uint8_t *dst, size_t n) {
-  size_t k = n < in->n ? n : in->n;
-  memcpy(dst, in->p, k);
-  memset(dst + k, 0, n - k);
-  in->p += k;
-  in->n -= k;
-}
-
 static hcsb__vsd_conn_t *nth_conn(hcsb__vsd_dev_t *d, unsigned i) {
   hcsb__vsd_conn_t *c = d->all;
   while (c != NULL && i-- > 0) c = c->anext;
@@ -124,10 +99,10 @@ static void pump(fake_vm_t *vm, hcsb__vsd_dev_t *d, int q, unsigned budget,
   }
 }
 
-static void host_event(fake_host_t *fh, hcsb__vsd_dev_t *d, in_t *in) {
-  hcsb__vsd_conn_t *c = nth_conn(d, u8(in));
-  unsigned ev = u8(in) % 7;
-  size_t n = uN(in, 2), len;
+static void host_event(fake_host_t *fh, hcsb__vsd_dev_t *d, fuzz_in_t *in) {
+  hcsb__vsd_conn_t *c = nth_conn(d, fuzz_u8(in));
+  unsigned ev = fuzz_u8(in) % 7;
+  size_t n = fuzz_uN(in, 2), len;
   uint8_t *space;
 
   if (ev == 5) {
@@ -140,7 +115,7 @@ static void host_event(fake_host_t *fh, hcsb__vsd_dev_t *d, in_t *in) {
       hcsb__vsd_host_read_space(c, &space, &len);
       if (!c->reading || len == 0) break;
       if (n > len) n = len;
-      take(in, space, n);
+      fuzz_take(in, space, n);
       hcsb__vsd_host_read(d, c, n);
       break;
     case 1:
@@ -163,28 +138,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static fake_vm_t vm;
   static fake_host_t fh;
   static hcsb__vsd_dev_t dev;
-  in_t in = {data, size};
+  fuzz_in_t in = {data, size};
   static uint8_t buf[HCSB__VSD_MAX_PAYLOAD + 2];
   uint64_t now = 0;
   int poked = 0;
 
-  fake_vm_init(&vm, (uint16_t)(1u << (u8(&in) % 9)));
-  uint8_t features = u8(&in);
+  fake_vm_init(&vm, (uint16_t)(1u << (fuzz_u8(&in) % 9)));
+  uint8_t features = fuzz_u8(&in);
   vm.vq[0].indirect = vm.vq[1].indirect = features & 1;
   vm.vq[0].event_idx = vm.vq[1].event_idx = (features >> 1) & 1;
   fake_host_init(&fh);
   hcsb__vsd_dev_init(&dev, FAKE_CID, &fake_ops, &fh);
 
   for (unsigned ops = 0; in.n > 0 && ops < 1024; ops++) {
-    switch (u8(&in) % 8) {
+    switch (fuzz_u8(&in) % 8) {
       case 0: {
         hcsb__vsd_hdr_t h;
         uint32_t len;
-        take(&in, buf, HCSB__VSD_HDR_LEN);
+        fuzz_take(&in, buf, HCSB__VSD_HDR_LEN);
         hcsb__vsd_hdr_decode(buf, &h);
-        len = uN(&in, 4) % (HCSB__VSD_MAX_PAYLOAD + 2);
-        size_t k = u8(&in);
-        take(&in, buf, k);
+        len = fuzz_uN(&in, 4) % (HCSB__VSD_MAX_PAYLOAD + 2);
+        size_t k = fuzz_u8(&in);
+        fuzz_take(&in, buf, k);
         if (k == 0) memset(buf, 0, len);
         /* Doubling copies: a per-byte loop dominates the run time. */
         for (size_t have = k; have > 0 && have < len; have *= 2)
@@ -193,7 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
       }
       case 1: {
-        uint32_t len = HCSB__VSD_HDR_LEN + 64u * u8(&in);
+        uint32_t len = HCSB__VSD_HDR_LEN + 64u * fuzz_u8(&in);
         uint64_t at = fake_alloc(&vm, len);
         uint16_t head = vm.next_desc[FAKE_RX];
         vm.next_desc[FAKE_RX] = (uint16_t)((head + 1) % vm.vq[FAKE_RX].num);
@@ -203,16 +178,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
       }
       case 2: {
-        uint32_t off = uN(&in, 4) % FAKE_RAM;
-        size_t n = u8(&in);
+        uint32_t off = fuzz_uN(&in, 4) % FAKE_RAM;
+        size_t n = fuzz_u8(&in);
         if (n > FAKE_RAM - off) n = FAKE_RAM - off;
-        take(&in, vm.ram + off, n);
+        fuzz_take(&in, vm.ram + off, n);
         poked = 1;
         break;
       }
       case 3: {
-        int q = u8(&in) & 1;
-        fake_publish(&vm, q, (uint16_t)uN(&in, 2));
+        int q = fuzz_u8(&in) & 1;
+        fake_publish(&vm, q, (uint16_t)fuzz_uN(&in, 2));
         pump(&vm, &dev, q, 8, poked);
         break;
       }
@@ -221,18 +196,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
       case 5: {
         hcsb__vsd_conn_t *c = hcsb__vsd_host_accept(&dev, &fh);
-        size_t n = u8(&in), len;
+        size_t n = fuzz_u8(&in), len;
         uint8_t *space;
         if (c == NULL) break;
         fh.accepted++;
         hcsb__vsd_host_read_space(c, &space, &len);
         if (n > len) n = len;
-        take(&in, space, n);
+        fuzz_take(&in, space, n);
         hcsb__vsd_host_read(&dev, c, n);
         break;
       }
       case 6:
-        now += 100u * uN(&in, 2);
+        now += 100u * fuzz_uN(&in, 2);
         hcsb__vsd_sweep(&dev, now);
         break;
       default:

@@ -30,9 +30,7 @@ int faults_in_api;
 /* Scale and time */
 
 unsigned faults_scale(void) {
-  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
-  long k = s != NULL ? strtol(s, NULL, 10) : 1;
-  return k > 1 ? (unsigned)k : 1;
+  return hcsb_test_timeout_scale();
 }
 
 int faults_slow(void) {

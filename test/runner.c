@@ -97,7 +97,14 @@ static void rm_rf(const char *path) {
   rmdir(path);
 }
 
-static double now_ms(void) {
+unsigned hcsb_test_timeout_scale(void) {
+  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
+  long k = s != NULL ? strtol(s, NULL, 10) : 1;
+
+  return k > 1 ? (unsigned)k : 1;
+}
+
+double hcsb_test_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
@@ -113,8 +120,7 @@ static int selected(int argc, char **argv, const char *name) {
 /* Runs one test in a child; returns 1 on pass. */
 static int run_forked(const hcsb_test_t *t, char *why, size_t whylen) {
   unsigned limit = t->timeout_s ? t->timeout_s : DEFAULT_TIMEOUT_S;
-  const char *scale = getenv("HCSB_TEST_TIMEOUT_SCALE"); /* valgrind is slow */
-  if (scale && atoi(scale) > 1) limit *= (unsigned)atoi(scale);
+  limit *= hcsb_test_timeout_scale(); /* valgrind is slow */
   fflush(NULL);
   pid_t pid = fork();
   if (pid < 0) {
@@ -129,7 +135,7 @@ static int run_forked(const hcsb_test_t *t, char *why, size_t whylen) {
     /* exit(), not _exit(): LeakSanitizer checks from an atexit hook. */
     exit(0);
   }
-  double deadline = now_ms() + limit * 1000.0;
+  double deadline = hcsb_test_now_ms() + limit * 1000.0;
   int status = 0;
   for (;;) {
     pid_t r = waitpid(pid, &status, WNOHANG);
@@ -138,7 +144,7 @@ static int run_forked(const hcsb_test_t *t, char *why, size_t whylen) {
       snprintf(why, whylen, "waitpid: %s", strerror(errno));
       return 0;
     }
-    if (now_ms() > deadline) {
+    if (hcsb_test_now_ms() > deadline) {
       kill(-pid, SIGKILL);
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
@@ -166,7 +172,7 @@ int hcsb_test_main(int argc, char **argv, const hcsb_test_t *tests, size_t n) {
     if (!selected(argc, argv, tests[i].name)) continue;
     idx++;
     char why[256] = "";
-    double t0 = now_ms();
+    double t0 = hcsb_test_now_ms();
     int ok;
     if (nofork) {
       tests[i].fn();
@@ -174,7 +180,7 @@ int hcsb_test_main(int argc, char **argv, const hcsb_test_t *tests, size_t n) {
     } else {
       ok = run_forked(&tests[i], why, sizeof why);
     }
-    double dt = now_ms() - t0;
+    double dt = hcsb_test_now_ms() - t0;
     if (ok) {
       passed++;
       printf("ok %u - %s (%.0f ms)\n", idx, tests[i].name, dt);

@@ -41,6 +41,12 @@ uint8_t *hcsb_test_read_file(const char *path, size_t *len);
 const char *hcsb_test_build_path(const char *rel);
 /* A fresh private temporary directory (removed by the harness afterwards). */
 const char *hcsb_test_tmpdir(void);
+/* What every deadline of a test is multiplied by: HCSB_TEST_TIMEOUT_SCALE
+ * when it is above 1 (valgrind runs everything many times slower), else
+ * 1.  The harness scales each test's own time limit by it too. */
+unsigned hcsb_test_timeout_scale(void);
+/* CLOCK_MONOTONIC in milliseconds, for deadlines and timings. */
+double hcsb_test_now_ms(void);
 
 void hcsb_test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));

@@ -13,8 +13,7 @@
 #include "shim/ttrpc.h"
 
 int shim_test_scale(void) {
-  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
-  return s && atoi(s) > 1 ? atoi(s) : 1;
+  return (int)hcsb_test_timeout_scale();
 }
 
 int shim_client_connect(const char *path) {

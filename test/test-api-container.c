@@ -28,58 +28,24 @@ static const char *spec_with(const char *script) {
   return buf;
 }
 
-typedef struct ctr_s {
-  hcsb_container_t *c;
-  int created, create_status;
-  uint32_t hresult;
-  int waited, wait_status;
-  hcsb_container_exit_t exit;
-  char type_name[32];
-  int closed;
-} ctr_t;
-
-static void ctr_created(void *data, hcsb_container_t *c, int status,
-                        const hcsb_guest_error_t *gerr) {
-  ctr_t *t = data;
-  t->created++;
-  t->create_status = status;
-  t->hresult = gerr != NULL ? gerr->hresult : 0;
-}
-
-static void ctr_waited(void *data, hcsb_container_t *c, int status,
-                       const hcsb_container_exit_t *exit) {
-  ctr_t *t = data;
-  t->waited++;
-  t->wait_status = status;
-  memset(&t->exit, 0, sizeof(t->exit));
-  if (exit != NULL) {
-    t->exit = *exit;
-    snprintf(t->type_name, sizeof t->type_name, "%s",
-             exit->type_name ? exit->type_name : "");
-  }
-}
-
-static void ctr_closed(void *data) {
-  ((ctr_t *)data)->closed++;
-}
-
-static void create_ctr(api_guest_t *g, ctr_t *t,
+static void create_ctr(api_guest_t *g, api_ctr_t *t,
                        const hcsb_container_config_t *cfg) {
   memset(t, 0, sizeof(*t));
   CHECK_EQ(
-      hcsb_conn_create_container(g->conn, NULL, cfg, ctr_created, t, &t->c), 0);
+      hcsb_conn_create_container(g->conn, NULL, cfg, api_ctr_created, t, &t->c),
+      0);
   RUN_UNTIL(g->loop, t->created);
   CHECK_EQ(t->create_status, 0);
 }
 
-static void close_ctr(api_guest_t *g, ctr_t *t) {
-  hcsb_container_close(t->c, ctr_closed, t);
+static void close_ctr(api_guest_t *g, api_ctr_t *t) {
+  hcsb_container_close(t->c, api_ctr_closed, t);
   RUN_UNTIL(g->loop, t->closed);
   CHECK_EQ(t->closed, 1);
 }
 
 /* A container process: init when argv is NULL. */
-static void start_in(api_guest_t *g, ctr_t *t, api_proc_t *r,
+static void start_in(api_guest_t *g, api_ctr_t *t, api_proc_t *r,
                      const char *const *argv, const char *pipes, int tty) {
   api_ctr_start(g, t->c, r, argv, pipes, tty);
   CHECK(hcsb_process_container(r->p) == t->c);
@@ -167,7 +133,7 @@ static void test_container_lifecycle(void) {
   api_proc_t init, ex, sl, again;
   uv_loop_t loop;
   api_guest_t g;
-  ctr_t t, w1, w2;
+  api_ctr_t t, w1, w2;
   char *text, *json;
   uint32_t code;
   size_t i;
@@ -229,7 +195,7 @@ static void test_container_lifecycle(void) {
   CHECK_EQ(start.status, 0);
 
   /* A wait before anything ran; it must end with the notification. */
-  CHECK_EQ(hcsb_container_wait(t.c, 0, ctr_waited, &w1), 0);
+  CHECK_EQ(hcsb_container_wait(t.c, 0, api_ctr_waited, &w1), 0);
   memset(&w1, 0, sizeof(w1));
 
   /* Init: the spec's process, stdio attached. */
@@ -328,7 +294,7 @@ static void test_container_lifecycle(void) {
   /* The init's output so far, then a graceful shutdown: the trap runs. */
   while (init.out == NULL || strstr(init.out, "got:line-for-init") == NULL)
     uv_run(&loop, UV_RUN_ONCE);
-  CHECK_EQ(hcsb_container_wait(t.c, 30, ctr_waited, &w2), 0);
+  CHECK_EQ(hcsb_container_wait(t.c, 30, api_ctr_waited, &w2), 0);
   memset(&w2, 0, sizeof(w2));
   RUN_UNTIL(&loop, w2.waited);
   CHECK_EQ(w2.wait_status, -ETIMEDOUT);
@@ -351,7 +317,7 @@ static void test_container_lifecycle(void) {
   CHECK_EQ(code, 143);
   /* A wait after the end reports the same, on the next turn. */
   memset(&w2, 0, sizeof(w2));
-  CHECK_EQ(hcsb_container_wait(t.c, 0, ctr_waited, &w2), 0);
+  CHECK_EQ(hcsb_container_wait(t.c, 0, api_ctr_waited, &w2), 0);
   CHECK_EQ(w2.waited, 0);
   RUN_UNTIL(&loop, w2.waited);
   CHECK_EQ(w2.exit.type, HCSB_NOTIFY_GRACEFUL_EXIT);
@@ -402,7 +368,7 @@ static void test_create_config_shape(void) {
   hcsb_container_config_t cfg;
   uv_loop_t loop;
   api_guest_t g;
-  ctr_t t;
+  api_ctr_t t;
   char raw[2600];
 
   uv_loop_init(&loop);
@@ -437,19 +403,19 @@ static void test_create_config_shape(void) {
   /* The same ID again while a handle is open: refused locally. */
   {
     hcsb_container_t *dup = NULL;
-    CHECK_EQ(
-        hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, NULL, &dup),
-        -EEXIST);
+    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, api_ctr_created,
+                                        NULL, &dup),
+             -EEXIST);
     CHECK_EQ(hcsb_conn_open_container(g.conn, "raw-ctr", &dup), -EEXIST);
   }
   close_ctr(&g, &t);
   /* Once closed, creating it again reaches the guest, which refuses. */
   {
-    ctr_t t2;
+    api_ctr_t t2;
     memset(&t2, 0, sizeof(t2));
-    CHECK_EQ(
-        hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, &t2, &t2.c),
-        0);
+    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, api_ctr_created,
+                                        &t2, &t2.c),
+             0);
     RUN_UNTIL(&loop, t2.created);
     CHECK_EQ(t2.create_status, HCSB_EGUEST);
     CHECK_U64(t2.hresult, HCSB_E_VMCOMPUTE_SYSTEM_ALREADY_EXISTS);
@@ -481,7 +447,7 @@ static void test_terminate_forced_exit_and_parity_stubs(void) {
   api_done_t term = {0}, pa = {0}, re = {0}, hp = {0}, mod = {0};
   uv_loop_t loop;
   api_guest_t g;
-  ctr_t t, w;
+  api_ctr_t t, w;
   api_proc_t init;
 
   uv_loop_init(&loop);
@@ -492,7 +458,7 @@ static void test_terminate_forced_exit_and_parity_stubs(void) {
   create_ctr(&g, &t, &cfg);
   start_in(&g, &t, &init, NULL, "", 0);
   memset(&w, 0, sizeof(w));
-  CHECK_EQ(hcsb_container_wait(t.c, 0, ctr_waited, &w), 0);
+  CHECK_EQ(hcsb_container_wait(t.c, 0, api_ctr_waited, &w), 0);
 
   CHECK_EQ(hcsb_container_pause(t.c, NULL, api_done, &pa), 0);
   CHECK_EQ(hcsb_container_resume(t.c, NULL, api_done, &re), 0);
@@ -533,7 +499,7 @@ static void test_terminate_forced_exit_and_parity_stubs(void) {
   {
     hcsb_container_t *ghost = NULL;
     api_done_t s = {0}, m = {0};
-    ctr_t gt;
+    api_ctr_t gt;
     CHECK_EQ(hcsb_conn_open_container(g.conn, "ghost", &ghost), 0);
     CHECK_EQ(hcsb_container_shutdown(ghost, NULL, api_done, &s), 0);
     CHECK_EQ(hcsb_container_modify(ghost, NULL,
@@ -563,7 +529,7 @@ static void test_tty_exec_resize(void) {
   uv_loop_t loop;
   api_guest_t g;
   api_proc_t r, init;
-  ctr_t t;
+  api_ctr_t t;
 
   uv_loop_init(&loop);
   api_open_spawn(&g, &loop, NULL);
@@ -619,7 +585,7 @@ static void test_container_wait_connection_lost(void) {
   uv_loop_t loop;
   api_guest_t g;
   api_proc_t init;
-  ctr_t t, w, late;
+  api_ctr_t t, w, late;
   uint32_t code;
 
   uv_loop_init(&loop);
@@ -630,7 +596,7 @@ static void test_container_wait_connection_lost(void) {
   create_ctr(&g, &t, &cfg);
   start_in(&g, &t, &init, NULL, "", 0);
   memset(&w, 0, sizeof(w));
-  CHECK_EQ(hcsb_container_wait(t.c, 0, ctr_waited, &w), 0);
+  CHECK_EQ(hcsb_container_wait(t.c, 0, api_ctr_waited, &w), 0);
   CHECK_EQ(hcsb_process_wait(init.p, 0, api_proc_waited, &init), 0);
 
   CHECK_EQ(kill(g.pid, SIGKILL), 0);
@@ -644,7 +610,7 @@ static void test_container_wait_connection_lost(void) {
   CHECK_EQ(g.lost_status, -ECONNRESET);
   /* The handles outlive the connection. */
   memset(&late, 0, sizeof(late));
-  CHECK_EQ(hcsb_container_wait(t.c, 0, ctr_waited, &late), 0);
+  CHECK_EQ(hcsb_container_wait(t.c, 0, api_ctr_waited, &late), 0);
   CHECK_EQ(hcsb_container_start(t.c, NULL, api_done, &after), 0);
   CHECK_EQ(after.done, 0);
   RUN_UNTIL(&loop, after.done);
@@ -703,7 +669,7 @@ static void test_delete_releases_everything(void) {
   uv_loop_t loop;
   api_guest_t g;
   api_proc_t init;
-  ctr_t t;
+  api_ctr_t t;
 
   uv_loop_init(&loop);
   api_open_spawn(&g, &loop, NULL);
@@ -763,7 +729,7 @@ static void test_failed_create_leaves_nothing(void) {
   for (n = 1; n <= 5; n++) {
     uv_loop_t loop;
     api_guest_t g;
-    ctr_t t;
+    api_ctr_t t;
     char args[64];
 
     uv_loop_init(&loop);
@@ -771,9 +737,9 @@ static void test_failed_create_leaves_nothing(void) {
     api_open_spawn(&g, &loop, args);
     full_config(&cfg, "fails", "exit 0", &disk, &dir, &nic);
     memset(&t, 0, sizeof(t));
-    CHECK_EQ(
-        hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, &t, &t.c),
-        0);
+    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, api_ctr_created, &t,
+                                        &t.c),
+             0);
     RUN_UNTIL(&loop, t.created);
     CHECK_EQ(t.create_status, HCSB_EGUEST);
     CHECK_U64(t.hresult, HCSB_E_FAIL);
@@ -799,7 +765,7 @@ static void test_failed_undo_stays_tracked(void) {
   api_done_t del = {0};
   uv_loop_t loop;
   api_guest_t g;
-  ctr_t t;
+  api_ctr_t t;
   char *text;
 
   uv_loop_init(&loop);
@@ -807,7 +773,8 @@ static void test_failed_undo_stays_tracked(void) {
   full_config(&cfg, "half", "exit 0", &disk, &dir, &nic);
   memset(&t, 0, sizeof(t));
   CHECK_EQ(
-      hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, &t, &t.c), 0);
+      hcsb_conn_create_container(g.conn, NULL, &cfg, api_ctr_created, &t, &t.c),
+      0);
   RUN_UNTIL(&loop, t.created);
   CHECK_EQ(t.create_status, HCSB_EGUEST);
   text = dump(&g);
@@ -841,7 +808,7 @@ static void test_delete_keep_resources(void) {
   api_done_t d1 = {0}, d2 = {0}, d3 = {0};
   uv_loop_t loop;
   api_guest_t g;
-  ctr_t t;
+  api_ctr_t t;
 
   uv_loop_init(&loop);
   api_open_spawn(&g, &loop, NULL);

@@ -24,22 +24,8 @@
 
 static char self_path[4096];
 
-typedef struct ctr_s {
-  hcsb_container_t *c;
-  int created, create_status;
-} ctr_t;
-
-static void ctr_created(void *data, hcsb_container_t *c, int status,
-                        const hcsb_guest_error_t *gerr) {
-  ctr_t *t = data;
-  (void)c;
-  (void)gerr;
-  t->created++;
-  t->create_status = status;
-}
-
 /* A container whose init runs `script` (JSON-escaped already). */
-static void create_ctr(api_guest_t *g, ctr_t *t, const char *id,
+static void create_ctr(api_guest_t *g, api_ctr_t *t, const char *id,
                        const char *script, const char *env_extra) {
   hcsb_container_config_t cfg;
   char spec[2048];
@@ -55,15 +41,15 @@ static void create_ctr(api_guest_t *g, ctr_t *t, const char *id,
   cfg.oci_spec_json = spec;
   cfg.host_name = HOST;
   memset(t, 0, sizeof(*t));
-  CHECK_EQ(
-      hcsb_conn_create_container(g->conn, NULL, &cfg, ctr_created, t, &t->c),
-      0);
+  CHECK_EQ(hcsb_conn_create_container(g->conn, NULL, &cfg, api_ctr_created, t,
+                                      &t->c),
+           0);
   RUN_UNTIL(g->loop, t->created);
   CHECK_EQ(t->create_status, 0);
 }
 
 /* Init (argv NULL) or an exec; stdout (and stdin with `in`) piped. */
-static void start_in(api_guest_t *g, ctr_t *t, api_proc_t *r,
+static void start_in(api_guest_t *g, api_ctr_t *t, api_proc_t *r,
                      const char *const *argv, int tty, int in) {
   api_ctr_start(g, t->c, r, argv, in ? "io" : "o", tty);
 }
@@ -82,7 +68,7 @@ static void run_until_out(api_guest_t *g, api_proc_t *r, const char *text) {
 }
 
 /* Output of a finished exec, which the test frees. */
-static char *exec_output(api_guest_t *g, ctr_t *t, const char *script) {
+static char *exec_output(api_guest_t *g, api_ctr_t *t, const char *script) {
   const char *argv[] = {"/bin/sh", "-c", script, NULL};
   api_proc_t r;
   char *out;
@@ -97,7 +83,7 @@ static char *exec_output(api_guest_t *g, ctr_t *t, const char *script) {
   return out;
 }
 
-static void kill_ctr(api_guest_t *g, ctr_t *t, api_proc_t *init) {
+static void kill_ctr(api_guest_t *g, api_ctr_t *t, api_proc_t *init) {
   api_done_t d = {0};
   int closed = 0;
 
@@ -131,7 +117,7 @@ static void machine_hostname(char *buf, size_t n) {
 static void check_hostname(api_guest_t *g, int namespaces) {
   char expect[512], machine[256];
   api_proc_t init;
-  ctr_t t;
+  api_ctr_t t;
   char *out;
 
   machine_hostname(machine, sizeof machine);
@@ -234,7 +220,7 @@ static void test_console_size(void) {
   api_proc_t init, tty;
   uv_loop_t loop;
   api_guest_t g;
-  ctr_t t;
+  api_ctr_t t;
 
   uv_loop_init(&loop);
   api_open_spawn(&g, &loop, NULL);
@@ -297,7 +283,7 @@ static void stats_cb(void *data, int status, const hcsb_guest_error_t *gerr,
   s->m.json = NULL;
 }
 
-static void get_stats(api_guest_t *g, ctr_t *t, stats_t *s) {
+static void get_stats(api_guest_t *g, api_ctr_t *t, stats_t *s) {
   memset(s, 0, sizeof(*s));
   CHECK_EQ(
       hcsb_container_properties(
@@ -320,7 +306,7 @@ static void test_stats_proc(void) {
   stats_t s;
   uv_loop_t loop;
   api_guest_t g;
-  ctr_t t;
+  api_ctr_t t;
 
   uv_loop_init(&loop);
   api_open_spawn(&g, &loop, NULL);
@@ -407,7 +393,7 @@ static void test_stats_own_cgroup(void) {
   stats_t s;
   uv_loop_t loop;
   api_guest_t g;
-  ctr_t t;
+  api_ctr_t t;
   size_t i, n = 0;
   int per_cpu = 0, mem = 0;
 

@@ -11,10 +11,7 @@
 
 /* Deadlines stretch with HCSB_TEST_TIMEOUT_SCALE (valgrind is slow). */
 static unsigned scaled(unsigned ms) {
-  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
-  long k = s != NULL ? strtol(s, NULL, 10) : 1;
-
-  return k > 1 ? ms * (unsigned)k : ms;
+  return ms * hcsb_test_timeout_scale();
 }
 
 static void deadline_cb(uv_timer_t *t) {
@@ -213,6 +210,38 @@ void api_proc_waited(void *data, hcsb_process_t *p, int status,
 
 void api_proc_closed(void *data) {
   ((api_proc_t *)data)->closed = 1;
+}
+
+void api_ctr_created(void *data, hcsb_container_t *c, int status,
+                     const hcsb_guest_error_t *gerr) {
+  api_ctr_t *t = data;
+
+  (void)c;
+  t->created++;
+  t->create_status = status;
+  t->hresult = gerr != NULL ? gerr->hresult : 0;
+  snprintf(t->message, sizeof t->message, "%s",
+           gerr != NULL ? gerr->message : "");
+}
+
+void api_ctr_waited(void *data, hcsb_container_t *c, int status,
+                    const hcsb_container_exit_t *exit) {
+  api_ctr_t *t = data;
+
+  (void)c;
+  t->waited++;
+  t->wait_status = status;
+  memset(&t->exit, 0, sizeof t->exit);
+  t->type_name[0] = '\0';
+  if (exit != NULL) {
+    t->exit = *exit;
+    snprintf(t->type_name, sizeof t->type_name, "%s",
+             exit->type_name != NULL ? exit->type_name : "");
+  }
+}
+
+void api_ctr_closed(void *data) {
+  ((api_ctr_t *)data)->closed++;
 }
 
 void api_uvm_start(api_guest_t *g, api_proc_t *r, const char *const *argv,

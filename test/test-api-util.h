@@ -1,4 +1,5 @@
-/* Helpers shared by the API tests (test-api*.c): connections to the guest
+/* Helpers shared by the API tests (test-api*.c) and the VM tests that use
+ * the same records (test-vm*.c, test-uvm-vm.c): connections to the guest
  * emulator, a loop runner with a deadline, and a process runner that
  * collects stdio and the exit. */
 #ifndef HCSB_TEST_API_UTIL_H
@@ -80,6 +81,30 @@ void api_ctr_start(api_guest_t *g, hcsb_container_t *c, api_proc_t *r,
 /* Writes `input` (if any), half-closes stdin, reads out/err to EOF, waits
  * for the exit and closes the process. */
 void api_proc_finish(api_guest_t *g, api_proc_t *r, const char *input);
+
+/* A container's callbacks recorded, for the tests that drive containers
+ * (the emulator's and the VM groups'): one record and three callbacks
+ * instead of a copy in every test file.  The create callback does not
+ * store its handle (hcsb_conn_create_container sets it through `out`). */
+typedef struct api_ctr_s {
+  hcsb_container_t *c;
+  int created, create_status;
+  uint32_t hresult;  /* of the create's guest error, 0 without one */
+  char message[512]; /* its message, "" without one */
+  int waited, wait_status;
+  hcsb_container_exit_t exit; /* zero when the wait reported none */
+  char type_name[32];         /* exit.type_name copied ("" without one) */
+  int closed;
+} api_ctr_t;
+
+/* hcsb_container_cb: counts calls in `created`. */
+void api_ctr_created(void *data, hcsb_container_t *c, int status,
+                     const hcsb_guest_error_t *gerr);
+/* hcsb_container_wait callback: counts calls in `waited`. */
+void api_ctr_waited(void *data, hcsb_container_t *c, int status,
+                    const hcsb_container_exit_t *exit);
+/* hcsb_container_close callback: counts calls in `closed`. */
+void api_ctr_closed(void *data);
 
 /* Simple completion record for hcsb_done_cb. */
 typedef struct api_done_s {

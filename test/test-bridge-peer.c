@@ -289,8 +289,7 @@ void fx_setup(fx_t *fx, void *arg) {
   hcsb_bridge_set_disconnect_cb(fx->b, on_disconnect, fx);
   hcsb_bridge_set_log(fx->b, on_log, fx, HCSB_LOG_TRACE);
   CHECK_EQ(uv_timer_init(&fx->loop, &fx->watchdog), 0);
-  const char *scale = getenv("HCSB_TEST_TIMEOUT_SCALE"); /* valgrind */
-  uint64_t ms = 20000 * (uint64_t)(scale && atoi(scale) > 1 ? atoi(scale) : 1);
+  uint64_t ms = 20000 * (uint64_t)hcsb_test_timeout_scale(); /* valgrind */
   CHECK_EQ(uv_timer_start(&fx->watchdog, on_watchdog, ms, 0), 0);
 }
 

@@ -229,6 +229,18 @@ static void test_path_checks(void) {
   CHECK(!hcsb__grunc_id_ok("a b"));
   CHECK(!hcsb__grunc_id_ok("-c1")); /* runc would take it for a flag */
   CHECK(!hcsb__grunc_id_ok(NULL));
+  /* The emulator's rule is the same without the flag check. */
+  CHECK(hcsb__gctr_id_ok("-c1"));
+  CHECK(!hcsb__gctr_id_ok("a/b"));
+  {
+    char id[257];
+    memset(id, 'a', sizeof id - 1);
+    id[256] = '\0';
+    CHECK(!hcsb__gctr_id_ok(id)); /* 256: too long */
+    id[255] = '\0';
+    CHECK(hcsb__gctr_id_ok(id));
+    CHECK(hcsb__grunc_id_ok(id));
+  }
 }
 
 static void test_fs_helpers(void) {

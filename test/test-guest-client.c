@@ -22,9 +22,7 @@
 #define IO_TIMEOUT_MS 5000
 
 int gc_scaled(int ms) {
-  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
-  int k = s != NULL ? atoi(s) : 1;
-  return k > 1 ? ms * k : ms;
+  return ms * (int)hcsb_test_timeout_scale();
 }
 
 static long long now_ms(void) {

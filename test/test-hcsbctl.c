@@ -54,17 +54,6 @@ static const char *capable_spawn(void) {
   return cmd;
 }
 
-static double timeout_scale(void) {
-  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
-  return s && atoi(s) > 1 ? atoi(s) : 1;
-}
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* The real executable, not libtool's wrapper script: signals must reach
  * hcsbctl itself, and valgrind should trace it rather than a shell. */
 static void exec_hcsbctl(char **argv) {
@@ -173,7 +162,7 @@ static void append(char **buf, size_t *len, size_t *cap, const char *data,
 /* Moves bytes for at most `ms`; returns 1 when `cond` holds (checked after
  * every read), 0 when both outputs ended or the time ran out. */
 static int rpump(run_t *r, int (*cond)(run_t *), double ms) {
-  double deadline = now_ms() + ms;
+  double deadline = hcsb_test_now_ms() + ms;
   while (r->out >= 0 || r->err >= 0) {
     if (cond && cond(r)) return 1;
     struct pollfd p[3];
@@ -182,7 +171,7 @@ static int rpump(run_t *r, int (*cond)(run_t *), double ms) {
       p[n++] = (struct pollfd){.fd = r->in, .events = POLLOUT};
     if (r->out >= 0) p[n++] = (struct pollfd){.fd = r->out, .events = POLLIN};
     if (r->err >= 0) p[n++] = (struct pollfd){.fd = r->err, .events = POLLIN};
-    double left = deadline - now_ms();
+    double left = deadline - hcsb_test_now_ms();
     if (left <= 0) return 0;
     int rc = poll(p, (nfds_t)n, (int)left + 1);
     if (rc < 0 && errno == EINTR) continue;
@@ -221,14 +210,15 @@ static int rpump(run_t *r, int (*cond)(run_t *), double ms) {
 
 /* Collects everything and the exit status; fails the test on a hang. */
 static void rfinish(run_t *r) {
-  double limit = 20000 * timeout_scale(), deadline = now_ms() + limit;
+  double limit = 20000 * hcsb_test_timeout_scale(),
+         deadline = hcsb_test_now_ms() + limit;
   rpump(r, NULL, limit);
   if (r->in >= 0) close(r->in), r->in = -1;
   int status;
   for (;;) {
     pid_t w = waitpid(r->pid, &status, WNOHANG);
     if (w == r->pid) break;
-    if (now_ms() > deadline) {
+    if (hcsb_test_now_ms() > deadline) {
       kill(r->pid, SIGKILL);
       waitpid(r->pid, &status, 0);
       hcsb_test_fail(__FILE__, __LINE__, "hcsbctl hung; stdout: %s stderr: %s",
@@ -438,7 +428,7 @@ static int saw_ready(run_t *r) {
 static void run_and_signal(run_t *r, int flags, const char *script, int sig) {
   rstart(r, flags | R_CAPABLE, NULL, "run", "--", "/bin/sh", "-c", script,
          NULL);
-  CHECK(rpump(r, saw_ready, 10000 * timeout_scale()));
+  CHECK(rpump(r, saw_ready, 10000 * hcsb_test_timeout_scale()));
   CHECK(kill(flags & R_OWN_PGRP ? -r->pid : r->pid, sig) == 0);
   rfinish(r);
 }
@@ -457,7 +447,7 @@ static void test_run_timeout(void) {
   run_t r;
   char ms[32];
   snprintf(ms, sizeof ms, "%d",
-           (int)(500 * timeout_scale())); /* connecting counts too */
+           (int)(500 * hcsb_test_timeout_scale())); /* connecting counts too */
   rstart(&r, 0, NULL, "--timeout", ms, "run", "--", "sleep", "30", NULL);
   rfinish(&r);
   CHECK_EQ(r.status, 4);
@@ -488,9 +478,10 @@ static pid_t pty_start(int master, int slave, char **argv) {
  * appears or `ms` pass. */
 static size_t pty_read_until(int master, char *out, size_t cap, size_t len,
                              const char *until, double ms) {
-  double deadline = now_ms() + ms;
+  double deadline = hcsb_test_now_ms() + ms;
   out[len] = '\0';
-  while (now_ms() < deadline && !strstr(out, until) && len + 1 < cap) {
+  while (hcsb_test_now_ms() < deadline && !strstr(out, until) &&
+         len + 1 < cap) {
     struct pollfd p = {.fd = master, .events = POLLIN};
     if (poll(&p, 1, 50) > 0) {
       ssize_t n = read(master, out + len, cap - 1 - len);
@@ -506,9 +497,9 @@ static size_t pty_read_until(int master, char *out, size_t cap, size_t len,
  * output; fails the test (after killing it) when it does not end. */
 static int pty_reap(pid_t pid, int master, const char *out) {
   int status;
-  double wait_deadline = now_ms() + 10000 * timeout_scale();
+  double wait_deadline = hcsb_test_now_ms() + 10000 * hcsb_test_timeout_scale();
   while (waitpid(pid, &status, WNOHANG) != pid) {
-    if (now_ms() > wait_deadline) {
+    if (hcsb_test_now_ms() > wait_deadline) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
       hcsb_test_fail(__FILE__, __LINE__, "hcsbctl hung; output: %s", out);
@@ -545,7 +536,7 @@ static void test_run_tty_terminal(void) {
    * hence the pause before typing after it. */
   char out[4096];
   size_t len = pty_read_until(master, out, sizeof out, 0, "30 100\r",
-                              15000 * timeout_scale());
+                              15000 * hcsb_test_timeout_scale());
   if (strstr(out, "30 100\r")) {
     /* Local raw mode is on while the process runs. */
     struct termios t;
@@ -554,10 +545,10 @@ static void test_run_tty_terminal(void) {
     ws.ws_row = 40;
     ws.ws_col = 120;
     CHECK(ioctl(master, TIOCSWINSZ, &ws) == 0); /* SIGWINCH to hcsbctl */
-    usleep((useconds_t)(300000 * timeout_scale()));
+    usleep((useconds_t)(300000 * hcsb_test_timeout_scale()));
     CHECK(write(master, "go\r", 3) == 3);
     pty_read_until(master, out, sizeof out, len, "got:go",
-                   15000 * timeout_scale());
+                   15000 * hcsb_test_timeout_scale());
   }
   int status = pty_reap(pid, master, out);
   /* (libuv's raw mode keeps ONLCR: lines end in "\r\r\n" here) */
@@ -594,15 +585,15 @@ static void test_run_tty_size_refused(void) {
   pid_t pid = pty_start(master, slave, argv);
   char out[65536];
   size_t len = pty_read_until(master, out, sizeof out, 0, "0 0\r",
-                              15000 * timeout_scale());
+                              15000 * hcsb_test_timeout_scale());
   if (strstr(out, "0 0\r")) {
     ws.ws_row = 40;
     ws.ws_col = 120;
     CHECK(ioctl(master, TIOCSWINSZ, &ws) == 0); /* SIGWINCH to hcsbctl */
-    usleep((useconds_t)(300000 * timeout_scale()));
+    usleep((useconds_t)(300000 * hcsb_test_timeout_scale()));
     CHECK(write(master, "go\r", 3) == 3);
     pty_read_until(master, out, sizeof out, len, "got:go",
-                   15000 * timeout_scale());
+                   15000 * hcsb_test_timeout_scale());
   }
   int status = pty_reap(pid, master, out);
   close(master);
@@ -641,10 +632,12 @@ static void test_run_output_backpressure(void) {
   run_t r;
   rstart(&r, 0, NULL, "run", "--", "/bin/sh", "-c",
          "echo ready; head -c 33554432 /dev/zero", NULL);
-  CHECK(rpump(&r, saw_ready, 10000 * timeout_scale()));
+  CHECK(rpump(&r, saw_ready, 10000 * hcsb_test_timeout_scale()));
   long before = rss_kib(r.pid);
   /* Long enough for a runaway relay to buffer far more than the bound. */
-  usleep((useconds_t)(1000000 * (timeout_scale() > 3 ? 3 : timeout_scale())));
+  usleep((useconds_t)(1000000 * (hcsb_test_timeout_scale() > 3
+                                     ? 3
+                                     : hcsb_test_timeout_scale())));
   long during = rss_kib(r.pid);
   CHECK(before > 0 && during > 0);
   if (during - before > 16 * 1024)
@@ -662,7 +655,7 @@ static void test_run_broken_stdout(void) {
   rstart(&r, 0, NULL, "run", "--", "yes", NULL);
   char buf[4096];
   struct pollfd p = {.fd = r.out, .events = POLLIN};
-  CHECK(poll(&p, 1, (int)(10000 * timeout_scale())) == 1);
+  CHECK(poll(&p, 1, (int)(10000 * hcsb_test_timeout_scale())) == 1);
   CHECK(read(r.out, buf, sizeof buf) > 0);
   close(r.out);
   r.out = -1;
@@ -689,9 +682,9 @@ static void test_run_broken_stdout(void) {
     exec_hcsbctl(argv);
   }
   int status;
-  double deadline = now_ms() + 10000 * timeout_scale();
+  double deadline = hcsb_test_now_ms() + 10000 * hcsb_test_timeout_scale();
   while (waitpid(pid, &status, WNOHANG) != pid) {
-    if (now_ms() > deadline) {
+    if (hcsb_test_now_ms() > deadline) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
       hcsb_test_fail(__FILE__, __LINE__,
@@ -734,9 +727,9 @@ static void test_vm_transport_entropy_and_log(void) {
   snprintf(bridge, sizeof bridge, "%s_1073741824", base);
   run_t r;
   rstart(&r, 0, NULL, "-v", "--guest", addr, "caps", "--json", NULL);
-  double deadline = now_ms() + 10000 * timeout_scale();
+  double deadline = hcsb_test_now_ms() + 10000 * hcsb_test_timeout_scale();
   while (!(exists(port1) && exists(port109) && exists(bridge))) {
-    if (now_ms() > deadline)
+    if (hcsb_test_now_ms() > deadline)
       hcsb_test_fail(__FILE__, __LINE__, "no listeners at %s_*", base);
     usleep(5000);
   }
@@ -757,7 +750,7 @@ static void test_vm_transport_entropy_and_log(void) {
       "{\"level\":\"info\",\"msg\":\"booted\",\"time\":\"2026-01-01T00:00:"
       "00Z\"}\n";
   CHECK(write(fd, rec, strlen(rec)) == (ssize_t)strlen(rec));
-  CHECK(rpump(&r, saw_guest_log, 10000 * timeout_scale()));
+  CHECK(rpump(&r, saw_guest_log, 10000 * hcsb_test_timeout_scale()));
   close(fd);
 
   pid_t g = fork();
@@ -1086,7 +1079,7 @@ static void test_script_wait_connection_lost(void) {
   snprintf(script, sizeof script,
            "trap 'sleep %.2f; kill -9 $PPID; kill $!; exit 0' USR1; touch %s; "
            "sleep 100 & wait",
-           0.3 * timeout_scale(), armed);
+           0.3 * hcsb_test_timeout_scale(), armed);
   const char *spec = write_spec("config5.json", script);
   char text[PATH_MAX * 2 + 512];
   snprintf(text, sizeof text,
@@ -1358,9 +1351,9 @@ static void test_guest_unix_connect(void) {
           sock, "--stdio-dir", hcsb_test_tmpdir(), (char *)NULL);
     _exit(127);
   }
-  double deadline = now_ms() + 5000 * timeout_scale();
+  double deadline = hcsb_test_now_ms() + 5000 * hcsb_test_timeout_scale();
   struct stat st;
-  while (stat(sock, &st) != 0 && now_ms() < deadline) usleep(5000);
+  while (stat(sock, &st) != 0 && hcsb_test_now_ms() < deadline) usleep(5000);
   char addr[PATH_MAX + 32];
   snprintf(addr, sizeof addr, "unix+connect://%s", sock);
   run_t r;
@@ -1371,9 +1364,9 @@ static void test_guest_unix_connect(void) {
   CHECK_EQ(r.status, 4);
   rfree(&r);
   int status;
-  deadline = now_ms() + 5000 * timeout_scale();
+  deadline = hcsb_test_now_ms() + 5000 * hcsb_test_timeout_scale();
   while (waitpid(g, &status, WNOHANG) != g) {
-    if (now_ms() > deadline) {
+    if (hcsb_test_now_ms() > deadline) {
       kill(g, SIGKILL);
       waitpid(g, &status, 0);
       break;
@@ -1432,10 +1425,10 @@ static pid_t group_member(pid_t pgid) {
  * (SIGKILL is quick, but the kernel delivers it asynchronously).  A
  * survivor is killed, by PID, before the test fails. */
 static void check_gone(pid_t pid, pid_t pgid, const char *what) {
-  double deadline = now_ms() + 2000 * timeout_scale();
+  double deadline = hcsb_test_now_ms() + 2000 * hcsb_test_timeout_scale();
   pid_t left;
   while ((left = pid_live(pid, NULL) ? pid : group_member(pgid)) != 0 &&
-         now_ms() < deadline)
+         hcsb_test_now_ms() < deadline)
     usleep(10000);
   if (left != 0) {
     kill(pid, SIGKILL);
@@ -1456,9 +1449,10 @@ static void read_small(const char *path, char *buf, size_t len) {
 
 /* Waits until `path` exists and is not empty, pumping r's output. */
 static void await_file(run_t *r, const char *path) {
-  double deadline = now_ms() + 10000 * timeout_scale();
+  double deadline = hcsb_test_now_ms() + 10000 * hcsb_test_timeout_scale();
   struct stat st;
-  while (!(stat(path, &st) == 0 && st.st_size > 0) && now_ms() < deadline)
+  while (!(stat(path, &st) == 0 && st.st_size > 0) &&
+         hcsb_test_now_ms() < deadline)
     rpump(r, NULL, 20);
   CHECK(stat(path, &st) == 0 && st.st_size > 0);
 }
@@ -1515,9 +1509,10 @@ static void test_signal_while_listening(void) {
   snprintf(addr, sizeof addr, "unix://%s", sock);
   run_t r;
   rstart(&r, 0, NULL, "--guest", addr, "caps", NULL);
-  double deadline = now_ms() + 10000 * timeout_scale();
+  double deadline = hcsb_test_now_ms() + 10000 * hcsb_test_timeout_scale();
   struct stat st;
-  while (stat(sock, &st) != 0 && now_ms() < deadline) rpump(&r, NULL, 20);
+  while (stat(sock, &st) != 0 && hcsb_test_now_ms() < deadline)
+    rpump(&r, NULL, 20);
   CHECK(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode));
   CHECK(kill(r.pid, SIGTERM) == 0);
   rfinish(&r);
@@ -1540,7 +1535,7 @@ static void test_signal_while_script_waits(void) {
   run_t r;
   rstart(&r, R_KEEP_STDIN, "caps --json\n", "--spawn", cmd, "script", "-",
          NULL);
-  CHECK(rpump(&r, saw_caps, 10000 * timeout_scale()));
+  CHECK(rpump(&r, saw_caps, 10000 * hcsb_test_timeout_scale()));
   CHECK(kill(r.pid, SIGTERM) == 0);
   rfinish(&r);
   CHECK_STR(r.ebuf, "hcsbctl: stopped by SIGTERM\n");
@@ -1591,7 +1586,7 @@ static void test_run_tty_at_terminal_relays_typing(void) {
   char out[4096];
   CHECK(write(master, "typed\r", 6) == 6);
   pty_read_until(master, out, sizeof out, 0, "got:typed",
-                 10000 * timeout_scale());
+                 10000 * hcsb_test_timeout_scale());
   if (strstr(out, "got:typed") == NULL)
     kill(pid, SIGKILL); /* it would wait forever */
   int status = pty_reap(pid, master, out);
@@ -1627,7 +1622,7 @@ static void test_run_ctrl_c_without_signal_support(void) {
   run_t r;
   rstart(&r, R_OWN_PGRP, NULL, "--spawn", cmd, "run", "--", "/bin/sh", "-c",
          script, NULL);
-  CHECK(rpump(&r, saw_ready, 10000 * timeout_scale()));
+  CHECK(rpump(&r, saw_ready, 10000 * hcsb_test_timeout_scale()));
   CHECK(kill(-r.pid, SIGINT) == 0);
   rfinish(&r);
   CHECK_EQ(r.status, 128 + SIGINT);
@@ -1675,11 +1670,11 @@ static void test_spawn_timeout_kills_the_group(void) {
       cmd, sizeof cmd,
       "sleep 32 & echo \"$$ $(cut -d' ' -f5 /proc/$$/stat) $!\" > '%s'; wait",
       info);
-  double t0 = now_ms();
+  double t0 = hcsb_test_now_ms();
   run_t r;
   rstart(&r, 0, NULL, "--timeout", "1000", "--spawn", cmd, "caps", NULL);
   rfinish(&r);
-  double elapsed = now_ms() - t0;
+  double elapsed = hcsb_test_now_ms() - t0;
   char buf[128];
   read_small(info, buf, sizeof buf);
   int leader = 0, pgid = 0, sleeper = 0;
@@ -1689,7 +1684,7 @@ static void test_spawn_timeout_kills_the_group(void) {
   check_gone(leader, pgid, "the spawned shell");
   CHECK_EQ(r.status, 4);
   CHECK_HAS(r.ebuf, "operation timed out");
-  if (elapsed > 1000 + 700 * timeout_scale())
+  if (elapsed > 1000 + 700 * hcsb_test_timeout_scale())
     hcsb_test_fail(__FILE__, __LINE__, "--timeout 1000 took %.0f ms", elapsed);
   rfree(&r);
 }
@@ -1718,16 +1713,16 @@ static void test_spawn_close_kills_the_group(void) {
 /* 8. A peer that echoes our NegotiateProtocol back is no GCS: said at once,
  * not after the connect timeout. */
 static void test_spawn_echo_peer_fails_at_once(void) {
-  double t0 = now_ms();
+  double t0 = hcsb_test_now_ms();
   run_t r;
   rstart(&r, 0, NULL, "--timeout", "10000", "--spawn", "cat", "caps", NULL);
   rfinish(&r);
-  double elapsed = now_ms() - t0;
+  double elapsed = hcsb_test_now_ms() - t0;
   CHECK_STR(r.ebuf,
             "hcsbctl: cannot connect to the guest (spawn:cat): the peer sent "
             "requests, not responses: is it a GCS?\n");
   CHECK_EQ(r.status, 3);
-  if (elapsed > 3000 * timeout_scale())
+  if (elapsed > 3000 * hcsb_test_timeout_scale())
     hcsb_test_fail(__FILE__, __LINE__, "took %.0f ms", elapsed);
   rfree(&r);
 }

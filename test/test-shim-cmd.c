@@ -343,6 +343,19 @@ static pid_t daemon_pid(const char *bundle) {
   return pid;
 }
 
+/* The opening most tests share: the default configuration, bundle "b1" and
+ * a `start` of task "t1" that succeeded (its output in *r).  Returns the
+ * daemon's pid; `want` gets its socket's address, *log_fd the log FIFO. */
+static pid_t start_t1(run_t *r, char *bundle, size_t blen, char *want,
+                      size_t wlen, int *log_fd) {
+  setup(NULL);
+  make_bundle("b1", "", bundle, blen, log_fd);
+  start(r, bundle, "t1", NULL);
+  CHECK_EQ(exit_code(r), 0);
+  expected_address("t1", want, wlen);
+  return daemon_pid(bundle);
+}
+
 /* Waits for our child `pid` to exit; returns its status. */
 static int wait_exit(pid_t pid) {
   long long deadline = now_ms() + 30000LL * shim_test_scale();
@@ -485,12 +498,7 @@ static void test_delete_after_shutdown(void) {
   pid_t pid;
   int log_fd;
 
-  setup(NULL);
-  make_bundle("b1", "", bundle, sizeof(bundle), &log_fd);
-  start(&r, bundle, "t1", NULL);
-  CHECK_EQ(exit_code(&r), 0);
-  pid = daemon_pid(bundle);
-  expected_address("t1", want, sizeof(want));
+  pid = start_t1(&r, bundle, sizeof(bundle), want, sizeof(want), &log_fd);
   shutdown_shim(want, "t1");
   CHECK_EQ(wait_exit(pid), 0);
 
@@ -518,12 +526,7 @@ static void test_delete_after_sigkill(void) {
   pid_t pid, vm;
   int log_fd, status;
 
-  setup(NULL);
-  make_bundle("b1", "", bundle, sizeof(bundle), &log_fd);
-  start(&r, bundle, "t1", NULL);
-  CHECK_EQ(exit_code(&r), 0);
-  pid = daemon_pid(bundle);
-  expected_address("t1", want, sizeof(want));
+  pid = start_t1(&r, bundle, sizeof(bundle), want, sizeof(want), &log_fd);
 
   /* What a task service records: a "VM" process, a file, a directory. */
   vm = fork();
@@ -585,12 +588,7 @@ static void test_delete_live_shim(void) {
   pid_t pid;
   int log_fd, status;
 
-  setup(NULL);
-  make_bundle("b1", "", bundle, sizeof(bundle), &log_fd);
-  start(&r, bundle, "t1", NULL);
-  CHECK_EQ(exit_code(&r), 0);
-  pid = daemon_pid(bundle);
-  expected_address("t1", want, sizeof(want));
+  pid = start_t1(&r, bundle, sizeof(bundle), want, sizeof(want), &log_fd);
   delete_(&r, bundle, "t1");
   CHECK_EQ(exit_code(&r), 0);
   dr = parse_delete(&r);
@@ -767,12 +765,7 @@ static void test_sigterm(void) {
   pid_t pid;
   int log_fd;
 
-  setup(NULL);
-  make_bundle("b1", "", bundle, sizeof(bundle), &log_fd);
-  start(&r, bundle, "t1", NULL);
-  CHECK_EQ(exit_code(&r), 0);
-  pid = daemon_pid(bundle);
-  expected_address("t1", want, sizeof(want));
+  pid = start_t1(&r, bundle, sizeof(bundle), want, sizeof(want), &log_fd);
   CHECK_EQ(kill(pid, SIGTERM), 0);
   CHECK_EQ(wait_exit(pid), 0);
   CHECK(stat(want + 7, &st) < 0 && errno == ENOENT);

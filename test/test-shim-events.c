@@ -120,11 +120,6 @@ static void setup(void) {
   snprintf(path, sizeof(path), "%s/containerd.sock.ttrpc", hcsb_test_tmpdir());
 }
 
-static uint64_t scale(void) {
-  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
-  return s && atoi(s) > 1 ? (uint64_t)atoi(s) : 1;
-}
-
 static int timed_out;
 static void on_deadline(uv_timer_t *t) {
   timed_out = 1;
@@ -134,7 +129,7 @@ static void on_deadline(uv_timer_t *t) {
 static void run_until(const int *flag, uint64_t ms) {
   uv_timer_t t;
 
-  ms *= scale();
+  ms *= hcsb_test_timeout_scale();
   timed_out = 0;
   uv_timer_init(&loop, &t);
   uv_timer_start(&t, on_deadline, ms, 0);
@@ -311,7 +306,8 @@ static void test_dropped_after_attempts(void) {
   /* 3 tries each, 5+10+20 ms of back-off: both gone well within 2 s. */
   uv_timer_t t;
   uv_timer_init(&loop, &t);
-  uv_timer_start(&t, (uv_timer_cb)on_deadline, 2000 * scale(), 0);
+  uv_timer_start(&t, (uv_timer_cb)on_deadline, 2000 * hcsb_test_timeout_scale(),
+                 0);
   timed_out = 0;
   while (!timed_out) {
     hcsb__shim_events_stats(ev, &st);
@@ -348,7 +344,7 @@ static void test_error_answer_drops_one(void) {
 }
 
 static void test_call_timeout_retries(void) {
-  hcsb__shim_events_opts_t opts = {0, 100 * scale(), 5, 10};
+  hcsb__shim_events_opts_t opts = {0, 100 * hcsb_test_timeout_scale(), 5, 10};
   hcsb__shim_events_stats_t st;
   hcsb__shim_events_t *ev;
 

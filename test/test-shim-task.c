@@ -79,11 +79,6 @@ typedef struct fx_s {
 
 static fx_t *the_fx;
 
-static unsigned scale(void) {
-  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
-  return s != NULL && atoi(s) > 0 ? (unsigned)atoi(s) : 1;
-}
-
 static void on_tick(uv_timer_t *t) {
   (void)t;
 }
@@ -92,7 +87,7 @@ static void on_tick(uv_timer_t *t) {
  * callback run by a timer would otherwise be followed by a poll that
  * blocks until the next event). */
 static void run_until(fx_t *f, const int *flag) {
-  uint64_t end = uv_now(&f->loop) + 20000u * scale();
+  uint64_t end = uv_now(&f->loop) + 20000u * hcsb_test_timeout_scale();
   uv_timer_t tick;
 
   uv_timer_init(&f->loop, &tick);
@@ -156,7 +151,7 @@ static void fx_open(fx_t *f) {
   snprintf(guest, sizeof guest, "spawn:exec %s",
            hcsb_test_build_path("src/hcsb-guest"));
   f->cfg.guest = guest;
-  f->cfg.boot_timeout_ms = 20000 * scale();
+  f->cfg.boot_timeout_ms = 20000 * hcsb_test_timeout_scale();
   f->cfg.log_level = HCSB_LOG_WARN;
   if (getenv("HCSB_SHIM_TEST_UVM") != NULL) {
     /* By hand: the same tests in a utility VM made by hcsb-mkuvm into
@@ -560,7 +555,7 @@ static void test_exec_terminal(void) {
   start(&f, e);
   /* The size from before the start is there at once. */
   {
-    uint64_t end = uv_now(&f.loop) + 20000u * scale();
+    uint64_t end = uv_now(&f.loop) + 20000u * hcsb_test_timeout_scale();
     while (strchr(got, '\n') == NULL) {
       uv_run(&f.loop, UV_RUN_NOWAIT);
       drain_fd(ofd, got, sizeof got);
@@ -832,7 +827,7 @@ static void test_sandbox_kvm_boot_timeout(void) {
     cfg.accel = (char *)accels[i];
     cfg.memory_mb = 256;
     cfg.cpus = 1;
-    cfg.boot_timeout_ms = 500 * scale();
+    cfg.boot_timeout_ms = 500 * hcsb_test_timeout_scale();
     cfg.log_level = HCSB_LOG_ERROR;
     CHECK_EQ(uv_loop_init(&loop), 0);
     CHECK_EQ(hcsb__sandbox_start(&loop, &cfg, NULL, NULL, &sb), 0);

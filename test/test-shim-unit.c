@@ -19,6 +19,7 @@
 
 #include "runner.h"
 #include "shim/proc.h"
+#include "shim/readfile.h"
 #include "shim/rootfs.h"
 #include "shim/spec.h"
 
@@ -566,10 +567,7 @@ static void on_tick(uv_timer_t *t) {
 
 /* Runs the loop until *flag; a 10 ms tick makes each turn come back. */
 static void run_until(uv_loop_t *loop, const int *flag) {
-  unsigned scale = getenv("HCSB_TEST_TIMEOUT_SCALE") != NULL
-                       ? (unsigned)atoi(getenv("HCSB_TEST_TIMEOUT_SCALE"))
-                       : 1;
-  uint64_t end = uv_now(loop) + 20000u * (scale ? scale : 1);
+  uint64_t end = uv_now(loop) + 20000u * hcsb_test_timeout_scale();
   uv_timer_t tick;
 
   uv_timer_init(loop, &tick);
@@ -586,25 +584,6 @@ static void run_until(uv_loop_t *loop, const int *flag) {
 static void drain(uv_loop_t *loop) {
   uv_run(loop, UV_RUN_DEFAULT);
   CHECK_EQ(uv_loop_close(loop), 0);
-}
-
-/* A maker that counts its runs in <tmp>/runs, then runs hcsb-mklayer. */
-static const char *counting_maker(void) {
-  static char path[512];
-  char real[512];
-  FILE *f;
-
-  snprintf(real, sizeof real, "%s",
-           hcsb_test_build_path("src/tools/hcsb-mklayer"));
-  snprintf(path, sizeof path, "%s/maker", hcsb_test_tmpdir());
-  f = fopen(path, "w");
-  CHECK(f != NULL);
-  fprintf(f, "#!/bin/sh\necho run >>%s/runs\n%s\"$@\"\n", hcsb_test_tmpdir(),
-          getenv("MAKER_PREFIX") != NULL ? getenv("MAKER_PREFIX") : "");
-  fprintf(f, "exec %s \"$@\"\n", real);
-  fclose(f);
-  CHECK_EQ(chmod(path, 0755), 0);
-  return path;
 }
 
 static int runs(void) {
@@ -631,6 +610,32 @@ static void write_file(const char *dir, const char *name, const char *text) {
   fclose(f);
 }
 
+/* An executable shell script <tmp>/`name` running `body`; its path in
+ * `path`.  The layer tests' stand-ins for hcsb-mklayer. */
+static void write_script(char *path, size_t len, const char *name,
+                         const char *body) {
+  char text[1024];
+
+  snprintf(path, len, "%s/%s", hcsb_test_tmpdir(), name);
+  snprintf(text, sizeof text, "#!/bin/sh\n%s", body);
+  write_file(hcsb_test_tmpdir(), name, text);
+  CHECK_EQ(chmod(path, 0755), 0);
+}
+
+/* A maker that counts its runs in <tmp>/runs, then runs hcsb-mklayer
+ * (after $MAKER_PREFIX, when set). */
+static const char *counting_maker(void) {
+  static char path[512];
+  char body[900];
+  const char *prefix = getenv("MAKER_PREFIX");
+
+  snprintf(body, sizeof body, "echo run >>%s/runs\n%s\"$@\"\nexec %s \"$@\"\n",
+           hcsb_test_tmpdir(), prefix != NULL ? prefix : "",
+           hcsb_test_build_path("src/tools/hcsb-mklayer"));
+  write_script(path, sizeof path, "maker", body);
+  return path;
+}
+
 /* The content of `file` in ext4 image `img`, read with debugfs. */
 static char *image_cat(const char *img, const char *file) {
   static char out[4096];
@@ -654,9 +659,21 @@ static void layer_dir(char *dir, size_t len, const char *name,
   write_file(dir, "hello", content);
 }
 
+/* Starts a build of `layer` into *b (cleared first) and checks its
+ * callback did not run inside the call; the request, for a cancel. */
+static hcsb__layer_req_t *start_build(uv_loop_t *loop, const char *cache,
+                                      const hcsb__layer_t *layer,
+                                      const char *maker, built_t *b) {
+  hcsb__layer_req_t *req = NULL;
+
+  memset(b, 0, sizeof(*b));
+  CHECK_EQ(hcsb__layer_image(loop, cache, layer, maker, on_built, b, &req), 0);
+  CHECK_EQ(b->calls, 0);
+  return req;
+}
+
 static void test_layer_image_cached(void) {
   uv_loop_t loop;
-  hcsb__layer_req_t *req;
   hcsb__layer_t layer;
   built_t a, b;
   char dir[512], cache[512], first[4096];
@@ -668,10 +685,7 @@ static void test_layer_image_cached(void) {
   snprintf(cache, sizeof cache, "%s/cache/layers", hcsb_test_tmpdir());
   layer.dir = dir;
   layer.cacheable = 1;
-  memset(&a, 0, sizeof(a));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &a, &req),
-           0);
-  CHECK_EQ(a.calls, 0); /* never inside the call */
+  start_build(&loop, cache, &layer, maker, &a);
   run_until(&loop, &a.done);
   CHECK_EQ(a.status, 0);
   CHECK_EQ(a.calls, 1);
@@ -683,10 +697,7 @@ static void test_layer_image_cached(void) {
   snprintf(first, sizeof first, "%s", a.image);
 
   /* Again: from the cache, the maker does not run. */
-  memset(&b, 0, sizeof(b));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &b, &req),
-           0);
-  CHECK_EQ(b.calls, 0);
+  start_build(&loop, cache, &layer, maker, &b);
   run_until(&loop, &b.done);
   CHECK_EQ(b.status, 0);
   CHECK_STR(b.image, first);
@@ -701,9 +712,7 @@ static void test_layer_image_cached(void) {
   }
   CHECK_EQ(mkdir(dir, 0755), 0);
   write_file(dir, "hello", "layer one, again\n");
-  memset(&b, 0, sizeof(b));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &b, &req),
-           0);
+  start_build(&loop, cache, &layer, maker, &b);
   run_until(&loop, &b.done);
   CHECK_EQ(b.status, 0);
   CHECK_EQ(runs(), 2);
@@ -713,7 +722,6 @@ static void test_layer_image_cached(void) {
 
 static void test_layer_image_private(void) {
   uv_loop_t loop;
-  hcsb__layer_req_t *req;
   hcsb__layer_t layer;
   built_t a, b;
   char dir[512], cache[512], tmp[600];
@@ -725,12 +733,8 @@ static void test_layer_image_private(void) {
   snprintf(tmp, sizeof tmp, "%s/tmp/", cache);
   layer.dir = dir;
   layer.cacheable = 0;
-  memset(&a, 0, sizeof(a));
-  memset(&b, 0, sizeof(b));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &a, &req),
-           0);
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &b, &req),
-           0);
+  start_build(&loop, cache, &layer, maker, &a);
+  start_build(&loop, cache, &layer, maker, &b);
   run_until(&loop, &a.done);
   run_until(&loop, &b.done);
   CHECK_EQ(a.status, 0);
@@ -749,7 +753,6 @@ static void test_layer_image_private(void) {
  * other waits and takes the same image. */
 static void test_layer_image_shared_build(void) {
   uv_loop_t loop;
-  hcsb__layer_req_t *req;
   hcsb__layer_t layer;
   built_t a, b;
   char dir[512], cache[512];
@@ -762,12 +765,8 @@ static void test_layer_image_shared_build(void) {
   snprintf(cache, sizeof cache, "%s/cache", hcsb_test_tmpdir());
   layer.dir = dir;
   layer.cacheable = 1;
-  memset(&a, 0, sizeof(a));
-  memset(&b, 0, sizeof(b));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &a, &req),
-           0);
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &b, &req),
-           0);
+  start_build(&loop, cache, &layer, maker, &a);
+  start_build(&loop, cache, &layer, maker, &b);
   run_until(&loop, &a.done);
   run_until(&loop, &b.done);
   CHECK_EQ(a.status, 0);
@@ -783,7 +782,6 @@ static void test_layer_image_failures(void) {
   hcsb__layer_t layer;
   built_t a;
   char dir[512], cache[512], maker[600];
-  FILE *f;
 
   CHECK_EQ(uv_loop_init(&loop), 0);
   snprintf(cache, sizeof cache, "%s/cache", hcsb_test_tmpdir());
@@ -791,36 +789,23 @@ static void test_layer_image_failures(void) {
   snprintf(dir, sizeof dir, "%s/missing", hcsb_test_tmpdir());
   layer.dir = dir;
   layer.cacheable = 1;
-  memset(&a, 0, sizeof(a));
-  CHECK_EQ(
-      hcsb__layer_image(&loop, cache, &layer, "/bin/true", on_built, &a, &req),
-      0);
-  CHECK_EQ(a.calls, 0);
+  start_build(&loop, cache, &layer, "/bin/true", &a);
   run_until(&loop, &a.done);
   CHECK_EQ(a.status, -ENOENT);
   CHECK(strstr(a.msg, "missing") != NULL);
 
   /* A maker that fails says why (its last stderr line). */
   layer_dir(dir, sizeof dir, "l", "x");
-  snprintf(maker, sizeof maker, "%s/badmaker", hcsb_test_tmpdir());
-  f = fopen(maker, "w");
-  CHECK(f != NULL);
-  fprintf(f, "#!/bin/sh\necho noise >&2\necho 'disk on fire' >&2\nexit 1\n");
-  fclose(f);
-  CHECK_EQ(chmod(maker, 0755), 0);
-  memset(&a, 0, sizeof(a));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &a, &req),
-           0);
+  write_script(maker, sizeof maker, "badmaker",
+               "echo noise >&2\necho 'disk on fire' >&2\nexit 1\n");
+  start_build(&loop, cache, &layer, maker, &a);
   run_until(&loop, &a.done);
   CHECK_EQ(a.status, -EIO);
   CHECK(strstr(a.msg, ": disk on fire") != NULL);
   CHECK(strstr(a.msg, "noise") == NULL);
 
   /* A maker that cannot run at all. */
-  memset(&a, 0, sizeof(a));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, "/nonexistent/maker",
-                             on_built, &a, &req),
-           0);
+  start_build(&loop, cache, &layer, "/nonexistent/maker", &a);
   run_until(&loop, &a.done);
   CHECK(a.status < 0);
   CHECK(strstr(a.msg, "/nonexistent/maker") != NULL);
@@ -838,22 +823,14 @@ static void test_layer_image_cancel(void) {
   hcsb__layer_t layer;
   built_t a;
   char dir[512], cache[512], maker[600];
-  FILE *f;
 
   CHECK_EQ(uv_loop_init(&loop), 0);
   snprintf(cache, sizeof cache, "%s/cache", hcsb_test_tmpdir());
   layer_dir(dir, sizeof dir, "l", "x");
-  snprintf(maker, sizeof maker, "%s/slowmaker", hcsb_test_tmpdir());
-  f = fopen(maker, "w");
-  CHECK(f != NULL);
-  fprintf(f, "#!/bin/sh\nsleep 30\n");
-  fclose(f);
-  CHECK_EQ(chmod(maker, 0755), 0);
+  write_script(maker, sizeof maker, "slowmaker", "sleep 30\n");
   layer.dir = dir;
   layer.cacheable = 1;
-  memset(&a, 0, sizeof(a));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &a, &req),
-           0);
+  req = start_build(&loop, cache, &layer, maker, &a);
   /* Let the maker start, then cancel: the callback once, later. */
   uv_run(&loop, UV_RUN_NOWAIT);
   uv_run(&loop, UV_RUN_NOWAIT);
@@ -867,15 +844,50 @@ static void test_layer_image_cancel(void) {
 
   /* Cancelled before anything ran. */
   CHECK_EQ(uv_loop_init(&loop), 0);
-  memset(&a, 0, sizeof(a));
-  CHECK_EQ(hcsb__layer_image(&loop, cache, &layer, maker, on_built, &a, &req),
-           0);
+  req = start_build(&loop, cache, &layer, maker, &a);
   hcsb__layer_image_cancel(req);
   hcsb__layer_image_cancel(req);
   CHECK_EQ(a.calls, 0);
   drain(&loop);
   CHECK_EQ(a.calls, 1);
   CHECK_EQ(a.status, -ECANCELED);
+}
+
+/* ------------------------------------------------------------------------ */
+/* readfile.h: the whole file, bounded, never blocking on a FIFO */
+
+static void test_read_file(void) {
+  char path[512], *text = (char *)"x";
+  size_t len = 7;
+
+  write_file(hcsb_test_tmpdir(), "small", "one\ntwo\n");
+  snprintf(path, sizeof path, "%s/small", hcsb_test_tmpdir());
+  CHECK_EQ(hcsb__shim_read_file(path, 8, &text, &len), 0);
+  CHECK_STR(text, "one\ntwo\n");
+  CHECK_EQ(len, 8);
+  free(text);
+  /* One byte over the bound: refused, nothing allocated. */
+  text = (char *)"x";
+  CHECK_EQ(hcsb__shim_read_file(path, 7, &text, &len), -EFBIG);
+  CHECK(text == NULL);
+  CHECK_EQ(len, 0);
+  /* Empty: an empty string, not NULL. */
+  write_file(hcsb_test_tmpdir(), "empty", "");
+  snprintf(path, sizeof path, "%s/empty", hcsb_test_tmpdir());
+  CHECK_EQ(hcsb__shim_read_file(path, 8, &text, &len), 0);
+  CHECK_STR(text, "");
+  CHECK_EQ(len, 0);
+  free(text);
+  snprintf(path, sizeof path, "%s/absent", hcsb_test_tmpdir());
+  CHECK_EQ(hcsb__shim_read_file(path, 8, &text, &len), -ENOENT);
+  CHECK(text == NULL);
+  /* Not a regular file: a directory, and a FIFO nobody writes to (a read
+   * would block forever). */
+  CHECK_EQ(hcsb__shim_read_file(hcsb_test_tmpdir(), 8, &text, &len), -EINVAL);
+  snprintf(path, sizeof path, "%s/fifo", hcsb_test_tmpdir());
+  CHECK_EQ(mkfifo(path, 0600), 0);
+  CHECK_EQ(hcsb__shim_read_file(path, 8, &text, &len), -EINVAL);
+  CHECK(text == NULL);
 }
 
 int main(int argc, char **argv) {
@@ -890,6 +902,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(rootfs_bind_and_none),
       TEST_ENTRY(rootfs_refused),
       TEST_ENTRY(rootfs_limits),
+      TEST_ENTRY(read_file),
       TEST_ENTRY_T(layer_image_cached, 60),
       TEST_ENTRY_T(layer_image_private, 60),
       TEST_ENTRY_T(layer_image_shared_build, 60),

@@ -53,11 +53,6 @@ static uint64_t now_ms(void) {
   return uv_hrtime() / 1000000u;
 }
 
-static unsigned time_scale(void) {
-  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
-  return s && atoi(s) > 1 ? (unsigned)atoi(s) : 1;
-}
-
 /* One loop iteration, at most ~5 ms long. */
 static void turn(void) {
   uv_timer_start(&tick, on_tick, 5, 0);
@@ -70,7 +65,7 @@ static void turns(int n) {
 
 #define RUN_UNTIL(cond)                                                        \
   do {                                                                         \
-    uint64_t dl_ = now_ms() + 3000u * time_scale();                            \
+    uint64_t dl_ = now_ms() + 3000u * hcsb_test_timeout_scale();               \
     while (!(cond)) {                                                          \
       if (now_ms() > dl_)                                                      \
         hcsb_test_fail(__FILE__, __LINE__, "timed out waiting for %s", #cond); \

@@ -42,34 +42,21 @@ typedef struct add_s {
   char mount[128];
 } add_t;
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* Valgrind runs everything (the fakes and the guest too) many times
- * slower. */
-static unsigned scale(void) {
-  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
-  return s != NULL && atoi(s) > 1 ? (unsigned)atoi(s) : 1;
-}
-
 static void tick(uv_timer_t *t) {
   (void)t;
 }
 
 /* Runs `loop` until `cond` holds or `ms` passed; a ticking timer makes
  * each turn return even when nothing else happens. */
-#define RUN_LOOP_FOR(loop, cond, ms)                                \
-  do {                                                              \
-    uv_timer_t tick_;                                               \
-    double end_ = now_ms() + (double)(ms)*scale();                  \
-    uv_timer_init((loop), &tick_);                                  \
-    uv_timer_start(&tick_, tick, 10, 10);                           \
-    while (!(cond) && now_ms() < end_) uv_run((loop), UV_RUN_ONCE); \
-    uv_close((uv_handle_t *)&tick_, NULL);                          \
-    uv_run((loop), UV_RUN_NOWAIT);                                  \
+#define RUN_LOOP_FOR(loop, cond, ms)                                           \
+  do {                                                                         \
+    uv_timer_t tick_;                                                          \
+    double end_ = hcsb_test_now_ms() + (double)(ms)*hcsb_test_timeout_scale(); \
+    uv_timer_init((loop), &tick_);                                             \
+    uv_timer_start(&tick_, tick, 10, 10);                                      \
+    while (!(cond) && hcsb_test_now_ms() < end_) uv_run((loop), UV_RUN_ONCE);  \
+    uv_close((uv_handle_t *)&tick_, NULL);                                     \
+    uv_run((loop), UV_RUN_NOWAIT);                                             \
   } while (0)
 #define RUN_FOR(vm, cond, ms) RUN_LOOP_FOR(&(vm)->loop, cond, ms)
 
@@ -418,9 +405,10 @@ static void test_uvm_fake_close_while_starting(void) {
     opts_init(&o);
     vm_start(&vm, &o);
     if (after_ms[i] >= 0) {
-      double end = now_ms() + after_ms[i];
+      double end = hcsb_test_now_ms() + after_ms[i];
       uv_run(&vm.loop, UV_RUN_NOWAIT);
-      while (now_ms() < end && !vm.started) uv_run(&vm.loop, UV_RUN_NOWAIT);
+      while (hcsb_test_now_ms() < end && !vm.started)
+        uv_run(&vm.loop, UV_RUN_NOWAIT);
     }
     if (vm.started) {
       /* It came up first on a fast machine: close it as usual. */
@@ -492,7 +480,7 @@ static void test_uvm_fake_boot_timeout(void) {
     hcsb_uvm_options_t o;
     vm_t vm;
     opts_init(&o);
-    o.boot_timeout_ms = 600 * scale();
+    o.boot_timeout_ms = 600 * hcsb_test_timeout_scale();
     o.qmp_timeout_ms = 5000;
     setenv("FAKE_QEMU_MODE", modes[i], 1);
     vm_start(&vm, &o);
@@ -521,7 +509,7 @@ static void test_uvm_fake_guest_powers_off(void) {
   setenv("FAKE_QEMU_MODE", "poweroff-soon,hang-device", 1);
   {
     char ms[32];
-    snprintf(ms, sizeof ms, "%u", 300 * scale());
+    snprintf(ms, sizeof ms, "%u", 300 * hcsb_test_timeout_scale());
     setenv("FAKE_QEMU_POWEROFF_MS", ms, 1);
   }
   vm_start(&vm, &o);
@@ -631,14 +619,15 @@ static void test_uvm_fake_close_kills_a_stuck_vm(void) {
   vm_t vm;
 
   opts_init(&o);
-  o.shutdown_timeout_ms = 300 * scale();
+  o.shutdown_timeout_ms = 300 * hcsb_test_timeout_scale();
   setenv("FAKE_QEMU_MODE", "no-poweroff", 1);
   vm_start(&vm, &o);
   vm_wait_started(&vm);
-  t0 = now_ms();
+  t0 = hcsb_test_now_ms();
   vm_close(&vm);
   CHECK_EQ(vm.close_exit.term_signal, SIGKILL);
-  CHECK(now_ms() - t0 >= 550.0 * scale()); /* the guest's, then quit's */
+  CHECK(hcsb_test_now_ms() - t0 >=
+        550.0 * hcsb_test_timeout_scale()); /* the guest's, then quit's */
 }
 
 static void test_uvm_fake_time_limit(void) {
@@ -646,7 +635,7 @@ static void test_uvm_fake_time_limit(void) {
   vm_t vm;
 
   opts_init(&o);
-  o.time_limit_s = scale();
+  o.time_limit_s = hcsb_test_timeout_scale();
   vm_start(&vm, &o);
   vm_wait_started(&vm);
   RUN_FOR(&vm, vm.exits, 30000);
@@ -686,8 +675,9 @@ static void test_uvm_fake_starter_killed(void) {
   CHECK_EQ(kill(child, SIGKILL), 0);
   CHECK_EQ(waitpid(child, NULL, 0), child);
   {
-    double end = now_ms() + 10000;
-    while ((!gone(pids[0]) || !gone(pids[1])) && now_ms() < end) usleep(10000);
+    double end = hcsb_test_now_ms() + 10000;
+    while ((!gone(pids[0]) || !gone(pids[1])) && hcsb_test_now_ms() < end)
+      usleep(10000);
   }
   CHECK(gone(pids[0]));
   CHECK(gone(pids[1]));

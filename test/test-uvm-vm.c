@@ -27,34 +27,24 @@
 #include <json-c/json.h>
 
 #include "runner.h"
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static unsigned scale(void) {
-  const char *s = getenv("HCSB_TEST_TIMEOUT_SCALE");
-  return s && atoi(s) > 1 ? (unsigned)atoi(s) : 1;
-}
+#include "test-api-util.h"
 
 static void tick(uv_timer_t *t) {
   (void)t;
 }
 
 /* Runs `loop` until `cond` holds; fails the case after `ms` (scaled). */
-#define RUN_UNTIL_MS(loop, cond, ms)                                         \
-  do {                                                                       \
-    uv_timer_t tick_;                                                        \
-    double end_ = now_ms() + (double)(ms)*scale();                           \
-    uv_timer_init((loop), &tick_);                                           \
-    uv_timer_start(&tick_, tick, 20, 20);                                    \
-    while (!(cond) && now_ms() < end_) uv_run((loop), UV_RUN_ONCE);          \
-    uv_close((uv_handle_t *)&tick_, NULL);                                   \
-    uv_run((loop), UV_RUN_NOWAIT);                                           \
-    if (!(cond))                                                             \
-      hcsb_test_fail(__FILE__, __LINE__, "timed out waiting for %s", #cond); \
+#define RUN_UNTIL_MS(loop, cond, ms)                                           \
+  do {                                                                         \
+    uv_timer_t tick_;                                                          \
+    double end_ = hcsb_test_now_ms() + (double)(ms)*hcsb_test_timeout_scale(); \
+    uv_timer_init((loop), &tick_);                                             \
+    uv_timer_start(&tick_, tick, 20, 20);                                      \
+    while (!(cond) && hcsb_test_now_ms() < end_) uv_run((loop), UV_RUN_ONCE);  \
+    uv_close((uv_handle_t *)&tick_, NULL);                                     \
+    uv_run((loop), UV_RUN_NOWAIT);                                             \
+    if (!(cond))                                                               \
+      hcsb_test_fail(__FILE__, __LINE__, "timed out waiting for %s", #cond);   \
   } while (0)
 
 /* ------------------------------------------------------------------------ */
@@ -82,9 +72,11 @@ static void logcb(void *data, hcsb_log_level_t level, const char *aid,
                   const char *msg) {
   vm_t *vm = data;
   (void)aid;
-  if (strstr(msg, " plugged as device ") != NULL) vm->t_plugged = now_ms();
-  if (strstr(msg, " is there (") != NULL) vm->t_node = now_ms();
-  if (strncmp(msg, "VPMem Add of ", 13) == 0) vm->t_mounted = now_ms();
+  if (strstr(msg, " plugged as device ") != NULL)
+    vm->t_plugged = hcsb_test_now_ms();
+  if (strstr(msg, " is there (") != NULL) vm->t_node = hcsb_test_now_ms();
+  if (strncmp(msg, "VPMem Add of ", 13) == 0)
+    vm->t_mounted = hcsb_test_now_ms();
   if (level <= HCSB_LOG_WARN || getenv("HCSB_TEST_VERBOSE"))
     fprintf(stderr, "  uvm log %d: %s\n", level, msg);
 }
@@ -96,7 +88,7 @@ static void on_started(void *data, hcsb_uvm_t *u, int status,
   vm->started++;
   vm->start_status = status;
   vm->conn = conn;
-  vm->t_up = now_ms();
+  vm->t_up = hcsb_test_now_ms();
 }
 
 static void on_exit_cb(void *data, hcsb_uvm_t *u, const hcsb_uvm_exit_t *e) {
@@ -139,7 +131,7 @@ static void vm_boot(vm_t *vm) {
   o.log_data = vm;
   o.log_level = HCSB_LOG_DEBUG; /* for the VPMem timing; printed: WARN */
   o.boot_timeout_ms = 300000;
-  vm->t_start = now_ms();
+  vm->t_start = hcsb_test_now_ms();
   CHECK_EQ(hcsb_uvm_start(&vm->loop, &o, on_started, vm, &vm->u), 0);
   hcsb_uvm_set_exit_cb(vm->u, on_exit_cb, vm);
   RUN_UNTIL_MS(&vm->loop, vm->started, 300000);
@@ -211,7 +203,7 @@ static void p_read(void *data, hcsb_process_t *p, int fd, const char *buf,
     r->eof++;
     return;
   }
-  if (r->nout == 0 && n > 0) r->t_first = now_ms();
+  if (r->nout == 0 && n > 0) r->t_first = hcsb_test_now_ms();
   if ((size_t)n > sizeof r->out - 1 - r->nout)
     n = (ssize_t)(sizeof r->out - 1 - r->nout);
   memcpy(r->out + r->nout, buf, (size_t)n);
@@ -323,46 +315,18 @@ static char *spec_for(const char *script) {
   return text;
 }
 
-typedef struct ctr_s {
-  hcsb_container_t *c;
-  int created, status;
-  uint32_t hresult;
-  char message[512];
-  int waited, wait_status;
-  hcsb_container_exit_t exit;
-  int closed;
-} ctr_t;
-
+/* hcsb_uvm_create_container hands the handle over in the callback only. */
 static void c_created(void *data, hcsb_container_t *c, int status,
                       const hcsb_guest_error_t *gerr) {
-  ctr_t *t = data;
-  t->created++;
-  t->c = c;
-  t->status = status;
-  if (gerr != NULL) {
-    t->hresult = gerr->hresult;
-    snprintf(t->message, sizeof t->message, "%s", gerr->message);
-  }
-}
-
-static void c_waited(void *data, hcsb_container_t *c, int status,
-                     const hcsb_container_exit_t *e) {
-  ctr_t *t = data;
-  (void)c;
-  t->waited++;
-  t->wait_status = status;
-  if (e != NULL) t->exit = *e;
-}
-
-static void c_closed(void *data) {
-  ((ctr_t *)data)->closed++;
+  ((api_ctr_t *)data)->c = c;
+  api_ctr_created(data, c, status, gerr);
 }
 
 /* The init script of long-lived containers: a TERM ends it with 3. */
 #define LONG_INIT \
   "trap 'echo bye; exit 3' TERM; echo ready; while :; do sleep 0.2; done"
 
-static void ctr_create(ctr_t *t, const char *id, const char *script,
+static void ctr_create(api_ctr_t *t, const char *id, const char *script,
                        const char *const *imgs, size_t n) {
   hcsb_container_config_t cfg;
   hcsb_uvm_layer_t layers[4];
@@ -387,8 +351,8 @@ static void ctr_create(ctr_t *t, const char *id, const char *script,
   RUN_UNTIL_MS(&V->loop, t->created, 180000);
 }
 
-static void ctr_kill_wait(ctr_t *t, proc_t *init) {
-  CHECK_EQ(hcsb_container_wait(t->c, 0, c_waited, t), 0);
+static void ctr_kill_wait(api_ctr_t *t, proc_t *init) {
+  CHECK_EQ(hcsb_container_wait(t->c, 0, api_ctr_waited, t), 0);
   CHECK_EQ(hcsb_process_signal(init->p, NULL, 15, NULL, NULL), 0);
   p_finish(init);
   RUN_UNTIL_MS(&V->loop, t->waited, 60000);
@@ -412,7 +376,7 @@ static void on_done(void *data, int status, const hcsb_guest_error_t *gerr) {
 
 /* Deletes the container (overlay, state, then its layers' devices) and
  * closes its handle. */
-static void ctr_delete(ctr_t *t) {
+static void ctr_delete(api_ctr_t *t) {
   done_t d = {0};
   CHECK_EQ(hcsb_uvm_delete_container(V->u, NULL, hcsb_container_id(t->c),
                                      on_done, &d),
@@ -421,7 +385,7 @@ static void ctr_delete(ctr_t *t) {
   if (d.status != 0)
     hcsb_test_fail(__FILE__, __LINE__, "delete: %s %s", hcsb_strerror(d.status),
                    d.message);
-  hcsb_container_close(t->c, c_closed, t);
+  hcsb_container_close(t->c, api_ctr_closed, t);
   RUN_UNTIL_MS(&V->loop, t->closed, 10000);
 }
 
@@ -577,15 +541,15 @@ static void case_container_lifecycle(void) {
                              NULL};
   const hcsb_uvm_vpmem_t *devs;
   proc_t init, ex;
-  ctr_t t;
-  double t0 = now_ms();
+  api_ctr_t t;
+  double t0 = hcsb_test_now_ms();
   int n0 = mounts();
   size_t ndev;
 
   ctr_create(&t, "life", LONG_INIT, base, 1);
-  if (t.status != 0)
-    hcsb_test_fail(__FILE__, __LINE__, "create: %s %s", hcsb_strerror(t.status),
-                   t.message);
+  if (t.create_status != 0)
+    hcsb_test_fail(__FILE__, __LINE__, "create: %s %s",
+                   hcsb_strerror(t.create_status), t.message);
   ndev = hcsb_uvm_vpmem_devices(V->u, &devs);
   CHECK(ndev >= 1);
   CHECK_EQ(devs[ndev - 1].refs, 1);
@@ -635,15 +599,15 @@ static void case_two_containers_share_a_layer(void) {
   const char *const base[] = {base_img};
   const char *const cat[] = {"/bin/cat", "/marker-layer", NULL};
   proc_t ia, ib, ex;
-  ctr_t a, b;
+  api_ctr_t a, b;
   size_t n0 = hcsb_uvm_vpmem_devices(V->u, NULL);
   uint32_t dev;
   const hcsb_uvm_vpmem_t *devs;
 
   ctr_create(&a, "share-a", LONG_INIT, base, 1);
-  CHECK_EQ(a.status, 0);
+  CHECK_EQ(a.create_status, 0);
   ctr_create(&b, "share-b", LONG_INIT, base, 1);
-  CHECK_EQ(b.status, 0);
+  CHECK_EQ(b.create_status, 0);
   CHECK_EQ(hcsb_uvm_vpmem_devices(V->u, &devs), n0 > 0 ? n0 : 1);
   for (dev = 0; dev < hcsb_uvm_vpmem_devices(V->u, NULL); dev++)
     if (devs[dev].refs == 2) break;
@@ -673,12 +637,12 @@ static void case_second_layer_hot_added(void) {
                              "cat /marker-layer /marker-top /shadowed", NULL};
   size_t n0 = hcsb_uvm_vpmem_devices(V->u, NULL);
   proc_t init, ex;
-  ctr_t t;
+  api_ctr_t t;
 
   ctr_create(&t, "two-layers", LONG_INIT, layers, 2);
-  if (t.status != 0)
-    hcsb_test_fail(__FILE__, __LINE__, "create: %s %s", hcsb_strerror(t.status),
-                   t.message);
+  if (t.create_status != 0)
+    hcsb_test_fail(__FILE__, __LINE__, "create: %s %s",
+                   hcsb_strerror(t.create_status), t.message);
   CHECK_EQ(hcsb_uvm_vpmem_devices(V->u, NULL), n0 + 1);
   p_start(&init, t.c, NULL);
   RUN_UNTIL_MS(&V->loop, strstr(init.out, "ready") != NULL, 120000);
@@ -697,14 +661,14 @@ static void case_failed_create_leaves_no_mounts(void) {
   const char *const layers[] = {base_img, late_img};
   size_t n0 = hcsb_uvm_vpmem_devices(V->u, NULL);
   int m0 = mounts();
-  ctr_t t;
+  api_ctr_t t;
 
   ctr_create(&t, "broken", "no-proc", layers, 2);
-  CHECK_EQ(t.status, HCSB_EGUEST);
+  CHECK_EQ(t.create_status, HCSB_EGUEST);
   CHECK_EQ(t.hresult, HCSB_E_FAIL);
   CHECK(strstr(t.message, "runc") != NULL);
   CHECK(t.c != NULL); /* the create was sent: the handle is ours */
-  hcsb_container_close(t.c, c_closed, &t);
+  hcsb_container_close(t.c, api_ctr_closed, &t);
   RUN_UNTIL_MS(&V->loop, t.closed, 10000);
   CHECK_EQ(mounts(), m0);
   /* What was plugged for it stays plugged (a device cannot be unplugged)
@@ -752,13 +716,13 @@ static void case_verity(void) {
   verity_of(&v, digest, salt);
   memset(&vo, 0, sizeof vo);
   vo.verity = &v;
-  t0 = now_ms();
+  t0 = hcsb_test_now_ms();
   CHECK_EQ(hcsb_uvm_add_vpmem(V->u, verity_img, &vo, on_vpmem, &a), 0);
   RUN_UNTIL_MS(&V->loop, a.done, 120000);
   if (a.status != 0)
     hcsb_test_fail(__FILE__, __LINE__, "add: %s %s", hcsb_strerror(a.status),
                    a.message);
-  printf("# VPMem add with dm-verity: %.0f ms\n", now_ms() - t0);
+  printf("# VPMem add with dm-verity: %.0f ms\n", hcsb_test_now_ms() - t0);
   snprintf(cmd, sizeof cmd,
            "cat %s/marker-layer; grep ' %s ' /proc/mounts | cut -d' ' -f1",
            a.mount, a.mount);
@@ -789,17 +753,17 @@ static void case_qemu_killed_mid_call(void) {
   const char *const argv[] = {"/bin/sh", "-c", "echo up; sleep 1000", NULL};
   int qemu = hcsb_uvm_pid(V->u), backend = hcsb_uvm_backend_pid(V->u);
   proc_t uvmp, init;
-  ctr_t t;
+  api_ctr_t t;
   vp_t add = {0};
   done_t stacks = {0};
 
   ctr_create(&t, "doomed", LONG_INIT, base, 1);
-  CHECK_EQ(t.status, 0);
+  CHECK_EQ(t.create_status, 0);
   p_start(&init, t.c, NULL);
   p_start(&uvmp, NULL, argv);
   RUN_UNTIL_MS(&V->loop, strstr(init.out, "ready") && strstr(uvmp.out, "up"),
                120000);
-  CHECK_EQ(hcsb_container_wait(t.c, 0, c_waited, &t), 0);
+  CHECK_EQ(hcsb_container_wait(t.c, 0, api_ctr_waited, &t), 0);
   /* A hot-plug and a call on the wire when QEMU dies. */
   CHECK_EQ(hcsb_uvm_add_vpmem(V->u, late_img, NULL, on_vpmem, &add), 0);
   CHECK_EQ(hcsb_conn_dump_stacks(
@@ -820,8 +784,8 @@ static void case_qemu_killed_mid_call(void) {
   RUN_UNTIL_MS(&V->loop, gone(backend), 10000);
   /* Nothing fires twice. */
   {
-    double end = now_ms() + 500;
-    while (now_ms() < end) uv_run(&V->loop, UV_RUN_NOWAIT);
+    double end = hcsb_test_now_ms() + 500;
+    while (hcsb_test_now_ms() < end) uv_run(&V->loop, UV_RUN_NOWAIT);
   }
   CHECK_EQ(V->exits + V->lost + add.done + stacks.done + uvmp.waited +
                init.waited + t.waited,
@@ -830,7 +794,7 @@ static void case_qemu_killed_mid_call(void) {
   CHECK_EQ(hcsb_uvm_state(V->u), HCSB_UVM_STOPPED);
   hcsb_process_close(uvmp.p, p_closed, &uvmp);
   hcsb_process_close(init.p, p_closed, &init);
-  hcsb_container_close(t.c, c_closed, &t);
+  hcsb_container_close(t.c, api_ctr_closed, &t);
   RUN_UNTIL_MS(&V->loop, uvmp.closed && init.closed && t.closed, 10000);
 }
 
@@ -860,8 +824,9 @@ static void case_starter_killed(void) {
   CHECK_EQ(kill(child, SIGKILL), 0);
   CHECK_EQ(waitpid(child, NULL, 0), child);
   {
-    double end = now_ms() + 10000.0 * scale();
-    while ((!gone(pids[0]) || !gone(pids[1])) && now_ms() < end) usleep(20000);
+    double end = hcsb_test_now_ms() + 10000.0 * hcsb_test_timeout_scale();
+    while ((!gone(pids[0]) || !gone(pids[1])) && hcsb_test_now_ms() < end)
+      usleep(20000);
   }
   CHECK(gone(pids[0]));
   CHECK(gone(pids[1]));
@@ -924,13 +889,13 @@ static void run_group(const vgroup_t *g, size_t first, int argc, char **argv,
     vm_boot(&vm);
   }
   for (size_t i = first; i < g->n; i++) {
-    double t0 = now_ms();
+    double t0 = hcsb_test_now_ms();
     unsigned char idx = (unsigned char)i;
     if (!selected(argc, argv, g->cases[i].name)) continue;
     if (write(fd, &idx, 1) != 1) _exit(3); /* started */
     g->cases[i].fn();
     fflush(stdout);
-    printf("ok - %s (%.0f ms)\n", g->cases[i].name, now_ms() - t0);
+    printf("ok - %s (%.0f ms)\n", g->cases[i].name, hcsb_test_now_ms() - t0);
     fflush(stdout);
     idx |= 0x80;
     if (write(fd, &idx, 1) != 1) _exit(3); /* passed */
@@ -960,7 +925,8 @@ int main(int argc, char **argv) {
       int fds[2], status = 0;
       unsigned char b;
       long running = -1;
-      double deadline = now_ms() + g->timeout_s * 1000.0 * scale();
+      double deadline = hcsb_test_now_ms() +
+                        g->timeout_s * 1000.0 * hcsb_test_timeout_scale();
       pid_t pid;
       if (pipe(fds) != 0) return 1;
       fflush(NULL);
@@ -983,11 +949,11 @@ int main(int argc, char **argv) {
           continue;
         }
         if (n == 0) break;
-        if (now_ms() > deadline) {
+        if (hcsb_test_now_ms() > deadline) {
           kill(-pid, SIGKILL);
           kill(pid, SIGKILL);
           printf("# group %s: timed out after %u s\n", g->name,
-                 g->timeout_s * scale());
+                 g->timeout_s * hcsb_test_timeout_scale());
           break;
         }
         usleep(20000);

@@ -333,45 +333,10 @@ static void test_vmg_vpmem_missing(void) {
   "\"/proc/keys\"],\"readonlyPaths\":[\"/proc/sys\",\"/proc/"                  \
   "sysrq-trigger\"]}}"
 
-typedef struct ctr_s {
-  hcsb_container_t *c;
-  int created, create_status;
-  uint32_t hresult;
-  char message[512];
-  int waited, wait_status;
-  hcsb_container_exit_t exit;
-  int closed;
-} ctr_t;
-
-static void ctr_created(void *data, hcsb_container_t *c, int status,
-                        const hcsb_guest_error_t *gerr) {
-  ctr_t *t = data;
-  (void)c;
-  t->created++;
-  t->create_status = status;
-  if (gerr != NULL) {
-    t->hresult = gerr->hresult;
-    snprintf(t->message, sizeof t->message, "%s", gerr->message);
-  }
-}
-
-static void ctr_waited(void *data, hcsb_container_t *c, int status,
-                       const hcsb_container_exit_t *exit) {
-  ctr_t *t = data;
-  (void)c;
-  t->waited++;
-  t->wait_status = status;
-  if (exit != NULL) t->exit = *exit;
-}
-
-static void ctr_closed(void *data) {
-  ((ctr_t *)data)->closed++;
-}
-
 /* Creates `id` over the layer mounted at `layer`, with a scratch; its
  * init runs `init_script` with /bin/sh, or `args` (a JSON array) when the
  * script is NULL. */
-static void ctr_create(api_guest_t *g, ctr_t *t, const char *id,
+static void ctr_create(api_guest_t *g, api_ctr_t *t, const char *id,
                        const char *layer, const char *init_script,
                        const char *args) {
   const char *layers[] = {layer};
@@ -391,14 +356,14 @@ static void ctr_create(api_guest_t *g, ctr_t *t, const char *id,
   cfg.layers = layers;
   cfg.nlayers = 1;
   cfg.layer_scratch_path = scratch;
-  CHECK_EQ(
-      hcsb_conn_create_container(g->conn, NULL, &cfg, ctr_created, t, &t->c),
-      0);
+  CHECK_EQ(hcsb_conn_create_container(g->conn, NULL, &cfg, api_ctr_created, t,
+                                      &t->c),
+           0);
   api_run_until(g->loop, &t->created, LONG_MS);
 }
 
 /* The init (argv NULL) or an exec, with a pty when tty. */
-static void ctr_proc(api_guest_t *g, ctr_t *t, api_proc_t *r,
+static void ctr_proc(api_guest_t *g, api_ctr_t *t, api_proc_t *r,
                      const char *const *argv, const char *pipes, int tty,
                      const char *const *envv, size_t nenv, const char *cwd) {
   hcsb_process_config_t cfg;
@@ -489,7 +454,7 @@ static void test_vmg_container_lifecycle(void) {
   uv_loop_t loop;
   api_guest_t g;
   uint32_t dev[3];
-  ctr_t t, w;
+  api_ctr_t t, w;
   char *out;
   int n0;
 
@@ -510,7 +475,7 @@ static void test_vmg_container_lifecycle(void) {
   api_run_until(&loop, &start.done, LONG_MS);
   CHECK_EQ(start.status, 0);
   memset(&w, 0, sizeof w);
-  CHECK_EQ(hcsb_container_wait(t.c, 0, ctr_waited, &w), 0);
+  CHECK_EQ(hcsb_container_wait(t.c, 0, api_ctr_waited, &w), 0);
 
   /* The init: stdin and stdout relayed, the image's marker, no /init. */
   ctr_proc(&g, &t, &init, NULL, "io", 0, NULL, 0, NULL);
@@ -612,7 +577,7 @@ static void test_vmg_container_lifecycle(void) {
   if (del.status != 0)
     hcsb_test_fail(__FILE__, __LINE__, "delete: %d %s", del.status,
                    del.message);
-  hcsb_container_close(t.c, ctr_closed, &t);
+  hcsb_container_close(t.c, api_ctr_closed, &t);
   api_run_until(&loop, &t.closed, LONG_MS);
   vpmem(&g, HCSB_REQUEST_REMOVE, dev[0], "/run/layers/vmgc", 0, NULL, &d);
   check_ok(&d);
@@ -637,7 +602,7 @@ static void test_vmg_tty_init(void) {
   uv_loop_t loop;
   api_guest_t g;
   uint32_t dev[3];
-  ctr_t t;
+  api_ctr_t t;
   int n0;
 
   vm_open(&g, &loop);
@@ -663,9 +628,9 @@ static void test_vmg_tty_init(void) {
     cfg.layers = layers;
     cfg.nlayers = 1;
     cfg.layer_scratch_path = "/run/gcs/c/vmg-tty/scratch";
-    CHECK_EQ(
-        hcsb_conn_create_container(g.conn, NULL, &cfg, ctr_created, &t, &t.c),
-        0);
+    CHECK_EQ(hcsb_conn_create_container(g.conn, NULL, &cfg, api_ctr_created, &t,
+                                        &t.c),
+             0);
     api_run_until(&loop, &t.created, LONG_MS);
   }
   if (t.create_status != 0)
@@ -684,7 +649,7 @@ static void test_vmg_tty_init(void) {
   CHECK_EQ(init.exit_code, 4);
   CHECK(strstr(init.out, "21 50\r\nis-a-tty\r\n") != NULL);
   api_proc_free(&init);
-  hcsb_container_close(t.c, ctr_closed, &t);
+  hcsb_container_close(t.c, api_ctr_closed, &t);
   api_run_until(&loop, &t.closed, LONG_MS);
   CHECK_EQ(
       hcsb_conn_delete_container(g.conn, NULL, "vmg-tty", 0, api_done, &del),
@@ -706,7 +671,7 @@ static void test_vmg_create_fails(void) {
   api_done_t d, del;
   uint32_t dev[3];
   char *out;
-  ctr_t t;
+  api_ctr_t t;
   int n0;
 
   vm_open(&g, &loop);
@@ -716,7 +681,7 @@ static void test_vmg_create_fails(void) {
   check_ok(&d);
   ctr_create(&g, &t, "vmg-idle", "/run/layers/vmgf", "sleep 1000", NULL);
   CHECK_EQ(t.create_status, 0);
-  hcsb_container_close(t.c, ctr_closed, &t);
+  hcsb_container_close(t.c, api_ctr_closed, &t);
   api_run_until(&loop, &t.closed, LONG_MS);
   memset(&del, 0, sizeof del);
   CHECK_EQ(
@@ -738,7 +703,7 @@ static void test_vmg_create_fails(void) {
              "status 1: ") != t.message ||
       strstr(t.message, "/no/such/program") == NULL)
     hcsb_test_fail(__FILE__, __LINE__, "message: %s", t.message);
-  hcsb_container_close(t.c, ctr_closed, &t);
+  hcsb_container_close(t.c, api_ctr_closed, &t);
   api_run_until(&loop, &t.closed, LONG_MS);
   /* The library removed the overlay it added; only the layer is left. */
   CHECK_EQ(mounts(&g), n0 + 1);
@@ -765,7 +730,7 @@ static void test_vmg_delete_while_mounted(void) {
   api_done_t d, del;
   uint32_t dev[3];
   char *out, *json = NULL;
-  ctr_t t;
+  api_ctr_t t;
   int n0;
 
   vm_open(&g, &loop);
@@ -775,7 +740,7 @@ static void test_vmg_delete_while_mounted(void) {
   check_ok(&d);
   ctr_create(&g, &t, "vmg-keep", "/run/layers/vmgk", "sleep 1000", NULL);
   CHECK_EQ(t.create_status, 0);
-  hcsb_container_close(t.c, ctr_closed, &t);
+  hcsb_container_close(t.c, api_ctr_closed, &t);
   api_run_until(&loop, &t.closed, LONG_MS);
   memset(&del, 0, sizeof del);
   CHECK_EQ(

@@ -251,34 +251,7 @@ static void test_vm_64_parallel(void) {
   "\"env\":[\"PATH=/bin\"],\"cwd\":\"/\"},\"root\":{\"path\":\"/\"},"    \
   "\"hostname\":\"vm-ctr\"}"
 
-typedef struct ctr_s {
-  hcsb_container_t *c;
-  int created, create_status;
-  int waited, wait_status;
-  hcsb_container_exit_t exit;
-  int closed;
-} ctr_t;
-
-static void ctr_created(void *data, hcsb_container_t *c, int status,
-                        const hcsb_guest_error_t *gerr) {
-  ctr_t *t = data;
-  t->created++;
-  t->create_status = status;
-}
-
-static void ctr_waited(void *data, hcsb_container_t *c, int status,
-                       const hcsb_container_exit_t *exit) {
-  ctr_t *t = data;
-  t->waited++;
-  t->wait_status = status;
-  if (exit != NULL) t->exit = *exit;
-}
-
-static void ctr_closed(void *data) {
-  ((ctr_t *)data)->closed++;
-}
-
-static void ctr_create(api_guest_t *g, ctr_t *t, const char *id,
+static void ctr_create(api_guest_t *g, api_ctr_t *t, const char *id,
                        const char *init_script) {
   hcsb_container_config_t cfg;
   char spec[1024];
@@ -288,15 +261,15 @@ static void ctr_create(api_guest_t *g, ctr_t *t, const char *id,
   memset(&cfg, 0, sizeof cfg);
   cfg.id = id;
   cfg.oci_spec_json = spec;
-  CHECK_EQ(
-      hcsb_conn_create_container(g->conn, NULL, &cfg, ctr_created, t, &t->c),
-      0);
+  CHECK_EQ(hcsb_conn_create_container(g->conn, NULL, &cfg, api_ctr_created, t,
+                                      &t->c),
+           0);
   RUN_UNTIL(g->loop, t->created);
   CHECK_EQ(t->create_status, 0);
 }
 
 /* The container's init (argv NULL) or an exec. */
-static void ctr_proc(api_guest_t *g, ctr_t *t, api_proc_t *r,
+static void ctr_proc(api_guest_t *g, api_ctr_t *t, api_proc_t *r,
                      const char *const *argv, const char *pipes, int tty,
                      const char *const *env, size_t nenv) {
   hcsb_process_config_t cfg;
@@ -358,7 +331,7 @@ static void test_vm_container_lifecycle(void) {
   api_proc_t init, ex;
   uv_loop_t loop;
   api_guest_t g;
-  ctr_t t, w;
+  api_ctr_t t, w;
 
   vm_open(&g, &loop);
   ctr_create(&g, &t, "vm-life",
@@ -368,7 +341,7 @@ static void test_vm_container_lifecycle(void) {
   RUN_UNTIL(&loop, start.done);
   CHECK_EQ(start.status, 0);
   memset(&w, 0, sizeof w);
-  CHECK_EQ(hcsb_container_wait(t.c, 0, ctr_waited, &w), 0);
+  CHECK_EQ(hcsb_container_wait(t.c, 0, api_ctr_waited, &w), 0);
 
   ctr_proc(&g, &t, &init, NULL, "io", 0, NULL, 0);
   CHECK_EQ(hcsb_process_read_start(init.p, api_proc_read, &init), 0);
@@ -410,7 +383,7 @@ static void test_vm_container_lifecycle(void) {
       0);
   RUN_UNTIL(&loop, del.done);
   CHECK_EQ(del.status, 0);
-  hcsb_container_close(t.c, ctr_closed, &t);
+  hcsb_container_close(t.c, api_ctr_closed, &t);
   RUN_UNTIL(&loop, t.closed);
   api_close(&g);
 }
@@ -422,7 +395,7 @@ static void test_vm_tty_resize(void) {
   api_proc_t init, r;
   uv_loop_t loop;
   api_guest_t g;
-  ctr_t t;
+  api_ctr_t t;
 
   vm_open(&g, &loop);
   ctr_create(&g, &t, "vm-tty", "sleep 1000");
@@ -440,7 +413,7 @@ static void test_vm_tty_resize(void) {
   api_proc_free(&r);
   hcsb_process_close(init.p, api_proc_closed, &init);
   RUN_UNTIL(&loop, init.closed);
-  hcsb_container_close(t.c, ctr_closed, &t);
+  hcsb_container_close(t.c, api_ctr_closed, &t);
   RUN_UNTIL(&loop, t.closed);
   api_close(&g);
 }
@@ -507,7 +480,7 @@ static double rate(api_guest_t *g, rate_t *r, int n, int window) {
 static void measure(api_guest_t *g, double rates[4]) {
   api_proc_t init;
   rate_t r;
-  ctr_t t;
+  api_ctr_t t;
 
   ctr_create(g, &t, "vm-rate", "sleep 1000");
   ctr_proc(g, &t, &init, NULL, "", 0, NULL, 0);
@@ -524,7 +497,7 @@ static void measure(api_guest_t *g, double rates[4]) {
   rates[3] = rate(g, &r, 1000, 64);
   hcsb_process_close(init.p, api_proc_closed, &init);
   RUN_UNTIL(g->loop, init.closed);
-  hcsb_container_close(t.c, ctr_closed, &t);
+  hcsb_container_close(t.c, api_ctr_closed, &t);
   RUN_UNTIL(g->loop, t.closed);
 }
 
@@ -555,7 +528,7 @@ static void test_vm_rates_vsock_vs_unix(void) {
 typedef struct loss_s {
   api_proc_t r;
   api_done_t stacks_done;
-  ctr_t w;
+  api_ctr_t w;
   int stacks;
   int out_ends; /* read callbacks with nread < 0 */
   ssize_t out_end;
@@ -584,7 +557,7 @@ static void loss_read(void *data, hcsb_process_t *p, int fd, const char *buf,
 
 /* Everything pending when the guest goes away: a process wait with its
  * stdout open, and a container wait. */
-static void arm(api_guest_t *g, loss_t *l, ctr_t *t) {
+static void arm(api_guest_t *g, loss_t *l, api_ctr_t *t) {
   const char *argv[] = {"/bin/sh", "-c", "echo started; sleep 1000", NULL};
 
   memset(l, 0, sizeof *l);
@@ -594,10 +567,10 @@ static void arm(api_guest_t *g, loss_t *l, ctr_t *t) {
   run_until_out(g->loop, &l->r, "started\n");
   CHECK_STR(l->r.out, "started\n");
   CHECK_EQ(hcsb_process_wait(l->r.p, 0, api_proc_waited, &l->r), 0);
-  CHECK_EQ(hcsb_container_wait(t->c, 0, ctr_waited, &l->w), 0);
+  CHECK_EQ(hcsb_container_wait(t->c, 0, api_ctr_waited, &l->w), 0);
 }
 
-static void check_lost(api_guest_t *g, loss_t *l, ctr_t *t) {
+static void check_lost(api_guest_t *g, loss_t *l, api_ctr_t *t) {
   double end = mono_ms() + 30000;
 
   while ((!g->lost || !l->r.waited || !l->w.waited) && mono_ms() < end)
@@ -626,7 +599,7 @@ static void check_lost(api_guest_t *g, loss_t *l, ctr_t *t) {
   CHECK_EQ(l->r.closed, 1);
   CHECK(l->out_ends <= 1);
   api_proc_free(&l->r);
-  hcsb_container_close(t->c, ctr_closed, t);
+  hcsb_container_close(t->c, api_ctr_closed, t);
   RUN_UNTIL(g->loop, t->closed);
   CHECK_EQ(t->closed, 1);
 }
@@ -640,7 +613,7 @@ static void test_vm_guest_crash(void) {
   uv_loop_t loop;
   api_guest_t g;
   loss_t l;
-  ctr_t t;
+  api_ctr_t t;
 
   vm_open(&g, &loop);
   arm(&g, &l, &t);
@@ -659,7 +632,7 @@ static void test_vm_kill_mid_call(void) {
   uv_loop_t loop;
   api_guest_t g;
   loss_t l;
-  ctr_t t;
+  api_ctr_t t;
 
   CHECK(pid != NULL && atoi(pid) > 1);
   vm_open(&g, &loop);

@@ -18,20 +18,8 @@
 #include "guest/act.h"
 
 int hcsb__grunc_id_ok(const char *id) {
-  size_t i, n = id != NULL ? strlen(id) : 0;
-
   /* A leading '-' would be one of runc's flags on its command line. */
-  if (n == 0 || n > 255 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0 ||
-      id[0] == '-')
-    return 0;
-  for (i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)id[i];
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-          (ch >= '0' && ch <= '9') || ch == '_' || ch == '+' || ch == '-' ||
-          ch == '.'))
-      return 0;
-  }
-  return 1;
+  return id != NULL && id[0] != '-' && hcsb__gctr_id_ok(id);
 }
 
 int hcsb__grunc_argv(const hcsb__grunc_cmd_t *c, char num[16],
@@ -176,10 +164,7 @@ int hcsb__grunc_console_listen(const char *path) {
   struct sockaddr_un sa;
   int fd, err;
 
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof sa.sun_path) return -ENAMETOOLONG;
-  memcpy(sa.sun_path, path, strlen(path) + 1);
+  if ((err = hcsb__gunix_addr(path, &sa)) < 0) return err;
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -errno;
   unlink(path);

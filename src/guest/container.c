@@ -197,7 +197,7 @@ void hcsb__gctr_teardown(hcsb__guest_t *g) {
 
 /* runc's rule (^[\w+-.]+$, not "." or ".."), plus a length bound since the
  * ID lands in paths and logs. */
-static int valid_id(const char *id) {
+int hcsb__gctr_id_ok(const char *id) {
   size_t i, n = strlen(id);
 
   if (n == 0 || n > 255 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
@@ -307,7 +307,7 @@ void hcsb__gh_create(hcsb__greq_t *r) {
   }
   /* The null ID addresses the UVM everywhere else, so a container by that
    * name could never be reached. */
-  if (!valid_id(r->cid) || strcmp(r->cid, HCSB__G_NULL_ID) == 0) {
+  if (!hcsb__gctr_id_ok(r->cid) || strcmp(r->cid, HCSB__G_NULL_ID) == 0) {
     hcsb__greply_errf(g, &r->call, HCSB_E_INVALIDARG,
                       "invalid container id: %.*s", (int)strnlen(r->cid, 300),
                       r->cid);

@@ -444,14 +444,21 @@ static void spawn(hcsb__gexec_t *e) {
 /* ------------------------------------------------------------------------ */
 /* Dialing */
 
+int hcsb__gunix_addr(const char *path, struct sockaddr_un *sa) {
+  size_t n = strlen(path);
+
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  if (n >= sizeof sa->sun_path) return -ENAMETOOLONG;
+  memcpy(sa->sun_path, path, n + 1);
+  return 0;
+}
+
 static int dial(const char *path) {
   struct sockaddr_un sa;
   int fd, err;
 
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof sa.sun_path) return -ENAMETOOLONG;
-  memcpy(sa.sun_path, path, strlen(path) + 1);
+  if ((err = hcsb__gunix_addr(path, &sa)) < 0) return err;
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -errno;
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) return fd;

@@ -420,6 +420,9 @@ void hcsb__gctr_unref(hcsb__gctr_t *c);
 int hcsb__gctr_track(hcsb__gctr_t *c, pid_t sid);
 /* Type-checks the OCI process fields we use (d->err on failure). */
 int hcsb__gctr_check_process(hcsb__gdec_t *d, json_object *proc);
+/* A container ID as runc takes it: [A-Za-z0-9_+.-]+, not "." or "..", and
+ * at most 255 bytes (it lands in paths and logs).  1 or 0. */
+int hcsb__gctr_id_ok(const char *id);
 /* The container's init was reaped: stopped, the other members killed. */
 void hcsb__gctr_init_exited(hcsb__gctr_t *c);
 /* The container's init finished (exit code final). */
@@ -451,6 +454,10 @@ unsigned hcsb__gexec_count(const hcsb__guest_t *g);
  * Returns 0 and a NULL-terminated malloc'd vector, -EINVAL, -ENOMEM. */
 int hcsb__gsplit_words(const char *s, char ***out, size_t *n);
 void hcsb__gstrv_free(char **v);
+/* Fills *sa (<sys/un.h>) with the Unix socket address `path`: 0, or
+ * -ENAMETOOLONG when it does not fit sun_path. */
+struct sockaddr_un;
+int hcsb__gunix_addr(const char *path, struct sockaddr_un *sa);
 
 /* ------------------------------------------------------------------------ */
 /* modify.c */

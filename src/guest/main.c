@@ -101,21 +101,13 @@ static int start_signal(hcsb__guest_t *g, uv_signal_t *h, int sig) {
   return uv_signal_start(h, on_signal, sig);
 }
 
-static int unix_addr(const char *path, struct sockaddr_un *sa) {
-  memset(sa, 0, sizeof *sa);
-  sa->sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof sa->sun_path) return -ENAMETOOLONG;
-  memcpy(sa->sun_path, path, strlen(path) + 1);
-  return 0;
-}
-
 /* Nothing runs yet, so blocking here is harmless. */
 static int accept_one(const char *path) {
   struct sockaddr_un sa;
   struct stat st;
   int lfd, fd, err;
 
-  if ((err = unix_addr(path, &sa)) < 0) return err;
+  if ((err = hcsb__gunix_addr(path, &sa)) < 0) return err;
   if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);
   lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (lfd < 0) return -errno;
@@ -137,7 +129,7 @@ static int dial_bridge(const char *path) {
   struct sockaddr_un sa;
   int fd, err = 0, i;
 
-  if ((err = unix_addr(path, &sa)) < 0) return err;
+  if ((err = hcsb__gunix_addr(path, &sa)) < 0) return err;
   for (i = 0; i < HCSB__G_DIAL_TRIES; i++) {
     if (i > 0) nanosleep(&pause, NULL);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

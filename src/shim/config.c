@@ -12,6 +12,7 @@
 #include <hcsbridge/messages.h>
 
 #include "shim/config.h"
+#include "shim/readfile.h"
 
 /* Directories configure chose (src/shim/Makefile.inc passes them). */
 #ifndef HCSB_SHIM_CONFIG_PATH
@@ -357,43 +358,28 @@ int hcsb__shim_config_load(hcsb__shim_config_t *cfg, char *err, size_t errlen) {
   const char *path = hcsb__shim_config_path();
   const char *env = getenv(HCSB__SHIM_CONFIG_ENV);
   int from_env = env != NULL && *env != '\0';
-  struct stat st;
   char *text;
-  size_t got = 0;
-  int fd, r;
+  size_t got;
+  int r;
 
   if (errlen > 0) err[0] = '\0';
   r = hcsb__shim_config_defaults(cfg);
   if (r < 0) return r;
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    r = -errno;
-    if (r == -ENOENT && !from_env) return 0;
+  r = hcsb__shim_read_file(path, FILE_MAX, &text, &got);
+  if (r == -ENOENT && !from_env) return 0;
+  if (r == -ENOMEM) return r;
+  if (r == -EINVAL) {
+    snprintf(err, errlen, "%s: not a regular file", path);
+    return r;
+  }
+  if (r == -EFBIG) {
+    snprintf(err, errlen, "%s: larger than %u bytes", path, FILE_MAX);
+    return r;
+  }
+  if (r < 0) {
     snprintf(err, errlen, "%s: %s", path, strerror(-r));
     return r;
   }
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    snprintf(err, errlen, "%s: not a regular file", path);
-    return -EINVAL;
-  }
-  if ((uint64_t)st.st_size > FILE_MAX) {
-    close(fd);
-    snprintf(err, errlen, "%s: larger than %u bytes", path, FILE_MAX);
-    return -EFBIG;
-  }
-  text = malloc((size_t)st.st_size + 1);
-  if (text == NULL) {
-    close(fd);
-    return -ENOMEM;
-  }
-  while (got < (size_t)st.st_size) {
-    ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += (size_t)n;
-  }
-  close(fd);
   r = set_str(&cfg->path, path);
   if (r == 0) r = hcsb__shim_config_parse(cfg, path, text, got, err, errlen);
   free(text);

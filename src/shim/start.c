@@ -35,6 +35,7 @@
 #include "shim/cmd.h"
 #include "shim/config.h"
 #include "shim/log.h"
+#include "shim/readfile.h"
 #include "shim/state.h"
 
 /* How long `serve` may take to say it is ready (valgrind included). */
@@ -82,30 +83,15 @@ static int read_annotations(const char *bundle, char *type, size_t tlen,
   char path[PATH_MAX + 16];
   json_object *root, *ann, *v;
   json_tokener *tok;
-  struct stat st;
   char *text;
-  ssize_t n;
-  int fd;
+  size_t n;
+  int r;
 
   type[0] = sbid[0] = '\0';
   snprintf(path, sizeof(path), "%s/config.json", bundle);
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? 0 : -errno;
-  if (fstat(fd, &st) < 0 || st.st_size > SPEC_MAX) {
-    close(fd);
-    return -EFBIG;
-  }
-  text = malloc((size_t)st.st_size + 1);
-  if (text == NULL) {
-    close(fd);
-    return -ENOMEM;
-  }
-  n = read(fd, text, (size_t)st.st_size);
-  close(fd);
-  if (n < 0) {
-    free(text);
-    return -EIO;
-  }
+  r = hcsb__shim_read_file(path, SPEC_MAX, &text, &n);
+  if (r == -ENOENT) return 0;
+  if (r < 0) return r;
   tok = json_tokener_new();
   if (tok == NULL) {
     free(text);
@@ -207,6 +193,23 @@ static int write_address(const char *bundle, const char *address) {
   if (r == 0 && rename(tmp, path) < 0) r = -errno;
   if (r < 0) unlink(tmp);
   return r;
+}
+
+/* containerd takes the whole of `start`'s stdout as the address.  0, or 1
+ * when it could not be written. */
+static int print_address(const char *address) {
+  fputs(address, stdout);
+  return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* The answer when a shim serves the socket already (a pod member joining
+ * its sandbox's shim, a second start of one task): its address, in the
+ * bundle and on stdout.  0, or 1 after saying why. */
+static int answer_served(const char *bundle, const char *address) {
+  int r = write_address(bundle, address);
+
+  if (r < 0) return fail("%s/address: %s", bundle, strerror(-r));
+  return print_address(address);
 }
 
 /* The runtime options containerd writes to stdin (a packed Any; nothing
@@ -381,13 +384,7 @@ int hcsb__shim_cmd_start(const hcsb__shim_args_t *a, int argc, char **argv) {
       goto out;
     }
     SHIM_INFO("start: container %s joins the shim of pod %s", a->id, group);
-    r = write_address(bundle, address);
-    if (r < 0) {
-      fail("%s/address: %s", bundle, strerror(-r));
-      goto out;
-    }
-    fputs(address, stdout);
-    rc = fflush(stdout) == 0 ? 0 : 1;
+    rc = answer_served(bundle, address);
     goto out;
   }
 
@@ -401,13 +398,7 @@ int hcsb__shim_cmd_start(const hcsb__shim_args_t *a, int argc, char **argv) {
     /* Already served (a second start of the same task, as runc's shim
      * allows): hand back the same address. */
     SHIM_INFO("start: a shim serves %s already", sock);
-    r = write_address(bundle, address);
-    if (r < 0) {
-      fail("%s/address: %s", bundle, strerror(-r));
-      goto out;
-    }
-    fputs(address, stdout);
-    rc = fflush(stdout) == 0 ? 0 : 1;
+    rc = answer_served(bundle, address);
     goto out;
   }
   if (fd < 0) {
@@ -451,8 +442,7 @@ int hcsb__shim_cmd_start(const hcsb__shim_args_t *a, int argc, char **argv) {
   }
   close(ready[0]);
   SHIM_INFO("start: shim %d serves %s", (int)pid, address);
-  fputs(address, stdout);
-  rc = fflush(stdout) == 0 ? 0 : 1;
+  rc = print_address(address);
 out:
   hcsb__shim_state_close(st);
   hcsb__shim_config_free(&cfg);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "shim/log.h"
+#include "shim/readfile.h"
 #include "shim/state.h"
 
 #define HEADER "# hcsbridge shim state 1\n"
@@ -37,22 +38,31 @@ struct hcsb__shim_state_s {
   size_t n;
 };
 
-unsigned long long hcsb__shim_proc_start_time(pid_t pid) {
-  char path[64], buf[1024], *p;
-  unsigned long long start = 0;
+/* /proc/PID/stat read into buf, and where its command name ends: the name
+ * may hold spaces and parentheses, so fields are counted from the last ')'
+ * (the state, field 3, is two characters on).  NULL when it cannot be
+ * read. */
+static const char *read_stat(pid_t pid, char *buf, size_t size) {
+  char path[64];
   ssize_t n;
-  int fd, field;
+  int fd;
 
   snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
   fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  n = read(fd, buf, sizeof(buf) - 1);
+  if (fd < 0) return NULL;
+  n = read(fd, buf, size - 1);
   close(fd);
-  if (n <= 0) return 0;
+  if (n <= 0) return NULL;
   buf[n] = '\0';
-  /* The command name may hold spaces and parentheses: fields are counted
-   * from the last ')', which ends it; the state is field 3. */
-  p = strrchr(buf, ')');
+  return strrchr(buf, ')');
+}
+
+unsigned long long hcsb__shim_proc_start_time(pid_t pid) {
+  char buf[1024];
+  const char *p = read_stat(pid, buf, sizeof(buf));
+  unsigned long long start = 0;
+  int field;
+
   if (p == NULL) return 0;
   for (field = 2; *p != '\0' && field < 22; p++)
     if (*p == ' ') field++;
@@ -63,20 +73,12 @@ unsigned long long hcsb__shim_proc_start_time(pid_t pid) {
 /* Alive and still the process recorded: start time matches and it is
  * not a zombie waiting for its parent. */
 static int proc_is(pid_t pid, unsigned long long start) {
-  char path[64], buf[1024], *p;
-  ssize_t n;
-  int fd;
+  char buf[1024];
+  const char *p;
 
   if (pid <= 0 || hcsb__shim_proc_start_time(pid) != start || start == 0)
     return 0;
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  p = strrchr(buf, ')');
+  p = read_stat(pid, buf, sizeof(buf));
   return p != NULL && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
@@ -133,30 +135,14 @@ static int load(const char *path, entry_t **out, size_t *nout) {
   entry_t *e = NULL;
   size_t n = 0;
   char *text, *line, *save = NULL;
-  struct stat st;
-  ssize_t got;
-  int fd, r = 0;
+  size_t len;
+  int r;
 
   *out = NULL;
   *nout = 0;
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? 0 : -errno;
-  if (fstat(fd, &st) < 0 || st.st_size > FILE_MAX) {
-    close(fd);
-    return -EFBIG;
-  }
-  text = malloc((size_t)st.st_size + 1);
-  if (text == NULL) {
-    close(fd);
-    return -ENOMEM;
-  }
-  got = read(fd, text, (size_t)st.st_size);
-  close(fd);
-  if (got < 0) {
-    free(text);
-    return -EIO;
-  }
-  text[got] = '\0';
+  r = hcsb__shim_read_file(path, FILE_MAX, &text, &len);
+  if (r == -ENOENT) return 0;
+  if (r < 0) return r;
   for (line = strtok_r(text, "\n", &save); line != NULL && r == 0;
        line = strtok_r(NULL, "\n", &save)) {
     entry_t one;

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "shim/log.h"
+#include "shim/readfile.h"
 #include "shim/task-int.h"
 
 struct tdefer_s {
@@ -290,36 +291,16 @@ static void first_step(hcsb__task_t *t, hcsb__tproc_t *p, void *arg) {
 
 static int read_spec(hcsb__task_t *t, const char **msg) {
   char path[4200];
-  struct stat st;
-  ssize_t n;
-  size_t got = 0;
-  int fd;
+  int r;
 
   snprintf(path, sizeof path, "%s/config.json", t->bundle);
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || fstat(fd, &st) != 0) {
-    int e = -errno;
-    if (fd >= 0) close(fd);
-    *msg = "cannot read the bundle's config.json";
-    return e;
-  }
-  if (st.st_size > (off_t)HCSB__SPEC_MAX_BYTES) {
-    close(fd);
+  r = hcsb__shim_read_file(path, HCSB__SPEC_MAX_BYTES, &t->spec, &t->speclen);
+  if (r == -EFBIG) {
     *msg = "the bundle's config.json is larger than 4 MiB";
     return -E2BIG;
   }
-  t->spec = malloc((size_t)st.st_size + 1);
-  if (t->spec == NULL) {
-    close(fd);
-    return -ENOMEM;
-  }
-  while (got < (size_t)st.st_size &&
-         (n = read(fd, t->spec + got, (size_t)st.st_size - got)) > 0)
-    got += (size_t)n;
-  close(fd);
-  t->spec[got] = '\0';
-  t->speclen = got;
-  return 0;
+  if (r < 0 && r != -ENOMEM) *msg = "cannot read the bundle's config.json";
+  return r;
 }
 
 /* root.path of the spec (for a rootfs without mounts). */

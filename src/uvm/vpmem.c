@@ -371,6 +371,40 @@ static void add_wait(hcsb__uvm_op_t *op) {
   op_finish(op, rc, NULL);
 }
 
+/* Sends one QMP step of an add (object-add, device_add), holding a
+ * reference on the op while QEMU answers.  `args` is the caller's, built
+ * already (`built` false when that ran out of memory); the op ends here
+ * when nothing could be sent. */
+static void qmp_step(hcsb__uvm_op_t *op, int step, const char *command,
+                     json_object *args, int built, hcsb__qmp_cmd_cb done) {
+  int rc = -ENOMEM;
+
+  if (built) {
+    op->step = step;
+    op->refs++;
+    rc = hcsb__qmp_mon_command(&op->u->mon, command, args,
+                               remaining(op, op->u->cfg.qmp_timeout_ms), done,
+                               op);
+    if (rc != 0) op->refs--;
+  }
+  json_object_put(args);
+  if (rc != 0) op_finish(op, rc, NULL);
+}
+
+/* A QMP step's answer, when it is a failure: the op ends with it and 1 is
+ * returned.  The monitor ends with QEMU (-EHOSTDOWN then); QEMU's refusal
+ * is of the caller's image (-EINVAL), logged as QEMU said it. */
+static int qmp_failed(hcsb__uvm_op_t *op, int status,
+                      const hcsb__qmp_msg_t *msg, const char *what) {
+  if (status == 0) return 0;
+  if (status == -ECONNRESET) status = -EHOSTDOWN;
+  if (msg != NULL && msg->kind == HCSB__QMP_ERROR)
+    hcsb__uvm_log(op->u, HCSB_LOG_ERROR, "QEMU refused %s as VPMem %s: %s",
+                  op->image, what, msg->error_desc);
+  op_finish(op, status == -EREMOTEIO ? -EINVAL : status, NULL);
+  return 1;
+}
+
 static void object_deleted(void *data, int status, const hcsb__qmp_msg_t *msg) {
   (void)msg;
   hcsb__uvm_log(data, status == 0 ? HCSB_LOG_DEBUG : HCSB_LOG_WARN,
@@ -403,17 +437,7 @@ static void device_done(void *data, int status, const hcsb__qmp_msg_t *msg) {
                             object_deleted, u);
     json_object_put(args);
   }
-  if (!step_back(op)) return;
-  if (status == -ECONNRESET)
-    status = -EHOSTDOWN; /* the monitor ends with QEMU */
-  if (status != 0) {
-    if (msg != NULL && msg->kind == HCSB__QMP_ERROR)
-      hcsb__uvm_log(u, HCSB_LOG_ERROR,
-                    "QEMU refused the VPMem device for %s: %s", op->image,
-                    msg->error_desc);
-    op_finish(op, status == -EREMOTEIO ? -EINVAL : status, NULL);
-    return;
-  }
+  if (!step_back(op) || qmp_failed(op, status, msg, "device")) return;
   op->dev = (uint32_t)u->ndevs - 1;
   hcsb__uvm_log(u, HCSB_LOG_DEBUG, "%s plugged as device %u (%.0f ms)",
                 op->image, (unsigned)op->dev, hcsb__uvm_elapsed_ms(u));
@@ -426,81 +450,48 @@ static void object_done(void *data, int status, const hcsb__qmp_msg_t *msg) {
   json_object *args;
   char id[32], mem[32], bus[16];
   uint32_t n = (uint32_t)u->ndevs;
-  int rc;
+  int built;
 
-  if (!step_back(op)) return;
-  if (status == -ECONNRESET)
-    status = -EHOSTDOWN; /* the monitor ends with QEMU */
-  if (status != 0) {
-    if (msg != NULL && msg->kind == HCSB__QMP_ERROR)
-      hcsb__uvm_log(u, HCSB_LOG_ERROR, "QEMU refused %s as VPMem memory: %s",
-                    op->image, msg->error_desc);
-    op_finish(op, status == -EREMOTEIO ? -EINVAL : status, NULL);
-    return;
-  }
+  if (!step_back(op) || qmp_failed(op, status, msg, "memory")) return;
   snprintf(id, sizeof id, "vpmem%u", (unsigned)n);
   snprintf(mem, sizeof mem, "vpmem-mem%u", (unsigned)n);
   snprintf(bus, sizeof bus, "rp%u", (unsigned)n + 1);
   args = json_object_new_object();
-  if (args == NULL ||
-      json_object_object_add(args, "driver",
-                             json_object_new_string("virtio-pmem-pci")) ||
-      json_object_object_add(args, "id", json_object_new_string(id)) ||
-      json_object_object_add(args, "memdev", json_object_new_string(mem)) ||
-      json_object_object_add(args, "bus", json_object_new_string(bus))) {
-    json_object_put(args);
-    op_finish(op, -ENOMEM, NULL);
-    return;
-  }
-  op->step = S_DEVICE;
-  op->refs++;
-  rc = hcsb__qmp_mon_command(&u->mon, "device_add", args,
-                             remaining(op, u->cfg.qmp_timeout_ms), device_done,
-                             op);
-  json_object_put(args);
-  if (rc != 0) {
-    op->refs--;
-    op_finish(op, rc, NULL);
-  }
+  built =
+      args != NULL &&
+      !json_object_object_add(args, "driver",
+                              json_object_new_string("virtio-pmem-pci")) &&
+      !json_object_object_add(args, "id", json_object_new_string(id)) &&
+      !json_object_object_add(args, "memdev", json_object_new_string(mem)) &&
+      !json_object_object_add(args, "bus", json_object_new_string(bus));
+  qmp_step(op, S_DEVICE, "device_add", args, built, device_done);
 }
 
 static void add_object(hcsb__uvm_op_t *op) {
   hcsb_uvm_t *u = op->u;
   json_object *args;
   char id[32];
-  int rc;
+  int built;
 
   snprintf(id, sizeof id, "vpmem-mem%u", (unsigned)u->ndevs);
   args = json_object_new_object();
   /* share=off keeps the guest's writes (it does not see the device as
    * read-only) away from the file; readonly maps it read-only; align 2 MiB
    * makes QEMU refuse a size the guest could not map. */
-  if (args == NULL ||
-      json_object_object_add(args, "qom-type",
-                             json_object_new_string("memory-backend-file")) ||
-      json_object_object_add(args, "id", json_object_new_string(id)) ||
-      json_object_object_add(args, "mem-path",
-                             json_object_new_string(op->image)) ||
-      json_object_object_add(args, "size",
-                             json_object_new_int64(op->st.st_size)) ||
-      json_object_object_add(args, "share", json_object_new_boolean(0)) ||
-      json_object_object_add(args, "readonly", json_object_new_boolean(1)) ||
-      json_object_object_add(args, "align",
-                             json_object_new_int64(HCSB__UVM_VPMEM_ALIGN))) {
-    json_object_put(args);
-    op_finish(op, -ENOMEM, NULL);
-    return;
-  }
-  op->step = S_OBJECT;
-  op->refs++;
-  rc = hcsb__qmp_mon_command(&u->mon, "object-add", args,
-                             remaining(op, u->cfg.qmp_timeout_ms), object_done,
-                             op);
-  json_object_put(args);
-  if (rc != 0) {
-    op->refs--;
-    op_finish(op, rc, NULL);
-  }
+  built =
+      args != NULL &&
+      !json_object_object_add(args, "qom-type",
+                              json_object_new_string("memory-backend-file")) &&
+      !json_object_object_add(args, "id", json_object_new_string(id)) &&
+      !json_object_object_add(args, "mem-path",
+                              json_object_new_string(op->image)) &&
+      !json_object_object_add(args, "size",
+                              json_object_new_int64(op->st.st_size)) &&
+      !json_object_object_add(args, "share", json_object_new_boolean(0)) &&
+      !json_object_object_add(args, "readonly", json_object_new_boolean(1)) &&
+      !json_object_object_add(args, "align",
+                              json_object_new_int64(HCSB__UVM_VPMEM_ALIGN));
+  qmp_step(op, S_OBJECT, "object-add", args, built, object_done);
 }
 
 static void run_add(hcsb__uvm_op_t *op) {

@@ -1,9 +1,11 @@
 # Shell helpers for the shim tests: a private containerd (never the
 # system's), sourced by test/shim/check.  Everything lives under $CTD_DIR:
 #   config.toml, root/, state/, containerd.sock(.ttrpc), containerd.log
-# Shim sockets still go under /run/containerd/s and FIFOs under
-# /run/containerd/fifo (containerd 1.6 fixes those paths); ctd_stop
-# removes what this instance left there.
+# Shim sockets still go under /run/containerd/s (containerd 1.6 fixes
+# that path) and the runc shim keeps /run/containerd/runc/NS; ctd_stop
+# removes what this instance left there.  ctr would leave its stdio FIFOs
+# under /run/containerd/fifo: $CTD_DIR/ctr, which ctr_ and the tests run,
+# puts them under $CTD_DIR/fifo.
 
 # ctd_start DIR: writes the config and starts containerd; sets CTD_PID,
 # CTD_ADDR, CTD_NS.  Returns non-zero when it does not come up in time.
@@ -11,7 +13,30 @@ ctd_start() {
   CTD_DIR=$1
   CTD_ADDR=$CTD_DIR/containerd.sock
   CTD_NS=${CTD_NS:-hcsbtest}
-  mkdir -p "$CTD_DIR/root" "$CTD_DIR/state" "$CTD_DIR/opt"
+  mkdir -p "$CTD_DIR/root" "$CTD_DIR/state" "$CTD_DIR/opt" "$CTD_DIR/fifo"
+  printf '#!/bin/sh\naddr=%s\nns=%s\nfifo=%s\n' "'$CTD_ADDR'" "'$CTD_NS'" \
+    "'$CTD_DIR/fifo'" >"$CTD_DIR/ctr"
+  cat >>"$CTD_DIR/ctr" <<'SH'
+# ctr bound to one private containerd, its FIFOs in its own directory.
+case $1 in
+run)
+  shift
+  exec ctr --address "$addr" --namespace "$ns" run --fifo-dir "$fifo" "$@"
+  ;;
+task)
+  case ${2:-} in
+  exec | start)
+    sub=$2
+    shift 2
+    exec ctr --address "$addr" --namespace "$ns" task "$sub" \
+      --fifo-dir "$fifo" "$@"
+    ;;
+  esac
+  ;;
+esac
+exec ctr --address "$addr" --namespace "$ns" "$@"
+SH
+  chmod +x "$CTD_DIR/ctr"
   cat >"$CTD_DIR/config.toml" <<TOML
 version = 2
 root = "$CTD_DIR/root"
@@ -44,7 +69,7 @@ TOML
   return 1
 }
 
-ctr_() { ctr --address "$CTD_ADDR" --namespace "$CTD_NS" "$@"; }
+ctr_() { "$CTD_DIR/ctr" "$@"; }
 
 # Every process whose command line names this instance's address: shims
 # and anything they started with it (matched on the unique socket path,
@@ -83,6 +108,7 @@ ctd_stop() {
   fi
   for p in $shims $(ctd_own_pids); do kill -9 "$p" 2>/dev/null; done
   for s in $socks; do rm -f "$s"; done
+  rmdir "/run/containerd/runc/$CTD_NS" 2>/dev/null # only when empty
   # Mounts left under our root (a killed shim's rootfs): innermost first.
   grep -F " $CTD_DIR/" /proc/self/mounts | cut -d' ' -f2 | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null; done
