@@ -25,6 +25,13 @@ typedef struct cur_s {
 
 #define MAX_DEPTH HCSB__JSON_MAX_DEPTH
 
+/* Inline even where the compiler would not: the hot loop's helpers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define JSCAN_HOT static inline __attribute__((always_inline))
+#else
+#define JSCAN_HOT static inline
+#endif
+
 static inline int peek(cur_t *c) {
   /* Go writes no whitespace between tokens: that case first.  The text
    * ends in a NUL (hcsb__props_decode), so the byte at the end can be read
@@ -36,8 +43,9 @@ static inline int peek(cur_t *c) {
   return c->p < c->end ? (unsigned char)*c->p : -1;
 }
 
-/* The raw span between the quotes of a (valid) string at the cursor. */
-static inline int str_span(cur_t *c, const char **s, size_t *n) {
+/* The raw span between the quotes of a (valid) string at the cursor
+ * (inline always where possible: every key goes through it). */
+JSCAN_HOT int str_span(cur_t *c, const char **s, size_t *n) {
   const unsigned char *u, *end = (const unsigned char *)c->end;
   const char *q;
   size_t run;
@@ -130,7 +138,9 @@ static inline int key_is(const char *k, size_t kn, const char *name) {
          (memcmp(k, name, kn) == 0 || strncasecmp(k, name, kn) == 0);
 }
 
-static inline int read_u64(cur_t *c, uint64_t *out) {
+/* Always inline where the compiler allows: a call's cost is most of a
+ * short number's, and there are few callers. */
+JSCAN_HOT int read_u64(cur_t *c, uint64_t *out) {
   uint64_t v = 0;
   const char *p, *start, *end = c->end, *lim;
   unsigned d;
