@@ -513,7 +513,9 @@ int hcsb__split_command_line(const char *line, char ***argv_out, size_t *argc);
 void hcsb__free_argv(char **argv, size_t argc);
 
 /* props.c: decodes a Properties text into `props` using `c`'s buffers.
- * Returns 0 or -EPROTO / -ENOMEM. */
+ * text[len] must be a NUL (every string the bridge decodes is), which the
+ * scanner reads instead of checking the end before each token.  Returns 0
+ * or -EPROTO / -ENOMEM. */
 int hcsb__props_decode(hcsb_container_t *c, const char *text, size_t len,
                        hcsb_properties_t *props);
 /* props.c: lets go of the container's request template. */

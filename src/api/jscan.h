@@ -25,17 +25,27 @@ typedef struct cur_s {
 
 #define MAX_DEPTH HCSB__JSON_MAX_DEPTH
 
+/* Inline even where the compiler would not: the hot loop's helpers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define JSCAN_HOT static inline __attribute__((always_inline))
+#else
+#define JSCAN_HOT static inline
+#endif
+
 static inline int peek(cur_t *c) {
-  /* Go writes no whitespace between tokens: that case first. */
-  if (c->p < c->end && (unsigned char)*c->p > ' ') return (unsigned char)*c->p;
+  /* Go writes no whitespace between tokens: that case first.  The text
+   * ends in a NUL (hcsb__props_decode), so the byte at the end can be read
+   * and is no token. */
+  if ((unsigned char)*c->p > ' ') return (unsigned char)*c->p;
   while (c->p < c->end &&
          (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
     c->p++;
   return c->p < c->end ? (unsigned char)*c->p : -1;
 }
 
-/* The raw span between the quotes of a (valid) string at the cursor. */
-static inline int str_span(cur_t *c, const char **s, size_t *n) {
+/* The raw span between the quotes of a (valid) string at the cursor
+ * (inline always where possible: every key goes through it). */
+JSCAN_HOT int str_span(cur_t *c, const char **s, size_t *n) {
   const unsigned char *u, *end = (const unsigned char *)c->end;
   const char *q;
   size_t run;
@@ -128,28 +138,37 @@ static inline int key_is(const char *k, size_t kn, const char *name) {
          (memcmp(k, name, kn) == 0 || strncasecmp(k, name, kn) == 0);
 }
 
-static inline int read_u64(cur_t *c, uint64_t *out) {
+/* Always inline where the compiler allows: a call's cost is most of a
+ * short number's, and there are few callers. */
+JSCAN_HOT int read_u64(cur_t *c, uint64_t *out) {
   uint64_t v = 0;
-  const char *start;
+  const char *p, *start, *end = c->end, *lim;
+  unsigned d;
   int ch = peek(c);
 
   if (ch == 'n' && is_null(c)) return 0;
   if (ch < 0) return -EPROTO;
-  start = c->p;
+  start = p = c->p;
   /* JSON has no leading zeros. */
-  if (*c->p == '0' && c->end - c->p > 1 && c->p[1] >= '0' && c->p[1] <= '9')
-    return -EPROTO;
-  while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-    unsigned d = (unsigned)(*c->p - '0');
+  if (*p == '0' && end - p > 1 && p[1] >= '0' && p[1] <= '9') return -EPROTO;
+  /* Nineteen digits cannot overflow; only a twentieth needs checking, and
+   * a twenty-first always does.  A local cursor stays in a register. */
+  lim = end - p > 19 ? p + 19 : end;
+  while (p < lim && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+    v = v * 10 + d;
+    p++;
+  }
+  if (p < end && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
     if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
       return -EPROTO;
     v = v * 10 + d;
-    c->p++;
+    p++;
+    if (p < end && *p >= '0' && *p <= '9') return -EPROTO;
   }
   /* Negative, fractional or exponent forms do not fit a uint64. */
-  if (c->p == start ||
-      (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E')))
+  if (p == start || (p < end && (*p == '.' || *p == 'e' || *p == 'E')))
     return -EPROTO;
+  c->p = p;
   *out = v;
   return 0;
 }

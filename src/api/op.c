@@ -101,7 +101,8 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
     *err = -ENOMEM;
     return NULL;
   }
-  memset(op, 0, sizeof(*op));
+  /* The call (first, see above) is cleared by hcsb__call_embed. */
+  memset((char *)op + sizeof(op->call), 0, sizeof(*op) - sizeof(op->call));
   hcsb__call_embed(&op->call);
   op->cls = cls;
   op->owner = owner;

@@ -86,7 +86,8 @@ int hcsb__props_decode(hcsb_container_t *ct, const char *text, size_t len,
   memset(props, 0, sizeof(*props));
   props->json = text != NULL ? text : "";
   props->json_len = len;
-  if (len == 0) return 0; /* nothing was asked for */
+  if (len == 0) return 0;                /* nothing was asked for */
+  if (text[len] != '\0') return -EPROTO; /* the scanner needs its NUL */
   ct->strings.len = 0;
   if (hcsb__buf_reserve(&ct->strings, len + 1) != 0) return -ENOMEM;
   if (open_(&c, '{') != 0) return -EPROTO; /* null too */

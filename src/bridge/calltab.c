@@ -63,7 +63,7 @@ static int rehash(hcsb__calltab_t *t, size_t cap) {
   return 0;
 }
 
-int hcsb__calltab_reserve(hcsb__calltab_t *t, size_t n) {
+int hcsb__calltab_grow(hcsb__calltab_t *t, size_t n) {
   if (t->cap != 0 && fits(t->cap, n)) return 0;
   size_t cap = t->cap ? t->cap : MIN_CAP;
   while (!fits(cap, n)) {
@@ -103,13 +103,17 @@ static void *value_of(uint64_t w) {
   return is_bare(w) ? HCSB__CALLTAB_BARE : item_of(w);
 }
 
-void *hcsb__calltab_get(const hcsb__calltab_t *t, uint64_t key) {
+void *hcsb__calltab_get(hcsb__calltab_t *t, uint64_t key) {
   size_t i = find(t, key);
-  return i == SIZE_MAX ? NULL : value_of(t->slots[i]);
+  if (i == SIZE_MAX) return NULL;
+  t->last = i;
+  return value_of(t->slots[i]);
 }
 
 void *hcsb__calltab_del(hcsb__calltab_t *t, uint64_t key) {
-  size_t i = find(t, key);
+  size_t i = t->last;
+  if (i >= t->cap || t->slots[i] == 0 || key_of(t, t->slots[i]) != key)
+    i = find(t, key);
   if (i == SIZE_MAX) return NULL;
   void *val = value_of(t->slots[i]);
   size_t mask = t->cap - 1;

@@ -25,10 +25,13 @@ typedef struct hcsb__calltab_s {
   size_t count;
   unsigned shift; /* 64 - log2(cap) */
   size_t key_off; /* where an item keeps its uint64_t key */
+  /* The slot the last get found: a response is looked up, then removed,
+   * and the removal need not probe again.  Only a hint (checked). */
+  size_t last;
 } hcsb__calltab_t;
 
 #define HCSB__CALLTAB_INIT(key_off) \
-  { NULL, 0, 0, 64, (key_off) }
+  { NULL, 0, 0, 64, (key_off), 0 }
 
 /* The largest bare key. */
 #define HCSB__CALLTAB_BARE_MAX (UINT64_MAX >> 1)
@@ -37,8 +40,13 @@ typedef struct hcsb__calltab_s {
 extern char hcsb__calltab_bare_marker;
 #define HCSB__CALLTAB_BARE ((void *)&hcsb__calltab_bare_marker)
 
-/* Makes sure `n` entries fit without growing.  0 or -ENOMEM (unchanged). */
-int hcsb__calltab_reserve(hcsb__calltab_t *t, size_t n);
+/* Makes sure `n` entries fit without growing.  0 or -ENOMEM (unchanged).
+ * Inline: there is room nearly always (hcsb__calltab_grow does the rest). */
+int hcsb__calltab_grow(hcsb__calltab_t *t, size_t n);
+static inline int hcsb__calltab_reserve(hcsb__calltab_t *t, size_t n) {
+  /* At most 4/5 full (calltab.c). */
+  return t->cap != 0 && n <= t->cap - t->cap / 5 ? 0 : hcsb__calltab_grow(t, n);
+}
 /* Inserts `item` (at least 2-byte aligned; its key must be absent and must
  * not change while it is in the table).  Never fails when room was
  * reserved; otherwise 0 or -ENOMEM. */
@@ -47,7 +55,7 @@ int hcsb__calltab_put(hcsb__calltab_t *t, void *item);
  * -ERANGE or -ENOMEM. */
 int hcsb__calltab_put_bare(hcsb__calltab_t *t, uint64_t key);
 /* The item stored under `key`, HCSB__CALLTAB_BARE, or NULL. */
-void *hcsb__calltab_get(const hcsb__calltab_t *t, uint64_t key);
+void *hcsb__calltab_get(hcsb__calltab_t *t, uint64_t key);
 /* Removes `key`; returns what get would have. */
 void *hcsb__calltab_del(hcsb__calltab_t *t, uint64_t key);
 /* The item in slot `i` (< cap), or NULL for an empty slot or a bare key. */

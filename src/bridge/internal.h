@@ -197,8 +197,13 @@ size_t hcsb__pooled_call_size(void);
 
 /* reap.c: undoing a Create/ExecuteProcess that succeeds late */
 typedef struct hcsb__watch_s hcsb__watch_t;
-/* Whether calls of this request or response type are watched. */
-int hcsb__reap_watched(uint32_t msg_type);
+/* Whether calls of this request or response type are watched (inline: it
+ * is asked several times per call). */
+static inline int hcsb__reap_watched(uint32_t msg_type) {
+  uint32_t req = (msg_type & ~HCSB_MSG_TYPE_MASK) | HCSB_MSG_TYPE_REQUEST;
+  return req == HCSB_MSG_CREATE || req == HCSB_MSG_EXECUTE_PROCESS ||
+         req == HCSB_MSG_MODIFY_SETTINGS;
+}
 hcsb__watch_t *hcsb__reap_watch_new(const hcsb_request_t *req);
 void hcsb__reap_watch_start(hcsb_bridge_t *b, hcsb__watch_t *w, hcsb_call_t *c);
 /* `c` (watched) completed: nothing to undo. */
@@ -224,7 +229,10 @@ hcsb__buf_t *hcsb__writer_buf(hcsb_bridge_t *b);
 /* log.c */
 /* Text for any status the bridge deals in: ours, errno values, UV_EOF. */
 const char *hcsb__errstr(int status);
-int hcsb__log_on(const hcsb_bridge_t *b, hcsb_log_level_t level);
+/* Inline: asked on every frame and call, and almost always no. */
+static inline int hcsb__log_on(const hcsb_bridge_t *b, hcsb_log_level_t level) {
+  return b->log_cb != NULL && level <= b->log_level;
+}
 void hcsb__log(const hcsb_bridge_t *b, hcsb_log_level_t level,
                const char *activity_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

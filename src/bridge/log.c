@@ -15,10 +15,6 @@ const char *hcsb__errstr(int status) {
   return strcmp(s, "unknown error") != 0 ? s : uv_strerror(status);
 }
 
-int hcsb__log_on(const hcsb_bridge_t *b, hcsb_log_level_t level) {
-  return b->log_cb != NULL && level <= b->log_level;
-}
-
 void hcsb__log(const hcsb_bridge_t *b, hcsb_log_level_t level,
                const char *activity_id, const char *fmt, ...) {
   if (!hcsb__log_on(b, level)) return;

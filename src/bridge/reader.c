@@ -90,7 +90,8 @@ static void on_notification(hcsb_bridge_t *b, const hcsb__frame_t *f) {
 }
 
 static void on_frame(hcsb_bridge_t *b, const hcsb__frame_t *f) {
-  hcsb__log_frame(b, "recv", f->hdr.type, f->hdr.id, f->body, f->body_len);
+  if (hcsb__log_on(b, HCSB_LOG_TRACE))
+    hcsb__log_frame(b, "recv", f->hdr.type, f->hdr.id, f->body, f->body_len);
   if ((f->hdr.type & HCSB_MSG_TYPE_MASK) == HCSB_MSG_TYPE_RESPONSE) {
     on_response(b, f);
   } else if (f->hdr.type == HCSB_MSG_NOTIFY_CONTAINER) {

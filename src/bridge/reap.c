@@ -64,12 +64,6 @@ _Static_assert(offsetof(reap_t, call) == 0, "reap_step finds r at its call");
 /* The steps that undo an ExecuteProcess. */
 enum { X_SIGNAL = 0, X_KILLER, X_KILLER_WAIT, X_WAIT, X_DONE };
 
-int hcsb__reap_watched(uint32_t msg_type) {
-  uint32_t req = (msg_type & ~HCSB_MSG_TYPE_MASK) | HCSB_MSG_TYPE_REQUEST;
-  return req == HCSB_MSG_CREATE || req == HCSB_MSG_EXECUTE_PROCESS ||
-         req == HCSB_MSG_MODIFY_SETTINGS;
-}
-
 hcsb__watch_t *hcsb__reap_watch_new(const hcsb_request_t *req) {
   const char *cid = req->container_id;
   size_t n = cid != NULL ? strlen(cid) : 0;

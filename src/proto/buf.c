@@ -4,7 +4,7 @@
 
 #include "proto/proto.h"
 
-int hcsb__buf_reserve(hcsb__buf_t *b, size_t extra) {
+int hcsb__buf_grow(hcsb__buf_t *b, size_t extra) {
   size_t need, cap;
   char *p;
 

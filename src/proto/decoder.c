@@ -98,6 +98,26 @@ hcsb__dec_event_t hcsb__decoder_feed(hcsb__decoder_t *d, const uint8_t *data,
    * now, so a large buffer can go. */
   if (d->state == ST_HDR && d->buf_cap > DEC_KEEP_BUF) hcsb__decoder_free(d);
 
+  /* The common case first: the chunk starts with a whole header, and most
+   * often with the whole frame. */
+  if (d->state == ST_HDR && d->hdr_have == 0 && len >= HCSB__HDR_SIZE) {
+    hcsb__hdr_decode(data, &d->hdr);
+    off = HCSB__HDR_SIZE;
+    if (d->hdr.size > HCSB__HDR_SIZE && d->hdr.size <= d->max_frame &&
+        len >= d->hdr.size) {
+      frame->hdr = d->hdr;
+      frame->body = data + off;
+      frame->body_len = d->hdr.size - HCSB__HDR_SIZE;
+      *consumed = d->hdr.size;
+      return HCSB__DEC_FRAME;
+    }
+    ev = on_header(d, frame);
+    if (ev != HCSB__DEC_NEED_MORE) {
+      *consumed = off;
+      return ev;
+    }
+  }
+
   while (off < len) {
     switch (d->state) {
       case ST_HDR:

@@ -130,7 +130,7 @@ static int key_read_for(int k, uint32_t type) {
 }
 
 /* memcmp(a, b, n) == 0 for 4 <= n <= 16, in two loads a side. */
-static int same_bytes(const char *a, const char *b, size_t n) {
+static inline int same_bytes(const char *a, const char *b, size_t n) {
   uint64_t x, y, x2, y2;
   uint32_t s, t, s2, t2;
 
@@ -210,30 +210,54 @@ static int classify(const char *name, size_t n, uint32_t type) {
  * -3 when it is not one of them (then the key is scanned and classified). */
 static int exact_key(const char *p, const char *end, uint32_t type,
                      size_t *len) {
+  /* Candidates by first byte: one switch instead of a scan of all. */
   static const struct {
-    char first;
     unsigned char len;
     signed char k;
     const char *text; /* with the quote */
   } cands[] = {
-      {'R', 6, K_RESULT, "Result\""},
-      {'A', 10, K_ACTIVITY, "ActivityId\""},
-      {'P', 10, K_PROPS, "Properties\""},
-      {'E', 12, K_MESSAGE, "ErrorMessage\""},
-      {'E', 12, K_RECORDS, "ErrorRecords\""},
-      {'E', 8, K_EXIT, "ExitCode\""},
-      {'P', 9, K_PID, "ProcessId\""},
-      {'V', 7, K_VERSION, "Version\""},
-      {'C', 12, K_CAPS, "Capabilities\""},
-      {'G', 11, K_STACKS, "GuestStacks\""},
+      {6, K_RESULT, "Result\""},         /* 0: R */
+      {10, K_ACTIVITY, "ActivityId\""},  /* 1: A */
+      {10, K_PROPS, "Properties\""},     /* 2: P */
+      {9, K_PID, "ProcessId\""},         /* 3: P */
+      {12, K_MESSAGE, "ErrorMessage\""}, /* 4: E */
+      {12, K_RECORDS, "ErrorRecords\""}, /* 5: E */
+      {8, K_EXIT, "ExitCode\""},         /* 6: E */
+      {7, K_VERSION, "Version\""},       /* 7: V */
+      {12, K_CAPS, "Capabilities\""},    /* 8: C */
+      {11, K_STACKS, "GuestStacks\""},   /* 9: G */
   };
-  size_t i;
+  size_t i, last, n;
 
   if (p == end) return -3;
-  for (i = 0; i < sizeof cands / sizeof cands[0]; i++) {
-    size_t n = cands[i].len;
-    if (*p != cands[i].first || (size_t)(end - p) < n + 1 ||
-        !same_bytes(p, cands[i].text, n + 1))
+  switch (*p) {
+    case 'R':
+      i = last = 0;
+      break;
+    case 'A':
+      i = last = 1;
+      break;
+    case 'P':
+      i = 2, last = 3;
+      break;
+    case 'E':
+      i = 4, last = 6;
+      break;
+    case 'V':
+      i = last = 7;
+      break;
+    case 'C':
+      i = last = 8;
+      break;
+    case 'G':
+      i = last = 9;
+      break;
+    default:
+      return -3;
+  }
+  for (; i <= last; i++) {
+    n = cands[i].len;
+    if ((size_t)(end - p) < n + 1 || !same_bytes(p, cands[i].text, n + 1))
       continue;
     *len = n;
     return key_read_for(cands[i].k, type) ? cands[i].k : -1;
@@ -244,11 +268,32 @@ static int exact_key(const char *p, const char *end, uint32_t type,
 /* What a one-letter escape stands for (0: not one of ours). */
 static char unescaped(unsigned char c) {
   /* clang-format off */
-  static const char table[128] = {
+  static const char table[256] = {
       ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
       ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'};
   /* clang-format on */
-  return c < 128 ? table[c] : 0;
+  return table[c];
+}
+
+/* A GUID's length of plain bytes and then the closing quote at `u`: the
+ * shape of every ActivityId, checked in five words and copied whole. */
+static int plain36(const unsigned char *u, const unsigned char *e) {
+  uint64_t w[5];
+
+  if (e - u < 37 || u[36] != '"') return 0;
+#if HCSB__PLAIN_SSE2
+  /* Three overlapping 16-byte blocks: 0-15, 16-31, 20-35. */
+  return (hcsb__special16(_mm_loadu_si128((const __m128i *)(const void *)u)) |
+          hcsb__special16(
+              _mm_loadu_si128((const __m128i *)(const void *)(u + 16))) |
+          hcsb__special16(
+              _mm_loadu_si128((const __m128i *)(const void *)(u + 20)))) == 0;
+#endif
+  memcpy(w, u, 32);
+  memcpy(&w[4], u + 28, 8);
+  return (hcsb__word_special(w[0]) | hcsb__word_special(w[1]) |
+          hcsb__word_special(w[2]) | hcsb__word_special(w[3]) |
+          hcsb__word_special(w[4])) == 0;
 }
 
 /* Reads the string whose text starts at `p` (past its opening quote) into
@@ -263,12 +308,41 @@ static const char *store_string(hcsb__decode_ctx_t *ctx, size_t *used,
   char *dst = ctx->flat_strs + *used, *q = dst;
   char *lim = ctx->flat_strs + sizeof(ctx->flat_strs) - 1; /* the NUL's */
   uint64_t w, m;
-  size_t run;
   char c;
 
+  if (lim - q >= 36 && plain36(u, e)) {
+    memcpy(q, u, 36);
+    u += 36;
+    q += 36;
+    goto done;
+  }
   for (;;) {
+#if HCSB__PLAIN_SSE2
+    /* The same sixteen bytes at a time. */
+    if (e - u >= 16 && lim - q >= 16) {
+      __m128i x = _mm_loadu_si128((const __m128i *)(const void *)u);
+      unsigned m16 = hcsb__special16(x);
+      size_t run;
+      _mm_storeu_si128((__m128i *)(void *)q, x);
+      if (m16 == 0) {
+        u += 16;
+        q += 16;
+        continue;
+      }
+      run = (size_t)__builtin_ctz(m16);
+      u += run;
+      q += run;
+      if (*u == '"') break;
+      if (*u != '\\' || e - u < 2 || (c = unescaped(u[1])) == 0)
+        return NULL; /* control, non-ASCII, \u */
+      *q++ = c;
+      u += 2;
+      continue;
+    }
+#endif
     /* Eight bytes at a time while both sides have room: the whole word is
-     * stored, and only its plain prefix counts. */
+     * stored, and only its plain prefix counts; the special byte it stops
+     * at (inside the word, so within both ends) is handled right here. */
     if (e - u >= 8 && lim - q >= 8) {
       memcpy(&w, u, 8);
       memcpy(q, &w, 8);
@@ -278,9 +352,19 @@ static const char *store_string(hcsb__decode_ctx_t *ctx, size_t *used,
         q += 8;
         continue;
       }
-      run = hcsb__plain_prefix(m);
-      u += run;
-      q += run;
+      if (HCSB__PLAIN_LE) {
+        size_t run = hcsb__plain_prefix(m);
+        u += run;
+        q += run;
+        if (*u == '"') break;
+        /* The word had room for the backslash; `e` is checked for its
+         * letter. */
+        if (*u != '\\' || e - u < 2 || (c = unescaped(u[1])) == 0)
+          return NULL; /* control, non-ASCII, \u */
+        *q++ = c;
+        u += 2;
+        continue;
+      }
     }
     if (u == e || q == lim) return NULL;
     if (*u == '\\') {
@@ -295,6 +379,7 @@ static const char *store_string(hcsb__decode_ctx_t *ctx, size_t *used,
       return NULL; /* control, non-ASCII */
     }
   }
+done:
   *q = '\0';
   *out = dst;
   *n = (size_t)(q - dst);

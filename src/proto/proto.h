@@ -28,8 +28,12 @@ typedef struct hcsb__buf_s {
 #define HCSB__BUF_INIT \
   { NULL, 0, 0 }
 
-/* Makes room for `extra` more bytes.  0 or -ENOMEM (buffer unchanged). */
-int hcsb__buf_reserve(hcsb__buf_t *b, size_t extra);
+/* Makes room for `extra` more bytes.  0 or -ENOMEM (buffer unchanged).
+ * Inline: most calls find room already (hcsb__buf_grow does the rest). */
+int hcsb__buf_grow(hcsb__buf_t *b, size_t extra);
+static inline int hcsb__buf_reserve(hcsb__buf_t *b, size_t extra) {
+  return extra <= b->cap - b->len ? 0 : hcsb__buf_grow(b, extra);
+}
 int hcsb__buf_append(hcsb__buf_t *b, const void *p, size_t n);
 void hcsb__buf_free(hcsb__buf_t *b);
 

@@ -24,9 +24,10 @@ int hcsb__decode_ctx_init(hcsb__decode_ctx_t *ctx) {
 }
 
 void hcsb__decode_release(hcsb__decode_ctx_t *ctx) {
-  json_object_put(ctx->root);
+  /* Flat responses (most) build no tree: nothing to call json-c for. */
+  if (ctx->root != NULL) json_object_put(ctx->root);
   ctx->root = NULL;
-  json_object_put(ctx->inner);
+  if (ctx->inner != NULL) json_object_put(ctx->inner);
   ctx->inner = NULL;
   ctx->nrecs_omitted = 0;
 }
