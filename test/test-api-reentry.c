@@ -139,12 +139,7 @@ static hcsb_process_t *exec_in(reent_t *x, const char *script,
   hcsb_process_t *p = NULL;
   int done = 0;
 
-  memset(&pc, 0, sizeof(pc));
-  pc.command_args = argv;
-  pc.ncommand_args = 3;
-  pc.emulate_console = tty;
-  pc.create_stdin_pipe = strchr(pipes, 'i') != NULL;
-  pc.create_stdout_pipe = strchr(pipes, 'o') != NULL;
+  api_proc_config(&pc, argv, pipes, tty);
   CHECK_EQ(hcsb_container_create_process(x->c, NULL, &pc, cb ? cb : pcreated,
                                          cb ? data : &done, &p),
            0);

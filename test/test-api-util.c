@@ -244,19 +244,26 @@ void api_ctr_closed(void *data) {
   ((api_ctr_t *)data)->closed++;
 }
 
+void api_proc_config(hcsb_process_config_t *cfg, const char *const *argv,
+                     const char *pipes, int tty) {
+  size_t n = 0;
+
+  memset(cfg, 0, sizeof(*cfg));
+  while (argv != NULL && argv[n] != NULL) n++;
+  cfg->command_args = argv;
+  cfg->ncommand_args = n;
+  cfg->emulate_console = tty;
+  cfg->create_stdin_pipe = strchr(pipes, 'i') != NULL;
+  cfg->create_stdout_pipe = strchr(pipes, 'o') != NULL;
+  cfg->create_stderr_pipe = strchr(pipes, 'e') != NULL;
+}
+
 void api_uvm_start(api_guest_t *g, api_proc_t *r, const char *const *argv,
                    const char *pipes) {
   hcsb_process_config_t cfg;
-  size_t n = 0;
 
   memset(r, 0, sizeof(*r));
-  while (argv[n] != NULL) n++;
-  memset(&cfg, 0, sizeof(cfg));
-  cfg.command_args = argv;
-  cfg.ncommand_args = n;
-  cfg.create_stdin_pipe = strchr(pipes, 'i') != NULL;
-  cfg.create_stdout_pipe = strchr(pipes, 'o') != NULL;
-  cfg.create_stderr_pipe = strchr(pipes, 'e') != NULL;
+  api_proc_config(&cfg, argv, pipes, 0);
   CHECK_EQ(
       hcsb_conn_create_process(g->conn, NULL, &cfg, api_proc_created, r, &r->p),
       0);
@@ -296,17 +303,9 @@ void api_done(void *data, int status, const hcsb_guest_error_t *gerr) {
 void api_ctr_start(api_guest_t *g, hcsb_container_t *c, api_proc_t *r,
                    const char *const *argv, const char *pipes, int tty) {
   hcsb_process_config_t cfg;
-  size_t n = 0;
 
   memset(r, 0, sizeof(*r));
-  memset(&cfg, 0, sizeof(cfg));
-  while (argv != NULL && argv[n] != NULL) n++;
-  cfg.command_args = argv;
-  cfg.ncommand_args = n;
-  cfg.emulate_console = tty;
-  cfg.create_stdin_pipe = strchr(pipes, 'i') != NULL;
-  cfg.create_stdout_pipe = strchr(pipes, 'o') != NULL;
-  cfg.create_stderr_pipe = strchr(pipes, 'e') != NULL;
+  api_proc_config(&cfg, argv, pipes, tty);
   CHECK_EQ(
       hcsb_container_create_process(c, NULL, &cfg, api_proc_created, r, &r->p),
       0);

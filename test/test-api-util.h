@@ -69,6 +69,11 @@ void api_proc_waited(void *data, hcsb_process_t *p, int status,
                      uint32_t exit_code);
 void api_proc_closed(void *data);
 
+/* Fills `cfg` (zeroed first) for argv (NULL-terminated, or NULL for a
+ * container's init) with the pipes in `pipes` ("i", "o", "e" letters) and
+ * a pty when `tty`.  argv must outlive the create call. */
+void api_proc_config(hcsb_process_config_t *cfg, const char *const *argv,
+                     const char *pipes, int tty);
 /* Creates a UVM process running argv (NULL-terminated) with the pipes in
  * `pipes` ("i", "o", "e" letters), waits for its create callback. */
 void api_uvm_start(api_guest_t *g, api_proc_t *r, const char *const *argv,

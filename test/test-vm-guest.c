@@ -367,22 +367,14 @@ static void ctr_proc(api_guest_t *g, api_ctr_t *t, api_proc_t *r,
                      const char *const *argv, const char *pipes, int tty,
                      const char *const *envv, size_t nenv, const char *cwd) {
   hcsb_process_config_t cfg;
-  size_t n = 0;
 
   memset(r, 0, sizeof *r);
-  memset(&cfg, 0, sizeof cfg);
-  while (argv != NULL && argv[n] != NULL) n++;
-  cfg.command_args = argv;
-  cfg.ncommand_args = n;
+  api_proc_config(&cfg, argv, pipes, tty);
   cfg.environment = envv;
   cfg.nenvironment = nenv;
   cfg.working_directory = cwd;
-  cfg.emulate_console = tty;
   cfg.console_height = tty ? 40 : 0;
   cfg.console_width = tty ? 132 : 0;
-  cfg.create_stdin_pipe = strchr(pipes, 'i') != NULL;
-  cfg.create_stdout_pipe = strchr(pipes, 'o') != NULL;
-  cfg.create_stderr_pipe = strchr(pipes, 'e') != NULL;
   CHECK_EQ(hcsb_container_create_process(t->c, NULL, &cfg, api_proc_created, r,
                                          &r->p),
            0);
