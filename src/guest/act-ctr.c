@@ -110,6 +110,21 @@ hcsb__garun_t *hcsb__garun_new(hcsb__guest_t *g, const hcsb__gcall_t *call,
   return op;
 }
 
+/* An op on an existing container holds a reference to it from here to
+ * ctr_op_end, so the container outlives the runc command. */
+static hcsb__garun_t *ctr_op_new(hcsb__guest_t *g, const hcsb__gcall_t *call,
+                                 hcsb__gctr_t *c) {
+  hcsb__garun_t *op = hcsb__garun_new(g, call, c);
+
+  if (op != NULL) c->refs++;
+  return op;
+}
+
+static void ctr_op_end(hcsb__garun_t *op) {
+  hcsb__gctr_unref(op->c);
+  hcsb__garun_free(op);
+}
+
 /* A console socket for runc, named short (sun_path is 108 bytes). */
 int hcsb__garun_console(hcsb__garun_t *op) {
   int n = snprintf(op->console_path, sizeof op->console_path,
@@ -200,9 +215,7 @@ static void on_started(void *data, int status, const char *out, uint64_t seq) {
   hcsb__glog(g, 1, "container %s started, init %d", c->id, (int)x->init_pid);
   reply_pid(g, &op->call, x->init_pid);
 out:
-  hcsb__gctr_unref(c);
-  op->c = NULL;
-  hcsb__garun_free(op);
+  ctr_op_end(op);
 }
 
 static void start_init(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
@@ -220,12 +233,11 @@ static void start_init(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
                       c->id);
     return;
   }
-  op = hcsb__garun_new(g, e->call, c);
+  op = ctr_op_new(g, e->call, c);
   if (op == NULL) {
     hcsb__greply_err(g, e->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return;
   }
-  c->refs++;
   /* The dialed sockets join the pipes or pty runc create was given. */
   op->relay = x->init_relay;
   x->init_relay = NULL;
@@ -239,9 +251,7 @@ static void start_init(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
   if (r < 0) {
     hcsb__greply_errf(g, &op->call, HCSB_E_FAIL, "runc start failed: %s",
                       hcsb__ga_errstr(-r, eb));
-    hcsb__gctr_unref(c);
-    op->c = NULL;
-    hcsb__garun_free(op);
+    ctr_op_end(op);
     return;
   }
   x->busy = 1;
@@ -297,9 +307,7 @@ static void on_execed(void *data, int status, const char *out, uint64_t seq) {
   hcsb__glog(g, 1, "exec %d in container %s (%s)", (int)pid, c->id, op->argv0);
   reply_pid(g, &op->call, pid);
 out:
-  hcsb__gctr_unref(c);
-  op->c = NULL;
-  hcsb__garun_free(op);
+  ctr_op_end(op);
 }
 
 static void exec_proc(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
@@ -311,12 +319,11 @@ static void exec_proc(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
   const char *json;
   hcsb__garun_t *op;
 
-  op = hcsb__garun_new(g, e->call, c);
+  op = ctr_op_new(g, e->call, c);
   if (op == NULL) {
     hcsb__greply_err(g, e->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return;
   }
-  c->refs++;
   memcpy(op->socks, e->socks, sizeof op->socks);
   e->socks[0] = e->socks[1] = e->socks[2] = -1;
   op->tty = e->tty;
@@ -376,9 +383,7 @@ static void exec_proc(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
   }
   return;
 fail:
-  hcsb__gctr_unref(c);
-  op->c = NULL;
-  hcsb__garun_free(op);
+  ctr_op_end(op);
 }
 
 void hcsb__ga_exec(hcsb__guest_t *g, hcsb__gctr_t *c, hcsb__gaexec_t *e) {
@@ -418,9 +423,7 @@ static void on_killed(void *data, int status, const char *out, uint64_t seq) {
                       "unknown runc error after kill %s: %s", st, why);
   }
 out:
-  hcsb__gctr_unref(c);
-  op->c = NULL;
-  hcsb__garun_free(op);
+  ctr_op_end(op);
 }
 
 void hcsb__ga_kill(hcsb__guest_t *g, const hcsb__gcall_t *call, hcsb__gctr_t *c,
@@ -428,13 +431,12 @@ void hcsb__ga_kill(hcsb__guest_t *g, const hcsb__gcall_t *call, hcsb__gctr_t *c,
   hcsb__grunc_cmd_t cmd;
   int fds[3] = {-2, -1, -1}, r;
   char eb[128];
-  hcsb__garun_t *op = hcsb__garun_new(g, call, c);
+  hcsb__garun_t *op = ctr_op_new(g, call, c);
 
   if (op == NULL) {
     hcsb__greply_err(g, call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return;
   }
-  c->refs++;
   op->sig = sig;
   memset(&cmd, 0, sizeof cmd);
   cmd.op = HCSB__GRUNC_KILL;
@@ -446,9 +448,7 @@ void hcsb__ga_kill(hcsb__guest_t *g, const hcsb__gcall_t *call, hcsb__gctr_t *c,
   if (r < 0) {
     hcsb__greply_errf(g, call, HCSB_E_FAIL, "runc kill failed: %s",
                       hcsb__ga_errstr(-r, eb));
-    hcsb__gctr_unref(c);
-    op->c = NULL;
-    hcsb__garun_free(op);
+    ctr_op_end(op);
   }
 }
 
@@ -469,9 +469,7 @@ static void on_updated(void *data, int status, const char *out, uint64_t seq) {
     hcsb__greply_errf(op->g, &op->call, HCSB_E_FAIL,
                       "runc update request failed with %s: %s", st, why);
   }
-  hcsb__gctr_unref(op->c);
-  op->c = NULL;
-  hcsb__garun_free(op);
+  ctr_op_end(op);
 }
 
 void hcsb__ga_update(hcsb__greq_t *r, hcsb__gctr_t *c, json_object *settings) {
@@ -495,12 +493,11 @@ void hcsb__ga_update(hcsb__greq_t *r, hcsb__gctr_t *c, json_object *settings) {
                        "specs.LinuxResources");
     return;
   }
-  op = hcsb__garun_new(r->g, &r->call, c);
+  op = ctr_op_new(r->g, &r->call, c);
   if (op == NULL) {
     hcsb__greply_err(r->g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return;
   }
-  c->refs++;
   snprintf(name, sizeof name, "update-%" PRIu64 ".json", ++r->g->act->seq);
   op->process_file = hcsb__ga_path_join(c->act->state, name);
   json = json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN);
@@ -518,9 +515,7 @@ void hcsb__ga_update(hcsb__greq_t *r, hcsb__gctr_t *c, json_object *settings) {
   if (e < 0) {
     hcsb__greply_errf(r->g, &r->call, HCSB_E_FAIL, "runc update failed: %s",
                       hcsb__ga_errstr(-e, eb));
-    hcsb__gctr_unref(c);
-    op->c = NULL;
-    hcsb__garun_free(op);
+    ctr_op_end(op);
   }
 }
 
@@ -580,9 +575,7 @@ static void on_deleted(void *data, int status, const char *out, uint64_t seq) {
     hcsb__greply_ok(g, &op->call);
   hcsb__glog(g, 1, "container %s deleted", c->id);
 out:
-  hcsb__gctr_unref(c);
-  op->c = NULL;
-  hcsb__garun_free(op);
+  ctr_op_end(op);
 }
 
 void hcsb__ga_delete(hcsb__greq_t *r, hcsb__gctr_t *c) {
@@ -602,12 +595,11 @@ void hcsb__ga_delete(hcsb__greq_t *r, hcsb__gctr_t *c) {
                       "container %s is being started or deleted", c->id);
     return;
   }
-  op = hcsb__garun_new(g, &r->call, c);
+  op = ctr_op_new(g, &r->call, c);
   if (op == NULL) {
     hcsb__greply_err(g, &r->call, HCSB__G_E_OUTOFMEMORY, "out of memory");
     return;
   }
-  c->refs++;
   memset(&cmd, 0, sizeof cmd);
   cmd.op = HCSB__GRUNC_DELETE;
   cmd.runc = g->act->runc;
@@ -617,9 +609,7 @@ void hcsb__ga_delete(hcsb__greq_t *r, hcsb__gctr_t *c) {
   if (e < 0) {
     hcsb__greply_errf(g, &r->call, HCSB_E_FAIL, "runc delete failed: %s",
                       hcsb__ga_errstr(-e, eb));
-    hcsb__gctr_unref(c);
-    op->c = NULL;
-    hcsb__garun_free(op);
+    ctr_op_end(op);
     return;
   }
   c->act->busy = 1;
