@@ -518,6 +518,9 @@ void hcsb__free_argv(char **argv, size_t argc);
  * or -EPROTO / -ENOMEM. */
 int hcsb__props_decode(hcsb_container_t *c, const char *text, size_t len,
                        hcsb_properties_t *props);
+/* Tests: nonzero makes hcsb__props_decode() skip its shortcuts for the
+ * shapes a GCS sends, so both ways can be compared. */
+extern int hcsb__props_fast_off;
 /* props.c: lets go of the container's request template. */
 void hcsb__props_free(hcsb_container_t *c);
 /* metrics.c: the arrays behind a container's typed metrics. */
