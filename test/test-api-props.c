@@ -117,8 +117,7 @@ static void test_gcs_shape_values(void) {
     CHECK_EQ(fast_d.props.has_process_list, 1);
     CHECK_EQ(fast_d.props.nprocesses, t[i].n);
     if (t[i].n > 0) {
-      const hcsb_process_list_item_t *it =
-          &fast_d.props.processes[t[i].n - 1];
+      const hcsb_process_list_item_t *it = &fast_d.props.processes[t[i].n - 1];
       CHECK_U64(it->process_id, t[i].last);
       CHECK(it->image_name == NULL);
       CHECK_U64(it->kernel_time_100ns, 0);
@@ -137,11 +136,16 @@ static unsigned rnd(unsigned n) {
 }
 
 static void test_random_against_general(void) {
-  static const char *const starts[] = {
-      "{\"ProcessList\":[", "{\"ProcessList\":[", "{\"ProcessList\":[",
-      " {\"ProcessList\":[", "{\"processlist\":[", "{\"ProcessList\" :[",
-      "{\"Other\":1,\"ProcessList\":[", "{\"ProcessList\":[ ",
-      "{\"ProcessLis\":[", "{\"ProcessList\":{"};
+  static const char *const starts[] = {"{\"ProcessList\":[",
+                                       "{\"ProcessList\":[",
+                                       "{\"ProcessList\":[",
+                                       " {\"ProcessList\":[",
+                                       "{\"processlist\":[",
+                                       "{\"ProcessList\" :[",
+                                       "{\"Other\":1,\"ProcessList\":[",
+                                       "{\"ProcessList\":[ ",
+                                       "{\"ProcessLis\":[",
+                                       "{\"ProcessList\":{"};
   static const char *const numbers[] = {
       "0",          "1",          "42",        "4294967295", "4294967296",
       "9999999999", "1000000000", "01",        "-1",         "1.5",
@@ -165,8 +169,8 @@ static void test_random_against_general(void) {
       "{\"ProcessId\":%s}}",
       "{\"ProcessId\":%s,}",
   };
-  static const char *const ends[] = {"]}", "]}", "]}", "] }", "]} ",
-                                     "],\"Other\":null}", "]", "]}x", "}"};
+  static const char *const ends[] = {
+      "]}", "]}", "]}", "] }", "]} ", "],\"Other\":null}", "]", "]}x", "}"};
   char text[1024], num[32];
   unsigned i, j, n, accepted = 0, refused = 0;
 

@@ -111,21 +111,24 @@ enum {
   K_COUNT
 };
 
-static int key_read_for(int k, uint32_t type) {
-  switch (k) {
-    case K_EXIT:
-      return type == HCSB_MSG_WAIT_FOR_PROCESS_RESPONSE;
-    case K_PID:
-      return type == HCSB_MSG_EXECUTE_PROCESS_RESPONSE;
-    case K_VERSION:
-    case K_CAPS:
-      return type == HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE;
-    case K_PROPS:
-      return type == HCSB_MSG_GET_PROPERTIES_RESPONSE;
-    case K_STACKS:
-      return type == HCSB_MSG_DUMP_STACKS_RESPONSE;
+/* The keys read for a response type, a bit per K_ value. */
+static unsigned keys_read_for(uint32_t type) {
+  unsigned m =
+      1u << K_RESULT | 1u << K_ACTIVITY | 1u << K_MESSAGE | 1u << K_RECORDS;
+
+  switch (type) {
+    case HCSB_MSG_WAIT_FOR_PROCESS_RESPONSE:
+      return m | 1u << K_EXIT;
+    case HCSB_MSG_EXECUTE_PROCESS_RESPONSE:
+      return m | 1u << K_PID;
+    case HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE:
+      return m | 1u << K_VERSION | 1u << K_CAPS;
+    case HCSB_MSG_GET_PROPERTIES_RESPONSE:
+      return m | 1u << K_PROPS;
+    case HCSB_MSG_DUMP_STACKS_RESPONSE:
+      return m | 1u << K_STACKS;
     default:
-      return 1;
+      return m;
   }
 }
 
@@ -162,7 +165,7 @@ static int same_letters(const char *name, const char *lower, size_t n) {
 /* Which read key `name` is, -1 for an ignored key, -2 to give up (a case
  * variant of a read key: the json-c path's matching rules apply).  Keys of
  * one length differ in more than case, so at most one can match. */
-static int classify(const char *name, size_t n, uint32_t type) {
+static int classify(const char *name, size_t n, unsigned read) {
   static const struct {
     const char *name, *lower;
   } keys[K_COUNT] = {
@@ -193,76 +196,56 @@ static int classify(const char *name, size_t n, uint32_t type) {
   for (i = 0; i < 3; i++) {
     int k = by_len[n][i];
     if (k < 0) break;
-    if (same_bytes(name, keys[k].name, n))
-      return key_read_for(k, type) ? k : -1;
+    if (same_bytes(name, keys[k].name, n)) return (read >> k) & 1 ? k : -1;
   }
   for (i = 0; i < 3; i++) {
     int k = by_len[n][i];
     if (k < 0) break;
-    if (same_letters(name, keys[k].lower, n))
-      return key_read_for(k, type) ? -2 : -1;
+    if (same_letters(name, keys[k].lower, n)) return (read >> k) & 1 ? -2 : -1;
   }
   return -1;
 }
 
-/* A key spelled exactly as a Go guest does, with its closing quote, at
- * `p`: which key (-1: one not read for this type), its length in *len;
- * -3 when it is not one of them (then the key is scanned and classified). */
-static int exact_key(const char *p, const char *end, uint32_t type,
+/* A key spelled exactly as a Go guest does, with its closing quote and the
+ * colon right after it, at `p`: which key (-1: one not read, by `read`),
+ * its length in *len; -3 when it is not one of them (then the key is
+ * scanned and classified, whitespace and all).  Every such text is at
+ * least 8 bytes, and (p[2] + 4 * p[5]) mod 16 differs for each of them, so
+ * one table look-up names the only candidate and one compare covers the
+ * key, its quote and the colon. */
+static int exact_key(const char *p, const char *end, unsigned read,
                      size_t *len) {
-  /* Candidates by first byte: one switch instead of a scan of all. */
   static const struct {
     unsigned char len;
-    signed char k;
-    const char *text; /* with the quote */
-  } cands[] = {
-      {6, K_RESULT, "Result\""},         /* 0: R */
-      {10, K_ACTIVITY, "ActivityId\""},  /* 1: A */
-      {10, K_PROPS, "Properties\""},     /* 2: P */
-      {9, K_PID, "ProcessId\""},         /* 3: P */
-      {12, K_MESSAGE, "ErrorMessage\""}, /* 4: E */
-      {12, K_RECORDS, "ErrorRecords\""}, /* 5: E */
-      {8, K_EXIT, "ExitCode\""},         /* 6: E */
-      {7, K_VERSION, "Version\""},       /* 7: V */
-      {12, K_CAPS, "Capabilities\""},    /* 8: C */
-      {11, K_STACKS, "GuestStacks\""},   /* 9: G */
+    const char *text; /* with the quote and the colon */
+  } cands[K_COUNT] = {
+      [K_RESULT] = {6, "Result\":"},
+      [K_ACTIVITY] = {10, "ActivityId\":"},
+      [K_MESSAGE] = {12, "ErrorMessage\":"},
+      [K_RECORDS] = {12, "ErrorRecords\":"},
+      [K_EXIT] = {8, "ExitCode\":"},
+      [K_PID] = {9, "ProcessId\":"},
+      [K_VERSION] = {7, "Version\":"},
+      [K_CAPS] = {12, "Capabilities\":"},
+      [K_PROPS] = {10, "Properties\":"},
+      [K_STACKS] = {11, "GuestStacks\":"},
   };
-  size_t i, last, n;
+  /* By (p[2] + 4 * p[5]) & 15; -1: none. */
+  static const signed char slot[16] = {
+      -1,        K_STACKS, -1,         K_RESULT, K_CAPS,    K_EXIT,
+      K_MESSAGE, K_PROPS,  K_ACTIVITY, -1,       K_RECORDS, K_PID,
+      -1,        -1,       K_VERSION,  -1};
+  size_t n;
+  int k;
 
-  if (p == end) return -3;
-  switch (*p) {
-    case 'R':
-      i = last = 0;
-      break;
-    case 'A':
-      i = last = 1;
-      break;
-    case 'P':
-      i = 2, last = 3;
-      break;
-    case 'E':
-      i = 4, last = 6;
-      break;
-    case 'V':
-      i = last = 7;
-      break;
-    case 'C':
-      i = last = 8;
-      break;
-    case 'G':
-      i = last = 9;
-      break;
-    default:
-      return -3;
-  }
-  for (; i <= last; i++) {
-    n = cands[i].len;
-    if ((size_t)(end - p) < n + 1 || !same_bytes(p, cands[i].text, n + 1))
-      continue;
-    *len = n;
-    return key_read_for(cands[i].k, type) ? cands[i].k : -1;
-  }
-  return -3;
+  if (end - p < 8) return -3;
+  k = slot[((unsigned char)p[2] + ((unsigned)(unsigned char)p[5] << 2)) & 15];
+  if (k < 0) return -3;
+  n = cands[k].len;
+  if ((size_t)(end - p) < n + 2 || !same_bytes(p, cands[k].text, n + 2))
+    return -3;
+  *len = n;
+  return (read >> k) & 1 ? k : -1;
 }
 
 /* What a one-letter escape stands for (0: not one of ours). */
@@ -391,7 +374,7 @@ int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
                                const char *body, size_t len,
                                hcsb_response_t *resp, const char **message) {
   const char *p = body, *end = body + len, *key, *s;
-  unsigned seen = 0;
+  unsigned seen = 0, read = keys_read_for(type);
   size_t klen, slen, used = 0;
   value_t v = {V_NULL, 0, 0, NULL, 0};
   int k;
@@ -404,18 +387,19 @@ int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
   for (;;) {
     if (p == end || *p != '"') return 0;
     key = p + 1;
-    k = exact_key(key, end, type, &klen);
+    k = exact_key(key, end, read, &klen);
     if (k == -3) {
       p = scan_string(key, end, NULL);
       if (p == NULL) return 0;
       klen = (size_t)(p - 1 - key);
-      k = classify(key, klen, type);
+      k = classify(key, klen, read);
+      p = ws(p, end);
+      if (p == end || *p != ':') return 0;
+      p++;
     } else {
-      p = key + klen + 1;
+      p = key + klen + 2;
     }
     p = ws(p, end);
-    if (p == end || *p != ':') return 0;
-    p = ws(p + 1, end);
 
     if (k == -2) return 0;
     if (k >= 0) {
