@@ -734,6 +734,72 @@ static unsigned rnd(unsigned n) {
   return (unsigned)(rng_state % n);
 }
 
+/* The start every successful answer of a Go guest has,
+ * {"Result":0,"ActivityId":"<GUID>", is taken in word compares (flat.c):
+ * the same values as the general way, every truncation refused exactly as
+ * json-c refuses it, and near misses (another Result, a GUID one byte
+ * longer or shorter or with an escape, the ActivityId repeated, spaces)
+ * agree with json-c too. */
+static void test_flat_go_head(void) {
+  static const char guid[] = "70a75da0-0c7b-49e9-9157-80727d7d28da";
+  static const char *const tails[] = {
+      "}",
+      ",\"Properties\":\"{\\\"ProcessList\\\":[{\\\"ProcessId\\\":1}]}\"}",
+      ",\"ExitCode\":3}",
+      " , \"ExitCode\" : 3 } ",
+      ",\"ActivityId\":\"x\"}",
+      ",\"activityid\":\"x\"}",
+      ",\"ErrorMessage\":\"m\"}",
+      "",
+      ",",
+      "}x",
+  };
+  static const char *const heads[] = {
+      "{\"Result\":0,\"ActivityId\":\"%s\"",
+      "{\"Result\":1,\"ActivityId\":\"%s\"",
+      "{\"Result\":0,\"ActivityId\":\"%s1\"",
+      "{\"Result\":0,\"ActivityId\":\"%.35s\"",
+      "{\"Result\":0,\"ActivityId\":\"%.34s\\\"\"",
+      "{\"Result\":0,\"ActivityId\":\"%.35s\x01\"",
+      "{\"Result\":0, \"ActivityId\":\"%s\"",
+      "{\"Result\":0,\"ActivityID\":\"%s\"",
+  };
+  char body[256];
+  size_t h, t, n, cut;
+  unsigned fast = 0;
+
+  setup();
+  for (h = 0; h < sizeof heads / sizeof heads[0]; h++) {
+    for (t = 0; t < sizeof tails / sizeof tails[0]; t++) {
+      n = (size_t)snprintf(body, sizeof body, heads[h], guid);
+      n += (size_t)snprintf(body + n, sizeof body - n, "%s", tails[t]);
+      /* Every prefix, the whole body last. */
+      for (cut = 0; cut <= n; cut++) {
+        int rc = dec_len(t == 1 ? PROPS : WAIT, body, cut);
+        if (cut == n && rc == 0 && ctx.root == NULL) fast++;
+      }
+    }
+  }
+  /* The Go shape itself, with its values. */
+  snprintf(body, sizeof body, "{\"Result\":0,\"ActivityId\":\"%s\"%s", guid,
+           tails[1]);
+  CHECK_EQ(dec(PROPS, body), 0);
+  CHECK(ctx.root == NULL);
+  CHECK_STR(resp.activity_id, guid);
+  CHECK_U64(resp.result, 0);
+  CHECK_EQ(has_gerr, 0);
+  CHECK(same_text(resp.properties, resp.properties_len,
+                  "{\"ProcessList\":[{\"ProcessId\":1}]}", 33));
+  snprintf(body, sizeof body, "{\"Result\":0,\"ActivityId\":\"%s\"}", guid);
+  CHECK_EQ(dec(WAIT, body), 0);
+  CHECK(ctx.root == NULL);
+  CHECK_STR(resp.activity_id, guid);
+  CHECK_EQ(resp.has_exit_code, 0);
+  /* Most whole bodies were taken without json-c. */
+  CHECK(fast >= 20);
+  teardown();
+}
+
 static void test_flat_strings_random(void) {
   /* Pieces of a JSON string's text (as it appears between the quotes). */
   static const char *const pieces[] = {"a",        "0123456", "-",       "\\\"",
@@ -798,6 +864,7 @@ static void test_flat_strings_random(void) {
 static const hcsb_test_t tests[] = {
     TEST_ENTRY(flat_fast_path),
     TEST_ENTRY(flat_strings_random),
+    TEST_ENTRY(flat_go_head),
     TEST_ENTRY(result_values),
     TEST_ENTRY(not_an_object),
     TEST_ENTRY(error_fields),
