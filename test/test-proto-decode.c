@@ -800,6 +800,40 @@ static void test_flat_go_head(void) {
   teardown();
 }
 
+/* Escapes and refused bytes at every place of strings of every length up
+ * to a few blocks, so each falls at every offset of the 16-byte blocks and
+ * 8-byte words the string store reads, near the body's end as well; and
+ * each body cut short inside the string and right after it. */
+static void test_flat_escape_positions(void) {
+  static const char *const marks[] = {"\\\"", "\\\\",    "\\n",
+                                      "\x01", "\\u0041", "\\"};
+  char text[64], body[128];
+  size_t pad, len, k, m, n;
+  unsigned fast = 0;
+
+  setup();
+  for (pad = 0; pad < 3; pad++) {
+    for (len = 0; len <= 40; len++) {
+      for (k = 0; k <= len; k++) {
+        for (m = 0; m < sizeof marks / sizeof marks[0]; m++) {
+          memset(text, 'a', len);
+          text[len] = '\0';
+          n = (size_t)snprintf(
+              body, sizeof body,
+              "%.*s{\"Result\":1,\"ErrorMessage\":\"%.*s%s%s\"}", (int)pad,
+              "   ", (int)k, text, marks[m], text + k);
+          if (dec_len(WAIT, body, n) == 0 && ctx.root == NULL) fast++;
+          dec_len(WAIT, body, n - 2); /* no closing quote */
+          dec_len(WAIT, body, n - 3); /* inside the string */
+        }
+      }
+    }
+  }
+  /* The escapes of ours were taken flat (3 of 6 marks, every place). */
+  CHECK(fast >= 3 * 3 * 41 * 21);
+  teardown();
+}
+
 static void test_flat_strings_random(void) {
   /* Pieces of a JSON string's text (as it appears between the quotes). */
   static const char *const pieces[] = {"a",        "0123456", "-",       "\\\"",
@@ -865,6 +899,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(flat_fast_path),
     TEST_ENTRY(flat_strings_random),
     TEST_ENTRY(flat_go_head),
+    TEST_ENTRY(flat_escape_positions),
     TEST_ENTRY(result_values),
     TEST_ENTRY(not_an_object),
     TEST_ENTRY(error_fields),

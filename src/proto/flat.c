@@ -301,25 +301,32 @@ static const char *store_string(hcsb__decode_ctx_t *ctx, size_t *used,
   }
   for (;;) {
 #if HCSB__PLAIN_SSE2
-    /* The same sixteen bytes at a time. */
-    if (e - u >= 16 && lim - q >= 16) {
-      __m128i x = _mm_loadu_si128((const __m128i *)(const void *)u);
-      unsigned m16 = hcsb__special16(x);
-      size_t run;
-      _mm_storeu_si128((__m128i *)(void *)q, x);
-      if (m16 == 0) {
-        u += 16;
-        q += 16;
-        continue;
-      }
-      run = (size_t)__builtin_ctz(m16);
-      u += run;
-      q += run;
-      if (*u == '"') break;
-      if (*u != '\\' || e - u < 2 || (c = unescaped(u[1])) == 0)
-        return NULL; /* control, non-ASCII, \u */
-      *q++ = c;
-      u += 2;
+    /* The same sixteen bytes at a time, in a loop of its own while a
+     * block and the byte after it lie within the body and the block fits
+     * the store (so an escape's letter can be read unchecked). */
+    if (e - u >= 17 && lim - q >= 16) {
+      const unsigned char *ustop = e - 17;
+      const char *qstop = lim - 16;
+      do {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)u);
+        unsigned m16 = hcsb__special16(x);
+        _mm_storeu_si128((__m128i *)(void *)q, x);
+        if (m16 == 0) {
+          u += 16;
+          q += 16;
+          continue;
+        }
+        m16 = (unsigned)__builtin_ctz(m16);
+        u += m16;
+        q += m16;
+        if (*u != '\\') {
+          if (*u == '"') goto done;
+          return NULL; /* control, non-ASCII */
+        }
+        if ((c = unescaped(u[1])) == 0) return NULL; /* \u too */
+        *q++ = c;
+        u += 2;
+      } while (u <= ustop && q <= qstop);
       continue;
     }
 #endif
