@@ -397,6 +397,11 @@ static int go_success_head(const char *p, const char *end) {
                  (const unsigned char *)end);
 }
 
+/* What follows the head in a GetProperties answer, up to and with the
+ * opening quote of the Properties string. */
+#define PROPS_KEY ",\"Properties\":\""
+#define PROPS_KEY_LEN (sizeof(PROPS_KEY) - 1)
+
 int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
                                const char *body, size_t len,
                                hcsb_response_t *resp, const char **message) {
@@ -415,6 +420,14 @@ int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
     used = 37;
     seen = 1u << K_RESULT | 1u << K_ACTIVITY;
     p = body + HEAD_LEN + 37;
+    /* A GetProperties answer goes on with its Properties string. */
+    if ((read >> K_PROPS) & 1 && (size_t)(end - p) > PROPS_KEY_LEN &&
+        memcmp(p, PROPS_KEY, PROPS_KEY_LEN) == 0) {
+      k = K_PROPS;
+      seen |= 1u << K_PROPS;
+      p += PROPS_KEY_LEN - 1; /* at the string's opening quote */
+      goto take_string;
+    }
     goto next;
   }
   p = ws(p, end);
@@ -444,6 +457,7 @@ int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
       seen |= 1u << k;
     }
     /* The strings kept are copied as they are read. */
+  take_string:
     if ((k == K_ACTIVITY || k == K_MESSAGE || k == K_PROPS) && p < end &&
         *p == '"') {
       p = store_string(ctx, &used, p + 1, end, &s, &slen);
