@@ -105,9 +105,22 @@ static void test_gcs_shape_values(void) {
       {"{\"ProcessList\":[{\"ProcessId\":1}]", -EPROTO, 0, 0},
       {"{\"ProcessList\":[{\"ProcessId\":1}]}x", -EPROTO, 0, 0},
   };
-  size_t i;
+  size_t i, n;
+  char *big;
 
   setup();
+  /* Enough items for the array to grow several times on the way. */
+  big = malloc(1000 * 32 + 32);
+  CHECK(big != NULL);
+  n = (size_t)sprintf(big, "{\"ProcessList\":[");
+  for (i = 0; i < 1000; i++)
+    n += (size_t)sprintf(big + n, "%s{\"ProcessId\":%zu}", i ? "," : "",
+                         i * 4294967u);
+  strcpy(big + n, "]}");
+  CHECK_EQ(both(&fast_d, &slow_d, big), 0);
+  CHECK_EQ(fast_d.props.nprocesses, 1000);
+  CHECK_U64(fast_d.props.processes[999].process_id, 999u * 4294967u);
+  free(big);
   for (i = 0; i < sizeof t / sizeof t[0]; i++) {
     int rc = both(&fast_d, &slow_d, t[i].text);
     if (rc != t[i].rc)

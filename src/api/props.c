@@ -53,6 +53,17 @@ static int read_item(cur_t *c, hcsb_container_t *ct,
   return r;
 }
 
+/* Doubles the container's item array (0 or -ENOMEM, unchanged). */
+static int grow_items(hcsb_container_t *ct) {
+  size_t cap = ct->items_cap != 0 ? 2 * ct->items_cap : 16;
+  void *grown = realloc(ct->items, cap * sizeof(*ct->items));
+
+  if (grown == NULL) return -ENOMEM;
+  ct->items = grown;
+  ct->items_cap = cap;
+  return 0;
+}
+
 /* What a Linux GCS sends for each process: {"ProcessId":N} and nothing
  * else, without whitespace.  An item of exactly that shape is read here in
  * a couple of word compares; anything else (other keys, spaces, a number
@@ -101,13 +112,7 @@ static int read_process_list(cur_t *c, hcsb_container_t *ct,
   if ((r = open_(c, '[')) != 0) return r < 0 ? r : 0;
   props->has_process_list = 1;
   while ((r = element(c, &first)) == 1) {
-    if (n == ct->items_cap) {
-      size_t cap = ct->items_cap != 0 ? 2 * ct->items_cap : 16;
-      void *grown = realloc(ct->items, cap * sizeof(*ct->items));
-      if (grown == NULL) return -ENOMEM;
-      ct->items = grown;
-      ct->items_cap = cap;
-    }
+    if (n == ct->items_cap && grow_items(ct) != 0) return -ENOMEM;
     if (hcsb__props_fast_off || !fast_item(c, &ct->items[n])) {
       r = read_item(c, ct, &ct->items[n]);
       if (r != 0) return r;
@@ -118,6 +123,68 @@ static int read_process_list(cur_t *c, hcsb_container_t *ct,
   props->nprocesses = n;
   props->processes = ct->items;
   return 0;
+}
+
+/* The whole answer of a GCS asked for its processes, as it sends it:
+ * {"ProcessList":[{"ProcessId":N},...]} with no whitespace and nothing
+ * else.  1 when the text is exactly that (the list is in *props); 0 when
+ * not, with nothing but the item array's contents changed, and the
+ * general reader then reads or refuses the text.  A pointer in a register
+ * and the item's bytes in two word compares make this several times
+ * cheaper per item than the general reader.  Room for items is found
+ * here; when there is none, the general reader reports it. */
+static int gcs_list(hcsb_container_t *ct, const char *text, size_t len,
+                    hcsb_properties_t *props) {
+  static const char head[] = "{\"ProcessList\":["; /* 16 bytes */
+  static const char item[] = "{\"ProcessId\":";    /* 13 bytes */
+  const char *p = text + 16, *end = text + len, *q;
+  hcsb_process_list_item_t *it;
+  uint64_t a, b, x, y, v;
+  size_t n = 0, nd;
+  unsigned d;
+
+  if (len < 18) return 0;
+  memcpy(&a, text, 8);
+  memcpy(&b, text + 8, 8);
+  memcpy(&x, head, 8);
+  memcpy(&y, head + 8, 8);
+  if (a != x || b != y) return 0;
+  memcpy(&x, item, 8);
+  memcpy(&y, item + 5, 8);
+  if (*p != ']') {
+    for (;;) {
+      if (end - p < 15) return 0;
+      memcpy(&a, p, 8);
+      memcpy(&b, p + 5, 8);
+      if (a != x || b != y) return 0;
+      p += 13;
+      /* Digits up to the NUL at the latest; values of over 19 digits
+       * wrap, and are refused by the count. */
+      for (v = 0, q = p; (d = (unsigned)(unsigned char)*q - '0') <= 9; q++)
+        v = v * 10 + d;
+      /* 1 to 10 digits, no leading zero ("0" alone), within uint32. */
+      nd = (size_t)(q - p);
+      if (nd - 1 > 9 || (*p == '0' && nd > 1) || *q != '}' || v > UINT32_MAX)
+        return 0;
+      if (n == ct->items_cap && grow_items(ct) != 0) return 0;
+      it = &ct->items[n++];
+      it->process_id = (uint32_t)v;
+      it->image_name = NULL;
+      it->kernel_time_100ns = 0;
+      it->user_time_100ns = 0;
+      it->memory_commit_bytes = 0;
+      p = q + 1; /* at most `end`, whose byte is the NUL */
+      if (*p == ']') break;
+      if (*p != ',') return 0;
+      p++;
+    }
+  }
+  /* p is at the ']', which must be followed by the '}' and the end. */
+  if (end - p != 2 || p[1] != '}') return 0;
+  props->has_process_list = 1;
+  props->nprocesses = n;
+  props->processes = ct->items;
+  return 1;
 }
 
 int hcsb__props_decode(hcsb_container_t *ct, const char *text, size_t len,
@@ -133,6 +200,7 @@ int hcsb__props_decode(hcsb_container_t *ct, const char *text, size_t len,
   if (len == 0) return 0;                /* nothing was asked for */
   if (text[len] != '\0') return -EPROTO; /* the scanner needs its NUL */
   ct->strings.len = 0;
+  if (!hcsb__props_fast_off && gcs_list(ct, text, len, props)) return 0;
   if (hcsb__buf_reserve(&ct->strings, len + 1) != 0) return -ENOMEM;
   if (!hcsb__props_fast_off && len > 16 &&
       memcmp(text, "{\"ProcessList\":[", 16) == 0) {
