@@ -19,6 +19,14 @@
 #include "proto/flat.h"
 #include "proto/plain.h"
 
+/* Inline even where the compiler would not (an outlined GUID check costs
+ * a tenth of it in the call). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FLAT_HOT static inline __attribute__((always_inline))
+#else
+#define FLAT_HOT static inline
+#endif
+
 enum { V_NULL, V_INT, V_STR };
 
 typedef struct {
@@ -260,7 +268,7 @@ static char unescaped(unsigned char c) {
 
 /* A GUID's length of plain bytes and then the closing quote at `u`: the
  * shape of every ActivityId, checked in five words and copied whole. */
-static int plain36(const unsigned char *u, const unsigned char *e) {
+FLAT_HOT int plain36(const unsigned char *u, const unsigned char *e) {
   uint64_t w[5];
 
   if (e - u < 37 || u[36] != '"') return 0;
