@@ -290,9 +290,10 @@ FLAT_HOT int plain36(const unsigned char *u, const unsigned char *e) {
 /* Reads the string whose text starts at `p` (past its opening quote) into
  * the context's store, unescaped and NUL-terminated, in one pass; returns
  * past the closing quote, or NULL when it is no flat string or does not fit
- * (then nothing is kept).  *out and *n get the copy and its length. */
+ * (then nothing is kept).  *out and *n get the copy and its length.  A
+ * `guid` (an ActivityId) is tried as one first. */
 static const char *store_string(hcsb__decode_ctx_t *ctx, size_t *used,
-                                const char *p, const char *end,
+                                const char *p, const char *end, int guid,
                                 const char **out, size_t *n) {
   const unsigned char *u = (const unsigned char *)p;
   const unsigned char *e = (const unsigned char *)end;
@@ -301,7 +302,7 @@ static const char *store_string(hcsb__decode_ctx_t *ctx, size_t *used,
   uint64_t w, m;
   char c;
 
-  if (lim - q >= 36 && plain36(u, e)) {
+  if (guid && lim - q >= 36 && plain36(u, e)) {
     memcpy(q, u, 36);
     u += 36;
     q += 36;
@@ -468,7 +469,7 @@ int hcsb__response_decode_flat(hcsb__decode_ctx_t *ctx, uint32_t type,
   take_string:
     if ((k == K_ACTIVITY || k == K_MESSAGE || k == K_PROPS) && p < end &&
         *p == '"') {
-      p = store_string(ctx, &used, p + 1, end, &s, &slen);
+      p = store_string(ctx, &used, p + 1, end, k == K_ACTIVITY, &s, &slen);
       if (p == NULL) return 0;
       if (k == K_ACTIVITY) {
         resp->activity_id = s;
