@@ -297,10 +297,11 @@ static int clear_stale(const char *path, const struct sockaddr_storage *ss,
  * its file is its own, and it removes it (before closing the socket) once.
  * One check of the directory covers every listener in it.
  *
- * The answer is kept for the rest of the loop turn (the same uv_now() of the
- * same loop), per thread: a process start's streams, and the batch of starts
- * a caller makes in one callback, share one lstat() of their directory.  A
- * directory whose mode changes is seen as changed from the next turn on. */
+ * The answer is kept, per thread, while the loop's time stays the same
+ * (uv_now(), in milliseconds, moves once per loop turn): a process start's
+ * streams, and the batch of starts a caller makes in one callback, share
+ * one lstat() of their directory.  A directory whose mode changes is seen
+ * as changed from the next millisecond of loop time on. */
 static int dir_is_private(uv_loop_t *loop, const char *path) {
   static _Thread_local struct {
     uv_loop_t *loop;
