@@ -6,7 +6,6 @@
 #include <string.h>
 
 #define MIN_CAP 64u
-#define GOLDEN 0x9E3779B97F4A7C15ull
 
 char hcsb__calltab_bare_marker;
 
@@ -19,14 +18,11 @@ static void *item_of(uint64_t w) {
 }
 
 static uint64_t key_of(const hcsb__calltab_t *t, uint64_t w) {
-  if (is_bare(w)) return w >> 1;
-  uint64_t key;
-  memcpy(&key, (const char *)item_of(w) + t->key_off, sizeof key);
-  return key;
+  return hcsb__calltab_key(t, w);
 }
 
 static size_t home(const hcsb__calltab_t *t, uint64_t key) {
-  return (size_t)((key * GOLDEN) >> t->shift);
+  return hcsb__calltab_home(t, key);
 }
 
 /* At most 4/5 full.  The keys are SequenceIDs, mostly consecutive, which
@@ -103,11 +99,28 @@ static void *value_of(uint64_t w) {
   return is_bare(w) ? HCSB__CALLTAB_BARE : item_of(w);
 }
 
-void *hcsb__calltab_get(hcsb__calltab_t *t, uint64_t key) {
+void *hcsb__calltab_get_slow(hcsb__calltab_t *t, uint64_t key) {
   size_t i = find(t, key);
   if (i == SIZE_MAX) return NULL;
   t->last = i;
   return value_of(t->slots[i]);
+}
+
+/* Empties slot `i` by backward shift: pulls later members of the probe
+ * run into the hole unless that would move one before its home slot. */
+static void remove_at(hcsb__calltab_t *t, size_t i) {
+  uint64_t *slots = t->slots;
+  size_t mask = t->cap - 1;
+  uint64_t w;
+  for (size_t j = (i + 1) & mask; (w = slots[j]) != 0; j = (j + 1) & mask) {
+    size_t h = home(t, key_of(t, w));
+    if (((j - h) & mask) >= ((j - i) & mask)) {
+      slots[i] = w;
+      i = j;
+    }
+  }
+  slots[i] = 0;
+  t->count--;
 }
 
 void *hcsb__calltab_del(hcsb__calltab_t *t, uint64_t key) {
@@ -116,19 +129,21 @@ void *hcsb__calltab_del(hcsb__calltab_t *t, uint64_t key) {
     i = find(t, key);
   if (i == SIZE_MAX) return NULL;
   void *val = value_of(t->slots[i]);
-  size_t mask = t->cap - 1;
-  /* Backward shift: pull later members of the probe run into the hole
-   * unless that would move one before its home slot. */
-  for (size_t j = (i + 1) & mask; t->slots[j] != 0; j = (j + 1) & mask) {
-    size_t h = home(t, key_of(t, t->slots[j]));
-    if (((j - h) & mask) >= ((j - i) & mask)) {
-      t->slots[i] = t->slots[j];
-      i = j;
-    }
-  }
-  t->slots[i] = 0;
-  t->count--;
+  remove_at(t, i);
   return val;
+}
+
+void hcsb__calltab_del_item(hcsb__calltab_t *t, const void *item,
+                            uint64_t key) {
+  /* The slot the response's lookup found, or its home, hold it nearly
+   * always: comparing the word is enough, the item is not read. */
+  uint64_t w = (uint64_t)(uintptr_t)item;
+  size_t i = t->last;
+  if (i >= t->cap || t->slots[i] != w) {
+    i = find(t, key);
+    if (i == SIZE_MAX) return;
+  }
+  remove_at(t, i);
 }
 
 void *hcsb__calltab_item_at(const hcsb__calltab_t *t, size_t i) {

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <json-c/json.h>
 
@@ -49,7 +50,17 @@ typedef struct hcsb__hdr_s {
 } hcsb__hdr_t;
 
 void hcsb__hdr_encode(uint8_t out[16], const hcsb__hdr_t *h);
-void hcsb__hdr_decode(const uint8_t in[16], hcsb__hdr_t *h);
+/* Inline: once per frame received. */
+static inline uint32_t hcsb__get_le32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+static inline void hcsb__hdr_decode(const uint8_t in[16], hcsb__hdr_t *h) {
+  h->type = hcsb__get_le32(in);
+  h->size = hcsb__get_le32(in + 4);
+  h->id = (uint64_t)hcsb__get_le32(in + 8) | (uint64_t)hcsb__get_le32(in + 12)
+                                                 << 32;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Incremental frame decoder
@@ -194,8 +205,16 @@ int hcsb__request_encode(hcsb__buf_t *out, uint64_t id,
 int hcsb__request_encode_ex(hcsb__buf_t *out, uint64_t id,
                             const hcsb_request_t *req, const uint8_t *aid,
                             size_t *aid_off);
-/* Rewrites the SequenceID of an encoded frame in place. */
-void hcsb__frame_set_id(void *frame, uint64_t id);
+/* Rewrites the SequenceID of an encoded frame in place (inline: once per
+ * call). */
+static inline void hcsb__frame_set_id(void *frame, uint64_t id) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy((char *)frame + 8, &id, sizeof id); /* one store */
+#else
+  uint8_t *p = (uint8_t *)frame + 8;
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(id >> (8 * i));
+#endif
+}
 
 /* Request templates.  Most calls of a busy host repeat one request with
  * only the ActivityId and the SequenceID changing (a shim polling a
@@ -298,6 +317,13 @@ int hcsb__guid_valid(const char *s);
 int hcsb__guid_parse(const char *s, uint8_t out[16]);
 /* The 36 lower-case characters of the GUID with bytes `b` (no NUL). */
 void hcsb__guid_format(const uint8_t b[16], char out[36]);
+/* Whether the 16 bytes are the zero GUID's. */
+static inline int hcsb__guid_is_zero(const uint8_t b[16]) {
+  uint64_t lo, hi;
+  memcpy(&lo, b, 8);
+  memcpy(&hi, b + 8, 8);
+  return (lo | hi) == 0;
+}
 /* A hex digit's value, -1 for any other byte. */
 extern const signed char hcsb__hex_value[256];
 
