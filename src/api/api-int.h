@@ -326,17 +326,26 @@ struct hcsb_conn_s {
 
 /* trace.c: span context slots.  An op captures the current one when it
  * starts (a reference) and releases it when it is recycled. */
-uint32_t hcsb__trace_capture(hcsb_conn_t *c);
+uint32_t hcsb__trace_capture_slot(hcsb_conn_t *c);
+static inline uint32_t hcsb__trace_capture(hcsb_conn_t *c) {
+  return c->trace_cur != 0 ? hcsb__trace_capture_slot(c) : 0;
+}
 /* Another reference on `slot` (0: none), which must be held already. */
 void hcsb__trace_ref(hcsb_conn_t *c, uint32_t slot);
-void hcsb__trace_release(hcsb_conn_t *c, uint32_t slot);
+void hcsb__trace_release_slot(hcsb_conn_t *c, uint32_t slot);
+/* Inline: once per op, and most ops have no span context. */
+static inline void hcsb__trace_release(hcsb_conn_t *c, uint32_t slot) {
+  if (slot != 0) hcsb__trace_release_slot(c, slot);
+}
 /* The `ocsc` object text of a slot, NULL for 0. */
 const char *hcsb__trace_json(const hcsb_conn_t *c, uint32_t slot);
 void hcsb__trace_free_all(hcsb_conn_t *c);
 /* The `ocsc` object text of a span context (free()), or -EINVAL/-ENOMEM. */
 int hcsb__span_context_encode(const hcsb_span_context_t *sc, char **out);
 
-int hcsb__conn_usable(const hcsb_conn_t *c);
+static inline int hcsb__conn_usable(const hcsb_conn_t *c) {
+  return c->state == HCSB__CONN_OPENING || c->state == HCSB__CONN_READY;
+}
 const hcsb_addr_t *hcsb__conn_addr(const hcsb_conn_t *c);
 void hcsb__api_log(const hcsb_conn_t *c, hcsb_log_level_t level,
                    const char *activity_id, const char *fmt, ...)
