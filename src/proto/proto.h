@@ -113,6 +113,27 @@ hcsb__dec_event_t hcsb__decoder_feed(hcsb__decoder_t *d, const uint8_t *data,
                                      hcsb__frame_t *frame);
 /* 1 when the decoder sits between frames (no partial frame buffered). */
 int hcsb__decoder_idle(const hcsb__decoder_t *d);
+/* The state between frames, and the body buffer an idle decoder keeps. */
+#define HCSB__DEC_ST_HDR 0
+#define HCSB__DEC_KEEP_BUF (64u * 1024u)
+/* hcsb__decoder_feed's common case, inline (once per frame received): the
+ * decoder sits between frames and `data` starts with a whole frame that
+ * has a body within the limit.  1 with `frame` and *consumed set (the
+ * event is HCSB__DEC_FRAME), or 0, having changed nothing: feed it. */
+static inline int hcsb__decoder_whole(const hcsb__decoder_t *d,
+                                      const uint8_t *data, size_t len,
+                                      size_t *consumed, hcsb__frame_t *frame) {
+  if (d->state != HCSB__DEC_ST_HDR || d->hdr_have != 0 ||
+      d->buf_cap > HCSB__DEC_KEEP_BUF || len < HCSB__HDR_SIZE)
+    return 0;
+  uint32_t size = hcsb__get_le32(data + 4);
+  if (size <= HCSB__HDR_SIZE || size > d->max_frame || size > len) return 0;
+  hcsb__hdr_decode(data, &frame->hdr);
+  frame->body = data + HCSB__HDR_SIZE;
+  frame->body_len = size - HCSB__HDR_SIZE;
+  *consumed = size;
+  return 1;
+}
 
 /* ------------------------------------------------------------------------ */
 /* JSON helpers (json-c) */
