@@ -33,10 +33,6 @@ static void call_reset(hcsb_call_t *c, int embedded) {
   c->embedded = (uint8_t)embedded;
 }
 
-void hcsb__call_embed(hcsb_call_t *c) {
-  call_reset(c, 1);
-}
-
 void hcsb__call_recycle(hcsb_bridge_t *b, hcsb_call_t *c) {
   c->state = HCSB__CALL_IDLE;
   c->cb = NULL;
@@ -506,8 +502,7 @@ static int call_start_fast(hcsb_bridge_t *b, hcsb_call_t *c,
       (type & HCSB_MSG_TYPE_MASK) != HCSB_MSG_TYPE_REQUEST ||
       hcsb__reap_watched(type) || !c->embedded || c->state != HCSB__CALL_IDLE ||
       hcsb__defer_queued(&c->dq) || b->npending >= b->max_pending ||
-      len > buf->cap - buf->len || tab->cap == 0 ||
-      tab->count + 1 > tab->cap - tab->cap / 5 ||
+      len > buf->cap - buf->len || tab->count >= tab->room ||
       hcsb__writer_queued(b) + len > b->max_write_queue ||
       hcsb__log_on(b, HCSB_LOG_TRACE))
     return 1;
@@ -541,7 +536,8 @@ static int call_start_fast(hcsb_bridge_t *b, hcsb_call_t *c,
     c->in_order = 1;
     b->in_order_when = when;
     hcsb__list_push(&b->h.reqs, &c->dq.link);
-    arm_for(b, when);
+    /* Nearly always armed already for an earlier deadline. */
+    if (b->timer_due == 0 || b->timer_due > when) arm_for(b, when);
   } else {
     c->in_order = 0;
     hcsb__list_push(&b->untimed, &c->dq.link);

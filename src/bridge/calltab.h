@@ -24,6 +24,7 @@ typedef struct hcsb__calltab_s {
   uint64_t *slots;
   size_t cap; /* 0 or a power of two */
   size_t count;
+  size_t room;    /* the most entries `cap` slots take (calltab.c) */
   unsigned shift; /* 64 - log2(cap) */
   size_t key_off; /* where an item keeps its uint64_t key */
   /* The slot the last get found: a response is looked up, then removed,
@@ -32,7 +33,7 @@ typedef struct hcsb__calltab_s {
 } hcsb__calltab_t;
 
 #define HCSB__CALLTAB_INIT(key_off) \
-  { NULL, 0, 0, 64, (key_off), 0 }
+  { NULL, 0, 0, 0, 64, (key_off), 0 }
 
 /* The largest bare key. */
 #define HCSB__CALLTAB_BARE_MAX (UINT64_MAX >> 1)
@@ -45,8 +46,7 @@ extern char hcsb__calltab_bare_marker;
  * Inline: there is room nearly always (hcsb__calltab_grow does the rest). */
 int hcsb__calltab_grow(hcsb__calltab_t *t, size_t n);
 static inline int hcsb__calltab_reserve(hcsb__calltab_t *t, size_t n) {
-  /* At most 4/5 full (calltab.c). */
-  return t->cap != 0 && n <= t->cap - t->cap / 5 ? 0 : hcsb__calltab_grow(t, n);
+  return n <= t->room ? 0 : hcsb__calltab_grow(t, n);
 }
 /* Inserts `item` (at least 2-byte aligned; its key must be absent and must
  * not change while it is in the table).  Never fails when room was
