@@ -38,13 +38,16 @@ static void write_failed(hcsb_bridge_t *b, int err) {
 static void flush(uv_prepare_t *h) {
   hcsb_bridge_t *b = h->data;
   hcsb__buf_t *buf = &b->wbuf[b->wcur];
-  /* One write in flight at a time; write_cb restarts the flush. */
+  /* One write in flight at a time; write_cb restarts the flush.  A turn
+   * with nothing to write stops it (see below). */
   if (b->winflight || buf->len == 0 || b->phase == HCSB__DEAD) {
     hcsb__writer_disarm(b);
     return;
   }
   hcsb__bridge_ref(b);
-  uv_buf_t ub = uv_buf_init(buf->data, (unsigned)buf->len);
+  uv_buf_t ub;
+  ub.base = buf->data;
+  ub.len = buf->len;
   int n = uv_try_write(b->stream, &ub, 1);
   if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
   if (n < 0) {
@@ -53,8 +56,11 @@ static void flush(uv_prepare_t *h) {
     b->st.writes++;
     b->st.bytes_sent += (uint64_t)n;
     if ((size_t)n == buf->len) {
+      /* Still armed: calls made in reply to what this turn reads are
+       * flushed on the next, and starting and stopping the prepare handle
+       * every turn would cost more than the one empty check that ends an
+       * idle spell.  It keeps the loop alive for that one turn only. */
       drained(buf);
-      hcsb__writer_disarm(b);
     } else {
       ub = uv_buf_init(buf->data + n, (unsigned)(buf->len - (size_t)n));
       b->st.writes++; /* libuv tries once more at once, then on POLLOUT */
