@@ -121,7 +121,7 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
   return op;
 }
 
-static void op_recycle(hcsb__op_t *op) {
+static inline void op_recycle(hcsb__op_t *op) {
   hcsb_conn_t *conn = op->owner->conn;
 
   if (op->cls->ctx_free != NULL) op->cls->ctx_free(op->ctx);

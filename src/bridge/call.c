@@ -179,8 +179,7 @@ static void detach(hcsb_bridge_t *b, hcsb_call_t *c) {
 static void forget(hcsb_bridge_t *b, hcsb_call_t *c) {
   int sent = c->state == HCSB__CALL_PENDING;
   detach(b, c);
-  if (sent && hcsb__call_abandon_id(b, c->u.id) == 0 &&
-      hcsb__reap_watched(c->resp_type))
+  if (sent && hcsb__call_abandon_id(b, c->u.id) == 0 && c->watched)
     hcsb__reap_call_abandoned(b, c);
 }
 
@@ -234,8 +233,16 @@ void hcsb__call_finish(hcsb_call_t *c, int status,
                        const hcsb_guest_error_t *gerr,
                        const hcsb_response_t *resp) {
   hcsb_bridge_t *b = c->bridge;
-  detach(b, c);
-  if (hcsb__reap_watched(c->resp_type)) hcsb__reap_call_ended(b, c);
+  if (c->state == HCSB__CALL_PENDING && c->dl_idx == HCSB__DL_NONE) {
+    /* detach()'s common case, here: a sent call's answer. */
+    hcsb__calltab_del_item(&b->tab, c, c->u.id);
+    hcsb__list_remove(&c->dq.link);
+    if (!c->internal) b->npending--;
+    c->state = HCSB__CALL_IDLE;
+  } else {
+    detach(b, c);
+  }
+  if (c->watched) hcsb__reap_call_ended(b, c);
   if (!c->internal) b->st.calls_completed++;
   /* An embedded call is not ours once its callback starts: the callback
    * may restart it or free the memory around it. */
@@ -347,6 +354,7 @@ static void call_bind(hcsb_bridge_t *b, hcsb_call_t *c, uint32_t type,
   c->cb = cb;
   if (!c->embedded) ((pooled_t *)c)->data = data;
   c->resp_type = response_type(type);
+  c->watched = (uint8_t)hcsb__reap_watched(type);
 }
 
 /* Puts the request (`tmpl`, else `req`) on the wire (ready, or an internal
@@ -522,6 +530,7 @@ static int call_start_fast(hcsb_bridge_t *b, hcsb_call_t *c,
   c->cb = cb;
   c->resp_type = response_type(type);
   c->internal = 0;
+  c->watched = 0; /* checked above */
   c->u.id = b->next_id++;
   hcsb__calltab_put_reserved(tab, c, c->u.id);
   c->state = HCSB__CALL_PENDING;

@@ -60,6 +60,8 @@ struct hcsb_call_s {
   /* Its deadline came no earlier than those of the timed calls before it:
    * the request list keeps it in deadline order, no heap needed. */
   uint8_t in_order : 1;
+  /* A Create, ExecuteProcess or ModifySettings: reap.c watches it. */
+  uint8_t watched : 1;
   /* The embedder's own bits (the API keeps an op's flags here, where the
    * struct has room anyway); the bridge never reads or writes them. */
   uint8_t ext;

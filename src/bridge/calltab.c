@@ -143,8 +143,8 @@ void *hcsb__calltab_del(hcsb__calltab_t *t, uint64_t key) {
   return val;
 }
 
-void hcsb__calltab_del_item(hcsb__calltab_t *t, const void *item,
-                            uint64_t key) {
+void hcsb__calltab_del_item_slow(hcsb__calltab_t *t, const void *item,
+                                 uint64_t key) {
   /* The slot the response's lookup found, or its home, hold it nearly
    * always: comparing the word is enough, the item is not read. */
   uint64_t w = (uint64_t)(uintptr_t)item;
