@@ -137,6 +137,25 @@ void hcsb__op_discard(hcsb__op_t *op) {
   hcsb__obj_unref(owner);
 }
 
+/* hcsb__op_done, inline in the bridge's callback: a one-step op's reply
+ * ends it there. */
+static inline void op_end(hcsb__op_t *op, int status,
+                          const hcsb_guest_error_t *gerr,
+                          const hcsb_response_t *resp) {
+  hcsb__obj_t *owner = op->owner;
+
+  hcsb__list_remove(&op->link);
+  if (hcsb__op_cancelled(op)) {
+    status = -ECANCELED;
+    gerr = NULL;
+    resp = NULL;
+  }
+  if (op->cls->deliver != NULL) op->cls->deliver(op, status, gerr, resp);
+  op_recycle(op);
+  hcsb__obj_check_closed(owner);
+  hcsb__obj_unref(owner);
+}
+
 static void op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
                         const hcsb_response_t *resp) {
   hcsb__op_t *op = HCSB__CONTAINER_OF(data, hcsb__op_t, call);
@@ -144,7 +163,7 @@ static void op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
   if (op->cls->step != NULL)
     op->cls->step(op, status, gerr, resp);
   else
-    hcsb__op_done(op, status, gerr, resp);
+    op_end(op, status, gerr, resp);
 }
 
 /* The bridge takes the ActivityId from the call's bytes (set once by
@@ -188,18 +207,7 @@ void hcsb__op_done_later(hcsb__op_t *op, int status) {
 
 void hcsb__op_done(hcsb__op_t *op, int status, const hcsb_guest_error_t *gerr,
                    const hcsb_response_t *resp) {
-  hcsb__obj_t *owner = op->owner;
-
-  hcsb__list_remove(&op->link);
-  if (hcsb__op_cancelled(op)) {
-    status = -ECANCELED;
-    gerr = NULL;
-    resp = NULL;
-  }
-  if (op->cls->deliver != NULL) op->cls->deliver(op, status, gerr, resp);
-  op_recycle(op);
-  hcsb__obj_check_closed(owner);
-  hcsb__obj_unref(owner);
+  op_end(op, status, gerr, resp);
 }
 
 void hcsb__obj_cancel_ops(hcsb__obj_t *o) {
