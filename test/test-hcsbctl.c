@@ -1274,6 +1274,59 @@ static void test_connection_failure_exit_3(void) {
   rfree(&r);
 }
 
+/* A VM that never negotiates under KVM (broken nested KVM hangs the guest
+ * silently): the timeout says how to get out; under TCG it does not. */
+static void test_uvm_kvm_boot_timeout_hint(void) {
+  static const char *accels[] = {"kvm", "tcg"};
+  char bin[PATH_MAX], qemu[PATH_MAX + 32], path[2 * PATH_MAX + 32], ms[32];
+  const char *old_path = getenv("PATH");
+  char *saved = old_path ? strdup(old_path) : NULL;
+
+  write_file(tmp_path("vmlinuz"), "");
+  write_file(tmp_path("initrd.img"), "");
+  snprintf(bin, sizeof bin, "%s", tmp_path("bin"));
+  CHECK(mkdir(bin, 0755) == 0);
+  snprintf(qemu, sizeof qemu, "%s/qemu-system-x86_64", bin);
+  char *fake = realpath(hcsb_test_build_path("test/uvm-fake-qemu"), NULL);
+  CHECK(fake != NULL); /* absolute: a relative link would dangle, and the
+                          real QEMU further down PATH would run instead */
+  CHECK(symlink(fake, qemu) == 0);
+  free(fake);
+  snprintf(path, sizeof path, "%s:%s", bin, saved ? saved : "/usr/bin:/bin");
+  snprintf(ms, sizeof ms, "%u", 500u * hcsb_test_timeout_scale());
+  setenv("PATH", path, 1);
+  setenv("FAKE_QEMU_MODE", "no-guest", 1);
+  setenv("HCSB_UVM_IMAGE", hcsb_test_tmpdir(), 1);
+  const char *old_tmp = getenv("TMPDIR");
+  char *saved_tmp = old_tmp ? strdup(old_tmp) : NULL;
+  setenv("TMPDIR", hcsb_test_tmpdir(), 1); /* the console log it keeps */
+  for (int i = 0; i < 2; i++) {
+    run_t r;
+    rstart(&r, 0, NULL, "--uvm", "--uvm-accel", accels[i], "--timeout", ms,
+           "caps", NULL);
+    rfinish(&r);
+    CHECK_EQ(r.status, 4); /* a timeout */
+    CHECK_HAS(r.ebuf, "hcsbctl: the utility VM did not start: ");
+    if (i == 0)
+      CHECK_HAS(r.ebuf,
+                " under KVM (where nested KVM is broken the guest "
+                "hangs silently: try --uvm-accel tcg)\n");
+    else
+      CHECK(strstr(r.ebuf, "--uvm-accel tcg") == NULL);
+    CHECK_STR(r.obuf, "");
+    rfree(&r);
+  }
+  if (saved) setenv("PATH", saved, 1);
+  free(saved);
+  unsetenv("FAKE_QEMU_MODE");
+  unsetenv("HCSB_UVM_IMAGE");
+  if (saved_tmp)
+    setenv("TMPDIR", saved_tmp, 1);
+  else
+    unsetenv("TMPDIR");
+  free(saved_tmp);
+}
+
 static void test_help_and_version(void) {
   run_t r;
   rstart(&r, 0, NULL, "--help", NULL);
@@ -1790,6 +1843,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(guest_errors_exit_1),
     TEST_ENTRY(usage_errors),
     TEST_ENTRY(connection_failure_exit_3),
+    TEST_ENTRY(uvm_kvm_boot_timeout_hint),
     TEST_ENTRY(help_and_version),
     TEST_ENTRY(builtin_guest_beside_executable),
     TEST_ENTRY(spawn_with_stdio_dir),

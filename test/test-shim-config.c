@@ -1,4 +1,4 @@
-/* The shim's configuration (src/shim/config.h): defaults, every key, the
+/* The shim's configuration (src/shim/conf.h): defaults, every key, the
  * syntax (comments, quotes, spaces), errors that name the line, and
  * loading through $HCSB_SHIM_CONFIG. */
 #include <errno.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "runner.h"
-#include "shim/config.h"
+#include "shim/conf.h"
 
 static int parse(hcsb__shim_config_t *cfg, const char *text, char *err,
                  size_t errlen) {

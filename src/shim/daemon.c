@@ -3,7 +3,7 @@
  * in a session of its own, stdio on /dev/null.  It serves until the Task
  * service calls hcsb__shim_exit() (or a signal ends it), then removes its
  * socket and exits. */
-#include <config.h> /* autoconf's (shim/config.h is the shim's own) */
+#include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>

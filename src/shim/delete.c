@@ -6,7 +6,7 @@
  * stdout as the response; stderr is logged as cleanup warnings.  So it
  * succeeds whenever the bundle's record could be read, whether there was
  * anything left or not, and reports what it could not undo on stderr. */
-#include <config.h> /* autoconf's (shim/config.h is the shim's own) */
+#include <config.h>
 
 #include <errno.h>
 #include <limits.h>

@@ -2,7 +2,7 @@
  * use.
  *
  * The configuration's kernel and initrd default to image_dir/vmlinuz and
- * image_dir/initrd.img (config.h), which `make install` does not create:
+ * image_dir/initrd.img (shim/conf.h), which `make install` does not create:
  * building them takes Debian's cloud kernel (downloaded once by
  * hcsb-mkuvm into its cache) and a minute or more.  So the first VM that
  * needs them runs `mkuvm -q -o image_dir` (the configured hcsb-mkuvm),
@@ -18,7 +18,7 @@
 
 #include <uv.h>
 
-#include "shim/config.h"
+#include "shim/conf.h"
 
 typedef void (*hcsb__shim_image_cb)(void *data, int status);
 

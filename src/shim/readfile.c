@@ -1,5 +1,5 @@
 /* Reading a small file whole (readfile.h). */
-#include <config.h> /* autoconf's (shim/config.h is the shim's own) */
+#include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>

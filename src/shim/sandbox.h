@@ -19,7 +19,7 @@
 
 #include <hcsbridge/conn.h>
 
-#include "shim/config.h"
+#include "shim/conf.h"
 #include "shim/state.h"
 
 typedef struct hcsb__sandbox_s hcsb__sandbox_t;

@@ -16,7 +16,7 @@
 
 #include <uv.h>
 
-#include "shim/config.h"
+#include "shim/conf.h"
 #include "shim/events.h"
 #include "shim/server.h"
 #include "shim/state.h"

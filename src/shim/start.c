@@ -12,7 +12,7 @@
  * a loop): in a new session, stdio on /dev/null, the listening socket as
  * fd 3 and a pipe as fd 4 on which it says "ok" once it serves, so a
  * configuration error is `start`'s error and not a silent daemon death. */
-#include <config.h> /* autoconf's (shim/config.h is the shim's own) */
+#include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "shim/cmd.h"
-#include "shim/config.h"
+#include "shim/conf.h"
 #include "shim/log.h"
 #include "shim/readfile.h"
 #include "shim/state.h"

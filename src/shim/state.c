@@ -1,5 +1,5 @@
 /* The bundle's cleanup record (state.h). */
-#include <config.h> /* autoconf's (shim/config.h is the shim's own) */
+#include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>

@@ -318,8 +318,15 @@ int ctl_uvm_connect(ctl_t *ctl) {
     return 128 + ctl->interrupted; /* stopped by a signal: main says so */
   } else if (w.status != 0) {
     hcsb_uvm_exit_t e;
-    ctl_errorf(ctl, "the utility VM did not start: %s",
-               hcsb_strerror(w.status));
+    /* Where nested KVM is broken the guest hangs without a word: the
+     * timeout is all there is to see, so name the way out. */
+    int kvm_hang = w.status == -ETIMEDOUT && o.accel != NULL &&
+                   strcmp(o.accel, "kvm") == 0;
+    ctl_errorf(ctl, "the utility VM did not start: %s%s",
+               hcsb_strerror(w.status),
+               kvm_hang ? " under KVM (where nested KVM is broken the guest "
+                          "hangs silently: try --uvm-accel tcg)"
+                        : "");
     if (hcsb_uvm_exit_info(ctl->vm, &e) == 0) explain_exit(ctl, &e);
     ctl->uvm_failed = "the VM did not start";
     return w.status == -ETIMEDOUT ? CTL_EXIT_TIMEOUT : st;

@@ -1,4 +1,4 @@
-/* The shim's configuration file (config.h). */
+/* The shim's configuration file (conf.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,7 +11,7 @@
 
 #include <hcsbridge/messages.h>
 
-#include "shim/config.h"
+#include "shim/conf.h"
 #include "shim/readfile.h"
 
 /* Directories configure chose (src/shim/Makefile.inc passes them). */

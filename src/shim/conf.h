@@ -42,8 +42,8 @@
  *   socket_dir       [/run/containerd/s] where `start` puts shim sockets
  *   log_level        [info] error, warn, info, debug or trace
  */
-#ifndef HCSB_SHIM_CONFIG_H
-#define HCSB_SHIM_CONFIG_H
+#ifndef HCSB_SHIM_CONF_H
+#define HCSB_SHIM_CONF_H
 
 #include <stddef.h>
 
@@ -103,4 +103,4 @@ void hcsb__shim_config_free(hcsb__shim_config_t *cfg);
 /* "error", "warn", "info", "debug", "trace" -> level; -EINVAL otherwise. */
 int hcsb__shim_log_level_parse(const char *s, hcsb_log_level_t *out);
 
-#endif /* HCSB_SHIM_CONFIG_H */
+#endif /* HCSB_SHIM_CONF_H */
