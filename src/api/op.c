@@ -77,24 +77,24 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
                          uint32_t default_timeout, const hcsb__op_class_t *cls,
                          int *err) {
   hcsb_conn_t *conn = owner->conn;
+  const char *aid_text = opts != NULL ? opts->activity_id : NULL;
   hcsb__op_t *op;
 
-  uint8_t aid[16];
+  /* Callers tend to pass one ActivityId over and over (hcsshim: the zero
+   * GUID): the last one parsed is remembered, and conn->aid_bytes holds
+   * this call's from here on. */
+  if (aid_text != NULL &&
+      !(conn->aid_cached &&
+        strncmp(aid_text, conn->aid_text, sizeof conn->aid_text) == 0)) {
+    uint8_t aid[16];
 
-  if (opts != NULL && opts->activity_id != NULL) {
-    /* Callers tend to pass one ActivityId over and over (hcsshim: the zero
-     * GUID): the last one parsed is remembered. */
-    if (conn->aid_cached && strncmp(opts->activity_id, conn->aid_text,
-                                    sizeof conn->aid_text) == 0) {
-      memcpy(aid, conn->aid_bytes, sizeof aid);
-    } else if (hcsb__guid_parse(opts->activity_id, aid) == 0) {
-      memcpy(conn->aid_text, opts->activity_id, sizeof conn->aid_text);
-      memcpy(conn->aid_bytes, aid, sizeof aid);
-      conn->aid_cached = 1;
-    } else {
+    if (hcsb__guid_parse(aid_text, aid) != 0) {
       *err = -EINVAL;
       return NULL;
     }
+    memcpy(conn->aid_text, aid_text, sizeof conn->aid_text);
+    memcpy(conn->aid_bytes, aid, sizeof aid);
+    conn->aid_cached = 1;
   }
   op = hcsb__pool_get(&conn->ops);
   if (op == NULL) {
@@ -112,8 +112,8 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
   if (owner->base.closing) hcsb__op_set_cancelled(op);
   op->timeout_ms = opts != NULL && opts->timeout_ms != 0 ? opts->timeout_ms
                                                          : default_timeout;
-  if (opts != NULL && opts->activity_id != NULL)
-    memcpy(op->call.activity, aid, sizeof aid);
+  if (aid_text != NULL)
+    memcpy(op->call.activity, conn->aid_bytes, sizeof op->call.activity);
   else
     hcsb__guid_rng_bytes(&conn->aid_rng, op->call.activity);
   op->call.has_activity = 1;
