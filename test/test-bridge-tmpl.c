@@ -68,8 +68,8 @@ static int start(fx_t *fx, tcall_t *t, const hcsb__tmpl_t *tmpl, int i,
   hcsb__call_embed(&t->call);
   CHECK_EQ(hcsb__call_set_activity(&t->call, activity_of(i)), 0);
   in_start = 1;
-  int rc = hcsb__bridge_call_in(fx->b, &t->call, NULL, tmpl, timeout_ms,
-                                on_done);
+  int rc =
+      hcsb__bridge_call_in(fx->b, &t->call, NULL, tmpl, timeout_ms, on_done);
   in_start = 0;
   return rc;
 }
@@ -94,7 +94,8 @@ static void script_answer_reversed(peer_t *p) {
     CHECK(strstr(f.body, "ProcessList") != NULL);
     pframe_free(&f);
   }
-  for (int i = NCALLS - 1; i >= 0; i--) peer_send(p, PROPS_RESP, ids[i], PEER_OK_BODY);
+  for (int i = NCALLS - 1; i >= 0; i--)
+    peer_send(p, PROPS_RESP, ids[i], PEER_OK_BODY);
   CHECK_EQ(peer_drain(p), 0);
 }
 
