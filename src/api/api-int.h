@@ -185,8 +185,15 @@ void hcsb__op_discard(hcsb__op_t *op);
  * then still pending and the caller decides: discard or hcsb__op_done). */
 int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req);
 /* hcsb__op_send() with a template (proto.h) built from the request the op
- * would send, its span context included (see hcsb__op_tmpl_valid). */
-int hcsb__op_send_tmpl(hcsb__op_t *op, const hcsb__tmpl_t *tmpl);
+ * would send, its span context included (see hcsb__op_tmpl_valid).  Inline
+ * (below the connection's struct): on a usable connection it is one call
+ * into the bridge. */
+static inline int hcsb__op_send_tmpl(hcsb__op_t *op, const hcsb__tmpl_t *tmpl);
+/* hcsb__op_send_tmpl's cases other than that one. */
+int hcsb__op_send_tmpl_other(hcsb__op_t *op, const hcsb__tmpl_t *tmpl);
+/* The bridge call's callback of every op. */
+void hcsb__op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
+                       const hcsb_response_t *resp);
 /* Ends the op on the next turn with `status` (straight to done). */
 void hcsb__op_done_later(hcsb__op_t *op, int status);
 /* The one completion path: detaches, delivers, recycles. */
@@ -345,6 +352,15 @@ int hcsb__span_context_encode(const hcsb_span_context_t *sc, char **out);
 
 static inline int hcsb__conn_usable(const hcsb_conn_t *c) {
   return c->state == HCSB__CONN_OPENING || c->state == HCSB__CONN_READY;
+}
+
+static inline int hcsb__op_send_tmpl(hcsb__op_t *op, const hcsb__tmpl_t *tmpl) {
+  hcsb_conn_t *conn = op->owner->conn;
+
+  if (hcsb__op_cancelled(op) || !hcsb__conn_usable(conn))
+    return hcsb__op_send_tmpl_other(op, tmpl);
+  return hcsb__bridge_call_in(conn->bridge, &op->call, NULL, tmpl,
+                              op->timeout_ms, hcsb__op_on_reply);
 }
 const hcsb_addr_t *hcsb__conn_addr(const hcsb_conn_t *c);
 void hcsb__api_log(const hcsb_conn_t *c, hcsb_log_level_t level,

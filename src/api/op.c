@@ -156,8 +156,8 @@ static inline void op_end(hcsb__op_t *op, int status,
   hcsb__obj_unref(owner);
 }
 
-static void op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
-                        const hcsb_response_t *resp) {
+void hcsb__op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
+                       const hcsb_response_t *resp) {
   hcsb__op_t *op = HCSB__CONTAINER_OF(data, hcsb__op_t, call);
 
   if (op->cls->step != NULL)
@@ -181,7 +181,7 @@ static int op_send(hcsb__op_t *op, hcsb_request_t *req,
     return 0;
   }
   return hcsb__bridge_call_in(conn->bridge, &op->call, req, tmpl,
-                              op->timeout_ms, op_on_reply);
+                              op->timeout_ms, hcsb__op_on_reply);
 }
 
 int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
@@ -190,7 +190,7 @@ int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
   return op_send(op, req, NULL);
 }
 
-int hcsb__op_send_tmpl(hcsb__op_t *op, const hcsb__tmpl_t *tmpl) {
+int hcsb__op_send_tmpl_other(hcsb__op_t *op, const hcsb__tmpl_t *tmpl) {
   return op_send(op, NULL, tmpl);
 }
 
