@@ -221,6 +221,51 @@ static void test_unix_listen_stale_and_busy(void) {
   CHECK(exists(path_a));
 }
 
+/* Where others may write (a group-writable directory), a listener removes
+ * its socket file only while it is still its own: a file put in its place
+ * stays.  In a directory only we can write to, the file is removed when the
+ * listener closes, and a stale one is cleared in both.  The directory is
+ * checked again once loop time moved on: the same directory made
+ * group-writable after a listener used it is treated as such. */
+static void test_unix_listen_dir_kinds(void) {
+  static const mode_t modes[2] = {0700, 0770};
+  char dir[256], addr[400];
+  fx_t fx;
+  snprintf(dir, sizeof dir, "%s/relays", hcsb_test_tmpdir());
+  CHECK_EQ(mkdir(dir, 0700), 0);
+  snprintf(path_b, sizeof path_b, "%s/l.sock", dir);
+  snprintf(addr, sizeof addr, "unix://%s?timeout=50", path_b);
+  for (int i = 0; i < 2; i++) {
+    CHECK_EQ(chmod(dir, modes[i]), 0); /* whatever the umask */
+    usleep(2000);                      /* the next millisecond of loop time */
+
+    close(unix_listen(path_b)); /* stale */
+    fx_setup(&fx, NULL);
+    CHECK_EQ(fx_connect(&fx, addr), 0);
+    CHECK(exists(path_b)); /* listening before the call returned */
+    int fd = unix_dial(path_b);
+    CHECK(fd >= 0);
+    close(fd);
+    fx_run_until(&fx, &fx.ready_n, 1);
+    fx_finish(&fx, 1);
+    CHECK(!exists(path_b));
+
+    if (modes[i] == 0770) {
+      fx_setup(&fx, NULL);
+      CHECK_EQ(fx_connect(&fx, addr), 0);
+      CHECK_EQ(unlink(path_b), 0);
+      int theirs = unix_listen(path_b);
+      fx_run_until(&fx, &fx.ready_n, 1);
+      CHECK_EQ(fx.ready_status, -ETIMEDOUT);
+      fx_finish(&fx, 1);
+      CHECK(exists(path_b)); /* not ours: left alone */
+      close(theirs);
+      CHECK_EQ(unlink(path_b), 0);
+    }
+  }
+  CHECK_EQ(rmdir(dir), 0);
+}
+
 /* ------------------------------------------------------------------------ */
 /* fd:// */
 
@@ -897,6 +942,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(unix_connect_errors),
       TEST_ENTRY(unix_accept_timeout),
       TEST_ENTRY(unix_listen_stale_and_busy),
+      TEST_ENTRY(unix_listen_dir_kinds),
       TEST_ENTRY(fd_address),
       TEST_ENTRY(spawn),
       TEST_ENTRY(spawn_stubborn_guest_killed),

@@ -52,6 +52,10 @@ extern "C" {
  *
  * Stdio relays listen where the bridge's transport says: a vsock port, the
  * Unix socket <stdio-dir>/<port>.sock, or <PATH>_<port> for hybrid vsock.
+ * Each such socket file is removed once its one connection came (or the
+ * process went); a directory only your user can write to (no group or
+ * other write bit) costs the least per relay, since files there need no
+ * check that they are still the library's own before they are removed.
  * For spawn: the library exports HCSB_STDIO_DIR=<dir> to the child, creating
  * a private directory when none was given.  The child leads a session and
  * process group of its own (a terminal's signals do not reach it), and the

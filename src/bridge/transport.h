@@ -39,7 +39,12 @@ typedef void (*hcsb__accept_cb)(void *data, hcsb__listener_t *l, int status,
  *   hybrid vsock   Unix socket "<addr->path>_<port>"
  *   unix/fd/spawn  Unix socket "<addr->stdio_dir>/<port>.sock"
  * A stale socket file at that path is removed first; the file is unlinked
- * again when the listener closes.  `timeout_ms` 0 = none.
+ * again when the listener closes: in a directory others may write to, only
+ * if it is still the listener's own file (device and inode); in one only
+ * our user can write to (ours, no group or other write bit: a spawn:
+ * guest's relay directory is one), always, the directory being checked
+ * once per loop turn instead (listen.c says why that is as safe).  The
+ * socket listens before this returns.  `timeout_ms` 0 = none.
  * Returns 0, -EINVAL (no place to listen: e.g. fd transport without a stdio
  * dir), -ENAMETOOLONG, -EAFNOSUPPORT (no AF_VSOCK here), or a libuv error. */
 int hcsb__listen(uv_loop_t *loop, const hcsb_addr_t *addr, uint32_t port,
