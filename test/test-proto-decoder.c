@@ -36,6 +36,10 @@ static size_t frame(uint8_t *out, uint32_t type, uint64_t id,
   return put_frame(out, type, (uint32_t)(16 + strlen(body)), id, body);
 }
 
+/* Set: feed() tries hcsb__decoder_whole() first, as the bridge's reader
+ * does. */
+static int use_whole;
+
 /* Feeds data in chunks of `chunk` bytes (0 = all at once), handing each
  * call's unconsumed rest back in, and records every event. */
 static void feed(hcsb__decoder_t *d, const uint8_t *data, size_t len,
@@ -47,7 +51,10 @@ static void feed(hcsb__decoder_t *d, const uint8_t *data, size_t len,
   while (off < len) {
     end = chunk == 0 || len - off < chunk ? len : off + chunk;
     while (off < end) {
-      ev = hcsb__decoder_feed(d, data + off, end - off, &used, &f);
+      if (use_whole && hcsb__decoder_whole(d, data + off, end - off, &used, &f))
+        ev = HCSB__DEC_FRAME;
+      else
+        ev = hcsb__decoder_feed(d, data + off, end - off, &used, &f);
       CHECK(used <= end - off);
       if (ev != HCSB__DEC_NEED_MORE) {
         event_t *e = &out->ev[out->n++];
@@ -419,6 +426,70 @@ static void test_body_split_after_header_zero_copy(void) {
   hcsb__decoder_free(&d);
 }
 
+/* The inline fast path takes only whole frames with a body within the
+ * limit from an idle decoder, and together with the decoder it reports
+ * exactly what the decoder alone does, however the stream is cut. */
+static void test_whole_fast_path(void) {
+  uint8_t buf[1024], big[100];
+  size_t n = three_frames(buf), used = 99, cut;
+  hcsb__decoder_t d;
+  hcsb__frame_t f;
+  events_t plain, fast;
+
+  hcsb__decoder_init(&d, 64);
+  CHECK(hcsb__decoder_whole(&d, buf, n, &used, &f));
+  CHECK_EQ(used, 16 + 25);
+  CHECK_U64(f.hdr.type, 0x20100601u);
+  CHECK_U64(f.hdr.id, 5);
+  CHECK(f.body == buf + 16);
+  CHECK_EQ(f.body_len, 25);
+  /* Not a whole frame: a header or body cut short. */
+  used = 99;
+  CHECK(!hcsb__decoder_whole(&d, buf, 15, &used, &f));
+  CHECK(!hcsb__decoder_whole(&d, buf, 16 + 24, &used, &f));
+  CHECK_EQ(used, 99);
+  /* Bodiless, oversize and undersize frames are the decoder's. */
+  put_frame(big, 0x20100601u, 16, 1, NULL);
+  CHECK(!hcsb__decoder_whole(&d, big, 16, &used, &f));
+  put_frame(big, 0x20100601u, 65, 1, NULL);
+  memset(big + 16, 'x', sizeof(big) - 16);
+  CHECK(!hcsb__decoder_whole(&d, big, sizeof(big), &used, &f));
+  put_frame(big, 0x20100601u, 15, 1, NULL);
+  CHECK(!hcsb__decoder_whole(&d, big, sizeof(big), &used, &f));
+  /* Mid-frame, the decoder holds state the fast path must not skip. */
+  CHECK_EQ(hcsb__decoder_feed(&d, buf, 20, &used, &f), HCSB__DEC_NEED_MORE);
+  CHECK(!hcsb__decoder_whole(&d, buf, n, &used, &f));
+  hcsb__decoder_free(&d);
+
+  /* Both ways over a stream with every kind of frame, cut everywhere. */
+  n += put_frame(buf + n, 0x20100601u, 16, 7, NULL);
+  n += frame(buf + n, 0x20100601u, 8,
+             "{\"Result\":0,\"Padding\":\"................................."
+             "...............................\"}");
+  n += frame(buf + n, 0x20100601u, 10, "{}");
+  for (cut = 0; cut <= n; cut++) {
+    size_t chunk;
+    for (chunk = 0; chunk <= 7; chunk += 7) {
+      memset(&plain, 0, sizeof(plain));
+      memset(&fast, 0, sizeof(fast));
+      use_whole = 0;
+      hcsb__decoder_init(&d, 64);
+      feed(&d, buf, cut, chunk, &plain);
+      feed(&d, buf + cut, n - cut, chunk, &plain);
+      hcsb__decoder_free(&d);
+      use_whole = 1;
+      hcsb__decoder_init(&d, 64);
+      feed(&d, buf, cut, chunk, &fast);
+      feed(&d, buf + cut, n - cut, chunk, &fast);
+      hcsb__decoder_free(&d);
+      use_whole = 0;
+      check_same(&plain, &fast);
+      CHECK_EQ(plain.n, 6);
+      CHECK_EQ(plain.ev[4].ev, HCSB__DEC_OVERSIZE);
+    }
+  }
+}
+
 static const hcsb_test_t tests[] = {
     TEST_ENTRY(merged_chunk_zero_copy),
     TEST_ENTRY(byte_by_byte),
@@ -432,6 +503,7 @@ static const hcsb_test_t tests[] = {
     TEST_ENTRY(buffer_grows_with_received_bytes),
     TEST_ENTRY(big_buffer_released_after_use),
     TEST_ENTRY(body_split_after_header_zero_copy),
+    TEST_ENTRY(whole_fast_path),
 };
 
 int main(int argc, char **argv) {

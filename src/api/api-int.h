@@ -185,8 +185,15 @@ void hcsb__op_discard(hcsb__op_t *op);
  * then still pending and the caller decides: discard or hcsb__op_done). */
 int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req);
 /* hcsb__op_send() with a template (proto.h) built from the request the op
- * would send, its span context included (see hcsb__op_tmpl_valid). */
-int hcsb__op_send_tmpl(hcsb__op_t *op, const hcsb__tmpl_t *tmpl);
+ * would send, its span context included (see hcsb__op_tmpl_valid).  Inline
+ * (below the connection's struct): on a usable connection it is one call
+ * into the bridge. */
+static inline int hcsb__op_send_tmpl(hcsb__op_t *op, const hcsb__tmpl_t *tmpl);
+/* hcsb__op_send_tmpl's cases other than that one. */
+int hcsb__op_send_tmpl_other(hcsb__op_t *op, const hcsb__tmpl_t *tmpl);
+/* The bridge call's callback of every op. */
+void hcsb__op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
+                       const hcsb_response_t *resp);
 /* Ends the op on the next turn with `status` (straight to done). */
 void hcsb__op_done_later(hcsb__op_t *op, int status);
 /* The one completion path: detaches, delivers, recycles. */
@@ -326,17 +333,35 @@ struct hcsb_conn_s {
 
 /* trace.c: span context slots.  An op captures the current one when it
  * starts (a reference) and releases it when it is recycled. */
-uint32_t hcsb__trace_capture(hcsb_conn_t *c);
+uint32_t hcsb__trace_capture_slot(hcsb_conn_t *c);
+static inline uint32_t hcsb__trace_capture(hcsb_conn_t *c) {
+  return c->trace_cur != 0 ? hcsb__trace_capture_slot(c) : 0;
+}
 /* Another reference on `slot` (0: none), which must be held already. */
 void hcsb__trace_ref(hcsb_conn_t *c, uint32_t slot);
-void hcsb__trace_release(hcsb_conn_t *c, uint32_t slot);
+void hcsb__trace_release_slot(hcsb_conn_t *c, uint32_t slot);
+/* Inline: once per op, and most ops have no span context. */
+static inline void hcsb__trace_release(hcsb_conn_t *c, uint32_t slot) {
+  if (slot != 0) hcsb__trace_release_slot(c, slot);
+}
 /* The `ocsc` object text of a slot, NULL for 0. */
 const char *hcsb__trace_json(const hcsb_conn_t *c, uint32_t slot);
 void hcsb__trace_free_all(hcsb_conn_t *c);
 /* The `ocsc` object text of a span context (free()), or -EINVAL/-ENOMEM. */
 int hcsb__span_context_encode(const hcsb_span_context_t *sc, char **out);
 
-int hcsb__conn_usable(const hcsb_conn_t *c);
+static inline int hcsb__conn_usable(const hcsb_conn_t *c) {
+  return c->state == HCSB__CONN_OPENING || c->state == HCSB__CONN_READY;
+}
+
+static inline int hcsb__op_send_tmpl(hcsb__op_t *op, const hcsb__tmpl_t *tmpl) {
+  hcsb_conn_t *conn = op->owner->conn;
+
+  if (hcsb__op_cancelled(op) || !hcsb__conn_usable(conn))
+    return hcsb__op_send_tmpl_other(op, tmpl);
+  return hcsb__bridge_call_in(conn->bridge, &op->call, NULL, tmpl,
+                              op->timeout_ms, hcsb__op_on_reply);
+}
 const hcsb_addr_t *hcsb__conn_addr(const hcsb_conn_t *c);
 void hcsb__api_log(const hcsb_conn_t *c, hcsb_log_level_t level,
                    const char *activity_id, const char *fmt, ...)

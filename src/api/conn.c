@@ -41,10 +41,6 @@ void hcsb__api_log(const hcsb_conn_t *c, hcsb_log_level_t level,
   c->log_cb(c->log_data, level, activity_id, line);
 }
 
-int hcsb__conn_usable(const hcsb_conn_t *c) {
-  return c->state == HCSB__CONN_OPENING || c->state == HCSB__CONN_READY;
-}
-
 const hcsb_addr_t *hcsb__conn_addr(const hcsb_conn_t *c) {
   if (c->bridge == NULL || c->bridge_closing) return NULL;
   return hcsb_bridge_address(c->bridge);

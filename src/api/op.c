@@ -77,24 +77,24 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
                          uint32_t default_timeout, const hcsb__op_class_t *cls,
                          int *err) {
   hcsb_conn_t *conn = owner->conn;
+  const char *aid_text = opts != NULL ? opts->activity_id : NULL;
   hcsb__op_t *op;
 
-  uint8_t aid[16];
+  /* Callers tend to pass one ActivityId over and over (hcsshim: the zero
+   * GUID): the last one parsed is remembered, and conn->aid_bytes holds
+   * this call's from here on. */
+  if (aid_text != NULL &&
+      !(conn->aid_cached &&
+        strncmp(aid_text, conn->aid_text, sizeof conn->aid_text) == 0)) {
+    uint8_t aid[16];
 
-  if (opts != NULL && opts->activity_id != NULL) {
-    /* Callers tend to pass one ActivityId over and over (hcsshim: the zero
-     * GUID): the last one parsed is remembered. */
-    if (conn->aid_cached && strncmp(opts->activity_id, conn->aid_text,
-                                    sizeof conn->aid_text) == 0) {
-      memcpy(aid, conn->aid_bytes, sizeof aid);
-    } else if (hcsb__guid_parse(opts->activity_id, aid) == 0) {
-      memcpy(conn->aid_text, opts->activity_id, sizeof conn->aid_text);
-      memcpy(conn->aid_bytes, aid, sizeof aid);
-      conn->aid_cached = 1;
-    } else {
+    if (hcsb__guid_parse(aid_text, aid) != 0) {
       *err = -EINVAL;
       return NULL;
     }
+    memcpy(conn->aid_text, aid_text, sizeof conn->aid_text);
+    memcpy(conn->aid_bytes, aid, sizeof aid);
+    conn->aid_cached = 1;
   }
   op = hcsb__pool_get(&conn->ops);
   if (op == NULL) {
@@ -112,8 +112,8 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
   if (owner->base.closing) hcsb__op_set_cancelled(op);
   op->timeout_ms = opts != NULL && opts->timeout_ms != 0 ? opts->timeout_ms
                                                          : default_timeout;
-  if (opts != NULL && opts->activity_id != NULL)
-    memcpy(op->call.activity, aid, sizeof aid);
+  if (aid_text != NULL)
+    memcpy(op->call.activity, conn->aid_bytes, sizeof op->call.activity);
   else
     hcsb__guid_rng_bytes(&conn->aid_rng, op->call.activity);
   op->call.has_activity = 1;
@@ -121,7 +121,7 @@ hcsb__op_t *hcsb__op_new(hcsb__obj_t *owner, const hcsb_call_opts_t *opts,
   return op;
 }
 
-static void op_recycle(hcsb__op_t *op) {
+static inline void op_recycle(hcsb__op_t *op) {
   hcsb_conn_t *conn = op->owner->conn;
 
   if (op->cls->ctx_free != NULL) op->cls->ctx_free(op->ctx);
@@ -137,14 +137,33 @@ void hcsb__op_discard(hcsb__op_t *op) {
   hcsb__obj_unref(owner);
 }
 
-static void op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
-                        const hcsb_response_t *resp) {
+/* hcsb__op_done, inline in the bridge's callback: a one-step op's reply
+ * ends it there. */
+static inline void op_end(hcsb__op_t *op, int status,
+                          const hcsb_guest_error_t *gerr,
+                          const hcsb_response_t *resp) {
+  hcsb__obj_t *owner = op->owner;
+
+  hcsb__list_remove(&op->link);
+  if (hcsb__op_cancelled(op)) {
+    status = -ECANCELED;
+    gerr = NULL;
+    resp = NULL;
+  }
+  if (op->cls->deliver != NULL) op->cls->deliver(op, status, gerr, resp);
+  op_recycle(op);
+  hcsb__obj_check_closed(owner);
+  hcsb__obj_unref(owner);
+}
+
+void hcsb__op_on_reply(void *data, int status, const hcsb_guest_error_t *gerr,
+                       const hcsb_response_t *resp) {
   hcsb__op_t *op = HCSB__CONTAINER_OF(data, hcsb__op_t, call);
 
   if (op->cls->step != NULL)
     op->cls->step(op, status, gerr, resp);
   else
-    hcsb__op_done(op, status, gerr, resp);
+    op_end(op, status, gerr, resp);
 }
 
 /* The bridge takes the ActivityId from the call's bytes (set once by
@@ -162,7 +181,7 @@ static int op_send(hcsb__op_t *op, hcsb_request_t *req,
     return 0;
   }
   return hcsb__bridge_call_in(conn->bridge, &op->call, req, tmpl,
-                              op->timeout_ms, op_on_reply);
+                              op->timeout_ms, hcsb__op_on_reply);
 }
 
 int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
@@ -171,7 +190,7 @@ int hcsb__op_send(hcsb__op_t *op, hcsb_request_t *req) {
   return op_send(op, req, NULL);
 }
 
-int hcsb__op_send_tmpl(hcsb__op_t *op, const hcsb__tmpl_t *tmpl) {
+int hcsb__op_send_tmpl_other(hcsb__op_t *op, const hcsb__tmpl_t *tmpl) {
   return op_send(op, NULL, tmpl);
 }
 
@@ -188,18 +207,7 @@ void hcsb__op_done_later(hcsb__op_t *op, int status) {
 
 void hcsb__op_done(hcsb__op_t *op, int status, const hcsb_guest_error_t *gerr,
                    const hcsb_response_t *resp) {
-  hcsb__obj_t *owner = op->owner;
-
-  hcsb__list_remove(&op->link);
-  if (hcsb__op_cancelled(op)) {
-    status = -ECANCELED;
-    gerr = NULL;
-    resp = NULL;
-  }
-  if (op->cls->deliver != NULL) op->cls->deliver(op, status, gerr, resp);
-  op_recycle(op);
-  hcsb__obj_check_closed(owner);
-  hcsb__obj_unref(owner);
+  op_end(op, status, gerr, resp);
 }
 
 void hcsb__obj_cancel_ops(hcsb__obj_t *o) {

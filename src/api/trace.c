@@ -213,7 +213,7 @@ int hcsb_conn_set_span_context(hcsb_conn_t *c, const hcsb_span_context_t *sc) {
   return 0;
 }
 
-uint32_t hcsb__trace_capture(hcsb_conn_t *c) {
+uint32_t hcsb__trace_capture_slot(hcsb_conn_t *c) {
   if (c->trace_cur != 0) c->traces[c->trace_cur - 1].refs++;
   return c->trace_cur;
 }
@@ -222,7 +222,7 @@ void hcsb__trace_ref(hcsb_conn_t *c, uint32_t slot) {
   if (slot != 0) c->traces[slot - 1].refs++;
 }
 
-void hcsb__trace_release(hcsb_conn_t *c, uint32_t slot) {
+void hcsb__trace_release_slot(hcsb_conn_t *c, uint32_t slot) {
   if (slot != 0) slot_unref(c, slot);
 }
 

@@ -374,7 +374,7 @@ void hcsb__bridge_lost(hcsb_bridge_t *b, int call_status, int cause) {
     uv_read_stop(b->stream);
     uv_close((uv_handle_t *)b->stream, stream_closed);
   }
-  uv_prepare_stop(&b->prepare);
+  hcsb__writer_disarm(b);
   uv_timer_stop(&b->timer);
   b->timer_due = 0;
 }

@@ -33,10 +33,6 @@ static void call_reset(hcsb_call_t *c, int embedded) {
   c->embedded = (uint8_t)embedded;
 }
 
-void hcsb__call_embed(hcsb_call_t *c) {
-  call_reset(c, 1);
-}
-
 void hcsb__call_recycle(hcsb_bridge_t *b, hcsb_call_t *c) {
   c->state = HCSB__CALL_IDLE;
   c->cb = NULL;
@@ -165,7 +161,7 @@ static void detach(hcsb_bridge_t *b, hcsb_call_t *c) {
         compact_hold(b);
       break;
     case HCSB__CALL_PENDING:
-      hcsb__calltab_del(&b->tab, c->u.id);
+      hcsb__calltab_del_item(&b->tab, c, c->u.id);
       hcsb__list_remove(&c->dq.link);
       if (!c->internal) b->npending--;
       break;
@@ -183,8 +179,7 @@ static void detach(hcsb_bridge_t *b, hcsb_call_t *c) {
 static void forget(hcsb_bridge_t *b, hcsb_call_t *c) {
   int sent = c->state == HCSB__CALL_PENDING;
   detach(b, c);
-  if (sent && hcsb__call_abandon_id(b, c->u.id) == 0 &&
-      hcsb__reap_watched(c->resp_type))
+  if (sent && hcsb__call_abandon_id(b, c->u.id) == 0 && c->watched)
     hcsb__reap_call_abandoned(b, c);
 }
 
@@ -238,8 +233,16 @@ void hcsb__call_finish(hcsb_call_t *c, int status,
                        const hcsb_guest_error_t *gerr,
                        const hcsb_response_t *resp) {
   hcsb_bridge_t *b = c->bridge;
-  detach(b, c);
-  if (hcsb__reap_watched(c->resp_type)) hcsb__reap_call_ended(b, c);
+  if (c->state == HCSB__CALL_PENDING && c->dl_idx == HCSB__DL_NONE) {
+    /* detach()'s common case, here: a sent call's answer. */
+    hcsb__calltab_del_item(&b->tab, c, c->u.id);
+    hcsb__list_remove(&c->dq.link);
+    if (!c->internal) b->npending--;
+    c->state = HCSB__CALL_IDLE;
+  } else {
+    detach(b, c);
+  }
+  if (c->watched) hcsb__reap_call_ended(b, c);
   if (!c->internal) b->st.calls_completed++;
   /* An embedded call is not ours once its callback starts: the callback
    * may restart it or free the memory around it. */
@@ -351,6 +354,7 @@ static void call_bind(hcsb_bridge_t *b, hcsb_call_t *c, uint32_t type,
   c->cb = cb;
   if (!c->embedded) ((pooled_t *)c)->data = data;
   c->resp_type = response_type(type);
+  c->watched = (uint8_t)hcsb__reap_watched(type);
 }
 
 /* Puts the request (`tmpl`, else `req`) on the wire (ready, or an internal
@@ -490,10 +494,73 @@ int hcsb_bridge_call(hcsb_bridge_t *b, const hcsb_request_t *req,
   return hcsb__call_start(b, NULL, req, NULL, timeout_ms, cb, data, 0, callp);
 }
 
+/* The common case in one pass: an embedded call sending a template on a
+ * ready bridge, with room everywhere (write buffer, table, write queue
+ * limit), a deadline in order or none, no trace log.  Does what
+ * hcsb__call_start would, without its generic checks; returns 0, or 1
+ * having touched nothing when hcsb__call_start must decide (any failure,
+ * any log line). */
+static int call_start_fast(hcsb_bridge_t *b, hcsb_call_t *c,
+                           const hcsb__tmpl_t *t, uint32_t timeout_ms,
+                           hcsb_call_cb cb) {
+  hcsb__buf_t *buf = hcsb__writer_buf(b);
+  hcsb__calltab_t *tab = &b->tab;
+  uint32_t type = t->type, len = t->len;
+  if (b->phase != HCSB__READY || cb == NULL || len == 0 ||
+      (type & HCSB_MSG_TYPE_MASK) != HCSB_MSG_TYPE_REQUEST ||
+      hcsb__reap_watched(type) || !c->embedded || c->state != HCSB__CALL_IDLE ||
+      hcsb__defer_queued(&c->dq) || b->npending >= b->max_pending ||
+      len > buf->cap - buf->len || tab->count >= tab->room ||
+      hcsb__writer_queued(b) + len > b->max_write_queue ||
+      hcsb__log_on(b, HCSB_LOG_TRACE))
+    return 1;
+  uint64_t when = 0;
+  if (timeout_ms != 0) {
+    when = uv_now(b->loop) + timeout_ms;
+    if (when < b->in_order_when) return 1; /* the heap's */
+  }
+  char *p = buf->data + buf->len;
+  memcpy(p, t->frame, len);
+  hcsb__frame_set_id(p, b->next_id);
+  if (c->has_activity && t->aid_off != 0 && !hcsb__guid_is_zero(c->activity))
+    hcsb__guid_format(c->activity, p + t->aid_off);
+  buf->len += len;
+
+  c->bridge = b;
+  c->cb = cb;
+  c->resp_type = response_type(type);
+  c->internal = 0;
+  c->watched = 0; /* checked above */
+  c->u.id = b->next_id++;
+  hcsb__calltab_put_reserved(tab, c, c->u.id);
+  c->state = HCSB__CALL_PENDING;
+  b->st.frames_sent++;
+  b->npending++;
+  b->st.calls_started++;
+  hcsb__writer_kick(b);
+  c->when = when;
+  if (when != 0) {
+    /* In order (checked above): the list keeps it sorted, see
+     * set_deadline. */
+    c->in_order = 1;
+    b->in_order_when = when;
+    hcsb__list_push(&b->h.reqs, &c->dq.link);
+    /* Nearly always armed already for an earlier deadline. */
+    if (b->timer_due == 0 || b->timer_due > when) arm_for(b, when);
+  } else {
+    c->in_order = 0;
+    hcsb__list_push(&b->untimed, &c->dq.link);
+  }
+  return 0;
+}
+
 int hcsb__bridge_call_in(hcsb_bridge_t *b, hcsb_call_t *c,
                          const hcsb_request_t *req, const hcsb__tmpl_t *tmpl,
                          uint32_t timeout_ms, hcsb_call_cb cb) {
   if (c == NULL) return -EINVAL;
+  if (b != NULL && tmpl != NULL && req == NULL &&
+      call_start_fast(b, c, tmpl, timeout_ms, cb) == 0)
+    return 0;
   return hcsb__call_start(b, c, req, tmpl, timeout_ms, cb, NULL,
                           HCSB__CALL_KEEP_ACTIVITY, NULL);
 }

@@ -13,6 +13,8 @@
 #ifndef HCSB_BRIDGE_CALL_H
 #define HCSB_BRIDGE_CALL_H
 
+#include <string.h>
+
 #include <hcsbridge/bridge.h>
 
 #include "bridge/dlheap.h"
@@ -58,6 +60,8 @@ struct hcsb_call_s {
   /* Its deadline came no earlier than those of the timed calls before it:
    * the request list keeps it in deadline order, no heap needed. */
   uint8_t in_order : 1;
+  /* A Create, ExecuteProcess or ModifySettings: reap.c watches it. */
+  uint8_t watched : 1;
   /* The embedder's own bits (the API keeps an op's flags here, where the
    * struct has room anyway); the bridge never reads or writes them. */
   uint8_t ext;
@@ -65,8 +69,13 @@ struct hcsb_call_s {
 };
 
 /* Prepares caller-owned storage for hcsb__bridge_call_in(): idle, in no
- * heap, no ActivityId. */
-void hcsb__call_embed(hcsb_call_t *c);
+ * heap, no ActivityId.  Inline: once per API call. */
+static inline void hcsb__call_embed(hcsb_call_t *c) {
+  memset(c, 0, sizeof *c);
+  c->dl_idx = HCSB__DL_NONE;
+  hcsb__defer_init(&c->dq);
+  c->embedded = 1;
+}
 /* hcsb_bridge_call() on caller-owned storage `c`, which must be idle.  On
  * success `c` belongs to the bridge until its callback starts; on failure
  * it stays idle and nothing is queued.  `cb` gets `c` as its data.  The

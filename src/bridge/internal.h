@@ -113,6 +113,7 @@ struct hcsb_bridge_s {
   hcsb__buf_t wbuf[2];
   int wcur;
   int winflight;
+  int flush_armed; /* the prepare handle is started (flush before poll) */
   size_t inflight_len;
   uv_write_t wreq;
   hcsb__buf_t hold; /* frames of WAITING calls, ID 0 */
@@ -221,10 +222,22 @@ void hcsb__reap_free(hcsb_bridge_t *b);
 int hcsb__reader_start(hcsb_bridge_t *b);
 
 /* writer.c */
-/* Queues an encoded frame already appended to the current buffer. */
-void hcsb__writer_kick(hcsb_bridge_t *b);
-size_t hcsb__writer_queued(const hcsb_bridge_t *b);
-hcsb__buf_t *hcsb__writer_buf(hcsb_bridge_t *b);
+void hcsb__writer_arm(hcsb_bridge_t *b);
+void hcsb__writer_disarm(hcsb_bridge_t *b);
+/* Queues an encoded frame already appended to the current buffer (inline:
+ * once per call, and the flush is nearly always armed already). */
+static inline void hcsb__writer_kick(hcsb_bridge_t *b) {
+  if (!b->flush_armed) hcsb__writer_arm(b);
+}
+/* Bytes accepted and not yet taken by the kernel. */
+static inline size_t hcsb__writer_queued(const hcsb_bridge_t *b) {
+  return b->wbuf[b->wcur].len + (b->winflight ? b->inflight_len : 0) +
+         (b->hold.len - b->hold_dead);
+}
+/* The buffer frames are appended to. */
+static inline hcsb__buf_t *hcsb__writer_buf(hcsb_bridge_t *b) {
+  return &b->wbuf[b->wcur];
+}
 
 /* log.c */
 /* Text for any status the bridge deals in: ours, errno values, UV_EOF. */

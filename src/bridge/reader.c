@@ -140,7 +140,9 @@ static void feed(hcsb_bridge_t *b, const uint8_t *data, size_t len) {
     size_t used = 0;
     hcsb__frame_t f;
     hcsb__dec_event_t ev =
-        hcsb__decoder_feed(&b->dec, data + off, len - off, &used, &f);
+        hcsb__decoder_whole(&b->dec, data + off, len - off, &used, &f)
+            ? HCSB__DEC_FRAME
+            : hcsb__decoder_feed(&b->dec, data + off, len - off, &used, &f);
     off += used;
     switch (ev) {
       case HCSB__DEC_FRAME:

@@ -15,15 +15,6 @@
 
 static void write_cb(uv_write_t *req, int status);
 
-hcsb__buf_t *hcsb__writer_buf(hcsb_bridge_t *b) {
-  return &b->wbuf[b->wcur];
-}
-
-size_t hcsb__writer_queued(const hcsb_bridge_t *b) {
-  return b->wbuf[b->wcur].len + (b->winflight ? b->inflight_len : 0) +
-         (b->hold.len - b->hold_dead);
-}
-
 static void drained(hcsb__buf_t *buf) {
   buf->len = 0;
   if (buf->cap > KEEP_BUF_CAP) {
@@ -47,13 +38,16 @@ static void write_failed(hcsb_bridge_t *b, int err) {
 static void flush(uv_prepare_t *h) {
   hcsb_bridge_t *b = h->data;
   hcsb__buf_t *buf = &b->wbuf[b->wcur];
-  /* One write in flight at a time; write_cb restarts the flush. */
+  /* One write in flight at a time; write_cb restarts the flush.  A turn
+   * with nothing to write stops it (see below). */
   if (b->winflight || buf->len == 0 || b->phase == HCSB__DEAD) {
-    uv_prepare_stop(h);
+    hcsb__writer_disarm(b);
     return;
   }
   hcsb__bridge_ref(b);
-  uv_buf_t ub = uv_buf_init(buf->data, (unsigned)buf->len);
+  uv_buf_t ub;
+  ub.base = buf->data;
+  ub.len = buf->len;
   int n = uv_try_write(b->stream, &ub, 1);
   if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
   if (n < 0) {
@@ -62,8 +56,11 @@ static void flush(uv_prepare_t *h) {
     b->st.writes++;
     b->st.bytes_sent += (uint64_t)n;
     if ((size_t)n == buf->len) {
+      /* Still armed: calls made in reply to what this turn reads are
+       * flushed on the next, and starting and stopping the prepare handle
+       * every turn would cost more than the one empty check that ends an
+       * idle spell.  It keeps the loop alive for that one turn only. */
       drained(buf);
-      uv_prepare_stop(h);
     } else {
       ub = uv_buf_init(buf->data + n, (unsigned)(buf->len - (size_t)n));
       b->st.writes++; /* libuv tries once more at once, then on POLLOUT */
@@ -74,7 +71,7 @@ static void flush(uv_prepare_t *h) {
         b->winflight = 1;
         b->inflight_len = ub.len;
         b->wcur ^= 1;
-        uv_prepare_stop(h);
+        hcsb__writer_disarm(b);
       }
     }
   }
@@ -96,8 +93,13 @@ static void write_cb(uv_write_t *req, int status) {
   hcsb__bridge_unref(b);
 }
 
-void hcsb__writer_kick(hcsb_bridge_t *b) {
+void hcsb__writer_arm(hcsb_bridge_t *b) {
   b->wreq.data = b;
-  if (!uv_is_active((uv_handle_t *)&b->prepare))
-    uv_prepare_start(&b->prepare, flush);
+  b->flush_armed = 1;
+  uv_prepare_start(&b->prepare, flush);
+}
+
+void hcsb__writer_disarm(hcsb_bridge_t *b) {
+  b->flush_armed = 0;
+  uv_prepare_stop(&b->prepare);
 }

@@ -100,7 +100,7 @@ void hcsb__handle_uv_close(hcsb__handle_t *h, uv_handle_t *u) {
   uv_close(u, uv_closed);
 }
 
-void hcsb__handle_unref(hcsb__handle_t *h) {
+void hcsb__handle_unref_last(hcsb__handle_t *h) {
   if (--h->refs > 0) {
     if (h->closing) hcsb__handle_check_closed(h);
     return;
@@ -110,7 +110,7 @@ void hcsb__handle_unref(hcsb__handle_t *h) {
   if (h->uv_closing == 0) h->cls->free(h);
 }
 
-void hcsb__handle_check_closed(hcsb__handle_t *h) {
+void hcsb__handle_check_closing(hcsb__handle_t *h) {
   if (!h->closing || h->ended || !hcsb__list_empty(&h->reqs)) return;
   if (h->cls->idle != NULL && !h->cls->idle(h)) return;
   h->ended = 1;

@@ -114,11 +114,21 @@ void hcsb__handle_init(hcsb__handle_t *h, const hcsb__handle_class_t *cls,
 static inline void hcsb__handle_ref(hcsb__handle_t *h) {
   h->refs++;
 }
-void hcsb__handle_unref(hcsb__handle_t *h);
+void hcsb__handle_unref_last(hcsb__handle_t *h);
+/* Inline: every op takes and drops one on its owner. */
+static inline void hcsb__handle_unref(hcsb__handle_t *h) {
+  if (h->refs > 1 && !h->closing)
+    h->refs--;
+  else
+    hcsb__handle_unref_last(h);
+}
 /* Step 1 of the rule.  `cb` may be NULL. */
 void hcsb__handle_close(hcsb__handle_t *h, hcsb_close_cb cb, void *data);
 /* Step 2 when due; call whenever something that kept `h` busy ended. */
-void hcsb__handle_check_closed(hcsb__handle_t *h);
+void hcsb__handle_check_closing(hcsb__handle_t *h);
+static inline void hcsb__handle_check_closed(hcsb__handle_t *h) {
+  if (h->closing) hcsb__handle_check_closing(h);
+}
 /* Drops a handle nobody has seen: no close callback, its reference goes. */
 void hcsb__handle_abort(hcsb__handle_t *h);
 /* uv_close() for a libuv handle of `h` (its `data` is taken over). */

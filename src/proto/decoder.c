@@ -8,13 +8,13 @@
 
 #include "proto/proto.h"
 
-enum { ST_HDR, ST_BODY, ST_SKIP, ST_ERROR };
+enum { ST_HDR = HCSB__DEC_ST_HDR, ST_BODY, ST_SKIP, ST_ERROR };
 
 /* Initial body buffer and the size above which an idle decoder gives its
  * buffer back, so one large frame does not pin memory for the connection's
  * lifetime. */
 #define DEC_MIN_BUF 4096u
-#define DEC_KEEP_BUF (64u * 1024u)
+#define DEC_KEEP_BUF HCSB__DEC_KEEP_BUF
 
 static const uint8_t empty_body[1];
 

@@ -10,29 +10,11 @@ static void put_le32(uint8_t *p, uint32_t v) {
   p[3] = (uint8_t)(v >> 24);
 }
 
-static uint32_t get_le32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-
 void hcsb__hdr_encode(uint8_t out[16], const hcsb__hdr_t *h) {
   put_le32(out, h->type);
   put_le32(out + 4, h->size);
   put_le32(out + 8, (uint32_t)h->id);
   put_le32(out + 12, (uint32_t)(h->id >> 32));
-}
-
-void hcsb__hdr_decode(const uint8_t in[16], hcsb__hdr_t *h) {
-  h->type = get_le32(in);
-  h->size = get_le32(in + 4);
-  h->id = (uint64_t)get_le32(in + 8) | (uint64_t)get_le32(in + 12) << 32;
-}
-
-void hcsb__frame_set_id(void *frame, uint64_t id) {
-  uint8_t *p = frame;
-
-  put_le32(p + 8, (uint32_t)id);
-  put_le32(p + 12, (uint32_t)(id >> 32));
 }
 
 uint32_t hcsb_msg_response_type(uint32_t request_type) {

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <json-c/json.h>
 
@@ -49,7 +50,17 @@ typedef struct hcsb__hdr_s {
 } hcsb__hdr_t;
 
 void hcsb__hdr_encode(uint8_t out[16], const hcsb__hdr_t *h);
-void hcsb__hdr_decode(const uint8_t in[16], hcsb__hdr_t *h);
+/* Inline: once per frame received. */
+static inline uint32_t hcsb__get_le32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+static inline void hcsb__hdr_decode(const uint8_t in[16], hcsb__hdr_t *h) {
+  h->type = hcsb__get_le32(in);
+  h->size = hcsb__get_le32(in + 4);
+  h->id = (uint64_t)hcsb__get_le32(in + 8) | (uint64_t)hcsb__get_le32(in + 12)
+                                                 << 32;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Incremental frame decoder
@@ -102,6 +113,27 @@ hcsb__dec_event_t hcsb__decoder_feed(hcsb__decoder_t *d, const uint8_t *data,
                                      hcsb__frame_t *frame);
 /* 1 when the decoder sits between frames (no partial frame buffered). */
 int hcsb__decoder_idle(const hcsb__decoder_t *d);
+/* The state between frames, and the body buffer an idle decoder keeps. */
+#define HCSB__DEC_ST_HDR 0
+#define HCSB__DEC_KEEP_BUF (64u * 1024u)
+/* hcsb__decoder_feed's common case, inline (once per frame received): the
+ * decoder sits between frames and `data` starts with a whole frame that
+ * has a body within the limit.  1 with `frame` and *consumed set (the
+ * event is HCSB__DEC_FRAME), or 0, having changed nothing: feed it. */
+static inline int hcsb__decoder_whole(const hcsb__decoder_t *d,
+                                      const uint8_t *data, size_t len,
+                                      size_t *consumed, hcsb__frame_t *frame) {
+  if (d->state != HCSB__DEC_ST_HDR || d->hdr_have != 0 ||
+      d->buf_cap > HCSB__DEC_KEEP_BUF || len < HCSB__HDR_SIZE)
+    return 0;
+  uint32_t size = hcsb__get_le32(data + 4);
+  if (size <= HCSB__HDR_SIZE || size > d->max_frame || size > len) return 0;
+  hcsb__hdr_decode(data, &frame->hdr);
+  frame->body = data + HCSB__HDR_SIZE;
+  frame->body_len = size - HCSB__HDR_SIZE;
+  *consumed = size;
+  return 1;
+}
 
 /* ------------------------------------------------------------------------ */
 /* JSON helpers (json-c) */
@@ -194,8 +226,16 @@ int hcsb__request_encode(hcsb__buf_t *out, uint64_t id,
 int hcsb__request_encode_ex(hcsb__buf_t *out, uint64_t id,
                             const hcsb_request_t *req, const uint8_t *aid,
                             size_t *aid_off);
-/* Rewrites the SequenceID of an encoded frame in place. */
-void hcsb__frame_set_id(void *frame, uint64_t id);
+/* Rewrites the SequenceID of an encoded frame in place (inline: once per
+ * call). */
+static inline void hcsb__frame_set_id(void *frame, uint64_t id) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy((char *)frame + 8, &id, sizeof id); /* one store */
+#else
+  uint8_t *p = (uint8_t *)frame + 8;
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(id >> (8 * i));
+#endif
+}
 
 /* Request templates.  Most calls of a busy host repeat one request with
  * only the ActivityId and the SequenceID changing (a shim polling a
@@ -298,6 +338,13 @@ int hcsb__guid_valid(const char *s);
 int hcsb__guid_parse(const char *s, uint8_t out[16]);
 /* The 36 lower-case characters of the GUID with bytes `b` (no NUL). */
 void hcsb__guid_format(const uint8_t b[16], char out[36]);
+/* Whether the 16 bytes are the zero GUID's. */
+static inline int hcsb__guid_is_zero(const uint8_t b[16]) {
+  uint64_t lo, hi;
+  memcpy(&lo, b, 8);
+  memcpy(&hi, b + 8, 8);
+  return (lo | hi) == 0;
+}
 /* A hex digit's value, -1 for any other byte. */
 extern const signed char hcsb__hex_value[256];
 

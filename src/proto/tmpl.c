@@ -26,14 +26,6 @@ int hcsb__tmpl_build(hcsb__tmpl_t *t, const hcsb_request_t *req) {
   return 0;
 }
 
-static int zero_guid(const uint8_t *aid) {
-  uint64_t lo, hi;
-
-  memcpy(&lo, aid, 8);
-  memcpy(&hi, aid + 8, 8);
-  return (lo | hi) == 0;
-}
-
 int hcsb__tmpl_encode(hcsb__buf_t *out, uint64_t id, const hcsb__tmpl_t *t,
                       const uint8_t *aid) {
   char *p;
@@ -44,7 +36,7 @@ int hcsb__tmpl_encode(hcsb__buf_t *out, uint64_t id, const hcsb__tmpl_t *t,
   hcsb__frame_set_id(p, id);
   /* The template already holds the zero GUID's text, which is what hcsshim
    * sends as every call's ActivityId. */
-  if (aid != NULL && t->aid_off != 0 && !zero_guid(aid))
+  if (aid != NULL && t->aid_off != 0 && !hcsb__guid_is_zero(aid))
     hcsb__guid_format(aid, p + t->aid_off);
   out->len += t->len;
   return 0;
