@@ -7,8 +7,17 @@
  * non-blocking send()/recv(), and every batch of responses read is replaced
  * by the same number of requests in one send().
  *
+ * --loop uv does exactly the same on a libuv loop (impl=raw-uv): the socket
+ * is a uv_pipe_t read by uv_read_start into the same fixed buffer, and each
+ * batch goes out with one uv_try_write (a uv_write carries the rest, in
+ * order, when the socket takes only part).  Frames, matching, the slot
+ * table and the accounting are shared, so library/raw-uv is the library's
+ * own cost and raw-uv/raw is libuv's.  (A uv_write counts as one write,
+ * though libuv may need several for it.)
+ *
  *   hcsb-bench-raw --connect [unix+connect://]PATH --mode seq|pipe
  *                  [--inflight N] (--count M | --duration S) [--warmup M]
+ *                  [--loop poll|uv]
  */
 #include "config.h"
 
@@ -20,6 +29,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <hcsbridge/common.h>
 
@@ -49,6 +59,17 @@ typedef struct raw_s {
   uint64_t next_id;
   uint64_t outstanding;
   bench_io_t io; /* counted all along; the window takes differences */
+  /* The measurement, advanced by consume(). */
+  uint64_t done, measured, t0, t1, allocs0, allocs1;
+  bench_io_t io0, io1;
+  int measuring, stopping;
+  /* --loop uv only. */
+  uv_loop_t loop;
+  uv_pipe_t pipe;
+  uv_check_t turn;  /* counts loop iterations */
+  uv_write_t wreq;  /* the one uv_write in progress, if any */
+  size_t write_end; /* where its bytes end in sendbuf */
+  int writing;
 } raw_t;
 
 static bench_hist_t hist;
@@ -124,11 +145,13 @@ static void try_send(raw_t *r) {
   r->send_off = r->send_len = 0;
 }
 
-static void issue(raw_t *r, uint64_t k) {
+/* Appends k prebuilt requests to sendbuf and takes their slots.  Bytes
+ * already sent are dropped first, unless a uv_write still holds them. */
+static void queue(raw_t *r, uint64_t k) {
   uint64_t now = bench_now_ns();
   slot_t *s;
 
-  if (r->send_off > 0) {
+  if (r->send_off > 0 && !r->writing) {
     memmove(r->sendbuf, r->sendbuf + r->send_off, r->send_len - r->send_off);
     r->send_len -= r->send_off;
     r->send_off = 0;
@@ -144,6 +167,10 @@ static void issue(raw_t *r, uint64_t k) {
     r->next_id++;
     r->outstanding++;
   }
+}
+
+static void issue(raw_t *r, uint64_t k) {
+  queue(r, k);
   try_send(r);
 }
 
@@ -198,71 +225,192 @@ static void await_one(raw_t *r, uint32_t type, uint64_t id) {
   r->recv_len -= size;
 }
 
-static void run(raw_t *r) {
+static void window_mark(raw_t *r, uint64_t now, uint64_t *t, uint64_t *allocs,
+                        bench_io_t *io) {
+  *t = now;
+  *allocs = bench_alloc_count();
+  *io = r->io;
+  io->cpu_ns = bench_cpu_ns();
+}
+
+/* Matches the complete responses in recvbuf by their header, frees their
+ * slots, advances the measurement and drops them from the buffer.
+ * Returns how many calls to send in their place. */
+static uint64_t consume(raw_t *r) {
   bench_args_t *a = &r->args;
-  uint64_t done = 0, measured = 0, t0 = 0, t1 = 0, allocs0 = 0, allocs1 = 0;
-  bench_io_t io0 = r->io, io1 = r->io;
-  uint64_t now, size, id, refill;
-  int measuring = a->warmup == 0, stopping = 0;
+  uint64_t now = bench_now_ns(), size, id, refill = 0;
   size_t off;
   slot_t *s;
 
-  if (measuring) {
-    t0 = bench_now_ns();
-    allocs0 = bench_alloc_count();
-    io0 = r->io;
-    io0.cpu_ns = bench_cpu_ns();
-  }
-  issue(r, a->inflight);
-  while (!stopping || r->outstanding > 0) {
-    receive(r);
-    now = bench_now_ns();
-    refill = 0;
-    for (off = 0; r->recv_len - off >= 16; off += size) {
-      size = get_le(r->recvbuf + off + 4, 4);
-      if (size < 16 || size > MAX_RESPONSE) fail("bad frame size");
-      if (r->recv_len - off < size) break;
-      if (get_le(r->recvbuf + off, 4) != HCSB_MSG_GET_PROPERTIES_RESPONSE)
-        fail("unexpected response type");
-      id = get_le(r->recvbuf + off + 8, 8);
-      s = &r->slots[id & r->mask];
-      if (s->id != id || id == 0) fail("response to an unknown ID");
-      s->id = 0;
-      r->outstanding--;
-      done++;
-      if (stopping) continue;
-      if (measuring) {
-        bench_hist_add(&hist, now - s->sent_ns);
-        measured++;
-        if (bench_window_over(a, t0, now, measured)) {
-          stopping = 1;
-          t1 = now;
-          allocs1 = bench_alloc_count();
-          io1 = r->io;
-          io1.cpu_ns = bench_cpu_ns();
-          continue;
-        }
-      } else if (done >= a->warmup) {
-        measuring = 1;
-        t0 = now;
-        allocs0 = bench_alloc_count();
-        io0 = r->io;
-        io0.cpu_ns = bench_cpu_ns();
+  for (off = 0; r->recv_len - off >= 16; off += size) {
+    size = get_le(r->recvbuf + off + 4, 4);
+    if (size < 16 || size > MAX_RESPONSE) fail("bad frame size");
+    if (r->recv_len - off < size) break;
+    if (get_le(r->recvbuf + off, 4) != HCSB_MSG_GET_PROPERTIES_RESPONSE)
+      fail("unexpected response type");
+    id = get_le(r->recvbuf + off + 8, 8);
+    s = &r->slots[id & r->mask];
+    if (s->id != id || id == 0) fail("response to an unknown ID");
+    s->id = 0;
+    r->outstanding--;
+    r->done++;
+    if (r->stopping) continue;
+    if (r->measuring) {
+      bench_hist_add(&hist, now - s->sent_ns);
+      r->measured++;
+      if (bench_window_over(a, r->t0, now, r->measured)) {
+        r->stopping = 1;
+        window_mark(r, now, &r->t1, &r->allocs1, &r->io1);
+        continue;
       }
-      refill++;
+    } else if (r->done >= a->warmup) {
+      r->measuring = 1;
+      window_mark(r, now, &r->t0, &r->allocs0, &r->io0);
     }
-    memmove(r->recvbuf, r->recvbuf + off, r->recv_len - off);
-    r->recv_len -= off;
+    refill++;
+  }
+  memmove(r->recvbuf, r->recvbuf + off, r->recv_len - off);
+  r->recv_len -= off;
+  return refill;
+}
+
+static void start(raw_t *r) {
+  r->measuring = r->args.warmup == 0;
+  if (r->measuring)
+    window_mark(r, bench_now_ns(), &r->t0, &r->allocs0, &r->io0);
+}
+
+static void report(raw_t *r, const char *impl) {
+  bench_io_t io = r->io1;
+
+  io.writes -= r->io0.writes;
+  io.reads -= r->io0.reads;
+  io.bytes_written -= r->io0.bytes_written;
+  io.bytes_read -= r->io0.bytes_read;
+  io.turns -= r->io0.turns;
+  io.cpu_ns -= r->io0.cpu_ns;
+  bench_print_result(impl, &r->args, r->measured, r->t1 - r->t0, &hist,
+                     r->allocs1 - r->allocs0, &io);
+}
+
+static void run_poll(raw_t *r) {
+  uint64_t refill;
+
+  start(r);
+  issue(r, r->args.inflight);
+  while (!r->stopping || r->outstanding > 0) {
+    receive(r);
+    refill = consume(r);
     if (refill > 0) issue(r, refill);
   }
-  io1.writes -= io0.writes;
-  io1.reads -= io0.reads;
-  io1.bytes_written -= io0.bytes_written;
-  io1.bytes_read -= io0.bytes_read;
-  io1.turns -= io0.turns;
-  io1.cpu_ns -= io0.cpu_ns;
-  bench_print_result("raw", a, measured, t1 - t0, &hist, allocs1 - allocs0,
-                     &io1);
+  report(r, "raw");
+}
+
+/* --- the same on a libuv loop ------------------------------------------ */
+
+static void uv_flush(raw_t *r);
+
+static void on_turn(uv_check_t *h) {
+  ((raw_t *)h->data)->io.turns++;
+}
+
+static void on_uv_written(uv_write_t *req, int status) {
+  raw_t *r = req->data;
+
+  /* Every call answered: closing the pipe may cancel a written request
+   * whose callback had not run yet. */
+  if (status == UV_ECANCELED && r->stopping && r->outstanding == 0) return;
+  if (status < 0) fail("uv_write failed");
+  r->io.bytes_written += r->write_end - r->send_off;
+  r->send_off = r->write_end;
+  r->writing = 0;
+  uv_flush(r);
+}
+
+/* One uv_try_write for everything queued; what the socket does not take
+ * goes to one uv_write, and frames queued meanwhile wait for its end. */
+static void uv_flush(raw_t *r) {
+  uv_buf_t buf;
+  int n;
+
+  if (r->writing) return;
+  if (r->send_off > 0) { /* only after a uv_write */
+    memmove(r->sendbuf, r->sendbuf + r->send_off, r->send_len - r->send_off);
+    r->send_len -= r->send_off;
+    r->send_off = 0;
+  }
+  if (r->send_len == 0) return;
+  buf = uv_buf_init((char *)r->sendbuf + r->send_off,
+                    (unsigned)(r->send_len - r->send_off));
+  n = uv_try_write((uv_stream_t *)&r->pipe, &buf, 1);
+  r->io.writes++;
+  if (n == UV_EAGAIN) n = 0;
+  if (n < 0) fail("uv_try_write failed");
+  r->io.bytes_written += (uint64_t)n;
+  r->send_off += (size_t)n;
+  if (r->send_off == r->send_len) {
+    r->send_off = r->send_len = 0;
+    return;
+  }
+  buf = uv_buf_init((char *)r->sendbuf + r->send_off,
+                    (unsigned)(r->send_len - r->send_off));
+  r->write_end = r->send_len;
+  r->writing = 1;
+  r->wreq.data = r;
+  r->io.writes++; /* at least one; libuv may need more */
+  if (uv_write(&r->wreq, (uv_stream_t *)&r->pipe, &buf, 1, on_uv_written) != 0)
+    fail("uv_write failed");
+}
+
+static void on_uv_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  raw_t *r = h->data;
+
+  (void)hint;
+  *buf = uv_buf_init((char *)r->recvbuf + r->recv_len,
+                     (unsigned)(RECV_CAP - r->recv_len));
+}
+
+static void on_uv_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+  raw_t *r = st->data;
+  uint64_t refill;
+
+  (void)buf;
+  if (n == UV_EOF) fail("peer closed the connection");
+  if (n < 0) fail("read failed");
+  if (n == 0) return;
+  r->io.reads++;
+  r->io.bytes_read += (uint64_t)n;
+  r->recv_len += (size_t)n;
+  refill = consume(r);
+  if (refill > 0) {
+    queue(r, refill);
+    uv_flush(r);
+  }
+  if (r->stopping && r->outstanding == 0) {
+    uv_read_stop(st);
+    uv_close((uv_handle_t *)&r->pipe, NULL);
+    uv_close((uv_handle_t *)&r->turn, NULL);
+  }
+}
+
+/* Takes over the connected, negotiated socket (and closes it). */
+static void run_uv(raw_t *r) {
+  if (uv_loop_init(&r->loop) != 0 || uv_pipe_init(&r->loop, &r->pipe, 0) != 0 ||
+      uv_pipe_open(&r->pipe, r->fd) != 0)
+    fail("cannot put the socket on a libuv loop");
+  r->pipe.data = r;
+  uv_check_init(&r->loop, &r->turn);
+  r->turn.data = r;
+  uv_check_start(&r->turn, on_turn);
+  uv_unref((uv_handle_t *)&r->turn);
+  start(r);
+  queue(r, r->args.inflight);
+  uv_flush(r);
+  if (uv_read_start((uv_stream_t *)&r->pipe, on_uv_alloc, on_uv_read) != 0)
+    fail("uv_read_start failed");
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&r->loop) != 0) fail("handles left on the loop");
+  report(r, "raw-uv");
 }
 
 static void usage(void) {
@@ -270,7 +418,8 @@ static void usage(void) {
           "usage: hcsb-bench-raw --connect [unix+connect://]PATH --mode "
           "seq|pipe [--inflight N]\n"
           "                      (--count M | --duration S) [--warmup M] "
-          "[--container ID]\n");
+          "[--container ID]\n"
+          "                      [--loop poll|uv]\n");
   exit(2);
 }
 
@@ -278,13 +427,20 @@ int main(int argc, char **argv) {
   char body[512];
   raw_t r;
   uint64_t cap = 2;
-  int i;
+  int i, uv = 0;
 
   memset(&r, 0, sizeof(r));
   bench_args_init(&r.args, "raw");
-  for (i = 1; i < argc; i++)
+  for (i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--loop") == 0 && i + 1 < argc &&
+        (strcmp(argv[i + 1], "poll") == 0 || strcmp(argv[i + 1], "uv") == 0)) {
+      uv = strcmp(argv[++i], "uv") == 0;
+      continue;
+    }
     if (!bench_args_take(&r.args, argc, argv, &i)) usage();
+  }
   if (bench_args_check(&r.args, "hcsb-bench-raw") != 0) usage();
+  if (uv && strcmp(r.args.label, "raw") == 0) r.args.label = "raw-uv";
 
   /* Byte for byte what hcsb-bench puts on the wire, apart from the ID. */
   if (snprintf(body, sizeof(body),
@@ -297,7 +453,9 @@ int main(int argc, char **argv) {
   while (cap < 2 * (uint64_t)r.args.inflight) cap *= 2;
   r.mask = cap - 1;
   r.slots = calloc(cap, sizeof(*r.slots));
-  r.sendbuf = malloc((r.args.inflight + 1) * r.frame_len);
+  /* Room for two windows of frames: while a uv_write holds the bytes it
+   * writes in place, the calls answered meanwhile queue behind them. */
+  r.sendbuf = malloc((2 * (size_t)r.args.inflight + 1) * r.frame_len);
   r.recvbuf = malloc(RECV_CAP);
   if (r.slots == NULL || r.sendbuf == NULL || r.recvbuf == NULL)
     fail("out of memory");
@@ -314,8 +472,12 @@ int main(int argc, char **argv) {
   try_send(&r);
   await_one(&r, HCSB_MSG_NEGOTIATE_PROTOCOL_RESPONSE, 1);
   r.next_id = 2;
-  run(&r);
-  close(r.fd);
+  if (uv) {
+    run_uv(&r);
+  } else {
+    run_poll(&r);
+    close(r.fd);
+  }
   free(r.slots);
   free(r.sendbuf);
   free(r.recvbuf);
