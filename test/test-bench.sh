@@ -1,8 +1,11 @@
 #!/bin/sh
 # Smoke test of the benchmark programs (bounded; no speed is asserted): the
-# fast peer serves, hcsb-bench-raw and hcsb-bench each print one well-formed
-# RESULT line with ops_s > 0, hcsb-bench exits non-zero when a call fails,
-# both clients put the same request bytes on the wire, the pending-call
+# fast peer serves, hcsb-bench-raw (on poll() and on libuv, --loop uv) and
+# hcsb-bench each print one well-formed RESULT line with ops_s > 0, the
+# libuv raw client moves the same bytes per call as the poll() one (also
+# when the socket takes only part of a batch), hcsb-bench exits non-zero
+# when a call fails, all clients put the same request bytes on the wire,
+# the summary shows raw-uv's ratios when there are such lines, the pending-call
 # measurement cancels every call, and a small fan-out verifies every
 # process's output.
 
@@ -64,15 +67,57 @@ result_ok() {
 start_peer "$tmp/fast.sock" --record "$tmp/requests" || not_ok "fast peer starts"
 addr=unix+connect://$tmp/fast.sock
 
-for cfg in "seq 1 2000" "pipe 16 5000"; do
+# Bytes written and read per call (bytes per system call x calls per
+# system call) from a RESULT line.
+per_call() {
+  printf '%s\n' "$1" | awk '/^RESULT / {
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    printf "%.1f %.1f\n", v["writes_op"] * v["bytes_write"], v["reads_op"] * v["bytes_read"]
+  }'
+}
+# The bytes per call of RESULT line $1 match the per_call figures $2 (5%,
+# beyond the rounding of writes_op and reads_op to 4 decimals; a window
+# boundary can cut a batch of 4000 in flight).
+same_bytes() {
+  printf '%s\n' "$1" | awk -v want="$2" '/^RESULT / {
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    split(want, w, " ")
+    ok = w[1] > 0 && w[2] > 0 && v["bytes_write"] > 0 && v["bytes_read"] > 0
+    lo = (v["writes_op"] - 0.00005) * v["bytes_write"] * 0.95
+    hi = (v["writes_op"] + 0.00005) * v["bytes_write"] * 1.05
+    if (w[1] < lo || w[1] > hi) ok = 0
+    lo = (v["reads_op"] - 0.00005) * v["bytes_read"] * 0.95
+    hi = (v["reads_op"] + 0.00005) * v["bytes_read"] * 1.05
+    if (w[2] < lo || w[2] > hi) ok = 0
+  }
+  END { exit !ok }'
+}
+
+# The raw client on poll() and on libuv: the same calls, the same bytes
+# per call.  4000 in flight makes batches larger than the socket takes at
+# once, so the libuv client's uv_write fallback carries the rest.
+for cfg in "seq 1 2000" "pipe 16 5000" "pipe 4000 100000"; do
   set -- $cfg
-  out=$(timeout $limit "$raw" --connect "$addr" --mode "$1" --inflight "$2" \
-        --count "$3" --warmup 100)
+  if [ "$2" -lt 4000 ]; then
+    out=$(timeout $limit "$raw" --connect "$addr" --mode "$1" --inflight "$2" \
+          --count "$3" --warmup 100)
+    rc=$?
+    if [ $rc -eq 0 ] && result_ok "$out" raw "$1" "$2"; then
+      ok "raw $1 $2"
+    else
+      not_ok "raw $1 $2 (exit $rc): $out"
+    fi
+    raw_bytes=$(per_call "$out")
+  fi
+  out=$(timeout $limit "$raw" --loop uv --connect "$addr" --mode "$1" \
+        --inflight "$2" --count "$3" --warmup 100)
   rc=$?
-  if [ $rc -eq 0 ] && result_ok "$out" raw "$1" "$2"; then
-    ok "raw $1 $2"
+  uv_bytes=$(per_call "$out")
+  if [ $rc -eq 0 ] && result_ok "$out" raw-uv "$1" "$2" &&
+     same_bytes "$out" "$raw_bytes"; then
+    ok "raw-uv $1 $2 ($uv_bytes bytes written, read per call)"
   else
-    not_ok "raw $1 $2 (exit $rc): $out"
+    not_ok "raw-uv $1 $2 (exit $rc; per call $uv_bytes, raw $raw_bytes): $out"
   fi
 done
 
@@ -88,14 +133,14 @@ for cfg in "seq 1 2000" "pipe 16 5000" "pipe 256 20000"; do
   fi
 done
 
-# The first request of each of the five connections above, recorded by the
-# peer: raw and hcsbridge must have sent identical bodies.
-if [ -f "$tmp/requests" ] && [ "$(wc -l <"$tmp/requests")" -eq 5 ] &&
+# The first request of each of the eight connections above, recorded by
+# the peer: raw, raw-uv and hcsbridge must have sent identical bodies.
+if [ -f "$tmp/requests" ] && [ "$(wc -l <"$tmp/requests")" -eq 8 ] &&
    [ "$(sort -u "$tmp/requests" | wc -l)" -eq 1 ] &&
    grep -q '"Query":"{\\"PropertyTypes\\":\[\\"ProcessList\\"\]}"' "$tmp/requests"; then
-  ok "raw and hcsbridge send the same request"
+  ok "raw, raw-uv and hcsbridge send the same request"
 else
-  not_ok "raw and hcsbridge send the same request: $(cat "$tmp/requests" 2>/dev/null)"
+  not_ok "raw, raw-uv and hcsbridge send the same request: $(cat "$tmp/requests" 2>/dev/null)"
 fi
 
 # Every 50th call fails: hcsb-bench must say so and exit non-zero.
@@ -175,12 +220,30 @@ for ok in 32 31; do
   want=met
   [ $ok -eq 32 ] || want=MISSED
   out=$("$bench_script" --summarize "$tmp/saved" 2>&1)
-  if printf '%s\n' "$out" | grep -q "^  fan-out 4 x 8: all processes right  *$ok of 32  *$want\$"; then
+  # Saved before raw-uv existed: no raw-uv section, nothing else lost.
+  if printf '%s\n' "$out" | grep -q "^  fan-out 4 x 8: all processes right  *$ok of 32  *$want\$" &&
+     ! printf '%s\n' "$out" | grep -q '^raw-uv '; then
     ok "bench --summarize: fan-out $ok of 32 is $want"
   else
     not_ok "bench --summarize: fan-out $ok of 32: $out"
   fi
 done
+
+# With raw-uv lines the summary adds its ratios to raw and the library's
+# to it (informational); the targets stay ratios to the poll() client.
+printf '%s\n' \
+  "RESULT impl=raw label=calls mode=pipe conc=16 ops_s=1000 p50_us=10.0 p99_us=20.0 allocs_op=0.00 rep=1" \
+  "RESULT impl=raw-uv label=calls mode=pipe conc=16 ops_s=800 p50_us=12.5 p99_us=20.0 allocs_op=0.00 rep=1" \
+  "RESULT impl=hcsbridge label=calls mode=pipe conc=16 ops_s=600 p50_us=15.0 p99_us=22.0 allocs_op=2.00 rep=1" \
+  >"$tmp/saved"
+out=$("$bench_script" --summarize "$tmp/saved" 2>&1)
+if printf '%s\n' "$out" | grep -Eq '^16-in-flight +800 +12\.5us +80\.0% +1\.25x +75\.0% +1\.20x$' &&
+   printf '%s\n' "$out" | grep -Eq '^  16 in flight >= 90% of raw ops/s +60\.0% +MISSED$' &&
+   printf '%s\n' "$out" | grep -Eq '^ +uv +'; then
+  ok "bench --summarize: raw-uv ratios, targets still against raw"
+else
+  not_ok "bench --summarize with raw-uv lines: $out"
+fi
 
 echo "test-bench: $passed passed, $failed failed"
 [ $failed -eq 0 ]
