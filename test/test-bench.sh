@@ -96,7 +96,7 @@ same_bytes() {
 # The raw client on poll() and on libuv: the same calls, the same bytes
 # per call.  4000 in flight makes batches larger than the socket takes at
 # once, so the libuv client's uv_write fallback carries the rest.
-for cfg in "seq 1 2000" "pipe 16 5000" "pipe 4000 100000"; do
+for cfg in "seq 1 2000" "pipe 16 5000" "pipe 4000 200000"; do
   set -- $cfg
   if [ "$2" -lt 4000 ]; then
     out=$(timeout $limit "$raw" --connect "$addr" --mode "$1" --inflight "$2" \
