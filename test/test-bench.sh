@@ -5,9 +5,9 @@
 # libuv raw client moves the same bytes per call as the poll() one (also
 # when the socket takes only part of a batch), hcsb-bench exits non-zero
 # when a call fails, all clients put the same request bytes on the wire,
-# the summary shows raw-uv's ratios when there are such lines, the pending-call
-# measurement cancels every call, and a small fan-out verifies every
-# process's output.
+# the summary shows raw-uv's ratios when there are such lines, the
+# pending-call measurement cancels every call, and a small fan-out
+# verifies every process's output.
 
 set -u
 
@@ -59,6 +59,7 @@ result_ok() {
       # Every call was written and answered through some system call.
       split($10, kv, "="); if (kv[2] + 0 <= 0 || kv[2] + 0 > 1) ok = 0
       split($11, kv, "="); if (kv[2] + 0 <= 0 || kv[2] + 0 > 1) ok = 0
+      split($12, kv, "="); if (kv[2] + 0 <= 0) ok = 0 # the loop turned
       split($13, kv, "="); if (kv[2] + 0 < 16) ok = 0
     }
     END { exit !(n == 1 && ok) }'
