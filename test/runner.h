@@ -45,6 +45,16 @@ const char *hcsb_test_tmpdir(void);
  * when it is above 1 (valgrind runs everything many times slower), else
  * 1.  The harness scales each test's own time limit by it too. */
 unsigned hcsb_test_timeout_scale(void);
+
+/* A small deterministic generator (xorshift64): generated cases are the
+ * same every run.  `*state` is the caller's seed, never 0. */
+static inline uint64_t hcsb_test_xorshift(uint64_t *state) {
+  uint64_t x = *state;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return *state = x;
+}
 /* CLOCK_MONOTONIC in milliseconds, for deadlines and timings. */
 double hcsb_test_now_ms(void);
 

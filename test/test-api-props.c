@@ -149,10 +149,7 @@ static void test_gcs_shape_values(void) {
 static uint64_t rng_state = 0xD1B54A32D192ED03ull;
 
 static unsigned rnd(unsigned n) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (unsigned)(rng_state % n);
+  return (unsigned)(hcsb_test_xorshift(&rng_state) % n);
 }
 
 static void test_random_against_general(void) {

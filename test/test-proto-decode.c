@@ -737,10 +737,7 @@ static void test_flat_fast_path(void) {
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 
 static unsigned rnd(unsigned n) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (unsigned)(rng_state % n);
+  return (unsigned)(hcsb_test_xorshift(&rng_state) % n);
 }
 
 /* The start every successful answer of a Go guest has,
