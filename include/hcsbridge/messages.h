@@ -56,6 +56,12 @@ extern "C" {
  * process went); a directory only your user can write to (no group or
  * other write bit) costs the least per relay, since files there need no
  * check that they are still the library's own before they are removed.
+ * Every connection numbers its relays from the same first port, so give
+ * each one a directory of its own: two whose directories coincide (two
+ * unix:// sockets in one directory and no stdio=) collide on the first
+ * process's socket file: the second one's create fails (-EADDRINUSE), and
+ * the connect() by which it first checks whether the file is stale can
+ * take the other connection's relay.
  * For spawn: the library exports HCSB_STDIO_DIR=<dir> to the child, creating
  * a private directory when none was given.  The child leads a session and
  * process group of its own (a terminal's signals do not reach it), and the
