@@ -310,14 +310,8 @@ static int dir_is_private(uv_loop_t *loop, const char *path) {
     char dir[HCSB_ADDR_PATH_MAX];
   } seen;
   char dir[HCSB_ADDR_PATH_MAX];
-  const char *slash = strrchr(path, '/');
   struct stat st;
-  if (slash == NULL)
-    snprintf(dir, sizeof dir, ".");
-  else if (slash == path)
-    snprintf(dir, sizeof dir, "/");
-  else
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  hcsb__dirname(path, dir, sizeof dir);
   uint64_t now = uv_now(loop);
   if (seen.loop == loop && seen.now == now && strcmp(seen.dir, dir) == 0)
     return seen.priv;
@@ -443,13 +437,7 @@ static int stdio_dir(const hcsb_addr_t *addr, char *out, size_t len) {
     return 0;
   }
   if (addr->transport != HCSB_TRANSPORT_UNIX) return -EINVAL;
-  const char *slash = strrchr(addr->path, '/');
-  if (slash == NULL)
-    snprintf(out, len, ".");
-  else if (slash == addr->path)
-    snprintf(out, len, "/");
-  else
-    snprintf(out, len, "%.*s", (int)(slash - addr->path), addr->path);
+  hcsb__dirname(addr->path, out, len);
   return 0;
 }
 

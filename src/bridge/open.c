@@ -93,16 +93,6 @@ static int make_private_dir(char *out, size_t len) {
   return -ENAMETOOLONG;
 }
 
-static void dirname_of(const char *path, char *out, size_t len) {
-  const char *slash = strrchr(path, '/');
-  if (slash == NULL)
-    snprintf(out, len, ".");
-  else if (slash == path)
-    snprintf(out, len, "/");
-  else
-    snprintf(out, len, "%.*s", (int)(slash - path), path);
-}
-
 static void await_end(hcsb__opener_t *o) {
   hcsb__closed_cb cb = o->await_cb;
   o->await_cb = NULL;
@@ -162,7 +152,7 @@ static int start(hcsb__opener_t *o) {
       return hcsb__listen_unix(o->loop, path, t, on_accept, o, &o->listener);
     case HCSB_TRANSPORT_UNIX:
       if (o->addr.stdio_dir[0] == '\0')
-        dirname_of(a->path, o->addr.stdio_dir, sizeof o->addr.stdio_dir);
+        hcsb__dirname(a->path, o->addr.stdio_dir, sizeof o->addr.stdio_dir);
       if (a->listen)
         return hcsb__listen_unix(o->loop, a->path, t, on_accept, o,
                                  &o->listener);

@@ -86,4 +86,8 @@ void hcsb__child_on_exit(hcsb__child_t *c, hcsb__exit_cb cb, void *data);
 int hcsb__sockaddr_unix(struct sockaddr_storage *ss, socklen_t *len,
                         const char *path);
 
+/* The directory part of `path` ("." when it has none, "/" for the root),
+ * truncated to `len`. */
+void hcsb__dirname(const char *path, char *out, size_t len);
+
 #endif /* HCSB_BRIDGE_SOCK_H */

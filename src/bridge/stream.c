@@ -1,6 +1,7 @@
 /* Streams handed out by the transports: heap uv_pipe_t around a socket. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -45,4 +46,14 @@ int hcsb__sockaddr_unix(struct sockaddr_storage *ss, socklen_t *len,
   memcpy(sun->sun_path, path, n + 1);
   *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
   return 0;
+}
+
+void hcsb__dirname(const char *path, char *out, size_t len) {
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL)
+    snprintf(out, len, ".");
+  else if (slash == path)
+    snprintf(out, len, "/");
+  else
+    snprintf(out, len, "%.*s", (int)(slash - path), path);
 }
